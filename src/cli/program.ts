@@ -1,0 +1,56 @@
+// The tcplens program: registers each command and turns typed errors into one line and an exit code.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { TcplensError } from '../errors.ts';
+import { handleClosedStdout } from './output.ts';
+import { registerSockets } from './sockets.ts';
+import { registerCounters } from './counters.ts';
+import { registerSysctl } from './sysctl.ts';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tcplens')
+    .description('See, reproduce and tune the life of TCP connections under HTTP on Linux.')
+    .version(version(), '-V, --version')
+    .configureOutput({
+      // One line, in our voice, for commander's own complaints (unknown option, missing argument).
+      outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    })
+    .exitOverride();
+  registerSockets(program);
+  registerCounters(program);
+  registerSysctl(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  handleClosedStdout();
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version are not errors; commander already printed its message otherwise.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
+        return 0;
+      }
+      return 2;
+    }
+    if (err instanceof TcplensError) {
+      process.stderr.write(`tcplens: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`tcplens: unexpected error: ${msg}\n`);
+    if (process.env.TCPLENS_DEBUG) console.error(err);
+    return 1;
+  }
+}
+

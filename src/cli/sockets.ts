@@ -1,0 +1,117 @@
+// `tcplens sockets`: every TCP socket from /proc/net/tcp{,6}, filtered, listed, grouped or summarised.
+//
+// --json schema:
+//   {"summary": {"total", "families": {"ipv4","ipv6"}, "byState": {STATE: N, …every kernel state},
+//                "timeWaitShare", "listeners": [{"family","local":{"address","port"},"queue","maxQueue","fill","inode","uid","pid"?,"process"?}],
+//                "ephemeral"? (with --summary): {"range":{"low","high"},"reservedInRange","usable","portsInUse",
+//                               "destinations":[{"remote":{"address","port"},"ports","timeWait","share"}]}},
+//    "sockets"? (unless --summary or --by): [{"family","state","local","remote","txQueue","rxQueue","timer","timerExpiresMs",
+//                 "retransmits","uid","timeout","inode","pid"?,"process"?,"acceptQueueMax"? (LISTEN only; null if unknown)}],
+//    "groups"? (with --by): [{"key","count"}]}
+// Counts cover only the sockets that pass the filters.
+
+import type { Command } from 'commander';
+import { GROUP_KEYS, type GroupKey, type SocketQuery, querySockets } from '../analyze/socket-query.ts';
+import { parsePeer } from '../analyze/socket-filter.ts';
+import type { TcpState } from '../model/tcp-state.ts';
+import { parseStateName } from '../model/tcp-state.ts';
+import { renderJson } from '../render/json.ts';
+import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
+import { useColor } from '../render/table.ts';
+import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
+import { out, sleep } from './output.ts';
+
+interface SocketsOptions {
+  state?: TcpState[];
+  port?: number;
+  sport?: number;
+  dport?: number;
+  peer?: string;
+  ipv4?: boolean;
+  ipv6?: boolean;
+  listening?: boolean;
+  process?: boolean;
+  by?: GroupKey;
+  top?: number;
+  summary?: boolean;
+  extended?: boolean;
+  watch?: number;
+  json?: boolean;
+}
+
+const collectStates = (raw: string, previous: TcpState[] | undefined): TcpState[] => [
+  ...(previous ?? []),
+  ...raw.split(',').filter(Boolean).map(parseStateName),
+];
+
+export function registerSockets(program: Command): void {
+  program
+    .command('sockets')
+    .description('every TCP socket (IPv4 and IPv6): filter, group, count, and summarise with accept queues and ephemeral ports')
+    .option('-s, --state <states>', 'only these states, comma-separated or repeated (TIME_WAIT, time-wait, estab, …)', collectStates)
+    .option('--port <port>', 'either end has this port', parsePort('--port'))
+    .option('--sport <port>', 'the local port', parsePort('--sport'))
+    .option('--dport <port>', 'the remote port', parsePort('--dport'))
+    .option('--peer <addr>', 'the remote address, optionally with :port ([v6]:port for IPv6)')
+    .option('-4, --ipv4', 'IPv4 sockets only (/proc/net/tcp)')
+    .option('-6, --ipv6', 'IPv6 sockets only (/proc/net/tcp6, including IPv4-mapped)')
+    .option('-l, --listening', 'listening sockets only (same as --state listen)')
+    .option('-p, --process', 'show the owning process (pid and command) of each socket')
+    .option('--by <key>', `count sockets by ${GROUP_KEYS.join('|')}, most first`, parseChoice('--by', GROUP_KEYS))
+    .option('--top <n>', 'at most N sockets, groups or destinations', parseInteger('--top', 1, 10_000_000))
+    .option('--summary', 'counts by state, TIME_WAIT share, listeners with accept-queue fill, ephemeral ports per destination')
+    .option('-e, --extended', 'also show timer, expiry, retransmits, uid and inode')
+    .option('-w, --watch <seconds>', 'refresh every N seconds until Ctrl-C', parseSeconds('--watch', { min: 0.1 }))
+    .option('--json', 'machine-readable output (schema in the README)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tcplens sockets --summary                 counts by state, listeners, ephemeral ports per destination
+  tcplens sockets --state time-wait --by peer --top 10
+                                            who holds TIME_WAIT sockets (the handbook's ss | awk | sort | uniq)
+  tcplens sockets -l                        listening sockets with accept queue and its maximum
+  tcplens sockets --port 8080 --by state    the life of connections on one port
+  tcplens sockets --state close-wait -p     CLOSE_WAIT sockets and the process that never closes them
+  tcplens sockets --summary --watch 1       refresh every second
+  tcplens sockets --json | jq '.summary.byState'`,
+    )
+    .action(async (opts: SocketsOptions) => {
+      if (opts.peer !== undefined) parsePeer(opts.peer); // reject a bad address before reading anything
+      const states = [...(opts.state ?? []), ...(opts.listening ? (['LISTEN'] as TcpState[]) : [])];
+      const query: SocketQuery = {
+        filter: {
+          states: states.length ? states : undefined,
+          port: opts.port,
+          sport: opts.sport,
+          dport: opts.dport,
+          peer: opts.peer,
+        },
+        processes: opts.process,
+        by: opts.by,
+        summaryOnly: opts.summary,
+        top: opts.top,
+        families: opts.ipv4 && !opts.ipv6 ? ['ipv4'] : opts.ipv6 && !opts.ipv4 ? ['ipv6'] : ['ipv4', 'ipv6'],
+      };
+      const once = async () => {
+        const report = await querySockets(query);
+        for (const note of reportNotes(report)) process.stderr.write(`tcplens: note: ${note}\n`);
+        if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
+        const render = { color: useColor(), extended: opts.extended, processes: opts.process };
+        if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
+        if (report.sockets) return renderSocketList(report.sockets, render);
+        return renderSummary(report.summary, render);
+      };
+      if (!opts.watch) {
+        out(await once());
+        return;
+      }
+      const tty = process.stdout.isTTY && !opts.json;
+      for (;;) {
+        const text = await once();
+        if (tty) out(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  every ${opts.watch}s, Ctrl-C to stop\n\n${text}`);
+        else out(opts.json ? text : `--- ${new Date().toISOString()}\n${text}`);
+        await sleep(opts.watch * 1000);
+      }
+    });
+}

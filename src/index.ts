@@ -1,0 +1,52 @@
+// The public API of the tcplens library: what `import … from 'tcplens'` offers, and nothing else.
+
+// Errors
+export {
+  TcplensError,
+  UsageError,
+  PermissionError,
+  UnsupportedPlatformError,
+  KernelReadError,
+} from './errors.ts';
+
+// Model
+export type { Socket, Endpoint, Family, TimerKind } from './model/socket.ts';
+export { TCP_STATES, parseStateName, stateName, type TcpState } from './model/tcp-state.ts';
+export type { Counters, CounterFields, CounterSections, ParsedCounters } from './model/counters.ts';
+
+// Sockets: /proc/net/tcp{,6}
+export {
+  parseProcNetTcp,
+  readProcNetTcp,
+  readSockets,
+  scanTcpLines,
+  toSocket,
+  formatAddress,
+  type TcpRow,
+  type ParsedTable,
+} from './kernel/proc-net-tcp.ts';
+export { readEphemeralRange, ephemeralRange, type EphemeralRange } from './kernel/ephemeral-range.ts';
+export { readSocketOwners, type SocketOwner } from './kernel/processes.ts';
+export { readListenBacklogs, parseSsListen } from './kernel/listen-backlog.ts';
+export { compileFilter, parsePeer, type SocketFilter } from './analyze/socket-filter.ts';
+export {
+  SummaryBuilder,
+  type SocketSummary,
+  type Listener,
+  type DestinationPorts,
+  type EphemeralUse,
+} from './analyze/socket-summary.ts';
+export { querySockets, GROUP_KEYS, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+
+// Counters: /proc/net/snmp, netstat, sockstat{,6}
+export { parseSnmp, readSnmp } from './kernel/snmp.ts';
+export { parseSockstat, readSockstat } from './kernel/sockstat.ts';
+export { readCounters } from './kernel/counters.ts';
+export { absoluteRows, intervalRows, type CounterRow } from './analyze/counter-delta.ts';
+export { meaningOf, type CounterMeaning } from './analyze/counter-meanings.ts';
+
+// Sysctls and limits
+export { readSysctl, readSysctls, parseSysctlValue, type SysctlReading, type SysctlValue } from './kernel/sysctl.ts';
+export { readOpenFilesLimit, parseOpenFilesLimit, type OpenFilesLimit } from './kernel/limits.ts';
+export { SYSCTL_CATALOG, PROFILES, findKnob, type KnobInfo, type Profile } from './analyze/sysctl-catalog.ts';
+export { buildSysctlReport, emitSysctlConf, planApply, type SysctlReport, type KnobRow } from './analyze/sysctl-advice.ts';

@@ -1,0 +1,37 @@
+// Runs the tcplens CLI from source in a child process, as a user would run it.
+
+import { spawn } from 'node:child_process';
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[] } = {}): Promise<CliResult> {
+  const argv = [...(opts.prefix ?? []), process.execPath, MAIN, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Assert-friendly check that stderr is one line and carries no stack trace. */
+export function isOneCleanLine(stderr: string): boolean {
+  const lines = stderr.trimEnd().split('\n');
+  return lines.length === 1 && lines[0]!.startsWith('tcplens: ') && !/\n\s+at /.test(stderr);
+}
