@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createNetns } from './lib/netns.ts';
+import { createNetns } from '../src/kernel/netns.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +32,7 @@ process.on('SIGINT', () => {
 
 try {
   const inNs = (cmd: string) => ['nsenter', `--net=/run/netns/${ns.name}`, 'bash', '-c', cmd];
-  spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, 'sysctl', '-qw', 'net.ipv4.ip_local_port_range=1024 65535', 'net.ipv4.tcp_tw_reuse=0']);
+  ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 0 });
 
   const farmArgv = inNs(
     `exec ${process.execPath} ${new URL('./lib/socket-farm.ts', import.meta.url).pathname}` +
@@ -57,6 +57,9 @@ try {
       { name: 'tcplens sockets --summary', cmd: `${node} ${cli} sockets --summary` },
       { name: 'ss -tan', cmd: 'ss -tan' },
       { name: "ss -tan | awk | sort | uniq -c", cmd: "ss -tan | awk 'NR>1 {print $1}' | sort | uniq -c | sort -nr" },
+      // The floor of any /proc reader: the kernel formatting the tables, with nothing parsed.
+      { name: 'cat /proc/net/tcp /proc/net/tcp6', cmd: 'cat /proc/net/tcp /proc/net/tcp6' },
+      { name: 'node -e 0 (Node start-up alone)', cmd: `${node} -e 0` },
     ],
     'TIME_WAIT by peer (handbook 2.2)': [
       { name: 'tcplens sockets --state time-wait --by peer --top 5', cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5` },

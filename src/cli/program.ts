@@ -7,6 +7,7 @@ import { handleClosedStdout } from './output.ts';
 import { registerSockets } from './sockets.ts';
 import { registerCounters } from './counters.ts';
 import { registerSysctl } from './sysctl.ts';
+import { registerBench } from './bench.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSockets(program);
   registerCounters(program);
   registerSysctl(program);
+  registerBench(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

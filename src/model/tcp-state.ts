@@ -47,21 +47,6 @@ const ALIASES: Record<string, TcpState> = {
   listening: 'LISTEN',
 };
 
-/** ss's spelling of a state, as `ss -tan` prints it. */
-export const SS_NAMES: Record<string, TcpState> = {
-  ESTAB: 'ESTABLISHED',
-  'SYN-SENT': 'SYN_SENT',
-  'SYN-RECV': 'SYN_RECV',
-  'FIN-WAIT-1': 'FIN_WAIT1',
-  'FIN-WAIT-2': 'FIN_WAIT2',
-  'TIME-WAIT': 'TIME_WAIT',
-  UNCONN: 'CLOSE',
-  'CLOSE-WAIT': 'CLOSE_WAIT',
-  'LAST-ACK': 'LAST_ACK',
-  LISTEN: 'LISTEN',
-  CLOSING: 'CLOSING',
-};
-
 /**
  * Parse a state as a user types it: the kernel's name in any case (`time_wait`), with dashes
  * (`time-wait`), or an ss alias (`estab`). Throws UsageError naming the valid choices.

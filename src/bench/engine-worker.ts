@@ -1,0 +1,39 @@
+// One bench engine on a worker thread (-w N): runs its share of the connections and posts a result.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import * as hdr from 'hdr-histogram-js';
+import { Engine, type EngineConfig } from './engine.ts';
+import { parseTarget } from './target.ts';
+import { engineResult } from './summarize.ts';
+
+interface Data {
+  config: Omit<EngineConfig, 'target' | 'onSecond'> & { url: string; address: string };
+  mode: 'keepalive' | 'close';
+  method: string;
+}
+
+const { config, mode, method } = workerData as Data;
+const target = { ...parseTarget(config.url), host: config.address };
+const engine = new Engine({
+  ...config,
+  target,
+  onSecond: (rec) => {
+    const last = rec.timeline.at(-1);
+    let p99 = 0;
+    if (last) {
+      const h = hdr.decodeFromCompressedBase64(last.histogram, 32, false);
+      p99 = h.totalCount ? h.getValueAtPercentile(99) / 1000 : 0;
+    }
+    parentPort!.postMessage({ type: 'second', completed: rec.completed, failed: rec.failed, lastRequests: last?.requests ?? 0, lastP99: p99 });
+  },
+});
+parentPort!.on('message', (m: string) => {
+  if (m === 'stop') engine.stop();
+});
+try {
+  await engine.run();
+  const result = engineResult(engine, { target: config.url, mode, method });
+  parentPort!.postMessage({ type: 'result', result });
+} catch (err) {
+  parentPort!.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+}

@@ -1,0 +1,396 @@
+// The load generator's hot loop: C connections over raw sockets, each writing prepared request
+// bytes and parsing responses from one reused read buffer. Nothing here allocates per request.
+
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { ResponseParser } from '../http/response-parser.ts';
+import { Recorder } from './recorder.ts';
+import type { Target } from './target.ts';
+
+export interface EngineConfig {
+  target: Target;
+  /** Skip TLS certificate checks (self-signed test servers). */
+  insecure?: boolean;
+  /** One request, as bytes; written as is for every request. */
+  request: Uint8Array;
+  /** The request method is HEAD: responses have no body. */
+  head?: boolean;
+  connections: number;
+  /** Requests in flight per connection (1: no pipelining). */
+  pipelining?: number;
+  /** false: a new connection for every request (the request says Connection: close). */
+  keepAlive: boolean;
+  /** Exactly this many requests are attempted; each ends as a response or an error. */
+  requests?: number;
+  durationMs?: number;
+  /** Open model: requests per second on a fixed schedule, latency measured from the scheduled time. */
+  ratePerSec?: number;
+  /** Time allowed for a response, from the moment its request was written. */
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Run this long first without recording anything. */
+  warmupMs?: number;
+  /** Called once a second with the recorder, after the timeline's second was closed. */
+  onSecond?: (rec: Recorder, elapsedS: number) => void;
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+export class Engine {
+  readonly rec = new Recorder();
+  readonly config: EngineConfig;
+  private readonly conns: Connection[] = [];
+  private issued = 0;
+  private settled = 0;
+  private limit: number;
+  private deadline = Infinity;
+  private measuredFrom = 0;
+  stopping = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private warmupTimer: NodeJS.Timeout | undefined;
+  private resolveDone: (() => void) | undefined;
+  /** Wall time, ms, of the measured part (after warm-up) once the run ends. */
+  elapsedMs = 0;
+
+  constructor(config: EngineConfig) {
+    this.config = config;
+    this.limit = config.requests ?? Infinity;
+  }
+
+  run(): Promise<void> {
+    const cfg = this.config;
+    const now = performance.now();
+    const warmup = cfg.warmupMs ?? 0;
+    this.measuredFrom = now + warmup;
+    if (cfg.durationMs !== undefined) this.deadline = now + warmup + cfg.durationMs;
+    if (warmup > 0) {
+      this.rec.recording = false;
+      this.warmupTimer = setTimeout(() => {
+        this.rec.reset();
+        this.rec.recording = true;
+        this.startTicker();
+        // -n counts only measured requests: what warm-up spent does not count.
+        this.issued -= this.settled;
+        this.settled = 0;
+      }, warmup);
+    } else {
+      this.startTicker();
+    }
+    const done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+    const rate = cfg.ratePerSec;
+    for (let i = 0; i < cfg.connections; i++) {
+      const firstDue = rate ? now + (i * 1000) / rate : 0;
+      const c = new Connection(this, i, firstDue, rate ? (cfg.connections * 1000) / rate : 0);
+      this.conns.push(c);
+    }
+    for (const c of this.conns) c.next();
+    this.sweeper = setInterval(() => this.sweep(), 50);
+    if (cfg.durationMs !== undefined) setTimeout(() => this.stop(), this.deadline - now).unref();
+    if (this.limit === 0) this.stop();
+    return done;
+  }
+
+  private startTicker(): void {
+    const start = performance.now();
+    let n = 0;
+    this.ticker = setInterval(() => {
+      n++;
+      this.rec.tick(n);
+      this.config.onSecond?.(this.rec, (performance.now() - start) / 1000);
+    }, 1000);
+  }
+
+  /** Take a ticket for one more request, if the run allows it. */
+  take(): boolean {
+    if (this.stopping || this.issued >= this.limit) return false;
+    if (this.deadline !== Infinity && performance.now() >= this.deadline) {
+      this.stop();
+      return false;
+    }
+    this.issued++;
+    return true;
+  }
+
+  /** n requests ended (response or error). */
+  settle(n: number): void {
+    this.settled += n;
+    if (this.settled >= this.limit && this.limit !== Infinity) this.stop();
+  }
+
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.elapsedMs = Math.max(0, performance.now() - this.measuredFrom);
+    clearInterval(this.ticker);
+    clearInterval(this.sweeper);
+    clearTimeout(this.warmupTimer);
+    // The last, partial second of the timeline.
+    if (this.rec.recording) this.rec.tick(this.rec.timeline.length + 1);
+    this.rec.recording = false;
+    // Close politely (FIN, after any response still on its way), so the end of a run adds no
+    // resets of its own to the kernel's counters; whatever lingers is destroyed after a second.
+    let open = 0;
+    const closed = () => {
+      if (--open === 0) finish();
+    };
+    const finish = () => {
+      clearTimeout(force);
+      for (const c of this.conns) c.destroy();
+      this.resolveDone?.();
+      this.resolveDone = undefined;
+    };
+    const force = setTimeout(finish, 1000);
+    for (const c of this.conns) {
+      if (c.closeGracefully(closed)) open++;
+    }
+    if (open === 0) finish();
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    const t = this.config.timeoutMs ?? 10_000;
+    const ct = this.config.connectTimeoutMs ?? t;
+    for (const c of this.conns) c.checkTimeouts(now, t, ct);
+  }
+}
+
+class Connection {
+  private readonly engine: Engine;
+  private readonly cfg: EngineConfig;
+  private readonly parser: ResponseParser;
+  private readonly buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private socket: Socket | TLSSocket | undefined;
+  // Ring of in-flight requests: when each one's latency starts, and when it was written.
+  private readonly starts: Float64Array;
+  private readonly sentAt: Float64Array;
+  private head = 0;
+  private inflight = 0;
+  private connecting = false;
+  private connectStartedAt = 0;
+  private tcpConnectedAt = 0;
+  /** No more requests on this socket: it is being closed (server said close, or close mode). */
+  private draining = false;
+  /** The run is over: send FIN once the last response in flight has arrived. */
+  private endWhenIdle = false;
+  private due: number;
+  private readonly interval: number;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private readonly depth: number;
+
+  // Handlers bound once per connection, reused by every socket it opens.
+  private readonly onReadCb = (n: number, b: Buffer): boolean => this.onRead(b, n);
+  private readonly onDataCb = (b: Buffer): void => void this.onRead(b, b.length);
+  private readonly onConnectCb = (): void => this.onConnect();
+  private readonly onSecureCb = (): void => this.onSecure();
+  private readonly onErrorCb = (err: NodeJS.ErrnoException): void => this.onError(err);
+  private readonly onCloseCb = (): void => this.onClose();
+  private readonly nextCb = (): void => {
+    this.waitTimer = undefined;
+    this.next();
+  };
+
+  constructor(engine: Engine, _index: number, firstDue: number, interval: number) {
+    this.engine = engine;
+    this.cfg = engine.config;
+    this.depth = Math.max(1, this.cfg.pipelining ?? 1);
+    this.starts = new Float64Array(this.depth);
+    this.sentAt = new Float64Array(this.depth);
+    this.due = firstDue;
+    this.interval = interval;
+    this.parser = new ResponseParser((status, keepAlive) => this.onResponse(status, keepAlive));
+    this.parser.head = Boolean(this.cfg.head);
+  }
+
+  /** Send what this connection may send now: open a socket if needed, fill the pipeline. */
+  next(): void {
+    const engine = this.engine;
+    while (!engine.stopping && !this.draining && this.inflight < this.depth) {
+      let start = 0;
+      if (this.interval > 0) {
+        const now = performance.now();
+        if (now < this.due) {
+          this.waitTimer ??= setTimeout(this.nextCb, this.due - now);
+          return;
+        }
+        start = this.due;
+      }
+      if (!engine.take()) return;
+      if (this.interval > 0) this.due += this.interval;
+      if (!this.socket) this.open();
+      this.send(start);
+      if (this.interval > 0) return; // open model: one at a time, on schedule
+    }
+  }
+
+  private open(): void {
+    const t = this.cfg.target;
+    this.connecting = true;
+    this.connectStartedAt = performance.now();
+    this.draining = false;
+    this.parser.reset();
+    let s: Socket | TLSSocket;
+    if (t.tls) {
+      s = tlsConnect({
+        host: t.host,
+        port: t.port,
+        servername: t.servername,
+        rejectUnauthorized: !this.cfg.insecure,
+        ALPNProtocols: ['http/1.1'],
+      });
+      s.on('connect', this.onConnectCb);
+      s.on('secureConnect', this.onSecureCb);
+      s.on('data', this.onDataCb);
+    } else {
+      s = netConnect({ host: t.host, port: t.port, noDelay: this.depth > 1, onread: { buffer: this.buf, callback: this.onReadCb } });
+      s.on('connect', this.onConnectCb);
+    }
+    s.on('error', this.onErrorCb);
+    s.on('close', this.onCloseCb);
+    this.socket = s;
+  }
+
+  private send(start: number): void {
+    const now = performance.now();
+    const slot = (this.head + this.inflight) % this.depth;
+    this.starts[slot] = start || now;
+    this.sentAt[slot] = now;
+    this.inflight++;
+    // Written before the connection is up, the bytes leave as soon as it is: no extra round trip.
+    this.socket!.write(this.cfg.request);
+    if (!this.cfg.keepAlive) this.draining = true;
+  }
+
+  private onConnect(): void {
+    this.tcpConnectedAt = performance.now();
+    if (!this.cfg.target.tls) {
+      this.connecting = false;
+      this.engine.rec.connected(this.tcpConnectedAt - this.connectStartedAt, undefined);
+    }
+  }
+
+  private onSecure(): void {
+    const now = performance.now();
+    this.connecting = false;
+    this.engine.rec.connected(this.tcpConnectedAt - this.connectStartedAt, now - this.tcpConnectedAt);
+  }
+
+  private onRead(b: Buffer, n: number): boolean {
+    this.engine.rec.bytesRead += n;
+    if (!this.parser.execute(b, 0, n)) this.fail('parse', `bad response: ${this.parser.error}`);
+    return true;
+  }
+
+  private onResponse(status: number, keepAlive: boolean): void {
+    if (this.inflight === 0) {
+      // A response nobody asked for: the stream is out of step.
+      this.fail('parse', 'a response arrived with no request outstanding');
+      return;
+    }
+    const start = this.starts[this.head]!;
+    this.head = (this.head + 1) % this.depth;
+    this.inflight--;
+    const engine = this.engine;
+    engine.rec.response(status, performance.now() - start);
+    if (this.endWhenIdle) {
+      if (this.inflight === 0) this.socket?.end();
+      return;
+    }
+    if (!keepAlive || !this.cfg.keepAlive) this.draining = true;
+    engine.settle(1);
+    if (this.draining) {
+      if (this.inflight === 0) this.recycle();
+    } else {
+      this.next();
+    }
+  }
+
+  /** Close this socket and carry on with a new one. */
+  private recycle(): void {
+    const s = this.socket;
+    this.socket = undefined;
+    this.draining = false;
+    if (s) {
+      s.removeListener('close', this.onCloseCb);
+      s.destroy();
+    }
+    this.next();
+  }
+
+  /** Every request in flight on this socket ends as an error of this code; the socket is replaced. */
+  private fail(code: string, message: string): void {
+    this.engine.rec.error(code, message, this.inflight);
+    this.engine.settle(this.inflight);
+    this.inflight = 0;
+    this.head = 0;
+    this.connecting = false;
+    this.recycleSoon();
+  }
+
+  private recycleSoon(): void {
+    const s = this.socket;
+    this.socket = undefined;
+    this.draining = false;
+    if (s) {
+      s.removeListener('close', this.onCloseCb);
+      s.destroy();
+    }
+    // Let the event loop breathe between failures (a refused port fails at once, forever).
+    if (!this.engine.stopping) setImmediate(() => this.next());
+  }
+
+  private onError(err: NodeJS.ErrnoException): void {
+    this.fail(err.code ?? 'error', err.message);
+  }
+
+  private onClose(): void {
+    // The server closed. A body that runs to the end of the stream is complete now.
+    this.socket = undefined;
+    if (this.parser.finish()) {
+      if (this.inflight > 0) {
+        this.fail('closed', 'the server closed the connection before answering every request on it');
+        return;
+      }
+    } else {
+      this.fail('parse', `bad response: ${this.parser.error}`);
+      return;
+    }
+    this.draining = false;
+    if (!this.engine.stopping) this.next();
+  }
+
+  checkTimeouts(now: number, timeoutMs: number, connectTimeoutMs: number): void {
+    if (!this.socket) return;
+    if (this.connecting && now - this.connectStartedAt > connectTimeoutMs) {
+      this.fail('connect-timeout', `no connection within ${connectTimeoutMs} ms`);
+    } else if (this.inflight > 0 && now - this.sentAt[this.head]! > timeoutMs) {
+      this.fail('timeout', `no complete response within ${timeoutMs} ms`);
+    }
+  }
+
+  /**
+   * End this connection once nothing is in flight on it; calls done when it has closed. Returns
+   * false when there was nothing to close.
+   */
+  closeGracefully(done: () => void): boolean {
+    clearTimeout(this.waitTimer);
+    const s = this.socket;
+    if (!s || s.destroyed) return false;
+    s.removeListener('close', this.onCloseCb);
+    s.once('close', done);
+    this.draining = true;
+    if (this.inflight === 0 || this.connecting) s.end();
+    else this.endWhenIdle = true;
+    return true;
+  }
+
+  destroy(): void {
+    clearTimeout(this.waitTimer);
+    const s = this.socket;
+    this.socket = undefined;
+    if (s) {
+      s.removeListener('close', this.onCloseCb);
+      s.destroy();
+    }
+  }
+}

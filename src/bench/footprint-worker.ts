@@ -1,0 +1,55 @@
+// Runs on a worker thread during a bench: once a second, scans the socket tables for the target's
+// sockets, so the scan (costly with 50,000 TIME_WAIT sockets) never stalls the load loop.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { readProcNetTcp, remoteAddress, localAddress } from '../kernel/proc-net-tcp.ts';
+import { stateCode } from '../model/tcp-state.ts';
+
+export interface FootprintSample {
+  t: number;
+  /** TIME_WAIT with the target's port as the remote port: this host's client side. */
+  timeWaitClient: number;
+  /** TIME_WAIT with the target's port as the local port: the server side, when it runs here. */
+  timeWaitServer: number;
+  /** Sockets towards the target address and port, any state but LISTEN: local ports held. */
+  ephemeral: number;
+}
+
+interface Config {
+  port: number;
+  address: string;
+  intervalMs: number;
+}
+
+const cfg = workerData as Config;
+const TIME_WAIT = stateCode('TIME_WAIT');
+const LISTEN = stateCode('LISTEN');
+const start = performance.now();
+
+function sample(): FootprintSample {
+  const s: FootprintSample = { t: (performance.now() - start) / 1000, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0 };
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    readProcNetTcp(family, (row) => {
+      if (row.remotePort === cfg.port) {
+        if (row.state === LISTEN) return;
+        // Formatting is the costly part: only for rows whose port already matched.
+        if (remoteAddress(row) !== cfg.address) return;
+        s.ephemeral++;
+        if (row.state === TIME_WAIT) s.timeWaitClient++;
+      } else if (row.localPort === cfg.port && row.state === TIME_WAIT && localAddress(row) === cfg.address) {
+        s.timeWaitServer++;
+      }
+    });
+  }
+  return s;
+}
+
+const timer = setInterval(() => parentPort!.postMessage(sample()), cfg.intervalMs);
+parentPort!.postMessage(sample());
+parentPort!.on('message', (m: string) => {
+  if (m === 'stop') {
+    clearInterval(timer);
+    parentPort!.postMessage(sample());
+    parentPort!.postMessage('done');
+  }
+});

@@ -1,0 +1,105 @@
+// What a load run measured: latency histograms, statuses, errors by code, a per-second timeline.
+// One recorder per engine (thread); results of several are added exactly by merging histograms.
+
+import * as hdr from 'hdr-histogram-js';
+
+/** Microseconds: the unit every histogram records. 1 µs to 1 hour at 3 significant digits. */
+export function newHistogram(): hdr.Histogram {
+  return hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
+}
+
+export interface ErrorCount {
+  count: number;
+  /** The first message seen for this code, verbatim. */
+  first: string;
+}
+
+export interface SecondSample {
+  /** Seconds since the measured part of the run began (end of this second). */
+  t: number;
+  requests: number;
+  errors: number;
+  /** Latency of the requests completed this second, compressed HDR (merged across threads). */
+  histogram: string;
+}
+
+export class Recorder {
+  latency = newHistogram();
+  connect = newHistogram();
+  tls = newHistogram();
+  private second = newHistogram();
+  statuses = new Float64Array(1000);
+  errors = new Map<string, ErrorCount>();
+  ok = 0;
+  completed = 0;
+  failed = 0;
+  bytesRead = 0;
+  connectionsOpened = 0;
+  private secondRequests = 0;
+  private secondErrors = 0;
+  timeline: SecondSample[] = [];
+  /** Off during warm-up: nothing is counted. */
+  recording = true;
+
+  response(status: number, latencyMs: number): void {
+    if (!this.recording) return;
+    const us = Math.max(1, Math.round(latencyMs * 1000));
+    this.latency.recordValue(us);
+    this.second.recordValue(us);
+    this.statuses[status < 1000 ? status : 0]!++;
+    this.completed++;
+    this.secondRequests++;
+    if (status < 400) this.ok++;
+  }
+
+  error(code: string, message: string, requests = 1): void {
+    // An idle keep-alive connection that breaks costs no request: nothing to count.
+    if (!this.recording || requests === 0) return;
+    this.failed += requests;
+    this.secondErrors += requests;
+    const e = this.errors.get(code);
+    if (e) e.count += requests;
+    else this.errors.set(code, { count: requests, first: message });
+  }
+
+  connected(connectMs: number, tlsMs: number | undefined): void {
+    if (!this.recording) return;
+    this.connectionsOpened++;
+    this.connect.recordValue(Math.max(1, Math.round(connectMs * 1000)));
+    if (tlsMs !== undefined) this.tls.recordValue(Math.max(1, Math.round(tlsMs * 1000)));
+  }
+
+  /** Close the current second of the timeline. */
+  tick(t: number): SecondSample {
+    const sample: SecondSample = {
+      t,
+      requests: this.secondRequests,
+      errors: this.secondErrors,
+      histogram: hdr.encodeIntoCompressedBase64(this.second),
+    };
+    this.timeline.push(sample);
+    this.second.reset();
+    this.secondRequests = 0;
+    this.secondErrors = 0;
+    return sample;
+  }
+
+  /** Start over, keeping connections: the end of warm-up. */
+  reset(): void {
+    this.latency.reset();
+    this.connect.reset();
+    this.tls.reset();
+    this.second.reset();
+    this.statuses.fill(0);
+    this.errors.clear();
+    this.ok = this.completed = this.failed = this.bytesRead = this.connectionsOpened = 0;
+    this.secondRequests = this.secondErrors = 0;
+    this.timeline = [];
+  }
+}

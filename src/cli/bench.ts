@@ -1,0 +1,189 @@
+// `tcplens bench`: an HTTP/1.1 load generator that also reports what the load did to the kernel.
+//
+// --json schema (one run):
+//   {"tool":"tcplens","version":1,"target","mode":"keepalive"|"close","method","connections","pipelining","workers",
+//    "rate"?,"durationS",
+//    "requests":{"total","ok","failed","perSecond"},"bytes":{"read","perSecond"},
+//    "latencyMs":{"p50","p75","p90","p99","p999","p9999","max","min","mean","stdev"},"connectMs"?:{…},"tlsMs"?:{…},
+//    "connectionsOpened","newConnectionsPerSecond",
+//    "errors":{CODE:N},"errorDetails":[{"code","count","first","meaning"}],"statuses":{"200":N,…},
+//    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide","ephemeralPortsPeak",
+//               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal"},
+//    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
+//    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms"}
+// With --compare: {"runs":[<run>, <run>]}. `bench merge` prints a run (with "merged": N).
+// "ok" counts responses with a status below 400; "failed" counts requests that ended in an error.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { mergeResults } from '../bench/merge.ts';
+import { type BenchOptions, type Progress, runBench } from '../bench/run.ts';
+import { parseHeader } from '../http/request.ts';
+import type { BenchResult } from '../model/bench-result.ts';
+import { renderBench, renderCompare } from '../render/bench.ts';
+import { renderBenchHtml } from '../render/bench-html.ts';
+import { renderJson } from '../render/json.ts';
+import { formatCount, useColor } from '../render/table.ts';
+import { collect, parseInteger, parseSeconds } from './options.ts';
+import { clearProgress, out, progress } from './output.ts';
+
+interface BenchCliOptions {
+  connections: number;
+  duration?: number;
+  requests?: number;
+  rate?: number;
+  method: string;
+  header?: [string, string][];
+  body?: string;
+  bodyFile?: string;
+  pipelining: number;
+  workers?: number;
+  keepalive: boolean;
+  timeout: number;
+  connectTimeout: number;
+  warmup: number;
+  insecure?: boolean;
+  kernel: boolean;
+  compare?: string;
+  json?: boolean;
+  html?: string;
+}
+
+function parseRate(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`-R takes a rate above 0 (requests per second), not '${raw}'`);
+  return n;
+}
+
+function parseCompare(raw: string): ('keepalive' | 'close')[] {
+  const modes = raw.split(',').map((m) => m.trim().toLowerCase().replace('keep-alive', 'keepalive'));
+  for (const m of modes) {
+    if (m !== 'keepalive' && m !== 'close') throw new UsageError(`--compare takes modes from keepalive,close, not '${m}'`);
+  }
+  if (modes.length < 2) throw new UsageError('--compare needs two modes, such as keepalive,close');
+  return modes as ('keepalive' | 'close')[];
+}
+
+function progressLine(p: Progress): string {
+  const tw = p.timeWait === undefined ? '' : `  TIME_WAIT ${formatCount(p.timeWait)}`;
+  return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${tw}`;
+}
+
+export function registerBench(program: Command): void {
+  const bench = program
+    .command('bench')
+    .description('HTTP/1.1 load generator: latency percentiles, errors by cause, and what the load did to the kernel')
+    .argument('[url]', 'http:// or https:// URL to load')
+    .option('-c, --connections <n>', 'concurrent connections', parseInteger('-c', 1, 1_000_000), 64)
+    .option('-d, --duration <seconds>', 'how long to run (default 10 s unless -n)', parseSeconds('-d', { min: 0.1, max: 86_400 }))
+    .option('-n, --requests <n>', 'send exactly N requests, then stop', parseInteger('-n', 1, Number.MAX_SAFE_INTEGER))
+    .option('-R, --rate <rps>', 'open model: N requests per second on a fixed schedule, latency from the scheduled time', parseRate)
+    .option('-m, --method <method>', 'HTTP method', 'GET')
+    .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect(parseHeader))
+    .option('-b, --body <text>', 'request body')
+    .option('--body-file <path>', 'request body from a file')
+    .option('-p, --pipelining <n>', 'requests in flight per connection', parseInteger('-p', 1, 1024), 1)
+    .option('-w, --workers <n>', 'worker threads (default 1 against this host, else one per core)', parseInteger('-w', 1, 256))
+    .option('--no-keepalive', 'a new TCP connection for every request (sends Connection: close)')
+    .option('--timeout <seconds>', 'time allowed for each response', parseSeconds('--timeout', { min: 0.001 }), 10)
+    .option('--connect-timeout <seconds>', 'time allowed for each connection', parseSeconds('--connect-timeout', { min: 0.001 }), 5)
+    .option('--warmup <seconds>', 'run this long first without recording', parseSeconds('--warmup', { min: 0 }), 0)
+    .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
+    .option('--no-kernel', 'do not sample the kernel during the run')
+    .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
+    .option('--json', 'machine-readable result (schema in the README)')
+    .option('--html <file>', 'also write a self-contained HTML report')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tcplens bench http://127.0.0.1:8080/ -c 64 -d 10
+  tcplens bench http://127.0.0.1:8080/ --no-keepalive -d 5      short connections: watch TIME_WAIT and ports
+  tcplens bench http://127.0.0.1:8080/ --compare keepalive,close -d 5
+  tcplens bench http://127.0.0.1:8080/ -R 2000 -c 50 -d 30      fixed rate, coordinated omission corrected
+  tcplens bench http://127.0.0.1:8080/ -n 10000 --json > a.json
+  tcplens bench merge a.json b.json                              add up runs from several load machines`,
+    )
+    .action(async (url: string | undefined, o: BenchCliOptions) => {
+      if (!url) throw new UsageError('bench needs a URL, such as tcplens bench http://127.0.0.1:8080/');
+      let body: Uint8Array | undefined;
+      if (o.body !== undefined && o.bodyFile !== undefined) throw new UsageError('give -b or --body-file, not both');
+      if (o.body !== undefined) body = Buffer.from(o.body);
+      if (o.bodyFile !== undefined) {
+        try {
+          body = readFileSync(o.bodyFile);
+        } catch (err) {
+          throw new UsageError(`--body-file: cannot read ${o.bodyFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        }
+      }
+      const modes = o.compare ? parseCompare(o.compare) : [o.keepalive ? 'keepalive' : 'close'];
+      const color = useColor();
+      const controller = new AbortController();
+      const onSigint = () => {
+        if (controller.signal.aborted) process.exit(130);
+        controller.abort();
+      };
+      process.on('SIGINT', onSigint);
+      const runs: BenchResult[] = [];
+      try {
+        for (const mode of modes) {
+          const options: BenchOptions = {
+            url,
+            method: o.method,
+            headers: o.header,
+            body,
+            connections: o.connections,
+            durationS: o.duration,
+            requests: o.requests,
+            rate: o.rate,
+            keepAlive: mode === 'keepalive',
+            pipelining: o.pipelining,
+            workers: o.workers,
+            timeoutMs: o.timeout * 1000,
+            connectTimeoutMs: o.connectTimeout * 1000,
+            warmupS: o.warmup,
+            insecure: o.insecure,
+            kernel: o.kernel,
+            signal: controller.signal,
+            onProgress: (p) => progress(`${modes.length > 1 ? `${mode}  ` : ''}${progressLine(p)}`),
+          };
+          runs.push(await runBench(options));
+          clearProgress();
+          if (controller.signal.aborted) break;
+        }
+      } finally {
+        process.removeListener('SIGINT', onSigint);
+        clearProgress();
+      }
+      if (o.html) writeFileSync(o.html, renderBenchHtml(runs));
+      if (o.json) out(renderJson(runs.length > 1 ? { runs } : runs[0]));
+      else out(runs.length > 1 ? renderCompare(runs, color) : renderBench(runs[0]!, color));
+      if (o.html && !o.json) out(`\nReport: ${o.html}\n`);
+    });
+
+  bench
+    .command('merge')
+    .description('add up results of runs made at the same time on several load machines (histograms merged exactly)')
+    .argument('<files...>', 'results written by tcplens bench --json')
+    .option('--json', 'machine-readable result')
+    .action((files: string[], _o: unknown, cmd: Command) => {
+      // --json may land on `bench` (it has one too) when written after the files.
+      const o = cmd.optsWithGlobals() as { json?: boolean };
+      const results = files.map((f) => {
+        let text: string;
+        try {
+          text = readFileSync(f, 'utf8');
+        } catch (err) {
+          throw new UsageError(`cannot read ${f} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        }
+        try {
+          return JSON.parse(text) as BenchResult;
+        } catch {
+          throw new UsageError(`${f} is not JSON: give files written by tcplens bench --json`);
+        }
+      });
+      const merged = mergeResults(results);
+      out(o.json ? renderJson(merged) : renderBench(merged, useColor()));
+    });
+}

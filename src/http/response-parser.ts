@@ -1,0 +1,454 @@
+// An incremental HTTP/1.x response parser for the load generator's hot path: bytes in, one call per
+// complete response out, no allocation per response, every input handled (errors are reported, never thrown).
+
+// Parser states. Plain numbers: the type stripper accepts no enums, and the switch stays cheap.
+const S_STATUS = 0; // matching "HTTP/1."
+const S_STATUS_MINOR = 1;
+const S_STATUS_SP = 2;
+const S_STATUS_CODE = 3;
+const S_STATUS_REST = 4; // reason phrase, up to LF
+const S_HDR_START = 5; // start of a header line, or the blank line ending the head
+const S_HDR_NAME = 6;
+const S_HDR_VALUE_WS = 7;
+const S_HDR_VALUE = 8;
+const S_HDR_SKIP = 9; // the rest of a header we do not need
+const S_HEAD_END_LF = 10; // saw CR of the blank line
+const S_BODY_CL = 11;
+const S_BODY_EOF = 12; // no length: the body ends when the connection closes
+const S_CHUNK_SIZE = 13;
+const S_CHUNK_EXT = 14;
+const S_CHUNK_DATA = 15;
+const S_CHUNK_DATA_END = 16; // CRLF after chunk data
+const S_TRAILER_START = 17;
+const S_TRAILER_LINE = 18;
+const S_HDR_SKIP_NAME = 19; // inside a header name that is not one of ours
+const S_ERROR = 20;
+
+const LF = 10;
+const CR = 13;
+const SP = 32;
+const HTAB = 9;
+const COLON = 58;
+const SEMICOLON = 59;
+const COMMA = 44;
+
+const HTTP_1 = [72, 84, 84, 80, 47, 49, 46]; // "HTTP/1."
+
+// Headers that decide where a response ends. Bit masks let one pass track all three candidates.
+const H_CONTENT_LENGTH = 1;
+const H_TRANSFER_ENCODING = 2;
+const H_CONNECTION = 4;
+const CONTENT_LENGTH = new TextEncoder().encode('content-length');
+const TRANSFER_ENCODING = new TextEncoder().encode('transfer-encoding');
+const CONNECTION = new TextEncoder().encode('connection');
+
+/** Largest response head (status line and headers) we accept, like llhttp's default of 80 KiB. */
+export const MAX_HEAD_BYTES = 80 * 1024;
+
+export type ResponseHandler = (status: number, keepAlive: boolean, bodyBytes: number) => void;
+
+export class ResponseParser {
+  /** Why the last execute() failed; undefined while the stream is sound. */
+  error: string | undefined;
+  /** The request being answered was HEAD: responses carry no body whatever their headers say. */
+  head = false;
+
+  private state = S_STATUS;
+  private matched = 0;
+  private minor = 1;
+  private status = 0;
+  private headBytes = 0;
+  private contentLength = -1;
+  private chunked = false;
+  private hasTransferEncoding = false;
+  private connClose = false;
+  private connKeepAlive = false;
+  private candidates = 0;
+  private nameLen = 0;
+  private headerKind = 0;
+  private value = new Uint8Array(128);
+  private valueLen = 0;
+  private clValue = 0;
+  private clDigits = 0;
+  private remaining = 0;
+  private chunkDigits = 0;
+  private bodyBytes = 0;
+  private readonly onResponse: ResponseHandler;
+
+  constructor(onResponse: ResponseHandler) {
+    this.onResponse = onResponse;
+  }
+
+  /** Whether the parser is between responses (nothing of the next one has arrived). */
+  get idle(): boolean {
+    return this.state === S_STATUS && this.matched === 0;
+  }
+
+  /** Parse buf[start, end). Returns false on a protocol error (see `error`); the stream is then dead. */
+  execute(buf: Uint8Array, start: number, end: number): boolean {
+    let p = start;
+    while (p < end) {
+      const c = buf[p]!;
+      switch (this.state) {
+        case S_STATUS:
+          if (c !== HTTP_1[this.matched]) return this.fail('not an HTTP/1.x status line');
+          if (++this.matched === HTTP_1.length) this.state = S_STATUS_MINOR;
+          p++;
+          break;
+        case S_STATUS_MINOR:
+          if (c !== 48 && c !== 49) return this.fail('unsupported HTTP version');
+          this.minor = c - 48;
+          this.state = S_STATUS_SP;
+          p++;
+          break;
+        case S_STATUS_SP:
+          if (c !== SP) return this.fail('bad status line');
+          this.state = S_STATUS_CODE;
+          this.status = 0;
+          this.matched = 0;
+          p++;
+          break;
+        case S_STATUS_CODE:
+          if (this.matched < 3) {
+            if (c < 48 || c > 57) return this.fail('bad status code');
+            this.status = this.status * 10 + (c - 48);
+            this.matched++;
+          } else if (c === SP) {
+            this.state = S_STATUS_REST;
+          } else if (c === LF) {
+            this.state = S_HDR_START;
+          } else if (c !== CR) {
+            return this.fail('bad status code');
+          }
+          p++;
+          break;
+        case S_STATUS_REST: {
+          const from = p;
+          while (p < end && buf[p] !== LF) p++;
+          this.headBytes += p - from;
+          if (p < end) {
+            this.state = S_HDR_START;
+            p++;
+          }
+          break;
+        }
+        case S_HDR_START:
+          if (c === LF) {
+            p++;
+            if (!this.endOfHead()) return false;
+          } else if (c === CR) {
+            this.state = S_HEAD_END_LF;
+            p++;
+          } else if (c === SP || c === HTAB || c === COLON) {
+            return this.fail('bad header line');
+          } else {
+            // Only three headers matter; their first letters pick the candidates.
+            const lower = c | 32;
+            this.candidates = lower === 99 ? H_CONTENT_LENGTH | H_CONNECTION : lower === 116 ? H_TRANSFER_ENCODING : 0;
+            this.nameLen = 0;
+            this.state = S_HDR_NAME;
+          }
+          break;
+        case S_HEAD_END_LF:
+          if (c !== LF) return this.fail('bad line ending');
+          p++;
+          if (!this.endOfHead()) return false;
+          break;
+        case S_HDR_NAME:
+          if (this.candidates === 0) {
+            // A header we do not need: run to its colon, then skip its value.
+            const from = p;
+            while (p < end && buf[p] !== COLON && buf[p] !== LF) p++;
+            this.headBytes += p - from;
+            if (p === end) break;
+            if (buf[p] === LF) return this.fail('bad header name');
+            this.state = S_HDR_SKIP;
+            p++;
+            break;
+          }
+          if (c === COLON) {
+            const n = this.nameLen;
+            const k = this.candidates;
+            this.headerKind =
+              k & H_CONTENT_LENGTH && n === 14 ? H_CONTENT_LENGTH
+              : k & H_CONNECTION && n === 10 ? H_CONNECTION
+              : k & H_TRANSFER_ENCODING && n === 17 ? H_TRANSFER_ENCODING
+              : 0;
+            this.valueLen = 0;
+            this.state = S_HDR_VALUE_WS;
+          } else if (c === LF || c === CR || c === SP || c === HTAB) {
+            return this.fail('bad header name');
+          } else {
+            const lower = c >= 65 && c <= 90 ? c | 32 : c;
+            const i = this.nameLen++;
+            if (this.candidates & H_CONTENT_LENGTH && CONTENT_LENGTH[i] !== lower) this.candidates &= ~H_CONTENT_LENGTH;
+            if (this.candidates & H_CONNECTION && CONNECTION[i] !== lower) this.candidates &= ~H_CONNECTION;
+            if (this.candidates & H_TRANSFER_ENCODING && TRANSFER_ENCODING[i] !== lower) this.candidates &= ~H_TRANSFER_ENCODING;
+            if (this.candidates === 0) this.state = S_HDR_SKIP_NAME;
+          }
+          p++;
+          break;
+        case S_HDR_SKIP_NAME:
+          // Started like one of ours but is not: same as an unknown header.
+          if (c === COLON) this.state = S_HDR_SKIP;
+          else if (c === LF) return this.fail('bad header name');
+          p++;
+          break;
+        case S_HDR_VALUE_WS:
+          if (c === SP || c === HTAB) {
+            p++;
+            break;
+          }
+          this.state = this.headerKind === 0 ? S_HDR_SKIP : S_HDR_VALUE;
+          if (this.headerKind === H_CONTENT_LENGTH) {
+            this.clValue = 0;
+            this.clDigits = 0;
+          }
+          break;
+        case S_HDR_VALUE:
+          if (c === LF) {
+            if (!this.endOfHeader()) return false;
+            this.state = S_HDR_START;
+          } else if (this.headerKind === H_CONTENT_LENGTH) {
+            if (c >= 48 && c <= 57) {
+              if (this.valueLen > 0) return this.fail('bad Content-Length');
+              this.clValue = this.clValue * 10 + (c - 48);
+              if (++this.clDigits > 15) return this.fail('Content-Length too large');
+            } else if (c === SP || c === HTAB || c === CR) {
+              if (this.clDigits > 0) this.valueLen = 1; // trailing space: no digit may follow
+            } else {
+              return this.fail('bad Content-Length');
+            }
+          } else if (c !== CR && this.valueLen < this.value.length) {
+            this.value[this.valueLen++] = c >= 65 && c <= 90 ? c | 32 : c;
+          }
+          p++;
+          break;
+        case S_HDR_SKIP: {
+          const from = p;
+          while (p < end && buf[p] !== LF) p++;
+          this.headBytes += p - from;
+          if (p < end) {
+            this.state = S_HDR_START;
+            p++;
+          }
+          break;
+        }
+        case S_BODY_CL: {
+          const n = Math.min(this.remaining, end - p);
+          p += n;
+          this.remaining -= n;
+          this.bodyBytes += n;
+          if (this.remaining === 0) this.complete(true);
+          break;
+        }
+        case S_BODY_EOF:
+          this.bodyBytes += end - p;
+          p = end;
+          break;
+        case S_CHUNK_SIZE: {
+          const d = hexDigit(c);
+          if (d >= 0) {
+            if (++this.chunkDigits > 15) return this.fail('chunk size too large');
+            this.remaining = this.remaining * 16 + d;
+          } else if (this.chunkDigits === 0) {
+            return this.fail('bad chunk size');
+          } else if (c === LF) {
+            this.state = this.remaining === 0 ? S_TRAILER_START : S_CHUNK_DATA;
+          } else if (c === SEMICOLON || c === SP || c === HTAB) {
+            this.state = S_CHUNK_EXT;
+          } else if (c !== CR) {
+            return this.fail('bad chunk size');
+          }
+          p++;
+          break;
+        }
+        case S_CHUNK_EXT:
+          if (c === LF) this.state = this.remaining === 0 ? S_TRAILER_START : S_CHUNK_DATA;
+          p++;
+          break;
+        case S_CHUNK_DATA: {
+          const n = Math.min(this.remaining, end - p);
+          p += n;
+          this.remaining -= n;
+          this.bodyBytes += n;
+          if (this.remaining === 0) {
+            this.state = S_CHUNK_DATA_END;
+            this.matched = 0;
+          }
+          break;
+        }
+        case S_CHUNK_DATA_END:
+          if (c === CR && this.matched === 0) {
+            this.matched = 1;
+          } else if (c === LF) {
+            this.state = S_CHUNK_SIZE;
+            this.chunkDigits = 0;
+            this.remaining = 0;
+          } else {
+            return this.fail('missing CRLF after chunk data');
+          }
+          p++;
+          break;
+        case S_TRAILER_START:
+          if (c === LF) {
+            p++;
+            this.complete(true);
+          } else {
+            if (c !== CR) this.state = S_TRAILER_LINE;
+            p++;
+          }
+          break;
+        case S_TRAILER_LINE:
+          if (c === LF) this.state = S_TRAILER_START;
+          p++;
+          break;
+        default:
+          return false;
+      }
+      // The head's size, counted byte by byte here and in bulk by the scanning states above.
+      if ((this.state < S_BODY_CL || this.state === S_HDR_SKIP_NAME) && ++this.headBytes > MAX_HEAD_BYTES) {
+        return this.fail('response head larger than 80 KiB');
+      }
+    }
+    return true;
+  }
+
+  /**
+   * The connection closed. Completes a response whose body runs to the end of the stream; returns
+   * false when a response was cut off (the error says so).
+   */
+  finish(): boolean {
+    if (this.state === S_BODY_EOF) {
+      this.complete(false);
+      return true;
+    }
+    if (this.state === S_ERROR) return false;
+    if (this.idle) return true;
+    return this.fail('connection closed before the response was complete');
+  }
+
+  /** Forget everything, for a new connection. */
+  reset(): void {
+    this.state = S_STATUS;
+    this.matched = 0;
+    this.error = undefined;
+    this.resetMessage();
+  }
+
+  private resetMessage(): void {
+    this.headBytes = 0;
+    this.contentLength = -1;
+    this.chunked = false;
+    this.hasTransferEncoding = false;
+    this.connClose = false;
+    this.connKeepAlive = false;
+    this.remaining = 0;
+    this.chunkDigits = 0;
+    this.bodyBytes = 0;
+  }
+
+  private fail(reason: string): false {
+    this.error = reason;
+    this.state = S_ERROR;
+    return false;
+  }
+
+  private endOfHeader(): boolean {
+    const v = this.value;
+    const len = this.valueLen;
+    if (this.headerKind === H_CONTENT_LENGTH) {
+      if (this.clDigits === 0) return this.fail('bad Content-Length');
+      if (this.contentLength >= 0 && this.contentLength !== this.clValue) return this.fail('conflicting Content-Length');
+      this.contentLength = this.clValue;
+    } else if (this.headerKind === H_TRANSFER_ENCODING) {
+      this.hasTransferEncoding = true;
+      // Chunked only when it is the last coding applied.
+      this.chunked = endsWithToken(v, len, CHUNKED);
+    } else if (this.headerKind === H_CONNECTION) {
+      if (hasToken(v, len, CLOSE)) this.connClose = true;
+      if (hasToken(v, len, KEEP_ALIVE)) this.connKeepAlive = true;
+    }
+    return true;
+  }
+
+  private endOfHead(): boolean {
+    const s = this.status;
+    if (s >= 100 && s < 200 && s !== 101) {
+      // An interim response (100 Continue, 103 Early Hints): the real one follows.
+      this.resetMessage();
+      this.state = S_STATUS;
+      this.matched = 0;
+      return true;
+    }
+    if (this.head || s === 204 || s === 304 || s === 101) {
+      this.complete(s !== 101);
+    } else if (this.hasTransferEncoding) {
+      if (this.chunked) {
+        this.state = S_CHUNK_SIZE;
+        this.remaining = 0;
+        this.chunkDigits = 0;
+      } else {
+        this.state = S_BODY_EOF; // a coding we cannot frame: read to the end (RFC 9112 6.3)
+      }
+    } else if (this.contentLength >= 0) {
+      this.remaining = this.contentLength;
+      if (this.remaining === 0) this.complete(true);
+      else this.state = S_BODY_CL;
+    } else {
+      this.state = S_BODY_EOF;
+    }
+    return true;
+  }
+
+  private complete(framed: boolean): void {
+    const keepAlive = framed && (this.minor === 1 ? !this.connClose : this.connKeepAlive && !this.connClose);
+    const status = this.status;
+    const bodyBytes = this.bodyBytes;
+    this.resetMessage();
+    this.state = S_STATUS;
+    this.matched = 0;
+    this.onResponse(status, keepAlive, bodyBytes);
+  }
+}
+
+const CHUNKED = new TextEncoder().encode('chunked');
+const CLOSE = new TextEncoder().encode('close');
+const KEEP_ALIVE = new TextEncoder().encode('keep-alive');
+
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+// Token checks over a lowercased header value, without strings or closures: Connection comes
+// with nearly every response, so this runs on the hot path. Returns whether any comma-separated
+// token equals `token` (`lastOnly`: whether the last one does).
+function matchToken(v: Uint8Array, len: number, token: Uint8Array, lastOnly: boolean): boolean {
+  let found = false;
+  let i = 0;
+  while (i <= len) {
+    let j = i;
+    while (j < len && v[j] !== COMMA) j++;
+    let a = i;
+    let b = j;
+    while (a < b && (v[a] === SP || v[a] === HTAB)) a++;
+    while (b > a && (v[b - 1] === SP || v[b - 1] === HTAB)) b--;
+    let same = b - a === token.length;
+    for (let k = 0; same && k < token.length; k++) same = v[a + k] === token[k];
+    if (lastOnly) found = same;
+    else if (same) return true;
+    i = j + 1;
+  }
+  return found;
+}
+
+function hasToken(v: Uint8Array, len: number, token: Uint8Array): boolean {
+  return matchToken(v, len, token, false);
+}
+
+function endsWithToken(v: Uint8Array, len: number, token: Uint8Array): boolean {
+  return matchToken(v, len, token, true);
+}

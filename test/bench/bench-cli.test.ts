@@ -1,0 +1,162 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli, isOneCleanLine } from '../helpers/cli.ts';
+import { httpServer, rawServer, hello } from '../helpers/servers.ts';
+
+interface Result {
+  requests: { total: number; ok: number; failed: number; perSecond: number };
+  latencyMs: Record<string, number>;
+  errors: Record<string, number>;
+  errorDetails: { code: string; count: number; first: string; meaning: string }[];
+  statuses: Record<string, number>;
+  connectionsOpened: number;
+  kernel?: { timeWaitPeak: number };
+  verdict: { severity: string; text: string }[];
+}
+
+async function bench(args: string[]): Promise<Result> {
+  const r = await runCli(['bench', ...args, '--json'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Result;
+}
+
+describe('counts are honest', () => {
+  for (const mode of [[], ['--no-keepalive'], ['-p', '4']]) {
+    test(`-n 1000 ${mode.join(' ') || '(keep-alive)'}: exactly 1000 requests sent, served and reported`, async () => {
+      const server = await httpServer(hello);
+      try {
+        const r = await bench([server.url, '-n', '1000', '-c', '8', ...mode]);
+        assert.equal(r.requests.total, 1000);
+        assert.equal(r.requests.ok, 1000);
+        assert.equal(r.statuses['200'], 1000);
+        assert.equal(server.count(), 1000, 'the server saw exactly as many');
+        if (mode[0] === '--no-keepalive') assert.equal(r.connectionsOpened, 1000, 'one connection per request');
+        else assert.equal(r.connectionsOpened, 8);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+test('percentiles match a server with known delays: 90% at 10 ms, 10% at 100 ms', async () => {
+  const server = await httpServer((_req, res, n) => setTimeout(() => res.end('x'), n % 10 === 0 ? 100 : 10));
+  try {
+    const r = await bench([server.url, '-n', '400', '-c', '4', '--no-kernel']);
+    assert.equal(r.requests.total, 400);
+    assert.ok(r.latencyMs.p50! >= 10 && r.latencyMs.p50! < 20, `p50 ${r.latencyMs.p50}`);
+    assert.ok(r.latencyMs.p75! >= 10 && r.latencyMs.p75! < 20, `p75 ${r.latencyMs.p75}`);
+    assert.ok(r.latencyMs.p99! >= 100 && r.latencyMs.p99! < 130, `p99 ${r.latencyMs.p99}`);
+    assert.ok(r.latencyMs.mean! > 18 && r.latencyMs.mean! < 30, `mean ${r.latencyMs.mean}`);
+  } finally {
+    await server.close();
+  }
+});
+
+test('with -R, a 1 s stall of the server shows in p99 and p90 (coordinated omission corrected); without, it hides', async () => {
+  const stalling = async () => {
+    const t0 = Date.now();
+    // From 1.0 s to 2.0 s after start, every response waits until 2.0 s.
+    return httpServer((_req, res) => {
+      const t = Date.now() - t0;
+      if (t >= 1000 && t < 2000) setTimeout(() => res.end('x'), 2000 - t);
+      else res.end('x');
+    });
+  };
+  let server = await stalling();
+  let open: Result;
+  try {
+    open = await bench([server.url, '-R', '200', '-c', '10', '-d', '3', '--no-kernel']);
+  } finally {
+    await server.close();
+  }
+  assert.ok(open.latencyMs.p99! > 800, `open model p99 ${open.latencyMs.p99}`);
+  assert.ok(open.latencyMs.p90! > 400, `open model p90 ${open.latencyMs.p90}`);
+  assert.ok(Math.abs(open.requests.total - 600) < 60, `about 600 requests on schedule, got ${open.requests.total}`);
+  server = await stalling();
+  let closed: Result;
+  try {
+    closed = await bench([server.url, '-c', '10', '-d', '3', '--no-kernel']);
+  } finally {
+    await server.close();
+  }
+  assert.ok(closed.latencyMs.max! > 800, `the stall is there: max ${closed.latencyMs.max}`);
+  assert.ok(closed.latencyMs.p99! < 100, `but a closed loop hides it from p99: ${closed.latencyMs.p99}`);
+});
+
+describe('errors are classified', () => {
+  test('a reset in the middle of a response is ECONNRESET', async () => {
+    const server = await rawServer((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+      setTimeout(() => s.resetAndDestroy(), 5);
+    });
+    try {
+      const r = await bench([server.url, '-n', '40', '-c', '4', '--no-kernel']);
+      assert.equal(r.requests.total, 40);
+      assert.equal(r.errors.ECONNRESET, 40);
+      assert.match(r.errorDetails[0]!.meaning, /reset/);
+      assert.match(r.verdict[0]!.text, /every request failed: ECONNRESET/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a response that is not HTTP is a parse error', async () => {
+    const server = await rawServer((s) => s.write('SSH-2.0-OpenSSH_9.2\r\n'));
+    try {
+      const r = await bench([server.url, '-n', '20', '-c', '2', '--no-kernel']);
+      assert.equal(r.errors.parse, 20);
+      assert.match(r.errorDetails[0]!.first, /not an HTTP\/1.x status line/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a listener that goes away mid-run gives ECONNREFUSED', async () => {
+    const server = await httpServer((_req, res, n) => {
+      res.end('x');
+      if (n === 200) server.close();
+    });
+    try {
+      const r = await bench([server.url, '-d', '1.5', '-c', '4', '--no-keepalive', '--no-kernel']);
+      assert.ok(r.requests.ok >= 200, `ok ${r.requests.ok}`);
+      assert.ok((r.errors.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.errors));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a server that never answers gives timeouts', async () => {
+    const server = await rawServer(() => {});
+    try {
+      const r = await bench([server.url, '-n', '4', '-c', '4', '--timeout', '300ms', '--no-kernel']);
+      assert.equal(r.errors.timeout, 4);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('bad input gets one line', () => {
+  const cases: [string[], number, RegExp][] = [
+    [['bench'], 2, /bench needs a URL/],
+    [['bench', 'not a url'], 2, /is not a URL/],
+    [['bench', 'ftp://127.0.0.1/'], 2, /'ftp' is not supported/],
+    [['bench', 'http://127.0.0.1:1/', '-R', '0'], 2, /-R takes a rate above 0/],
+    [['bench', 'http://127.0.0.1:1/', '-c', '5000000'], 2, /-c must be between/],
+    [['bench', 'http://127.0.0.1:1/', '-c', '900000'], 2, /file descriptors/],
+    [['bench', 'http://127.0.0.1:1/', '-H', 'no colon'], 2, /-H takes "Name: value"/],
+    [['bench', 'http://127.0.0.1:1/', '--compare', 'keepalive,fast'], 2, /--compare takes modes/],
+    [['bench', 'http://127.0.0.1:1/'], 1, /cannot reach 127.0.0.1:1: nothing listens there \(ECONNREFUSED\)/],
+    [['bench', 'http://no-such-host.invalid/'], 1, /cannot resolve no-such-host.invalid/],
+    [['bench', 'merge', '/nonexistent.json'], 2, /cannot read \/nonexistent.json/],
+  ];
+  for (const [args, code, message] of cases) {
+    test(`${args.slice(1).join(' ')} → exit ${code}`, async () => {
+      const r = await runCli(args);
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, message);
+      assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    });
+  }
+});

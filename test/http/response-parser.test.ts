@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { ResponseParser, MAX_HEAD_BYTES } from '../../src/http/response-parser.ts';
+
+// Node's own response parser (llhttp), the reference our hand-written one must agree with.
+const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: any };
+
+interface Seen {
+  status: number;
+  bodyBytes: number;
+  keepAlive: boolean;
+}
+
+function llhttp(bytes: Buffer, head: boolean): { responses: Seen[]; error: boolean } {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.RESPONSE, {});
+  const responses: Seen[] = [];
+  let current: Seen | undefined;
+  parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, _h: unknown, _m: unknown, _u: unknown, status: number, _sm: unknown, _up: unknown, keepAlive: boolean) => {
+    current = { status, bodyBytes: 0, keepAlive };
+    return head ? 1 : 0; // 1: this response has no body (HEAD)
+  };
+  parser[HTTPParser.kOnBody] = (b: Buffer) => {
+    current!.bodyBytes += b.length;
+  };
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    // llhttp reports interim 1xx responses as messages; a client skips them.
+    if (current && !(current.status >= 100 && current.status < 200 && current.status !== 101)) responses.push(current);
+  };
+  const r = parser.execute(bytes);
+  let error = r instanceof Error;
+  if (!error) error = parser.finish() instanceof Error;
+  return { responses, error };
+}
+
+function ours(bytes: Buffer, head: boolean, split: (n: number) => number[]): { responses: Seen[]; error: boolean } {
+  const responses: Seen[] = [];
+  const p = new ResponseParser((status, keepAlive, bodyBytes) => responses.push({ status, keepAlive, bodyBytes }));
+  p.head = head;
+  let at = 0;
+  for (const size of split(bytes.length)) {
+    if (!p.execute(bytes, at, at + size)) return { responses, error: true };
+    at += size;
+  }
+  return { responses, error: !p.finish() };
+}
+
+// Deterministic randomness, so a failure can be replayed.
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 4294967296;
+  };
+}
+
+function randomCase(r: () => number, s: string): string {
+  return [...s].map((ch) => (r() < 0.5 ? ch.toUpperCase() : ch.toLowerCase())).join('');
+}
+
+/** A random sequence of valid responses as a server could send them on one connection. */
+function randomResponses(r: () => number, head: boolean): Buffer {
+  const parts: string[] = [];
+  const n = 1 + Math.floor(r() * 4);
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1;
+    if (r() < 0.1) parts.push('HTTP/1.1 100 Continue\r\n\r\n');
+    const minor = r() < 0.2 ? 0 : 1;
+    const status = [200, 200, 201, 204, 301, 304, 404, 500, 503][Math.floor(r() * 9)]!;
+    const headers: string[] = [`${randomCase(r, 'Server')}: test`];
+    if (r() < 0.5) headers.push(`X-Pad: ${'x'.repeat(Math.floor(r() * 300))}`);
+    const noBody = head || status === 204 || status === 304;
+    const bodyLen = Math.floor(r() * 3000);
+    const framing = r();
+    let body = '';
+    const keepAliveWanted = !last || r() < 0.7;
+    if (minor === 1 && !keepAliveWanted) headers.push(`${randomCase(r, 'Connection')}: ${r() < 0.5 ? 'close' : 'Close'}`);
+    if (minor === 0 && keepAliveWanted) headers.push(`Connection: keep-alive`);
+    if (framing < 0.45 || (!last && framing >= 0.9)) {
+      headers.push(`${randomCase(r, 'Content-Length')}: ${noBody && status !== 200 ? 0 : bodyLen}`);
+      if (!noBody) body = 'b'.repeat(bodyLen);
+    } else if (framing < 0.9 && minor === 1) {
+      headers.push(`${randomCase(r, 'Transfer-Encoding')}: chunked`);
+      if (!noBody) {
+        let left = bodyLen;
+        while (left > 0) {
+          const c = Math.min(left, 1 + Math.floor(r() * 700));
+          body += `${c.toString(16)}${r() < 0.2 ? ';ext=1' : ''}\r\n${'c'.repeat(c)}\r\n`;
+          left -= c;
+        }
+        body += '0\r\n' + (r() < 0.2 ? 'X-Trailer: 1\r\n' : '') + '\r\n';
+      }
+    } else if (last && !noBody) {
+      body = 'e'.repeat(bodyLen); // no framing: runs to the end of the stream
+      if (!headers.some((h) => /connection/i.test(h))) headers.push('Connection: close');
+    } else {
+      headers.push('Content-Length: 0');
+    }
+    parts.push(`HTTP/1.${minor} ${status} Whatever\r\n${headers.join('\r\n')}\r\n\r\n${body}`);
+    if (!keepAliveWanted) break;
+  }
+  return Buffer.from(parts.join(''), 'latin1');
+}
+
+test('agrees with llhttp on 3,000 random valid response streams, fed in random pieces', () => {
+  const r = rng(42);
+  for (let i = 0; i < 3000; i++) {
+    const head = r() < 0.15;
+    const bytes = randomResponses(r, head);
+    const expected = llhttp(bytes, head);
+    assert.equal(expected.error, false, `llhttp rejected case ${i}: ${bytes.toString('latin1').slice(0, 200)}`);
+    const whole = ours(bytes, head, (n) => [n]);
+    const pieces = ours(bytes, head, (n) => {
+      const sizes: number[] = [];
+      for (let left = n; left > 0; ) {
+        const s = Math.min(left, 1 + Math.floor(r() * 40));
+        sizes.push(s);
+        left -= s;
+      }
+      return sizes;
+    });
+    assert.deepEqual(whole, expected, `case ${i}`);
+    assert.deepEqual(pieces, expected, `case ${i} in pieces`);
+  }
+});
+
+test('handles the framings a load generator meets', () => {
+  const one = (text: string, head = false) => ours(Buffer.from(text, 'latin1'), head, (n) => [n]);
+  assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello'), {
+    responses: [{ status: 200, keepAlive: true, bodyBytes: 5 }],
+    error: false,
+  });
+  assert.deepEqual(one('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n').responses, [
+    { status: 200, keepAlive: true, bodyBytes: 5 },
+  ]);
+  assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello').responses, [
+    { status: 200, keepAlive: false, bodyBytes: 5 },
+  ]);
+  assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', true).responses, [{ status: 200, keepAlive: true, bodyBytes: 0 }]);
+  assert.deepEqual(one('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n').responses, [
+    { status: 204, keepAlive: true, bodyBytes: 0 },
+    { status: 304, keepAlive: true, bodyBytes: 0 },
+  ]);
+  assert.deepEqual(one('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n').responses, [
+    { status: 200, keepAlive: true, bodyBytes: 0 },
+  ]);
+  assert.deepEqual(one('HTTP/1.0 200 OK\r\n\r\nuntil close').responses, [{ status: 200, keepAlive: false, bodyBytes: 11 }]);
+});
+
+test('reports errors for hostile and broken responses, never throws', () => {
+  const bad = (text: string | Buffer) => ours(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, false, (n) => [n]);
+  assert.equal(bad('SSH-2.0-OpenSSH\r\n').error, true);
+  assert.equal(bad('HTTP/2.0 200 OK\r\n\r\n').error, true);
+  assert.equal(bad('HTTP/1.1 2x0 OK\r\n\r\n').error, true);
+  assert.equal(bad('HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n').error, true);
+  assert.equal(bad('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab').error, true);
+  assert.equal(bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n').error, true);
+  assert.equal(bad('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n').error, true);
+  assert.equal(bad('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort').error, true, 'cut off by the close');
+  const huge = `HTTP/1.1 200 OK\r\n${'X-Big: ' + 'y'.repeat(MAX_HEAD_BYTES)}\r\n\r\n`;
+  assert.equal(bad(huge).error, true, 'one huge header');
+  const many = `HTTP/1.1 200 OK\r\n${'X-A: b\r\n'.repeat(MAX_HEAD_BYTES / 8 + 10)}\r\n`;
+  assert.equal(bad(many).error, true, 'many small headers');
+  const longReason = `HTTP/1.1 200 ${'r'.repeat(MAX_HEAD_BYTES)}\r\n\r\n`;
+  assert.equal(bad(longReason).error, true, 'an endless reason phrase');
+  const fits = `HTTP/1.1 200 OK\r\n${'X-A: b\r\n'.repeat(1000)}Content-Length: 0\r\n\r\n`;
+  assert.equal(bad(fits).error, false, 'a large head below the limit');
+});
+
+test('survives 20,000 mutated and random inputs: no throw, an error or a result', () => {
+  const r = rng(7);
+  for (let i = 0; i < 20_000; i++) {
+    let bytes: Buffer;
+    if (i % 4 === 0) {
+      bytes = Buffer.alloc(Math.floor(r() * 400));
+      for (let k = 0; k < bytes.length; k++) bytes[k] = Math.floor(r() * 256);
+    } else {
+      bytes = Buffer.from(randomResponses(r, false));
+      const flips = 1 + Math.floor(r() * 4);
+      for (let f = 0; f < flips; f++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      if (r() < 0.3) bytes = bytes.subarray(0, Math.floor(r() * bytes.length));
+    }
+    const p = new ResponseParser(() => {});
+    let ok = true;
+    for (let at = 0; ok && at < bytes.length; at += 64) ok = p.execute(bytes, at, Math.min(bytes.length, at + 64));
+    if (ok) ok = p.finish();
+    if (!ok) assert.equal(typeof p.error, 'string');
+  }
+});
