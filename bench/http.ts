@@ -50,6 +50,11 @@ const autocannonRps = (out: string) => (JSON.parse(out) as { requests: { average
 const groups: Record<string, Tool[]> = {
   'keep-alive, 64 connections, one thread each': [
     { name: 'tcplens bench -w 1 -c 64', argv: [node, cli, 'bench', url, '-w', '1', '-c', '64', '-d', String(seconds), '--json'], rps: tcplensRps },
+    {
+      name: 'tcplens bench -w 1 -c 64 --no-kernel',
+      argv: [node, cli, 'bench', url, '-w', '1', '-c', '64', '-d', String(seconds), '--no-kernel', '--json'],
+      rps: tcplensRps,
+    },
     { name: 'wrk -t1 -c64', argv: ['wrk', '-t1', '-c64', `-d${seconds}s`, url], rps: wrkRps },
     { name: 'autocannon -c 64', argv: [node, autocannon, '-c', '64', '-d', String(seconds), '--json', url], rps: autocannonRps },
   ],
@@ -57,6 +62,11 @@ const groups: Record<string, Tool[]> = {
     {
       name: 'tcplens bench --no-keepalive -c 32',
       argv: [node, cli, 'bench', url, '--no-keepalive', '-w', '1', '-c', '32', '-d', String(seconds), '--json'],
+      rps: tcplensRps,
+    },
+    {
+      name: 'tcplens bench --no-keepalive -c 32 --no-kernel',
+      argv: [node, cli, 'bench', url, '--no-keepalive', '-w', '1', '-c', '32', '-d', String(seconds), '--no-kernel', '--json'],
       rps: tcplensRps,
     },
     { name: "wrk -t1 -c32 -H 'Connection: close'", argv: ['wrk', '-t1', '-c32', `-d${seconds}s`, '-H', 'Connection: close', url], rps: wrkRps },
@@ -114,7 +124,7 @@ for (const [title, tools] of Object.entries(groups)) {
     const xs = results.get(t.name)!;
     const m = median(xs);
     const ratio = t === tools[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x`;
-    console.log(`  ${t.name.padEnd(40)} ${Math.round(m).toLocaleString('en-US').padStart(8)} req/s  [${xs.map((x) => Math.round(x / 100) / 10 + 'k').join(' ')}]${ratio}`);
+    console.log(`  ${t.name.padEnd(48)} ${Math.round(m).toLocaleString('en-US').padStart(8)} req/s  [${xs.map((x) => Math.round(x / 100) / 10 + 'k').join(' ')}]${ratio}`);
   }
   console.log();
 }

@@ -1,10 +1,10 @@
 // The load generator's hot loop: C connections over raw sockets, each writing prepared request
 // bytes and parsing responses from one reused read buffer. Nothing here allocates per request.
 
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { isIPv6 } from 'node:net';
 import { ResponseParser } from '../http/response-parser.ts';
 import { Recorder } from './recorder.ts';
+import { openTransport, type Transport, type TransportEvents } from './transport.ts';
 import type { Target } from './target.ts';
 
 export interface EngineConfig {
@@ -155,12 +155,12 @@ export class Engine {
   }
 }
 
-class Connection {
+class Connection implements TransportEvents {
   private readonly engine: Engine;
   private readonly cfg: EngineConfig;
   private readonly parser: ResponseParser;
   private readonly buf = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  private socket: Socket | TLSSocket | undefined;
+  private transport: Transport | undefined;
   // Ring of in-flight requests: when each one's latency starts, and when it was written.
   private readonly starts: Float64Array;
   private readonly sentAt: Float64Array;
@@ -169,22 +169,15 @@ class Connection {
   private connecting = false;
   private connectStartedAt = 0;
   private tcpConnectedAt = 0;
-  /** No more requests on this socket: it is being closed (server said close, or close mode). */
+  /** No more requests on this connection: it closes once the last response is in. */
   private draining = false;
-  /** The run is over: send FIN once the last response in flight has arrived. */
-  private endWhenIdle = false;
+  /** The run is over: FIN once the last response in flight has arrived, then report closed. */
+  private closingDone: (() => void) | undefined;
   private due: number;
   private readonly interval: number;
   private waitTimer: NodeJS.Timeout | undefined;
   private readonly depth: number;
-
-  // Handlers bound once per connection, reused by every socket it opens.
-  private readonly onReadCb = (n: number, b: Buffer): boolean => this.onRead(b, n);
-  private readonly onDataCb = (b: Buffer): void => void this.onRead(b, b.length);
-  private readonly onConnectCb = (): void => this.onConnect();
-  private readonly onSecureCb = (): void => this.onSecure();
-  private readonly onErrorCb = (err: NodeJS.ErrnoException): void => this.onError(err);
-  private readonly onCloseCb = (): void => this.onClose();
+  private readonly ipv6: boolean;
   private readonly nextCb = (): void => {
     this.waitTimer = undefined;
     this.next();
@@ -200,9 +193,10 @@ class Connection {
     this.interval = interval;
     this.parser = new ResponseParser((status, keepAlive) => this.onResponse(status, keepAlive));
     this.parser.head = Boolean(this.cfg.head);
+    this.ipv6 = isIPv6(this.cfg.target.host);
   }
 
-  /** Send what this connection may send now: open a socket if needed, fill the pipeline. */
+  /** Send what this connection may send now: open a connection if needed, fill the pipeline. */
   next(): void {
     const engine = this.engine;
     while (!engine.stopping && !this.draining && this.inflight < this.depth) {
@@ -217,7 +211,7 @@ class Connection {
       }
       if (!engine.take()) return;
       if (this.interval > 0) this.due += this.interval;
-      if (!this.socket) this.open();
+      if (!this.transport) this.open();
       this.send(start);
       if (this.interval > 0) return; // open model: one at a time, on schedule
     }
@@ -229,25 +223,17 @@ class Connection {
     this.connectStartedAt = performance.now();
     this.draining = false;
     this.parser.reset();
-    let s: Socket | TLSSocket;
-    if (t.tls) {
-      s = tlsConnect({
+    this.transport = openTransport(
+      {
         host: t.host,
         port: t.port,
-        servername: t.servername,
-        rejectUnauthorized: !this.cfg.insecure,
-        ALPNProtocols: ['http/1.1'],
-      });
-      s.on('connect', this.onConnectCb);
-      s.on('secureConnect', this.onSecureCb);
-      s.on('data', this.onDataCb);
-    } else {
-      s = netConnect({ host: t.host, port: t.port, noDelay: this.depth > 1, onread: { buffer: this.buf, callback: this.onReadCb } });
-      s.on('connect', this.onConnectCb);
-    }
-    s.on('error', this.onErrorCb);
-    s.on('close', this.onCloseCb);
-    this.socket = s;
+        tls: t.tls ? { servername: t.servername, rejectUnauthorized: !this.cfg.insecure } : undefined,
+        noDelay: this.depth > 1,
+        buffer: this.buf,
+        ipv6: this.ipv6,
+      },
+      this,
+    );
   }
 
   private send(start: number): void {
@@ -257,11 +243,11 @@ class Connection {
     this.sentAt[slot] = now;
     this.inflight++;
     // Written before the connection is up, the bytes leave as soon as it is: no extra round trip.
-    this.socket!.write(this.cfg.request);
+    this.transport!.write(this.cfg.request);
     if (!this.cfg.keepAlive) this.draining = true;
   }
 
-  private onConnect(): void {
+  onConnect(): void {
     this.tcpConnectedAt = performance.now();
     if (!this.cfg.target.tls) {
       this.connecting = false;
@@ -269,16 +255,15 @@ class Connection {
     }
   }
 
-  private onSecure(): void {
+  onSecure(): void {
     const now = performance.now();
     this.connecting = false;
     this.engine.rec.connected(this.tcpConnectedAt - this.connectStartedAt, now - this.tcpConnectedAt);
   }
 
-  private onRead(b: Buffer, n: number): boolean {
+  onData(b: Buffer, n: number): void {
     this.engine.rec.bytesRead += n;
     if (!this.parser.execute(b, 0, n)) this.fail('parse', `bad response: ${this.parser.error}`);
-    return true;
   }
 
   private onResponse(status: number, keepAlive: boolean): void {
@@ -292,75 +277,67 @@ class Connection {
     this.inflight--;
     const engine = this.engine;
     engine.rec.response(status, performance.now() - start);
-    if (this.endWhenIdle) {
-      if (this.inflight === 0) this.socket?.end();
+    if (this.closingDone) {
+      if (this.inflight === 0) this.transport?.end();
       return;
     }
     if (!keepAlive || !this.cfg.keepAlive) this.draining = true;
     engine.settle(1);
     if (this.draining) {
-      if (this.inflight === 0) this.recycle();
+      if (this.inflight === 0) this.replace();
     } else {
       this.next();
     }
   }
 
-  /** Close this socket and carry on with a new one. */
-  private recycle(): void {
-    const s = this.socket;
-    this.socket = undefined;
-    this.draining = false;
-    if (s) {
-      s.removeListener('close', this.onCloseCb);
-      s.destroy();
-    }
+  /** Close this connection and carry on with a new one when there is work. */
+  private replace(): void {
+    this.drop();
     this.next();
   }
 
-  /** Every request in flight on this socket ends as an error of this code; the socket is replaced. */
+  private drop(): void {
+    const t = this.transport;
+    this.transport = undefined;
+    this.draining = false;
+    this.connecting = false;
+    t?.destroy();
+    if (this.closingDone) {
+      const done = this.closingDone;
+      this.closingDone = undefined;
+      done();
+    }
+  }
+
+  /** Every request in flight on this connection ends as an error of this code; the connection is replaced. */
   private fail(code: string, message: string): void {
     this.engine.rec.error(code, message, this.inflight);
     this.engine.settle(this.inflight);
     this.inflight = 0;
     this.head = 0;
-    this.connecting = false;
-    this.recycleSoon();
-  }
-
-  private recycleSoon(): void {
-    const s = this.socket;
-    this.socket = undefined;
-    this.draining = false;
-    if (s) {
-      s.removeListener('close', this.onCloseCb);
-      s.destroy();
-    }
+    this.drop();
     // Let the event loop breathe between failures (a refused port fails at once, forever).
-    if (!this.engine.stopping) setImmediate(() => this.next());
+    if (!this.engine.stopping) setImmediate(this.nextCb);
   }
 
-  private onError(err: NodeJS.ErrnoException): void {
-    this.fail(err.code ?? 'error', err.message);
+  onError(code: string, message: string): void {
+    this.fail(code, message);
   }
 
-  private onClose(): void {
-    // The server closed. A body that runs to the end of the stream is complete now.
-    this.socket = undefined;
-    if (this.parser.finish()) {
-      if (this.inflight > 0) {
-        this.fail('closed', 'the server closed the connection before answering every request on it');
-        return;
-      }
-    } else {
+  onEnd(): void {
+    // The server closed its side. A body that runs to the end of the stream is complete now.
+    if (!this.parser.finish()) {
       this.fail('parse', `bad response: ${this.parser.error}`);
-      return;
+    } else if (this.inflight > 0) {
+      this.fail('closed', 'the server closed the connection before answering every request on it');
+    } else {
+      this.drop();
+      if (!this.engine.stopping) this.next();
     }
-    this.draining = false;
-    if (!this.engine.stopping) this.next();
   }
 
   checkTimeouts(now: number, timeoutMs: number, connectTimeoutMs: number): void {
-    if (!this.socket) return;
+    if (!this.transport || this.closingDone) return;
     if (this.connecting && now - this.connectStartedAt > connectTimeoutMs) {
       this.fail('connect-timeout', `no connection within ${connectTimeoutMs} ms`);
     } else if (this.inflight > 0 && now - this.sentAt[this.head]! > timeoutMs) {
@@ -369,28 +346,20 @@ class Connection {
   }
 
   /**
-   * End this connection once nothing is in flight on it; calls done when it has closed. Returns
-   * false when there was nothing to close.
+   * End this connection once nothing is in flight on it (FIN, then wait for the server's); calls
+   * done when it is closed. Returns false when there was nothing to close.
    */
   closeGracefully(done: () => void): boolean {
     clearTimeout(this.waitTimer);
-    const s = this.socket;
-    if (!s || s.destroyed) return false;
-    s.removeListener('close', this.onCloseCb);
-    s.once('close', done);
-    this.draining = true;
-    if (this.inflight === 0 || this.connecting) s.end();
-    else this.endWhenIdle = true;
+    if (!this.transport) return false;
+    this.closingDone = done;
+    if (this.inflight === 0 || this.connecting) this.transport.end();
     return true;
   }
 
   destroy(): void {
     clearTimeout(this.waitTimer);
-    const s = this.socket;
-    this.socket = undefined;
-    if (s) {
-      s.removeListener('close', this.onCloseCb);
-      s.destroy();
-    }
+    this.closingDone = undefined;
+    this.drop();
   }
 }

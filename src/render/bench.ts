@@ -107,7 +107,12 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
     rows,
   );
   const verdicts = runs
-    .flatMap((r) => r.verdict.filter((v) => v.severity !== 'info').map((v) => `  ${r.mode}: ${v.text}\n`))
+    .flatMap((r) =>
+      r.verdict.map((v) => {
+        const [mark, col] = SEVERITY[v.severity] ?? ['·', undefined];
+        return `  ${paint(mark, col, color)} ${r.mode === 'keepalive' ? 'keep-alive' : 'close'}: ${v.text.replace(/^keep-alive: /, '')}\n`;
+      }),
+    )
     .join('');
   return `${runs[0]?.method ?? 'GET'} ${runs[0]?.target ?? ''}, ${runs[0]?.connections} connections, ${runs[0]?.durationS.toFixed(1)} s each\n\n${table}${verdicts ? `\n${verdicts}` : ''}`;
 }

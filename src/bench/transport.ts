@@ -1,0 +1,256 @@
+// How a bench connection moves bytes: over libuv's TCP handle directly (the fast path for plain
+// TCP), or over net/tls sockets (TLS, and wherever the fast path is not available).
+//
+// Why a raw handle: opening a connection through net.Socket builds a stream, its state and
+// listeners each time; with a new connection per request that costs more than the kernel's own
+// work. The handle API used here (process.binding('tcp_wrap'/'stream_wrap')) is what net.Socket
+// itself sits on; it is checked at load and the socket path is used if anything is missing.
+
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { getSystemErrorName } from 'node:util';
+
+export interface TransportEvents {
+  /** TCP is connected. */
+  onConnect(): void;
+  /** TLS handshake done (TLS only). */
+  onSecure(): void;
+  /** n bytes arrived in buf[0, n). */
+  onData(buf: Buffer, n: number): void;
+  /** The peer closed its side (FIN). */
+  onEnd(): void;
+  onError(code: string, message: string): void;
+}
+
+export interface Transport {
+  write(data: Uint8Array): void;
+  /** Send FIN once queued writes are out. */
+  end(): void;
+  /** Close now. No event follows. */
+  destroy(): void;
+}
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  tls?: { servername?: string; rejectUnauthorized: boolean };
+  noDelay: boolean;
+  /** The connection's read buffer, reused for every read. */
+  buffer: Buffer;
+  /** host is an IPv6 address (decided once per run, not per connection). */
+  ipv6: boolean;
+}
+
+// ---- the raw handle path ----------------------------------------------------------------------
+
+interface RawBinding {
+  TCP: new (type: number) => RawHandle;
+  TCPConnectWrap: new () => { oncomplete: unknown };
+  WriteWrap: new () => { handle: unknown; oncomplete: unknown; async: boolean };
+  ShutdownWrap: new () => { handle: unknown; oncomplete: unknown };
+  SOCKET: number;
+  state: Int32Array;
+  kReadBytesOrError: number;
+}
+
+interface RawHandle {
+  owner?: RawTransport;
+  onread: (this: RawHandle) => void;
+  useUserBuffer(buf: Buffer): void;
+  connect(req: unknown, host: string, port: number): number;
+  connect6(req: unknown, host: string, port: number): number;
+  readStart(): number;
+  writeBuffer(req: unknown, data: Uint8Array): number;
+  shutdown(req: unknown): number;
+  setNoDelay(on: boolean): number;
+  close(cb?: () => void): void;
+}
+
+function loadRawBinding(): RawBinding | undefined {
+  if (process.env.TCPLENS_BENCH_TRANSPORT === 'socket') return undefined;
+  try {
+    // process.binding is deprecated only in documentation for these modules; it prints nothing.
+    const legacy = process as unknown as { binding(name: string): Record<string, unknown> };
+    const tcp = legacy.binding('tcp_wrap') as Record<string, unknown> & { constants?: { SOCKET?: number } };
+    const stream = legacy.binding('stream_wrap');
+    const state = stream.streamBaseState as Int32Array | undefined;
+    const k = stream.kReadBytesOrError as number | undefined;
+    const shapes = [tcp.TCP, tcp.TCPConnectWrap, stream.WriteWrap, stream.ShutdownWrap];
+    if (shapes.some((f) => typeof f !== 'function') || !state || typeof k !== 'number' || typeof tcp.constants?.SOCKET !== 'number') {
+      return undefined;
+    }
+    const proto = (tcp.TCP as { prototype: Record<string, unknown> }).prototype;
+    for (const m of ['useUserBuffer', 'connect', 'connect6', 'readStart', 'writeBuffer', 'shutdown', 'setNoDelay', 'close']) {
+      if (typeof proto[m] !== 'function') return undefined;
+    }
+    return {
+      TCP: tcp.TCP as RawBinding['TCP'],
+      TCPConnectWrap: tcp.TCPConnectWrap as RawBinding['TCPConnectWrap'],
+      WriteWrap: stream.WriteWrap as RawBinding['WriteWrap'],
+      ShutdownWrap: stream.ShutdownWrap as RawBinding['ShutdownWrap'],
+      SOCKET: tcp.constants.SOCKET,
+      state,
+      kReadBytesOrError: k,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+const raw = loadRawBinding();
+
+/** Which path plain TCP connections take in this process. */
+export const fastPath = raw !== undefined;
+
+function errorName(errno: number): string {
+  try {
+    return getSystemErrorName(errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+// Shared callbacks: `this` or the handle leads back to the transport, so nothing is allocated
+// per connection beyond the handle and its request objects.
+function rawOnConnect(status: number, handle: RawHandle): void {
+  const t = handle.owner;
+  if (!t || t.closed) return;
+  if (status < 0) {
+    const code = errorName(status);
+    t.events.onError(code, `connect ${code} ${t.address}`);
+    return;
+  }
+  handle.readStart();
+  t.events.onConnect();
+}
+
+function rawOnRead(this: RawHandle): void {
+  const t = this.owner;
+  if (!t || t.closed) return;
+  const n = raw!.state[raw!.kReadBytesOrError]!;
+  if (n > 0) {
+    t.events.onData(t.buffer, n);
+  } else if (n < 0) {
+    const code = errorName(n);
+    if (code === 'EOF') t.events.onEnd();
+    else t.events.onError(code, `read ${code}`);
+  }
+}
+
+function rawOnWrite(this: { handle: RawHandle }, status: number): void {
+  const t = this.handle.owner;
+  if (status < 0 && t && !t.closed) {
+    const code = errorName(status);
+    t.events.onError(code, `write ${code}`);
+  }
+}
+
+function noop(): void {}
+
+class RawTransport implements Transport {
+  closed = false;
+  readonly events: TransportEvents;
+  readonly buffer: Buffer;
+  readonly address: string;
+  private readonly handle: RawHandle;
+
+  constructor(o: TransportOptions, events: TransportEvents) {
+    const b = raw!;
+    this.events = events;
+    this.buffer = o.buffer;
+    this.address = `${o.host}:${o.port}`;
+    const h = new b.TCP(b.SOCKET);
+    h.owner = this;
+    h.onread = rawOnRead;
+    h.useUserBuffer(o.buffer);
+    if (o.noDelay) h.setNoDelay(true);
+    const req = new b.TCPConnectWrap();
+    req.oncomplete = rawOnConnect;
+    this.handle = h;
+    const err = o.ipv6 ? h.connect6(req, o.host, o.port) : h.connect(req, o.host, o.port);
+    if (err < 0) {
+      const code = errorName(err);
+      // Reported asynchronously, as sockets do, so callers see one order of events.
+      queueMicrotask(() => {
+        if (!this.closed) events.onError(code, `connect ${code} ${this.address}`);
+      });
+    }
+  }
+
+  write(data: Uint8Array): void {
+    const w = new raw!.WriteWrap();
+    w.handle = this.handle;
+    w.oncomplete = rawOnWrite;
+    w.async = false;
+    const err = this.handle.writeBuffer(w, data);
+    if (err < 0) {
+      const code = errorName(err);
+      queueMicrotask(() => {
+        if (!this.closed) this.events.onError(code, `write ${code}`);
+      });
+    }
+  }
+
+  end(): void {
+    const req = new raw!.ShutdownWrap();
+    req.handle = this.handle;
+    req.oncomplete = noop;
+    this.handle.shutdown(req);
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+}
+
+// ---- the socket path --------------------------------------------------------------------------
+
+class SocketTransport implements Transport {
+  private readonly socket: Socket;
+
+  constructor(o: TransportOptions, events: TransportEvents) {
+    let s: Socket;
+    if (o.tls) {
+      s = tlsConnect({ host: o.host, port: o.port, servername: o.tls.servername, rejectUnauthorized: o.tls.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
+      s.on('secureConnect', () => events.onSecure());
+      s.on('data', (b: Buffer) => events.onData(b, b.length));
+    } else {
+      s = netConnect({
+        host: o.host,
+        port: o.port,
+        noDelay: o.noDelay,
+        onread: {
+          buffer: o.buffer,
+          callback: (n: number, b: Buffer) => {
+            events.onData(b, n);
+            return true;
+          },
+        },
+      });
+    }
+    s.on('connect', () => events.onConnect());
+    s.on('end', () => events.onEnd());
+    s.on('error', (err: NodeJS.ErrnoException) => events.onError(err.code ?? 'error', err.message));
+    this.socket = s;
+  }
+
+  write(data: Uint8Array): void {
+    this.socket.write(data);
+  }
+
+  end(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.removeAllListeners();
+    this.socket.on('error', noop);
+    this.socket.destroy();
+  }
+}
+
+export function openTransport(o: TransportOptions, events: TransportEvents): Transport {
+  return raw && !o.tls ? new RawTransport(o, events) : new SocketTransport(o, events);
+}
