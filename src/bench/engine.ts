@@ -125,8 +125,12 @@ export class Engine {
     clearInterval(this.ticker);
     clearInterval(this.sweeper);
     clearTimeout(this.warmupTimer);
-    // The last, partial second of the timeline.
-    if (this.rec.recording) this.rec.tick(this.rec.timeline.length + 1);
+    // The last, partial second of the timeline, unless it is too short to say anything per second
+    // (its requests still count in the totals).
+    if (this.rec.recording) {
+      const partial = this.elapsedMs / 1000 - this.rec.timeline.length;
+      if (partial >= 0.5 || this.rec.timeline.length === 0) this.rec.tick(this.rec.timeline.length + 1);
+    }
     this.rec.recording = false;
     // Close politely (FIN, after any response still on its way), so the end of a run adds no
     // resets of its own to the kernel's counters; whatever lingers is destroyed after a second.

@@ -17,12 +17,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { mergeResults } from '../bench/merge.ts';
-import { type BenchOptions, type Progress, runBench } from '../bench/run.ts';
+import type { BenchOptions, Progress } from '../bench/run.ts';
 import { parseHeader } from '../http/request.ts';
 import type { BenchResult } from '../model/bench-result.ts';
-import { renderBench, renderCompare } from '../render/bench.ts';
-import { renderBenchHtml } from '../render/bench-html.ts';
 import { renderJson } from '../render/json.ts';
 import { formatCount, useColor } from '../render/table.ts';
 import { collect, parseInteger, parseSeconds } from './options.ts';
@@ -118,6 +115,9 @@ Examples:
         }
       }
       const modes = o.compare ? parseCompare(o.compare) : [o.keepalive ? 'keepalive' : 'close'];
+      // Loaded here, not at start-up: the other commands should not pay for the load generator.
+      const { runBench } = await import('../bench/run.ts');
+      const { renderBench, renderCompare } = await import('../render/bench.ts');
       const color = useColor();
       const controller = new AbortController();
       const onSigint = () => {
@@ -156,7 +156,10 @@ Examples:
         process.removeListener('SIGINT', onSigint);
         clearProgress();
       }
-      if (o.html) writeFileSync(o.html, renderBenchHtml(runs));
+      if (o.html) {
+        const { renderBenchHtml } = await import('../render/bench-html.ts');
+        writeFileSync(o.html, renderBenchHtml(runs));
+      }
       if (o.json) out(renderJson(runs.length > 1 ? { runs } : runs[0]));
       else out(runs.length > 1 ? renderCompare(runs, color) : renderBench(runs[0]!, color));
       if (o.html && !o.json) out(`\nReport: ${o.html}\n`);
@@ -167,7 +170,9 @@ Examples:
     .description('add up results of runs made at the same time on several load machines (histograms merged exactly)')
     .argument('<files...>', 'results written by tcplens bench --json')
     .option('--json', 'machine-readable result')
-    .action((files: string[], _o: unknown, cmd: Command) => {
+    .action(async (files: string[], _o: unknown, cmd: Command) => {
+      const { mergeResults } = await import('../bench/merge.ts');
+      const { renderBench } = await import('../render/bench.ts');
       // --json may land on `bench` (it has one too) when written after the files.
       const o = cmd.optsWithGlobals() as { json?: boolean };
       const results = files.map((f) => {

@@ -82,7 +82,7 @@ function timeChart(el, series, unit) {
     data.push(xs.map((_, k) => pick(r)[k] ?? null));
     s.push({ label: r.name + ' ' + label, stroke: colors[j % colors.length], dash: dash ? [6, 4] : undefined, width: 2 });
   }));
-  new uPlot({ width, height: 260, scales: { x: { time: false } }, axes: [{ label: 'seconds' }, { label: unit }], series: s }, data, document.getElementById(el));
+  new uPlot({ width, height: 260, scales: { x: { time: false } }, axes: [{ label: 'seconds' }, { label: unit, size: 70 }], series: s }, data, document.getElementById(el));
 }
 timeChart('rps', [['req/s', (r) => r.rps]], 'requests/s');
 timeChart('lat', [['p50', (r) => r.p50], ['p99', (r) => r.p99, true]], 'ms');
@@ -92,7 +92,7 @@ timeChart('tw', [['TIME_WAIT', (r) => r.tw], ['ports', (r) => r.ports, true]], '
   const data = [xs, ...runs.map((r) => xs.map((_, k) => r.curve.y[k] ?? null))];
   const names = { 1: '0%', 2: '50%', 10: '90%', 100: '99%', 1000: '99.9%', 10000: '99.99%', 100000: '99.999%' };
   new uPlot({ width, height: 300, scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
-    axes: [{ label: 'percentile', values: (u, v) => v.map((x) => names[Math.round(x)] ?? '') }, { label: 'ms' }],
+    axes: [{ label: 'percentile', values: (u, v) => v.map((x) => names[Math.round(x)] ?? '') }, { label: 'ms', size: 60 }],
     series: [{ label: 'percentile', value: (u, x) => x == null ? '' : (100 - 100 / x).toFixed(3) + '%' },
       ...runs.map((r, j) => ({ label: r.name, stroke: colors[j % colors.length], width: 2 }))] }, data, document.getElementById('curve'));
 }

@@ -33,6 +33,16 @@ export function renderBench(r: BenchResult, color: boolean): string {
   const mode = r.mode === 'keepalive' ? 'keep-alive' : 'a new connection per request';
   const shape = r.rate ? `open model at ${formatCount(r.rate)} req/s` : `${r.connections} connections${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
   out.push(`${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${r.durationS.toFixed(1)} s${r.merged ? `, ${r.merged} results merged` : ''}\n\n`);
+  if (r.requests.total > 0 && r.requests.failed === r.requests.total) {
+    // Nothing succeeded: one line that says why, and the errors, instead of a table of zeros.
+    const top = r.errorDetails[0];
+    out.push(paint(`Every one of ${formatCount(r.requests.total)} requests failed`, 'red', color));
+    out.push(top ? `: ${top.code} (${top.first}) — ${top.meaning}\n` : '\n');
+    if (r.errorDetails.length > 1) {
+      out.push(r.errorDetails.slice(1).map((e) => `  also ${e.code} ×${formatCount(e.count)}: ${e.first}\n`).join(''));
+    }
+    return out.join('');
+  }
   out.push(
     `Requests   ${formatCount(r.requests.total)} total, ${formatCount(r.requests.ok)} ok, ${formatCount(r.requests.failed)} failed · ` +
       `${paint(formatCount(Math.round(r.requests.perSecond)) + '/s', 'bold', color)} · ${bytes(r.bytes.perSecond)}/s read\n`,
