@@ -50,3 +50,27 @@ export { readSysctl, readSysctls, parseSysctlValue, type SysctlReading, type Sys
 export { readOpenFilesLimit, parseOpenFilesLimit, type OpenFilesLimit } from './kernel/limits.ts';
 export { SYSCTL_CATALOG, PROFILES, findKnob, type KnobInfo, type Profile } from './analyze/sysctl-catalog.ts';
 export { buildSysctlReport, emitSysctlConf, planApply, type SysctlReport, type KnobRow } from './analyze/sysctl-advice.ts';
+
+// Load generation
+export { runBench, type BenchOptions, type Progress } from './bench/run.ts';
+export { mergeResults } from './bench/merge.ts';
+export type { BenchResult, KernelFootprint, Percentiles, Verdict } from './model/bench-result.ts';
+export { ResponseParser } from './http/response-parser.ts';
+
+// Servers: observe, harden, shut down, scale, TLS, debug
+export {
+  observeConnections,
+  observerOf,
+  type ConnectionObserver,
+  type ConnectionInfo,
+  type ConnState,
+  type StateCounts,
+} from './serve/observe.ts';
+export { hardenServer, hardenedSettings, type HardenOptions, type HardenResult } from './serve/harden.ts';
+export { gracefulShutdown, type ShutdownResult } from './serve/graceful.ts';
+export { startWorkers, reusePortSupported, type WorkersOptions, type WorkersHandle } from './serve/workers.ts';
+export { createTlsServer, tlsStats, type TlsServer, type TlsServerOptions, type TlsStats } from './serve/tls.ts';
+export { selfSignedCertificate } from './serve/self-signed.ts';
+export { debugRoutes, type DebugRoutesOptions } from './serve/debug.ts';
+export { createServerMetrics, type ServerMetrics } from './serve/metrics.ts';
+export { createServeServer, type ServeSettings } from './serve/serve.ts';

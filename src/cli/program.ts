@@ -8,6 +8,7 @@ import { registerSockets } from './sockets.ts';
 import { registerCounters } from './counters.ts';
 import { registerSysctl } from './sysctl.ts';
 import { registerBench } from './bench.ts';
+import { registerServe } from './serve.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCounters(program);
   registerSysctl(program);
   registerBench(program);
+  registerServe(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
