@@ -1,5 +1,7 @@
 // Benchmark: the cost of observeConnections() on a node:http server — requests/s with and without
 // it, 64 keep-alive connections from tcplens bench, runs interleaved. Goal: at least 0.95x.
+// Throughput on a shared machine swings by 2x between runs, so the server's own CPU time per
+// request (from /proc/<pid>/stat) is reported too: it is what the observer adds to.
 //
 //   npm run build && node bench/observer.ts [--rounds 5] [--seconds 5]
 
@@ -7,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' } } });
 const rounds = Number(values.rounds);
@@ -14,25 +17,41 @@ const seconds = Number(values.seconds);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const serverScript = new URL('./lib/observed-server.ts', import.meta.url).pathname;
 
-async function once_(mode: 'bare' | 'observed'): Promise<number> {
-  const server = spawn(process.execPath, [serverScript, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
+}
+
+async function once_(mode: 'bare' | 'observed'): Promise<{ rps: number; cpuUsPerRequest: number }> {
+  // Pinned, server to one core and load to the other, so the scheduler does not add its own noise.
+  const server = spawn('taskset', ['-c', '0', process.execPath, serverScript, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
-    const r = spawnSync(process.execPath, [cli, 'bench', `http://127.0.0.1:${line}/`, '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
+    // taskset execs node, so the child's pid is the server's.
+    const before = cpuTicks(server.pid!);
+    const r = spawnSync('taskset', ['-c', '1', process.execPath, cli, 'bench', `http://127.0.0.1:${line}/`, '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
       encoding: 'utf8',
       timeout: (seconds + 30) * 1000,
     });
     if (r.status !== 0) throw new Error(r.stderr);
-    return (JSON.parse(r.stdout) as { requests: { perSecond: number } }).requests.perSecond;
+    const ticks = cpuTicks(server.pid!) - before;
+    const result = JSON.parse(r.stdout) as { requests: { perSecond: number; total: number } };
+    return { rps: result.requests.perSecond, cpuUsPerRequest: (ticks * 10_000) / result.requests.total };
   } finally {
     server.kill('SIGTERM');
   }
 }
 
 const results = { bare: [] as number[], observed: [] as number[] };
+const cpu = { bare: [] as number[], observed: [] as number[] };
 for (let i = 0; i < rounds; i++) {
   const order: ('bare' | 'observed')[] = i % 2 ? ['observed', 'bare'] : ['bare', 'observed'];
-  for (const mode of order) results[mode].push(await once_(mode));
+  for (const mode of order) {
+    const r = await once_(mode);
+    results[mode].push(r.rps);
+    cpu[mode].push(r.cpuUsPerRequest);
+  }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const bare = median(results.bare);
@@ -40,4 +59,11 @@ const observed = median(results.observed);
 console.log(`node:http server, 64 keep-alive connections, ${seconds} s runs, median of ${rounds}, interleaved`);
 console.log(`  bare                      ${Math.round(bare).toLocaleString('en-US').padStart(8)} req/s  [${results.bare.map((x) => Math.round(x)).join(' ')}]`);
 console.log(`  with observeConnections   ${Math.round(observed).toLocaleString('en-US').padStart(8)} req/s  [${results.observed.map((x) => Math.round(x)).join(' ')}]`);
-console.log(`  observed/bare = ${(observed / bare).toFixed(3)}x`);
+console.log(`  observed/bare = ${(observed / bare).toFixed(3)}x (throughput, medians)`);
+// Paired: each round's two runs are back to back, so their ratio is spared the slow drift of a
+// shared machine; the median of those ratios is the figure to trust.
+const paired = results.bare.map((b, i) => results.observed[i]! / b);
+console.log(`  paired per round: median observed/bare = ${median(paired).toFixed(3)}x  [${paired.map((x) => x.toFixed(2)).join(' ')}]`);
+const cb = median(cpu.bare);
+const co = median(cpu.observed);
+console.log(`  server CPU per request: bare ${cb.toFixed(1)} µs, observed ${co.toFixed(1)} µs → bare/observed = ${(cb / co).toFixed(3)}x`);
