@@ -115,20 +115,27 @@ async function startCluster(o: WorkersOptions, moduleUrl: string): Promise<Worke
   const procs = Array.from({ length: o.workers }, (_, i) =>
     cluster.fork({ TCPLENS_WORKER: JSON.stringify({ module: moduleUrl, data: o.data, index: i }) }),
   );
-  await Promise.all(procs.map((p) => ready(p as never)));
-  // With cluster the primary owns the listening socket: every worker asks for the same port.
+  // A cluster worker speaks send(), a thread postMessage(): give ask() the shape it expects.
+  const channels = procs.map((p) => ({
+    postMessage: (m: unknown) => p.send(m as never),
+    on: (e: 'message', f: (m: Message) => void) => p.on(e, f),
+    off: (e: 'message', f: (m: Message) => void) => p.off(e, f),
+  }));
+  await Promise.all(channels.map((c) => ready(c)));
+  // With cluster the primary owns the listening socket, shared by workers that listen with the
+  // same arguments — port 0 included, so the port is not passed on as with SO_REUSEPORT.
   let port = o.port;
-  for (const p of procs) {
-    const m = await ask(p as never, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port, backlog: o.backlog, reusePort: false });
+  for (const c of channels) {
+    const m = await ask(c, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port: o.port, backlog: o.backlog, reusePort: false });
     port = m.port!;
   }
   return {
     mode: 'cluster',
     port,
     workers: procs.length,
-    requests: async () => (await Promise.all(procs.map((p) => ask(p as never, 'requests', 'requests')))).map((m) => m.count ?? 0),
+    requests: async () => (await Promise.all(channels.map((c) => ask(c, 'requests', 'requests')))).map((m) => m.count ?? 0),
     close: async (deadlineMs = 10_000) => {
-      await Promise.all(procs.map((p) => ask(p as never, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
+      await Promise.all(channels.map((c) => ask(c, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
       for (const p of procs) p.kill();
     },
   };

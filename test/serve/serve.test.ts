@@ -233,3 +233,21 @@ test('--tls serves https with a self-signed certificate that tcplens bench --ins
     await s.stop();
   }
 });
+
+test('--workers 2 without --reuse-port falls back to node:cluster, says so, and both workers serve', async () => {
+  const s = await startServe(['--workers', '2']);
+  try {
+    assert.equal(s.start.mode, 'cluster');
+    const listeners = execFileSync('ss', ['-ltnH', `sport = :${s.port}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    assert.equal(listeners.length, 1, 'the primary owns the one listening socket');
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) {
+      const r = await fetchText(s.url, new Agent({ keepAlive: false }));
+      seen.add(String(r.headers['x-tcplens-worker']));
+    }
+    assert.equal(seen.size, 2, [...seen].join(', '));
+    assert.ok([...seen].every((w) => w.startsWith('pid ')));
+  } finally {
+    await s.stop();
+  }
+});
