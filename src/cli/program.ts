@@ -9,6 +9,7 @@ import { registerCounters } from './counters.ts';
 import { registerSysctl } from './sysctl.ts';
 import { registerBench } from './bench.ts';
 import { registerServe } from './serve.ts';
+import { registerDoctor } from './doctor.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerSysctl(program);
   registerBench(program);
   registerServe(program);
+  registerDoctor(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -38,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command may set its own exit code (doctor --fail-on: 3).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Help and version are not errors; commander already printed its message otherwise.

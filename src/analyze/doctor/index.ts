@@ -1,0 +1,14 @@
+// Every doctor rule, run over one snapshot, worst first. Adding a rule family is adding a file here.
+
+import { SEVERITY_ORDER, type Finding } from '../../model/finding.ts';
+import { acceptQueue } from './accept-queue.ts';
+import { closeWait } from './close-wait.ts';
+import { ephemeralPorts } from './ports.ts';
+import type { DoctorSnapshot, Rule } from './snapshot.ts';
+import { finTimeout, timeWait } from './time-wait.ts';
+
+export const RULES: Rule[] = [acceptQueue, timeWait, finTimeout, ephemeralPorts, closeWait];
+
+export function diagnose(s: DoctorSnapshot): Finding[] {
+  return RULES.flatMap((rule) => rule(s)).sort((a, b) => SEVERITY_ORDER[b.severity] - SEVERITY_ORDER[a.severity]);
+}

@@ -1,0 +1,49 @@
+// What doctor's rules read: one picture of the host's TCP state over a short window. Rules are pure
+// functions of it, so each is tested on synthetic snapshots.
+
+import type { Finding } from '../../model/finding.ts';
+import type { Listener, EphemeralUse } from '../socket-summary.ts';
+
+export interface PortCount {
+  port: number;
+  count: number;
+  /** Owner of the listening socket on that port, when known. */
+  process?: string;
+  pid?: number;
+}
+
+export interface DoctorSnapshot {
+  host: string;
+  kernel: string;
+  durationS: number;
+  root: boolean;
+  /** Counter changes over the window, keyed "Section.Field" (TcpExt.ListenOverflows). */
+  deltas: Record<string, number>;
+  /** Counter values at the end, same keys. */
+  counters: Record<string, number>;
+  /** sysctl values as the kernel prints them (normalised spaces); undefined when absent. */
+  sysctls: Record<string, string | undefined>;
+  sockets: {
+    total: number;
+    byState: Record<string, number>;
+    listeners: Listener[];
+    /** TIME_WAIT whose local port is a listening port: the server side closed first. */
+    timeWaitServerSide: PortCount[];
+    /** TIME_WAIT towards a remote port (this host connected out and closed first). */
+    timeWaitClientSide: PortCount[];
+    closeWait: PortCount[];
+    finWait2: number;
+    ephemeral?: EphemeralUse;
+  };
+}
+
+export type Rule = (s: DoctorSnapshot) => Finding[];
+
+export function sysctlNumber(s: DoctorSnapshot, name: string): number | undefined {
+  const v = s.sysctls[name];
+  if (v === undefined) return undefined;
+  const n = Number(v.split(' ')[0]);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export { formatCount as fmt } from '../../render/table.ts';

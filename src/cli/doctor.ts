@@ -1,0 +1,70 @@
+// `tcplens doctor`: one diagnosis of this host's TCP connection health, with evidence and fixes.
+//
+// --json: {"host","kernel","durationS","root","findings":[{"id","severity":"critical"|"warning"|"info"|"ok",
+//          "title","evidence":[…],"mechanism","fix":[…]}]}, worst first.
+// Exit 3 when --fail-on is given and a finding reaches that severity; otherwise 0.
+
+import type { Command } from 'commander';
+import { parseChoice, parsePort, parseSeconds } from './options.ts';
+import { clearProgress, out, progress } from './output.ts';
+import { renderJson } from '../render/json.ts';
+import { useColor } from '../render/table.ts';
+
+interface DoctorOptions {
+  duration: number;
+  port?: number;
+  json?: boolean;
+  markdown?: boolean;
+  failOn?: 'warning' | 'critical';
+}
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description("diagnose this host's TCP connection health: ranked findings with evidence, mechanism and fix")
+    .option('--duration <seconds>', 'window over which counters are compared', parseSeconds('--duration', { min: 0.1, max: 600 }), 3)
+    .option('--port <port>', 'only sockets with this port at either end', parsePort('--port'))
+    .option('--json', 'machine-readable findings')
+    .option('--markdown', 'findings as Markdown (for a ticket or a CI summary)')
+    .option('--fail-on <severity>', 'exit 3 when a finding is at least warning|critical', parseChoice('--fail-on', ['warning', 'critical'] as const))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tcplens doctor                       3 s window, every rule
+  tcplens doctor --port 8080           focus on one service
+  tcplens doctor --fail-on critical    for CI and cron: exit 3 on a critical finding
+  tcplens doctor --json | jq '.findings[].id'`,
+    )
+    .action(async (o: DoctorOptions) => {
+      const { collectSnapshot } = await import('../doctor/collect.ts');
+      const { diagnose } = await import('../analyze/doctor/index.ts');
+      const { renderDoctor, renderDoctorMarkdown } = await import('../render/doctor.ts');
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      const ticker = setInterval(() => progress('watching the kernel…'), 250);
+      let snapshot;
+      try {
+        snapshot = await collectSnapshot({ durationS: o.duration, port: o.port, signal: controller.signal });
+      } finally {
+        clearInterval(ticker);
+        clearProgress();
+        process.removeListener('SIGINT', onSigint);
+      }
+      const report = {
+        host: snapshot.host,
+        kernel: snapshot.kernel,
+        durationS: snapshot.durationS,
+        root: snapshot.root,
+        findings: diagnose(snapshot),
+      };
+      if (o.json) out(renderJson(report));
+      else if (o.markdown) out(renderDoctorMarkdown(report));
+      else out(renderDoctor(report, useColor()));
+      if (o.failOn) {
+        const bar = o.failOn === 'critical' ? ['critical'] : ['critical', 'warning'];
+        if (report.findings.some((f) => bar.includes(f.severity))) process.exitCode = 3;
+      }
+    });
+}

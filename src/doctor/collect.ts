@@ -1,0 +1,105 @@
+// Doctor's reading of the host: counters twice over the window, one scan of the socket tables,
+// the sysctls of the catalog. The only part of doctor that touches the kernel.
+
+import { hostname, release } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readCounters } from '../kernel/counters.ts';
+import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
+import { readListenBacklogs } from '../kernel/listen-backlog.ts';
+import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
+import { readSocketOwners } from '../kernel/processes.ts';
+import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
+import type { Counters } from '../model/counters.ts';
+import { stateCode } from '../model/tcp-state.ts';
+import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
+import { compileFilter } from '../analyze/socket-filter.ts';
+import { SummaryBuilder, annotateListeners } from '../analyze/socket-summary.ts';
+import type { DoctorSnapshot, PortCount } from '../analyze/doctor/snapshot.ts';
+
+export interface CollectOptions {
+  durationS: number;
+  /** Only sockets with this port at either end. */
+  port?: number;
+  signal?: AbortSignal;
+}
+
+function flatten(c: Counters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [section, fields] of Object.entries(c.sections)) for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
+  for (const [line, fields] of Object.entries(c.sockstat)) for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
+  return out;
+}
+
+const TIME_WAIT = stateCode('TIME_WAIT');
+const CLOSE_WAIT = stateCode('CLOSE_WAIT');
+const FIN_WAIT2 = stateCode('FIN_WAIT2');
+const LISTEN = stateCode('LISTEN');
+
+function top(map: Map<number, number>, n = 10): PortCount[] {
+  return [...map].map(([port, count]) => ({ port, count })).sort((a, b) => b.count - a.count).slice(0, n);
+}
+
+export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot> {
+  const backlogs = readListenBacklogs();
+  const before = flatten(readCounters().counters);
+  const started = performance.now();
+  await sleep(o.durationS * 1000, undefined, { signal: o.signal }).catch(() => undefined);
+  const after = flatten(readCounters().counters);
+  const durationS = Math.round((performance.now() - started) / 100) / 10;
+  const deltas: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (before[k] !== undefined) deltas[k] = v - before[k]!;
+
+  const pass = compileFilter({ port: o.port });
+  const builder = new SummaryBuilder(readEphemeralRange());
+  const listening = new Uint8Array(65536);
+  const twServer = new Map<number, number>();
+  const twClient = new Map<number, number>();
+  const closeWait = new Map<number, number>();
+  let finWait2 = 0;
+  const visit = (r: TcpRow) => {
+    if (!pass(r)) return;
+    builder.add(r);
+    if (r.state === LISTEN) listening[r.localPort] = 1;
+    else if (r.state === TIME_WAIT) {
+      // Each table lists its listeners first: a TIME_WAIT on a listening port is the server's.
+      if (listening[r.localPort]) twServer.set(r.localPort, (twServer.get(r.localPort) ?? 0) + 1);
+      else twClient.set(r.remotePort, (twClient.get(r.remotePort) ?? 0) + 1);
+    } else if (r.state === CLOSE_WAIT) closeWait.set(r.localPort, (closeWait.get(r.localPort) ?? 0) + 1);
+    else if (r.state === FIN_WAIT2) finWait2++;
+  };
+  readProcNetTcp('ipv4', visit);
+  readProcNetTcp('ipv6', visit);
+  const summary = builder.result(10);
+  const owners = readSocketOwners(new Set(summary.listeners.map((l) => l.inode)));
+  annotateListeners(summary.listeners, await backlogs, owners.byInode);
+  const ownerOf = new Map(summary.listeners.filter((l) => l.pid !== undefined).map((l) => [l.local.port, l]));
+  const withOwner = (list: PortCount[]) =>
+    list.map((p) => {
+      const l = ownerOf.get(p.port);
+      return l ? { ...p, process: l.process, pid: l.pid } : p;
+    });
+
+  const names = SYSCTL_CATALOG.map((k) => k.name);
+  const sysctls: Record<string, string | undefined> = {};
+  for (const r of readSysctls(names)) sysctls[r.name] = r.present ? normalizeSysctlText(r.raw) : undefined;
+
+  return {
+    host: hostname(),
+    kernel: release(),
+    durationS,
+    root: process.getuid?.() === 0,
+    deltas,
+    counters: after,
+    sysctls,
+    sockets: {
+      total: summary.total,
+      byState: summary.byState,
+      listeners: summary.listeners,
+      timeWaitServerSide: withOwner(top(twServer)),
+      timeWaitClientSide: top(twClient),
+      closeWait: withOwner(top(closeWait)),
+      finWait2,
+      ephemeral: summary.ephemeral,
+    },
+  };
+}

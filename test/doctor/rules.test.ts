@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { diagnose } from '../../src/analyze/doctor/index.ts';
+import type { DoctorSnapshot } from '../../src/analyze/doctor/snapshot.ts';
+import { QUEUE_FILL_WARNING } from '../../src/analyze/doctor/accept-queue.ts';
+import { TIME_WAIT_NOTABLE } from '../../src/analyze/doctor/time-wait.ts';
+import { PORT_SHARE_WARNING, PORT_SHARE_CRITICAL } from '../../src/analyze/doctor/ports.ts';
+import { CLOSE_WAIT_WARNING } from '../../src/analyze/doctor/close-wait.ts';
+
+function clean(): DoctorSnapshot {
+  return {
+    host: 'h',
+    kernel: '6.18',
+    durationS: 3,
+    root: true,
+    deltas: {},
+    counters: {},
+    sysctls: { 'net.core.somaxconn': '4096', 'net.ipv4.tcp_max_tw_buckets': '262144', 'net.ipv4.tcp_fin_timeout': '60', 'net.ipv4.tcp_tw_reuse': '2' },
+    sockets: {
+      total: 0,
+      byState: { ESTABLISHED: 10, TIME_WAIT: 0, CLOSE_WAIT: 0, FIN_WAIT2: 0 },
+      listeners: [],
+      timeWaitServerSide: [],
+      timeWaitClientSide: [],
+      closeWait: [],
+      finWait2: 0,
+      ephemeral: { range: { low: 32768, high: 60999 }, reservedInRange: 0, usable: 28232, portsInUse: 0, destinations: [] },
+    },
+  };
+}
+
+const ids = (s: DoctorSnapshot) => diagnose(s).map((f) => `${f.id}:${f.severity}`);
+
+test('a clean host has no findings', () => {
+  assert.deepEqual(ids(clean()), []);
+});
+
+test('accept-queue overflow: critical when ListenOverflows moves, warning when a queue is nearly full, silent just below', () => {
+  const s = clean();
+  s.deltas['TcpExt.ListenOverflows'] = 12;
+  s.deltas['TcpExt.ListenDrops'] = 12;
+  const f = diagnose(s)[0]!;
+  assert.equal(f.id, 'accept-queue-overflow');
+  assert.equal(f.severity, 'critical');
+  assert.match(f.evidence[0]!, /ListenOverflows \+12, ListenDrops \+12 in 3 s/);
+  const listener = (fill: number) => ({ family: 'ipv4' as const, local: { address: '0.0.0.0', port: 8080 }, queue: Math.round(fill * 100), maxQueue: 100, fill, inode: 1, uid: 0, pid: 42, process: 'node' });
+  const nearly = clean();
+  nearly.sockets.listeners = [listener(QUEUE_FILL_WARNING)];
+  assert.deepEqual(ids(nearly), ['accept-queue-overflow:warning']);
+  assert.match(diagnose(nearly)[0]!.evidence.join('\n'), /0.0.0.0:8080 \(node\/42\) queue 80\/100/);
+  const below = clean();
+  below.sockets.listeners = [listener(QUEUE_FILL_WARNING - 0.01)];
+  assert.deepEqual(ids(below), []);
+});
+
+test('backlog settings: somaxconn below 4096 is reported, 4096 is not', () => {
+  const s = clean();
+  s.sysctls['net.core.somaxconn'] = '128';
+  assert.deepEqual(ids(s), ['backlog-settings:info']);
+  s.deltas['TcpExt.ListenOverflows'] = 1;
+  assert.deepEqual(ids(s), ['accept-queue-overflow:critical', 'backlog-settings:warning']);
+});
+
+test('TIME_WAIT: silent below the notable count, names the side that closes first above it', () => {
+  const s = clean();
+  s.sockets.byState.TIME_WAIT = TIME_WAIT_NOTABLE - 1;
+  assert.deepEqual(ids(s), []);
+  s.sockets.byState.TIME_WAIT = 2000 + TIME_WAIT_NOTABLE;
+  s.sockets.timeWaitServerSide = [{ port: 8080, count: 7000, process: 'node', pid: 7 }];
+  const [f] = diagnose(s);
+  assert.equal(f!.id, 'time-wait-pile-up');
+  assert.match(f!.title, /the server side closes first/);
+  assert.match(f!.evidence.join('\n'), /local port 8080 \(node\/7\): 7,000/);
+  s.sockets.timeWaitServerSide = [];
+  s.sockets.timeWaitClientSide = [{ port: 443, count: 7000 }];
+  assert.match(diagnose(s)[0]!.title, /this host closes its outgoing connections first/);
+  s.deltas['TcpExt.TCPTimeWaitOverflow'] = 3;
+  assert.equal(diagnose(s)[0]!.severity, 'critical');
+});
+
+test('tcp_fin_timeout lowered while TIME_WAIT piles up: a hint that it does not shorten TIME_WAIT', () => {
+  const s = clean();
+  s.sysctls['net.ipv4.tcp_fin_timeout'] = '15';
+  s.sockets.byState.TIME_WAIT = TIME_WAIT_NOTABLE;
+  s.sockets.timeWaitServerSide = [{ port: 80, count: TIME_WAIT_NOTABLE }];
+  assert.ok(ids(s).includes('fin-timeout-misread:info'));
+  s.sysctls['net.ipv4.tcp_fin_timeout'] = '60';
+  assert.ok(!ids(s).includes('fin-timeout-misread:info'));
+});
+
+test('ephemeral ports: warning at half the range towards one destination, critical at 80%', () => {
+  const s = clean();
+  const dest = (share: number) => ({ remote: { address: '10.0.0.5', port: 5432 }, ports: Math.round(share * 28232), timeWait: 100, share });
+  s.sockets.ephemeral!.destinations = [dest(PORT_SHARE_WARNING - 0.01)];
+  assert.deepEqual(ids(s), []);
+  s.sockets.ephemeral!.destinations = [dest(PORT_SHARE_WARNING)];
+  assert.deepEqual(ids(s), ['ephemeral-port-exhaustion:warning']);
+  s.sockets.ephemeral!.destinations = [dest(PORT_SHARE_CRITICAL)];
+  const [f] = diagnose(s);
+  assert.equal(f!.severity, 'critical');
+  assert.match(f!.title, /towards 10.0.0.5:5432/);
+  assert.ok(f!.fix.some((x) => /tcp_tw_reuse=1/.test(x)));
+});
+
+test('CLOSE_WAIT: a leak is named by port and process at the threshold, not below', () => {
+  const s = clean();
+  s.sockets.byState.CLOSE_WAIT = CLOSE_WAIT_WARNING;
+  s.sockets.closeWait = [{ port: 3000, count: CLOSE_WAIT_WARNING - 1 }];
+  assert.deepEqual(ids(s), []);
+  s.sockets.closeWait = [{ port: 3000, count: CLOSE_WAIT_WARNING, process: 'api', pid: 9 }];
+  const [f] = diagnose(s);
+  assert.equal(f!.id, 'close-wait-accumulation');
+  assert.match(f!.evidence[0]!, /local port 3000 \(api\/9\): 50 in CLOSE_WAIT/);
+});
+
+test('findings come worst first', () => {
+  const s = clean();
+  s.sysctls['net.core.somaxconn'] = '128';
+  s.sockets.ephemeral!.destinations = [{ remote: { address: '10.0.0.5', port: 80 }, ports: 27000, timeWait: 0, share: 27000 / 28232 }];
+  assert.deepEqual(ids(s), ['ephemeral-port-exhaustion:critical', 'backlog-settings:info']);
+});
