@@ -1,11 +1,11 @@
 // `tcplens doctor`: one diagnosis of this host's TCP connection health, with evidence and fixes.
 //
 // --json: {"host","kernel","durationS","root","findings":[{"id","severity":"critical"|"warning"|"info"|"ok",
-//          "title","evidence":[…],"mechanism","fix":[…]}]}, worst first.
+//          "title","evidence":[…],"mechanism","fix":[…]}],"rootWouldAdd":[…]}, findings worst first.
 // Exit 3 when --fail-on is given and a finding reaches that severity; otherwise 0.
 
 import type { Command } from 'commander';
-import { parseChoice, parsePort, parseSeconds } from './options.ts';
+import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
 import { renderJson } from '../render/json.ts';
 import { useColor } from '../render/table.ts';
@@ -13,6 +13,7 @@ import { useColor } from '../render/table.ts';
 interface DoctorOptions {
   duration: number;
   port?: number;
+  pid?: number;
   json?: boolean;
   markdown?: boolean;
   failOn?: 'warning' | 'critical';
@@ -24,6 +25,7 @@ export function registerDoctor(program: Command): void {
     .description("diagnose this host's TCP connection health: ranked findings with evidence, mechanism and fix")
     .option('--duration <seconds>', 'window over which counters are compared', parseSeconds('--duration', { min: 0.1, max: 600 }), 3)
     .option('--port <port>', 'only sockets with this port at either end', parsePort('--port'))
+    .option('--pid <pid>', "only this process's sockets (and TIME_WAIT on its listening ports)", parseInteger('--pid', 1, 2 ** 22))
     .option('--json', 'machine-readable findings')
     .option('--markdown', 'findings as Markdown (for a ticket or a CI summary)')
     .option('--fail-on <severity>', 'exit 3 when a finding is at least warning|critical', parseChoice('--fail-on', ['warning', 'critical'] as const))
@@ -46,7 +48,7 @@ Examples:
       const ticker = setInterval(() => progress('watching the kernel…'), 250);
       let snapshot;
       try {
-        snapshot = await collectSnapshot({ durationS: o.duration, port: o.port, signal: controller.signal });
+        snapshot = await collectSnapshot({ durationS: o.duration, port: o.port, pid: o.pid, signal: controller.signal });
       } finally {
         clearInterval(ticker);
         clearProgress();
@@ -58,6 +60,7 @@ Examples:
         durationS: snapshot.durationS,
         root: snapshot.root,
         findings: diagnose(snapshot),
+        rootWouldAdd: snapshot.rootWouldAdd,
       };
       if (o.json) out(renderJson(report));
       else if (o.markdown) out(renderDoctorMarkdown(report));

@@ -7,7 +7,11 @@ import { readCounters } from '../kernel/counters.ts';
 import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
-import { readSocketOwners } from '../kernel/processes.ts';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { PermissionError, UsageError } from '../errors.ts';
+import { readOpenFilesLimit } from '../kernel/limits.ts';
+import { procRootDir } from '../kernel/proc-net-tcp.ts';
+import { readFdUsage, readSocketOwners } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
 import type { Counters } from '../model/counters.ts';
 import { stateCode } from '../model/tcp-state.ts';
@@ -20,7 +24,32 @@ export interface CollectOptions {
   durationS: number;
   /** Only sockets with this port at either end. */
   port?: number;
+  /** Only the sockets of this process (and TIME_WAIT on its listening ports). */
+  pid?: number;
   signal?: AbortSignal;
+}
+
+/** Socket inodes a process holds, from /proc/<pid>/fd. */
+function inodesOf(pid: number): Set<number> {
+  const dir = `${procRootDir()}/${pid}/fd`;
+  let fds: string[];
+  try {
+    fds = readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`--pid ${pid}: no such process`);
+    throw new PermissionError(`--pid ${pid}: cannot read ${dir} (another user's process: run as root)`);
+  }
+  const out = new Set<number>();
+  for (const fd of fds) {
+    try {
+      const t = readlinkSync(`${dir}/${fd}`);
+      if (t.startsWith('socket:[')) out.add(Number(t.slice(8, -1)));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
 }
 
 function flatten(c: Counters): Record<string, number> {
@@ -43,13 +72,26 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
   const backlogs = readListenBacklogs();
   const before = flatten(readCounters().counters);
   const started = performance.now();
-  await sleep(o.durationS * 1000, undefined, { signal: o.signal }).catch(() => undefined);
-  const after = flatten(readCounters().counters);
-  const durationS = Math.round((performance.now() - started) / 100) / 10;
-  const deltas: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) if (before[k] !== undefined) deltas[k] = v - before[k]!;
-
-  const pass = compileFilter({ port: o.port });
+  // The socket tables and /proc are read inside the window, as late as they can be and still end
+  // with it: with 100,000 sockets that work takes over a second, and the run should last the
+  // window, not the window plus the work. sockstat's counts (cheap) tell how long it will take.
+  const tcp = (k: string) => before[`sockstat.TCP.${k}`] ?? 0;
+  const estimateMs = 300 + (tcp('inuse') + tcp('tw') + (before['sockstat.TCP6.inuse'] ?? 0)) * 0.015;
+  const waitFirst = o.durationS * 1000 - estimateMs;
+  if (waitFirst > 0) await sleep(waitFirst, undefined, { signal: o.signal }).catch(() => undefined);
+  const byPort = compileFilter({ port: o.port });
+  const mine = o.pid === undefined ? undefined : inodesOf(o.pid);
+  const minePorts = new Uint8Array(65536);
+  const pass = (r: TcpRow) => {
+    if (!byPort(r)) return false;
+    if (!mine) return true;
+    if (mine.has(r.inode)) {
+      if (r.state === LISTEN) minePorts[r.localPort] = 1;
+      return true;
+    }
+    // TIME_WAIT has no inode: count it when it sits on one of the process's listening ports.
+    return r.inode === 0 && minePorts[r.localPort] === 1;
+  };
   const builder = new SummaryBuilder(readEphemeralRange());
   const listening = new Uint8Array(65536);
   const twServer = new Map<number, number>();
@@ -79,9 +121,33 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
       return l ? { ...p, process: l.process, pid: l.pid } : p;
     });
 
+  const usage = readFdUsage(10);
+  const processes = usage.processes
+    .filter((p) => o.pid === undefined || p.pid === o.pid)
+    .map((p) => {
+      let softLimit: number | undefined;
+      try {
+        const l = readOpenFilesLimit(p.pid);
+        softLimit = l.soft === 'unlimited' ? undefined : l.soft;
+      } catch {
+        /* gone, or not ours to read */
+      }
+      return { ...p, softLimit };
+    });
+  const rootWouldAdd: string[] = [];
+  const hidden = Math.max(usage.hiddenProcesses, owners.hiddenProcesses);
+  if (hidden > 0) rootWouldAdd.push(`the sockets, owners and descriptor limits of ${hidden} processes of other users`);
+
   const names = SYSCTL_CATALOG.map((k) => k.name);
   const sysctls: Record<string, string | undefined> = {};
   for (const r of readSysctls(names)) sysctls[r.name] = r.present ? normalizeSysctlText(r.raw) : undefined;
+
+  const remaining = o.durationS * 1000 - (performance.now() - started);
+  if (remaining > 0) await sleep(remaining, undefined, { signal: o.signal }).catch(() => undefined);
+  const after = flatten(readCounters().counters);
+  const durationS = Math.round((performance.now() - started) / 100) / 10;
+  const deltas: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (before[k] !== undefined) deltas[k] = v - before[k]!;
 
   return {
     host: hostname(),
@@ -97,9 +163,13 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
       listeners: summary.listeners,
       timeWaitServerSide: withOwner(top(twServer)),
       timeWaitClientSide: top(twClient),
+      timeWaitServerTotal: [...twServer.values()].reduce((a, n) => a + n, 0),
+      timeWaitClientTotal: [...twClient.values()].reduce((a, n) => a + n, 0),
       closeWait: withOwner(top(closeWait)),
       finWait2,
       ephemeral: summary.ephemeral,
     },
+    processes,
+    rootWouldAdd,
   };
 }

@@ -76,3 +76,44 @@ function readComm(procRoot: string, pid: string): string {
     return comm;
   }
 }
+
+export interface ProcessFdUsage {
+  pid: number;
+  command: string;
+  /** Open file descriptors, and how many of them are sockets. */
+  fds: number;
+  sockets: number;
+}
+
+/** The processes holding the most sockets, with their descriptor counts. */
+export function readFdUsage(top = 10, procRoot = procRootDir()): { processes: ProcessFdUsage[]; hiddenProcesses: number } {
+  const all: ProcessFdUsage[] = [];
+  let hiddenProcesses = 0;
+  let pids: string[];
+  try {
+    pids = readdirSync(procRoot).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return { processes: [], hiddenProcesses };
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`${procRoot}/${pid}/fd`);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') hiddenProcesses++;
+      continue;
+    }
+    let sockets = 0;
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`${procRoot}/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
+      } catch {
+        /* closed meanwhile */
+      }
+    }
+    if (sockets > 0) all.push({ pid: Number(pid), command: readComm(procRoot, pid), fds: fds.length, sockets });
+  }
+  all.sort((a, b) => b.sockets - a.sockets);
+  return { processes: all.slice(0, top), hiddenProcesses };
+}

@@ -16,6 +16,8 @@ export interface DoctorReport {
   durationS: number;
   root: boolean;
   findings: Finding[];
+  /** What a run as root would add. */
+  rootWouldAdd: string[];
 }
 
 function summaryLine(r: DoctorReport): string {
@@ -35,7 +37,7 @@ export function renderDoctor(r: DoctorReport, color: boolean): string {
     out.push('\n');
   }
   out.push(summaryLine(r) + '\n');
-  if (!r.root) out.push('(not root: processes of other users are not named; run as root to see every owner)\n');
+  for (const more of r.rootWouldAdd) out.push(`(not root: run as root to see ${more})\n`);
   return out.join('');
 }
 

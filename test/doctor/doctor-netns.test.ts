@@ -8,6 +8,19 @@ import { createNetns } from '../../src/kernel/netns.ts';
 
 const root = process.getuid?.() === 0;
 
+/** Clients that keep opening connections to a port (without waiting for them) for a couple of seconds. */
+function connectingClients(exec: string[], port: number, n: number) {
+  return py(exec, `import socket,time
+socks=[]
+print('go',flush=True)
+for i in range(${n}):
+    c=socket.socket(); c.setblocking(False)
+    try: c.connect(('127.0.0.1',${port}))
+    except BlockingIOError: pass
+    socks.append(c); time.sleep(0.03)
+time.sleep(30)`);
+}
+
 /** Run a Python snippet inside the namespace; resolves once it prints its first line. */
 async function py(exec: string[], code: string) {
   const child = spawn(exec[0]!, [...exec.slice(1), 'python3', '-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -23,15 +36,7 @@ test('an accept queue capped by somaxconn 8 overflows: doctor says so with the c
     const server = await py(ns.exec, `import socket,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',8080)); s.listen(100)
 print('ready',flush=True); time.sleep(30)`);
-    const clients = await py(ns.exec, `import socket,time
-socks=[]
-print('go',flush=True)
-for i in range(60):
-    c=socket.socket(); c.setblocking(False)
-    try: c.connect(('127.0.0.1',8080))
-    except BlockingIOError: pass
-    socks.append(c); time.sleep(0.03)
-time.sleep(30)`);
+    const clients = await connectingClients(ns.exec, 8080, 60);
     const r = await runCli(['doctor', '--duration', '2.5', '--json', '--fail-on', 'critical'], { prefix: ns.exec, timeoutMs: 30_000 });
     server.kill('SIGKILL');
     clients.kill('SIGKILL');
@@ -71,6 +76,60 @@ print('done',flush=True); time.sleep(30)`);
     const cw = report.findings.find((f) => f.id === 'close-wait-accumulation');
     assert.ok(cw, JSON.stringify(report.findings.map((f) => f.id)));
     assert.match(cw.evidence[0]!, /local port 9090 .*: 80 in CLOSE_WAIT/);
+  } finally {
+    ns.close();
+  }
+});
+
+test('2,000 connections closed first by the server: a TIME_WAIT finding naming the listening port and the server side', { skip: !root && 'needs root for a network namespace' }, async () => {
+  const ns = createNetns('tcplens-test-doctor');
+  try {
+    // The server answers and closes at once; the clients wait for its FIN, so the server holds TIME_WAIT.
+    const server = await py(ns.exec, `import socket,time,threading
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',8081)); s.listen(1024)
+def loop():
+    while True:
+        c,_=s.accept(); c.sendall(b'bye'); c.close()
+threading.Thread(target=loop,daemon=True).start()
+print('ready',flush=True); time.sleep(60)`);
+    const clients = await py(ns.exec, `import socket
+for i in range(2000):
+    c=socket.create_connection(('127.0.0.1',8081)); c.recv(10); c.recv(10); c.close()
+print('done',flush=True)`);
+    const r = await runCli(['doctor', '--duration', '0.3', '--json'], { prefix: ns.exec, timeoutMs: 30_000 });
+    server.kill('SIGKILL');
+    clients.kill('SIGKILL');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { findings: { id: string; title: string; evidence: string[] }[] };
+    const tw = report.findings.find((f) => f.id === 'time-wait-pile-up');
+    assert.ok(tw, JSON.stringify(report.findings.map((f) => f.id)));
+    assert.match(tw.title, /2,0\d\d sockets in TIME_WAIT: the server side closes first/);
+    assert.match(tw.evidence.join('\n'), /local port 8081 \(python3\/\d+\): 2,000/);
+  } finally {
+    ns.close();
+  }
+});
+
+test('--pid focuses on one process: its listener, not the full one of another process', { skip: !root && 'needs root for a network namespace' }, async () => {
+  const ns = createNetns('tcplens-test-doctor');
+  try {
+    ns.sysctl({ 'net.core.somaxconn': 8 });
+    const server = await py(ns.exec, `import socket,time
+s=socket.socket(); s.bind(('127.0.0.1',8082)); s.listen(100)
+print('ready',flush=True); time.sleep(30)`);
+    const other = await py(ns.exec, `import socket,time
+s=socket.socket(); s.bind(('127.0.0.1',8083)); s.listen(100)
+print('ready',flush=True); time.sleep(30)`);
+    const clients = await connectingClients(ns.exec, 8083, 40);
+    const focus = await runCli(['doctor', '--duration', '1', '--json', '--pid', String(server.pid)], { prefix: ns.exec, timeoutMs: 30_000 });
+    const all = await runCli(['doctor', '--duration', '1', '--json'], { prefix: ns.exec, timeoutMs: 30_000 });
+    for (const c of [server, other, clients]) c.kill('SIGKILL');
+    const f = JSON.parse(focus.stdout) as { findings: { id: string; evidence: string[] }[] };
+    const a = JSON.parse(all.stdout) as { findings: { id: string; evidence: string[] }[] };
+    // The full view names the full listener on 8083; the focused one sees only the quiet 8082.
+    assert.match(a.findings.find((x) => x.id === 'accept-queue-overflow')!.evidence.join('\n'), /127.0.0.1:8083/);
+    const focused = f.findings.find((x) => x.id === 'accept-queue-overflow');
+    assert.ok(!focused || !focused.evidence.join('\n').includes('8083'), JSON.stringify(focused));
   } finally {
     ns.close();
   }

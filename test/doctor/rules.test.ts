@@ -23,9 +23,13 @@ function clean(): DoctorSnapshot {
       timeWaitServerSide: [],
       timeWaitClientSide: [],
       closeWait: [],
+      timeWaitServerTotal: 0,
+      timeWaitClientTotal: 0,
       finWait2: 0,
       ephemeral: { range: { low: 32768, high: 60999 }, reservedInRange: 0, usable: 28232, portsInUse: 0, destinations: [] },
     },
+    processes: [],
+    rootWouldAdd: [],
   };
 }
 
@@ -65,14 +69,19 @@ test('TIME_WAIT: silent below the notable count, names the side that closes firs
   const s = clean();
   s.sockets.byState.TIME_WAIT = TIME_WAIT_NOTABLE - 1;
   assert.deepEqual(ids(s), []);
-  s.sockets.byState.TIME_WAIT = 2000 + TIME_WAIT_NOTABLE;
+  s.sockets.byState.TIME_WAIT = 6000 + TIME_WAIT_NOTABLE;
   s.sockets.timeWaitServerSide = [{ port: 8080, count: 7000, process: 'node', pid: 7 }];
+  s.sockets.timeWaitServerTotal = 7000;
   const [f] = diagnose(s);
   assert.equal(f!.id, 'time-wait-pile-up');
   assert.match(f!.title, /the server side closes first/);
   assert.match(f!.evidence.join('\n'), /local port 8080 \(node\/7\): 7,000/);
+  assert.equal(diagnose(s)[0]!.severity, 'info', 'on a listening port TIME_WAIT costs memory only');
   s.sockets.timeWaitServerSide = [];
+  s.sockets.timeWaitServerTotal = 0;
   s.sockets.timeWaitClientSide = [{ port: 443, count: 7000 }];
+  s.sockets.timeWaitClientTotal = 7000;
+  assert.equal(diagnose(s)[0]!.severity, 'warning', 'on the connecting side it holds ports');
   assert.match(diagnose(s)[0]!.title, /this host closes its outgoing connections first/);
   s.deltas['TcpExt.TCPTimeWaitOverflow'] = 3;
   assert.equal(diagnose(s)[0]!.severity, 'critical');
@@ -83,6 +92,7 @@ test('tcp_fin_timeout lowered while TIME_WAIT piles up: a hint that it does not 
   s.sysctls['net.ipv4.tcp_fin_timeout'] = '15';
   s.sockets.byState.TIME_WAIT = TIME_WAIT_NOTABLE;
   s.sockets.timeWaitServerSide = [{ port: 80, count: TIME_WAIT_NOTABLE }];
+  s.sockets.timeWaitServerTotal = TIME_WAIT_NOTABLE;
   assert.ok(ids(s).includes('fin-timeout-misread:info'));
   s.sysctls['net.ipv4.tcp_fin_timeout'] = '60';
   assert.ok(!ids(s).includes('fin-timeout-misread:info'));
@@ -118,4 +128,64 @@ test('findings come worst first', () => {
   s.sysctls['net.core.somaxconn'] = '128';
   s.sockets.ephemeral!.destinations = [{ remote: { address: '10.0.0.5', port: 80 }, ports: 27000, timeWait: 0, share: 27000 / 28232 }];
   assert.deepEqual(ids(s), ['ephemeral-port-exhaustion:critical', 'backlog-settings:info']);
+});
+
+test('SYN queue: drops are critical, cookies a warning, syncookies off a warning with the backlog to raise', () => {
+  const s = clean();
+  s.deltas['TcpExt.TCPReqQFullDoCookies'] = 5;
+  assert.deepEqual(ids(s), ['syn-queue-cookies:warning']);
+  s.deltas['TcpExt.TCPReqQFullDrop'] = 2;
+  assert.deepEqual(ids(s), ['syn-queue-drops:critical']);
+  const off = clean();
+  off.sysctls['net.ipv4.tcp_syncookies'] = '0';
+  off.sysctls['net.ipv4.tcp_max_syn_backlog'] = '1024';
+  const [f] = diagnose(off);
+  assert.equal(f!.id, 'syncookies-disabled');
+  assert.ok(f!.fix.some((x) => x.includes('tcp_max_syn_backlog=4096')));
+});
+
+test('resets: silent below 10 established resets per second, a warning at it, critical on memory aborts', () => {
+  const s = clean();
+  s.deltas['Tcp.EstabResets'] = 29; // 3 s window: 9.7/s
+  assert.deepEqual(ids(s), []);
+  s.deltas['Tcp.EstabResets'] = 30;
+  s.deltas['TcpExt.TCPAbortOnData'] = 12;
+  const [f] = diagnose(s);
+  assert.equal(`${f!.id}:${f!.severity}`, 'connection-resets:warning');
+  assert.match(f!.evidence.join('\n'), /TCPAbortOnData \+12: closed with unread data/);
+  s.deltas['TcpExt.TCPAbortOnMemory'] = 1;
+  assert.equal(diagnose(s)[0]!.severity, 'critical');
+});
+
+test('retransmissions: a ratio only over enough segments; 1% warns, 5% is critical; SYN retransmits are noted', () => {
+  const s = clean();
+  s.deltas['Tcp.OutSegs'] = 999;
+  s.deltas['Tcp.RetransSegs'] = 100;
+  assert.deepEqual(ids(s), []);
+  s.deltas['Tcp.OutSegs'] = 10_000;
+  s.deltas['Tcp.RetransSegs'] = 99;
+  assert.deepEqual(ids(s), []);
+  s.deltas['Tcp.RetransSegs'] = 100;
+  assert.deepEqual(ids(s), ['retransmission-ratio:warning']);
+  s.deltas['Tcp.RetransSegs'] = 500;
+  s.deltas['TcpExt.TCPSynRetrans'] = 3;
+  assert.deepEqual(ids(s), ['retransmission-ratio:critical', 'syn-retransmits:info']);
+});
+
+test('orphans against tcp_max_orphans, keepalive against middleboxes, descriptors against nofile', () => {
+  const s = clean();
+  s.sysctls['net.ipv4.tcp_max_orphans'] = '1000';
+  s.counters['sockstat.TCP.orphan'] = 499;
+  s.sysctls['net.ipv4.tcp_keepalive_time'] = '300';
+  assert.deepEqual(ids(s), []);
+  s.counters['sockstat.TCP.orphan'] = 800;
+  s.sysctls['net.ipv4.tcp_keepalive_time'] = '7200';
+  assert.deepEqual(ids(s), ['orphan-sockets:critical', 'keepalive-vs-middleboxes:info']);
+  const n = clean();
+  n.processes = [{ pid: 5, command: 'api', fds: 799, sockets: 700, softLimit: 1000 }];
+  assert.deepEqual(ids(n), []);
+  n.processes = [{ pid: 5, command: 'api', fds: 960, sockets: 900, softLimit: 1000 }];
+  const [f] = diagnose(n);
+  assert.equal(`${f!.id}:${f!.severity}`, 'nofile-limit:critical');
+  assert.match(f!.title, /api\/5 uses 960 of its 1,000 file descriptors/);
 });

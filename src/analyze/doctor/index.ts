@@ -6,8 +6,13 @@ import { closeWait } from './close-wait.ts';
 import { ephemeralPorts } from './ports.ts';
 import type { DoctorSnapshot, Rule } from './snapshot.ts';
 import { finTimeout, timeWait } from './time-wait.ts';
+import { synQueue } from './syn-queue.ts';
+import { resets } from './resets.ts';
+import { retransmits } from './retransmits.ts';
+import { keepalive, orphans } from './orphans-keepalive.ts';
+import { nofile } from './nofile.ts';
 
-export const RULES: Rule[] = [acceptQueue, timeWait, finTimeout, ephemeralPorts, closeWait];
+export const RULES: Rule[] = [acceptQueue, synQueue, timeWait, finTimeout, ephemeralPorts, closeWait, resets, retransmits, orphans, keepalive, nofile];
 
 export function diagnose(s: DoctorSnapshot): Finding[] {
   return RULES.flatMap((rule) => rule(s)).sort((a, b) => SEVERITY_ORDER[b.severity] - SEVERITY_ORDER[a.severity]);

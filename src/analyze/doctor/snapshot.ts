@@ -27,14 +27,21 @@ export interface DoctorSnapshot {
     total: number;
     byState: Record<string, number>;
     listeners: Listener[];
-    /** TIME_WAIT whose local port is a listening port: the server side closed first. */
+    /** TIME_WAIT whose local port is a listening port: the server side closed first (top ports). */
     timeWaitServerSide: PortCount[];
-    /** TIME_WAIT towards a remote port (this host connected out and closed first). */
+    /** TIME_WAIT towards a remote port: this host connected out and closed first (top ports). */
     timeWaitClientSide: PortCount[];
+    /** All of each kind, not only the top ports. */
+    timeWaitServerTotal: number;
+    timeWaitClientTotal: number;
     closeWait: PortCount[];
     finWait2: number;
     ephemeral?: EphemeralUse;
   };
+  /** Processes holding the most sockets, with their descriptor use and soft limit. */
+  processes: { pid: number; command: string; fds: number; sockets: number; softLimit?: number }[];
+  /** What a run as root would have seen that this one could not. */
+  rootWouldAdd: string[];
 }
 
 export type Rule = (s: DoctorSnapshot) => Finding[];

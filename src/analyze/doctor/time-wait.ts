@@ -3,8 +3,8 @@
 import type { Finding } from '../../model/finding.ts';
 import { type DoctorSnapshot, fmt, sysctlNumber } from './snapshot.ts';
 
-/** Below this, TIME_WAIT is the normal residue of a busy host. */
-export const TIME_WAIT_NOTABLE = 5000;
+/** Below this, TIME_WAIT is the normal residue of a quiet host. */
+export const TIME_WAIT_NOTABLE = 1000;
 
 export function timeWait(s: DoctorSnapshot): Finding[] {
   const tw = s.sockets.byState.TIME_WAIT ?? 0;
@@ -12,11 +12,12 @@ export function timeWait(s: DoctorSnapshot): Finding[] {
   const overflow = s.deltas['TcpExt.TCPTimeWaitOverflow'] ?? 0;
   const share = buckets ? tw / buckets : 0;
   if (tw < TIME_WAIT_NOTABLE && overflow === 0 && share < 0.5) return [];
-  const server = s.sockets.timeWaitServerSide.reduce((a, p) => a + p.count, 0);
-  const client = s.sockets.timeWaitClientSide.reduce((a, p) => a + p.count, 0);
+  const server = s.sockets.timeWaitServerTotal;
+  const client = s.sockets.timeWaitClientTotal;
   const serverFirst = server >= client;
   const top = (serverFirst ? s.sockets.timeWaitServerSide : s.sockets.timeWaitClientSide).slice(0, 3);
-  const severity = overflow > 0 ? 'critical' : share >= 0.8 ? 'critical' : share >= 0.5 ? 'warning' : 'warning';
+  // On a listening port TIME_WAIT costs memory only; on the connecting side it holds ports.
+  const severity = overflow > 0 || share >= 0.8 ? 'critical' : share >= 0.5 || !serverFirst ? 'warning' : 'info';
   return [
     {
       id: 'time-wait-pile-up',
