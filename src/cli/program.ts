@@ -10,6 +10,7 @@ import { registerSysctl } from './sysctl.ts';
 import { registerBench } from './bench.ts';
 import { registerServe } from './serve.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerProbe } from './probe.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerBench(program);
   registerServe(program);
   registerDoctor(program);
+  registerProbe(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
