@@ -74,3 +74,7 @@ export { selfSignedCertificate } from './serve/self-signed.ts';
 export { debugRoutes, type DebugRoutesOptions } from './serve/debug.ts';
 export { createServerMetrics, type ServerMetrics } from './serve/metrics.ts';
 export { createServeServer, type ServeSettings } from './serve/serve.ts';
+
+// Clients
+export { createPool, type PoolOptions, type PoolStats, type TcplensPool } from './pool/pool.ts';
+export { probe, type ProbeOptions, type ProbeResult, type ProbeRequest } from './probe/probe.ts';

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { Pool } from 'undici';
+import { createPool } from '../../src/pool/pool.ts';
+import { httpServer } from '../helpers/servers.ts';
+
+/** A server that answers and closes connections idle for idleMs, without advertising it (no Keep-Alive header). */
+async function silentIdleCloser(idleMs: number) {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    let timer = setTimeout(() => s.destroy(), idleMs);
+    s.on('data', () => {
+      clearTimeout(timer);
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      timer = setTimeout(() => s.destroy(), idleMs);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Requests one at a time, each after the connection idled about as long as the server allows. */
+async function schedule(send: () => Promise<void>, idleMs: number, rounds: number): Promise<number> {
+  let failed = 0;
+  for (let i = 0; i < rounds; i++) {
+    try {
+      await send();
+    } catch {
+      failed++;
+    }
+    await new Promise((r) => setTimeout(r, idleMs + ((i % 7) - 3)));
+  }
+  return failed;
+}
+
+test('the idle-close race: a naive pool fails requests, createPool fails none on the same schedule', async () => {
+  const idleMs = 200;
+  const rounds = 40;
+  const server = await silentIdleCloser(idleMs);
+  try {
+    const naive = new Pool(server.origin, { connections: 1, keepAliveTimeout: 10_000 });
+    const naiveFailed = await schedule(async () => {
+      const r = await naive.request({ path: '/', method: 'GET' });
+      await r.body.text();
+    }, idleMs, rounds);
+    await naive.close();
+    const pool = createPool(server.origin, { connections: 1, idleTimeoutMs: 10_000 });
+    const ourFailed = await schedule(async () => {
+      const r = await pool.request({ path: '/' });
+      await r.body.text();
+    }, idleMs, rounds);
+    const stats = pool.stats();
+    await pool.close();
+    console.log(`idle-close race over ${rounds} requests: naive undici Pool failed ${naiveFailed}, createPool failed ${ourFailed} (retried ${stats.retries})`);
+    assert.ok(naiveFailed > 0, 'the race is reproduced');
+    assert.equal(ourFailed, 0);
+    assert.ok(stats.retries > 0, 'by retrying what met a closing connection');
+  } finally {
+    server.close();
+  }
+});
+
+test('contention: a pool of 2 under 50 concurrent requests shows queue wait; a right-sized pool does not', async () => {
+  const server = await httpServer((_req, res) => setTimeout(() => res.end('x'), 20));
+  try {
+    const run = async (connections: number) => {
+      const pool = createPool(server.url.slice(0, -1), { connections });
+      await Promise.all(Array.from({ length: 50 }, async () => (await pool.request({ path: '/' })).body.text()));
+      const s = pool.stats();
+      await pool.close();
+      return s;
+    };
+    const small = await run(2);
+    const right = await run(50);
+    assert.equal(small.queueWaitMs.count, 50);
+    assert.ok(small.queueWaitMs.p50 > 150, `small pool p50 wait ${small.queueWaitMs.p50} ms`);
+    assert.ok(right.queueWaitMs.p90 < small.queueWaitMs.p50 / 5, `right-sized p90 ${right.queueWaitMs.p90} vs small p50 ${small.queueWaitMs.p50}`);
+    assert.ok(small.connected <= 2);
+  } finally {
+    await server.close();
+  }
+});
