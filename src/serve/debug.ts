@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.ts';
 import { renderJson } from '../render/json.ts';
 import { observerOf, type ConnectionObserver } from './observe.ts';
+import type { PoolStats } from '../pool/pool.ts';
 import { createServerMetrics, eventLoopDelayWindows, type EventLoopDelayWindows, type ServerMetrics } from './metrics.ts';
 
 export interface DebugRoutesOptions {
@@ -22,8 +23,8 @@ export interface DebugRoutesOptions {
   metricsPath?: string;
   /** Serve clients that are not on loopback. Default false: they get 403. */
   allowRemote?: boolean;
-  /** Pool statistics shown at `<prefix>/pools`. */
-  pools?: () => Record<string, unknown>;
+  /** Client pools (createPool's stats() by name), shown at `<prefix>/pools` and in the metrics. */
+  pools?: () => Record<string, PoolStats>;
   /** Serve these metrics rather than a registry made per server on the first scrape. */
   metrics?: ServerMetrics;
 }
@@ -131,7 +132,7 @@ export function debugRoutes(options: DebugRoutesOptions = {}): DebugRoutes {
     const key = observer ?? server ?? noServer;
     let m = ownMetrics.get(key);
     if (!m) {
-      m = createServerMetrics(observer ? { observer } : {});
+      m = createServerMetrics({ ...(observer ? { observer } : {}), ...(options.pools ? { pools: options.pools } : {}) });
       ownMetrics.set(key, m);
       madeMetrics.add(m);
     }

@@ -4,6 +4,7 @@
 import { createHistogram, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
 import type { ConnectionObserver } from './observe.ts';
+import type { PoolStats } from '../pool/pool.ts';
 
 export interface ServerMetricsOptions {
   /** Source of the connection metrics; without one only event-loop and process metrics are exported. */
@@ -12,6 +13,8 @@ export interface ServerMetricsOptions {
   prefix?: string;
   /** Register prom-client's collectDefaultMetrics (process CPU, memory, GC, handles…). Default true. */
   defaultMetrics?: boolean;
+  /** Client pools to export, by name (createPool's stats()). */
+  pools?: () => Record<string, PoolStats>;
 }
 
 export interface ServerMetrics {
@@ -148,6 +151,36 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       elu = now;
     },
   });
+
+  if (options.pools) {
+    const pools = options.pools;
+    new Gauge({
+      name: `${prefix}pool_connections`,
+      help: 'Client pool connections and requests now: connected, free, pending, queued, running.',
+      labelNames: ['pool', 'state'] as const,
+      registers,
+      collect() {
+        for (const [pool, st] of Object.entries(pools())) {
+          for (const state of ['connected', 'free', 'pending', 'queued', 'running'] as const) this.set({ pool, state }, st[state]);
+        }
+      },
+    });
+    new Gauge({
+      name: `${prefix}pool_queue_wait_seconds`,
+      help: 'Time requests waited for a pool connection since the pool started (the contention signal); quantile 1 is the maximum.',
+      labelNames: ['pool', 'quantile'] as const,
+      registers,
+      collect() {
+        for (const [pool, st] of Object.entries(pools())) {
+          const q = st.queueWaitMs;
+          this.set({ pool, quantile: '0.5' }, q.p50 / 1000);
+          this.set({ pool, quantile: '0.9' }, q.p90 / 1000);
+          this.set({ pool, quantile: '0.99' }, q.p99 / 1000);
+          this.set({ pool, quantile: '1' }, q.max / 1000);
+        }
+      },
+    });
+  }
 
   // Standard names (process_*, nodejs_*), unprefixed, so that existing Node.js dashboards work.
   if (defaultMetrics) collectDefaultMetrics({ register: registry });

@@ -254,7 +254,8 @@ test('/debug/heap streams a V8 heap snapshot as an attachment', async () => {
 });
 
 test('/debug lists the endpoints, unknown ones get 404 JSON and other methods 405', async () => {
-  const s = await debugServer({ routes: { pools: () => ({ upstream: { connected: 3, free: 1 } }) } });
+  const fake = { connected: 3, free: 1, pending: 0, queued: 0, running: 0, size: 0, queueWaitMs: { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, retries: 0 };
+  const s = await debugServer({ routes: { pools: () => ({ upstream: fake }) } });
   try {
     const index = await getJson<{ endpoints: { path: string; description: string }[] }>(s.port, '/debug');
     assert.equal(index.status, 200);
@@ -265,7 +266,7 @@ test('/debug lists the endpoints, unknown ones get 404 JSON and other methods 40
     assert.equal((await get(s.port, '/debug/')).status, 200);
 
     const pools = await getJson(s.port, '/debug/pools');
-    assert.deepEqual(pools.json, { upstream: { connected: 3, free: 1 } });
+    assert.deepEqual(pools.json, { upstream: fake });
 
     const missing = await getJson<{ error: string }>(s.port, '/debug/nope');
     assert.equal(missing.status, 404);
@@ -378,6 +379,25 @@ test('a client that hangs up during a profile frees the profiler for the next on
     }
     assert.equal(status, 200);
   } finally {
+    await s.close();
+  }
+});
+
+test('a registered pool shows its stats at /debug/pools and in /metrics', async () => {
+  const { createPool } = await import('../../src/pool/pool.ts');
+  let pool: ReturnType<typeof createPool> | undefined;
+  const s = await debugServer({ routes: { pools: () => ({ self: pool!.stats() }) } });
+  try {
+    pool = createPool(`http://127.0.0.1:${s.port}`, { connections: 2 });
+    await Promise.all(Array.from({ length: 6 }, async () => (await pool!.request({ path: '/' })).body.text()));
+    const pools = await getJson<{ self: { connected: number; queueWaitMs: { count: number } } }>(s.port, '/debug/pools');
+    assert.equal(pools.json.self.queueWaitMs.count, 6);
+    assert.ok(pools.json.self.connected >= 1);
+    const text = (await get(s.port, '/metrics')).body;
+    assert.match(text, /tcplens_pool_connections\{pool="self",state="connected"\} [12]/);
+    assert.match(text, /tcplens_pool_queue_wait_seconds\{pool="self",quantile="0.99"\} /);
+  } finally {
+    await pool?.close();
     await s.close();
   }
 });
