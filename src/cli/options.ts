@@ -41,3 +41,15 @@ export function parseChoice<T extends string>(flag: string, choices: readonly T[
 export function collect<T>(parse: (raw: string) => T) {
   return (raw: string, previous: T[] | undefined): T[] => [...(previous ?? []), parse(raw)];
 }
+
+/** Milliseconds as a number (500), or with a unit: 500ms, 2s, 1m. */
+export function parseMilliseconds(flag: string, { min = 0, max = 86_400_000 } = {}) {
+  return (raw: string): number => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(raw.trim());
+    if (!m) throw new UsageError(`${flag} takes milliseconds (for example 500, 500ms, 2s), not '${raw}'`);
+    const unit = m[2] ?? 'ms';
+    const ms = Number(m[1]) * (unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
+    if (ms < min || ms > max) throw new UsageError(`${flag} must be between ${min} and ${max} ms, not ${raw}`);
+    return ms;
+  };
+}

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { parseHeader } from '../http/request.ts';
 import { renderJson } from '../render/json.ts';
 import { useColor } from '../render/table.ts';
-import { collect, parseInteger, parseSeconds } from './options.ts';
+import { collect, parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
 import { out } from './output.ts';
 
 interface ProbeCliOptions {
@@ -30,7 +30,7 @@ export function registerProbe(program: Command): void {
     .description('one URL, N times: DNS, connect, TLS, first byte and transfer of each request, and whether its connection was reused')
     .argument('<url>', 'http:// or https:// URL')
     .option('-n, --requests <n>', 'how many requests', parseInteger('-n', 1, 10_000), 1)
-    .option('--interval <seconds>', 'pause between requests (the idle time of a kept-alive connection)', parseSeconds('--interval', { min: 0 }), 0)
+    .option('--interval <ms>', 'pause between requests, ms (the idle time of a kept-alive connection)', parseMilliseconds('--interval'), 0)
     .option('--no-keepalive', 'a new connection for every request (Connection: close)')
     .option('-m, --method <method>', 'HTTP method', 'GET')
     .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect(parseHeader))
@@ -43,14 +43,14 @@ export function registerProbe(program: Command): void {
 Examples:
   tcplens probe http://127.0.0.1:8080/ -n 3                   is the connection reused?
   tcplens probe http://127.0.0.1:8080/delay/200               where 200 ms of server time shows
-  tcplens probe http://127.0.0.1:8080/ -n 3 --interval 6      idle longer than the server's keep-alive`,
+  tcplens probe http://127.0.0.1:8080/ -n 3 --interval 6000   idle longer than the server's keep-alive`,
     )
     .action(async (url: string, o: ProbeCliOptions) => {
       const { probe } = await import('../probe/probe.ts');
       const { renderProbe } = await import('../render/probe.ts');
       const result = await probe(url, {
         count: o.requests,
-        intervalMs: o.interval * 1000,
+        intervalMs: o.interval,
         keepAlive: o.keepalive,
         method: o.method,
         headers: o.header,

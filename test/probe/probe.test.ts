@@ -54,7 +54,7 @@ describe('probe against tcplens serve, compared with curl', () => {
 test('a server keep-alive shorter than the client idle time is called out as the idle-close race', async () => {
   const s = await startServe(['--keepalive-timeout', '1']);
   try {
-    const p = await probe([s.url, '-n', '2', '--interval', '0.3']);
+    const p = await probe([s.url, '-n', '2', '--interval', '300']);
     assert.match(p.warnings.join('\n'), /the server closes idle connections after 1 s, and this client idles 0.3 s between requests, less than a second short of it/);
   } finally {
     await s.stop();
@@ -68,6 +68,7 @@ describe('bad input gets one line', () => {
     [['probe', 'http://127.0.0.1:1/'], 1, /connection refused \(ECONNREFUSED\)/],
     [['probe', 'http://no-such-host.invalid/'], 1, /ENOTFOUND/],
     [['probe', 'http://127.0.0.1:1/', '-n', '0'], 2, /-n must be between 1 and 10000/],
+    [['probe', 'http://127.0.0.1:1/', '--interval', 'soon'], 2, /--interval takes milliseconds/],
   ];
   for (const [args, code, message] of cases) {
     test(args.slice(1).join(' '), async () => {
