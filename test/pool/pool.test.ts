@@ -31,39 +31,37 @@ async function silentIdleCloser(idleMs: number) {
   };
 }
 
-/** Requests one at a time, each after the connection idled about as long as the server allows. */
-async function schedule(send: () => Promise<void>, idleMs: number, rounds: number): Promise<number> {
+/** Rounds of `lanes` requests at once (one per connection), each after the connections idled about as long as the server allows. */
+async function schedule(send: () => Promise<void>, idleMs: number, rounds: number, lanes: number): Promise<number> {
   let failed = 0;
   for (let i = 0; i < rounds; i++) {
-    try {
-      await send();
-    } catch {
-      failed++;
-    }
+    const results = await Promise.allSettled(Array.from({ length: lanes }, send));
+    failed += results.filter((r) => r.status === 'rejected').length;
     await new Promise((r) => setTimeout(r, idleMs + ((i % 7) - 3)));
   }
   return failed;
 }
 
 test('the idle-close race: a naive pool fails requests, createPool fails none on the same schedule', async () => {
-  const idleMs = 200;
-  const rounds = 40;
+  const idleMs = 100;
+  const rounds = 60;
+  const lanes = 4;
   const server = await silentIdleCloser(idleMs);
   try {
-    const naive = new Pool(server.origin, { connections: 1, keepAliveTimeout: 10_000 });
+    const naive = new Pool(server.origin, { connections: lanes, keepAliveTimeout: 10_000 });
     const naiveFailed = await schedule(async () => {
       const r = await naive.request({ path: '/', method: 'GET' });
       await r.body.text();
-    }, idleMs, rounds);
+    }, idleMs, rounds, lanes);
     await naive.close();
-    const pool = createPool(server.origin, { connections: 1, idleTimeoutMs: 10_000 });
+    const pool = createPool(server.origin, { connections: lanes, idleTimeoutMs: 10_000 });
     const ourFailed = await schedule(async () => {
       const r = await pool.request({ path: '/' });
       await r.body.text();
-    }, idleMs, rounds);
+    }, idleMs, rounds, lanes);
     const stats = pool.stats();
     await pool.close();
-    console.log(`idle-close race over ${rounds} requests: naive undici Pool failed ${naiveFailed}, createPool failed ${ourFailed} (retried ${stats.retries})`);
+    console.log(`idle-close race over ${rounds * lanes} requests: naive undici Pool failed ${naiveFailed}, createPool failed ${ourFailed} (retried ${stats.retries})`);
     assert.ok(naiveFailed > 0, 'the race is reproduced');
     assert.equal(ourFailed, 0);
     assert.ok(stats.retries > 0, 'by retrying what met a closing connection');
