@@ -1,7 +1,7 @@
 // One bench engine on a worker thread (-w N): runs its share of the connections and posts a result.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import * as hdr from 'hdr-histogram-js';
+import { p99OfEncoded } from './recorder.ts';
 import { Engine, type EngineConfig } from './engine.ts';
 import { parseTarget } from './target.ts';
 import { engineResult } from './summarize.ts';
@@ -19,12 +19,7 @@ const engine = new Engine({
   target,
   onSecond: (rec) => {
     const last = rec.timeline.at(-1);
-    let p99 = 0;
-    if (last) {
-      const h = hdr.decodeFromCompressedBase64(last.histogram, 32, false);
-      p99 = h.totalCount ? h.getValueAtPercentile(99) / 1000 : 0;
-    }
-    parentPort!.postMessage({ type: 'second', completed: rec.completed, failed: rec.failed, lastRequests: last?.requests ?? 0, lastP99: p99 });
+    parentPort!.postMessage({ type: 'second', completed: rec.completed, failed: rec.failed, lastRequests: last?.requests ?? 0, lastP99: p99OfEncoded(last?.histogram) });
   },
 });
 parentPort!.on('message', (m: string) => {

@@ -14,6 +14,13 @@ export function newHistogram(): hdr.Histogram {
   });
 }
 
+/** p99 in milliseconds of a compressed microsecond histogram (0 when empty or missing). */
+export function p99OfEncoded(encoded: string | undefined): number {
+  if (!encoded) return 0;
+  const h = hdr.decodeFromCompressedBase64(encoded, 32, false);
+  return h.totalCount ? h.getValueAtPercentile(99) / 1000 : 0;
+}
+
 export interface ErrorCount {
   count: number;
   /** The first message seen for this code, verbatim. */

@@ -2,7 +2,6 @@
 // footprint around it, and the summary. What `tcplens bench` and the library call.
 
 import { lookup } from 'node:dns/promises';
-import * as hdr from 'hdr-histogram-js';
 import { connect as netConnect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -16,7 +15,7 @@ import { mergeResults } from './merge.ts';
 import { parseTarget, type Target } from './target.ts';
 import { engineResult } from './summarize.ts';
 import { verdict } from './verdict.ts';
-import type { Recorder } from './recorder.ts';
+import { p99OfEncoded, type Recorder } from './recorder.ts';
 
 export interface BenchOptions {
   url: string;
@@ -77,9 +76,6 @@ async function plan(o: BenchOptions): Promise<Plan> {
   if (o.durationS !== undefined && !(o.durationS > 0)) throw new UsageError('-d must be more than 0 seconds');
   if (o.rate !== undefined && pipelining > 1) throw new UsageError('-R and -p cannot go together: the open model sends one request at a time per connection');
   if (!keepAlive && pipelining > 1) throw new UsageError('--no-keepalive and -p cannot go together: a connection that closes after one response cannot pipeline');
-  if (o.requests !== undefined && o.requests < connections) {
-    // Fewer requests than connections: the extra connections would never be used.
-  }
   // Every connection is a file descriptor; a few more are needed for the rest of the process.
   try {
     const { soft } = readOpenFilesLimit();
@@ -204,7 +200,7 @@ async function runHere(
     target,
     onSecond: (rec: Recorder) => {
       const last = rec.timeline.at(-1);
-      progress(rec.completed, rec.failed, last?.requests ?? 0, lastP99(last?.histogram));
+      progress(rec.completed, rec.failed, last?.requests ?? 0, p99OfEncoded(last?.histogram));
     },
   });
   const onAbort = () => engine.stop();
@@ -217,11 +213,7 @@ async function runHere(
   return engineResult(engine, { target: p.target.url.href, mode: p.mode, method: p.method });
 }
 
-function lastP99(encoded: string | undefined): number {
-  if (!encoded) return 0;
-  const h = hdr.decodeFromCompressedBase64(encoded, 32, false);
-  return h.totalCount ? h.getValueAtPercentile(99) / 1000 : 0;
-}
+
 
 interface WorkerMessage {
   type: 'second' | 'result' | 'error';

@@ -6,7 +6,6 @@ import { errorMeaning } from './error-meanings.ts';
 import type { ErrorCount, SecondSample } from './recorder.ts';
 import { verdict } from './verdict.ts';
 import type { Engine } from './engine.ts';
-import type { FootprintSample } from './footprint-worker.ts';
 
 /** Percentiles of a microsecond histogram, in milliseconds. */
 export function percentilesMs(h: hdr.Histogram): Percentiles {
@@ -49,7 +48,6 @@ export interface RunData {
   connectionsOpened: number;
   timeline: SecondSample[];
   kernel?: KernelFootprint;
-  kernelSamples?: FootprintSample[];
   merged?: number;
 }
 
@@ -73,12 +71,6 @@ export function summarize(d: RunData): BenchResult {
       p50Ms: h.totalCount ? h.getValueAtPercentile(50) / 1000 : 0,
       p99Ms: h.totalCount ? h.getValueAtPercentile(99) / 1000 : 0,
     };
-    // The kernel sample nearest the end of this second.
-    const k = d.kernelSamples?.filter((x) => x.t <= s.t + 0.5).pop();
-    if (k) {
-      point.timeWait = k.timeWaitClient + k.timeWaitServer;
-      point.ephemeralPorts = k.ephemeral;
-    }
     return point;
   });
   const result: BenchResult = {

@@ -11,13 +11,19 @@ type VerdictInput = Pick<
   'mode' | 'connections' | 'durationS' | 'errors' | 'kernel' | 'requests' | 'connectionsOpened' | 'errorDetails'
 >;
 
+/**
+ * New connections per second that take a port: in close mode every request's, with keep-alive the
+ * reconnections beyond the first pool (the server closed them).
+ */
+export function portsPerSecond(r: Pick<BenchResult, 'mode' | 'connections' | 'connectionsOpened' | 'durationS'>): number {
+  const churn = r.mode === 'close' ? r.connectionsOpened : Math.max(0, r.connectionsOpened - r.connections);
+  return r.durationS > 0 ? churn / r.durationS : 0;
+}
+
 export function verdict(r: VerdictInput): Verdict[] {
   const out: Verdict[] = [];
   const k = r.kernel;
-  // Connections opened beyond the first pool: with keep-alive these are reconnections (the server
-  // closed), in close mode every request's.
-  const churn = r.mode === 'close' ? r.connectionsOpened : Math.max(0, r.connectionsOpened - r.connections);
-  const rate = r.durationS > 0 ? churn / r.durationS : 0;
+  const rate = portsPerSecond(r);
   const noPort = r.errors.EADDRNOTAVAIL ?? 0;
 
   if (r.requests.total > 0 && r.requests.failed === r.requests.total) {

@@ -11,7 +11,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { PermissionError, UsageError } from '../errors.ts';
 import { readOpenFilesLimit } from '../kernel/limits.ts';
 import { procRootDir } from '../kernel/proc-net-tcp.ts';
-import { readFdUsage, readSocketOwners } from '../kernel/processes.ts';
+import { scanProcesses, topBySockets } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
 import type { Counters } from '../model/counters.ts';
 import { stateCode } from '../model/tcp-state.ts';
@@ -112,7 +112,8 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
   readProcNetTcp('ipv4', visit);
   readProcNetTcp('ipv6', visit);
   const summary = builder.result(10);
-  const owners = readSocketOwners(new Set(summary.listeners.map((l) => l.inode)));
+  // One walk of /proc/*/fd gives both the listeners' owners and every process's descriptors.
+  const owners = scanProcesses(new Set(summary.listeners.map((l) => l.inode)));
   annotateListeners(summary.listeners, await backlogs, owners.byInode);
   const ownerOf = new Map(summary.listeners.filter((l) => l.pid !== undefined).map((l) => [l.local.port, l]));
   const withOwner = (list: PortCount[]) =>
@@ -121,8 +122,7 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
       return l ? { ...p, process: l.process, pid: l.pid } : p;
     });
 
-  const usage = readFdUsage(10);
-  const processes = usage.processes
+  const processes = topBySockets(owners.usage, 10)
     .filter((p) => o.pid === undefined || p.pid === o.pid)
     .map((p) => {
       let softLimit: number | undefined;
@@ -135,7 +135,7 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
       return { ...p, softLimit };
     });
   const rootWouldAdd: string[] = [];
-  const hidden = Math.max(usage.hiddenProcesses, owners.hiddenProcesses);
+  const hidden = owners.hiddenProcesses;
   if (hidden > 0) rootWouldAdd.push(`the sockets, owners and descriptor limits of ${hidden} processes of other users`);
 
   const names = SYSCTL_CATALOG.map((k) => k.name);

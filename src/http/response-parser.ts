@@ -122,7 +122,8 @@ export class ResponseParser {
           }
           p++;
           break;
-        case S_STATUS_REST: {
+        case S_STATUS_REST: // the reason phrase and headers we do not need: both run to the LF
+        case S_HDR_SKIP: {
           const from = p;
           while (p < end && buf[p] !== LF) p++;
           this.headBytes += p - from;
@@ -224,16 +225,6 @@ export class ResponseParser {
           }
           p++;
           break;
-        case S_HDR_SKIP: {
-          const from = p;
-          while (p < end && buf[p] !== LF) p++;
-          this.headBytes += p - from;
-          if (p < end) {
-            this.state = S_HDR_START;
-            p++;
-          }
-          break;
-        }
         case S_BODY_CL: {
           const n = Math.min(this.remaining, end - p);
           p += n;

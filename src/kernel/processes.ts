@@ -16,18 +16,33 @@ export interface SocketOwners {
   hiddenProcesses: number;
 }
 
+export interface ProcessFdUsage {
+  pid: number;
+  command: string;
+  /** Open file descriptors, and how many of them are sockets. */
+  fds: number;
+  sockets: number;
+}
+
+export interface ProcessScan extends SocketOwners {
+  /** Every readable process holding at least one socket, in /proc order. */
+  usage: ProcessFdUsage[];
+}
+
 /**
- * Map socket inodes to their owning process. With `inodes`, only those are looked up (a process
- * sharing a socket through fork keeps the lowest pid seen).
+ * One walk of /proc/<pid>/fd for everything tcplens asks of it: the owner of each socket inode
+ * (only those in `inodes` when given; a socket shared through fork keeps the lowest pid seen) and
+ * each process's descriptor counts.
  */
-export function readSocketOwners(inodes?: Set<number>, procRoot = procRootDir()): SocketOwners {
+export function scanProcesses(inodes?: Set<number>, procRoot = procRootDir()): ProcessScan {
   const byInode = new Map<number, SocketOwner>();
+  const usage: ProcessFdUsage[] = [];
   let hiddenProcesses = 0;
   let pids: string[];
   try {
     pids = readdirSync(procRoot).filter((n) => /^\d+$/.test(n));
   } catch {
-    return { byInode, hiddenProcesses };
+    return { byInode, usage, hiddenProcesses };
   }
   for (const pidText of pids) {
     const fdDir = `${procRoot}/${pidText}/fd`;
@@ -39,7 +54,8 @@ export function readSocketOwners(inodes?: Set<number>, procRoot = procRootDir())
       if (code === 'EACCES' || code === 'EPERM') hiddenProcesses++;
       continue; // ENOENT: the process ended meanwhile
     }
-    let owner: SocketOwner | undefined;
+    let command: string | undefined;
+    let sockets = 0;
     for (const fd of fds) {
       let target: string;
       try {
@@ -48,14 +64,26 @@ export function readSocketOwners(inodes?: Set<number>, procRoot = procRootDir())
         continue;
       }
       if (!target.startsWith('socket:[')) continue;
+      sockets++;
       const inode = Number(target.slice(8, -1));
-      if (inodes && !inodes.has(inode)) continue;
-      if (byInode.has(inode)) continue;
-      owner ??= { pid: Number(pidText), command: readComm(procRoot, pidText) };
-      byInode.set(inode, owner);
+      if ((inodes && !inodes.has(inode)) || byInode.has(inode)) continue;
+      command ??= readComm(procRoot, pidText);
+      byInode.set(inode, { pid: Number(pidText), command });
     }
+    if (sockets > 0) usage.push({ pid: Number(pidText), command: command ?? readComm(procRoot, pidText), fds: fds.length, sockets });
   }
+  return { byInode, usage, hiddenProcesses };
+}
+
+/** Map socket inodes to their owning process (only `inodes` when given). */
+export function readSocketOwners(inodes?: Set<number>, procRoot = procRootDir()): SocketOwners {
+  const { byInode, hiddenProcesses } = scanProcesses(inodes, procRoot);
   return { byInode, hiddenProcesses };
+}
+
+/** The processes holding the most sockets. */
+export function topBySockets(usage: ProcessFdUsage[], top: number): ProcessFdUsage[] {
+  return [...usage].sort((a, b) => b.sockets - a.sockets).slice(0, top);
 }
 
 // Names a runtime gives its main thread, which comm then shows instead of the program (Node 24
@@ -75,45 +103,4 @@ function readComm(procRoot: string, pid: string): string {
   } catch {
     return comm;
   }
-}
-
-export interface ProcessFdUsage {
-  pid: number;
-  command: string;
-  /** Open file descriptors, and how many of them are sockets. */
-  fds: number;
-  sockets: number;
-}
-
-/** The processes holding the most sockets, with their descriptor counts. */
-export function readFdUsage(top = 10, procRoot = procRootDir()): { processes: ProcessFdUsage[]; hiddenProcesses: number } {
-  const all: ProcessFdUsage[] = [];
-  let hiddenProcesses = 0;
-  let pids: string[];
-  try {
-    pids = readdirSync(procRoot).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return { processes: [], hiddenProcesses };
-  }
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`${procRoot}/${pid}/fd`);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EPERM') hiddenProcesses++;
-      continue;
-    }
-    let sockets = 0;
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`${procRoot}/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
-      } catch {
-        /* closed meanwhile */
-      }
-    }
-    if (sockets > 0) all.push({ pid: Number(pid), command: readComm(procRoot, pid), fds: fds.length, sockets });
-  }
-  all.sort((a, b) => b.sockets - a.sockets);
-  return { processes: all.slice(0, top), hiddenProcesses };
 }

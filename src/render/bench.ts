@@ -1,6 +1,7 @@
 // Text for `tcplens bench`: the summary of one run, and the side-by-side table of --compare.
 
 import type { BenchResult, Percentiles } from '../model/bench-result.ts';
+import { portsPerSecond } from '../bench/verdict.ts';
 import { type Color, formatCount, paint, renderTable } from './table.ts';
 
 function ms(x: number): string {
@@ -101,7 +102,7 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
     ms(r.latencyMs.mean),
     ms(r.latencyMs.p99),
     r.kernel ? formatCount(r.kernel.timeWaitPeak) : '-',
-    formatCount(Math.round(r.mode === 'close' ? r.newConnectionsPerSecond : Math.max(0, r.connectionsOpened - r.connections) / (r.durationS || 1))),
+    formatCount(Math.round(portsPerSecond(r))),
     r.requests.failed ? paint(formatCount(r.requests.failed), 'red', color) : '0',
   ]);
   const table = renderTable(

@@ -53,31 +53,43 @@ export async function startWorkers(o: WorkersOptions): Promise<WorkersHandle> {
   return startCluster(o, moduleUrl);
 }
 
-function ready(target: { on(e: 'message', f: (m: Message) => void): unknown }): Promise<void> {
+/** What both kinds of worker look like from here: a thread natively, a cluster process adapted. */
+interface Channel {
+  postMessage(m: unknown): void;
+  on(e: 'message', f: (m: Message) => void): unknown;
+  off(e: 'message', f: (m: Message) => void): unknown;
+}
+
+/** The next message of this type from the worker (an 'error' message rejects). */
+function waitFor(c: Channel, want: Message['type']): Promise<Message> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: Message) => {
+      if (m.type !== 'error' && m.type !== want) return;
+      c.off('message', onMessage);
       if (m.type === 'error') reject(new Error(m.message));
-      if (m.type === 'ready') {
-        (target as unknown as { off(e: string, f: unknown): void }).off('message', onMessage);
-        resolve();
-      }
+      else resolve(m);
     };
-    target.on('message', onMessage);
+    c.on('message', onMessage);
   });
 }
 
-function ask(target: { postMessage(m: unknown): void; on(e: 'message', f: (m: Message) => void): unknown; off?: unknown }, type: string, want: Message['type'], extra: object = {}): Promise<Message> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: Message) => {
-      if (m.type === 'error') reject(new Error(m.message));
-      else if (m.type === want) {
-        (target as unknown as { off(e: string, f: unknown): void }).off('message', onMessage);
-        resolve(m);
-      }
-    };
-    target.on('message', onMessage);
-    target.postMessage({ type, ...extra });
-  });
+function ask(c: Channel, type: string, want: Message['type'], extra: object = {}): Promise<Message> {
+  const answer = waitFor(c, want);
+  c.postMessage({ type, ...extra });
+  return answer;
+}
+
+function handle(mode: WorkersHandle['mode'], port: number, channels: Channel[], stop: () => Promise<void> | void): WorkersHandle {
+  return {
+    mode,
+    port,
+    workers: channels.length,
+    requests: async () => (await Promise.all(channels.map((c) => ask(c, 'requests', 'requests')))).map((m) => m.count ?? 0),
+    close: async (deadlineMs = 10_000) => {
+      await Promise.all(channels.map((c) => ask(c, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
+      await stop();
+    },
+  };
 }
 
 async function startThreads(o: WorkersOptions, moduleUrl: string): Promise<WorkersHandle> {
@@ -89,7 +101,7 @@ async function startThreads(o: WorkersOptions, moduleUrl: string): Promise<Worke
     for (let i = 0; i < o.workers; i++) {
       const w = new Worker(entry, { workerData: { module: moduleUrl, data: o.data, index: i } });
       threads.push(w);
-      await ready(w);
+      await waitFor(w, 'ready');
       const m = await ask(w, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port, backlog: o.backlog, reusePort: true });
       port = m.port!;
     }
@@ -97,16 +109,9 @@ async function startThreads(o: WorkersOptions, moduleUrl: string): Promise<Worke
     await Promise.all(threads.map((t) => t.terminate()));
     throw err;
   }
-  return {
-    mode: 'reuseport',
-    port,
-    workers: threads.length,
-    requests: async () => (await Promise.all(threads.map((t) => ask(t, 'requests', 'requests')))).map((m) => m.count ?? 0),
-    close: async (deadlineMs = 10_000) => {
-      await Promise.all(threads.map((t) => ask(t, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
-      await Promise.all(threads.map((t) => t.terminate()));
-    },
-  };
+  return handle('reuseport', port, threads, async () => {
+    await Promise.all(threads.map((t) => t.terminate()));
+  });
 }
 
 async function startCluster(o: WorkersOptions, moduleUrl: string): Promise<WorkersHandle> {
@@ -115,13 +120,13 @@ async function startCluster(o: WorkersOptions, moduleUrl: string): Promise<Worke
   const procs = Array.from({ length: o.workers }, (_, i) =>
     cluster.fork({ TCPLENS_WORKER: JSON.stringify({ module: moduleUrl, data: o.data, index: i }) }),
   );
-  // A cluster worker speaks send(), a thread postMessage(): give ask() the shape it expects.
-  const channels = procs.map((p) => ({
+  // A cluster worker speaks send(), a thread postMessage().
+  const channels: Channel[] = procs.map((p) => ({
     postMessage: (m: unknown) => p.send(m as never),
     on: (e: 'message', f: (m: Message) => void) => p.on(e, f),
     off: (e: 'message', f: (m: Message) => void) => p.off(e, f),
   }));
-  await Promise.all(channels.map((c) => ready(c)));
+  await Promise.all(channels.map((c) => waitFor(c, 'ready')));
   // With cluster the primary owns the listening socket, shared by workers that listen with the
   // same arguments — port 0 included, so the port is not passed on as with SO_REUSEPORT.
   let port = o.port;
@@ -129,14 +134,7 @@ async function startCluster(o: WorkersOptions, moduleUrl: string): Promise<Worke
     const m = await ask(c, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port: o.port, backlog: o.backlog, reusePort: false });
     port = m.port!;
   }
-  return {
-    mode: 'cluster',
-    port,
-    workers: procs.length,
-    requests: async () => (await Promise.all(channels.map((c) => ask(c, 'requests', 'requests')))).map((m) => m.count ?? 0),
-    close: async (deadlineMs = 10_000) => {
-      await Promise.all(channels.map((c) => ask(c, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
-      for (const p of procs) p.kill();
-    },
-  };
+  return handle('cluster', port, channels, () => {
+    for (const p of procs) p.kill();
+  });
 }

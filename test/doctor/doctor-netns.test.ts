@@ -8,6 +8,13 @@ import { createNetns } from '../../src/kernel/netns.ts';
 
 const root = process.getuid?.() === 0;
 
+/** A listener that never accepts. */
+function idleListener(exec: string[], port: number) {
+  return py(exec, `import socket,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',${port})); s.listen(100)
+print('ready',flush=True); time.sleep(30)`);
+}
+
 /** Clients that keep opening connections to a port (without waiting for them) for a couple of seconds. */
 function connectingClients(exec: string[], port: number, n: number) {
   return py(exec, `import socket,time
@@ -33,9 +40,7 @@ test('an accept queue capped by somaxconn 8 overflows: doctor says so with the c
   try {
     ns.sysctl({ 'net.core.somaxconn': 8 });
     // A listener that never accepts, and clients that keep connecting through the doctor's window.
-    const server = await py(ns.exec, `import socket,time
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',8080)); s.listen(100)
-print('ready',flush=True); time.sleep(30)`);
+    const server = await idleListener(ns.exec, 8080);
     const clients = await connectingClients(ns.exec, 8080, 60);
     const r = await runCli(['doctor', '--duration', '2.5', '--json', '--fail-on', 'critical'], { prefix: ns.exec, timeoutMs: 30_000 });
     server.kill('SIGKILL');
@@ -114,12 +119,8 @@ test('--pid focuses on one process: its listener, not the full one of another pr
   const ns = createNetns('tcplens-test-doctor');
   try {
     ns.sysctl({ 'net.core.somaxconn': 8 });
-    const server = await py(ns.exec, `import socket,time
-s=socket.socket(); s.bind(('127.0.0.1',8082)); s.listen(100)
-print('ready',flush=True); time.sleep(30)`);
-    const other = await py(ns.exec, `import socket,time
-s=socket.socket(); s.bind(('127.0.0.1',8083)); s.listen(100)
-print('ready',flush=True); time.sleep(30)`);
+    const server = await idleListener(ns.exec, 8082);
+    const other = await idleListener(ns.exec, 8083);
     const clients = await connectingClients(ns.exec, 8083, 40);
     const focus = await runCli(['doctor', '--duration', '1', '--json', '--pid', String(server.pid)], { prefix: ns.exec, timeoutMs: 30_000 });
     const all = await runCli(['doctor', '--duration', '1', '--json'], { prefix: ns.exec, timeoutMs: 30_000 });
