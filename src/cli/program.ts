@@ -11,6 +11,11 @@ import { registerBench } from './bench.ts';
 import { registerServe } from './serve.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerProbe } from './probe.ts';
+import { registerTrace } from './trace.ts';
+import { registerProxy } from './proxy.ts';
+import { registerLab } from './lab.ts';
+import { registerDashboard } from './dashboard.ts';
+import { registerExporter } from './exporter.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -33,6 +38,11 @@ export function buildProgram(): Command {
   registerServe(program);
   registerDoctor(program);
   registerProbe(program);
+  registerTrace(program);
+  registerProxy(program);
+  registerLab(program);
+  registerDashboard(program);
+  registerExporter(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,5 @@
+// `tcplens dashboard`: being built (see its issue); registers nothing yet.
+
+import type { Command } from 'commander';
+
+export function registerDashboard(_program: Command): void {}
