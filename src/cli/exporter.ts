@@ -1,5 +1,105 @@
-// `tcplens exporter`: being built (see its issue); registers nothing yet.
+// `tcplens exporter`: serve this host's TCP picture as Prometheus metrics until Ctrl-C.
+//
+// --json: one line at start, {"url","host","port","topN","findingsIntervalS"}, then {"stopped":true} at the end.
 
-import type { Command } from 'commander';
+import { isIP } from 'node:net';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { parseInteger, parseSeconds } from './options.ts';
+import { out } from './output.ts';
 
-export function registerExporter(_program: Command): void {}
+interface ExporterCliOptions {
+  listen: { host: string; port: number };
+  top: number;
+  findingsInterval: number;
+  json?: boolean;
+}
+
+/**
+ * "127.0.0.1:9477", "[::1]:9477", "0.0.0.0:9477", "localhost:9477", or a port alone (loopback).
+ * Host names other than localhost are refused: a bind address is an address.
+ */
+export function parseListen(raw: string): { host: string; port: number } {
+  const text = raw.trim();
+  const bad = () => new UsageError(`--listen takes host:port (for example 127.0.0.1:9477, [::1]:9477 or 0.0.0.0:9477), not '${raw}'`);
+  let host = '127.0.0.1';
+  let portText = text;
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2]!;
+    if (isIP(host) !== 6) throw bad();
+  } else if (text.includes(':')) {
+    const i = text.lastIndexOf(':');
+    host = text.slice(0, i);
+    portText = text.slice(i + 1);
+    if (host !== 'localhost' && isIP(host) !== 4) throw bad();
+  }
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
+  return { host, port: Number(portText) };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+export function registerExporter(program: Command): void {
+  program
+    .command('exporter')
+    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, kernel counters, sysctls, doctor's findings")
+    .addOption(
+      new Option('--listen <host:port>', 'address to serve /metrics on (loopback unless you say otherwise; 0.0.0.0:9477 for every interface)')
+        .argParser(parseListen)
+        .default({ host: '127.0.0.1', port: 9477 }, '127.0.0.1:9477'),
+    )
+    .option('--top <n>', 'ports, peers and destinations kept per breakdown; the rest is summed as "other"', parseInteger('--top', 1, 1000), 10)
+    .option(
+      '--findings-interval <seconds>',
+      "how often doctor's findings are recomputed (each needs a walk of every process's descriptors); 0 turns them off",
+      parseSeconds('--findings-interval', { min: 0, max: 3600 }),
+      30,
+    )
+    .option('--json', 'print where it listens as one JSON line')
+    .addHelpText(
+      'after',
+      `
+Endpoints:
+  /metrics   Prometheus text format; one sample of /proc per scrape, shared by concurrent scrapes
+  /          a page linking to /metrics
+
+Examples:
+  tcplens exporter                              http://127.0.0.1:9477/metrics
+  tcplens exporter --listen 0.0.0.0:9477        for a Prometheus on another machine
+  tcplens exporter --top 20                     keep 20 ports per breakdown
+  curl -s 127.0.0.1:9477/metrics | grep tcplens_tcpext_listen_overflows_total
+
+Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/grafana/tcplens.json`,
+    )
+    .action(async (o: ExporterCliOptions) => {
+      const { startExporter } = await import('../observe/exporter-server.ts');
+      const exporter = await startExporter({
+        host: o.listen.host,
+        port: o.listen.port,
+        topN: o.top,
+        findingsIntervalMs: Math.round(o.findingsInterval * 1000),
+      });
+      if (o.json) {
+        out(`${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval })}\n`);
+      } else {
+        const exposed = isLoopback(o.listen.host) ? '' : ` (bound to ${o.listen.host}: every client that reaches this port can read it)`;
+        out(`tcplens exporter serving ${exporter.url}${exposed}\nCtrl-C to stop\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const onSignal = () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          void exporter.close().then(() => {
+            out(o.json ? `${JSON.stringify({ stopped: true })}\n` : 'stopped\n');
+            resolve();
+          });
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      });
+    });
+}

@@ -1,0 +1,243 @@
+// The exporter's metrics: a HostSample rendered as Prometheus text on a registry of its own, one
+// sample per scrape, shared (sample and text) by scrapes that arrive while it is being taken.
+
+import { Counter, Gauge, Registry } from 'prom-client';
+import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
+import { parseSysctlValue, portCount, type PortRange } from '../kernel/sysctl.ts';
+import { SEVERITY_ORDER, type Severity } from '../model/finding.ts';
+import { TCP_STATES } from '../model/tcp-state.ts';
+import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
+import { createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
+
+export interface HostMetricsOptions extends SamplerOptions {
+  /** A sampler to share (the dashboard's, say); by default one of our own from the other options. */
+  sampler?: Sampler;
+}
+
+/**
+ * Scrapes within this long of a sample share it. The scan of /proc/net/tcp is synchronous, so
+ * scrapes that arrive while it runs are only read after it: a window, not just the sample in
+ * flight, is what makes simultaneous scrapes (an HA pair of Prometheus servers) share one sample.
+ */
+export const DEFAULT_SHARE_MS = 500;
+
+export interface HostMetrics {
+  /** Never prom-client's global registry: two exporters (or tests) in one process do not clash. */
+  registry: Registry;
+  /** The Content-Type of the text scrape() returns. */
+  contentType: string;
+  /** Take (or share) one sample and render it. Concurrent calls get the same sample and text. */
+  scrape(): Promise<string>;
+  /** Render a given sample. */
+  render(sample: HostSample): Promise<string>;
+  close(): void;
+}
+
+type Labels = Record<string, string>;
+
+const SEVERITIES = Object.keys(SEVERITY_ORDER) as Severity[];
+const BREAKDOWN_STATES = [
+  ['TIME_WAIT', 'timeWait'],
+  ['ESTABLISHED', 'established'],
+] as const;
+
+export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics {
+  const ownSampler = options.sampler === undefined;
+  const sampler = options.sampler ?? createSampler({ minIntervalMs: DEFAULT_SHARE_MS, ...options });
+  const registry = new Registry();
+  const gauge = (name: string, help: string, labelNames: string[] = []) =>
+    new Gauge({ name: PREFIX + name, help, labelNames, registers: [registry] });
+
+  const sockets = gauge('sockets', 'TCP sockets by state and address family, every state listed (zeros included), from /proc/net/tcp and tcp6', ['state', 'family']);
+  const listenQueue = gauge(
+    'listen_queue',
+    "Connections waiting in listening sockets' accept queues (ss Recv-Q), summed over the sockets with this address and port (SO_REUSEPORT)",
+    ['address', 'port'],
+  );
+  const listenQueueMax = gauge(
+    'listen_queue_max',
+    'Accept queue maximum, min(listen backlog, somaxconn) (ss Send-Q, from inet_diag), summed like tcplens_listen_queue; absent when ss is missing',
+    ['address', 'port'],
+  );
+  const listeners = gauge('listeners', 'Listening sockets on this address and port, with the owning process when known', ['address', 'port', 'process']);
+  const byRemotePort = gauge(
+    'sockets_by_remote_port',
+    'TIME_WAIT and ESTABLISHED sockets by remote port: the top N ports of each state, the rest as port="other" (sums to the state total)',
+    ['state', 'port'],
+  );
+  const byLocalPort = gauge(
+    'sockets_by_local_port',
+    'TIME_WAIT and ESTABLISHED sockets by local port: the top N ports of each state, the rest as port="other" (sums to the state total)',
+    ['state', 'port'],
+  );
+  const byPeer = gauge(
+    'sockets_by_peer',
+    'TIME_WAIT and ESTABLISHED sockets by remote address: the top N of each state, the rest as peer="other" (sums to the state total)',
+    ['state', 'peer'],
+  );
+  const ephemeralUsable = gauge('ephemeral_ports_usable', 'Ports connect() can pick: ip_local_port_range minus ip_local_reserved_ports');
+  const ephemeralInUse = gauge('ephemeral_ports_in_use', 'Distinct local ports of the ephemeral range in use now, towards any destination');
+  const ephemeralByDest = gauge(
+    'ephemeral_ports_by_destination',
+    'Local ephemeral ports held towards each destination (address:port) in any state: the top N, the rest as destination="other"; at tcplens_ephemeral_ports_usable connect() to it fails with EADDRNOTAVAIL',
+    ['destination'],
+  );
+  const findingGauge = gauge(
+    'doctor_finding',
+    "Doctor's findings over the latest window, by id and severity (1 while present; see tcplens doctor for evidence and fix)",
+    ['id', 'severity'],
+  );
+  const findingCount = gauge('doctor_findings', "Number of doctor's findings over the latest window, by severity (zeros included)", ['severity']);
+  const findingWindow = gauge('doctor_window_seconds', "Length of the window doctor's latest findings cover");
+  const sampleDuration = gauge('sample_duration_seconds', 'Time taken to read the sample this scrape shows');
+  const sampleTime = gauge('sample_timestamp_seconds', 'When the sample this scrape shows was taken (Unix time)');
+
+  // Counters and sysctls are created on first sight: the kernel decides which fields exist.
+  const kernelCounters = new Map<string, Counter | Gauge>();
+  const sysctlGauges = new Map<string, Gauge>();
+
+  function kernelMetric(key: string): Counter | Gauge | undefined {
+    let m = kernelCounters.get(key);
+    if (m) return m;
+    const kind = counterKind(key);
+    if (!kind) return undefined;
+    const config = { name: counterMetricName(key, kind), help: counterHelp(key), registers: [registry] };
+    m = kind === 'counter' ? new Counter(config) : new Gauge(config);
+    kernelCounters.set(key, m);
+    return m;
+  }
+
+  function sysctlGauge(name: string, help: string): Gauge {
+    let g = sysctlGauges.get(name);
+    if (!g) {
+      g = new Gauge({ name, help, registers: [registry] });
+      sysctlGauges.set(name, g);
+    }
+    return g;
+  }
+
+  function setTop(g: Gauge, state: string, label: string, list: StateBreakdown[keyof StateBreakdown]): void {
+    for (const e of list.top) g.set({ state, [label]: String(e.key) }, e.count);
+    if (list.other > 0) g.set({ state, [label]: 'other' }, list.other);
+  }
+
+  function update(s: HostSample): void {
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      for (const state of TCP_STATES) sockets.set({ state, family }, s.sockets.byFamilyState[family][state]);
+    }
+
+    listenQueue.reset();
+    listenQueueMax.reset();
+    listeners.reset();
+    const agg = new Map<string, { labels: Labels; queue: number; max: number | null; count: number; process: string }>();
+    for (const l of s.listeners) {
+      const labels = { address: l.local.address, port: String(l.local.port) };
+      const key = `${labels.address} ${labels.port}`;
+      let a = agg.get(key);
+      if (!a) agg.set(key, (a = { labels, queue: 0, max: 0, count: 0, process: '' }));
+      a.queue += l.queue;
+      a.max = a.max === null || l.maxQueue === null ? null : a.max + l.maxQueue;
+      a.count++;
+      if (!a.process && l.process) a.process = l.process;
+    }
+    for (const a of agg.values()) {
+      listenQueue.set(a.labels, a.queue);
+      if (a.max !== null) listenQueueMax.set(a.labels, a.max);
+      listeners.set({ ...a.labels, process: a.process }, a.count);
+    }
+
+    byRemotePort.reset();
+    byLocalPort.reset();
+    byPeer.reset();
+    for (const [state, field] of BREAKDOWN_STATES) {
+      setTop(byRemotePort, state, 'port', s[field].byRemotePort);
+      setTop(byLocalPort, state, 'port', s[field].byLocalPort);
+      setTop(byPeer, state, 'peer', s[field].byPeer);
+    }
+
+    ephemeralByDest.reset();
+    if (s.ephemeral) {
+      ephemeralUsable.set(s.ephemeral.usable);
+      ephemeralInUse.set(s.ephemeral.portsInUse);
+      for (const d of s.ephemeral.destinations) {
+        const address = d.remote.address.includes(':') ? `[${d.remote.address}]` : d.remote.address;
+        ephemeralByDest.set({ destination: `${address}:${d.remote.port}` }, d.ports);
+      }
+      if (s.ephemeral.otherSockets > 0) ephemeralByDest.set({ destination: 'other' }, s.ephemeral.otherSockets);
+    }
+
+    for (const [key, value] of Object.entries(s.counters)) {
+      const m = kernelMetric(key);
+      if (!m) continue;
+      if (m instanceof Counter) {
+        // The kernel's own total, as nstat shows it: set, not added to. A counter cannot go below zero.
+        m.reset();
+        if (value > 0) m.inc(value);
+      } else m.set(value);
+    }
+
+    for (const knob of SYSCTL_CATALOG) {
+      const text = s.sysctls[knob.name];
+      if (text === undefined) continue;
+      let value;
+      try {
+        value = parseSysctlValue(knob.shape, text, knob.name);
+      } catch {
+        continue; // a kernel printing something else: leave the gauge out rather than guess
+      }
+      const name = sysctlMetricName(knob.name);
+      const source = `/proc/sys/${knob.name.replaceAll('.', '/')}`;
+      if (typeof value === 'number') sysctlGauge(name, `${knob.what} (${source})`).set(value);
+      else if (Array.isArray(value)) {
+        const ports = value.reduce((n: number, r: PortRange) => n + portCount(r), 0);
+        sysctlGauge(name, `Number of ports listed: ${knob.what} (${source})`).set(ports);
+      } else {
+        sysctlGauge(`${name}_low`, `Low end: ${knob.what} (${source})`).set(value.low);
+        sysctlGauge(`${name}_high`, `High end: ${knob.what} (${source})`).set(value.high);
+      }
+    }
+
+    findingGauge.reset();
+    findingCount.reset();
+    findingWindow.reset();
+    if (s.findings) {
+      for (const sev of SEVERITIES) findingCount.set({ severity: sev }, 0);
+      for (const f of s.findings.findings) {
+        findingGauge.inc({ id: f.id, severity: f.severity });
+        findingCount.inc({ severity: f.severity });
+      }
+      findingWindow.set(s.findings.windowS);
+    }
+
+    sampleDuration.set(s.durationMs / 1000);
+    sampleTime.set(s.takenAt / 1000);
+  }
+
+  // Renders run one at a time: update() and the registry's read must not interleave between samples.
+  let chain: Promise<unknown> = Promise.resolve();
+  const rendered = new WeakMap<HostSample, Promise<string>>();
+
+  function render(sample: HostSample): Promise<string> {
+    let text = rendered.get(sample);
+    if (!text) {
+      text = chain.then(() => {
+        update(sample);
+        return registry.metrics();
+      });
+      chain = text.catch(() => undefined);
+      rendered.set(sample, text);
+    }
+    return text;
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    scrape: async () => render(await sampler.get()),
+    render,
+    close() {
+      if (ownSampler) sampler.close();
+      registry.clear();
+    },
+  };
+}

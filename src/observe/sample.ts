@@ -1,0 +1,434 @@
+// One picture of the host's TCP state (HostSample) and a sampler that shares one sample among
+// concurrent readers: what the exporter scrapes and the dashboard streams.
+
+import { hostname } from 'node:os';
+import { readCounters } from '../kernel/counters.ts';
+import { readEphemeralRange, type EphemeralRange } from '../kernel/ephemeral-range.ts';
+import { readListenBacklogs } from '../kernel/listen-backlog.ts';
+import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
+import { scanProcesses, type SocketOwner } from '../kernel/processes.ts';
+import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
+import type { Counters } from '../model/counters.ts';
+import type { Finding } from '../model/finding.ts';
+import type { Family } from '../model/socket.ts';
+import { TCP_STATES, stateCode, type TcpState } from '../model/tcp-state.ts';
+import type { DoctorSnapshot, PortCount } from '../analyze/doctor/snapshot.ts';
+import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
+import { SummaryBuilder, annotateListeners, type DestinationPorts, type Listener } from '../analyze/socket-summary.ts';
+import { UsageError } from '../errors.ts';
+import { formatPeerKey, peerKey, topOfMap, topPorts, type TopList } from './sample-top.ts';
+
+export type { TopList } from './sample-top.ts';
+
+/** Sockets of one state broken down three ways, each a top-N list with an "other" remainder. */
+export interface StateBreakdown {
+  /** By remote port: for connections this host opened, the destination's port. */
+  byRemotePort: TopList<number>;
+  /** By local port: for connections this host accepted, the listening port. */
+  byLocalPort: TopList<number>;
+  /** By remote address (the port left out). */
+  byPeer: TopList<string>;
+}
+
+export interface EphemeralSample {
+  /** ip_local_port_range. */
+  range: { low: number; high: number };
+  /** Ports of the range taken out by ip_local_reserved_ports. */
+  reservedInRange: number;
+  /** Ports a connect() can pick: the range minus the reserved ones. */
+  usable: number;
+  /** Distinct local ports of the range in use now, towards any destination. */
+  portsInUse: number;
+  /** The top-N destinations (remote address:port) by local ports held towards each. */
+  destinations: DestinationPorts[];
+  /** Sockets on ephemeral ports towards destinations outside the top N. */
+  otherSockets: number;
+  /** Sockets on ephemeral ports towards any destination: the destinations' ports + otherSockets. */
+  totalSockets: number;
+}
+
+/** How connections end, in the shapes doctor's rules read (top 10 ports each, owners of listening ports). */
+export type ClosingSample = Pick<
+  DoctorSnapshot['sockets'],
+  'timeWaitServerSide' | 'timeWaitClientSide' | 'timeWaitServerTotal' | 'timeWaitClientTotal' | 'closeWait' | 'finWait2'
+>;
+
+/** Doctor's findings over a window that ended at `computedAt` (refreshed on a slower cadence than samples). */
+export interface SampleFindings {
+  /** Epoch ms when the window ended. */
+  computedAt: number;
+  windowS: number;
+  /** Worst first. */
+  findings: Finding[];
+  rootWouldAdd: string[];
+}
+
+export interface HostSample {
+  host: string;
+  /** Epoch ms when the sample began. */
+  takenAt: number;
+  /** How long taking it took. */
+  durationMs: number;
+  topN: number;
+  sockets: {
+    total: number;
+    /** Every state of TCP_STATES, zeros included. */
+    byState: Record<TcpState, number>;
+    byFamily: Record<Family, number>;
+    /** Every state for each family, zeros included. */
+    byFamilyState: Record<Family, Record<TcpState, number>>;
+    /** Lines of /proc/net/tcp{,6} that made no sense (0 on a sane kernel). */
+    malformed: number;
+  };
+  /** Listening sockets with accept queue now and maximum (null when ss is missing) and owner when known. */
+  listeners: Listener[];
+  timeWait: StateBreakdown;
+  established: StateBreakdown;
+  /** Absent when ip_local_port_range cannot be read. */
+  ephemeral?: EphemeralSample;
+  closing: ClosingSample;
+  /**
+   * Every counter, keyed "Section.Field" for /proc/net/snmp and netstat ("TcpExt.ListenOverflows",
+   * "Tcp.CurrEstab") and "sockstat.Line.field" for sockstat{,6} ("sockstat.TCP.tw"): the keys of doctor.
+   */
+  counters: Record<string, number>;
+  /** Lines the counter parsers had to skip. */
+  counterProblems: string[];
+  /** The catalog's sysctls as the kernel prints them (spaces normalised); undefined when absent. */
+  sysctls: Record<string, string | undefined>;
+  /** The latest findings, from a sampler only (takeHostSample alone has no window). */
+  findings?: SampleFindings;
+}
+
+export interface SampleOptions {
+  /** Entries kept in each top-N list (ports, peers, destinations). Default 10. */
+  topN?: number;
+}
+
+export const DEFAULT_TOP_N = 10;
+export const MAX_TOP_N = 1000;
+
+/**
+ * What listeners need beyond /proc: the accept-queue maximum (ss, a child process) and the owner
+ * (a walk of every /proc/<pid>/fd). Both are kept by inode and asked again only for listeners not
+ * seen before, so a steady host pays for neither on each sample.
+ */
+export class ListenerDetails {
+  private backlogs = new Map<number, number>();
+  private owners = new Map<number, SocketOwner>();
+  // Inodes a walk has already looked for: one whose owner stays unknown (another user's process
+  // without root, or gone) does not cost a walk per sample; they are tried again every ownerRetryMs.
+  private tried = new Set<number>();
+  // Likewise for ss: a listener it does not list (gone meanwhile, or ss missing) is asked about once.
+  private backlogTried = new Set<number>();
+  private triedSince = -Infinity;
+  private readonly ownerRetryMs: number;
+
+  constructor(ownerRetryMs = 60_000) {
+    this.ownerRetryMs = ownerRetryMs;
+  }
+
+  async annotate(listeners: Listener[]): Promise<void> {
+    const now = performance.now();
+    if (now - this.triedSince >= this.ownerRetryMs) {
+      this.tried = new Set();
+      this.backlogTried = new Set();
+      this.triedSince = now;
+    }
+    if (listeners.some((l) => !this.backlogs.has(l.inode) && !this.backlogTried.has(l.inode))) {
+      // ss lists every listener: its answer replaces the map, which forgets closed ones.
+      const fresh = await readListenBacklogs();
+      if (fresh) this.backlogs = fresh;
+      for (const l of listeners) this.backlogTried.add(l.inode);
+    }
+    if (listeners.some((l) => !this.owners.has(l.inode) && !this.tried.has(l.inode))) {
+      const inodes = new Set(listeners.map((l) => l.inode));
+      this.learnOwners(scanProcesses(inodes).byInode);
+      for (const i of inodes) this.tried.add(i);
+    }
+    annotateListeners(listeners, this.backlogs, this.owners);
+  }
+
+  /** Owners found by another walk of /proc (doctor's), so that this one is not needed. */
+  learnOwners(byInode: Map<number, SocketOwner>): void {
+    for (const [inode, owner] of byInode) this.owners.set(inode, owner);
+    // Bounded: inodes of listeners long closed would otherwise pile up on a host that churns them.
+    if (this.owners.size > 10_000) this.owners = new Map(byInode);
+  }
+}
+
+const LISTEN = stateCode('LISTEN');
+const TIME_WAIT = stateCode('TIME_WAIT');
+const ESTABLISHED = stateCode('ESTABLISHED');
+const CLOSE_WAIT = stateCode('CLOSE_WAIT');
+const FIN_WAIT2 = stateCode('FIN_WAIT2');
+
+// Per-port scratch counts, reused by every sample: the scan is synchronous, so no two scans share them.
+const SCRATCH = {
+  twLocal: new Uint32Array(65536),
+  twRemote: new Uint32Array(65536),
+  estLocal: new Uint32Array(65536),
+  estRemote: new Uint32Array(65536),
+  twServer: new Uint32Array(65536),
+  twClient: new Uint32Array(65536),
+  closeWait: new Uint32Array(65536),
+  listening: new Uint8Array(65536),
+};
+
+function zeroStates(): Record<TcpState, number> {
+  const out = {} as Record<TcpState, number>;
+  for (const s of TCP_STATES) out[s] = 0;
+  return out;
+}
+
+/** Counters keyed as doctor keys them: "Section.Field", and "sockstat.Line.field". */
+export function flattenCounters(c: Counters): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [section, fields] of Object.entries(c.sections)) for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
+  for (const [line, fields] of Object.entries(c.sockstat)) for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
+  return out;
+}
+
+function readRange(): EphemeralRange | undefined {
+  try {
+    return readEphemeralRange();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Take one sample of the host: one streaming pass over /proc/net/tcp{,6}, the counters, the
+ * catalog's sysctls. `details` carries listener maxima and owners between samples (a sampler
+ * passes its own); without it each call asks ss and walks /proc.
+ */
+export async function takeHostSample(options: SampleOptions = {}, details = new ListenerDetails(0)): Promise<HostSample> {
+  const topN = options.topN ?? DEFAULT_TOP_N;
+  if (!Number.isInteger(topN) || topN < 1 || topN > MAX_TOP_N) throw new UsageError(`topN must be a whole number between 1 and ${MAX_TOP_N}, not ${topN}`);
+  const takenAt = Date.now();
+  const started = performance.now();
+
+  const range = readRange();
+  const builder = new SummaryBuilder(range);
+  const s = SCRATCH;
+  for (const a of Object.values(s)) a.fill(0);
+  // Index: (family 0|1) * 64 + state code.
+  const stateFamily = new Float64Array(128);
+  const peers = new Map<number | string, Uint32Array>();
+  let lastPeer: number | string | undefined;
+  let lastCounts: Uint32Array | undefined;
+  let finWait2 = 0;
+  let ephemeralSockets = 0;
+
+  const visit = (r: TcpRow): void => {
+    const state = r.state;
+    stateFamily[(r.family === 'ipv4' ? 0 : 64) + (state < 64 ? state : 0)]!++;
+    builder.add(r);
+    const lport = r.localPort;
+    if (state === LISTEN) {
+      s.listening[lport] = 1;
+      return;
+    }
+    if (state === TIME_WAIT || state === ESTABLISHED) {
+      const tw = state === TIME_WAIT;
+      (tw ? s.twLocal : s.estLocal)[lport]!++;
+      (tw ? s.twRemote : s.estRemote)[r.remotePort]!++;
+      const key = peerKey(r);
+      // Neighbouring rows mostly share a peer: skip the map lookup when it is the last one's.
+      let c = key === lastPeer ? lastCounts : peers.get(key);
+      if (!c) peers.set(key, (c = new Uint32Array(2)));
+      lastPeer = key;
+      lastCounts = c;
+      c[tw ? 0 : 1]!++;
+      // Each table lists its listeners before its connections: a TIME_WAIT on a listening port is the server's.
+      if (tw && s.listening[lport] === 1) s.twServer[lport]!++;
+      else if (tw) s.twClient[r.remotePort]!++;
+    } else if (state === CLOSE_WAIT) {
+      s.closeWait[lport]!++;
+    } else if (state === FIN_WAIT2) finWait2++;
+    // The rule of SummaryBuilder's ephemeral count, kept here only to know the destinations' total.
+    if (range && r.remotePort !== 0 && lport >= range.low && lport <= range.high && range.reserved[lport] === 0 && s.listening[lport] === 0) {
+      ephemeralSockets++;
+    }
+  };
+  const malformed = readProcNetTcp('ipv4', visit).malformed + readProcNetTcp('ipv6', visit).malformed;
+
+  const summary = builder.result(topN);
+
+  // Everything read from the scratch arrays is read now, before the first await: another sample
+  // (a second sampler in this process) may scan, and so reuse them, while this one waits.
+  const byState = zeroStates();
+  const byFamilyState = { ipv4: zeroStates(), ipv6: zeroStates() };
+  let total = 0;
+  for (let code = 1; code <= TCP_STATES.length; code++) {
+    const name = TCP_STATES[code - 1]!;
+    byFamilyState.ipv4[name] = stateFamily[code]!;
+    byFamilyState.ipv6[name] = stateFamily[64 + code]!;
+    byState[name] = stateFamily[code]! + stateFamily[64 + code]!;
+  }
+  for (let i = 0; i < 128; i++) total += stateFamily[i]!;
+  const peerCount = (slot: 0 | 1) => {
+    const m = new Map<number | string, number>();
+    for (const [k, c] of peers) if (c[slot]! > 0) m.set(k, c[slot]!);
+    return topOfMap(m, topN, formatPeerKey);
+  };
+  const timeWait: StateBreakdown = { byRemotePort: topPorts(s.twRemote, topN), byLocalPort: topPorts(s.twLocal, topN), byPeer: peerCount(0) };
+  const established: StateBreakdown = { byRemotePort: topPorts(s.estRemote, topN), byLocalPort: topPorts(s.estLocal, topN), byPeer: peerCount(1) };
+  const top10 = (list: TopList<number>): PortCount[] => list.top.map(({ key, count }) => ({ port: key, count }));
+  const twServer = topPorts(s.twServer, 10);
+  const twClient = topPorts(s.twClient, 10);
+  const closing: ClosingSample = {
+    timeWaitServerSide: top10(twServer),
+    timeWaitClientSide: top10(twClient),
+    timeWaitServerTotal: twServer.total,
+    timeWaitClientTotal: twClient.total,
+    closeWait: top10(topPorts(s.closeWait, 10)),
+    finWait2,
+  };
+
+  await details.annotate(summary.listeners);
+  // Server-side TIME_WAIT and CLOSE_WAIT sit on listening ports: name their owners.
+  const ownerOf = new Map(summary.listeners.filter((l) => l.pid !== undefined).map((l) => [l.local.port, l]));
+  for (const p of [...closing.timeWaitServerSide, ...closing.closeWait]) {
+    const l = ownerOf.get(p.port);
+    if (l) {
+      p.process = l.process;
+      p.pid = l.pid;
+    }
+  }
+
+  const { counters, problems } = readCounters();
+  const sysctls: Record<string, string | undefined> = {};
+  for (const r of readSysctls(SYSCTL_CATALOG.map((k) => k.name))) sysctls[r.name] = r.present ? normalizeSysctlText(r.raw) : undefined;
+
+  const sample: HostSample = {
+    host: hostname(),
+    takenAt,
+    durationMs: 0,
+    topN,
+    sockets: { total, byState, byFamily: { ...summary.families }, byFamilyState, malformed },
+    listeners: summary.listeners,
+    timeWait,
+    established,
+    closing,
+    counters: flattenCounters(counters),
+    counterProblems: problems,
+    sysctls,
+  };
+  if (summary.ephemeral) {
+    const e = summary.ephemeral;
+    const shown = e.destinations.reduce((x, d) => x + d.ports, 0);
+    sample.ephemeral = {
+      range: e.range,
+      reservedInRange: e.reservedInRange,
+      usable: e.usable,
+      portsInUse: e.portsInUse,
+      destinations: e.destinations,
+      otherSockets: ephemeralSockets - shown,
+      totalSockets: ephemeralSockets,
+    };
+  }
+  sample.durationMs = performance.now() - started;
+  return sample;
+}
+
+// ---- the sampler ----------------------------------------------------------------------------
+
+export interface SamplerOptions extends SampleOptions {
+  /** A sample younger than this is handed out again instead of taking a new one. Default 0. */
+  minIntervalMs?: number;
+  /**
+   * Doctor's findings are recomputed at most this often (default 10 s), over the window since the
+   * previous computation: each needs a walk of every process's descriptors, too much for every
+   * sample. They are computed just after a sample is handed out and ride on the samples after it.
+   * 0 turns findings off.
+   */
+  findingsIntervalMs?: number;
+}
+
+export interface Sampler {
+  /** A sample no older than minIntervalMs; concurrent callers share the one being taken. */
+  get(): Promise<HostSample>;
+  /** The last sample taken, if any, without taking one. */
+  latest(): HostSample | undefined;
+  /** Drops what the sampler holds; a get() after close() rejects. */
+  close(): void;
+}
+
+const FIRST_WINDOW_MS = 1000;
+
+export function createSampler(options: SamplerOptions = {}): Sampler {
+  const topN = options.topN ?? DEFAULT_TOP_N;
+  const minIntervalMs = options.minIntervalMs ?? 0;
+  const findingsIntervalMs = options.findingsIntervalMs ?? 10_000;
+  // A first window needs a beginning: the counters now.
+  let base: { at: number; counters: Record<string, number> } | undefined;
+  if (findingsIntervalMs > 0) base = { at: Date.now(), counters: flattenCounters(readCounters().counters) };
+  const details = new ListenerDetails();
+  let last: HostSample | undefined;
+  let lastEndedAt = -Infinity;
+  let inflight: Promise<HostSample> | undefined;
+  let findings: SampleFindings | undefined;
+  let closed = false;
+
+  let findingsPending = false;
+
+  // Findings run after the sample is handed out (setImmediate: the scrape's or the frame's answer
+  // leaves first), so the walk of every process's descriptors never lengthens a get(). The next
+  // samples carry them.
+  function maybeFindings(sample: HostSample): void {
+    // The first window may be shorter (up to 1 s) so that findings show soon after a start.
+    const due = findings ? findingsIntervalMs : Math.min(findingsIntervalMs, FIRST_WINDOW_MS);
+    if (!base || findingsPending || sample.takenAt - base.at < due) return;
+    findingsPending = true;
+    const from = base;
+    setImmediate(() => {
+      import('./sample-doctor.ts')
+        .then(({ findingsOver }) => {
+          if (closed) return;
+          const result = findingsOver(from, sample);
+          details.learnOwners(result.owners);
+          findings = result.findings;
+          base = { at: sample.takenAt, counters: sample.counters };
+        })
+        .catch(() => undefined) // the previous findings stay; the next due sample tries again
+        .finally(() => {
+          findingsPending = false;
+        });
+    });
+  }
+
+  async function take(): Promise<HostSample> {
+    const sample = await takeHostSample({ topN }, details);
+    if (findings) sample.findings = findings;
+    maybeFindings(sample);
+    return sample;
+  }
+
+  return {
+    get() {
+      if (closed) return Promise.reject(new Error('sampler closed'));
+      if (inflight) return inflight;
+      if (last && performance.now() - lastEndedAt < minIntervalMs) return Promise.resolve(last);
+      inflight = take().then(
+        (sample) => {
+          last = sample;
+          lastEndedAt = performance.now();
+          inflight = undefined;
+          return sample;
+        },
+        (err: unknown) => {
+          inflight = undefined;
+          throw err;
+        },
+      );
+      return inflight;
+    },
+    latest: () => last,
+    close() {
+      closed = true;
+      last = undefined;
+      base = undefined;
+    },
+  };
+}
