@@ -1,5 +1,119 @@
-// `tcplens dashboard`: being built (see its issue); registers nothing yet.
+// `tcplens dashboard`: a live page of this host's TCP state, served on 127.0.0.1 unless told otherwise.
+//
+// --json prints one line when listening: {"url","host","port","allowedHosts":[…]}.
 
-import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { isIP } from 'node:net';
+import { Option, type Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { collect, parseInteger, parseSeconds } from './options.ts';
+import { out } from './output.ts';
 
-export function registerDashboard(_program: Command): void {}
+interface DashboardCliOptions {
+  listen: { host: string; port: number };
+  open?: boolean;
+  allowHost?: string[];
+  interval: number;
+  top: number;
+  json?: boolean;
+}
+
+/** "127.0.0.1:9470", "[::1]:9470", "0.0.0.0:80", or a port alone ("9470", ":9470") on 127.0.0.1. */
+export function parseListen(raw: string): { host: string; port: number } {
+  const s = raw.trim();
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(s);
+  const bad = () => new UsageError(`--listen takes address:port (127.0.0.1:9470, [::1]:9470) or a port, not '${raw}'`);
+  if (!m) throw bad();
+  const portOnly = m[1] === undefined && m[3] === undefined && /^\d+$/.test(m[2] ?? '');
+  const host = portOnly ? '127.0.0.1' : (m[1] ?? m[2]) || '127.0.0.1';
+  const portText = portOnly ? m[2]! : m[3];
+  if (portText === undefined) throw bad();
+  const port = Number(portText);
+  if (port > 65535) throw new UsageError(`--listen: the port must be between 0 and 65535, not ${portText}`);
+  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
+  return { host, port };
+}
+
+/** Open the page in the user's browser: $BROWSER, else the desktop's opener. */
+function openBrowser(url: string): Promise<string | undefined> {
+  const opener = process.env.BROWSER
+    ? { cmd: process.env.BROWSER, args: [url] }
+    : process.platform === 'darwin'
+      ? { cmd: 'open', args: [url] }
+      : process.platform === 'win32'
+        ? { cmd: 'cmd', args: ['/c', 'start', '', url] }
+        : { cmd: 'xdg-open', args: [url] };
+  return new Promise((resolve) => {
+    const child = spawn(opener.cmd, opener.args, { stdio: 'ignore', detached: true });
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(`cannot open a browser (${opener.cmd}: ${err.code === 'ENOENT' ? 'not installed' : err.message}); open ${url} yourself`),
+    );
+    child.once('spawn', () => {
+      child.unref();
+      resolve(undefined);
+    });
+  });
+}
+
+export function registerDashboard(program: Command): void {
+  program
+    .command('dashboard')
+    .description('a live web page of this host: sockets by state, TIME_WAIT and ports, counter rates, listen queues, doctor\'s findings, and a viewer for bench results')
+    .addOption(
+      new Option('--listen <address:port>', 'where to serve the page (loopback by default: the page shows every connection of this host)')
+        .argParser(parseListen)
+        .default({ host: '127.0.0.1', port: 9470 }, '127.0.0.1:9470'),
+    )
+    .option('--open', 'open the page in a browser ($BROWSER, or xdg-open)')
+    .option('--allow-host <name>', 'another Host name to answer, as a reverse proxy sends it (repeatable); others get 403', collect(String))
+    .option('--interval <seconds>', 'how often to sample', parseSeconds('--interval', { min: 0.2, max: 60 }), 1)
+    .option('--top <n>', 'entries in each list of ports, peers and destinations', parseInteger('--top', 1, 1000), 10)
+    .option('--json', 'print where it listens as one JSON line')
+    .addHelpText(
+      'after',
+      `
+The page: sockets by state, TIME_WAIT and ephemeral ports, counter rates (listen overflows, SYN
+cookies, resets, retransmits) every second; listening sockets with their accept queues; top ports
+and peers; doctor's findings every 10 s; a viewer for tcplens bench --json files. Nothing on it
+changes the host. Requests whose Host header is not the bound address are refused (DNS rebinding).
+
+Examples:
+  tcplens dashboard                              http://127.0.0.1:9470/
+  tcplens dashboard --listen 127.0.0.1:8000 --open
+  ssh -L 9470:127.0.0.1:9470 server              then open http://localhost:9470/ here`,
+    )
+    .action(async (o: DashboardCliOptions) => {
+      const { startDashboard } = await import('../observe/dashboard.ts');
+      const dashboard = await startDashboard({
+        host: o.listen.host,
+        port: o.listen.port,
+        allowHosts: o.allowHost,
+        intervalMs: o.interval * 1000,
+        topN: o.top,
+      });
+      const { isLoopback } = await import('../observe/dashboard-guard.ts');
+      if (o.json) {
+        out(JSON.stringify({ url: dashboard.url, host: dashboard.host, port: dashboard.port, allowedHosts: dashboard.allowedHosts }) + '\n');
+      } else {
+        out(`tcplens dashboard on ${dashboard.url}\n`);
+        if (!isLoopback(dashboard.host)) {
+          out(`  warning: bound to ${dashboard.host}: anyone who can reach it sees this host's connections (there is no login)\n`);
+          out(`  answers Host: ${dashboard.allowedHosts.join(', ')}\n`);
+        }
+        out('Ctrl-C to stop\n');
+      }
+      if (o.open) {
+        const problem = await openBrowser(dashboard.url);
+        if (problem) process.stderr.write(`tcplens: ${problem}\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const onSignal = () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          void dashboard.close().then(resolve);
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      });
+    });
+}

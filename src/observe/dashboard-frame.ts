@@ -1,0 +1,116 @@
+// From host samples (src/observe/sample.ts) to what the dashboard's page draws: one frame per
+// sample, counter rates from the previous one, and doctor's findings when the sampler renews them.
+
+import type { PortCount } from '../analyze/doctor/snapshot.ts';
+import { createSampler, type HostSample, type TopList } from './sample.ts';
+import type { DashboardFindings, DashboardFrame, PeerView, PortCountView, TopView } from './dashboard-protocol.ts';
+
+/** Counter changes per second between two samples; a counter that went down (wrapped) counts 0. */
+export function counterRates(prev: HostSample, cur: HostSample): Record<string, number> {
+  const seconds = (cur.takenAt - prev.takenAt) / 1000;
+  const out: Record<string, number> = {};
+  if (seconds <= 0) return out;
+  for (const [k, v] of Object.entries(cur.counters)) {
+    // sockstat's fields are levels (sockets now), not events: no rate.
+    if (k.startsWith('sockstat.')) continue;
+    const before = prev.counters[k];
+    if (before !== undefined) out[k] = Math.max(0, v - before) / seconds;
+  }
+  return out;
+}
+
+/** Most counters stand still from one second to the next: send only those that moved. */
+function moved(rates: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(rates)) if (v !== 0) out[k] = v;
+  return out;
+}
+
+function portList(top: PortCount[], total: number): TopView<PortCountView> {
+  const shown = top.reduce((a, p) => a + p.count, 0);
+  return { top: top.map((p) => ({ ...p })), other: Math.max(0, total - shown), total };
+}
+
+function fromTopList(list: TopList<number>, owners: Map<number, { process?: string; pid?: number }>): TopView<PortCountView> {
+  return {
+    top: list.top.map(({ key, count }) => {
+      const o = owners.get(key);
+      return o?.process ? { port: key, count, process: o.process, pid: o.pid } : { port: key, count };
+    }),
+    other: list.other,
+    total: list.total,
+  };
+}
+
+function peers(s: HostSample): PeerView[] {
+  const byAddress = new Map<string, PeerView>();
+  const row = (address: string) => {
+    let p = byAddress.get(address);
+    if (!p) byAddress.set(address, (p = { address, established: null, timeWait: null }));
+    return p;
+  };
+  for (const { key, count } of s.established.byPeer.top) row(key).established = count;
+  for (const { key, count } of s.timeWait.byPeer.top) row(key).timeWait = count;
+  return [...byAddress.values()].sort((a, b) => (b.established ?? 0) + (b.timeWait ?? 0) - ((a.established ?? 0) + (a.timeWait ?? 0)));
+}
+
+/** The frame of sample `cur`; `prev` (the sample before) gives the rates. Pure. */
+export function frameOf(cur: HostSample, prev: HostSample | undefined): DashboardFrame {
+  const owners = new Map(cur.listeners.filter((l) => l.process !== undefined).map((l) => [l.local.port, l]));
+  const e = cur.ephemeral;
+  return {
+    t: cur.takenAt / 1000,
+    sampleMs: Math.round(cur.durationMs),
+    sockets: { total: cur.sockets.total, byState: { ...cur.sockets.byState }, byFamily: { ...cur.sockets.byFamily } },
+    ephemeral: e
+      ? {
+          low: e.range.low,
+          high: e.range.high,
+          usable: e.usable,
+          inUse: e.portsInUse,
+          destinations: e.destinations.map((d) => ({ address: d.remote.address, port: d.remote.port, ports: d.ports, timeWait: d.timeWait, share: d.share })),
+        }
+      : null,
+    rates: prev ? moved(counterRates(prev, cur)) : null,
+    listeners: cur.listeners.map((l) => ({
+      address: l.local.address,
+      port: l.local.port,
+      family: l.family,
+      queue: l.queue,
+      maxQueue: l.maxQueue,
+      fill: l.fill,
+      process: l.process,
+      pid: l.pid,
+    })),
+    timeWaitClientSide: portList(cur.closing.timeWaitClientSide, cur.closing.timeWaitClientTotal),
+    timeWaitServerSide: portList(cur.closing.timeWaitServerSide, cur.closing.timeWaitServerTotal),
+    establishedLocal: fromTopList(cur.established.byLocalPort, owners),
+    establishedRemote: fromTopList(cur.established.byRemotePort, new Map()),
+    peers: peers(cur),
+  };
+}
+
+export function findingsOf(s: HostSample): DashboardFindings | null {
+  const f = s.findings;
+  return f ? { t: f.computedAt / 1000, windowS: f.windowS, findings: f.findings, rootWouldAdd: f.rootWouldAdd } : null;
+}
+
+export interface FrameSource {
+  /** Take a sample: its frame, and the findings it carries (renewed every findingsIntervalMs). */
+  next(): Promise<{ frame: DashboardFrame; findings: DashboardFindings | null }>;
+  close(): void;
+}
+
+export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number } = {}): FrameSource {
+  const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs });
+  let prev: HostSample | undefined;
+  return {
+    async next() {
+      const cur = await sampler.get();
+      const frame = frameOf(cur, prev);
+      prev = cur;
+      return { frame, findings: findingsOf(cur) };
+    },
+    close: () => sampler.close(),
+  };
+}

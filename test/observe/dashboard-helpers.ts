@@ -1,0 +1,107 @@
+// What the dashboard tests need around them: the page built, a browser (Debian's chromium, never a
+// download), and sockets in known states on loopback.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Build web/ into dist/web with Vite when the build is missing or older than its sources. */
+export function ensureWebBuilt(): void {
+  const index = join(ROOT, 'dist/web/index.html');
+  if (existsSync(index) && statSync(index).mtimeMs >= Math.max(newest(join(ROOT, 'web')), statSync(join(ROOT, 'src/observe/dashboard-protocol.ts')).mtimeMs)) return;
+  // Vite runs under the Node that runs the tests (>= 22; the system's may be older).
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'web/vite.config.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+export interface Browser {
+  context: BrowserContext;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcplens-chromium-'));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A loopback server and `n` connections to it that the client closes first: n TIME_WAIT on the client side. */
+export async function clientTimeWait(n: number): Promise<{ port: number; close(): Promise<void> }> {
+  const server: Server = createServer((s) => s.on('error', () => {}).resume());
+  server.listen({ host: '127.0.0.1', port: 0, backlog: 512 });
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const one = async () => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.on('error', () => {});
+    await once(s, 'connect');
+    s.end();
+    await once(s, 'close');
+  };
+  for (let done = 0; done < n; done += 25) await Promise.all(Array.from({ length: Math.min(25, n - done) }, one));
+  return { port, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * A listener that never accepts, with listen(backlog), and `clients` connections to it: the accept
+ * queue fills (backlog + 1) and the rest overflow. Node always accepts, so Python holds the listener.
+ */
+export async function fullListener(backlog: number, clients: number): Promise<{ port: number; close(): void }> {
+  const code = `import socket,time
+s=socket.socket(socket.AF_INET,socket.SOCK_STREAM)
+s.bind(('127.0.0.1',0))
+s.listen(${backlog})
+print(s.getsockname()[1],flush=True)
+time.sleep(60)`;
+  const child: ChildProcess = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const port = Number(line);
+  const sockets: Socket[] = [];
+  for (let i = 0; i < clients; i++) sockets.push(connect({ host: '127.0.0.1', port }).on('error', () => {}));
+  return {
+    port,
+    close() {
+      for (const s of sockets) s.destroy();
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
