@@ -1,5 +1,156 @@
-// `tcplens proxy`: being built (see its issue); registers nothing yet.
+// `tcplens proxy`: a fault-injecting proxy driven by Toxiproxy's API, a config file or a one-off
+// from flags; HTTP mode puts faults on single requests.
+//
+// --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode"}]}
+// (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","connectionsTotal",
+// "connectionsActive","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream","toxics":[{"name","type",
+// "stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
 
 import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { parseChoice, parseInteger, parseMilliseconds } from './options.ts';
+import { out } from './output.ts';
+// Small and free of heavy imports: the flags' value parsers live there, with the shortcuts they feed.
+import { parseFraction, parseLatency, parseSlicer, readConfigFile, shortcutProxy } from '../proxy/config.ts';
 
-export function registerProxy(_program: Command): void {}
+interface ProxyCliOptions {
+  api: string | false;
+  token?: string;
+  config?: string;
+  name: string;
+  listen?: string;
+  upstream?: string;
+  http?: boolean;
+  latency?: { latencyMs: number; jitterMs: number };
+  jitter?: number;
+  bandwidth?: number;
+  slowClose?: number;
+  timeout?: number;
+  resetPeer?: number;
+  slicer?: { averageSize: number; sizeVariation: number; delayUs: number };
+  limitData?: number;
+  status?: number;
+  retryAfter?: number;
+  resetBody?: number;
+  stall?: number;
+  toxicity: number;
+  stream: 'upstream' | 'downstream';
+  json?: boolean;
+  verbose?: boolean;
+}
+
+const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall'] as const;
+
+export function registerProxy(program: Command): void {
+  program
+    .command('proxy')
+    .description('a fault-injecting TCP/HTTP proxy that Toxiproxy clients drive unchanged (latency, bandwidth, resets, HTTP status…)')
+    .option('--api <host:port>', 'control API address (Toxiproxy 2.x routes, /metrics)', '127.0.0.1:8474')
+    .option('--no-api', 'no control API')
+    .option('--token <token>', 'require Authorization: Bearer <token> on the API (needed when it is not on loopback)')
+    .option('--config <file.json>', 'proxies to start: Toxiproxy populate format, each may carry "mode" and "toxics"')
+    .option('--name <name>', 'name of the one-off proxy', 'proxy')
+    .option('--listen <host:port>', 'one-off proxy: where to listen (port 0: any free port)')
+    .option('--upstream <host:port>', 'one-off proxy: where to forward')
+    .option('--http', 'one-off proxy in HTTP mode: faults per request, through keep-alive')
+    .option('--latency <ms|min-max>', 'add latency (200ms; a range 200ms-2s is uniform)', parseLatency('--latency'))
+    .option('--jitter <ms>', 'latency variation, ±', parseMilliseconds('--jitter'))
+    .option('--bandwidth <KBps>', 'limit to this many KB/s (1 KB = 1000 B)', parseInteger('--bandwidth', 1, 1e9))
+    .option('--slow-close <ms>', 'hold the close (FIN) this long', parseMilliseconds('--slow-close'))
+    .option('--timeout <ms>', 'let nothing through; close after ms (0: never)', parseMilliseconds('--timeout'))
+    .option('--reset-peer <ms>', 'RST this long after the next data', parseMilliseconds('--reset-peer'))
+    .option('--slicer <avg[,var[,delay_us]]>', 'cut data into pieces of avg±var bytes, delay_us apart', parseSlicer)
+    .option('--limit-data <bytes>', 'close after exactly this many bytes', parseInteger('--limit-data', 0, Number.MAX_SAFE_INTEGER))
+    .option('--status <code>', 'HTTP: answer with this status instead (503, 429…)', parseInteger('--status', 200, 599))
+    .option('--retry-after <s>', 'HTTP: with --status, a Retry-After header', parseInteger('--retry-after', 1, 1e9))
+    .option('--reset-body <bytes>', 'HTTP: RST after this many bytes of the response body', parseInteger('--reset-body', 0, Number.MAX_SAFE_INTEGER))
+    .option('--stall <ms>', 'HTTP: withhold the response; close after ms (0: never)', parseMilliseconds('--stall'))
+    .option('--toxicity <p>', 'share of connections (HTTP: requests) the shortcuts hit: 0-1 or 5%', parseFraction('--toxicity'), 1)
+    .option('--stream <dir>', 'direction of the shortcuts: downstream (server to client) or upstream', parseChoice('--stream', ['downstream', 'upstream'] as const), 'downstream')
+    .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
+    .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
+    .addHelpText(
+      'after',
+      `
+Toxics (API and --config; attributes as in Toxiproxy):
+  tcp:  latency {latency,jitter ms}  bandwidth {rate KB/s}  slow_close {delay ms}  timeout {timeout ms}
+        reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}
+  http: latency {latency,jitter ms}  status {code,retry_after s}  reset_body {body_bytes}  stall {timeout ms}
+  Toxicity is rolled once per connection (tcp) or once per request (http).
+
+Examples:
+  tcplens proxy                                                   the API on 127.0.0.1:8474, for Toxiproxy clients
+  tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --latency 200ms --jitter 50ms
+  tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --http --latency 200ms-2s --toxicity 5%
+  tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --http --status 429 --retry-after 2 --toxicity 0.1
+  tcplens proxy --config proxies.json --verbose
+  curl -s localhost:8474/proxies/proxy/toxics -d '{"type":"bandwidth","attributes":{"rate":100}}'`,
+    )
+    .action(async (o: ProxyCliOptions) => {
+      const { ApiError } = await import('../proxy/api-error.ts');
+      const { createProxyServer } = await import('../proxy/server.ts');
+      const { renderStartup, renderCounts } = await import('../render/proxy.ts');
+      const proxies = o.config ? readConfigFile(o.config) : [];
+      const shortcuts = SHORTCUTS.filter((k) => o[k] !== undefined);
+      if (o.upstream !== undefined) {
+        proxies.push(
+          shortcutProxy({
+            name: o.name,
+            listen: o.listen ?? '127.0.0.1:0',
+            upstream: o.upstream,
+            http: Boolean(o.http),
+            toxicity: o.toxicity,
+            stream: o.stream,
+            latency: o.latency,
+            jitterMs: o.jitter,
+            bandwidthKBps: o.bandwidth,
+            slowCloseMs: o.slowClose,
+            timeoutMs: o.timeout,
+            resetPeerMs: o.resetPeer,
+            slicer: o.slicer,
+            limitDataBytes: o.limitData,
+            status: o.status,
+            retryAfterS: o.retryAfter,
+            resetBodyBytes: o.resetBody,
+            stallMs: o.stall,
+          }),
+        );
+      } else if (o.listen !== undefined || o.http || shortcuts.length > 0) {
+        throw new UsageError(`${o.listen !== undefined ? '--listen' : o.http ? '--http' : `--${shortcuts[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} needs --upstream HOST:PORT`);
+      }
+      if (o.api === false && proxies.length === 0) throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
+
+      const server = await createProxyServer({ api: o.api, token: o.token, proxies }).catch((err: unknown) => {
+        if (err instanceof ApiError) {
+          const where = o.config ? `--config ${o.config}: ` : '';
+          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${err.message}`);
+        }
+        throw err;
+      });
+      if (o.json) out(JSON.stringify({ api: server.apiUrl ?? null, proxies: server.list().map((p) => p.toJSON()) }) + '\n');
+      else out(renderStartup(server.apiUrl, server.list().map((p) => p.toJSON())));
+
+      let last = renderCounts(server.stats());
+      const ticker = o.verbose
+        ? setInterval(() => {
+            const text = renderCounts(server.stats());
+            if (text !== last) process.stderr.write(text);
+            last = text;
+          }, 1000)
+        : undefined;
+      await new Promise<void>((resolve) => {
+        const onSignal = () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          resolve();
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+      });
+      if (ticker) clearInterval(ticker);
+      const stats = server.stats();
+      await server.close();
+      if (o.json) out(JSON.stringify({ stats }) + '\n');
+      else out(`\n${renderCounts(stats)}`);
+    });
+}

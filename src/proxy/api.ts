@@ -1,0 +1,215 @@
+// The control API, route for route and status for status Toxiproxy 2.x's (its api.go), so that its
+// clients drive tcplens unchanged; plus GET /metrics, and a bearer token when not on loopback.
+
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.ts';
+import { formatHostPort, isLoopbackHost, parseHostPort } from './address.ts';
+import { ApiError, badRequestBody } from './api-error.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import type { ProxyCollection } from './server.ts';
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ApiOptions {
+  /** 'host:port' to bind. */
+  address: string;
+  token?: string;
+}
+
+export interface ApiHandle {
+  url: string;
+  close(): Promise<void>;
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+class Reply {
+  status: number;
+  body: unknown;
+  constructor(status: number, body?: unknown) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(badRequestBody('larger than 1 MiB'));
+        req.destroy();
+      } else parts.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+async function json(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
+  // Go's decoder says EOF for an empty body; clients and tests know that message.
+  if (text.trim() === '') throw badRequestBody('EOF');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw badRequestBody(`invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const wanted = Buffer.from(`Bearer ${token}`);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+export async function startApi(collection: ProxyCollection, metrics: ProxyMetrics, options: ApiOptions): Promise<ApiHandle> {
+  const address = parseHostPort(options.address);
+  if (typeof address === 'string') throw new UsageError(`--api takes HOST:PORT (${address})`);
+  if (!isLoopbackHost(address.host) && !options.token) {
+    throw new UsageError(`the control API on ${options.address} is reachable from other hosts: give it a --token`);
+  }
+  const token = options.token;
+  const serverVersion = version();
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
+    const method = req.method ?? 'GET';
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const parts = path.split('/').slice(1).map((p) => decodeURIComponent(p));
+    const [top, proxyName, sub, toxicName, extra] = parts;
+    const allow = (...methods: string[]) => {
+      if (!methods.includes(method)) throw new Reply(405);
+    };
+
+    if (path === '/version') {
+      allow('GET');
+      res.setHeader('Content-Type', 'application/json;charset=utf-8');
+      return new Reply(200, { version: serverVersion, server: 'tcplens' });
+    }
+    if (path === '/metrics') {
+      allow('GET');
+      const text = await metrics.text();
+      res.writeHead(200, { 'Content-Type': metrics.contentType });
+      res.end(text);
+      return undefined;
+    }
+    if (path === '/reset') {
+      allow('POST');
+      await collection.reset();
+      return new Reply(204);
+    }
+    if (path === '/populate') {
+      allow('POST');
+      const body = await json(req);
+      const { proxies, error } = await collection.populate(body);
+      const list = proxies.map((p) => p.toJSON());
+      return error ? new Reply(error.status, { ...error.toJSON(), proxies: list }) : new Reply(201, { proxies: list });
+    }
+    if (top !== 'proxies' || extra !== undefined || (sub !== undefined && sub !== 'toxics')) return new Reply(404, '404 page not found\n');
+    if (proxyName === undefined || proxyName === '') {
+      if (path !== '/proxies') return new Reply(404, '404 page not found\n');
+      allow('GET', 'POST');
+      if (method === 'GET') return new Reply(200, Object.fromEntries(collection.list().map((p) => [p.name, p.toJSON()])));
+      const proxy = await collection.create(await json(req));
+      return new Reply(201, proxy.toJSON());
+    }
+    if (sub === undefined) {
+      allow('GET', 'POST', 'PATCH', 'DELETE');
+      if (method === 'GET') return new Reply(200, collection.get(proxyName).toJSON());
+      if (method === 'DELETE') {
+        await collection.remove(proxyName);
+        return new Reply(204);
+      }
+      collection.get(proxyName); // 404 before the body is read, as Toxiproxy does
+      const proxy = await collection.update(proxyName, await json(req));
+      return new Reply(200, proxy.toJSON());
+    }
+    const proxy = collection.get(proxyName);
+    if (toxicName === undefined || toxicName === '') {
+      allow('GET', 'POST');
+      if (method === 'GET') return new Reply(200, proxy.toxics.list().map((t) => t.toJSON()));
+      const body = await json(req);
+      return new Reply(200, await collection.serial(() => proxy.toxics.add(body).toJSON()));
+    }
+    allow('GET', 'POST', 'PATCH', 'DELETE');
+    if (method === 'GET') {
+      const t = proxy.toxics.get(toxicName);
+      if (!t) throw new ApiError('toxic not found', 404);
+      return new Reply(200, t.toJSON());
+    }
+    if (method === 'DELETE') {
+      await collection.serial(() => proxy.toxics.remove(toxicName));
+      return new Reply(204);
+    }
+    if (!proxy.toxics.get(toxicName)) throw new ApiError('toxic not found', 404);
+    const body = await json(req);
+    return new Reply(200, await collection.serial(() => proxy.toxics.update(toxicName, body).toJSON()));
+  }
+
+  const server = createServer((req, res) => {
+    // Toxiproxy refuses browsers, so that a web page cannot drive the API from a user's machine.
+    if ((req.headers['user-agent'] ?? '').startsWith('Mozilla/')) {
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('User agent not allowed\n');
+      return;
+    }
+    if (token !== undefined && !tokenMatches(req.headers.authorization, token)) {
+      req.resume();
+      send(res, new Reply(401, { error: 'missing or wrong token: send Authorization: Bearer <token>', status: 401 }));
+      return;
+    }
+    route(req, res).then(
+      (reply) => {
+        if (reply) send(res, reply);
+      },
+      (err: unknown) => {
+        if (err instanceof Reply) send(res, err);
+        else if (err instanceof ApiError) send(res, new Reply(err.status, err.toJSON()));
+        else send(res, new Reply(500, { error: err instanceof Error ? err.message : String(err), status: 500 }));
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new UsageError(
+          `cannot listen on ${options.address} (control API): ${err.code === 'EADDRINUSE' ? 'the port is in use (is Toxiproxy or another tcplens proxy running? --api HOST:PORT or --no-api)' : err.message}`,
+        ),
+      ),
+    );
+    server.listen({ host: address.host, port: address.port }, () => resolve());
+  });
+  server.on('error', () => {});
+  const bound = server.address() as { address: string; port: number };
+  return {
+    url: `http://${formatHostPort(bound.address, bound.port)}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent) return;
+  if (reply.status === 204 || reply.body === undefined) {
+    res.writeHead(reply.status).end();
+  } else if (typeof reply.body === 'string') {
+    res.writeHead(reply.status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(reply.body);
+  } else {
+    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json');
+    res.writeHead(reply.status).end(JSON.stringify(reply.body));
+  }
+}

@@ -1,0 +1,63 @@
+// Prometheus metrics of the proxies on a registry of their own, read from the proxies' plain
+// counters at scrape time: the hot path bumps numbers, never prom-client.
+
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ProxyStats } from './proxy.ts';
+import type { ProxyCollection } from './server.ts';
+
+export interface ProxyMetrics {
+  registry: Registry;
+  contentType: string;
+  text(): Promise<string>;
+  close(): void;
+}
+
+type Row = [labels: Record<string, string>, value: number];
+
+export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplens_proxy_'): ProxyMetrics {
+  const registry = new Registry();
+  const stats = () => collection.list().map((p) => p.stats());
+
+  /** A metric whose series are computed from the proxies' stats at each scrape. */
+  function define(kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], rows: (s: ProxyStats) => Row[]): void {
+    const config = {
+      name: `${prefix}${name}`,
+      help,
+      labelNames,
+      registers: [registry],
+      collect(this: Counter | Gauge) {
+        this.reset();
+        for (const s of stats()) for (const [labels, value] of rows(s)) this.inc(labels, value);
+      },
+    };
+    if (kind === 'counter') new Counter(config);
+    else new Gauge(config);
+  }
+
+  const proxy = (s: ProxyStats) => ({ proxy: s.name });
+  const toxic = (s: ProxyStats, affected: (t: ProxyStats['toxics'][number]) => number): Row[] =>
+    s.toxics.map((t) => [{ proxy: s.name, toxic: t.name, type: t.type, stream: t.stream }, affected(t)]);
+
+  define('gauge', 'up', 'Whether the proxy is enabled (listening): 1, or down: 0.', ['proxy', 'mode'], (s) => [[{ proxy: s.name, mode: s.mode }, s.enabled ? 1 : 0]]);
+  define('counter', 'connections_total', 'Client connections accepted.', ['proxy'], (s) => [[proxy(s), s.connectionsTotal]]);
+  define('gauge', 'connections_active', 'Client connections open now.', ['proxy'], (s) => [[proxy(s), s.connectionsActive]]);
+  define('counter', 'upstream_failures_total', 'Client connections closed because the upstream could not be reached.', ['proxy'], (s) => [[proxy(s), s.upstreamFailures]]);
+  define('counter', 'requests_total', 'HTTP requests seen (proxies in http mode).', ['proxy'], (s) => (s.mode === 'http' ? [[proxy(s), s.requestsTotal]] : []));
+  define('counter', 'received_bytes_total', 'Bytes read from the client (upstream) or from the upstream (downstream).', ['proxy', 'direction'], (s) => [
+    [{ proxy: s.name, direction: 'upstream' }, s.bytesUpstream],
+    [{ proxy: s.name, direction: 'downstream' }, s.bytesDownstream],
+  ]);
+  define('counter', 'toxic_connections_affected_total', 'Connections whose toxicity roll picked the toxic (tcp mode).', ['proxy', 'toxic', 'type', 'stream'], (s) =>
+    s.mode === 'tcp' ? toxic(s, (t) => t.connectionsAffected) : [],
+  );
+  define('counter', 'toxic_requests_affected_total', 'HTTP requests whose toxicity roll picked the toxic (http mode).', ['proxy', 'toxic', 'type', 'stream'], (s) =>
+    s.mode === 'http' ? toxic(s, (t) => t.requestsAffected) : [],
+  );
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    text: () => registry.metrics(),
+    close: () => registry.clear(),
+  };
+}

@@ -1,0 +1,17 @@
+// status in HTTP mode: the proxy answers a request the roll picks itself (503 by default, 429 with
+// Retry-After…); the request never reaches the upstream, and keep-alive is kept.
+
+import type { HttpToxic } from './toxic.ts';
+
+export const httpStatus: HttpToxic = {
+  mode: 'http',
+  type: 'status',
+  doc: 'answer with this status code instead of forwarding the request',
+  attributes: {
+    code: { default: 503, min: 200, max: 599, doc: 'status code of the answer' },
+    retry_after: { default: 0, min: 0, doc: 's in a Retry-After header; 0: no header' },
+  },
+  apply(a, _stream, plan) {
+    plan.status ??= { code: a.code!, retryAfterS: a.retry_after! };
+  },
+};

@@ -1,0 +1,31 @@
+// latency: every chunk leaves `latency` ± `jitter` ms after it arrived, in order, each on its own
+// clock, so that delays overlap and throughput is kept (Toxiproxy's LatencyToxic).
+
+import { performance } from 'node:perf_hooks';
+import { jittered, type Attributes, type TcpToxic } from './toxic.ts';
+import { QueuedStage } from './timed-queue.ts';
+
+class LatencyStage extends QueuedStage {
+  private readonly latencyMs: number;
+  private readonly jitterMs: number;
+
+  constructor(a: Attributes) {
+    super();
+    this.latencyMs = a.latency!;
+    this.jitterMs = a.jitter!;
+  }
+  override push(chunk: Buffer): void {
+    this.queue.add(performance.now() + jittered(this.latencyMs, this.jitterMs), chunk);
+  }
+}
+
+export const latency: TcpToxic = {
+  mode: 'tcp',
+  type: 'latency',
+  doc: 'delay every chunk by latency ± jitter ms, in order',
+  attributes: {
+    latency: { default: 0, min: 0, doc: 'ms added to every chunk' },
+    jitter: { default: 0, min: 0, doc: 'ms of uniform variation, ±' },
+  },
+  createStage: (a) => new LatencyStage(a),
+};

@@ -1,0 +1,108 @@
+// The one interface every toxic implements. TCP toxics are stages in a per-direction chain of byte
+// chunks (Toxiproxy's ToxicStub, with push callbacks instead of channels); HTTP toxics add their
+// fault to the plan of one request. Adding a toxic means adding one file and one registry line.
+
+export type Stream = 'upstream' | 'downstream';
+
+/** One attribute: an integer (Toxiproxy's are int64) with a default and bounds, in the unit its doc says. */
+export interface AttributeSpec {
+  default: number;
+  min?: number;
+  max?: number;
+  /** One line for --help and errors: unit and meaning. */
+  doc: string;
+}
+
+export type Attributes = Record<string, number>;
+
+/** Where a stage sends what it lets through; the next stage or the destination socket. */
+export interface Sink {
+  push(chunk: Buffer): void;
+  /** The source ended (FIN), after everything pushed before. */
+  end(): void;
+  /** The toxic ends the connection after everything pushed before (Toxiproxy closes the stub). */
+  close(): void;
+}
+
+/** What a stage may ask of the connection it lives in. */
+export interface StageContext {
+  /** Bytes this stage threw away, so that flow control stops counting them as in flight. */
+  dropped(bytes: number): void;
+  /** Abort both sockets with RST now. */
+  reset(): void;
+}
+
+/** One toxic on one direction of one connection. */
+export interface Stage extends Sink {
+  /** Set by the chain; changes when a neighbour is added or removed. */
+  next: Sink;
+  /**
+   * The toxic is being replaced or removed: hand on what is held, now and in order, and stop timers.
+   * Toxiproxy's "don't drop any data on the floor" on interrupt.
+   */
+  interrupt(): void;
+  /** After interrupt() when the toxic is removed for good (timeout closes the connection here). */
+  cleanup?(): void;
+  /** The connection is gone: stop timers, forget held data. */
+  dispose(): void;
+}
+
+export interface TcpToxic {
+  readonly mode: 'tcp';
+  readonly type: string;
+  readonly doc: string;
+  readonly attributes: Record<string, AttributeSpec>;
+  /** State that survives an update of the toxic on a live connection (limit_data's byte count). */
+  newState?(): unknown;
+  createStage(attributes: Attributes, ctx: StageContext, state: unknown): Stage;
+}
+
+/** What the proxy does with one HTTP request; each HTTP toxic the roll picked adds to it. */
+export interface RequestPlan {
+  /** Hold the request this long before forwarding it. */
+  requestDelayMs: number;
+  /** Hold the response head this long. */
+  responseDelayMs: number;
+  /** Answer with this status instead of forwarding the request. */
+  status: { code: number; retryAfterS: number } | undefined;
+  /** Let the response head and this many body bytes through, then RST (-1: no reset). */
+  resetAfterBodyBytes: number;
+  /** Withhold the response; close the connection after this long (0: never; -1: no stall). */
+  stallMs: number;
+}
+
+export function emptyPlan(): RequestPlan {
+  return { requestDelayMs: 0, responseDelayMs: 0, status: undefined, resetAfterBodyBytes: -1, stallMs: -1 };
+}
+
+export interface HttpToxic {
+  readonly mode: 'http';
+  readonly type: string;
+  readonly doc: string;
+  readonly attributes: Record<string, AttributeSpec>;
+  /** Add this toxic's fault to the plan of a request its toxicity roll picked. */
+  apply(attributes: Attributes, stream: Stream, plan: RequestPlan): void;
+}
+
+export type ToxicDefinition = TcpToxic | HttpToxic;
+
+/** A stage that lets everything through: the base of every TCP toxic. */
+export class PassStage implements Stage {
+  next!: Sink;
+  push(chunk: Buffer): void {
+    this.next.push(chunk);
+  }
+  end(): void {
+    this.next.end();
+  }
+  close(): void {
+    this.next.close();
+  }
+  interrupt(): void {}
+  dispose(): void {}
+}
+
+/** Latency ± jitter in ms, uniform like Toxiproxy's rand.Int63n(2*jitter) - jitter. */
+export function jittered(latencyMs: number, jitterMs: number): number {
+  return jitterMs > 0 ? latencyMs + Math.floor(Math.random() * 2 * jitterMs) - jitterMs : latencyMs;
+}
