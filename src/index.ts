@@ -78,3 +78,15 @@ export { createServeServer, type ServeSettings } from './serve/serve.ts';
 // Clients
 export { createPool, type PoolOptions, type PoolStats, type TcplensPool } from './pool/pool.ts';
 export { probe, type ProbeOptions, type ProbeResult, type ProbeRequest } from './probe/probe.ts';
+
+// Fault injection
+export { createProxyServer, type ProxyServer, type ProxyServerOptions, type ProxyConfig } from './proxy/server.ts';
+export type { ProxyHandle, ProxyJson, ProxyStats, ToxicStats } from './proxy/proxy.ts';
+export type { ToxicConfig, ToxicJson } from './proxy/toxic-set.ts';
+export { ApiError } from './proxy/api-error.ts';
+
+// Watching a host: one sample, Prometheus metrics of it, a live page
+export { createSampler, takeHostSample, type HostSample, type Sampler, type SamplerOptions } from './observe/sample.ts';
+export { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './observe/exporter.ts';
+export { startExporter, type Exporter, type ExporterOptions } from './observe/exporter-server.ts';
+export { startDashboard, type DashboardOptions, type DashboardHandle } from './observe/dashboard.ts';
