@@ -9,9 +9,8 @@ import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { PermissionError, UsageError } from '../errors.ts';
-import { readOpenFilesLimit } from '../kernel/limits.ts';
 import { procRootDir } from '../kernel/proc-net-tcp.ts';
-import { scanProcesses, topBySockets } from '../kernel/processes.ts';
+import { readProcessesWithLimits } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
 import type { Counters } from '../model/counters.ts';
 import { stateCode } from '../model/tcp-state.ts';
@@ -113,29 +112,16 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
   readProcNetTcp('ipv6', visit);
   const summary = builder.result(10);
   // One walk of /proc/*/fd gives both the listeners' owners and every process's descriptors.
-  const owners = scanProcesses(new Set(summary.listeners.map((l) => l.inode)));
-  annotateListeners(summary.listeners, await backlogs, owners.byInode);
+  const { processes: holders, owners, hidden } = readProcessesWithLimits(new Set(summary.listeners.map((l) => l.inode)));
+  annotateListeners(summary.listeners, await backlogs, owners);
   const ownerOf = new Map(summary.listeners.filter((l) => l.pid !== undefined).map((l) => [l.local.port, l]));
   const withOwner = (list: PortCount[]) =>
     list.map((p) => {
       const l = ownerOf.get(p.port);
       return l ? { ...p, process: l.process, pid: l.pid } : p;
     });
-
-  const processes = topBySockets(owners.usage, 10)
-    .filter((p) => o.pid === undefined || p.pid === o.pid)
-    .map((p) => {
-      let softLimit: number | undefined;
-      try {
-        const l = readOpenFilesLimit(p.pid);
-        softLimit = l.soft === 'unlimited' ? undefined : l.soft;
-      } catch {
-        /* gone, or not ours to read */
-      }
-      return { ...p, softLimit };
-    });
+  const processes = holders.filter((p) => o.pid === undefined || p.pid === o.pid);
   const rootWouldAdd: string[] = [];
-  const hidden = owners.hiddenProcesses;
   if (hidden > 0) rootWouldAdd.push(`the sockets, owners and descriptor limits of ${hidden} processes of other users`);
 
   const names = SYSCTL_CATALOG.map((k) => k.name);

@@ -32,24 +32,7 @@ export function createNetns(prefix: string): Netns {
       execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', ...args]);
     },
     close() {
-      try {
-        // Whatever still runs inside (an nginx master's orphaned workers, say) goes first.
-        const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean);
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* gone */
-          }
-        }
-      } catch {
-        /* no such namespace */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
+      deleteNetns(name);
     },
   };
   try {
@@ -59,4 +42,25 @@ export function createNetns(prefix: string): Netns {
     throw err;
   }
   return ns;
+}
+
+/** Kills everything still running inside a namespace (an nginx master's orphaned workers, say), then deletes it; quiet when it is already gone. */
+export function deleteNetns(name: string): void {
+  try {
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    for (const pid of pids.split('\n').filter(Boolean)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  } catch {
+    /* no such namespace */
+  }
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    /* already gone */
+  }
 }

@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename } from 'node:path';
 import { procRootDir } from './proc-net-tcp.ts';
+import { readOpenFilesLimit } from './limits.ts';
 
 export interface SocketOwner {
   pid: number;
@@ -103,4 +104,25 @@ function readComm(procRoot: string, pid: string): string {
   } catch {
     return comm;
   }
+}
+
+export interface ProcessWithLimit extends ProcessFdUsage {
+  /** The soft RLIMIT_NOFILE; undefined when unlimited or not ours to read. */
+  softLimit?: number;
+}
+
+/** The top socket holders with their descriptor limits, and the owners of `inodes`, in one /proc walk. */
+export function readProcessesWithLimits(inodes: Set<number>, top = 10): { processes: ProcessWithLimit[]; owners: Map<number, SocketOwner>; hidden: number } {
+  const scan = scanProcesses(inodes);
+  const processes = topBySockets(scan.usage, top).map((p) => {
+    let softLimit: number | undefined;
+    try {
+      const l = readOpenFilesLimit(p.pid);
+      softLimit = l.soft === 'unlimited' ? undefined : l.soft;
+    } catch {
+      /* gone, or not ours to read */
+    }
+    return { ...p, softLimit };
+  });
+  return { processes, owners: scan.byInode, hidden: scan.hiddenProcesses };
 }

@@ -2,8 +2,7 @@
 // and one walk of the processes' descriptors. What the sampler runs on its slower cadence.
 
 import { release } from 'node:os';
-import { readOpenFilesLimit } from '../kernel/limits.ts';
-import { scanProcesses, topBySockets, type SocketOwner } from '../kernel/processes.ts';
+import { readProcessesWithLimits as readProcesses, type SocketOwner } from '../kernel/processes.ts';
 import { diagnose } from '../analyze/doctor/index.ts';
 import type { DoctorSnapshot } from '../analyze/doctor/snapshot.ts';
 import type { HostSample, SampleFindings } from './sample.ts';
@@ -16,22 +15,6 @@ export interface CounterBase {
 }
 
 type Processes = DoctorSnapshot['processes'];
-
-/** The top socket holders with their descriptor limits, and every listener's owner, in one /proc walk. */
-export function readProcesses(listenerInodes: Set<number>): { processes: Processes; owners: Map<number, SocketOwner>; hidden: number } {
-  const scan = scanProcesses(listenerInodes);
-  const processes = topBySockets(scan.usage, 10).map((p) => {
-    let softLimit: number | undefined;
-    try {
-      const l = readOpenFilesLimit(p.pid);
-      softLimit = l.soft === 'unlimited' ? undefined : l.soft;
-    } catch {
-      /* gone, or not ours to read */
-    }
-    return { ...p, softLimit };
-  });
-  return { processes, owners: scan.byInode, hidden: scan.hiddenProcesses };
-}
 
 /** The snapshot doctor's rules read, for the window from `base` to `sample`. Pure. */
 export function doctorSnapshotOf(base: CounterBase, sample: HostSample, processes: Processes, hiddenProcesses = 0): DoctorSnapshot {
