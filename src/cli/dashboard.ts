@@ -3,10 +3,8 @@
 // --json prints one line when listening: {"url","host","port","allowedHosts":[…]}.
 
 import { spawn } from 'node:child_process';
-import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
-import { UsageError } from '../errors.ts';
-import { collect, parseInteger, parseSeconds } from './options.ts';
+import { collect, parseInteger, parseListen, parseSeconds } from './options.ts';
 import { out } from './output.ts';
 
 interface DashboardCliOptions {
@@ -16,22 +14,6 @@ interface DashboardCliOptions {
   interval: number;
   top: number;
   json?: boolean;
-}
-
-/** "127.0.0.1:9470", "[::1]:9470", "0.0.0.0:80", or a port alone ("9470", ":9470") on 127.0.0.1. */
-export function parseListen(raw: string): { host: string; port: number } {
-  const s = raw.trim();
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(s);
-  const bad = () => new UsageError(`--listen takes address:port (127.0.0.1:9470, [::1]:9470) or a port, not '${raw}'`);
-  if (!m) throw bad();
-  const portOnly = m[1] === undefined && m[3] === undefined && /^\d+$/.test(m[2] ?? '');
-  const host = portOnly ? '127.0.0.1' : (m[1] ?? m[2]) || '127.0.0.1';
-  const portText = portOnly ? m[2]! : m[3];
-  if (portText === undefined) throw bad();
-  const port = Number(portText);
-  if (port > 65535) throw new UsageError(`--listen: the port must be between 0 and 65535, not ${portText}`);
-  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
-  return { host, port };
 }
 
 /** Open the page in the user's browser: $BROWSER, else the desktop's opener. */

@@ -2,10 +2,9 @@
 //
 // --json: one line at start, {"url","host","port","topN","findingsIntervalS"}, then {"stopped":true} at the end.
 
-import { isIP } from 'node:net';
 import { Option, type Command } from 'commander';
-import { UsageError } from '../errors.ts';
-import { parseInteger, parseSeconds } from './options.ts';
+import { parseInteger, parseListen, parseSeconds } from './options.ts';
+import { isLoopbackHost as isLoopback } from '../serve/debug.ts';
 import { out } from './output.ts';
 
 interface ExporterCliOptions {
@@ -13,34 +12,6 @@ interface ExporterCliOptions {
   top: number;
   findingsInterval: number;
   json?: boolean;
-}
-
-/**
- * "127.0.0.1:9477", "[::1]:9477", "0.0.0.0:9477", "localhost:9477", or a port alone (loopback).
- * Host names other than localhost are refused: a bind address is an address.
- */
-export function parseListen(raw: string): { host: string; port: number } {
-  const text = raw.trim();
-  const bad = () => new UsageError(`--listen takes host:port (for example 127.0.0.1:9477, [::1]:9477 or 0.0.0.0:9477), not '${raw}'`);
-  let host = '127.0.0.1';
-  let portText = text;
-  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
-  if (v6) {
-    host = v6[1]!;
-    portText = v6[2]!;
-    if (isIP(host) !== 6) throw bad();
-  } else if (text.includes(':')) {
-    const i = text.lastIndexOf(':');
-    host = text.slice(0, i);
-    portText = text.slice(i + 1);
-    if (host !== 'localhost' && isIP(host) !== 4) throw bad();
-  }
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw bad();
-  return { host, port: Number(portText) };
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 export function registerExporter(program: Command): void {

@@ -1,5 +1,6 @@
 // Parsers for command-line values: each returns a typed value or throws a UsageError naming the flag.
 
+import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
 
 export function parseInteger(flag: string, min: number, max: number) {
@@ -52,4 +53,20 @@ export function parseMilliseconds(flag: string, { min = 0, max = 86_400_000 } = 
     if (ms < min || ms > max) throw new UsageError(`${flag} must be between ${min} and ${max} ms, not ${raw}`);
     return ms;
   };
+}
+
+/** A bind address: "127.0.0.1:9470", "[::1]:9470", "0.0.0.0:80", or a port alone ("9470", ":9470") on 127.0.0.1. */
+export function parseListen(raw: string): { host: string; port: number } {
+  const s = raw.trim();
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(s);
+  const bad = () => new UsageError(`--listen takes address:port (127.0.0.1:9470, [::1]:9470 or 0.0.0.0:9470) or a port, not '${raw}'`);
+  if (!m) throw bad();
+  const portOnly = m[1] === undefined && m[3] === undefined && /^\d+$/.test(m[2] ?? '');
+  const host = portOnly ? '127.0.0.1' : (m[1] ?? m[2]) || '127.0.0.1';
+  const portText = portOnly ? m[2]! : m[3];
+  if (portText === undefined) throw bad();
+  const port = Number(portText);
+  if (port > 65535) throw new UsageError(`--listen: the port must be between 0 and 65535, not ${portText}`);
+  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
+  return { host, port };
 }

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseInteger, parsePort, parseSeconds } from './options.ts';
+import { isLoopbackHost as isLoopback } from '../serve/debug.ts';
 import { out } from './output.ts';
 
 interface ServeCliOptions {
@@ -29,9 +30,6 @@ interface ServeCliOptions {
   json?: boolean;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
-}
 
 export function registerServe(program: Command): void {
   program

@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
+import { isLoopbackHost } from '../serve/debug.ts';
 
 export interface HostGuard {
   /** host:port strings accepted, lower case, IPv6 in brackets. */
@@ -10,9 +11,7 @@ export interface HostGuard {
   allows(hostHeader: string | undefined): boolean;
 }
 
-export function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address === 'localhost';
-}
+export { isLoopbackHost as isLoopback };
 
 const bracket = (a: string) => (isIP(a) === 6 ? `[${a}]` : a);
 
@@ -39,7 +38,7 @@ export function hostGuard(address: string, port: number, extraNames: string[] = 
     names.add('localhost');
   } else {
     names.add(bracket(address.toLowerCase()));
-    if (isLoopback(address)) names.add('localhost');
+    if (isLoopbackHost(address)) names.add('localhost');
   }
   const allowed = new Set([...names].map((n) => `${n}:${port}`));
   return {

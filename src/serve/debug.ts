@@ -74,6 +74,11 @@ export function isLoopbackAddress(address: string): boolean {
   return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
+/** A bind address or host name that only this host reaches: loopback addresses and localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || isLoopbackAddress(host);
+}
+
 function isLocalClient(socket: Socket, server: HttpServer | undefined): boolean {
   if (socket.remoteAddress) return isLoopbackAddress(socket.remoteAddress);
   // No remote address: a Unix socket (local by nature) or a socket already gone (refuse).

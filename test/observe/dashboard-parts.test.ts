@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import { hostGuard, parseHostHeader } from '../../src/observe/dashboard-guard.ts';
 import { counterRates } from '../../src/observe/dashboard-frame.ts';
 import type { HostSample } from '../../src/observe/sample.ts';
-import { parseListen } from '../../src/cli/dashboard.ts';
+import { parseListen } from '../../src/cli/options.ts';
 import { loadAssets } from '../../src/observe/dashboard-assets.ts';
 import { ensureWebBuilt } from './dashboard-helpers.ts';
 

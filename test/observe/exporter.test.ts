@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server } from 'node:net';
 import { createInterface } from 'node:readline';
 import { startExporter, type Exporter } from '../../src/observe/exporter-server.ts';
-import { parseListen } from '../../src/cli/exporter.ts';
+import { parseListen } from '../../src/cli/options.ts';
 import { UsageError } from '../../src/errors.ts';
 import { createScenario, type Scenario } from '../helpers/scenarios.ts';
 import { ssSockets, type SsSocket } from '../helpers/ss.ts';
