@@ -1,5 +1,87 @@
-// `tcplens lab`: being built (see its issue); registers nothing yet.
+// `tcplens lab`: the handbook's experiments, run for real in network namespaces of their own.
+//
+// --json: {"tool","kernel","root","quick","startedAt","durationMs","staleRemoved":[…],
+//          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"error"?,
+//                          "durationMs","charts":[{"title","kind","xLabel","yLabel","series":[{"label","points"}]}]}]}
+// E1's rows: {"mode":"keepalive"|"close","rps","p99Ms","timeWaitPeak","portsPerSec","errors",…}.
+// Exit 1 when an experiment failed (not when one was skipped for want of root).
 
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { renderJson } from '../render/json.ts';
+import { useColor } from '../render/table.ts';
+import { clearProgress, out, progress } from './output.ts';
 
-export function registerLab(_program: Command): void {}
+interface LabRunCliOptions {
+  quick?: boolean;
+  json?: boolean;
+  report?: string;
+}
+
+export function registerLab(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description("the handbook's experiments run for real in network namespaces: measured tables, charts and conclusions")
+    .addHelpText(
+      'after',
+      `
+Examples:
+  tcplens lab list
+  tcplens lab run E1 --quick                  keep-alive vs close, about 5 s
+  tcplens lab run --report lab.html           every experiment, and a self-contained HTML report
+  tcplens lab run E3 E4 --json`,
+    );
+
+  lab
+    .command('list')
+    .description('the experiments, and which need root')
+    .option('--json', 'machine-readable list')
+    .action(async (o: { json?: boolean }) => {
+      const { EXPERIMENTS } = await import('../lab/registry.ts');
+      const root = process.getuid?.() === 0;
+      if (o.json) {
+        out(renderJson({ experiments: EXPERIMENTS.map((e) => ({ id: e.id, title: e.title, shows: e.shows, needsRoot: e.needsRoot ?? null })) }));
+        return;
+      }
+      const { renderLabList } = await import('../render/lab.ts');
+      out(renderLabList(EXPERIMENTS, root));
+    });
+
+  lab
+    .command('run')
+    .description('run experiments (default all), each in its own client and server namespaces, removed at the end')
+    .argument('[ids...]', 'experiment ids such as E1 E3 (default: all)')
+    .option('--quick', 'each experiment measures for about 5 s at most')
+    .option('--json', 'machine-readable results (schema in the README)')
+    .option('--report <file>', 'also write a self-contained HTML report with tables and charts')
+    .addHelpText(
+      'after',
+      `
+Namespaces are named tcplens-lab-<pid>-*; sysctls change only inside them. Ctrl-C or SIGTERM removes
+everything the run started; a run also removes what a killed earlier run left behind.
+Without root, what needs no namespace runs on loopback and the rest is listed as skipped, with why.`,
+    )
+    .action(async (ids: string[], o: LabRunCliOptions) => {
+      if (o.report !== undefined && !o.report.trim()) throw new UsageError('--report needs a file name');
+      const { runLab, selectExperiments } = await import('../lab/runner.ts');
+      selectExperiments(ids); // unknown ids fail here, before anything starts
+      const { renderLab, labJson } = await import('../render/lab.ts');
+      const report = await runLab({
+        ids,
+        quick: o.quick,
+        progress: (text) => progress(`lab  ${text}`),
+      });
+      clearProgress();
+      if (o.report) {
+        const { renderLabHtml } = await import('../render/lab-html.ts');
+        try {
+          writeFileSync(o.report, renderLabHtml(report));
+        } catch (err) {
+          throw new UsageError(`--report: cannot write ${o.report} (${(err as NodeJS.ErrnoException).code ?? err})`);
+        }
+      }
+      out(o.json ? renderJson(labJson(report)) : renderLab(report, useColor()));
+      if (report.experiments.some((r) => r.error)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,169 @@
+// E3 of the lab (handbook 2.1): a server that accepts slowly behind a small backlog, hit by a burst of
+// connections — accept-queue overflows, the 1 s / 3 s SYN-retransmit steps in connect time, SYN cookies.
+
+import type { Netns } from '../../kernel/netns.ts';
+import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
+import { bench, counterDelta, countersIn, histogramBands, labScript, round, sysctlIn } from '../steps.ts';
+
+type Row = Record<string, Cell>;
+
+const BACKLOG = 8;
+const BLOCK_MS = 100;
+// Connect-time bands a second wide around whole seconds: a SYN resent after a drop leaves 1 s after the
+// first (initial RTO), then 3 s and 7 s with exponential backoff — or 2, 3, 4 s on kernels whose
+// tcp_syn_linear_timeouts (6.7+, default 4) spaces the first retransmits linearly.
+const BANDS = [
+  { key: 'under0_5s', label: '< 0.5 s', from: 0, to: 500, at: 0 },
+  { key: 'near1s', label: '~1 s', from: 500, to: 1500, at: 1 },
+  { key: 'near2s', label: '~2 s', from: 1500, to: 2500, at: 2 },
+  { key: 'near3s', label: '~3 s', from: 2500, to: 3500, at: 3 },
+  { key: 'near4to6s', label: '3.5-6.5 s', from: 3500, to: 6500, at: 5 },
+  { key: 'near7s', label: '~7 s and later', from: 6500, to: 600_000, at: 7 },
+] as const;
+
+interface Where {
+  client?: Netns;
+  server?: Netns;
+  host: string;
+  port: number;
+}
+
+async function burst(ctx: LabContext, w: Where, syncookies: string, connections: number, connectTimeoutS: number): Promise<Row> {
+  ctx.progress(`burst of ${connections} connections, tcp_syncookies=${syncookies}`);
+  const before = await countersIn(ctx, w.server);
+  const clientBefore = w.client ? await countersIn(ctx, w.client) : before;
+  const b = await bench(
+    ctx,
+    `http://${w.host}:${w.port}/`,
+    ['--no-keepalive', '-c', String(connections), '-n', String(connections), '--connect-timeout', String(connectTimeoutS), '--timeout', String(connectTimeoutS), '--no-kernel'],
+    { ns: w.client, timeoutMs: (connectTimeoutS + 20) * 1000 },
+  );
+  const after = await countersIn(ctx, w.server);
+  const clientAfter = w.client ? await countersIn(ctx, w.client) : after;
+  const bands = histogramBands(b.connectHistogram, [...BANDS.map((x) => x.from), BANDS[BANDS.length - 1]!.to]);
+  const row: Row = {
+    syncookies: Number(syncookies),
+    connections,
+    connected: b.connectionsOpened,
+    notConnected: b.errors['connect-timeout'] ?? 0,
+    requestErrors: Object.entries(b.errors).filter(([code]) => code !== 'connect-timeout').map(([code, n]) => `${code} ${n}`).join(', ') || 'none',
+  };
+  BANDS.forEach((band, i) => (row[band.key] = bands[i]!));
+  Object.assign(row, {
+    connectP50Ms: round(b.connectMs?.p50 ?? 0, 1),
+    connectMaxMs: round(b.connectMs?.max ?? 0, 0),
+    requestP99Ms: round(b.latencyMs.p99, 0),
+    listenOverflows: counterDelta(before, after, 'TcpExt.ListenOverflows'),
+    listenDrops: counterDelta(before, after, 'TcpExt.ListenDrops'),
+    cookiesSent: counterDelta(before, after, 'TcpExt.SyncookiesSent'),
+    reqQFullDrop: counterDelta(before, after, 'TcpExt.TCPReqQFullDrop'),
+    synRetrans: counterDelta(clientBefore, clientAfter, 'TcpExt.TCPSynRetrans'),
+  });
+  return row;
+}
+
+export function conclude(rows: Row[], connectTimeoutS: number, linearTimeouts: string | undefined): string {
+  const parts: string[] = [];
+  for (const r of rows) {
+    const stepped = BANDS.filter((b) => b.at > 0 && Number(r[b.key]) > 0);
+    parts.push(
+      `tcp_syncookies=${r.syncookies}: ${r.connections} connections at once against a backlog of ${BACKLOG} made ${r.listenOverflows} accept-queue overflows ` +
+        `(ListenOverflows) and ${r.cookiesSent} SYN cookies${Number(r.reqQFullDrop) > 0 ? `, ${r.reqQFullDrop} SYNs dropped with the SYN queue full` : ''}; ` +
+        (stepped.length > 0
+          ? `${r.under0_5s} connected within 0.5 s, then ${stepped.map((b) => `${r[b.key]} at ${b.label}`).join(', ')}: the steps of resent SYNs (${r.synRetrans} retransmitted)`
+          : `all ${r.under0_5s} that connected did so within 0.5 s, with no SYN-retransmit step`) +
+        (Number(r.notConnected) > 0 ? `; ${r.notConnected} had not connected within ${connectTimeoutS} s` : '') +
+        '.',
+    );
+  }
+  const all = rows.flatMap((r) => BANDS.filter((b) => b.at > 0 && Number(r[b.key]) > 0).map((b) => b.at));
+  if (all.includes(2) && linearTimeouts !== undefined && Number(linearTimeouts) > 0) {
+    parts.push(`A step at ~2 s is this kernel's: tcp_syn_linear_timeouts=${linearTimeouts} resends the first ${linearTimeouts} SYNs 1 s apart (1, 2, 3, 4 s), where older kernels back off to 1, 3, 7 s.`);
+  }
+  const on = rows.find((r) => r.syncookies === 1);
+  const off = rows.find((r) => r.syncookies === 0);
+  if (on && off) {
+    const cOn = Number(on.connected);
+    const cOff = Number(off.connected);
+    parts.push(
+      cOn > cOff
+        ? `With SYN cookies ${cOn} of ${on.connections} connected within ${connectTimeoutS} s, without them ${cOff}: cookies answer SYNs that a full SYN queue would drop (TCPReqQFullDrop ${off.reqQFullDrop} without), but neither setting prevents accept-queue overflows (${on.listenOverflows} and ${off.listenOverflows}).`
+        : `SYN cookies did not get more connections through here (${cOn} with, ${cOff} without, of ${on.connections}): the drops were accept-queue overflows (${on.listenOverflows} and ${off.listenOverflows}), which cookies do not prevent.`,
+    );
+  }
+  return parts.join(' ');
+}
+
+function charts(rows: Row[]): LabChart[] {
+  const name = (r: Row) => `syncookies=${r.syncookies}`;
+  return [
+    {
+      title: 'Connect time of a burst: connections per band',
+      kind: 'bar',
+      xLabel: 'connect time',
+      yLabel: 'connections',
+      series: rows.map((r) => ({
+        label: name(r),
+        points: [...BANDS.map((b) => [b.label, Number(r[b.key])] as [string, number]), ['not connected', Number(r.notConnected)] as [string, number]],
+      })),
+    },
+    {
+      title: 'Kernel counters during the burst (server namespace; SYN retransmits on the client)',
+      kind: 'bar',
+      xLabel: 'counter',
+      yLabel: 'count',
+      series: rows.map((r) => ({
+        label: name(r),
+        points: [
+          ['ListenOverflows', Number(r.listenOverflows)],
+          ['SyncookiesSent', Number(r.cookiesSent)],
+          ['TCPReqQFullDrop', Number(r.reqQFullDrop)],
+          ['TCPSynRetrans', Number(r.synRetrans)],
+        ],
+      })),
+    },
+  ];
+}
+
+export const experiment: Experiment = {
+  id: 'E3',
+  title: 'Queue overflow: a slow acceptor, a small backlog, a burst',
+  shows:
+    `A server whose event loop is blocked ${BLOCK_MS} ms at a time (as by CPU-bound work) listens with a backlog of ${BACKLOG}; a burst of ` +
+    'connections arrives at once. Once the accept queue is full the kernel drops new SYNs and final ACKs (ListenOverflows): the ' +
+    'client hears nothing and resends its SYN after 1 s, then 3 s (or 2, 3, 4 s where tcp_syn_linear_timeouts is set), so connect ' +
+    'times fall into steps a latency average hides. With ' +
+    'tcp_syncookies=1 a full SYN queue answers with cookies instead of dropping; with 0 it drops. Counters are read inside the ' +
+    "server's namespace; the two settings run side by side, each in a namespace pair of its own.",
+  async run(ctx): Promise<ExperimentOutcome> {
+    const connections = ctx.quick ? 100 : 300;
+    // Long enough for the second SYN retransmit (3 s after the first SYN) to land; longer in a full run.
+    const connectTimeoutS = ctx.quick ? 3.5 : 8;
+    const rows: Row[] = [];
+    const skipped: string[] = [];
+    let linear: string | undefined;
+    if (ctx.root) {
+      // Both settings side by side, each in a namespace pair of its own: half the wall time, and the
+      // kernel queues measured are per namespace.
+      const runOne = async (cookies: string): Promise<Row> => {
+        const t = await ctx.topology();
+        t.server.sysctl({ 'net.ipv4.tcp_syncookies': cookies });
+        const server = ctx.start([process.execPath, labScript('slow-accept'), t.serverAddress, '8080', String(BACKLOG), String(BLOCK_MS)], { ns: t.server });
+        await server.waitFor(/^\{/, 10_000);
+        linear ??= await sysctlIn(ctx, t.client, 'net.ipv4.tcp_syn_linear_timeouts');
+        return burst(ctx, { client: t.client, server: t.server, host: t.serverAddress, port: 8080 }, cookies, connections, connectTimeoutS);
+      };
+      rows.push(...(await Promise.all(['1', '0'].map(runOne))));
+    } else {
+      const server = ctx.start([process.execPath, labScript('slow-accept'), '127.0.0.1', '0', String(BACKLOG), String(BLOCK_MS)]);
+      const port = (JSON.parse(await server.waitFor(/^\{/, 10_000)) as { port: number }).port;
+      const cookies = (await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syncookies')) ?? '1';
+      linear = await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syn_linear_timeouts');
+      rows.push(await burst(ctx, { host: '127.0.0.1', port }, cookies, connections, connectTimeoutS));
+      skipped.push(
+        `tcp_syncookies on vs off: it needs a namespace of its own (root); ran once with the host's setting (${cookies}), on loopback, where the counters are the whole host's`,
+      );
+    }
+    return { rows, charts: charts(rows), conclusion: conclude(rows, connectTimeoutS, linear), skipped };
+  },
+};

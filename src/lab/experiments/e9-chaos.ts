@@ -1,0 +1,160 @@
+// E9 of the lab: chaos — tcplens proxy in HTTP mode delays 5% of the calls between two services by
+// 200 ms–2 s; the caller's clients see it with and without a circuit breaker (examples/circuit-breaker).
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { labPlace } from '../steps.ts';
+import type { Cell, Experiment, LabChart } from '../experiment.ts';
+
+// The example ships with the source tree (examples/ is not part of the npm package), as TypeScript
+// that Node runs directly.
+const EXAMPLE = fileURLToPath(new URL('../../../examples/circuit-breaker/', import.meta.url));
+
+interface CallerRun {
+  breaker: boolean;
+  requests: number;
+  ok: number;
+  fromBackend: number;
+  fallbacks: number;
+  timeouts: number;
+  shortCircuited: number;
+  breakerOpens: number;
+  errors: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  durationMs: number;
+}
+
+interface ProxyStats {
+  requestsTotal: number;
+  toxics: { requestsAffected: number }[];
+}
+
+const TOXICITY = 0.05;
+const LATENCY = '200ms-2s';
+const BREAKER_TIMEOUT_MS = 150;
+/** The context's default bound on a started process is 60 s; a full run may need longer. */
+const LIFETIME_MS = 300_000;
+
+export const experiment: Experiment = {
+  id: 'E9',
+  title: 'Chaos: injected latency with and without a circuit breaker',
+  shows:
+    'A storefront service calls an inventory service through tcplens proxy in HTTP mode, which holds 5% of the responses for ' +
+    '200 ms–2 s — the handbook’s chapter 5 resilience check. Without protection every delayed call passes its delay on to the ' +
+    'storefront’s own clients, so their p99 becomes the injected latency. With an opossum circuit breaker (timeout 150 ms, ' +
+    'fallback “stock unknown”, opens above 5% errors) slow calls are cut at the timeout and, once the breaker opens, skipped ' +
+    'altogether for a while: the p99 stays near the timeout, paid for in answers that come from the fallback.',
+  async run(ctx) {
+    const runScript = `${EXAMPLE}run.ts`;
+    const backendScript = `${EXAMPLE}backend.ts`;
+    if (!existsSync(runScript) || !existsSync(backendScript)) {
+      return {
+        rows: [],
+        charts: [],
+        conclusion: 'Not run: examples/circuit-breaker is not here (it comes with the source tree, not with the npm package).',
+        skipped: [`the whole experiment: ${EXAMPLE} is missing`],
+      };
+    }
+    const quick = ctx.quick;
+    const requests = quick ? 500 : 2000;
+    const concurrency = 16;
+
+    const p = await labPlace(ctx);
+    ctx.progress(`starting the inventory service and two proxies (${p.where})`);
+    // The inventory service listens on loopback next to its proxies (a sidecar): the calls cross the
+    // lab's link between the caller and the proxy, which is where the faults are injected.
+    const backend = ctx.start([process.execPath, backendScript, '0'], { ns: p.serverNs, timeoutMs: LIFETIME_MS });
+    const backendUrl = /(http:\/\/\S+)/.exec(await backend.waitFor(/inventory backend on http:\/\//, 15_000))![1]!;
+    // One proxy per run, so that each run's injected faults are counted on their own.
+    const startProxy = async () => {
+      const proc = ctx.start(
+        [...ctx.tcplens, 'proxy', '--listen', `${p.host}:0`, '--upstream', new URL(backendUrl).host, '--http', '--latency', LATENCY, '--toxicity', String(TOXICITY), '--no-api', '--json'],
+        { ns: p.serverNs, timeoutMs: LIFETIME_MS },
+      );
+      const start = JSON.parse(await proc.waitFor(/^\{"api"/, 15_000)) as { proxies: { listen: string }[] };
+      return { proc, listen: start.proxies[0]!.listen };
+    };
+    const proxies = await Promise.all([startProxy(), startProxy()]);
+
+    const runs: { caller: CallerRun; injected: number; proxied: number }[] = [];
+    for (const [i, breaker] of [true, false].entries()) {
+      ctx.progress(`${requests} calls ${breaker ? 'with' : 'without'} the circuit breaker`);
+      const argv = [process.execPath, runScript, '--via', `http://${proxies[i]!.listen}`, '--requests', String(requests), '--concurrency', String(concurrency), '--timeout-ms', String(BREAKER_TIMEOUT_MS), '--json'];
+      const r = await ctx.run(breaker ? argv : [...argv, '--no-breaker'], { ns: p.clientNs, timeoutMs: 120_000 });
+      const last = r.stdout.trim().split('\n').at(-1) ?? '';
+      if (r.code !== 0 || !last.startsWith('{')) throw new Error(`circuit-breaker run failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      const caller = JSON.parse(last) as CallerRun;
+      // Its shutdown line counts what it did to this run's calls (the context kills it if it lingers).
+      const proxy = proxies[i]!.proc;
+      proxy.kill('SIGTERM');
+      const statsLine = await proxy.waitFor(/^\{"stats"/, 5_000).catch(() => undefined);
+      const stats = statsLine ? (JSON.parse(statsLine) as { stats: ProxyStats[] }).stats[0] : undefined;
+      runs.push({ caller, injected: stats?.toxics[0]?.requestsAffected ?? NaN, proxied: stats?.requestsTotal ?? NaN });
+    }
+    const [on, off] = runs as [(typeof runs)[0], (typeof runs)[0]];
+
+    const label = (r: CallerRun) => (r.breaker ? 'with the breaker' : 'without');
+    const rows: Record<string, Cell>[] = runs.map(({ caller: c, injected, proxied }) => ({
+      caller: label(c),
+      requests: c.requests,
+      delayedByProxy: Number.isNaN(injected) ? null : injected,
+      callsThroughProxy: Number.isNaN(proxied) ? null : proxied,
+      p50Ms: c.latencyMs.p50,
+      p99Ms: c.latencyMs.p99,
+      maxMs: c.latencyMs.max,
+      fallbacks: c.fallbacks,
+      timeouts: c.timeouts,
+      shortCircuited: c.shortCircuited,
+      breakerOpens: c.breakerOpens,
+      errors: c.errors + (c.requests - c.ok),
+      durationMs: c.durationMs,
+    }));
+    const charts: LabChart[] = [
+      {
+        title: 'Caller latency seen by its clients',
+        kind: 'bar',
+        xLabel: 'caller',
+        yLabel: 'ms',
+        series: (['p50', 'p90', 'p99'] as const).map((q) => ({ label: q, points: runs.map(({ caller: c }) => [label(c), c.latencyMs[q]] as [string, number]) })),
+      },
+      {
+        title: 'Where the answers came from',
+        kind: 'bar',
+        xLabel: 'caller',
+        yLabel: 'answers',
+        series: [
+          { label: 'inventory service', points: runs.map(({ caller: c }) => [label(c), c.fromBackend] as [string, number]) },
+          { label: 'fallback', points: runs.map(({ caller: c }) => [label(c), c.fallbacks] as [string, number]) },
+        ],
+      },
+    ];
+
+    // --- conclusion, from the numbers ---
+    const parts: string[] = [];
+    const injected = (r: (typeof runs)[0]) => (Number.isNaN(r.injected) ? 'a share' : `${r.injected}`);
+    parts.push(
+      `The proxy delayed ${injected(off)} of ${off.proxied} calls by 200 ms–2 s without the breaker; the caller’s clients saw p99 ${off.caller.latencyMs.p99} ms and max ${off.caller.latencyMs.max} ms` +
+        ` (p50 ${off.caller.latencyMs.p50} ms), and ${off.caller.requests} requests took ${off.caller.durationMs} ms.`,
+    );
+    const lower = on.caller.latencyMs.p99 < off.caller.latencyMs.p99;
+    parts.push(
+      lower
+        ? `With the breaker (${injected(on)} calls delayed) p99 fell to ${on.caller.latencyMs.p99} ms, ${(off.caller.latencyMs.p99 / Math.max(1, on.caller.latencyMs.p99)).toFixed(1)}x lower, max ${on.caller.latencyMs.max} ms, ` +
+            `near its ${BREAKER_TIMEOUT_MS} ms timeout, and the same requests took ${on.caller.durationMs} ms.`
+        : `With the breaker p99 was ${on.caller.latencyMs.p99} ms, not lower than without it: the injected delays did not reach the tail here (${injected(on)} calls delayed).`,
+    );
+    const timeoutPct = (on.caller.timeouts / Math.max(1, on.caller.requests)) * 100;
+    parts.push(
+      `The price: ${on.caller.fallbacks} of ${on.caller.requests} answers came from the fallback (${on.caller.timeouts} timeouts` +
+        (on.caller.breakerOpens > 0
+          ? `, ${on.caller.shortCircuited} short-circuited while the breaker was open; it opened ${on.caller.breakerOpens} time${on.caller.breakerOpens === 1 ? '' : 's'}).`
+          : `; the breaker never opened${timeoutPct < 5 ? `: ${timeoutPct.toFixed(1)}% of calls timed out, under its 5% threshold` : ''}, so its timeout alone kept the tail short).`) +
+        (on.caller.shortCircuited > on.caller.timeouts * 5
+          ? ' Most fallbacks were calls the breaker never tried: an open breaker also refuses the 95% of calls that would have been fast.'
+          : ''),
+    );
+    const errors = rows.reduce((a, r) => a + (r.errors as number), 0);
+    if (errors > 0) parts.push(`${errors} requests failed outright.`);
+    return { rows, charts, conclusion: parts.join(' ') };
+  },
+};
