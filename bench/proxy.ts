@@ -1,39 +1,52 @@
 // Benchmark: tcplens proxy (no toxics) against going direct, side by side, rounds interleaved:
-// requests/s at 64 keep-alive connections (load: tcplens bench, one thread) and bulk throughput of
-// one connection. The target is nginx (one worker, return 200) when present, else a Node server.
-// For scale, the same load through the smallest Node proxy there is (socket.pipe both ways), and
-// the CPU each proxy spends per request (from /proc/<pid>/stat), which a shared machine disturbs less
-// than requests/s. Toxiproxy itself is compared only where a Go toolchain can build it.
+// requests/s at 64 keep-alive connections (load: tcplens bench, one thread; or wrk) and bulk
+// throughput of one connection. The target is nginx (one worker, return 200) when present, else a
+// Node server. For scale, the same load through other proxies in the same rounds: the smallest Node
+// proxy (socket.pipe both ways), a minimal C proxy (bench/proxy-floor.c, when gcc is here: the floor
+// any proxy pays the kernel on these cores) and socat (when installed; Debian: socat). The CPU each
+// proxy spends per request (from /proc/<pid>/stat, children included) is printed too: a shared
+// machine disturbs it less than requests/s.
 //
-//   node bench/proxy.ts [--rounds 3] [--seconds 3] [--bulk-gib 2]
+// Bulk: a sender process, the proxy in its own, a receiver process (reads into one reused buffer):
+// no two share an event loop (with both ends in one process, 'direct' itself stopped near 1 GB/s).
+//
+//   node bench/proxy.ts [--rounds 3] [--seconds 3] [--bulk-gib 2] [--load tcplens|wrk] [--cpu-prof DIR] [--baseline DIR] [--only rps|bulk]
+//
+// --cpu-prof runs the tcplens proxy under node --cpu-prof and prints its hottest functions at the end.
+// --baseline adds the proxy of another copy of tcplens to the rounds (before/after on the same machine
+// state), e.g. DIR from `git archive <commit> | tar -x -C DIR` with node_modules linked in.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
     'bulk-gib': { type: 'string', default: '2' },
+    load: { type: 'string', default: 'tcplens' },
+    'cpu-prof': { type: 'string' },
+    baseline: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
-const bulkBytes = Number(values['bulk-gib']) * 2 ** 30;
+const bulkBytes = Math.round(Number(values['bulk-gib']) * 2 ** 30);
+const loadTool = values.load === 'wrk' ? 'wrk' : 'tcplens';
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'src/cli/main.ts');
 const node = process.execPath;
+const work = mkdtempSync(join(tmpdir(), 'tcplens-bench-proxy-'));
 const children: ChildProcess[] = [];
-const cleanups: (() => void)[] = [];
 process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
-  for (const f of cleanups) f();
+  rmSync(work, { recursive: true, force: true });
 });
 
 async function freePort(): Promise<number> {
@@ -45,7 +58,7 @@ async function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const c = connect(port, '127.0.0.1');
       c.once('connect', () => (c.destroy(), resolve(true)));
@@ -57,57 +70,100 @@ async function waitForPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
+function start(command: string, args: string[], stderr: 'inherit' | 'ignore' = 'inherit'): ChildProcess {
+  const c = spawn(command, args, { stdio: ['ignore', 'pipe', stderr] });
+  children.push(c);
+  return c;
+}
+
 /** The HTTP target: nginx with one worker, or a Node server in a child process. */
 async function startTarget(): Promise<{ port: number; name: string }> {
   const port = await freePort();
   if (existsSync('/usr/sbin/nginx')) {
-    const dir = mkdtempSync(join(tmpdir(), 'tcplens-bench-nginx-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(
-      join(dir, 'nginx.conf'),
-      `worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+      join(work, 'nginx.conf'),
+      `worker_processes 1; daemon off; pid ${work}/nginx.pid; error_log ${work}/error.log;
 events { worker_connections 4096; }
 http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
   server { listen 127.0.0.1:${port}; location / { return 200 "hello\\n"; } } }\n`,
     );
-    const c = spawn('/usr/sbin/nginx', ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' });
-    children.push(c);
+    start('/usr/sbin/nginx', ['-p', work, '-c', join(work, 'nginx.conf')]);
     await waitForPort(port);
     return { port, name: 'nginx (1 worker, return 200)' };
   }
   const script = `require('http').createServer({keepAliveTimeout:60000},(q,s)=>s.end('hello\\n')).listen(${port},'127.0.0.1')`;
-  children.push(spawn(node, ['-e', script], { stdio: 'ignore' }));
+  start(node, ['-e', script]);
   await waitForPort(port);
   return { port, name: 'node http server' };
 }
 
-async function startProxy(upstreamPort: number): Promise<{ port: number; pid: number }> {
-  const c = spawn(node, [cli, 'proxy', '--no-api', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(c);
+interface Running {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+}
+
+async function startTcplens(upstreamPort: number, profileDir?: string, main = cli): Promise<Running> {
+  const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const c = start(node, [...prof, main, 'proxy', '--no-api', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--json']);
   const [line] = (await once(c.stdout!.setEncoding('utf8'), 'data')) as [string];
   const listen = (JSON.parse(line.split('\n')[0]!) as { proxies: { listen: string }[] }).proxies[0]!.listen;
-  return { port: Number(listen.split(':').pop()), pid: c.pid! };
+  return { port: Number(listen.split(':').pop()), pid: c.pid!, child: c };
 }
 
 /** The floor of a Node proxy: accept, dial, pipe both ways, nothing else. */
-async function startPipeProxy(upstreamPort: number): Promise<{ port: number; pid: number }> {
+async function startPipeProxy(upstreamPort: number): Promise<Running> {
   const port = await freePort();
   const script =
     `const net=require('net');net.createServer({noDelay:true},c=>{const u=net.connect({port:${upstreamPort},host:'127.0.0.1',noDelay:true});` +
     `c.pipe(u);u.pipe(c);c.on('error',()=>u.destroy());u.on('error',()=>c.destroy())}).listen(${port},'127.0.0.1')`;
-  const c = spawn(node, ['-e', script], { stdio: 'ignore' });
-  children.push(c);
+  const c = start(node, ['-e', script]);
   await waitForPort(port);
-  return { port, pid: c.pid! };
+  return { port, pid: c.pid!, child: c };
 }
 
-/** CPU seconds (user + system) a process has used. */
+/** bench/proxy-floor.c built here, or undefined without gcc. */
+function buildFloor(): string | undefined {
+  const binary = join(work, 'proxy-floor');
+  const r = spawnSync('gcc', ['-O2', '-o', binary, join(root, 'bench/proxy-floor.c')], { encoding: 'utf8' });
+  return r.status === 0 ? binary : undefined;
+}
+
+async function startFloor(binary: string, upstreamPort: number): Promise<Running> {
+  const port = await freePort();
+  const c = start(binary, [String(port), String(upstreamPort)]);
+  await waitForPort(port);
+  return { port, pid: c.pid!, child: c };
+}
+
+const SOCAT = '/usr/bin/socat';
+
+/**
+ * socat forks a process per connection: their CPU lands in its children's counts when they exit.
+ * Its stderr is dropped: it reports each connection the load generator closes mid-response.
+ */
+async function startSocat(upstreamPort: number): Promise<Running> {
+  const port = await freePort();
+  const c = start(SOCAT, ['-b', '262144', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=4096`, `TCP:127.0.0.1:${upstreamPort},nodelay`], 'ignore');
+  await waitForPort(port);
+  return { port, pid: c.pid!, child: c };
+}
+
+/** CPU seconds (user + system) a process and its reaped children have used. */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
 }
 
 function load(port: number): { rps: number; requests: number } {
+  if (loadTool === 'wrk') {
+    const r = spawnSync('wrk', ['-t1', '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const total = /(\d+) requests in/.exec(r.stdout);
+    const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+    if (r.status !== 0 || !total || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
+    if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
+    return { rps: Number(rps[1]), requests: Number(total[1]) };
+  }
   const r = spawnSync(node, [cli, 'bench', `http://127.0.0.1:${port}/`, '-w', '1', '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
     encoding: 'utf8',
     timeout: (seconds + 30) * 1000,
@@ -118,89 +174,185 @@ function load(port: number): { rps: number; requests: number } {
   return { rps: result.requests.perSecond, requests: result.requests.total };
 }
 
-/** A server that sends `bulkBytes` to each connection, then closes it. */
-async function startSource(): Promise<{ port: number; close(): void }> {
-  const chunk = Buffer.alloc(1 << 20, 0x5a);
-  const source = createServer((s) => {
-    let sent = 0;
-    const pump = () => {
-      while (sent < bulkBytes) {
-        sent += chunk.length;
-        if (!s.write(chunk)) return void s.once('drain', pump);
-      }
-      s.end();
-    };
-    pump();
-  }).listen(0, '127.0.0.1');
-  await once(source, 'listening');
-  return { port: (source.address() as { port: number }).port, close: () => source.close() };
+/** A process that sends `bulkBytes` to each connection, then closes it. */
+async function startSender(): Promise<number> {
+  const port = await freePort();
+  const script =
+    `const net=require('net');const chunk=Buffer.alloc(1<<20,0x5a);const total=${bulkBytes};` +
+    `net.createServer(s=>{s.on('error',()=>{});let sent=0;const pump=()=>{while(sent<total){const n=Math.min(chunk.length,total-sent);sent+=n;` +
+    `if(!s.write(n===chunk.length?chunk:chunk.subarray(0,n)))return void s.once('drain',pump)}s.end()};pump()}).listen(${port},'127.0.0.1')`;
+  start(node, ['-e', script]);
+  await waitForPort(port);
+  return port;
 }
 
-/** GB/s of one connection reading everything the source sends, through `port`. */
+/** GB/s of one connection through `port`, read by a process of its own into one reused buffer. */
 async function bulk(port: number): Promise<number> {
-  const start = performance.now();
-  const c = connect(port, '127.0.0.1');
-  let got = 0;
-  c.on('data', (d: Buffer) => (got += d.length));
-  await once(c, 'end');
-  const seconds = (performance.now() - start) / 1000;
+  const script =
+    `const net=require('net');const {performance}=require('perf_hooks');let got=0;const t0=performance.now();` +
+    `const c=net.connect({port:${port},host:'127.0.0.1',onread:{buffer:Buffer.allocUnsafe(1<<18),callback:(n)=>{got+=n}}});` +
+    `c.on('end',()=>{process.stdout.write(JSON.stringify({got,ms:performance.now()-t0}));process.exit(0)});c.on('error',e=>{console.error(e.message);process.exit(1)})`;
+  const c = start(node, ['-e', script]);
+  let out = '';
+  c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const [code] = (await once(c, 'exit')) as [number];
+  if (code !== 0) throw new Error(`bulk receiver failed (exit ${code})`);
+  const { got, ms } = JSON.parse(out) as { got: number; ms: number };
   if (got !== bulkBytes) throw new Error(`bulk: got ${got} of ${bulkBytes}`);
-  return got / seconds / 1e9;
+  return got / (ms / 1000) / 1e9;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const target = await startTarget();
-const ours = await startProxy(target.port);
-const floor = await startPipeProxy(target.port);
-const os = await import('node:os');
-console.log(`target: ${target.name}; load: tcplens bench -w 1 -c 64 -d ${seconds} (keep-alive); ${rounds} rounds, interleaved`);
-console.log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (shared with other work: figures are noisy)\n`);
-type Way = 'direct' | 'tcplens proxy' | 'node pipe() proxy';
-const ways: { name: Way; port: number; pid?: number }[] = [
-  { name: 'direct', port: target.port },
-  { name: 'tcplens proxy', port: ours.port, pid: ours.pid },
-  { name: 'node pipe() proxy', port: floor.port, pid: floor.pid },
+interface Way {
+  name: string;
+  /** Starts it in front of `upstreamPort`. */
+  start?: (upstreamPort: number) => Promise<Running>;
+}
+
+const profileDir = values['cpu-prof'];
+const floorBinary = buildFloor();
+const ways: Way[] = [
+  { name: 'direct' },
+  { name: 'tcplens proxy', start: (p) => startTcplens(p, profileDir) },
+  { name: 'node pipe() proxy', start: startPipeProxy },
 ];
-const rps = new Map<Way, number[]>(ways.map((w) => [w.name, []]));
-const cpuPerRequest = new Map<Way, number[]>(ways.map((w) => [w.name, []]));
-for (let r = 0; r < rounds; r++) {
-  // Rotate which goes first, so that a drift of the machine hits all alike.
-  const order = ways.map((_, i) => ways[(i + r) % ways.length]!);
-  const parts: string[] = [];
-  for (const way of order) {
-    const before = way.pid ? cpuSeconds(way.pid) : 0;
-    const result = load(way.port);
-    rps.get(way.name)!.push(result.rps);
-    if (way.pid) cpuPerRequest.get(way.name)!.push(((cpuSeconds(way.pid) - before) / result.requests) * 1e6);
-  }
-  for (const way of ways) {
-    const cpu = cpuPerRequest.get(way.name)!.at(-1);
-    parts.push(`${way.name} ${Math.round(rps.get(way.name)!.at(-1)!)} req/s${cpu === undefined ? '' : ` (${cpu.toFixed(1)} µs CPU/req)`}`);
-  }
-  const ratio = rps.get('tcplens proxy')!.at(-1)! / rps.get('direct')!.at(-1)!;
-  console.log(`round ${r + 1}: ${parts.join(', ')}; proxy/direct ${ratio.toFixed(2)}x`);
-}
-const med = (w: Way) => median(rps.get(w)!);
-console.log(
-  `median: direct ${Math.round(med('direct'))} req/s, tcplens proxy ${Math.round(med('tcplens proxy'))} req/s (${median(cpuPerRequest.get('tcplens proxy')!).toFixed(1)} µs CPU/req), ` +
-    `node pipe() ${Math.round(med('node pipe() proxy'))} req/s (${median(cpuPerRequest.get('node pipe() proxy')!).toFixed(1)} µs CPU/req); ` +
-    `tcplens proxy/direct ${(med('tcplens proxy') / med('direct')).toFixed(2)}x (goal >= 0.7x)\n`,
-);
+if (values.baseline) ways.splice(2, 0, { name: 'tcplens baseline', start: (p) => startTcplens(p, undefined, join(values.baseline!, 'src/cli/main.ts')) });
+if (floorBinary) ways.push({ name: 'C floor proxy', start: (p) => startFloor(floorBinary, p) });
+if (existsSync(SOCAT)) ways.push({ name: 'socat', start: startSocat });
 
-// Bulk: the proxy in its own process, as above; both ends in this one.
-const source = await startSource();
-const bulkProxyPort = (await startProxy(source.port)).port;
-const bulkDirect: number[] = [];
-const bulkProxy: number[] = [];
-for (let r = 0; r < rounds; r++) {
-  bulkDirect.push(await bulk(source.port));
-  bulkProxy.push(await bulk(bulkProxyPort));
-  console.log(`bulk round ${r + 1} (${values['bulk-gib']} GiB, one connection): direct ${bulkDirect.at(-1)!.toFixed(2)} GB/s, through tcplens proxy ${bulkProxy.at(-1)!.toFixed(2)} GB/s`);
+console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (shared with other work: figures are noisy)`);
+if (!floorBinary) console.log('C floor proxy: skipped (no gcc)');
+if (!existsSync(SOCAT)) console.log('socat: skipped (not installed; Debian: apt-get install socat)');
+
+/**
+ * `measure` once per way and round, rotating which goes first so that a drift of the machine hits
+ * all alike; it returns the work done (requests, GiB), and each proxy's CPU per unit of it is kept.
+ */
+async function interleaved(running: Map<string, Running | undefined>, measure: (way: string, port: number) => Promise<number> | number, each: (round: number) => void): Promise<void> {
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < ways.length; i++) {
+      const way = ways[(i + r) % ways.length]!;
+      const proc = running.get(way.name);
+      const before = proc ? cpuSeconds(proc.pid) : 0;
+      const amount = await (async () => measure(way.name, proc ? proc.port : directPort))().catch((err: Error) => {
+        throw new Error(`through ${way.name}: ${err.message}`);
+      });
+      if (proc) {
+        await sleep(200); // socat's children exit and are reaped
+        cpu.get(way.name)!.push((cpuSeconds(proc.pid) - before) / amount);
+      }
+    }
+    each(r);
+  }
 }
-source.close();
-console.log(`bulk median: direct ${median(bulkDirect).toFixed(2)} GB/s, proxy ${median(bulkProxy).toFixed(2)} GB/s (goal >= 1 GB/s)\n`);
+
+let directPort = 0;
+const cpu = new Map<string, number[]>();
+const resetCpu = () => ways.forEach((w) => cpu.set(w.name, []));
+const ratios = (xs: Map<string, number[]>, a: string, b: string) => xs.get(a)!.map((x, i) => x / xs.get(b)![i]!);
+const profiled: Running[] = [];
+
+async function startAll(upstreamPort: number): Promise<Map<string, Running | undefined>> {
+  const running = new Map<string, Running | undefined>();
+  for (const w of ways) running.set(w.name, w.start ? await w.start(upstreamPort) : undefined);
+  if (profileDir) profiled.push(running.get('tcplens proxy')!);
+  return running;
+}
+
+if (values.only !== 'bulk') {
+  const target = await startTarget();
+  directPort = target.port;
+  const running = await startAll(target.port);
+  const loadName = loadTool === 'wrk' ? 'wrk -t1 -c64' : 'tcplens bench -w 1 -c 64';
+  console.log(`\nrequests: target ${target.name}; load ${loadName} -d ${seconds} (keep-alive); ${rounds} rounds, interleaved`);
+  const rps = new Map<string, number[]>(ways.map((w) => [w.name, []]));
+  resetCpu();
+  await interleaved(
+    running,
+    (way, port) => {
+      const r = load(port);
+      rps.get(way)!.push(r.rps);
+      return r.requests;
+    },
+    (r) => {
+      const direct = rps.get('direct')![r]!;
+      const parts = ways.map((w) => {
+        const x = rps.get(w.name)![r]!;
+        return w.name === 'direct' ? `direct ${Math.round(x)}` : `${w.name} ${Math.round(x)} (${(x / direct).toFixed(2)}x, ${(cpu.get(w.name)![r]! * 1e6).toFixed(1)} µs CPU/req)`;
+      });
+      console.log(`round ${r + 1}: ${parts.join('; ')}`);
+    },
+  );
+  console.log('medians: requests/s; ratio to direct (median of the rounds); proxy CPU per request');
+  for (const w of ways) {
+    if (w.name === 'direct') console.log(`  direct              ${Math.round(median(rps.get('direct')!))}`);
+    else console.log(`  ${w.name.padEnd(19)} ${String(Math.round(median(rps.get(w.name)!))).padStart(6)}  ${median(ratios(rps, w.name, 'direct')).toFixed(2)}x  ${(median(cpu.get(w.name)!) * 1e6).toFixed(1)} µs`);
+  }
+  console.log(`tcplens proxy/direct ${median(ratios(rps, 'tcplens proxy', 'direct')).toFixed(2)}x (goal >= 0.7x)`);
+  if (floorBinary) {
+    console.log(
+      `tcplens proxy/C floor ${median(ratios(rps, 'tcplens proxy', 'C floor proxy')).toFixed(2)}x in requests/s, ` +
+        `${median(ratios(cpu, 'tcplens proxy', 'C floor proxy')).toFixed(2)}x in CPU per request; C floor/direct ${median(ratios(rps, 'C floor proxy', 'direct')).toFixed(2)}x`,
+    );
+  }
+}
+
+if (values.only !== 'rps') {
+  // Sender, proxy and receiver each in a process of its own.
+  const senderPort = await startSender();
+  directPort = senderPort;
+  const running = await startAll(senderPort);
+  console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection, a sender and a receiver process; ${rounds} rounds, interleaved`);
+  const gbps = new Map<string, number[]>(ways.map((w) => [w.name, []]));
+  resetCpu();
+  await interleaved(
+    running,
+    async (way, port) => {
+      gbps.get(way)!.push(await bulk(port));
+      return bulkBytes / 2 ** 30;
+    },
+    (r) => {
+      const parts = ways.map((w) => `${w.name} ${gbps.get(w.name)![r]!.toFixed(2)}${w.name === 'direct' ? '' : ` (${cpu.get(w.name)![r]!.toFixed(2)} CPU s/GiB)`}`);
+      console.log(`bulk round ${r + 1}, GB/s: ${parts.join('; ')}`);
+    },
+  );
+  console.log(
+    `bulk medians, GB/s: ${ways.map((w) => `${w.name} ${median(gbps.get(w.name)!).toFixed(2)}${w.name === 'direct' ? '' : ` (${median(cpu.get(w.name)!).toFixed(2)} CPU s/GiB)`}`).join('; ')}; tcplens goal >= 1 GB/s`,
+  );
+}
 
 const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-console.log(go.error ? 'Toxiproxy itself: skipped (no Go toolchain here to build it)' : `Toxiproxy itself: ${go.stdout.trim()} present; build it from github.com/Shopify/toxiproxy and rerun with its port to compare`);
+console.log(go.error ? '\nToxiproxy itself: skipped (no Go toolchain here to build it)' : `\nToxiproxy itself: ${go.stdout.trim()} present; build it from github.com/Shopify/toxiproxy and rerun with its port to compare`);
+
+if (profileDir) {
+  // The profiled proxies write their profiles when they exit.
+  for (const r of profiled) {
+    r.child.kill('SIGINT');
+    await once(r.child, 'exit');
+  }
+  for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) printProfile(join(profileDir, file));
+}
 process.exit(0);
+
+/** The functions with the most self time in a .cpuprofile, idle left out. */
+function printProfile(file: string): void {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let busy = 0;
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame;
+    if (f.functionName === '(idle)') return;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0));
+    busy += p.timeDeltas[i] ?? 0;
+  });
+  console.log(`\n${file}: ${(busy / 1e6).toFixed(1)} s busy; self time:`);
+  for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((t / busy) * 100).toFixed(1).padStart(5)}%  ${k}`);
+}

@@ -1,7 +1,7 @@
 // What every proxied connection shares, whatever its mode: the proxy it belongs to, its counters,
 // the dial to the upstream, and the per-connection toxicity roll.
 
-import { connect, type OnReadOpts, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { HostPort } from './address.ts';
 import type { ToxicEntry, ToxicSet } from './toxic-set.ts';
 
@@ -35,12 +35,9 @@ export interface ProxiedConnection {
   destroy(): void;
 }
 
-/**
- * Dial the upstream for an accepted (paused) client; the client is closed if the dial fails.
- * `onread` reads the upstream into buffers of the caller's choosing instead of 'data' events.
- */
-export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: (upstream: Socket) => void, onread?: OnReadOpts): Socket {
-  const upstream = connect({ host: host.upstreamAddress.host, port: host.upstreamAddress.port, allowHalfOpen: true, noDelay: true, onread });
+/** Dial the upstream for an accepted (paused) client; the client is closed if the dial fails. */
+export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: (upstream: Socket) => void): Socket {
+  const upstream = connect({ host: host.upstreamAddress.host, port: host.upstreamAddress.port, allowHalfOpen: true, noDelay: true });
   const failed = () => {
     host.counters.upstreamFailures++;
     client.destroy();

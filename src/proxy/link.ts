@@ -1,14 +1,16 @@
-// A proxied TCP connection: per direction, a chain of toxic stages between the source socket and the
+// A proxied connection: per direction, a chain of toxic stages between the source socket and the
 // destination socket, with flow control, re-linked live when the proxy's toxics change. With no
-// stage on a direction, chunks go straight from one socket to the other.
+// stage on a direction, each read goes straight from one socket to the other.
 
 import type { Socket } from 'node:net';
-import { dialUpstream, Rolls, type ConnectionHost, type ProxiedConnection } from './connection.ts';
+import { getSystemErrorName } from 'node:util';
+import { dialUpstream, Rolls, type ConnectionHost, type ProxiedConnection, type ProxyCounters } from './connection.ts';
+import { attachReader, QUEUED, rawHandleOf, readStart, readStop, WRITTEN, writeRaw, type RawHandle, type RawReader, type RawWriter } from './raw-stream.ts';
 import type { ToxicChange, ToxicEntry } from './toxic-set.ts';
 import type { Sink, Stage, StageContext, Stream, TcpToxic } from './toxics/toxic.ts';
 
 /**
- * Bytes a direction may hold in its stages plus the destination's write buffer before the source is
+ * Bytes a direction may hold in its stages plus the destination's write queue before the source is
  * paused. Like Toxiproxy's 1024-chunk channel this lets latency overlap many chunks (no throughput
  * loss up to 16 MiB per round trip of delay) while bounding memory per connection.
  */
@@ -16,107 +18,251 @@ const HIGH_WATER = 16 * 1024 * 1024;
 const LOW_WATER = HIGH_WATER / 2;
 
 /**
- * Read size from the upstream, which we dial and so may read into buffers of our own (net's onread):
- * four times Node's 64 KiB, for a quarter of the reads in bulk, and the buffer is read into again
- * when the last write of it went out at once, so that small request/response traffic allocates nothing.
+ * A direction's read buffer, reused for every read: small, since most connections carry requests
+ * and responses and each keeps two; a read that fills it swaps it once for a bulk one, which takes
+ * a quarter of the reads of Node's 64 KiB.
  */
-const UPSTREAM_READ_BYTES = 256 * 1024;
+const READ_BYTES = 16 * 1024;
+const READ_BYTES_BULK = 256 * 1024;
+
+// Why a direction's source is not read; it reads again when no reason is left.
+/** The read buffer is being written out: a read now would overwrite bytes not yet sent. */
+const WRITING = 1;
+/** Stages and the destination's queue hold more than HIGH_WATER. */
+const FULL = 2;
 
 interface Link {
   entry: ToxicEntry;
   stage: Stage;
 }
 
-class Direction {
+function errnoError(errno: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  try {
+    code = getSystemErrorName(errno);
+  } catch {
+    code = `E${-errno}`;
+  }
+  return Object.assign(new Error(`${syscall} ${code}`), { errno, code, syscall });
+}
+
+class Direction implements RawReader, RawWriter {
   readonly stream: Stream;
   readonly src: Socket;
   readonly dst: Socket;
   private readonly conn: TcpConnection;
+  private readonly counters: ProxyCounters;
+  private readonly isUpstream: boolean;
+  /** The sockets' handles when reads and writes bypass net.Socket (raw-stream.ts); else undefined. */
+  private readonly srcHandle: RawHandle | undefined;
+  private readonly dstHandle: RawHandle | undefined;
+  private buffer: Buffer | undefined;
+  /** buffer[0, view.length): the last read's bytes. */
+  private view: Buffer | undefined;
+  /** The part of `buffer` a queued write still sends from. */
+  private bufferInWrite: Uint8Array | undefined;
   private links: Link[] = [];
   private head: Stage | null = null;
   /** Bytes inside the stages: pushed in, not yet written out or dropped. */
   private inFlight = 0;
-  private paused = false;
+  /** Bytes of our direct writes that libuv still queues. */
+  private queued = 0;
+  private stopped = 0;
+  private srcEnded = false;
   /** The end (or a toxic's close) reached the destination: nothing more flows. */
   done = false;
-  private readonly sink: Sink;
-  private readonly ctx: StageContext;
+  private sinkObject: Sink | undefined;
+  private ctxObject: StageContext | undefined;
 
-  constructor(conn: TcpConnection, stream: Stream, src: Socket, dst: Socket) {
+  constructor(conn: TcpConnection, stream: Stream, src: Socket, dst: Socket, raw: boolean) {
     this.conn = conn;
     this.stream = stream;
     this.src = src;
     this.dst = dst;
-    this.sink = {
+    this.counters = conn.host.counters;
+    this.isUpstream = stream === 'upstream';
+    this.srcHandle = raw ? rawHandleOf(src) : undefined;
+    this.dstHandle = raw ? rawHandleOf(dst) : undefined;
+  }
+
+  /** Where the last stage sends; made with the first stage, most connections never need it. */
+  private get sink(): Sink {
+    return (this.sinkObject ??= {
       push: (chunk) => {
         this.inFlight -= chunk.length;
         if (this.done || this.dst.destroyed) return;
-        if (this.dst.write(chunk)) this.maybeResume();
+        this.write(chunk);
+        this.relieve();
       },
-      end: () => {
-        if (this.done) return;
-        this.done = true;
-        this.disposeStages();
-        if (!this.dst.destroyed) this.dst.end();
-      },
+      end: () => this.endDestination(),
       close: () => {
         if (this.done) return;
         this.done = true;
         this.disposeStages();
         this.conn.closeAfterFlush(this.dst);
       },
-    };
-    this.ctx = {
+    });
+  }
+
+  private get ctx(): StageContext {
+    return (this.ctxObject ??= {
       dropped: (bytes) => {
         this.inFlight -= bytes;
-        this.maybeResume();
+        this.relieve();
       },
       reset: () => this.conn.reset(),
-    };
+    });
   }
 
   start(): void {
-    for (const entry of this.conn.host.toxics.forStream(this.stream)) {
-      if (this.conn.rolls.applies(entry)) this.links.push({ entry, stage: this.createStage(entry) });
+    const toxics = this.conn.host.toxics;
+    if (toxics.size > 0) {
+      for (const entry of toxics.forStream(this.stream)) {
+        if (this.conn.rolls.applies(entry)) this.links.push({ entry, stage: this.createStage(entry) });
+      }
+      this.relink();
     }
-    this.relink();
-    if (this.stream === 'upstream') this.src.on('data', (chunk: Buffer) => this.receive(chunk));
+    if (this.srcHandle) {
+      this.buffer = Buffer.allocUnsafeSlow(READ_BYTES);
+      attachReader(this.srcHandle, this.buffer, this);
+    } else {
+      // Node's own reads: each chunk is a fresh buffer nobody else holds.
+      this.src.on('data', (chunk: Buffer) => this.received(chunk, true));
+    }
     this.src.on('end', () => {
-      if (this.head === null) this.sink.end();
+      this.srcEnded = true;
+      if (this.head === null) this.endDestination();
       else this.head.end();
     });
-    this.dst.on('drain', () => this.maybeResume());
+    // Only the socket's own writes end in 'drain'; direct writes report to rawWritten.
+    if (!this.dstHandle) this.dst.on('drain', () => this.relieve());
+    this.startReading();
   }
 
-  /** A chunk from the source. Returns whether the chunk's memory is free again (nothing holds it). */
-  receive(chunk: Buffer): boolean {
-    const counters = this.conn.host.counters;
-    if (this.stream === 'upstream') counters.bytesUpstream += chunk.length;
-    else counters.bytesDownstream += chunk.length;
+  // ——— reading ———
+
+  rawData(n: number): Uint8Array | undefined {
+    const buffer = this.buffer!;
+    // Requests and responses of one kind tend to have one size: the view of the last read often fits.
+    let view = this.view;
+    if (view === undefined || view.length !== n) view = this.view = buffer.subarray(0, n);
+    this.received(view, false);
+    if (n < buffer.length || buffer.length >= READ_BYTES_BULK) return undefined;
+    // A full read: bulk is flowing. Bytes a write still sends keep the old buffer alive.
+    this.buffer = Buffer.allocUnsafeSlow(READ_BYTES_BULK);
+    this.view = undefined;
+    return this.buffer;
+  }
+
+  rawEnd(): void {
+    this.srcEnded = true;
+  }
+
+  /** Bytes from the source; `owned` when nobody else will write into their memory. */
+  private received(chunk: Buffer, owned: boolean): void {
+    if (this.isUpstream) this.counters.bytesUpstream += chunk.length;
+    else this.counters.bytesDownstream += chunk.length;
     const head = this.head;
     if (head === null) {
-      if (!this.dst.write(chunk)) this.pause();
-      // Written through to the kernel at once: no write request keeps a reference.
-      return this.dst.writableLength === 0;
+      if (this.done || this.dst.destroyed) return;
+      if (owned) this.write(chunk);
+      else this.writeFromBuffer(chunk);
+      return;
     }
     this.inFlight += chunk.length;
-    head.push(chunk);
-    if (this.inFlight + this.dst.writableLength > HIGH_WATER) this.pause();
-    return false;
+    // Stages hold chunks for later: they get memory of their own.
+    head.push(owned ? chunk : Buffer.from(chunk));
+    if (this.pressure() > HIGH_WATER) this.stop(FULL);
   }
 
-  private pause(): void {
-    if (this.paused) return;
-    this.paused = true;
-    this.src.pause();
-  }
-
-  private maybeResume(): void {
-    if (this.paused && this.inFlight + this.dst.writableLength <= LOW_WATER) {
-      this.paused = false;
-      this.src.resume();
+  private stop(reason: number): void {
+    if (this.stopped === 0 && !this.src.destroyed) {
+      if (this.srcHandle) readStop(this.srcHandle);
+      else this.src.pause();
     }
+    this.stopped |= reason;
   }
+
+  private go(reason: number): void {
+    if ((this.stopped & reason) === 0) return;
+    this.stopped &= ~reason;
+    if (this.stopped === 0) this.startReading();
+  }
+
+  private startReading(): void {
+    if (this.stopped !== 0 || this.srcEnded || this.src.destroyed) return;
+    if (!this.srcHandle) {
+      this.src.resume();
+      return;
+    }
+    const err = readStart(this.srcHandle);
+    if (err < 0) this.src.destroy(errnoError(err, 'read'));
+  }
+
+  // ——— writing ———
+
+  /** Bytes in our read buffer, straight to the destination. */
+  private writeFromBuffer(view: Buffer): void {
+    const result = writeRaw(this.dstHandle!, view, this);
+    if (result === WRITTEN) return;
+    if (result === QUEUED) {
+      // Reading stops until the kernel has taken the rest: that is the backpressure, and the buffer
+      // is not read into while libuv still sends from it.
+      this.queued += view.length;
+      this.bufferInWrite = view;
+      this.stop(WRITING);
+      return;
+    }
+    this.dst.destroy(errnoError(result, 'write'));
+  }
+
+  /**
+   * A chunk with memory of its own (from Node's reads, or out of the stages) to the destination.
+   * With handles, every write of the direction goes to libuv directly, so their order is libuv's
+   * queue order; without, every one goes through the socket.
+   */
+  private write(chunk: Buffer): void {
+    if (this.dstHandle === undefined) {
+      if (!this.dst.write(chunk) && this.head === null) this.stop(FULL);
+      return;
+    }
+    const result = writeRaw(this.dstHandle, chunk, this);
+    if (result === QUEUED) this.queued += chunk.length;
+    else if (result !== WRITTEN) this.dst.destroy(errnoError(result, 'write'));
+  }
+
+  rawWritten(data: Uint8Array, status: number): void {
+    this.queued -= data.length;
+    if (status < 0) {
+      // ECANCELED when the socket was closed meanwhile: nothing to report.
+      if (!this.dst.destroyed) this.dst.destroy(errnoError(status, 'write'));
+      return;
+    }
+    if (data === this.bufferInWrite) {
+      this.bufferInWrite = undefined;
+      this.go(WRITING);
+    }
+    this.relieve();
+  }
+
+  private pressure(): number {
+    return this.inFlight + this.queued + this.dst.writableLength;
+  }
+
+  /** Read again once what waits for the destination fell to LOW_WATER. */
+  private relieve(): void {
+    if ((this.stopped & FULL) !== 0 && this.pressure() <= LOW_WATER) this.go(FULL);
+  }
+
+  private endDestination(): void {
+    if (this.done) return;
+    this.done = true;
+    this.disposeStages();
+    // After the queued writes, libuv's shutdown sends the FIN.
+    if (!this.dst.destroyed) this.dst.end();
+  }
+
+  // ——— toxics ———
 
   private createStage(entry: ToxicEntry): Stage {
     const def = entry.definition as TcpToxic;
@@ -133,7 +279,7 @@ class Direction {
     this.links.sort((a, b) => order.indexOf(a.entry) - order.indexOf(b.entry));
     for (let i = 0; i < this.links.length; i++) this.links[i]!.stage.next = this.links[i + 1]?.stage ?? this.sink;
     this.head = this.links[0]?.stage ?? null;
-    this.maybeResume();
+    this.relieve();
   }
 
   /** Follow a change of the proxy's toxics, as Toxiproxy's ToxicLink interrupts and re-links its stubs. */
@@ -159,9 +305,8 @@ class Direction {
 
 export class TcpConnection implements ProxiedConnection {
   readonly host: ConnectionHost;
-  readonly rolls = new Rolls();
-  /** Per-connection state of stateful toxics, kept across updates. */
-  readonly states = new Map<ToxicEntry, unknown>();
+  private rollsObject: Rolls | undefined;
+  private statesObject: Map<ToxicEntry, unknown> | undefined;
   private readonly client: Socket;
   private upstream: Socket | undefined;
   private directions: Direction[] = [];
@@ -174,9 +319,19 @@ export class TcpConnection implements ProxiedConnection {
     this.client = client;
   }
 
+  /** Toxicity rolls, made when a toxic first asks. */
+  get rolls(): Rolls {
+    return (this.rollsObject ??= new Rolls());
+  }
+
+  /** Per-connection state of stateful toxics, kept across updates. */
+  get states(): Map<ToxicEntry, unknown> {
+    return (this.statesObject ??= new Map());
+  }
+
   start(): void {
     const client = this.client;
-    client.setNoDelay(true);
+    // The server set TCP_NODELAY on the accepted socket already (its noDelay option).
     client.on('error', () => this.upstream?.resetAndDestroy());
     client.on('close', () => {
       // Gone before the upstream answered: the dial is abandoned.
@@ -185,39 +340,26 @@ export class TcpConnection implements ProxiedConnection {
         this.finish();
       } else this.socketClosed();
     });
-    // Upstream reads land in our buffers; `spare` is the last one when nothing holds it any more.
-    let spare: Buffer | undefined;
-    const onread = {
-      buffer: () => {
-        const b = spare ?? Buffer.allocUnsafe(UPSTREAM_READ_BYTES);
-        spare = undefined;
-        return b;
-      },
-      callback: (bytes: number, buf: Uint8Array): boolean => {
-        const down = this.directions[1];
-        if (down && down.receive((buf as Buffer).subarray(0, bytes))) spare = buf as Buffer;
-        return true; // flow control pauses the socket itself
-      },
-    };
-    this.upstream = dialUpstream(
-      this.host,
-      client,
-      (upstream) => {
-        if (client.destroyed) {
-          upstream.destroy();
-          return;
-        }
-        upstream.on('error', () => client.resetAndDestroy());
-        upstream.on('close', () => this.socketClosed());
-        this.directions = [new Direction(this, 'upstream', client, upstream), new Direction(this, 'downstream', upstream, client)];
-        for (const d of this.directions) d.start();
-        this.unsubscribe = this.host.toxics.subscribe((change) => {
-          for (const d of this.directions) d.change(change);
-        });
-        client.resume();
-      },
-      onread,
-    );
+    const upstream = dialUpstream(this.host, client, (up) => this.connected(up));
+    // Nothing is read before both sides are linked (net would start reading at connect).
+    upstream.pause();
+    this.upstream = upstream;
+  }
+
+  private connected(upstream: Socket): void {
+    const client = this.client;
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    upstream.on('error', () => client.resetAndDestroy());
+    upstream.on('close', () => this.socketClosed());
+    const raw = rawHandleOf(client) !== undefined && rawHandleOf(upstream) !== undefined;
+    this.directions = [new Direction(this, 'upstream', client, upstream, raw), new Direction(this, 'downstream', upstream, client, raw)];
+    for (const d of this.directions) d.start();
+    this.unsubscribe = this.host.toxics.subscribe((change) => {
+      for (const d of this.directions) d.change(change);
+    });
   }
 
   /** RST both ways, now (reset_peer). */

@@ -17,8 +17,8 @@ export interface CliProxy {
   stop(): Promise<{ code: number | null; last: string; stderr: string }>;
 }
 
-export function startCliProxy(args: string[]): Promise<CliProxy> {
-  const child = spawn(process.execPath, [MAIN, 'proxy', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCliProxy(args: string[], env: Record<string, string> = {}): Promise<CliProxy> {
+  const child = spawn(process.execPath, [MAIN, 'proxy', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
