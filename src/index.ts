@@ -90,3 +90,8 @@ export { createSampler, takeHostSample, type HostSample, type Sampler, type Samp
 export { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './observe/exporter.ts';
 export { startExporter, type Exporter, type ExporterOptions } from './observe/exporter-server.ts';
 export { startDashboard, type DashboardOptions, type DashboardHandle } from './observe/dashboard.ts';
+
+// Tracing
+export { startTrace, type StartTraceOptions } from './trace/trace.ts';
+export type { TraceEvent, TraceEventType, TraceEventKind, TraceFilter, TraceHandle, TraceSink } from './trace/event.ts';
+export { TraceSummaryBuilder, summarizeTrace, type TraceSummary } from './trace/summary.ts';

@@ -1,5 +1,177 @@
-// `tcplens trace`: being built (see its issue); registers nothing yet.
+// `tcplens trace`: live TCP state changes, resets and retransmits through eBPF tracepoints, then a summary.
+//
+// --json: NDJSON on stdout, one object per line, flushed as events arrive:
+//   {"time","type":"state"|"reset-sent"|"reset-received"|"retransmit"|"synack-retransmit","pid","comm",
+//    "family","saddr","sport","daddr","dport","oldState","newState","ms"}
+//   plus "derived":true on a TIME_WAIT inferred from FIN_WAIT2/CLOSING → CLOSE, "sampled":true on
+//   every event of the /proc/net/tcp fallback, "reason" on resets sent (Linux 6.10+). pid/comm: the
+//   socket's owner when known, else null; ms: time spent in oldState when its start was seen, else null.
+//   {"time","type":"lost","events":N} when bpftrace reports events the kernel dropped.
+//   Last line: {"type":"summary","backend","durationS","events":{…},"lostEvents","missedEvents","transitions":[{"from","to","count","derived"}],
+//               "lifetimes":{"count","p50Ms","p90Ms","p99Ms","maxMs"}|null,"resets":[{"direction","port","count"}],
+//               "retransmits":[{"peer","retransmits","synackRetransmits"}]}
+// Remarks (a fallback, a tracefs mount) go to stderr as single lines, never into stdout.
 
 import type { Command } from 'commander';
+import { UsageError } from '../errors.ts';
+import { parseStateName, type TcpState } from '../model/tcp-state.ts';
+import { useColor } from '../render/table.ts';
+import { TRACE_EVENT_KINDS, type TraceEvent, type TraceEventKind } from '../trace/event.ts';
+import { parseMilliseconds, parsePort, parseSeconds } from './options.ts';
+import { clearProgress, out, progress } from './output.ts';
 
-export function registerTrace(_program: Command): void {}
+interface TraceCliOptions {
+  port?: number[];
+  sport?: number[];
+  dport?: number[];
+  pid?: number[];
+  state?: TcpState[];
+  events?: TraceEventKind[];
+  duration?: number;
+  interval: number;
+  fallback?: boolean;
+  json?: boolean;
+}
+
+/** A repeatable flag whose values may also be comma lists: --port 80,443 --port 8080. */
+function list<T>(parse: (raw: string) => T) {
+  return (raw: string, previous: T[] | undefined): T[] => [
+    ...(previous ?? []),
+    ...raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map(parse),
+  ];
+}
+
+const parsePid = (raw: string): number => {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 4_194_304) throw new UsageError(`--pid takes a process id, not '${raw}'`);
+  return Number(raw);
+};
+
+const parseEvent = (raw: string): TraceEventKind => {
+  const v = raw.toLowerCase() as TraceEventKind;
+  if (!TRACE_EVENT_KINDS.includes(v)) throw new UsageError(`--events takes ${TRACE_EVENT_KINDS.join(', ')}, not '${raw}'`);
+  return v;
+};
+
+// A port filter of 0 would match unbound sockets only: never what a user means.
+const parseFilterPort = (flag: string) => (raw: string) => {
+  const p = parsePort(flag)(raw);
+  if (p === 0) throw new UsageError(`${flag} takes a port from 1 to 65535, not 0`);
+  return p;
+};
+
+export function registerTrace(program: Command): void {
+  program
+    .command('trace')
+    .description('live TCP state changes, resets sent/received and retransmits (eBPF via bpftrace, root), with a summary at the end')
+    .option('--port <port>', 'either end uses this port (repeatable, or a comma list)', list(parseFilterPort('--port')))
+    .option('--sport <port>', 'the local port is one of these', list(parseFilterPort('--sport')))
+    .option('--dport <port>', 'the remote port is one of these', list(parseFilterPort('--dport')))
+    .option('--pid <pid>', 'sockets owned by this process (owners are learned as below)', list(parsePid))
+    .option('--state <state>', 'state changes from or to this state: kernel names (TIME_WAIT, SYN_SENT…) or ss aliases', list(parseStateName))
+    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')}`, list(parseEvent))
+    .option('--duration <seconds>', 'stop this long after the probes are attached (default: until Ctrl-C)', parseSeconds('--duration'))
+    .option('--interval <ms>', 'fallback only: time between /proc/net/tcp snapshots', parseMilliseconds('--interval', { min: 10, max: 60_000 }), 100)
+    .option('--fallback', 'sample /proc/net/tcp instead of tracing (no root or bpftrace needed)')
+    .option('--no-fallback', 'fail instead of sampling when eBPF is unavailable (not root, no bpftrace)')
+    .option('--json', 'NDJSON: one event per line, a summary object last')
+    .addHelpText(
+      'after',
+      `
+Tracepoints: sock:inet_sock_set_state, tcp:tcp_send_reset, tcp:tcp_receive_reset,
+tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack. Needs root and bpftrace (apt-get install -y bpftrace);
+without either it samples /proc/net/tcp (labelled sampled) unless --no-fallback.
+
+The kernel never reports TIME_WAIT itself: FIN_WAIT2 (or CLOSING) → CLOSE is where it hands the
+connection to a timewait socket, shown as → TIME_WAIT* (derived). pid/comm is the socket's owner as
+seen in its own connect/listen/close, or the listener's owner for accepted sockets; '-' until known.
+
+Examples:
+  sudo tcplens trace --port 8080                         every change on port 8080 until Ctrl-C
+  sudo tcplens trace --events reset --duration 30        who sends and receives resets, for 30 s
+  sudo tcplens trace --state TIME_WAIT --dport 5432      where TIME_WAIT towards a database comes from
+  sudo tcplens trace --json --duration 10 > trace.ndjson
+  tcplens trace --fallback --interval 50 --port 8080     without root: sampled every 50 ms`,
+    )
+    .action(async (o: TraceCliOptions) => {
+      const { startTrace } = await import('../trace/trace.ts');
+      const { TraceSummaryBuilder } = await import('../trace/summary.ts');
+      const render = await import('../render/trace.ts');
+      const color = useColor();
+      const summary = new TraceSummaryBuilder();
+      let buffered: string[] = [];
+      let lostWarned = false;
+      // Events can come in before startTrace() has returned: they wait for the header.
+      let live = false;
+      const write = () => {
+        if (!live || buffered.length === 0) return;
+        out(buffered.join(''));
+        buffered = [];
+      };
+      const sink = {
+        event(e: TraceEvent) {
+          summary.add(e);
+          buffered.push(o.json ? render.traceEventLine(e) : render.traceEventText(e, color));
+        },
+        flush: write,
+        lost(n: number) {
+          if (o.json) buffered.push(render.lostLine(n));
+          else if (!lostWarned) {
+            lostWarned = true;
+            process.stderr.write(`tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`);
+          }
+        },
+        notice(text: string) {
+          clearProgress();
+          process.stderr.write(`tcplens: ${text}\n`);
+        },
+      };
+      // bpftrace compiles and attaches for a few seconds: say so on a terminal.
+      progress('tcplens trace: starting (bpftrace compiles its probes)…');
+      const handle = await startTrace(
+        {
+          ports: o.port,
+          sports: o.sport,
+          dports: o.dport,
+          pids: o.pid,
+          states: o.state,
+          events: o.events,
+          intervalMs: o.interval,
+          fallback: o.fallback === true ? 'always' : o.fallback === false ? 'never' : 'auto',
+        },
+        sink,
+      ).finally(clearProgress);
+      const started = Date.now();
+      if (!o.json) out(render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
+      live = true;
+      write();
+
+      // Ctrl-C, SIGTERM or --duration end the trace the same way: stop, drain, summarize.
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const timer = o.duration ? setTimeout(stop, o.duration * 1000) : undefined;
+      try {
+        await Promise.race([stopped, handle.done]);
+      } finally {
+        clearTimeout(timer);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        await handle.close();
+        write();
+      }
+      await handle.done; // rethrows when bpftrace died on its own
+      const result = summary.result({
+        backend: handle.backend,
+        ...(handle.backend === 'poll' ? { intervalMs: o.interval } : {}),
+        durationS: (Date.now() - started) / 1000,
+        lostEvents: handle.lostEvents(),
+        missedEvents: handle.missedEvents(),
+      });
+      out(o.json ? render.summaryLine(result) : '\n' + render.renderTraceSummary(result, color));
+    });
+}

@@ -1,0 +1,200 @@
+// Text for `tcplens trace`: live event lines under a header, NDJSON lines, and the end-of-trace summary.
+
+import type { TraceEvent } from '../trace/event.ts';
+import type { TraceSummary } from '../trace/summary.ts';
+import { TCP_STATES } from '../model/tcp-state.ts';
+import { type Color, formatCount, paint, renderTable } from './table.ts';
+
+// ---- NDJSON ----------------------------------------------------------------------------------
+
+/** One event as its NDJSON object: the issue's fields in a fixed order, time as ISO-8601, the internal id left out. */
+export function traceEventJson(e: TraceEvent): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    time: new Date(e.timeMs).toISOString(),
+    type: e.type,
+    pid: e.pid,
+    comm: e.comm,
+    family: e.family,
+    saddr: e.saddr,
+    sport: e.sport,
+    daddr: e.daddr,
+    dport: e.dport,
+    oldState: e.oldState,
+    newState: e.newState,
+    ms: e.ms,
+  };
+  if (e.derived) o.derived = true;
+  if (e.sampled) o.sampled = true;
+  if (e.reason !== undefined) o.reason = e.reason;
+  return o;
+}
+
+// ISO-8601 of a time in ms, the part down to the second cached: one event after another share it.
+let isoSecond = NaN;
+let isoPrefix = '';
+function isoTime(timeMs: number): string {
+  const second = Math.floor(timeMs / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20); // "2025-01-02T03:04:05."
+  }
+  const ms = Math.floor(timeMs - second * 1000);
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
+const jsonString = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
+
+/**
+ * traceEventJson(e) as one NDJSON line, written out by hand: this runs for every event, at tens of
+ * thousands per second, and JSON.stringify of an object costs twice as much. Addresses, states,
+ * types and families never need escaping; the process name may.
+ */
+export function traceEventLine(e: TraceEvent): string {
+  let line =
+    `{"time":"${isoTime(e.timeMs)}","type":"${e.type}","pid":${e.pid},"comm":${jsonString(e.comm)},"family":"${e.family}",` +
+    `"saddr":"${e.saddr}","sport":${e.sport},"daddr":"${e.daddr}","dport":${e.dport},` +
+    `"oldState":${e.oldState === null ? 'null' : `"${e.oldState}"`},"newState":${e.newState === null ? 'null' : `"${e.newState}"`},"ms":${e.ms}`;
+  if (e.derived) line += ',"derived":true';
+  if (e.sampled) line += ',"sampled":true';
+  if (e.reason !== undefined) line += `,"reason":${jsonString(e.reason)}`;
+  return line + '}\n';
+}
+
+export function lostLine(events: number, timeMs = Date.now()): string {
+  return JSON.stringify({ time: new Date(timeMs).toISOString(), type: 'lost', events }) + '\n';
+}
+
+export function summaryLine(s: TraceSummary): string {
+  return JSON.stringify({ type: 'summary', ...s }) + '\n';
+}
+
+// ---- live table ------------------------------------------------------------------------------
+
+const WIDTH = { time: 12, who: 20, local: 22, remote: 22, what: 30 } as const;
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+// Local HH:MM:SS.mmm, the part down to the second cached as for isoTime.
+let clockSecond = NaN;
+let clockPrefix = '';
+function clock(timeMs: number): string {
+  const second = Math.floor(timeMs / 1000);
+  if (second !== clockSecond) {
+    clockSecond = second;
+    const d = new Date(second * 1000);
+    const two = (n: number) => (n < 10 ? '0' : '') + n;
+    clockPrefix = `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.`;
+  }
+  const ms = Math.floor(timeMs - second * 1000);
+  return `${clockPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}`;
+}
+
+export function traceHeader(opts: { sampled?: boolean; intervalMs?: number } = {}): string {
+  const head =
+    pad('TIME', WIDTH.time) + '  ' + pad('PID/COMM', WIDTH.who) + '  ' + pad('LOCAL', WIDTH.local) + '  ' +
+    pad('REMOTE', WIDTH.remote) + '  ' + pad('EVENT', WIDTH.what) + '  MS(old state)\n';
+  return opts.sampled ? `sampled every ${opts.intervalMs} ms from /proc/net/tcp: changes between two snapshots only\n${head}` : head;
+}
+
+function what(e: TraceEvent): { text: string; color?: Color } {
+  switch (e.type) {
+    case 'state': {
+      const text = `${e.oldState ?? '(new)'} → ${e.newState}${e.derived ? '*' : ''}`;
+      const color: Color | undefined = e.newState === 'TIME_WAIT' ? 'yellow' : e.newState === 'CLOSE_WAIT' ? 'red' : undefined;
+      return { text, color };
+    }
+    case 'reset-sent':
+      return { text: `RST sent ${e.oldState ? `in ${e.oldState}` : '(no socket)'}${e.reason ? ` ${e.reason}` : ''}`, color: 'red' };
+    case 'reset-received':
+      return { text: 'RST received', color: 'red' };
+    case 'retransmit':
+      return { text: `retransmit${e.oldState ? ` in ${e.oldState}` : ''}`, color: 'yellow' };
+    case 'synack-retransmit':
+      return { text: 'SYN-ACK retransmit', color: 'yellow' };
+  }
+}
+
+/** One live line: time, pid/comm, local → remote, what happened, ms in the old state. */
+export function traceEventText(e: TraceEvent, color: boolean): string {
+  const who = e.pid === null ? '-' : `${e.pid}/${e.comm ?? '?'}`;
+  const w = what(e);
+  const ms = e.ms === null ? '' : e.ms.toFixed(3);
+  return (
+    pad(clock(e.timeMs), WIDTH.time) + '  ' + pad(who, WIDTH.who) + '  ' + pad(endpoint(e.saddr, e.sport), WIDTH.local) +
+    '→ ' + pad(endpoint(e.daddr, e.dport), WIDTH.remote) + '  ' + paint(pad(w.text, WIDTH.what), w.color, color) + '  ' + ms
+  ).trimEnd() + '\n';
+}
+
+// ---- summary ---------------------------------------------------------------------------------
+
+function ms(n: number): string {
+  return n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(n < 10 ? 3 : 1)} ms`;
+}
+
+function matrix(s: TraceSummary, color: boolean): string {
+  if (s.transitions.length === 0) return 'no state changes seen\n';
+  const label = (t: { to: string; derived: boolean }) => (t.derived ? `${t.to}*` : t.to);
+  const order = (name: string) => {
+    const i = TCP_STATES.indexOf(name.replace('*', '') as (typeof TCP_STATES)[number]);
+    return (i < 0 ? 99 : i) + (name.endsWith('*') ? 0.5 : 0);
+  };
+  const columns = [...new Set(s.transitions.map(label))].sort((a, b) => order(a) - order(b));
+  const rows = [...new Set(s.transitions.map((t) => t.from ?? '(new)'))].sort((a, b) => order(a) - order(b));
+  const cell = new Map(s.transitions.map((t) => [`${t.from ?? '(new)'}>${label(t)}`, t.count]));
+  const body = rows.map((r) => [r, ...columns.map((c) => (cell.has(`${r}>${c}`) ? formatCount(cell.get(`${r}>${c}`)!) : ''))]);
+  const table = renderTable([{ header: 'FROM \\ TO' }, ...columns.map((c) => ({ header: c, align: 'right' as const }))], body);
+  const note = columns.some((c) => c.endsWith('*'))
+    ? paint('* derived: the kernel reports FIN_WAIT2/CLOSING → CLOSE as it hands the connection to a timewait socket\n', 'dim', color)
+    : '';
+  return table + note;
+}
+
+export function renderTraceSummary(s: TraceSummary, color: boolean): string {
+  const parts: string[] = [];
+  const how = s.backend === 'poll' ? `sampled every ${s.intervalMs} ms from /proc/net/tcp` : 'traced through bpftrace';
+  const e = s.events;
+  parts.push(
+    paint(`Summary: ${s.durationS.toFixed(1)} s ${how}`, 'bold', color) +
+      `: ${formatCount(e.state)} state changes, ${formatCount(e['reset-sent'])} resets sent, ${formatCount(e['reset-received'])} received, ` +
+      `${formatCount(e.retransmit)} retransmits, ${formatCount(e['synack-retransmit'])} SYN-ACK retransmits\n`,
+  );
+  if (s.lostEvents > 0) {
+    parts.push(paint(`bpftrace lost ${formatCount(s.lostEvents)} events (the kernel's perf buffer overflowed)\n`, 'red', color));
+  }
+  if (s.missedEvents > 0) {
+    parts.push(
+      paint(`the kernel skipped ${formatCount(s.missedEvents)} events (a BPF program was already running on that CPU)\n`, 'red', color),
+    );
+  }
+  parts.push('\n' + paint('Transitions', 'bold', color) + '\n' + matrix(s, color));
+  const l = s.lifetimes;
+  parts.push(
+    '\n' + paint('Connection lifetimes', 'bold', color) + ' (open to close, seen whole): ' +
+      (l ? `${formatCount(l.count)} connections, p50 ${ms(l.p50Ms)}, p90 ${ms(l.p90Ms)}, p99 ${ms(l.p99Ms)}, max ${ms(l.maxMs)}\n` : 'none\n'),
+  );
+  if (s.resets.length) {
+    parts.push('\n' + paint('Resets', 'bold', color) + ' (by the server port of the connection)\n');
+    parts.push(
+      renderTable(
+        [{ header: 'DIRECTION' }, { header: 'PORT', align: 'right' }, { header: 'COUNT', align: 'right' }],
+        s.resets.map((r) => [r.direction, String(r.port), formatCount(r.count)]),
+      ),
+    );
+  }
+  if (s.retransmits.length) {
+    parts.push('\n' + paint('Retransmits by peer', 'bold', color) + '\n');
+    parts.push(
+      renderTable(
+        [{ header: 'PEER' }, { header: 'RETRANSMITS', align: 'right' }, { header: 'SYN-ACK', align: 'right' }],
+        s.retransmits.slice(0, 20).map((p) => [p.peer, formatCount(p.retransmits), formatCount(p.synackRetransmits)]),
+      ),
+    );
+  }
+  return parts.join('');
+}

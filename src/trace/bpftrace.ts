@@ -1,0 +1,322 @@
+// The eBPF backend of `tcplens trace`: checks the host, runs bpftrace on the generated script and streams its events.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { PermissionError, TcplensError, UnsupportedPlatformError } from '../errors.ts';
+import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
+import { scanProcesses } from '../kernel/processes.ts';
+import { stateCode } from '../model/tcp-state.ts';
+import type { TraceHandle, TraceOptions, TraceSink } from './event.ts';
+import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
+import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
+
+/** bpftrace is not installed (or not where we look). */
+export class BpftraceMissingError extends UnsupportedPlatformError {}
+
+export interface BpftraceOptions extends TraceOptions {
+  /** Path of bpftrace; default: TCPLENS_BPFTRACE, else found on PATH and in the usual sbin/bin directories. */
+  bpftracePath?: string;
+  /** Per-CPU perf buffer in 4 KiB pages (BPFTRACE_PERF_RB_PAGES, a power of two); default: defaultPerfPages(). */
+  perfPages?: number;
+  /** Entries per socket map (BPFTRACE_MAP_KEYS_MAX): sockets tracked at once; default 65,536. */
+  mapKeys?: number;
+  /** How long bpftrace may take to compile and attach; default 60 s. */
+  startTimeoutMs?: number;
+}
+
+const APT_FIX = 'apt-get install -y bpftrace';
+const SEARCH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const TRACEFS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The bpftrace binary to run, or a BpftraceMissingError with the command that installs it. */
+export function findBpftrace(explicit = process.env.TCPLENS_BPFTRACE): string {
+  if (explicit) {
+    if (isExecutable(explicit)) return explicit;
+    throw new BpftraceMissingError(`bpftrace not found at ${explicit}: install it with ${APT_FIX}, or use --fallback`);
+  }
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...SEARCH_DIRS];
+  for (const dir of dirs) {
+    const p = join(dir, 'bpftrace');
+    if (isExecutable(p)) return p;
+  }
+  throw new BpftraceMissingError(`bpftrace is not installed: ${APT_FIX} (Debian/Ubuntu), or use --fallback to sample /proc/net/tcp`);
+}
+
+/** eBPF needs root here (bpftrace 0.17 refuses anything else). */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0 && process.geteuid?.() !== 0) {
+    throw new PermissionError('tracing with eBPF needs root: run it with sudo, or use --fallback to sample /proc/net/tcp without root');
+  }
+}
+
+/** The tracefs mount bpftrace reads tracepoint formats from; mounts it when missing (root only). */
+export function ensureTracefs(notice?: (text: string) => void): string {
+  for (const root of TRACEFS) if (existsSync(`${root}/events`)) return root;
+  const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS[0]!], { encoding: 'utf8' });
+  if (r.status === 0 && existsSync(`${TRACEFS[0]}/events`)) {
+    notice?.(`mounted tracefs on ${TRACEFS[0]} (bpftrace reads tracepoints there)`);
+    return TRACEFS[0]!;
+  }
+  const why = (r.stderr || r.error?.message || '').trim().split('\n')[0] || `exit ${r.status}`;
+  throw new UnsupportedPlatformError(
+    `tracefs is not mounted and mounting it failed (${why}): mount -t tracefs nodev ${TRACEFS[0]}, or use --fallback`,
+  );
+}
+
+/** Checks that each tracepoint exists; returns the names of tcp_send_reset's reason codes (empty before Linux 6.10). */
+export function checkTracepoints(root: string, tracepoints: readonly string[]): Map<number, string> {
+  let reasons = new Map<number, string>();
+  for (const tp of tracepoints) {
+    const [sys, name] = tp.split(':') as [string, string];
+    const path = `${root}/events/${sys}/${name}/format`;
+    let format: string;
+    try {
+      format = readFileSync(path, 'utf8');
+    } catch {
+      const which = tp === 'sock:inet_sock_set_state' ? 'state changes' : `--events without ${eventOf(tp)}`;
+      throw new UnsupportedPlatformError(
+        `this kernel has no tracepoint ${tp} (${path} is missing; Linux 4.16 or later has it): try ${which}, or use --fallback`,
+      );
+    }
+    if (name === 'tcp_send_reset') reasons = parseSymbolicNames(format, 'reason');
+  }
+  return reasons;
+}
+
+function eventOf(tp: string): string {
+  if (tp.includes('reset')) return 'reset';
+  if (tp.includes('synack')) return 'synack';
+  return 'retrans';
+}
+
+/** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
+const MAX_LISTENERS = 256;
+
+/** Owners of the listeners that exist now, so sockets they accept during the trace carry a pid. */
+export function knownListeners(ports?: readonly number[]): KnownListener[] {
+  const byInode = new Map<number, number>();
+  const listen = stateCode('LISTEN');
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    try {
+      readProcNetTcp(family, (row) => {
+        if (row.state === listen && row.inode && (!ports?.length || ports.includes(row.localPort))) byInode.set(row.inode, row.localPort);
+      });
+    } catch {
+      // Without them, accepted sockets just show no owner until their process closes them.
+    }
+  }
+  if (byInode.size === 0) return [];
+  const owners = scanProcesses(new Set(byInode.keys())).byInode;
+  const out = new Map<number, KnownListener>();
+  for (const [inode, port] of byInode) {
+    const o = owners.get(inode);
+    if (o && !out.has(port)) out.set(port, { port, pid: o.pid, comm: o.command });
+    if (out.size === MAX_LISTENERS) break;
+  }
+  return [...out.values()];
+}
+
+/**
+ * Perf buffer pages per CPU: 4 MiB per CPU (enough to ride out a stall of about a second at 20,000+
+ * events/s, where bpftrace's default 256 KiB overflowed in our benchmark), within 64 MiB in all.
+ */
+export function defaultPerfPages(cpus = availableParallelism()): number {
+  const pages = Math.min(1024, Math.max(64, Math.floor((64 << 20) / 4096 / Math.max(1, cpus))));
+  return 2 ** Math.floor(Math.log2(pages));
+}
+
+/**
+ * Events the kernel skipped without running our programs: a BPF program was already running on that
+ * CPU (a softirq that interrupts one of ours, say), so the nested tracepoint's was not. The kernel
+ * counts these per program (recursion_misses in the fdinfo of each program, Linux 5.12+).
+ */
+export function recursionMisses(pid: number): number {
+  let total = 0;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return 0;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      const m = /^recursion_misses:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) total += Number(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return total;
+}
+
+// bpftrace's stderr lines that say nothing to the user: it cannot raise RLIMIT_MEMLOCK in some
+// containers, and needs not (the kernel accounts BPF memory by cgroup since 5.11).
+const HARMLESS = [/RLIMIT_MEMLOCK/, /^\s*$/, new RegExp(ATTACHED_LINE)];
+
+function firstProblem(stderr: string): string | undefined {
+  return stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => !HARMLESS.some((re) => re.test(l)));
+}
+
+function bpftraceError(stderr: string, code: number | null, signal: NodeJS.Signals | null): TcplensError {
+  const line = firstProblem(stderr);
+  if (line && /root|permission|EPERM|not permitted/i.test(line)) {
+    return new PermissionError(`bpftrace was refused: ${line} (run as root, or use --fallback)`);
+  }
+  const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
+  return new UnsupportedPlatformError(`bpftrace ${how}${line ? `: ${line}` : ''}`);
+}
+
+/**
+ * Start tracing through bpftrace. Resolves once every probe is attached (events from then on are
+ * seen); rejects with a one-line typed error when the host cannot trace (not root, no bpftrace,
+ * no tracefs, a tracepoint missing) or bpftrace fails to start.
+ */
+export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promise<TraceHandle> {
+  if (process.platform !== 'linux') throw new UnsupportedPlatformError(`tracing needs Linux (this is ${process.platform})`);
+  requireRoot();
+  const bpftrace = o.bpftracePath ?? findBpftrace();
+  const events = o.events?.length ? o.events : (['state', 'reset', 'retrans', 'synack'] as const);
+  const root = ensureTracefs(sink.notice);
+  const resetReasons = checkTracepoints(root, tracepointsFor(events));
+  const script = buildScript({
+    events,
+    filter: o,
+    listeners: knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined),
+    resetReason: resetReasons.size > 0,
+  });
+
+  const env = {
+    ...process.env,
+    __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1',
+    BPFTRACE_PERF_RB_PAGES: String(o.perfPages ?? defaultPerfPages()),
+    BPFTRACE_MAP_KEYS_MAX: String(o.mapKeys ?? 65_536),
+  };
+  const args = ['-f', 'json', '-e', script];
+  // setpriv --pdeathsig: bpftrace is killed with us even when we die by SIGKILL, so it never
+  // outlives tcplens. Its own process group keeps a terminal's Ctrl-C for us: we stop it in order.
+  const setpriv = SEARCH_DIRS.map((d) => join(d, 'setpriv')).find(isExecutable);
+  const [cmd, argv] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', bpftrace, ...args]] : [bpftrace, args];
+  const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+
+  return new Promise<TraceHandle>((resolveStart, rejectStart) => {
+    const ctx: ParseContext = { monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6, resetReasons };
+    let stderr = '';
+    let pending = '';
+    let ready = false;
+    let stopping = false;
+    let exited = false;
+    let lost = 0;
+    let missed = 0;
+    let resolveDone!: () => void;
+    let rejectDone!: (e: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
+    done.catch(() => {}); // the owner awaits it; an unawaited rejection must not end the process
+
+    const killNow = () => {
+      if (!exited) child.kill('SIGKILL');
+    };
+    process.on('exit', killNow);
+    const startTimer = setTimeout(() => {
+      if (!ready) {
+        child.kill('SIGKILL');
+        rejectStart(new UnsupportedPlatformError(`bpftrace did not attach its probes within ${(o.startTimeoutMs ?? 60_000) / 1000} s`));
+      }
+    }, o.startTimeoutMs ?? 60_000);
+
+    const handleLine = (line: string) => {
+      let msg;
+      try {
+        msg = parseBpftraceLine(line, ctx);
+      } catch (err) {
+        sink.notice?.(`skipped a line of bpftrace output: ${(err as Error).message}`);
+        return;
+      }
+      if (!msg) return;
+      if (msg.kind === 'event') sink.event(msg.event);
+      else if (msg.kind === 'lost') {
+        lost += msg.events;
+        sink.lost?.(msg.events);
+      } else if (msg.kind === 'attached') attached();
+    };
+    const attached = () => {
+      if (ready) return;
+      ready = true;
+      clearTimeout(startTimer);
+      resolveStart(handle);
+    };
+
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      const text = pending + chunk;
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        handleLine(text.slice(start, nl));
+        start = nl + 1;
+      }
+      pending = text.slice(start);
+      sink.flush?.();
+    });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      if (stderr.length < 65_536) stderr += d;
+      // bpftrace 0.17 writes the notice to stderr, some versions to stdout: either will do.
+      if (!ready && stderr.includes(ATTACHED_LINE)) attached();
+    });
+    child.on('error', (err) => {
+      exited = true;
+      clearTimeout(startTimer);
+      process.off('exit', killNow);
+      const e = new UnsupportedPlatformError(`cannot run ${bpftrace}: ${err.message}`);
+      if (!ready) rejectStart(e);
+      else rejectDone(e);
+    });
+    child.on('close', (code, signal) => {
+      exited = true;
+      clearTimeout(startTimer);
+      process.off('exit', killNow);
+      if (pending) handleLine(pending);
+      pending = '';
+      sink.flush?.();
+      if (!ready) rejectStart(bpftraceError(stderr, code, signal));
+      else if (stopping) resolveDone();
+      else rejectDone(bpftraceError(stderr, code, signal));
+    });
+
+    const handle: TraceHandle = {
+      backend: 'bpftrace',
+      lostEvents: () => lost,
+      missedEvents: () => (exited ? missed : (missed = recursionMisses(child.pid!))),
+      done,
+      close: async () => {
+        if (!exited) {
+          stopping = true;
+          missed = recursionMisses(child.pid!);
+          // SIGINT: bpftrace detaches, drains its perf buffers to stdout and runs END, then exits.
+          child.kill('SIGINT');
+          const timer = setTimeout(killNow, 5_000);
+          await done.catch(() => {});
+          clearTimeout(timer);
+        }
+        await done.catch(() => {});
+      },
+    };
+  });
+}

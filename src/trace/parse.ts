@@ -1,0 +1,175 @@
+// bpftrace's JSON output (-f json) as typed trace events: one line in, one message out. Pure.
+
+import { formatAddress } from '../kernel/proc-net-tcp.ts';
+import type { Family } from '../model/socket.ts';
+import type { TcpState } from '../model/tcp-state.ts';
+import type { TraceEvent } from './event.ts';
+import { stateOfCode } from './script.ts';
+
+export type BpftraceMessage =
+  | { kind: 'event'; event: TraceEvent }
+  /** bpftrace could not keep up: the kernel dropped this many events from its perf buffer. */
+  | { kind: 'lost'; events: number }
+  /** Every probe is attached (bpftrace prints this when __BPFTRACE_NOTIFY_PROBES_ATTACHED is set). */
+  | { kind: 'attached' }
+  /** The script's BEGIN block ran. */
+  | { kind: 'begin' };
+
+export interface ParseContext {
+  /** Add to CLOCK_MONOTONIC milliseconds (bpftrace's nsecs / 1e6) to get epoch milliseconds. */
+  monoToEpochMs: number;
+  /** Names of tcp_send_reset's reason codes, from the tracepoint's format. */
+  resetReasons?: ReadonlyMap<number, string>;
+}
+
+export const ATTACHED_LINE = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
+// The exact prefix bpftrace writes for a printf (JsonOutput::message): a data string with no
+// escapes in it can be taken as is, without JSON.parse.
+const PRINTF_PREFIX = '{"type": "printf", "data": "';
+const PRINTF_SUFFIX = '"}';
+
+/** One line of bpftrace's stdout; null for lines that carry nothing for us. Throws on a malformed event. */
+export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceMessage | null {
+  if (line.length === 0) return null;
+  let data: string;
+  if (line.startsWith(PRINTF_PREFIX) && line.endsWith(PRINTF_SUFFIX) && !line.includes('\\', PRINTF_PREFIX.length)) {
+    data = line.slice(PRINTF_PREFIX.length, -PRINTF_SUFFIX.length);
+  } else if (line.charCodeAt(0) === 123 /* { */) {
+    const msg = JSON.parse(line) as { type?: string; data?: unknown };
+    if (msg.type === 'lost_events') return { kind: 'lost', events: Number((msg.data as { events?: number })?.events ?? 0) };
+    if (msg.type !== 'printf' || typeof msg.data !== 'string') return null;
+    data = msg.data;
+  } else {
+    return line.trim() === ATTACHED_LINE ? { kind: 'attached' } : null;
+  }
+  if (data === 'B') return { kind: 'begin' };
+  return { kind: 'event', event: parseEventData(data, ctx) };
+}
+
+const FAMILY: Record<string, Family> = { '4': 'ipv4', '6': 'ipv6' };
+
+function family(f: string | undefined): Family {
+  const fam = FAMILY[f ?? ''];
+  if (!fam) throw new Error(`unknown address family '${f}'`);
+  return fam;
+}
+
+// ntop() prints an IPv4-mapped IPv6 address as ::ffff:a.b.c.d; tcplens shows it as the IPv4 address.
+function address(text: string): string {
+  return text.startsWith('::ffff:') && text.includes('.') ? text.slice(7) : text;
+}
+
+function state(code: string | undefined): TcpState | null {
+  return stateOfCode(Number(code));
+}
+
+/** The process name: the rest of the fields, spaces and all. */
+function commOf(f: string[], at: number): string {
+  return f.length === at + 1 ? f[at]! : f.slice(at).join(' ');
+}
+
+/** A struct sockaddr_in/in6 printed by %rx: 28 bytes as \xNN each. */
+export function decodeSockaddr(hex: string): { family: Family; address: string; port: number } {
+  const bytes = new Uint8Array(28);
+  for (let i = 0; i < 28; i++) bytes[i] = parseInt(hex.slice(i * 4 + 2, i * 4 + 4), 16);
+  // sa_family is 2 or 10 in host byte order: one of its two bytes is zero.
+  const fam = bytes[0]! | bytes[1]!;
+  const port = (bytes[2]! << 8) | bytes[3]!;
+  if (fam === 2) return { family: 'ipv4', address: formatAddress(bytes.subarray(4, 8)), port };
+  if (fam === 10) return { family: 'ipv6', address: formatAddress(bytes.subarray(8, 24)), port };
+  throw new Error(`unknown address family ${fam} in a reset's address`);
+}
+
+/**
+ * An event from printAddressed()'s layout (script.ts): family sport dport saddr daddr from field
+ * `at`, pid and comm from `ownerAt`. Every event is built here or as here, with its fields in one
+ * order: this runs for each of tens of thousands of events a second, and objects of one shape stay fast.
+ */
+function event(
+  f: string[],
+  type: TraceEvent['type'],
+  timeMs: number,
+  at: number,
+  ownerAt: number,
+  oldState: TcpState | null,
+  newState: TcpState | null,
+  ms: number | null,
+): TraceEvent {
+  const pid = Number(f[ownerAt]);
+  const comm = pid > 0 ? commOf(f, ownerAt + 1) : '';
+  return {
+    timeMs,
+    type,
+    pid: pid > 0 ? pid : null,
+    comm: comm || null,
+    family: family(f[at]),
+    saddr: address(f[at + 3]!),
+    sport: Number(f[at + 1]),
+    daddr: address(f[at + 4]!),
+    dport: Number(f[at + 2]),
+    oldState,
+    newState,
+    ms,
+    sk: f[2] ?? '0',
+  };
+}
+
+/** The fields of one printf of the script (see script.ts for the layout). */
+export function parseEventData(data: string, ctx: ParseContext): TraceEvent {
+  const f = data.split(' ');
+  const timeMs = Number(f[1]) / 1e6 + ctx.monoToEpochMs;
+  switch (f[0]) {
+    case 'S': {
+      const us = Number(f[11]);
+      const e = event(f, 'state', timeMs, 6, 12, state(f[3]), state(f[4]), us >= 0 ? us / 1000 : null);
+      if (f[5] === '1') e.derived = true;
+      return e;
+    }
+    case 'R': {
+      const local = decodeSockaddr(f[5]!);
+      const remote = decodeSockaddr(f[6]!);
+      const pid = Number(f[7]);
+      const comm = pid > 0 ? commOf(f, 8) : '';
+      const e: TraceEvent = {
+        timeMs,
+        type: 'reset-sent',
+        pid: pid > 0 ? pid : null,
+        comm: comm || null,
+        family: local.family,
+        saddr: local.address,
+        sport: local.port,
+        daddr: remote.address,
+        dport: remote.port,
+        // State 0: the reset answers a segment that found no socket (a closed port).
+        oldState: state(f[3]),
+        newState: null,
+        ms: null,
+        sk: f[2] ?? '0',
+      };
+      const reasonCode = Number(f[4]);
+      if (reasonCode >= 0) e.reason = ctx.resetReasons?.get(reasonCode) ?? String(reasonCode);
+      return e;
+    }
+    case 'r':
+      return event(f, 'reset-received', timeMs, 3, 8, null, null, null);
+    case 'Y':
+      return event(f, 'synack-retransmit', timeMs, 3, 8, 'SYN_RECV', null, null);
+    case 'T':
+      return event(f, 'retransmit', timeMs, 4, 9, state(f[3]), null, null);
+    default:
+      throw new Error(`unexpected bpftrace output '${data.slice(0, 80)}'`);
+  }
+}
+
+/** The symbolic names of a tracepoint field, from its format file's __print_symbolic(REC->field, {n, "NAME"}, …). */
+export function parseSymbolicNames(format: string, field: string): Map<number, string> {
+  const names = new Map<number, string>();
+  const at = format.indexOf(`__print_symbolic(REC->${field},`);
+  if (at < 0) return names;
+  // The list ends at the first ')' that closes the call; entries are { number, "NAME" }.
+  const end = format.indexOf(')', at + 17 + field.length);
+  const re = /\{\s*(\d+)\s*,\s*"([^"]*)"\s*\}/g;
+  const list = format.slice(at, end < 0 ? undefined : end);
+  for (const m of list.matchAll(re)) names.set(Number(m[1]), m[2]!);
+  return names;
+}

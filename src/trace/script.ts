@@ -1,0 +1,176 @@
+// The bpftrace program behind `tcplens trace`, generated for the chosen events and filters. Pure.
+//
+// Each event is one printf with fixed, space-separated fields (parsed by bpftrace.ts), the process
+// name last because it may contain spaces. Times are CLOCK_MONOTONIC ns (bpftrace's nsecs), socket
+// ids the kernel's sock address in hex; family is 4 or 6; addresses come from ntop(), except for
+// resets sent, whose tracepoint gives whole struct sockaddr_in/in6 (28 bytes, printed as %rx hex).
+//
+//   B                                                         BEGIN ran
+//   S now sk old new derived family sport dport saddr daddr us pid comm    a state change
+//   R now sk state reason sockaddr-local sockaddr-remote pid comm          a reset sent
+//   r now sk family sport dport saddr daddr pid comm                        a reset received
+//   T now sk state family sport dport saddr daddr pid comm                  a retransmit
+//   Y now req family sport dport saddr daddr pid comm                       a SYN-ACK retransmit
+//
+// Maps, keyed by the kernel socket's address and deleted when it reaches CLOSE:
+//   @ts[sk]  = when it entered its current state (for the time spent in the state it leaves)
+//   @who[sk] = (pid, comm) of its process, learned where only that process can be running: in
+//              connect (→ SYN_SENT), listen (→ LISTEN) and close/shutdown (→ FIN_WAIT1, → LAST_ACK);
+//              an accepted socket starts with its listener's owner, @lis[port]
+//   @rst[sk] = a reset went through it (so its FIN_WAIT2/CLOSING → CLOSE is not a TIME_WAIT hand-off)
+// Per event: two or three map operations and one printf; all filters run in the kernel.
+
+import { TCP_STATES, stateCode } from '../model/tcp-state.ts';
+import type { TraceEventKind, TraceFilter } from './event.ts';
+
+export interface KnownListener {
+  port: number;
+  pid: number;
+  comm: string;
+}
+
+export interface ScriptOptions {
+  events: readonly TraceEventKind[];
+  filter?: TraceFilter;
+  /** Owners of listeners that existed before the trace (found in /proc), so accepted sockets get a pid. */
+  listeners?: readonly KnownListener[];
+  /** Whether tcp:tcp_send_reset has the `reason` field (Linux 6.10+). */
+  resetReason?: boolean;
+}
+
+const SYN_SENT = stateCode('SYN_SENT');
+const SYN_RECV = stateCode('SYN_RECV');
+const FIN_WAIT1 = stateCode('FIN_WAIT1');
+const FIN_WAIT2 = stateCode('FIN_WAIT2');
+const TIME_WAIT = stateCode('TIME_WAIT');
+const CLOSE = stateCode('CLOSE');
+const LAST_ACK = stateCode('LAST_ACK');
+const LISTEN = stateCode('LISTEN');
+const CLOSING = stateCode('CLOSING');
+const AF_INET = 2;
+
+/** The tracepoints a choice of events attaches to (sock:inet_sock_set_state always: it tracks owners and times). */
+export function tracepointsFor(events: readonly TraceEventKind[]): string[] {
+  const tps = ['sock:inet_sock_set_state'];
+  if (events.includes('reset') || events.includes('state')) tps.push('tcp:tcp_send_reset', 'tcp:tcp_receive_reset');
+  if (events.includes('retrans')) tps.push('tcp:tcp_retransmit_skb');
+  if (events.includes('synack')) tps.push('tcp:tcp_retransmit_synack');
+  return tps;
+}
+
+// ---- expressions -------------------------------------------------------------------------------
+
+const anyOf = (expr: string, values: readonly number[]) => `(${values.map((v) => `${expr} == ${v}`).join(' || ')})`;
+
+/** The port filter over two port expressions (local, remote), or '' when there is none. */
+export function portCondition(local: string, remote: string, f: TraceFilter = {}): string {
+  const parts: string[] = [];
+  if (f.ports?.length) parts.push(`(${anyOf(local, f.ports)} || ${anyOf(remote, f.ports)})`);
+  if (f.sports?.length) parts.push(anyOf(local, f.sports));
+  if (f.dports?.length) parts.push(anyOf(remote, f.dports));
+  return parts.join(' && ');
+}
+
+const and = (...conds: string[]) => conds.filter(Boolean).join(' && ');
+
+/** A big-endian 16-bit number from two bytes of an array. */
+const be16 = (arr: string, at: number) => `(((uint16)${arr}[${at}] << 8) | (uint16)${arr}[${at + 1}])`;
+
+/** printf of one event whose addresses are tracepoint arrays: IPv4 (u8[4]) or IPv6 (u8[16]) by family. */
+function printAddressed(o: { tag: string; head: [string, string]; tail: [string, string]; indent: string }): string {
+  const i = o.indent;
+  const line = (fam: number, s: string, d: string) =>
+    `printf("${o.tag} ${o.head[0]} ${fam} %d %d %s %s ${o.tail[0]}", ${o.head[1]}, args->sport, args->dport, ntop(${s}), ntop(${d}), ${o.tail[1]});`;
+  return (
+    `${i}if (args->family == ${AF_INET}) {\n${i}  ${line(4, 'args->saddr', 'args->daddr')}\n` +
+    `${i}} else {\n${i}  ${line(6, 'args->saddr_v6', 'args->daddr_v6')}\n${i}}\n`
+  );
+}
+
+/** A process name as a bpftrace string literal: printable ASCII only, at most 15 bytes as comm. */
+function commLiteral(comm: string): string {
+  return `"${comm.replace(/[^\w .:/@+-]/g, '?').slice(0, 15)}"`;
+}
+
+// ---- the program ---------------------------------------------------------------------------
+
+export function buildScript(o: ScriptOptions): string {
+  const events = new Set(o.events);
+  const f = o.filter ?? {};
+  const wantState = events.has('state');
+  const wantReset = events.has('reset');
+  const pidCond = f.pids?.length ? anyOf('$w.0', f.pids) : '';
+  const guarded = (print: (indent: string) => string, cond: string) =>
+    cond ? `  if (${cond}) {\n${print('    ')}  }\n` : print('  ');
+  const probe = (name: string, pred: string, body: string) => `${name}\n${pred ? `/${pred}/\n` : ''}{\n${body}}\n\n`;
+  const ownerTail: [string, string] = ['%llu %s', '$w.0, $w.1'];
+  let s = '';
+
+  s += 'BEGIN {\n';
+  for (const l of o.listeners ?? []) s += `  @lis[${l.port}] = ((uint64)${l.pid}, ${commLiteral(l.comm)});\n`;
+  s += '  printf("B");\n}\n\n';
+
+  // -- state changes: always attached, as owners and times serve every other event --
+  let b = `  $sk = (uint64)args->skaddr;\n  $old = args->oldstate;\n  $new = args->newstate;\n${wantState ? '  $now = nsecs;\n' : ''}`;
+  b += `  if ($new == ${SYN_SENT} || $new == ${LISTEN} || $new == ${FIN_WAIT1} || $new == ${LAST_ACK}) {\n    @who[$sk] = (pid, comm);\n  }\n`;
+  b += `  if ($new == ${LISTEN}) {\n    @lis[args->sport] = (pid, comm);\n  }\n`;
+  b += `  if ($old == ${LISTEN} && $new == ${SYN_RECV}) {\n    $l = @lis[args->sport];\n    if ($l.0 != 0) {\n      @who[$sk] = $l;\n    }\n  }\n`;
+  if (wantState) {
+    b += '  $w = @who[$sk];\n  $t = @ts[$sk];\n  $us = (int64)-1;\n  if ($t != 0) {\n    $us = (int64)(($now - $t) / 1000);\n  }\n';
+    b += `  $derived = 0;\n  if ($new == ${CLOSE} && ($old == ${FIN_WAIT2} || $old == ${CLOSING}) && @rst[$sk] == 0) {\n    $derived = 1;\n  }\n`;
+    b += `  $shown = $derived ? ${TIME_WAIT} : $new;\n`;
+    const codes = (f.states ?? []).map(stateCode);
+    const stateCond = codes.length ? `(${anyOf('$old', codes)} || ${anyOf('$shown', codes)})` : '';
+    b += guarded(
+      (indent) =>
+        printAddressed({ tag: 'S', head: ['%llu %llx %d %d %d', '$now, $sk, $old, $shown, $derived'], tail: ['%lld %llu %s', '$us, $w.0, $w.1'], indent }),
+      and(stateCond, pidCond),
+    );
+  }
+  // Times serve only state events (the time spent in the old state).
+  b += wantState
+    ? `  if ($new == ${CLOSE}) {\n    delete(@ts[$sk]);\n    delete(@who[$sk]);\n    delete(@rst[$sk]);\n  } else {\n    @ts[$sk] = $now;\n  }\n`
+    : `  if ($new == ${CLOSE}) {\n    delete(@who[$sk]);\n  }\n`;
+  s += probe('tracepoint:sock:inet_sock_set_state', and('args->protocol == 6', portCondition('args->sport', 'args->dport', f)), b);
+
+  if (wantState || wantReset) {
+    // Resets sent: addresses come as struct sockaddr_in/in6, the sender's first.
+    b = '  $sk = (uint64)args->skaddr;\n';
+    if (wantState) b += `  if (args->state == ${FIN_WAIT2} || args->state == ${CLOSING}) {\n    @rst[$sk] = 1;\n  }\n`;
+    if (wantReset) {
+      b += '  $w = @who[$sk];\n';
+      const reason = o.resetReason ? 'args->reason' : '-1';
+      b += guarded(
+        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s", nsecs, $sk, args->state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $w.0, $w.1);\n`,
+        pidCond,
+      );
+    }
+    s += probe('tracepoint:tcp:tcp_send_reset', portCondition(be16('args->saddr', 2), be16('args->daddr', 2), f), b);
+
+    b = '  $sk = (uint64)args->skaddr;\n';
+    // tcp_reset() always ends in tcp_done() (→ CLOSE), which deletes the mark.
+    if (wantState) b += '  @rst[$sk] = 1;\n';
+    if (wantReset) b += '  $w = @who[$sk];\n' + guarded((indent) => printAddressed({ tag: 'r', head: ['%llu %llx', 'nsecs, $sk'], tail: ownerTail, indent }), pidCond);
+    s += probe('tracepoint:tcp:tcp_receive_reset', portCondition('args->sport', 'args->dport', f), b);
+  }
+
+  // Retransmits: the socket's owner; SYN-ACKs: the listener's (skaddr is the listener, req the request).
+  const others = [
+    { kind: 'retrans', tp: 'tcp:tcp_retransmit_skb', pre: '  $sk = (uint64)args->skaddr;\n  $w = @who[$sk];\n', tag: 'T', head: ['%llu %llx %d', 'nsecs, $sk, args->state'] },
+    { kind: 'synack', tp: 'tcp:tcp_retransmit_synack', pre: '  $w = @lis[args->sport];\n', tag: 'Y', head: ['%llu %llx', 'nsecs, (uint64)args->req'] },
+  ] as const;
+  for (const p of others) {
+    if (!events.has(p.kind)) continue;
+    b = p.pre + guarded((indent) => printAddressed({ tag: p.tag, head: [...p.head], tail: ownerTail, indent }), pidCond);
+    s += probe(`tracepoint:${p.tp}`, portCondition('args->sport', 'args->dport', f), b);
+  }
+
+  // Left alone, bpftrace prints every map at exit.
+  s += `END {\n${wantState ? '  clear(@ts);\n  clear(@rst);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
+  return s;
+}
+
+/** The TCP state with kernel code n, as the kernel names it. */
+export function stateOfCode(n: number): (typeof TCP_STATES)[number] | null {
+  return n >= 1 && n <= TCP_STATES.length ? TCP_STATES[n - 1]! : null;
+}

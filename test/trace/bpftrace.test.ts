@@ -1,0 +1,200 @@
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { closedPort, connection, has, listen, pythonServer, refused, ssTimeWait, streamCli, tcpdump, type Streaming } from './live.ts';
+
+type Line = Record<string, unknown>;
+const isRoot = process.getuid?.() === 0;
+const skip = !isRoot ? 'needs root' : !has('bpftrace') ? 'bpftrace is not installed' : !has('tcpdump') ? 'tcpdump is not installed' : false;
+const N = 20;
+
+const key = (l: Line) => `${l.oldState}>${l.newState}${l.derived ? '*' : ''}`;
+const states = (l: Line) => l.type === 'state';
+
+describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
+  const servers: Server[] = [];
+  let py: Awaited<ReturnType<typeof pythonServer>>;
+  let all: Streaming; // every event on the test's ports
+  let filtered: Streaming; // --pid of the Python server, --state TIME_WAIT
+  let allCode: number | null;
+  let filteredCode: number | null;
+  const ports = { open: 0, closed: 0, reset: 0, reset6: 0, halfReset: 0 };
+  const clients = { open: [] as number[], reset: [] as number[], reset6: [] as number[], halfReset: [] as number[], clientFirst: [] as number[], serverFirst: [] as number[], sentinel: [] as number[] };
+  let tcpdumpRsts = 0;
+  let window = { from: 0, to: 0 };
+  let bpftracePids: number[] = [];
+  let timeWait = new Set<string>();
+  let dump: Awaited<ReturnType<typeof tcpdump>> | undefined;
+
+  const server = async (host: string, onConnection: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}) => {
+    const s = createServer(opts, (sock) => {
+      sock.on('error', () => {});
+      onConnection(sock);
+    });
+    servers.push(s);
+    return listen(s, host);
+  };
+
+  before(async () => {
+    ports.open = await server('127.0.0.1', (s) => s.resume());
+    ports.closed = await closedPort();
+    // Reset on the client's first byte: a reset before the client's connect() returns would fail the connect itself.
+    ports.reset = await server('127.0.0.1', (s) => s.once('data', () => s.resetAndDestroy()));
+    ports.reset6 = await server('::1', (s) => s.once('data', () => s.resetAndDestroy()));
+    // The client half-closes; the server answers its FIN with a reset, so the client's FIN_WAIT2 ends in CLOSE, not
+    // TIME_WAIT. The reset waits out the delayed ACK of the FIN (40-200 ms), which moves the client to FIN_WAIT2.
+    ports.halfReset = await server('127.0.0.1', (s) => s.on('end', () => setTimeout(() => s.resetAndDestroy(), 250)).resume(), { allowHalfOpen: true });
+    py = await pythonServer();
+    const mine = [ports.open, ports.closed, ports.reset, ports.reset6, ports.halfReset, py.port];
+    all = streamCli(['trace', '--json', '--port', mine.join(',')]);
+    filtered = streamCli(['trace', '--json', '--events', 'state', '--port', String(py.port), '--pid', String(py.pid), '--state', 'TIME_WAIT']);
+
+    // Ready when both see a connection the Python server closes first (its TIME_WAIT passes both filters).
+    const seen = (s: Streaming) => s.lines.some((l) => l.sport === py.port && clients.sentinel.includes(l.dport as number));
+    const deadline = Date.now() + 90_000;
+    while (!(seen(all) && seen(filtered))) {
+      if (Date.now() > deadline) throw new Error(`trace did not start: ${all.stderr()} ${filtered.stderr()}`);
+      if (all.child.exitCode !== null || filtered.child.exitCode !== null) throw new Error(`trace exited: ${all.stderr()} ${filtered.stderr()}`);
+      clients.sentinel.push(await connection('127.0.0.1', py.port, (s) => s.resume().write('c')));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    bpftracePids = [all, filtered].flatMap((s) => spawnSync('pgrep', ['-P', String(s.child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number));
+
+    dump = await tcpdump(`tcp src port ${ports.closed} and tcp[tcpflags] & tcp-rst != 0`);
+    window.from = Date.now();
+    for (let i = 0; i < N; i++) clients.open.push(await connection('127.0.0.1', ports.open, (s) => s.resume().end()));
+    for (let i = 0; i < N; i++) await refused('127.0.0.1', ports.closed);
+    for (let i = 0; i < 3; i++) clients.reset.push(await connection('127.0.0.1', ports.reset, (s) => s.resume().write('x')));
+    for (let i = 0; i < 3; i++) clients.reset6.push(await connection('::1', ports.reset6, (s) => s.resume().write('x')));
+    clients.halfReset = await Promise.all([1, 2, 3].map(() => connection('127.0.0.1', ports.halfReset, (s) => s.resume().end())));
+    for (let i = 0; i < 5; i++) clients.clientFirst.push(await connection('127.0.0.1', py.port, (s) => s.resume().end()));
+    for (let i = 0; i < 5; i++) clients.serverFirst.push(await connection('127.0.0.1', py.port, (s) => s.resume().write('c')));
+    await new Promise((r) => setTimeout(r, 300)); // the last FINs and ACKs
+    window.to = Date.now();
+    tcpdumpRsts = await dump.stop();
+    timeWait = ssTimeWait();
+    [allCode, filteredCode] = await Promise.all([all.stop('SIGINT'), filtered.stop('SIGTERM')]);
+  });
+
+  after(async () => {
+    await dump?.stop();
+    await Promise.all([all?.stop('SIGKILL'), filtered?.stop('SIGKILL')]);
+    py?.close();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  });
+
+  const events = () => all.lines.filter((l) => l.type !== 'summary' && l.type !== 'lost');
+
+  test('reports each of 20 connections to an open port as SYN_SENT → ESTABLISHED, owned by the connecting process', () => {
+    const mine = events().filter((l) => states(l) && key(l) === 'SYN_SENT>ESTABLISHED' && l.dport === ports.open && clients.open.includes(l.sport as number));
+    assert.equal(mine.length, N);
+    for (const l of mine) {
+      assert.equal(l.pid, process.pid, 'the owner seen at connect(), not whatever task ran the softirq');
+      assert.equal(l.family, 'ipv4');
+      assert.equal(typeof l.ms, 'number');
+    }
+    // The accepting side: LISTEN → SYN_RECV on the listener's port, owned by the listener's process.
+    const accepted = events().filter((l) => key(l) === 'LISTEN>SYN_RECV' && l.sport === ports.open && clients.open.includes(l.dport as number));
+    assert.equal(accepted.length, N);
+    assert.ok(accepted.every((l) => l.pid === process.pid));
+  });
+
+  test('counts as many resets sent from a closed port as tcpdump sees RST packets from it on lo', () => {
+    const sent = events().filter((l) => {
+      const t = Date.parse(l.time as string);
+      return l.type === 'reset-sent' && l.sport === ports.closed && t >= window.from && t <= window.to;
+    });
+    assert.equal(tcpdumpRsts, N, 'tcpdump, the oracle, saw one RST per refused connection');
+    assert.equal(sent.length, tcpdumpRsts);
+    for (const l of sent) {
+      assert.equal(l.oldState, null, 'no socket: the port is closed');
+      assert.equal(l.pid, null);
+      assert.equal(l.saddr, '127.0.0.1');
+    }
+    if (existsSync('/sys/kernel/tracing/events/tcp/tcp_send_reset/format') && readFileSync('/sys/kernel/tracing/events/tcp/tcp_send_reset/format', 'utf8').includes('reason')) {
+      assert.ok(sent.every((l) => l.reason === 'NO_SOCKET'));
+    }
+    // Each refused client saw the RST arrive, in SYN_SENT.
+    const received = events().filter((l) => l.type === 'reset-received' && l.dport === ports.closed && sent.some((s) => s.dport === l.sport));
+    assert.equal(received.length, N);
+  });
+
+  test('shows a reset from resetAndDestroy() as received on the client side and sent on the server side, IPv4 and IPv6', () => {
+    for (const [port, clientPorts, family, address] of [
+      [ports.reset, clients.reset, 'ipv4', '127.0.0.1'],
+      [ports.reset6, clients.reset6, 'ipv6', '::1'],
+    ] as const) {
+      for (const client of clientPorts) {
+        const received = events().filter((l) => l.type === 'reset-received' && l.sport === client && l.dport === port);
+        assert.equal(received.length, 1, `client ${client} → ${port}`);
+        assert.equal(received[0]!.family, family);
+        assert.equal(received[0]!.saddr, address);
+        assert.equal(received[0]!.pid, process.pid);
+        const sent = events().filter((l) => l.type === 'reset-sent' && l.sport === port && l.dport === client);
+        assert.equal(sent.length, 1);
+        const clientEnd = events().filter((l) => states(l) && l.sport === client && l.dport === port).map(key);
+        assert.deepEqual(clientEnd.slice(-1), ['ESTABLISHED>CLOSE']);
+      }
+    }
+  });
+
+  test('derives TIME_WAIT for the side that closes first, as ss confirms, and never after a reset', () => {
+    const tw = (local: number, remote: number) =>
+      events().filter((l) => states(l) && l.sport === local && l.dport === remote && l.newState === 'TIME_WAIT');
+    for (const client of clients.clientFirst) {
+      const mine = tw(client, py.port);
+      assert.equal(mine.length, 1, `client ${client} closed first`);
+      assert.equal(mine[0]!.derived, true);
+      assert.equal(mine[0]!.oldState, 'FIN_WAIT2');
+      assert.equal(mine[0]!.pid, process.pid);
+      assert.equal(tw(py.port, client).length, 0, 'the passive closer has no TIME_WAIT');
+      assert.ok(timeWait.has(`127.0.0.1:${client} 127.0.0.1:${py.port}`), 'ss lists the client end in TIME-WAIT');
+      assert.deepEqual(events().filter((l) => states(l) && l.sport === py.port && l.dport === client).map(key).slice(-2), ['CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE']);
+    }
+    for (const client of clients.serverFirst) {
+      const server = tw(py.port, client);
+      assert.equal(server.length, 1, `server closed first towards ${client}`);
+      assert.equal(server[0]!.derived, true);
+      assert.equal(server[0]!.pid, py.pid, 'the Python server, a process of its own');
+      assert.equal(tw(client, py.port).length, 0);
+      assert.ok(timeWait.has(`127.0.0.1:${py.port} 127.0.0.1:${client}`), 'ss lists the server end in TIME-WAIT');
+      assert.ok(!timeWait.has(`127.0.0.1:${client} 127.0.0.1:${py.port}`));
+    }
+    for (const client of clients.halfReset) {
+      const end = events().filter((l) => l.sport === client && l.dport === ports.halfReset);
+      assert.deepEqual(end.map((l) => (l.type === 'state' ? key(l) : l.type)).slice(-2), ['reset-received', 'FIN_WAIT2>CLOSE']);
+      assert.ok(!timeWait.has(`127.0.0.1:${client} 127.0.0.1:${ports.halfReset}`), 'ss agrees: no TIME-WAIT after the reset');
+    }
+  });
+
+  test('filters by pid and state in the kernel', () => {
+    const evs = filtered.lines.filter((l) => l.type !== 'summary');
+    assert.ok(evs.length > 0);
+    for (const l of evs) {
+      assert.equal(l.pid, py.pid);
+      assert.equal(l.newState, 'TIME_WAIT');
+      assert.equal(l.sport, py.port);
+    }
+    for (const client of clients.serverFirst) assert.equal(evs.filter((l) => l.dport === client).length, 1);
+    for (const client of clients.clientFirst) assert.equal(evs.filter((l) => l.dport === client || l.sport === client).length, 0);
+  });
+
+  test('ends on SIGINT or SIGTERM with a summary line that adds up, and leaves no bpftrace behind', () => {
+    assert.equal(allCode, 0, all.stderr());
+    assert.equal(filteredCode, 0, filtered.stderr());
+    assert.equal(all.stderr(), '', 'nothing on stderr when all went well');
+    const summary = all.lines.at(-1)!;
+    assert.equal(summary.type, 'summary');
+    assert.equal(summary.backend, 'bpftrace');
+    const counts = summary.events as Record<string, number>;
+    assert.equal(counts.state, events().filter(states).length);
+    assert.equal(counts['reset-sent'], events().filter((l) => l.type === 'reset-sent').length);
+    const resets = summary.resets as Array<{ direction: string; port: number; count: number }>;
+    assert.ok(resets.some((r) => r.direction === 'sent' && r.port === ports.closed && r.count >= N));
+    assert.ok((summary.lifetimes as { count: number }).count >= N);
+    assert.equal(bpftracePids.length, 2, 'one bpftrace per trace while running');
+    for (const pid of bpftracePids) assert.ok(!existsSync(`/proc/${pid}`), `bpftrace ${pid} is gone`);
+  });
+});

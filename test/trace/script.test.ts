@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildScript, portCondition, tracepointsFor } from '../../src/trace/script.ts';
+
+const ALL = ['state', 'reset', 'retrans', 'synack'] as const;
+
+/** The probe blocks of a script, by attach point. */
+function probes(script: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const block of script.split(/\n\n/)) {
+    const name = block.split('\n')[0]!.trim();
+    if (name) out.set(name, block);
+  }
+  return out;
+}
+
+/** Each printf's tag and its number of space-separated fields before the process name. */
+function printfShapes(script: string): Map<string, number> {
+  const shapes = new Map<string, number>();
+  for (const m of script.matchAll(/printf\("(\w) ([^"]*)"/g)) {
+    const fields = m[2]!.split(' ').length; // after the tag, comm (%s) last
+    const prev = shapes.get(m[1]!);
+    assert.ok(prev === undefined || prev === fields, `the two family variants of ${m[1]} differ`);
+    shapes.set(m[1]!, fields);
+  }
+  return shapes;
+}
+
+test('attaches the state tracepoint always, and the others only for the events asked', () => {
+  assert.deepEqual(tracepointsFor(['retrans']), ['sock:inet_sock_set_state', 'tcp:tcp_retransmit_skb']);
+  assert.deepEqual(tracepointsFor(['state']), ['sock:inet_sock_set_state', 'tcp:tcp_send_reset', 'tcp:tcp_receive_reset']);
+  assert.deepEqual(tracepointsFor([...ALL]).length, 5);
+  const names = [...probes(buildScript({ events: ['synack'] })).keys()];
+  assert.deepEqual(names, ['BEGIN {', 'tracepoint:sock:inet_sock_set_state', 'tracepoint:tcp:tcp_retransmit_synack', 'END {']);
+});
+
+test('prints each event with the fields the parser reads', () => {
+  // parse.ts reads pid at field 12 of S (the tag is field 0), 7 of R, 8 of r and Y, 9 of T, and comm after it.
+  assert.deepEqual(Object.fromEntries(printfShapes(buildScript({ events: [...ALL], resetReason: true }))), { S: 13, R: 8, r: 9, T: 10, Y: 9 });
+});
+
+test('keeps state changes of TCP only and filters ports in the kernel, on both ends for --port', () => {
+  const s = probes(buildScript({ events: [...ALL], filter: { ports: [80, 443], sports: [8080], dports: [5432] } }));
+  const state = s.get('tracepoint:sock:inet_sock_set_state')!;
+  assert.match(
+    state,
+    /\/args->protocol == 6 && \(\(args->sport == 80 \|\| args->sport == 443\) \|\| \(args->dport == 80 \|\| args->dport == 443\)\) && \(args->sport == 8080\) && \(args->dport == 5432\)\//,
+  );
+  // Resets sent carry whole sockaddrs: the port is bytes 2-3, big-endian.
+  assert.match(s.get('tracepoint:tcp:tcp_send_reset')!, /\(\(uint16\)args->saddr\[2\] << 8\) \| \(uint16\)args->saddr\[3\]\) == 80/);
+  for (const name of ['tracepoint:tcp:tcp_receive_reset', 'tracepoint:tcp:tcp_retransmit_skb', 'tracepoint:tcp:tcp_retransmit_synack']) {
+    assert.match(s.get(name)!, /args->dport == 5432/, name);
+  }
+  assert.equal(portCondition('a', 'b', {}), '');
+});
+
+test('filters states on either side of a change, counting a derived TIME_WAIT as TIME_WAIT', () => {
+  const state = probes(buildScript({ events: ['state'], filter: { states: ['TIME_WAIT', 'SYN_SENT'] } })).get('tracepoint:sock:inet_sock_set_state')!;
+  assert.match(state, /\$shown = \$derived \? 6 : \$new;/);
+  assert.match(state, /if \(\(\(\$old == 6 \|\| \$old == 2\) \|\| \(\$shown == 6 \|\| \$shown == 2\)\)\)/);
+  // Owners and times are kept for every change, filtered or not: the filter wraps only the printf.
+  const [before, after] = state.split('if (((');
+  assert.match(before!, /@who\[\$sk\] = \(pid, comm\)/);
+  assert.match(after!, /@ts\[\$sk\] = \$now/);
+});
+
+test('derives TIME_WAIT from FIN_WAIT2/CLOSING → CLOSE unless a reset went through the socket', () => {
+  const s = probes(buildScript({ events: ['state'] }));
+  assert.match(s.get('tracepoint:sock:inet_sock_set_state')!, /\$new == 7 && \(\$old == 5 \|\| \$old == 11\) && @rst\[\$sk\] == 0/);
+  assert.match(s.get('tracepoint:tcp:tcp_receive_reset')!, /@rst\[\$sk\] = 1;/);
+  assert.match(s.get('tracepoint:tcp:tcp_send_reset')!, /if \(args->state == 5 \|\| args->state == 11\) \{\n\s+@rst\[\$sk\] = 1;/);
+  // State changes not asked for: no reset marks, and no printf of state changes.
+  const resetsOnly = buildScript({ events: ['reset'] });
+  assert.doesNotMatch(resetsOnly, /@rst/);
+  assert.doesNotMatch(resetsOnly, /printf\("S /);
+});
+
+test('filters by the owner pid in every probe that prints', () => {
+  const script = buildScript({ events: [...ALL], filter: { pids: [42, 43] } });
+  const conds = script.match(/if \(\(\$w\.0 == 42 \|\| \$w\.0 == 43\)\)/g) ?? [];
+  assert.equal(conds.length, 5, 'state, reset sent, reset received, retransmit, SYN-ACK retransmit');
+});
+
+test('gives listeners found before the trace their owner, with a safe string literal', () => {
+  const script = buildScript({ events: ['state'], listeners: [{ port: 8080, pid: 77, comm: 'na"me\\x' }] });
+  assert.match(script, /@lis\[8080\] = \(\(uint64\)77, "na\?me\?x"\);/);
+  assert.match(script, /if \(\$old == 10 && \$new == 3\) \{\n\s+\$l = @lis\[args->sport\];/);
+});
+
+test('uses the reset reason field only where the kernel has it, and clears every map at exit', () => {
+  assert.match(buildScript({ events: ['reset'], resetReason: true }), /args->state, args->reason, buf/);
+  assert.match(buildScript({ events: ['reset'] }), /args->state, -1, buf/);
+  const end = probes(buildScript({ events: [...ALL] })).get('END {')!;
+  for (const m of ['@ts', '@who', '@lis', '@rst']) assert.match(end, new RegExp(`clear\\(${m}\\)`));
+});
