@@ -74,6 +74,30 @@ export function eventLoopDelayWindows(resolutionMs = 10): EventLoopDelayWindows 
   };
 }
 
+const QUANTILES = ['0.5', '0.9', '0.99', '1'] as const;
+
+/**
+ * A Prometheus summary from percentiles we already have (an HDR or perf_hooks histogram):
+ * prom-client's own Summary would need every observation again.
+ */
+function registerSummary(
+  registry: Registry,
+  name: string,
+  help: string,
+  collect: () => { labels: Record<string, string>; quantiles: readonly number[]; sum: number; count: number }[],
+): void {
+  const get = () => {
+    const values: { labels: Record<string, string>; value: number; metricName?: string }[] = [];
+    for (const r of collect()) {
+      QUANTILES.forEach((quantile, i) => values.push({ labels: { ...r.labels, quantile }, value: r.quantiles[i] ?? 0 }));
+      values.push({ metricName: `${name}_sum`, labels: r.labels, value: r.sum });
+      values.push({ metricName: `${name}_count`, labels: r.labels, value: r.count });
+    }
+    return { name, help, type: 'summary', values, aggregator: 'sum' };
+  };
+  registry.registerMetric({ name, help, get } as unknown as Parameters<Registry['registerMetric']>[0]);
+}
+
 /** Counters whose source is a monotonic total read at scrape time: add what grew since the last one. */
 function totalFrom(read: () => number): (this: Counter) => void {
   let last = 0;
@@ -125,19 +149,15 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   // Percentiles over the interval between two scrapes, as prom-client's own lag metrics do, so
   // that one bad minute is not averaged away by a day of good ones.
   const delay = eventLoopDelayWindows();
-  new Gauge({
-    name: `${prefix}eventloop_delay_seconds`,
-    help: 'Event-loop delay percentiles since the previous scrape; quantile 1 is the maximum.',
-    labelNames: ['quantile'] as const,
-    registers,
-    collect() {
-      // One take() for all quantiles, so that they cover the same interval.
-      const d = delay.take();
-      this.set({ quantile: '0.5' }, d.p50Ns / 1e9);
-      this.set({ quantile: '0.9' }, d.p90Ns / 1e9);
-      this.set({ quantile: '0.99' }, d.p99Ns / 1e9);
-      this.set({ quantile: '1' }, d.maxNs / 1e9);
-    },
+  // A summary: quantiles over the window since the previous scrape, _sum and _count since the start.
+  let delaySumS = 0;
+  let delayCount = 0;
+  registerSummary(registry, `${prefix}eventloop_delay_seconds`, 'Event-loop delay: quantiles since the previous scrape (quantile 1 is the maximum), sum and count since the start.', () => {
+    // One take() for all quantiles, so that they cover the same interval.
+    const d = delay.take();
+    delaySumS += (d.meanNs * d.samples) / 1e9;
+    delayCount += d.samples;
+    return [{ labels: {}, quantiles: [d.p50Ns / 1e9, d.p90Ns / 1e9, d.p99Ns / 1e9, d.maxNs / 1e9], sum: delaySumS, count: delayCount }];
   });
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
   new Gauge({
@@ -165,25 +185,25 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
         }
       },
     });
-    new Gauge({
-      name: `${prefix}pool_queue_wait_seconds`,
-      help: 'Time requests waited for a pool connection since the pool started (the contention signal); quantile 1 is the maximum.',
-      labelNames: ['pool', 'quantile'] as const,
-      registers,
-      collect() {
-        for (const [pool, st] of Object.entries(pools())) {
+    registerSummary(
+      registry,
+      `${prefix}pool_queue_wait_seconds`,
+      'Time requests waited for a pool connection since the pool started (the contention signal); quantile 1 is the maximum.',
+      () =>
+        Object.entries(pools()).map(([pool, st]) => {
           const q = st.queueWaitMs;
-          this.set({ pool, quantile: '0.5' }, q.p50 / 1000);
-          this.set({ pool, quantile: '0.9' }, q.p90 / 1000);
-          this.set({ pool, quantile: '0.99' }, q.p99 / 1000);
-          this.set({ pool, quantile: '1' }, q.max / 1000);
-        }
-      },
-    });
+          return { labels: { pool }, quantiles: [q.p50 / 1000, q.p90 / 1000, q.p99 / 1000, q.max / 1000], sum: (q.mean * q.count) / 1000, count: q.count };
+        }),
+    );
   }
 
   // Standard names (process_*, nodejs_*), unprefixed, so that existing Node.js dashboards work.
-  if (defaultMetrics) collectDefaultMetrics({ register: registry });
+  if (defaultMetrics) {
+    collectDefaultMetrics({ register: registry });
+    // Gauges named like counters, which promtool's lint rejects; the same numbers by type remain
+    // (nodejs_active_handles{type}, …).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  }
 
   return {
     registry,
