@@ -44,16 +44,17 @@ function sample(): FootprintSample {
   return s;
 }
 
-// A scan of 50,000 sockets costs the kernel ~100 ms of CPU, on a core the server under test may
-// need (measured: sampling every second cost a close-mode run 17% of its rate). Space scans at 40x
-// their own cost, at most 5 s apart; the last scan, at the end of the run, catches the peak of a
+// A scan costs the kernel about 4 µs per socket (50 ms with 10,000 TIME_WAIT sockets, as a
+// close-mode run makes in seconds), on a core the server under test may need (measured: sampling
+// every second cost a close-mode run 17% of its rate). Space scans at 80x their own cost (about 1%
+// of a core), at most 5 s apart; the last scan, at the end of the run, catches the peak of a
 // TIME_WAIT pile that only grows during a run shorter than 60 s.
 let timer: NodeJS.Timeout | undefined;
 function tick(): void {
   const t0 = performance.now();
   parentPort!.postMessage(sample());
   const cost = performance.now() - t0;
-  timer = setTimeout(tick, Math.min(5 * cfg.intervalMs, Math.max(cfg.intervalMs, cost * 40)));
+  timer = setTimeout(tick, Math.min(5 * cfg.intervalMs, Math.max(cfg.intervalMs, cost * 80)));
 }
 tick();
 parentPort!.on('message', (m: string) => {

@@ -51,6 +51,11 @@ export function counterDeltas(before: Counters, after: Counters): Record<string,
 export interface FootprintHandle {
   /** Samples so far, newest last. */
   samples: FootprintSample[];
+  /**
+   * Settles once the sampler thread is up and has taken its first sample (or failed): wait for
+   * it before starting the load, so starting a thread is not part of what the load measures.
+   */
+  ready: Promise<void>;
   stop(): Promise<KernelFootprint>;
 }
 
@@ -71,14 +76,24 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
   const samples: FootprintSample[] = [];
   let finished: (() => void) | undefined;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  let started: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => (started = resolve));
   worker.on('message', (m: FootprintSample | 'done') => {
     if (m === 'done') finished?.();
     else samples.push(m);
+    started?.();
   });
-  worker.on('error', () => finished?.());
-  worker.on('exit', () => finished?.());
+  worker.on('error', () => {
+    started?.();
+    finished?.();
+  });
+  worker.on('exit', () => {
+    started?.();
+    finished?.();
+  });
   return {
     samples,
+    ready,
     async stop() {
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;

@@ -153,6 +153,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const p = await plan(o);
   const targetForEngine: Target = { ...p.target, host: p.address };
   const footprint = o.kernel === false ? undefined : startFootprint(p.address, p.target.port);
+  if (footprint) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([footprint.ready, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  }
   const started = performance.now();
   const progress = (completed: number, failed: number, lastRequests: number, lastP99: number) => {
     const s = footprint?.samples.at(-1);

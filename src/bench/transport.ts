@@ -51,6 +51,7 @@ interface RawBinding {
   SOCKET: number;
   state: Int32Array;
   kReadBytesOrError: number;
+  kLastWriteWasAsync: number;
 }
 
 interface RawHandle {
@@ -75,8 +76,9 @@ function loadRawBinding(): RawBinding | undefined {
     const stream = legacy.binding('stream_wrap');
     const state = stream.streamBaseState as Int32Array | undefined;
     const k = stream.kReadBytesOrError as number | undefined;
+    const kAsync = stream.kLastWriteWasAsync as number | undefined;
     const shapes = [tcp.TCP, tcp.TCPConnectWrap, stream.WriteWrap, stream.ShutdownWrap];
-    if (shapes.some((f) => typeof f !== 'function') || !state || typeof k !== 'number' || typeof tcp.constants?.SOCKET !== 'number') {
+    if (shapes.some((f) => typeof f !== 'function') || !state || typeof k !== 'number' || typeof kAsync !== 'number' || typeof tcp.constants?.SOCKET !== 'number') {
       return undefined;
     }
     const proto = (tcp.TCP as { prototype: Record<string, unknown> }).prototype;
@@ -91,6 +93,7 @@ function loadRawBinding(): RawBinding | undefined {
       SOCKET: tcp.constants.SOCKET,
       state,
       kReadBytesOrError: k,
+      kLastWriteWasAsync: kAsync,
     };
   } catch {
     return undefined;
@@ -98,6 +101,10 @@ function loadRawBinding(): RawBinding | undefined {
 }
 
 const raw = loadRawBinding();
+// Read on every callback: kept out of the binding object.
+const streamState = raw?.state;
+const kRead = raw?.kReadBytesOrError ?? 0;
+const kWriteAsync = raw?.kLastWriteWasAsync ?? 0;
 
 /** Which path plain TCP connections take in this process. */
 export const fastPath = raw !== undefined;
@@ -111,23 +118,23 @@ function errorName(errno: number): string {
 }
 
 // Shared callbacks: `this` or the handle leads back to the transport, so nothing is allocated
-// per connection beyond the handle and its request objects.
+// per connection beyond the handle and its connect request.
 function rawOnConnect(status: number, handle: RawHandle): void {
   const t = handle.owner;
   if (!t || t.closed) return;
   if (status < 0) {
     const code = errorName(status);
-    t.events.onError(code, `connect ${code} ${t.address}`);
+    t.events.onError(code, `connect ${code} ${t.address()}`);
     return;
   }
   handle.readStart();
-  t.events.onConnect();
+  t.connected();
 }
 
 function rawOnRead(this: RawHandle): void {
   const t = this.owner;
   if (!t || t.closed) return;
-  const n = raw!.state[raw!.kReadBytesOrError]!;
+  const n = streamState![kRead]!;
   if (n > 0) {
     t.events.onData(t.buffer, n);
   } else if (n < 0) {
@@ -147,18 +154,38 @@ function rawOnWrite(this: { handle: RawHandle }, status: number): void {
 
 function noop(): void {}
 
+function newWriteReq(): { handle: unknown; oncomplete: unknown; async: boolean } {
+  const w = new raw!.WriteWrap();
+  w.oncomplete = rawOnWrite;
+  w.async = false;
+  return w;
+}
+
+// A write that the kernel takes at once (the usual case: a request is small and the socket's
+// buffer empty) never touches its request object on the native side: no native WriteWrap, no
+// completion callback. So one request object serves every such write; only a write that has to
+// wait keeps the object, and the next write gets a fresh one.
+let writeReq: ReturnType<typeof newWriteReq> | undefined;
+
 class RawTransport implements Transport {
   closed = false;
   readonly events: TransportEvents;
   readonly buffer: Buffer;
-  readonly address: string;
+  private readonly options: TransportOptions;
   private readonly handle: RawHandle;
+  private isConnected = false;
+  // Requests written before the connection is up wait here and go out from the connect callback,
+  // where the kernel takes them at once (a write queued on a connecting socket costs a native
+  // write request and one more callback per connection).
+  private pending: Uint8Array | undefined;
+  private pendingMore: Uint8Array[] | undefined;
+  private endWhenConnected = false;
 
   constructor(o: TransportOptions, events: TransportEvents) {
     const b = raw!;
     this.events = events;
     this.buffer = o.buffer;
-    this.address = `${o.host}:${o.port}`;
+    this.options = o;
     const h = new b.TCP(b.SOCKET);
     h.owner = this;
     h.onread = rawOnRead;
@@ -172,17 +199,45 @@ class RawTransport implements Transport {
       const code = errorName(err);
       // Reported asynchronously, as sockets do, so callers see one order of events.
       queueMicrotask(() => {
-        if (!this.closed) events.onError(code, `connect ${code} ${this.address}`);
+        if (!this.closed) events.onError(code, `connect ${code} ${this.address()}`);
       });
     }
   }
 
+  address(): string {
+    return `${this.options.host}:${this.options.port}`;
+  }
+
+  connected(): void {
+    this.isConnected = true;
+    // First the event (the connect time is taken there), then what waited for the connection.
+    this.events.onConnect();
+    if (this.closed) return;
+    const first = this.pending;
+    if (first) {
+      this.pending = undefined;
+      this.send(first);
+      const more = this.pendingMore;
+      if (more) {
+        this.pendingMore = undefined;
+        for (const data of more) if (!this.closed) this.send(data);
+      }
+    }
+    if (this.endWhenConnected && !this.closed) this.shutdown();
+  }
+
   write(data: Uint8Array): void {
-    const w = new raw!.WriteWrap();
+    if (this.isConnected) this.send(data);
+    else if (this.pending === undefined) this.pending = data;
+    else (this.pendingMore ??= []).push(data);
+  }
+
+  private send(data: Uint8Array): void {
+    const w = (writeReq ??= newWriteReq());
     w.handle = this.handle;
-    w.oncomplete = rawOnWrite;
-    w.async = false;
     const err = this.handle.writeBuffer(w, data);
+    if (streamState![kWriteAsync]) writeReq = undefined; // w now belongs to the queued write
+    else w.handle = undefined;
     if (err < 0) {
       const code = errorName(err);
       queueMicrotask(() => {
@@ -192,6 +247,12 @@ class RawTransport implements Transport {
   }
 
   end(): void {
+    // Before the connection is up, the FIN waits for it, behind the requests that wait there.
+    if (!this.isConnected) this.endWhenConnected = true;
+    else this.shutdown();
+  }
+
+  private shutdown(): void {
     const req = new raw!.ShutdownWrap();
     req.handle = this.handle;
     req.oncomplete = noop;
@@ -201,6 +262,7 @@ class RawTransport implements Transport {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    this.pending = this.pendingMore = undefined;
     this.handle.close();
   }
 }

@@ -74,6 +74,8 @@ export class ResponseParser {
   private chunkDigits = 0;
   private bodyBytes = 0;
   private readonly onResponse: ResponseHandler;
+  private executing = false;
+  private dropRest = false;
 
   constructor(onResponse: ResponseHandler) {
     this.onResponse = onResponse;
@@ -86,11 +88,29 @@ export class ResponseParser {
 
   /** Parse buf[start, end). Returns false on a protocol error (see `error`); the stream is then dead. */
   execute(buf: Uint8Array, start: number, end: number): boolean {
+    this.dropRest = false;
+    this.executing = true;
+    const ok = this.run(buf, start, end);
+    this.executing = false;
+    this.dropRest = false;
+    return ok;
+  }
+
+  private run(buf: Uint8Array, start: number, end: number): boolean {
     let p = start;
-    while (p < end) {
+    // A handler that reset() the parser (its connection is done, a new one begins) ends the
+    // input: what is left of it belongs to the old stream.
+    while (p < end && !this.dropRest) {
       const c = buf[p]!;
       switch (this.state) {
         case S_STATUS:
+          if (this.matched === 0) {
+            const q = this.fastHead(buf, p, end);
+            if (q >= 0) {
+              p = q;
+              continue;
+            }
+          }
           if (c !== HTTP_1[this.matched]) return this.fail('not an HTTP/1.x status line');
           if (++this.matched === HTTP_1.length) this.state = S_STATUS_MINOR;
           p++;
@@ -306,6 +326,107 @@ export class ResponseParser {
   }
 
   /**
+   * A whole response head in buf[start, end), parsed in one pass (the usual case: a response
+   * arrives in one read). Returns where the head ends, the response's framing decided as
+   * endOfHead() decides it; or -1, having changed nothing, to leave the head to the state machine:
+   * when the head is not all here, or has anything unusual in it (the state machine then decides,
+   * errors included, so both paths accept and reject the same streams).
+   */
+  private fastHead(buf: Uint8Array, start: number, end: number): number {
+    // "HTTP/1.1 200 \r\n\r\n" is the shortest head this path takes.
+    if (end - start < 17) return -1;
+    let p = start;
+    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) {
+      return -1;
+    }
+    const minor = buf[p + 7]! - 48;
+    const d0 = buf[p + 9]! - 48;
+    const d1 = buf[p + 10]! - 48;
+    const d2 = buf[p + 11]! - 48;
+    if ((minor !== 0 && minor !== 1) || buf[p + 8] !== SP || buf[p + 12] !== SP) return -1;
+    if (d0 < 0 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return -1;
+    p += 13;
+    while (p < end && buf[p] !== LF) p++; // the reason phrase
+    if (p === end) return -1;
+    p++;
+    // Headers. Only three matter; their effects are idempotent, so a head given up halfway is
+    // parsed again from its start by the state machine with the same outcome.
+    for (;;) {
+      if (p >= end) return this.giveUp();
+      let c = buf[p]!;
+      if (c === LF) {
+        p++;
+        break;
+      }
+      if (c === CR) {
+        if (p + 1 >= end || buf[p + 1] !== LF) return this.giveUp();
+        p += 2;
+        break;
+      }
+      if (c === COLON) return this.giveUp();
+      const name = p;
+      // Printable bytes up to the colon; a blank or control byte (line ends too) is unusual.
+      while (p < end && (c = buf[p]!) !== COLON && c > SP) p++;
+      if (p === end || c !== COLON) return this.giveUp();
+      const nameLen = p - name;
+      p++;
+      while (p < end && (buf[p] === SP || buf[p] === HTAB)) p++;
+      const value = p;
+      while (p < end && buf[p] !== LF) p++;
+      if (p === end) return this.giveUp();
+      const valueEnd = p;
+      p++;
+      const first = buf[name]! | 32;
+      if (first === 99 && nameLen === 14 && sameName(buf, name, CONTENT_LENGTH)) {
+        if (!this.fastContentLength(buf, value, valueEnd)) return this.giveUp();
+      } else if ((first === 99 && nameLen === 10 && sameName(buf, name, CONNECTION)) || (first === 116 && nameLen === 17 && sameName(buf, name, TRANSFER_ENCODING))) {
+        const v = this.value;
+        let n = 0;
+        for (let i = value; i < valueEnd && n < v.length; i++) {
+          const b = buf[i]!;
+          if (b !== CR) v[n++] = b >= 65 && b <= 90 ? b | 32 : b;
+        }
+        this.valueLen = n;
+        this.headerKind = nameLen === 10 ? H_CONNECTION : H_TRANSFER_ENCODING;
+        this.endOfHeader();
+      }
+    }
+    // Near the size limit the state machine decides, byte for byte.
+    if (p - start > MAX_HEAD_BYTES - 1024) return this.giveUp();
+    this.minor = minor;
+    this.status = d0 * 100 + d1 * 10 + d2;
+    this.matched = 0;
+    this.endOfHead();
+    return p;
+  }
+
+  /** A Content-Length value as S_HDR_VALUE takes it: digits, then only blanks. */
+  private fastContentLength(buf: Uint8Array, from: number, to: number): boolean {
+    let v = 0;
+    let digits = 0;
+    let trailing = false;
+    for (let i = from; i < to; i++) {
+      const c = buf[i]!;
+      if (c >= 48 && c <= 57) {
+        if (trailing || ++digits > 15) return false;
+        v = v * 10 + (c - 48);
+      } else if (c === SP || c === HTAB || c === CR) {
+        if (digits > 0) trailing = true;
+      } else {
+        return false;
+      }
+    }
+    if (digits === 0 || (this.contentLength >= 0 && this.contentLength !== v)) return false;
+    this.contentLength = v;
+    return true;
+  }
+
+  private giveUp(): number {
+    this.resetMessage();
+    return -1;
+  }
+
+  /**
    * The connection closed. Completes a response whose body runs to the end of the stream; returns
    * false when a response was cut off (the error says so).
    */
@@ -319,8 +440,9 @@ export class ResponseParser {
     return this.fail('connection closed before the response was complete');
   }
 
-  /** Forget everything, for a new connection. */
+  /** Forget everything, for a new connection (from a response handler too: see execute). */
   reset(): void {
+    if (this.executing) this.dropRest = true;
     this.state = S_STATUS;
     this.matched = 0;
     this.error = undefined;
@@ -357,8 +479,13 @@ export class ResponseParser {
       // Chunked only when it is the last coding applied.
       this.chunked = endsWithToken(v, len, CHUNKED);
     } else if (this.headerKind === H_CONNECTION) {
-      if (hasToken(v, len, CLOSE)) this.connClose = true;
-      if (hasToken(v, len, KEEP_ALIVE)) this.connKeepAlive = true;
+      // The one-token values servers send, first; any list the long way.
+      if (isOnly(v, len, CLOSE)) this.connClose = true;
+      else if (isOnly(v, len, KEEP_ALIVE)) this.connKeepAlive = true;
+      else {
+        if (hasToken(v, len, CLOSE)) this.connClose = true;
+        if (hasToken(v, len, KEEP_ALIVE)) this.connKeepAlive = true;
+      }
     }
     return true;
   }
@@ -407,6 +534,15 @@ const CHUNKED = new TextEncoder().encode('chunked');
 const CLOSE = new TextEncoder().encode('close');
 const KEEP_ALIVE = new TextEncoder().encode('keep-alive');
 
+/** Whether the header name at buf[at] is `lower` (same length), letters in any case. */
+function sameName(buf: Uint8Array, at: number, lower: Uint8Array): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const c = buf[at + i]!;
+    if ((c >= 65 && c <= 90 ? c | 32 : c) !== lower[i]) return false;
+  }
+  return true;
+}
+
 function hexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
@@ -434,6 +570,12 @@ function matchToken(v: Uint8Array, len: number, token: Uint8Array, lastOnly: boo
     i = j + 1;
   }
   return found;
+}
+
+function isOnly(v: Uint8Array, len: number, token: Uint8Array): boolean {
+  if (len !== token.length) return false;
+  for (let i = 0; i < len; i++) if (v[i] !== token[i]) return false;
+  return true;
 }
 
 function hasToken(v: Uint8Array, len: number, token: Uint8Array): boolean {

@@ -190,3 +190,49 @@ test('survives 20,000 mutated and random inputs: no throw, an error or a result'
     if (!ok) assert.equal(typeof p.error, 'string');
   }
 });
+
+test('a head parsed in one piece (fast path) and byte by byte (state machine) gives the same results on 20,000 inputs', () => {
+  const r = rng(11);
+  const run = (bytes: Buffer, head: boolean, size: number) => {
+    const responses: Seen[] = [];
+    const p = new ResponseParser((status, keepAlive, bodyBytes) => responses.push({ status, keepAlive, bodyBytes }));
+    p.head = head;
+    let ok = true;
+    for (let at = 0; ok && at < bytes.length; at += size) ok = p.execute(bytes, at, Math.min(bytes.length, at + size));
+    if (ok) ok = p.finish();
+    return { responses, error: ok ? undefined : p.error };
+  };
+  let fast = 0;
+  for (let i = 0; i < 20_000; i++) {
+    const head = r() < 0.1;
+    let bytes = Buffer.from(randomResponses(r, head));
+    if (i % 2 === 1) {
+      // Damage in the head, where the two paths differ: names, values, line ends, the status line.
+      const headEnd = Math.max(1, bytes.indexOf('\r\n\r\n'));
+      const pool = [0, 9, 10, 13, 32, 44, 48, 49, 58, 65, 67, 99, 255];
+      const flips = 1 + Math.floor(r() * 3);
+      for (let f = 0; f < flips; f++) bytes[Math.floor(r() * headEnd)] = pool[Math.floor(r() * pool.length)]!;
+      if (r() < 0.2) bytes = bytes.subarray(0, Math.floor(r() * bytes.length));
+    }
+    const whole = run(bytes, head, bytes.length || 1);
+    const bytewise = run(bytes, head, 1);
+    assert.deepEqual(whole, bytewise, `case ${i}: ${JSON.stringify(bytes.toString('latin1').slice(0, 300))}`);
+    if (!whole.error) fast++;
+  }
+  assert.ok(fast > 10_000, `only ${fast} inputs parsed without error`);
+});
+
+test('a handler that resets the parser (its connection is done) ends the input: the rest belongs to the old stream', () => {
+  const seen: number[] = [];
+  const p = new ResponseParser((status) => {
+    seen.push(status);
+    p.reset();
+  });
+  const two = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  assert.equal(p.execute(two, 0, two.length), true);
+  assert.deepEqual(seen, [200]);
+  assert.equal(p.idle, true);
+  // The next input, on the new stream, parses from its start.
+  assert.equal(p.execute(two, 0, two.length), true);
+  assert.deepEqual(seen, [200, 200]);
+});
