@@ -106,6 +106,8 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
         timeWaitPeak: peak((s) => s.timeWaitClient + s.timeWaitServer),
         timeWaitPeakClientSide: peak((s) => s.timeWaitClient),
         timeWaitPeakServerSide: peak((s) => s.timeWaitServer),
+        // The first sample is taken before the load starts (see ready).
+        timeWaitAtStart: samples.length ? samples[0]!.timeWaitClient + samples[0]!.timeWaitServer : 0,
         ephemeralPortsPeak: peak((s) => s.ephemeral),
         ephemeralPortsUsable: usable,
         samples: samples.length,

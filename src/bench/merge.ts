@@ -24,6 +24,7 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
     timeWaitPeak: sum((k) => k.timeWaitPeak),
     timeWaitPeakClientSide: sum((k) => k.timeWaitPeakClientSide),
     timeWaitPeakServerSide: sum((k) => k.timeWaitPeakServerSide),
+    timeWaitAtStart: sum((k) => k.timeWaitAtStart ?? 0),
     ephemeralPortsPeak: Math.max(...ks.map((k) => k.ephemeralPortsPeak)),
     ephemeralPortsUsable: Math.min(...ks.map((k) => k.ephemeralPortsUsable)),
     samples: sum((k) => k.samples),

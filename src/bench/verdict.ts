@@ -70,6 +70,13 @@ export function verdict(r: VerdictInput): Verdict[] {
     });
   }
 
+  if (k?.timeWaitAtStart) {
+    out.push({
+      severity: 'info',
+      text: `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the TIME_WAIT peaks include them.`,
+    });
+  }
+
   if (k) {
     const c = k.counters;
     const overflows = c['TcpExt.ListenOverflows'] ?? 0;

@@ -7,7 +7,7 @@
 //    "latencyMs":{"p50","p75","p90","p99","p999","p9999","max","min","mean","stdev"},"connectMs"?:{…},"tlsMs"?:{…},
 //    "connectionsOpened","newConnectionsPerSecond",
 //    "errors":{CODE:N},"errorDetails":[{"code","count","first","meaning"}],"statuses":{"200":N,…},
-//    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide","ephemeralPortsPeak",
+//    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide","timeWaitAtStart","ephemeralPortsPeak",
 //               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal"},
 //    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
 //    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms"}

@@ -41,6 +41,8 @@ export interface KernelFootprint {
   /** Of those, on the client side (remote port = target port) and on the server side (local port = target port). */
   timeWaitPeakClientSide: number;
   timeWaitPeakServerSide: number;
+  /** TIME_WAIT with the target's port already there before the load began (an earlier run within 60 s): the peaks include them. */
+  timeWaitAtStart?: number;
   /** Most local ephemeral ports held at once towards the target (any state). */
   ephemeralPortsPeak: number;
   /** ip_local_port_range minus ip_local_reserved_ports: what one destination can use. */

@@ -78,7 +78,7 @@ export function renderBench(r: BenchResult, color: boolean): string {
     const c = k.counters;
     const d = (key: string) => formatCount(c[key] ?? 0);
     out.push(
-      `\nKernel     TIME_WAIT peak ${formatCount(k.timeWaitPeak)} (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}) · ` +
+      `\nKernel     TIME_WAIT peak ${formatCount(k.timeWaitPeak)} (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.timeWaitAtStart ? `; ${formatCount(k.timeWaitAtStart)} there before the run` : ''}) · ` +
         `ephemeral ports peak ${formatCount(k.ephemeralPortsPeak)} of ${formatCount(k.ephemeralPortsUsable)}\n` +
         `           ListenOverflows +${d('TcpExt.ListenOverflows')} · ListenDrops +${d('TcpExt.ListenDrops')} · SYN cookies +${formatCount((c['TcpExt.SyncookiesSent'] ?? 0) + (c['TcpExt.TCPReqQFullDoCookies'] ?? 0))} · ` +
         `RST sent +${d('Tcp.OutRsts')} · resets +${d('Tcp.EstabResets')} · retransmits +${d('Tcp.RetransSegs')}\n`,

@@ -44,6 +44,11 @@ test('--compare keepalive,close runs both modes and tells them apart by their ke
     assert.match(page, /<h1>tcplens bench<\/h1>/);
     assert.match(page, /uPlot/);
     assert.ok(page.includes('"name":"close"'));
+    // The close run's TIME_WAIT (60 s) is still there for the next run, which says so rather than claim it.
+    const next = await runCli(['bench', server.url, '-n', '100', '-c', '2', '--json']);
+    const after = JSON.parse(next.stdout);
+    assert.ok(after.kernel.timeWaitAtStart >= 500, `TIME_WAIT at start ${after.kernel.timeWaitAtStart}`);
+    assert.match(after.verdict.map((v: { text: string }) => v.text).join('\n'), /were there before this run began/);
     const text = await runCli(['bench', server.url, '-n', '200', '-c', '2', '--compare', 'keepalive,close']);
     assert.match(text.stdout, /mode\s+req\/s\s+mean\s+p99\s+TIME_WAIT peak\s+ports\/s\s+errors/);
   } finally {
