@@ -108,16 +108,11 @@ Examples:
       } else {
         const { createServeServer } = await import('../serve/serve.ts');
         const { gracefulShutdown } = await import('../serve/graceful.ts');
+        const { listenOrExplain } = await import('../serve/listen.ts');
         const { server, tls } = await createServeServer(settings);
         // Certificates reload when their files change; SIGHUP asks for it now, as daemons do.
         if (tls) process.on('SIGHUP', () => void tls.reload());
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', (err: NodeJS.ErrnoException) =>
-            reject(new UsageError(`cannot listen on ${o.host}:${o.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}`)),
-          );
-          server.listen({ host: o.host, port: o.port, backlog: o.backlog }, resolve);
-        });
-        port = (server.address() as { port: number }).port;
+        port = await listenOrExplain(server, o.host, o.port, o.backlog);
         stop = () => gracefulShutdown(server, { deadlineMs: o.shutdownDeadline * 1000 });
       }
       const host = o.host.includes(':') ? `[${o.host}]` : o.host;

@@ -129,6 +129,17 @@ Examples:
           process.stderr.write(`tcplens: ${text}\n`);
         },
       };
+      // Ctrl-C, SIGTERM or --duration end the trace the same way: stop, drain, summarize. The
+      // handlers go in before bpftrace starts and come out after it is closed, so that no signal
+      // finds Node's default handler and leaves bpftrace running.
+      let stop!: () => void;
+      const stopped = new Promise<void>((resolve) => (stop = resolve));
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      const unhook = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      };
       // bpftrace compiles and attaches for a few seconds: say so on a terminal.
       progress('tcplens trace: starting (bpftrace compiles its probes)…');
       const handle = await startTrace(
@@ -143,25 +154,23 @@ Examples:
           fallback: o.fallback === true ? 'always' : o.fallback === false ? 'never' : 'auto',
         },
         sink,
-      ).finally(clearProgress);
+      )
+        .catch((err: unknown) => {
+          unhook();
+          throw err;
+        })
+        .finally(clearProgress);
       const started = Date.now();
       if (!o.json) out(render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
       live = true;
       write();
 
-      // Ctrl-C, SIGTERM or --duration end the trace the same way: stop, drain, summarize.
-      let stop!: () => void;
-      const stopped = new Promise<void>((resolve) => (stop = resolve));
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
       const timer = o.duration ? setTimeout(stop, o.duration * 1000) : undefined;
       try {
         await Promise.race([stopped, handle.done]);
       } finally {
         clearTimeout(timer);
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        await handle.close();
+        await handle.close().finally(unhook);
         write();
       }
       await handle.done; // rethrows when bpftrace died on its own

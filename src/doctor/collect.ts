@@ -3,7 +3,7 @@
 
 import { hostname, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readCounters } from '../kernel/counters.ts';
+import { flattenCounters, readCounters } from '../kernel/counters.ts';
 import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
@@ -12,7 +12,6 @@ import { PermissionError, UsageError } from '../errors.ts';
 import { procRootDir } from '../kernel/proc-net-tcp.ts';
 import { readProcessesWithLimits } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
-import type { Counters } from '../model/counters.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { compileFilter } from '../analyze/socket-filter.ts';
@@ -51,13 +50,6 @@ function inodesOf(pid: number): Set<number> {
   return out;
 }
 
-function flatten(c: Counters): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [section, fields] of Object.entries(c.sections)) for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
-  for (const [line, fields] of Object.entries(c.sockstat)) for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
-  return out;
-}
-
 const TIME_WAIT = stateCode('TIME_WAIT');
 const CLOSE_WAIT = stateCode('CLOSE_WAIT');
 const FIN_WAIT2 = stateCode('FIN_WAIT2');
@@ -69,7 +61,7 @@ function top(map: Map<number, number>, n = 10): PortCount[] {
 
 export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot> {
   const backlogs = readListenBacklogs();
-  const before = flatten(readCounters().counters);
+  const before = flattenCounters(readCounters().counters);
   const started = performance.now();
   // The socket tables and /proc are read inside the window, as late as they can be and still end
   // with it: with 100,000 sockets that work takes over a second, and the run should last the
@@ -130,7 +122,7 @@ export async function collectSnapshot(o: CollectOptions): Promise<DoctorSnapshot
 
   const remaining = o.durationS * 1000 - (performance.now() - started);
   if (remaining > 0) await sleep(remaining, undefined, { signal: o.signal }).catch(() => undefined);
-  const after = flatten(readCounters().counters);
+  const after = flattenCounters(readCounters().counters);
   const durationS = Math.round((performance.now() - started) / 100) / 10;
   const deltas: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (before[k] !== undefined) deltas[k] = v - before[k]!;

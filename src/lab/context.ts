@@ -34,6 +34,8 @@ export function tcplensArgv(): string[] {
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
+  // A child that never started has no pid: kill(-1) or kill(1) would reach every process, or init.
+  if (!(pid > 1)) return;
   try {
     // Each child leads its own process group, so workers and grandchildren go with it.
     process.kill(-pid, signal);

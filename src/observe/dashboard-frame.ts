@@ -1,6 +1,7 @@
 // From host samples (src/observe/sample.ts) to what the dashboard's page draws: one frame per
 // sample, counter rates from the previous one, and doctor's findings when the sampler renews them.
 
+import { counterKind } from '../analyze/counter-delta.ts';
 import type { PortCount } from '../analyze/doctor/snapshot.ts';
 import { createSampler, type HostSample, type TopList } from './sample.ts';
 import type { DashboardFindings, DashboardFrame, PeerView, PortCountView, TopView } from './dashboard-protocol.ts';
@@ -11,8 +12,9 @@ export function counterRates(prev: HostSample, cur: HostSample): Record<string, 
   const out: Record<string, number> = {};
   if (seconds <= 0) return out;
   for (const [k, v] of Object.entries(cur.counters)) {
-    // sockstat's fields are levels (sockets now), not events: no rate.
-    if (k.startsWith('sockstat.')) continue;
+    // Levels (CurrEstab, sockstat's sockets now) are not events: no rate.
+    const dot = k.lastIndexOf('.');
+    if (counterKind(k.slice(0, dot), k.slice(dot + 1)) === 'gauge') continue;
     const before = prev.counters[k];
     if (before !== undefined) out[k] = Math.max(0, v - before) / seconds;
   }

@@ -2,6 +2,7 @@
 // doctor's findings (renewed every 10 s), and the bench viewer's decoder. Nothing it answers
 // changes the host.
 
+import { listenOrExplain } from '../serve/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname, release } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -210,18 +211,13 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
       else res.destroy();
     });
   });
+  let port: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port: o.port ?? 9470 }, resolve);
-    });
+    port = await listenOrExplain(server, host, o.port ?? 9470);
   } catch (err) {
     source.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'no such address on this host' : (err as Error).message;
-    throw new UsageError(`cannot listen on ${host.includes(':') ? `[${host}]` : host}:${o.port ?? 9470}: ${why}`);
+    throw err;
   }
-  const port = (server.address() as { port: number }).port;
   guard = hostGuard(host, port, o.allowHosts);
   void tick();
 

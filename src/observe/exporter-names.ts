@@ -1,5 +1,6 @@
 // How a kernel counter or sysctl becomes a Prometheus metric: its name in snake case, its type, its HELP.
 
+import { counterKind as levelOrCount } from '../analyze/counter-delta.ts';
 import { meaningOf } from '../analyze/counter-meanings.ts';
 
 export const PREFIX = 'tcplens_';
@@ -19,12 +20,6 @@ export const EXPORTED_SECTIONS: Record<string, 'snmp' | 'netstat'> = {
 
 /** sockstat lines exported: all their fields are levels, so gauges. */
 export const EXPORTED_SOCKSTAT = new Set(['sockets', 'TCP', 'TCP6']);
-
-/**
- * Fields of /proc/net/snmp that are levels or constants, not event counts: they are gauges, and a
- * counter type would make rate() lie (CurrEstab falls; MaxConn is -1).
- */
-const SNMP_GAUGES = new Set(['Ip.Forwarding', 'Ip.DefaultTTL', 'Tcp.RtoAlgorithm', 'Tcp.RtoMin', 'Tcp.RtoMax', 'Tcp.MaxConn', 'Tcp.CurrEstab']);
 
 /**
  * The kernel's CamelCase in snake case: ListenOverflows → listen_overflows, TCPReqQFullDoCookies →
@@ -52,7 +47,8 @@ export function counterKind(key: string): 'counter' | 'gauge' | undefined {
     return EXPORTED_SOCKSTAT.has(line) ? 'gauge' : undefined;
   }
   if (!(section in EXPORTED_SECTIONS)) return undefined;
-  return SNMP_GAUGES.has(key) ? 'gauge' : 'counter';
+  // Levels and constants (CurrEstab falls, MaxConn is -1) are gauges: a counter type would make rate() lie.
+  return levelOrCount(section, key.slice(dot + 1));
 }
 
 /**

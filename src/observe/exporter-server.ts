@@ -1,5 +1,6 @@
 // The exporter's HTTP server: GET /metrics for Prometheus, a one-line page at /, nothing else.
 
+import { listenOrExplain } from '../serve/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { TcplensError, UsageError } from '../errors.ts';
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './exporter.ts';
@@ -59,20 +60,13 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
   });
   const port = options.port ?? DEFAULT_EXPORTER_PORT;
   const shown = host.includes(':') ? `[${host}]` : host;
+  let bound: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, resolve);
-    });
+    bound = await listenOrExplain(server, host, port);
   } catch (err) {
     metrics.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new TcplensError(`cannot listen on ${shown}:${port}: the port is in use`);
-    if (code === 'EADDRNOTAVAIL') throw new UsageError(`cannot listen on ${shown}:${port}: no such address on this host`);
-    if (code === 'EACCES') throw new UsageError(`cannot listen on ${shown}:${port}: ports below 1024 need root`);
-    throw new TcplensError(`cannot listen on ${shown}:${port}: ${(err as Error).message}`);
+    throw err;
   }
-  const bound = (server.address() as { port: number }).port;
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : shown;
   let closed = false;
   return {

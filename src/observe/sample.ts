@@ -2,7 +2,7 @@
 // concurrent readers: what the exporter scrapes and the dashboard streams.
 
 import { hostname } from 'node:os';
-import { readCounters } from '../kernel/counters.ts';
+import { flattenCounters, readCounters } from '../kernel/counters.ts';
 import { readEphemeralRange, type EphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
@@ -181,13 +181,7 @@ function zeroStates(): Record<TcpState, number> {
   return out;
 }
 
-/** Counters keyed as doctor keys them: "Section.Field", and "sockstat.Line.field". */
-export function flattenCounters(c: Counters): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [section, fields] of Object.entries(c.sections)) for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
-  for (const [line, fields] of Object.entries(c.sockstat)) for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
-  return out;
-}
+export { flattenCounters };
 
 function readRange(): EphemeralRange | undefined {
   try {

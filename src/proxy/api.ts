@@ -86,7 +86,13 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
   async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
     const method = req.method ?? 'GET';
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const parts = path.split('/').slice(1).map((p) => decodeURIComponent(p));
+    const parts = path.split('/').slice(1).map((p) => {
+      try {
+        return decodeURIComponent(p);
+      } catch {
+        throw new Reply(404); // a malformed %-escape names nothing that exists
+      }
+    });
     const [top, proxyName, sub, toxicName, extra] = parts;
     const allow = (...methods: string[]) => {
       if (!methods.includes(method)) throw new Reply(405);

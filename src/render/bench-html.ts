@@ -1,20 +1,9 @@
 // A self-contained HTML report of bench runs: summary, latency over time, the percentile curve,
 // TIME_WAIT and ports over time. Charts are uPlot, inlined, so the file opens with no network.
 
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import * as hdr from 'hdr-histogram-js';
 import type { BenchResult } from '../model/bench-result.ts';
-
-const require = createRequire(import.meta.url);
-
-function asset(path: string): string {
-  return readFileSync(require.resolve(path), 'utf8');
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+import { asset, escapeHtml } from './html.ts';
 
 // Percentiles to plot, spread evenly on the "nines" axis (x = 1 / (1 - q)).
 const CURVE = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];

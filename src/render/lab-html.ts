@@ -1,21 +1,10 @@
 // The lab's self-contained HTML report: per experiment what it shows, its measured table, its charts
 // (uPlot, inlined, so the file opens with no network) and the conclusion computed from the numbers.
 
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { ExperimentResult, LabChart } from '../lab/experiment.ts';
 import type { LabReport } from '../lab/runner.ts';
 import { formatCell, rowColumns } from './lab.ts';
-
-const require = createRequire(import.meta.url);
-
-function asset(path: string): string {
-  return readFileSync(require.resolve(path), 'utf8');
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+import { asset, escapeHtml } from './html.ts';
 
 /** A chart as uPlot wants it: one shared x, one y array per series (null where a series has no point). */
 export interface ChartData {

@@ -281,7 +281,7 @@ test('bad options and a busy port each give one clean line', async () => {
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
   }
   const busy = await runCli(['exporter', '--listen', `127.0.0.1:${exporter.port}`]);
-  assert.equal(busy.code, 1);
+  assert.equal(busy.code, 2, 'a port in use is the user\'s choice to change, as for serve and dashboard');
   assert.ok(isOneCleanLine(busy.stderr), busy.stderr);
   assert.match(busy.stderr, /in use/);
 });

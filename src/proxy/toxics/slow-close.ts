@@ -18,7 +18,9 @@ class SlowCloseStage extends PassStage {
     this.hold('close');
   }
   private hold(kind: 'end' | 'close'): void {
-    this.held = kind;
+    // An end already held, then a close (a timeout toxic firing): one timer, the stronger kind.
+    if (this.timer) clearTimeout(this.timer);
+    this.held = this.held === 'close' ? 'close' : kind;
     this.timer = setTimeout(() => this.release(), this.delayMs);
   }
   private release(): void {
