@@ -1,6 +1,5 @@
 // The tcplens program: registers each command and turns typed errors into one line and an exit code.
 
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { TcplensError } from '../errors.ts';
 import { handleClosedStdout } from './output.ts';
@@ -16,16 +15,13 @@ import { registerProxy } from './proxy.ts';
 import { registerLab } from './lab.ts';
 import { registerDashboard } from './dashboard.ts';
 import { registerExporter } from './exporter.ts';
+import { packageVersion } from '../version.ts';
 
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 export function buildProgram(): Command {
   const program = new Command('tcplens')
     .description('See, reproduce and tune the life of TCP connections under HTTP on Linux.')
-    .version(version(), '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .configureOutput({
       // One line, in our voice, for commander's own complaints (unknown option, missing argument).
       outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`),

@@ -5,13 +5,13 @@
 import { listenOrExplain } from '../serve/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname, release } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 import { loadAssets, type Asset } from './dashboard-assets.ts';
 import { benchView } from './dashboard-bench.ts';
 import { createFrameSource } from './dashboard-frame.ts';
 import { hostGuard, type HostGuard } from './dashboard-guard.ts';
 import type { DashboardFindings, DashboardFrame, DashboardHello } from './dashboard-protocol.ts';
+import { packageVersion } from '../version.ts';
 
 export interface DashboardOptions {
   /** Address to bind; 127.0.0.1 unless told otherwise. */
@@ -54,13 +54,6 @@ const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 const noList = { top: [], other: 0, total: 0 };
 

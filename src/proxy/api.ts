@@ -3,12 +3,12 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 import { formatHostPort, isLoopbackHost, parseHostPort } from './address.ts';
 import { ApiError, badRequestBody } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
+import { packageVersion } from '../version.ts';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -23,14 +23,6 @@ export interface ApiHandle {
   close(): Promise<void>;
 }
 
-function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return 'unknown';
-  }
-}
 
 class Reply {
   status: number;
@@ -81,7 +73,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     throw new UsageError(`the control API on ${options.address} is reachable from other hosts: give it a --token`);
   }
   const token = options.token;
-  const serverVersion = version();
+  const serverVersion = packageVersion();
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
     const method = req.method ?? 'GET';
