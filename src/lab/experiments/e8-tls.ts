@@ -38,6 +38,7 @@ export const experiment: Experiment = {
       rps: m.perSecond,
       handshakes: m.handshakes,
       resumed: m.resumed,
+      handshakeMsP10: Math.round(m.handshakeMs.p10 * 100) / 100,
       handshakeMsP50: Math.round(m.handshakeMs.p50 * 100) / 100,
       handshakeMsP99: Math.round(m.handshakeMs.p99 * 100) / 100,
       errors: m.errors,
