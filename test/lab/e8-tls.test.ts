@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLab } from '../../src/lab/runner.ts';
 
-test('E8 --quick: resumed sessions are accepted and handshake faster than full ones, and keep-alive beats both', async () => {
+test('E8 --quick: resumed sessions are accepted, every new connection pays a handshake, and keep-alive beats both', async () => {
   const report = await runLab({ ids: ['E8'], quick: true, handleSignals: false });
   const e = report.experiments[0]!;
   assert.equal(e.error, undefined, e.error);
@@ -18,7 +18,9 @@ test('E8 --quick: resumed sessions are accepted and handshake faster than full o
   // OpenSSL's own verdict (isSessionReused) on every connection that offered a ticket.
   assert.ok(n(resumed!.resumed) > 0 && n(resumed!.resumed) >= n(resumed!.handshakes) * 0.9, `resumed ${resumed!.resumed} of ${resumed!.handshakes}`);
   assert.ok(n(keepalive!.handshakes) <= 8, 'one handshake per keep-alive client');
-  // p10: the handshake's own cost; the median also carries whatever else the 2 cores were doing.
-  assert.ok(n(resumed!.handshakeMsP10) < n(full!.handshakeMsP10), `p10: resumed ${resumed!.handshakeMsP10} ms < full ${full!.handshakeMsP10} ms`);
+  // Whether resumption is faster is not asserted: with TLS 1.3 and an EC P-256 certificate it saves a
+  // fraction of a millisecond (the server's signature), and on 2 busy cores p10 and p50 of full and
+  // resumed handshakes crossed in both directions. The conclusion reports which way it went.
+  assert.ok(n(resumed!.handshakeMsP10) > 0 && n(full!.handshakeMsP10) > 0);
   assert.ok(n(keepalive!.rps) > n(full!.rps) && n(keepalive!.rps) > n(resumed!.rps));
 });
