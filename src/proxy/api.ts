@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { timingSafeEqual } from 'node:crypto';
 import { UsageError } from '../errors.ts';
 import { formatHostPort, isLoopbackHost, parseHostPort } from './address.ts';
-import { ApiError, badRequestBody } from './api-error.ts';
+import { ApiError, badRequestBody, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
 import { packageVersion } from '../version.ts';
@@ -143,14 +143,14 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     allow('GET', 'POST', 'PATCH', 'DELETE');
     if (method === 'GET') {
       const t = proxy.toxics.get(toxicName);
-      if (!t) throw new ApiError('toxic not found', 404);
+      if (!t) throw toxicNotFound();
       return new Reply(200, t.toJSON());
     }
     if (method === 'DELETE') {
       await collection.serial(() => proxy.toxics.remove(toxicName));
       return new Reply(204);
     }
-    if (!proxy.toxics.get(toxicName)) throw new ApiError('toxic not found', 404);
+    if (!proxy.toxics.get(toxicName)) throw toxicNotFound();
     const body = await json(req);
     return new Reply(200, await collection.serial(() => proxy.toxics.update(toxicName, body).toJSON()));
   }

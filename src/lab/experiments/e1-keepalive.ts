@@ -5,6 +5,7 @@ import type { BenchResult } from '../../model/bench-result.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
 import { bench, labScript, ratio, round, timeWaitIn } from '../steps.ts';
 import type { Netns } from '../../kernel/netns.ts';
+import { formatCount } from '../../render/table.ts';
 
 const NARROW_RANGE = '20000 20999'; // outside the default range: earlier runs' TIME_WAIT cannot hold these ports
 
@@ -25,9 +26,8 @@ function row(mode: Mode, b: BenchResult, portRange: string, timeWait: number): R
   };
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
+// formatCount, not toLocaleString: the same grouping without loading ICU's data.
+const fmt = (n: number): string => formatCount(Math.round(n));
 
 function times(r: number): string {
   return Number.isFinite(r) ? `${r >= 10 ? fmt(r) : r.toFixed(1)}x` : 'infinitely many times (keep-alive: none)';
