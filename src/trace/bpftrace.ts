@@ -8,8 +8,9 @@ import { PermissionError, TcplensError, UnsupportedPlatformError } from '../erro
 import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
 import { scanProcesses } from '../kernel/processes.ts';
 import { stateCode } from '../model/tcp-state.ts';
-import type { TraceHandle, TraceOptions, TraceSink } from './event.ts';
+import type { TraceEvent, TraceHandle, TraceOptions, TraceSink } from './event.ts';
 import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
+import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
 
 /** bpftrace is not installed (or not where we look). */
@@ -24,6 +25,8 @@ export interface BpftraceOptions extends TraceOptions {
   mapKeys?: number;
   /** How long bpftrace may take to compile and attach; default 60 s. */
   startTimeoutMs?: number;
+  /** How long each event waits for older ones read late from another CPU's buffer; default DEFAULT_HOLD_MS. */
+  reorderHoldMs?: number;
 }
 
 const APT_FIX = 'apt-get install -y bpftrace';
@@ -222,6 +225,8 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     let exited = false;
     let lost = 0;
     let missed = 0;
+    const order = new ReorderBuffer(o.reorderHoldMs);
+    let releaseTimer: NodeJS.Timeout | undefined;
     let resolveDone!: () => void;
     let rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => {
@@ -250,11 +255,24 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         return;
       }
       if (!msg) return;
-      if (msg.kind === 'event') sink.event(msg.event);
+      if (msg.kind === 'event') order.push(msg.event, performance.now());
       else if (msg.kind === 'lost') {
         lost += msg.events;
         sink.lost?.(msg.events);
       } else if (msg.kind === 'attached') attached();
+    };
+    const emit = (events: readonly TraceEvent[]) => {
+      for (const e of events) sink.event(e);
+      if (events.length) sink.flush?.();
+    };
+    const scheduleRelease = () => {
+      const due = order.nextDueMs();
+      if (due === undefined || releaseTimer) return;
+      releaseTimer = setTimeout(() => {
+        releaseTimer = undefined;
+        emit(order.release(performance.now()));
+        scheduleRelease();
+      }, Math.max(1, Math.ceil(due - performance.now())));
     };
     const attached = () => {
       if (ready) return;
@@ -272,7 +290,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         start = nl + 1;
       }
       pending = text.slice(start);
-      sink.flush?.();
+      scheduleRelease();
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
@@ -294,7 +312,12 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       process.off('exit', killNow);
       if (pending) handleLine(pending);
       pending = '';
-      sink.flush?.();
+      clearTimeout(releaseTimer);
+      releaseTimer = undefined;
+      emit(order.drain());
+      if (order.late > 0) {
+        sink.notice?.(`${order.late} events came from bpftrace more than ${order.holdMs} ms out of order and are printed late`);
+      }
       if (!ready) rejectStart(bpftraceError(stderr, code, signal));
       else if (stopping) resolveDone();
       else rejectDone(bpftraceError(stderr, code, signal));

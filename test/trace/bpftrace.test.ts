@@ -169,6 +169,17 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     }
   });
 
+  test('prints events in the order the kernel made them, also when they came from different CPUs', () => {
+    const times = all.lines.filter((l) => l.type !== 'summary').map((l) => Date.parse(l.time as string));
+    assert.ok(times.length > 100);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, `event ${i} is older than the one before it`);
+    // On each server socket, the FIN that moved it to CLOSE_WAIT comes before its own close (LAST_ACK).
+    for (const client of clients.clientFirst) {
+      const server = events().filter((l) => states(l) && l.sport === py.port && l.dport === client).map(key);
+      assert.deepEqual(server.slice(-3), ['ESTABLISHED>CLOSE_WAIT', 'CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE']);
+    }
+  });
+
   test('filters by pid and state in the kernel', () => {
     const evs = filtered.lines.filter((l) => l.type !== 'summary');
     assert.ok(evs.length > 0);
