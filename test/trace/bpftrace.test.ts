@@ -12,6 +12,8 @@ const N = 20;
 
 const key = (l: Line) => `${l.oldState}>${l.newState}${l.derived ? '*' : ''}`;
 const states = (l: Line) => l.type === 'state';
+/** What ss shows now of the connections from a client port, for a failure message. */
+const ssAbout = (port: number) => spawnSync('ss', ['-tanH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).stdout.trim() || 'nothing';
 
 describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
   const servers: Server[] = [];
@@ -74,7 +76,15 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     await new Promise((r) => setTimeout(r, 300)); // the last FINs and ACKs
     window.to = Date.now();
     tcpdumpRsts = await dump.stop();
-    timeWait = ssTimeWait();
+    // The last FIN may still be on its way under load: give ss up to 3 s to list every TIME-WAIT expected.
+    const expected = [
+      ...clients.clientFirst.map((c) => `127.0.0.1:${c} 127.0.0.1:${py.port}`),
+      ...clients.serverFirst.map((c) => `127.0.0.1:${py.port} 127.0.0.1:${c}`),
+    ];
+    for (const until = Date.now() + 3_000; ; await new Promise((r) => setTimeout(r, 100))) {
+      timeWait = ssTimeWait();
+      if (expected.every((e) => timeWait.has(e)) || Date.now() > until) break;
+    }
     [allCode, filteredCode] = await Promise.all([all.stop('SIGINT'), filtered.stop('SIGTERM')]);
   });
 
@@ -150,7 +160,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
       assert.equal(mine[0]!.oldState, 'FIN_WAIT2');
       assert.equal(mine[0]!.pid, process.pid);
       assert.equal(tw(py.port, client).length, 0, 'the passive closer has no TIME_WAIT');
-      assert.ok(timeWait.has(`127.0.0.1:${client} 127.0.0.1:${py.port}`), 'ss lists the client end in TIME-WAIT');
+      if (!timeWait.has(`127.0.0.1:${client} 127.0.0.1:${py.port}`)) assert.fail(`ss lists the client end in TIME-WAIT; it shows ${ssAbout(client)}`);
       assert.deepEqual(events().filter((l) => states(l) && l.sport === py.port && l.dport === client).map(key).slice(-2), ['CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE']);
     }
     for (const client of clients.serverFirst) {
@@ -159,7 +169,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
       assert.equal(server[0]!.derived, true);
       assert.equal(server[0]!.pid, py.pid, 'the Python server, a process of its own');
       assert.equal(tw(client, py.port).length, 0);
-      assert.ok(timeWait.has(`127.0.0.1:${py.port} 127.0.0.1:${client}`), 'ss lists the server end in TIME-WAIT');
+      if (!timeWait.has(`127.0.0.1:${py.port} 127.0.0.1:${client}`)) assert.fail(`ss lists the server end in TIME-WAIT; it shows ${ssAbout(client)}`);
       assert.ok(!timeWait.has(`127.0.0.1:${client} 127.0.0.1:${py.port}`));
     }
     for (const client of clients.halfReset) {
