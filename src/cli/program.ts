@@ -24,7 +24,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version')
     .configureOutput({
       // One line, in our voice, for commander's own complaints (unknown option, missing argument).
-      outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+      // Its suggestion ("(Did you mean --quick?)") comes on a line of its own: joined into the one line.
+      outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
     })
     .exitOverride();
   registerSockets(program);

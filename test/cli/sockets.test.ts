@@ -136,6 +136,8 @@ describe('bad input', () => {
     [['sockets', '--top', '0'], 2, /--top must be between/],
     [['sockets', '--watch', 'soon'], 2, /--watch takes seconds/],
     [['sockets', '--no-such-flag'], 2, /unknown option '--no-such-flag'/],
+    // commander puts its suggestion on a second line; it must join the first.
+    [['sockets', '--summry'], 2, /unknown option '--summry' \(Did you mean --summary\?\)/],
   ];
   for (const [args, code, message] of cases) {
     test(`${args.slice(1).join(' ')} → exit ${code} with one line`, async () => {
