@@ -5,6 +5,7 @@ import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFou
 import { Proxy, type ProxyHandle, type ProxyJson, type ProxyStats } from './proxy.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
+import { isObject, jsonType } from './json.ts';
 
 /** A proxy as configured: Toxiproxy's populate entry, plus mode and toxics. */
 export interface ProxyConfig {
@@ -50,14 +51,6 @@ interface ProxyInput {
   enabled: boolean;
   mode: ProxyMode;
   toxics: unknown[] | undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function jsonType(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
 function field<T>(o: Record<string, unknown>, key: string, type: 'string' | 'boolean', fallback: T): T {

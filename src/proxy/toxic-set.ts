@@ -10,6 +10,7 @@ import {
 } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
 import type { Attributes, Stream, ToxicDefinition } from './toxics/toxic.ts';
+import { isObject, jsonType } from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
 export interface ToxicJson {
@@ -59,14 +60,6 @@ export type ToxicChange =
   | { kind: 'add'; entry: ToxicEntry }
   | { kind: 'update'; entry: ToxicEntry }
   | { kind: 'remove'; entry: ToxicEntry };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function jsonType(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v;
-}
 
 function optionalString(o: Record<string, unknown>, key: string): string | undefined {
   const v = o[key];
