@@ -16,7 +16,9 @@ type Row = [labels: Record<string, string>, value: number];
 
 export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplens_proxy_'): ProxyMetrics {
   const registry = new Registry();
-  const stats = () => collection.list().map((p) => p.stats());
+  // One reading of every proxy's stats serves all the metrics of a scrape.
+  let scrape: ProxyStats[] | undefined;
+  const stats = () => scrape ?? collection.list().map((p) => p.stats());
 
   /** A metric whose series are computed from the proxies' stats at each scrape. */
   function define(kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], rows: (s: ProxyStats) => Row[]): void {
@@ -57,7 +59,14 @@ export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplen
   return {
     registry,
     contentType: registry.contentType,
-    text: () => registry.metrics(),
+    text: async () => {
+      scrape = stats();
+      try {
+        return await registry.metrics();
+      } finally {
+        scrape = undefined;
+      }
+    },
     close: () => registry.clear(),
   };
 }
