@@ -1,9 +1,11 @@
 // `tcplens lab`: the handbook's experiments, run for real in network namespaces of their own.
 //
-// --json: {"tool","kernel","root","quick","startedAt","durationMs","staleRemoved":[…],
-//          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"error"?,
+// --json: {"tool","kernel","root","quick","startedAt","durationMs","staleRemoved":[…],"interrupted","notRun":[…],
+//          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"blanks"?,"error"?,
 //                          "durationMs","charts":[{"title","kind","xLabel","yLabel","series":[{"label","points"}]}]}]}
-// E1's rows: {"mode":"keepalive"|"close","rps","p99Ms","timeWaitPeak","portsPerSec","errors",…}.
+// E1's rows: {"mode":"keepalive"|"close","rps","p99Ms","timeWaitPeak","portsPerSec","errors",…}. A null cell is a value not
+// measured; "blanks" says why, per column, where that is not obvious (E2's goneAfterS: "not watched" in --quick).
+// lab list --json: {"root","experiments":[{"id","title","shows","needsRoot","rootFor"}]}: rootFor names the parts that need root.
 // Exit 1 when an experiment failed (not when one was skipped for want of root).
 
 import { writeFileSync } from 'node:fs';
@@ -11,7 +13,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { renderJson } from '../render/json.ts';
 import { useColor } from '../render/table.ts';
-import { clearProgress, out, progress } from './output.ts';
+import { assertWritableFile, clearProgress, out, progress } from './output.ts';
 
 interface LabRunCliOptions {
   quick?: boolean;
@@ -28,7 +30,7 @@ export function registerLab(program: Command): void {
       `
 Examples:
   tcplens lab list
-  tcplens lab run E1 --quick                  keep-alive vs close, about 5 s
+  tcplens lab run E1 --quick                  keep-alive vs close, a few seconds
   tcplens lab run --report lab.html           every experiment, and a self-contained HTML report
   tcplens lab run E3 E4 --json`,
     );
@@ -41,7 +43,12 @@ Examples:
       const { EXPERIMENTS } = await import('../lab/registry.ts');
       const root = process.getuid?.() === 0;
       if (o.json) {
-        out(renderJson({ experiments: EXPERIMENTS.map((e) => ({ id: e.id, title: e.title, shows: e.shows, needsRoot: e.needsRoot ?? null })) }));
+        out(
+          renderJson({
+            root,
+            experiments: EXPERIMENTS.map((e) => ({ id: e.id, title: e.title, shows: e.shows, needsRoot: e.needsRoot ?? null, rootFor: e.rootFor ?? null })),
+          }),
+        );
         return;
       }
       const { renderLabList } = await import('../render/lab.ts');
@@ -63,7 +70,8 @@ everything the run started; a run also removes what a killed earlier run left be
 Without root, what needs no namespace runs on loopback and the rest is listed as skipped, with why.`,
     )
     .action(async (ids: string[], o: LabRunCliOptions) => {
-      if (o.report !== undefined && !o.report.trim()) throw new UsageError('--report needs a file name');
+      // Before anything runs: a full run takes minutes, and a report path found unwritable only at its end would lose them.
+      if (o.report !== undefined) assertWritableFile(o.report, '--report');
       const { runLab, selectExperiments } = await import('../lab/runner.ts');
       selectExperiments(ids); // unknown ids fail here, before anything starts
       const { renderLab, labJson } = await import('../render/lab.ts');

@@ -25,6 +25,8 @@ export interface ExperimentOutcome {
   conclusion: string;
   /** Parts of the experiment left out, and why (no root, a missing tool). */
   skipped?: string[];
+  /** What a null cell means in a column, where it is not plain "nothing measured" (goneAfterS: "not watched"). */
+  blanks?: Record<string, string>;
 }
 
 export interface ExperimentResult extends ExperimentOutcome {
@@ -90,7 +92,9 @@ export interface Experiment {
   title: string;
   /** One paragraph: what it shows and why it matters. */
   shows: string;
-  /** What it needs that an unprivileged run lacks; undefined when it runs anywhere. */
+  /** What it needs that an unprivileged run lacks, when it cannot run at all without root. */
   needsRoot?: string;
+  /** The parts that need root (namespaces, sysctls), in a few words; without root the rest runs on loopback. Undefined: all of it runs anywhere. */
+  rootFor?: string;
   run(ctx: LabContext): Promise<ExperimentOutcome>;
 }

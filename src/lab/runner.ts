@@ -3,7 +3,7 @@
 
 import { release } from 'node:os';
 import { UsageError } from '../errors.ts';
-import type { Experiment, ExperimentResult } from './experiment.ts';
+import type { Experiment, ExperimentId, ExperimentResult } from './experiment.ts';
 import { createLabContext, type LabContextHandle } from './context.ts';
 import { EXPERIMENTS, findExperiment } from './registry.ts';
 import { removeStaleNamespaces } from './topology.ts';
@@ -33,6 +33,10 @@ export interface LabReport {
   durationMs: number;
   /** Namespaces of earlier, killed runs removed at the start. */
   staleRemoved: string[];
+  /** Stopped by Ctrl-C, SIGTERM or the caller's signal before every chosen experiment had run. */
+  interrupted: boolean;
+  /** Chosen experiments that never started because the run was interrupted. */
+  notRun: ExperimentId[];
   experiments: ExperimentResult[];
 }
 
@@ -49,6 +53,18 @@ export function selectExperiments(ids: string[] | undefined): Experiment[] {
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** A promise that rejects once signal aborts (at once if it already has); dispose() stops listening. */
+function untilAborted(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {
+  let onAbort = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('the lab run was interrupted'));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  promise.catch(() => {});
+  return { promise, dispose: () => signal.removeEventListener('abort', onAbort) };
+}
 
 export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
   const chosen = selectExperiments(o.ids);
@@ -89,6 +105,8 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
     staleRemoved: root ? removeStaleNamespaces() : [],
+    interrupted: false,
+    notRun: [],
     experiments: [],
   };
   try {
@@ -106,13 +124,22 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
       const ctx = createLabContext({ quick, signal: controller.signal, progress: (text) => progress(`${e.id} ${text}`) });
       current = ctx;
       let r: ExperimentResult;
+      const stop = untilAborted(controller.signal);
       try {
-        const outcome = await e.run(ctx);
+        const running = e.run(ctx);
+        // Interrupted, the run does not wait for the experiment (E4 sleeps through a wait loop), so that
+        // the report of what ran is printed before the signal handler exits; what the experiment does
+        // after its context is closed fails, and nobody listens.
+        running.catch(() => {});
+        const outcome = await Promise.race([running, stop.promise]);
         r = { ...base, ...outcome, id: e.id, title: e.title, shows: e.shows, durationMs: Date.now() - t0 };
       } catch (err) {
-        const msg = controller.signal.aborted ? 'interrupted' : err instanceof Error ? err.message : String(err);
-        r = { ...base, durationMs: Date.now() - t0, error: msg, conclusion: `No conclusion: the experiment failed (${msg}).` };
+        const interrupted = controller.signal.aborted;
+        const msg = interrupted ? 'interrupted' : err instanceof Error ? err.message : String(err);
+        const conclusion = interrupted ? 'No conclusion: the run was interrupted before this experiment ended.' : `No conclusion: the experiment failed (${msg}).`;
+        r = { ...base, durationMs: Date.now() - t0, error: msg, conclusion };
       } finally {
+        stop.dispose();
         await ctx.close();
         current = undefined;
       }
@@ -129,5 +156,7 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
     o.signal?.removeEventListener('abort', onOuterAbort);
   }
   report.durationMs = Date.now() - started;
+  report.interrupted = controller.signal.aborted;
+  report.notRun = chosen.filter((e) => !report.experiments.some((r) => r.id === e.id)).map((e) => e.id);
   return report;
 }

@@ -3,7 +3,7 @@
 
 import type { ExperimentResult, LabChart } from '../lab/experiment.ts';
 import type { LabReport } from '../lab/runner.ts';
-import { formatCell, rowColumns } from './lab.ts';
+import { interruptedText, tableBlocks } from './lab.ts';
 import { asset, escapeHtml } from './html.ts';
 
 /** A chart as uPlot wants it: one shared x, one y array per series (null where a series has no point). */
@@ -37,10 +37,10 @@ export function chartData(c: LabChart): ChartData {
 function experimentHtml(r: ExperimentResult, index: number): string {
   let s = `<section id="${r.id}"><h2>${r.id} · ${escapeHtml(r.title)} <small>${(r.durationMs / 1000).toFixed(1)} s</small></h2>\n<p class="shows">${escapeHtml(r.shows)}</p>\n`;
   if (r.skippedWhy) return s + `<p class="skip">Skipped: ${escapeHtml(r.skippedWhy)}</p></section>\n`;
-  if (r.rows.length > 0) {
-    const cols = rowColumns(r.rows);
-    s += `<div class="scroll"><table><tr>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
-    for (const row of r.rows) s += `<tr>${cols.map((c) => `<td class="${typeof row[c] === 'number' ? 'n' : ''}">${escapeHtml(formatCell(row[c]))}</td>`).join('')}</tr>`;
+  for (const b of tableBlocks(r.rows, r.blanks)) {
+    const td = (cell: string, i: number) => (b.transposed && i === 0 ? `<th>${escapeHtml(cell)}</th>` : `<td class="${b.numeric[i] ? 'n' : ''}">${escapeHtml(cell)}</td>`);
+    s += `<div class="scroll"><table>${b.title ? `<caption>${escapeHtml(b.title)}</caption>` : ''}<tr>${b.headers.map((h, i) => `<th${b.transposed && i > 0 ? ' class="n"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr>`;
+    for (const row of b.cells) s += `<tr>${row.map(td).join('')}</tr>`;
     s += '</table></div>\n';
   }
   if (r.error) s += `<p class="error">Failed: ${escapeHtml(r.error)}</p>\n`;
@@ -61,13 +61,14 @@ export function renderLabHtml(report: LabReport): string {
 <html lang="en"><head><meta charset="utf-8"><title>tcplens lab — ${escapeHtml(report.kernel)}</title>
 <style>${asset('uplot/dist/uPlot.min.css')}
 body{font:14px system-ui,sans-serif;margin:24px auto;max-width:1040px;color:#222;padding:0 12px}
-table{border-collapse:collapse;margin:8px 0}.scroll{overflow-x:auto}td,th{padding:3px 9px;white-space:nowrap;border-bottom:1px solid #ddd;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;margin:8px 0}.scroll{overflow-x:auto}td,th{padding:3px 9px;white-space:nowrap;border-bottom:1px solid #ddd;text-align:left}caption{text-align:left;font-weight:600;padding:4px 0}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 section{border-top:2px solid #eee;margin-top:28px}h2 small{color:#888;font-weight:normal;font-size:13px}.shows{color:#555}
 .conclusion{background:#f2f7ff;border-left:4px solid #1f77b4;padding:8px 12px}.skip{color:#a60}.error{color:#b00}
 figure{margin:12px 0}figcaption{font-weight:600;margin-bottom:4px}</style>
 </head><body>
 <h1>tcplens lab</h1>
 <p>kernel ${escapeHtml(report.kernel)} · ${report.root ? 'root: client and server in network namespaces of their own' : 'not root: loopback only'}${report.quick ? ' · --quick' : ''} · ${escapeHtml(report.startedAt)} · ${(report.durationMs / 1000).toFixed(1)} s</p>
+${report.interrupted ? `<p class="error">The run was ${escapeHtml(interruptedText(report))}.</p>` : ''}
 <p>${toc}</p>
 ${report.experiments.map(experimentHtml).join('')}
 <script type="application/json" id="data">${json}</script>

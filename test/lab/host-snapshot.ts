@@ -22,7 +22,8 @@ export function snapshotHost(): HostSnapshot {
     const at = line.indexOf(' = ');
     if (at > 0 && !VOLATILE.has(line.slice(0, at))) sysctls.set(line.slice(0, at), line.slice(at + 3));
   }
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+  // stderr ignored: ip complains ("Peer netns reference is invalid") of namespaces others delete meanwhile.
+  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter(Boolean)

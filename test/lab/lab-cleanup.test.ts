@@ -38,7 +38,9 @@ async function killHalfway(signal: NodeJS.Signals): Promise<void> {
   const child = spawn(process.execPath, [MAIN, 'lab', 'run', 'E4', '--quick'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   const exited = once(child, 'exit');
   let stderr = '';
+  let stdout = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   try {
     // Halfway: both namespace pairs exist and the clients inside are running.
     const deadline = Date.now() + 30_000;
@@ -55,6 +57,8 @@ async function killHalfway(signal: NodeJS.Signals): Promise<void> {
     const [code, sig] = (await exited) as [number | null, NodeJS.Signals | null];
     assert.equal(sig, null, 'the run exits by itself after cleaning up');
     assert.equal(code, signal === 'SIGTERM' ? 143 : 130);
+    // What ran is printed, and its first line says the run did not end by itself.
+    assert.match(stdout.split('\n')[0] ?? '', /^tcplens lab .* interrupted during E4$/, stdout);
     const after = snapshotHost();
     assert.deepEqual(labNamespacesOf(child.pid!, after), []);
     assert.deepEqual(kids.filter(alive), [], 'every process the run started is gone');

@@ -9,12 +9,34 @@ import { renderLab } from '../../src/render/lab.ts';
 const root = process.getuid?.() === 0;
 const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 
-test('lab list names the nine experiments', async () => {
+test('lab list names the nine experiments and, for each, what needs root', async () => {
   const r = await runCli(['lab', 'list']);
   assert.equal(r.code, 0, r.stderr);
   for (let i = 1; i <= 9; i++) assert.match(r.stdout, new RegExp(`^E${i}\\s`, 'm'));
+  assert.match(r.stdout, /^E1\s.*partly: root for the 1,000-port part$/m);
+  assert.match(r.stdout, /^E4\s.*partly: root for the vanished peer$/m);
+  assert.match(r.stdout, /^E7\s.*in full, on loopback$/m);
+  assert.doesNotMatch(r.stdout, /anyone/);
   const j = await runCli(['lab', 'list', '--json']);
-  assert.deepEqual(JSON.parse(j.stdout).experiments.map((e: { id: string }) => e.id), ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9']);
+  const list = JSON.parse(j.stdout).experiments as { id: string; rootFor: string | null }[];
+  assert.deepEqual(list.map((e) => e.id), ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9']);
+  // What an unprivileged run skips (the test below) is what the list names.
+  assert.deepEqual(list.filter((e) => e.rootFor).map((e) => e.id), ['E1', 'E2', 'E3', 'E4']);
+});
+
+test('a --report path that cannot be written is a usage error in one line, before anything runs', async () => {
+  // All nine would run for minutes: the timeout would kill a run that checked the path only at its end.
+  for (const [path, why] of [
+    ['/nonexistent-tcplens-dir/lab.html', /no directory \/nonexistent-tcplens-dir/],
+    ['/tmp', /it is a directory/],
+  ] as const) {
+    const r = await runCli(['lab', 'run', '--report', path], { timeoutMs: 20_000 });
+    assert.equal(r.code, 2, `${path}: ${r.stderr}`);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    assert.match(r.stderr, new RegExp(`--report: cannot write ${path}`));
+    assert.match(r.stderr, why);
+    assert.equal(r.stdout, '', 'nothing ran');
+  }
 });
 
 test('an unknown experiment is a usage error in one line, before anything starts', async () => {

@@ -3,7 +3,8 @@
 
 import type { Netns } from '../../kernel/netns.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
-import { bench, counterDelta, countersIn, histogramBands, labScript, round, sysctlIn } from '../steps.ts';
+import { counterDelta, countersIn, labScript, round, runScriptJson, sysctlIn } from '../steps.ts';
+import type { BurstResult } from '../scripts/burst.ts';
 
 type Row = Record<string, Cell>;
 
@@ -28,31 +29,41 @@ interface Where {
   port: number;
 }
 
-async function burst(ctx: LabContext, w: Where, syncookies: string, connections: number, connectTimeoutS: number): Promise<Row> {
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+async function burst(ctx: LabContext, w: Where, syncookies: string, connections: number, withinS: number): Promise<Row> {
   ctx.progress(`burst of ${connections} connections, tcp_syncookies=${syncookies}`);
   const before = await countersIn(ctx, w.server);
   const clientBefore = w.client ? await countersIn(ctx, w.client) : before;
-  const b = await bench(
+  const b = await runScriptJson<BurstResult>(
     ctx,
-    `http://${w.host}:${w.port}/`,
-    ['--no-keepalive', '-c', String(connections), '-n', String(connections), '--connect-timeout', String(connectTimeoutS), '--timeout', String(connectTimeoutS), '--no-kernel'],
-    { ns: w.client, timeoutMs: (connectTimeoutS + 20) * 1000 },
+    { host: w.host, clientNs: w.client, where: '' },
+    'burst',
+    { host: w.host, port: w.port, count: connections, timeoutMs: withinS * 1000 },
+    (withinS + 20) * 1000,
   );
   const after = await countersIn(ctx, w.server);
   const clientAfter = w.client ? await countersIn(ctx, w.client) : after;
-  const bands = histogramBands(b.connectHistogram, [...BANDS.map((x) => x.from), BANDS[BANDS.length - 1]!.to]);
   const row: Row = {
     syncookies: Number(syncookies),
     connections,
-    connected: b.connectionsOpened,
-    notConnected: b.errors['connect-timeout'] ?? 0,
-    requestErrors: Object.entries(b.errors).filter(([code]) => code !== 'connect-timeout').map(([code, n]) => `${code} ${n}`).join(', ') || 'none',
+    // The client's view: connect() returned. With SYN cookies that says little about the server (see conclude).
+    connected: b.connectMs.length,
+    notConnected: b.notConnected,
+    // What the server really did: requests answered within the timeout.
+    served: b.served,
+    requestErrors: Object.entries(b.errors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none',
   };
-  BANDS.forEach((band, i) => (row[band.key] = bands[i]!));
+  // Only the bands that start before the deadline: later ones are empty by construction.
+  for (const band of BANDS) if (band.from < withinS * 1000) row[band.key] = b.connectMs.filter((ms) => ms >= band.from && ms < band.to).length;
   Object.assign(row, {
-    connectP50Ms: round(b.connectMs?.p50 ?? 0, 1),
-    connectMaxMs: round(b.connectMs?.max ?? 0, 0),
-    requestP99Ms: round(b.latencyMs.p99, 0),
+    connectP50Ms: round(percentile(b.connectMs, 50), 1),
+    connectMaxMs: round(Math.max(0, ...b.connectMs), 0),
+    requestP99Ms: round(percentile(b.requestMs, 99), 0),
     listenOverflows: counterDelta(before, after, 'TcpExt.ListenOverflows'),
     listenDrops: counterDelta(before, after, 'TcpExt.ListenDrops'),
     cookiesSent: counterDelta(before, after, 'TcpExt.SyncookiesSent'),
@@ -62,7 +73,9 @@ async function burst(ctx: LabContext, w: Where, syncookies: string, connections:
   return row;
 }
 
-export function conclude(rows: Row[], connectTimeoutS: number, linearTimeouts: string | undefined): string {
+const unanswered = (r: Row) => Math.max(0, Number(r.connected) - Number(r.served));
+
+export function conclude(rows: Row[], withinS: number, linearTimeouts: string | undefined): string {
   const parts: string[] = [];
   for (const r of rows) {
     const stepped = BANDS.filter((b) => b.at > 0 && Number(r[b.key]) > 0);
@@ -72,8 +85,8 @@ export function conclude(rows: Row[], connectTimeoutS: number, linearTimeouts: s
         (stepped.length > 0
           ? `${r.under0_5s} connected within 0.5 s, then ${stepped.map((b) => `${r[b.key]} at ${b.label}`).join(', ')}: the steps of resent SYNs (${r.synRetrans} retransmitted)`
           : `all ${r.under0_5s} that connected did so within 0.5 s, with no SYN-retransmit step`) +
-        (Number(r.notConnected) > 0 ? `; ${r.notConnected} had not connected within ${connectTimeoutS} s` : '') +
-        '.',
+        (Number(r.notConnected) > 0 ? `; ${r.notConnected} had not connected within ${withinS} s` : '') +
+        `; ${r.served} requests were answered within ${withinS} s.`,
     );
   }
   const all = rows.flatMap((r) => BANDS.filter((b) => b.at > 0 && Number(r[b.key]) > 0).map((b) => b.at));
@@ -85,11 +98,29 @@ export function conclude(rows: Row[], connectTimeoutS: number, linearTimeouts: s
   if (on && off) {
     const cOn = Number(on.connected);
     const cOff = Number(off.connected);
-    parts.push(
+    const sOn = Number(on.served);
+    const sOff = Number(off.served);
+    // Served counts of a few dozen move by a few from run to run: closer than this is "the same".
+    const same = Math.abs(sOn - sOff) <= Math.max(3, 0.15 * Math.max(sOn, sOff));
+    const clientView =
       cOn > cOff
-        ? `With SYN cookies ${cOn} of ${on.connections} connected within ${connectTimeoutS} s, without them ${cOff}: cookies answer SYNs that a full SYN queue would drop (TCPReqQFullDrop ${off.reqQFullDrop} without), but neither setting prevents accept-queue overflows (${on.listenOverflows} and ${off.listenOverflows}).`
-        : `SYN cookies did not get more connections through here (${cOn} with, ${cOff} without, of ${on.connections}): the drops were accept-queue overflows (${on.listenOverflows} and ${off.listenOverflows}), which cookies do not prevent.`,
-    );
+        ? `With SYN cookies connect() succeeded for ${cOn} of ${on.connections} clients within ${withinS} s, without them for ${cOff}: ` +
+          `a cookie answers a SYN that the full SYN queue would drop (TCPReqQFullDrop ${off.reqQFullDrop} without), so the client's handshake completes. `
+        : `SYN cookies did not let more clients connect here (${cOn} with, ${cOff} without, of ${on.connections}). `;
+    const served = same
+      ? `But the server answered about as many requests either way (${sOn} with cookies, ${sOff} without): `
+      : sOn > sOff
+        ? `The server answered more requests with them (${sOn} vs ${sOff}), `
+        : `Yet the server answered fewer requests with them (${sOn} vs ${sOff}): `;
+    const why =
+      `a connection the client thinks open still needs a place in the accept queue, and while that is full the server drops the client's ACK and request ` +
+      `(ListenOverflows ${on.listenOverflows} with cookies, ${off.listenOverflows} without) until the slow acceptor makes room. ` +
+      `With cookies ${unanswered(on)} of the ${cOn} connected clients got no answer within ${withinS} s (${on.requestErrors}); ` +
+      `without them ${unanswered(off)} of ${cOff}, and ${off.notConnected} never connected. ` +
+      (same || sOn <= sOff
+        ? 'How many were served was set by how fast the server accepted, not by cookies: they change where a client waits (on a connection it believes open rather than in connect()), not how many get served.'
+        : 'Cookies helped here beyond the handshake, but the accept queue, not the SYN queue, still set the pace.');
+    parts.push(clientView + served + why);
   }
   return parts.join(' ');
 }
@@ -98,13 +129,27 @@ function charts(rows: Row[]): LabChart[] {
   const name = (r: Row) => `syncookies=${r.syncookies}`;
   return [
     {
-      title: 'Connect time of a burst: connections per band',
+      title: 'What the burst got: requests answered, connected but unanswered, never connected',
+      kind: 'bar',
+      xLabel: 'outcome',
+      yLabel: 'connections',
+      series: rows.map((r) => ({
+        label: name(r),
+        points: [
+          ['answered', Number(r.served)],
+          ['connected, no answer', unanswered(r)],
+          ['not connected', Number(r.notConnected)],
+        ] as [string, number][],
+      })),
+    },
+    {
+      title: "Connect time as the client saw it (connect() returned; with cookies that is before the server accepts)",
       kind: 'bar',
       xLabel: 'connect time',
       yLabel: 'connections',
       series: rows.map((r) => ({
         label: name(r),
-        points: [...BANDS.map((b) => [b.label, Number(r[b.key])] as [string, number]), ['not connected', Number(r.notConnected)] as [string, number]],
+        points: [...BANDS.filter((b) => b.key in r).map((b) => [b.label, Number(r[b.key])] as [string, number]), ['not connected', Number(r.notConnected)] as [string, number]],
       })),
     },
     {
@@ -130,15 +175,17 @@ export const experiment: Experiment = {
   title: 'Queue overflow: a slow acceptor, a small backlog, a burst',
   shows:
     `A server whose event loop is blocked ${BLOCK_MS} ms at a time (as by CPU-bound work) listens with a backlog of ${BACKLOG}; a burst of ` +
-    'connections arrives at once. Once the accept queue is full the kernel drops new SYNs and final ACKs (ListenOverflows): the ' +
+    'clients connects at once, each trying once to connect and get one answer. Once the accept queue is full the kernel drops new SYNs and final ACKs (ListenOverflows): the ' +
     'client hears nothing and resends its SYN after 1 s, then 3 s (or 2, 3, 4 s where tcp_syn_linear_timeouts is set), so connect ' +
     'times fall into steps a latency average hides. With ' +
-    'tcp_syncookies=1 a full SYN queue answers with cookies instead of dropping; with 0 it drops. Counters are read inside the ' +
+    'tcp_syncookies=1 a full SYN queue answers with cookies instead of dropping; with 0 it drops — which changes what the client sees ' +
+    '(connected or not), so what the server really answered is counted apart. Counters are read inside the ' +
     "server's namespace; the two settings run side by side, each in a namespace pair of its own.",
+  rootFor: 'syncookies off',
   async run(ctx): Promise<ExperimentOutcome> {
     const connections = ctx.quick ? 100 : 300;
     // Long enough for the second SYN retransmit (3 s after the first SYN) to land; longer in a full run.
-    const connectTimeoutS = ctx.quick ? 3.5 : 8;
+    const withinS = ctx.quick ? 3.5 : 8;
     const rows: Row[] = [];
     const skipped: string[] = [];
     let linear: string | undefined;
@@ -151,7 +198,7 @@ export const experiment: Experiment = {
         const server = ctx.start([process.execPath, labScript('slow-accept'), t.serverAddress, '8080', String(BACKLOG), String(BLOCK_MS)], { ns: t.server });
         await server.waitFor(/^\{/, 10_000);
         linear ??= await sysctlIn(ctx, t.client, 'net.ipv4.tcp_syn_linear_timeouts');
-        return burst(ctx, { client: t.client, server: t.server, host: t.serverAddress, port: 8080 }, cookies, connections, connectTimeoutS);
+        return burst(ctx, { client: t.client, server: t.server, host: t.serverAddress, port: 8080 }, cookies, connections, withinS);
       };
       rows.push(...(await Promise.all(['1', '0'].map(runOne))));
     } else {
@@ -159,11 +206,11 @@ export const experiment: Experiment = {
       const port = (JSON.parse(await server.waitFor(/^\{/, 10_000)) as { port: number }).port;
       const cookies = (await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syncookies')) ?? '1';
       linear = await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syn_linear_timeouts');
-      rows.push(await burst(ctx, { host: '127.0.0.1', port }, cookies, connections, connectTimeoutS));
+      rows.push(await burst(ctx, { host: '127.0.0.1', port }, cookies, connections, withinS));
       skipped.push(
         `tcp_syncookies on vs off: it needs a namespace of its own (root); ran once with the host's setting (${cookies}), on loopback, where the counters are the whole host's`,
       );
     }
-    return { rows, charts: charts(rows), conclusion: conclude(rows, connectTimeoutS, linear), skipped };
+    return { rows, charts: charts(rows), conclusion: conclude(rows, withinS, linear), skipped };
   },
 };

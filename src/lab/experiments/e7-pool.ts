@@ -3,12 +3,44 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
+import { formatCell } from '../../render/lab.ts';
 import type { PoolResult, PoolRun } from '../scripts/e7-pool.ts';
 
 /** ms to two decimals: the histogram's microseconds are noise at this scale. */
 const ms = (x: number) => Math.round(x * 100) / 100;
-/** ms in a sentence: as many digits as mean something. */
-const fmt = (x: number) => (x >= 100 ? String(Math.round(x)) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+/** ms in a sentence as the table shows it: rounded once, as in the rows (ms), then laid out by formatCell. */
+const fmt = (raw: number) => formatCell(ms(raw));
+
+/** The conclusion, from the pool script's numbers: too small, Little's law, twice that, in that order. */
+export function conclude(r: PoolResult, rate: number, durationMs: number): string {
+  const [small, little, double] = r.runs as [PoolRun, PoolRun, PoolRun];
+  const parts: string[] = [];
+  const capacity = Math.round((small.connections * 1000) / r.serviceMs);
+  parts.push(
+    `The server answered in ${r.serviceMs} ms, so ${rate} requests/s keep ${r.little.toFixed(2)} connections busy on average (Little’s law). ` +
+      (capacity < rate
+        ? `Two connections carry at most ~${capacity} requests/s: the queue grew to ${small.peakQueued} requests and took ${small.elapsedMs} ms to drain a ${durationMs} ms stream; `
+        : `Two connections carry ~${capacity} requests/s, close to the load: `) +
+      `queue wait p50 ${fmt(small.queueWaitMs.p50)} ms, p99 ${fmt(small.queueWaitMs.p99)} ms, caller latency p99 ${fmt(small.latencyMs.p99)} ms.`,
+  );
+  const loopMax = Math.max(...r.runs.map((run) => run.loopDelayMs.p99));
+  parts.push(
+    loopMax < small.queueWaitMs.p50 / 2
+      ? `The event loop was not the cause: its delay p99 stayed at ${r.runs.map((run) => fmt(run.loopDelayMs.p99)).join(' / ')} ms across the three sizes while requests waited for a connection.`
+      : `The event loop was delayed too (p99 ${r.runs.map((run) => fmt(run.loopDelayMs.p99)).join(' / ')} ms), so part of the wait is this process’s own CPU.`,
+  );
+  const drop = (a: number, b: number) => (b > 0 ? `${Math.round(a / b)}x` : 'to nothing');
+  parts.push(
+    little.queueWaitMs.p99 < small.queueWaitMs.p99
+      ? `Sized by Little’s law (${little.connections} connections) the queue wait p99 fell ${drop(small.queueWaitMs.p99, little.queueWaitMs.p99)} to ${fmt(little.queueWaitMs.p99)} ms, ` +
+          `and with ${double.connections} to ${fmt(double.queueWaitMs.p99)} ms` +
+          (double.queueWaitMs.p99 < little.queueWaitMs.p99 ? ': Little’s law gives the average, headroom absorbs the bursts of random arrivals.' : '.')
+      : `Sizing by Little’s law (${little.connections} connections) did not lower the queue wait here (p99 ${fmt(small.queueWaitMs.p99)} → ${fmt(little.queueWaitMs.p99)} ms).`,
+  );
+  const errors = r.runs.reduce((a, run) => a + Object.values(run.errors).reduce((x, y) => x + y, 0), 0);
+  if (errors > 0) parts.push(`${errors} requests failed.`);
+  return parts.join(' ');
+}
 
 export const experiment: Experiment = {
   id: 'E7',
@@ -43,9 +75,9 @@ export const experiment: Experiment = {
       queueWaitMsP50: ms(run.queueWaitMs.p50),
       queueWaitMsP99: ms(run.queueWaitMs.p99),
       peakQueued: run.peakQueued,
-      latencyMsP50: run.latencyMs.p50,
-      latencyMsP99: run.latencyMs.p99,
-      loopDelayMsP99: run.loopDelayMs.p99,
+      latencyMsP50: ms(run.latencyMs.p50),
+      latencyMsP99: ms(run.latencyMs.p99),
+      loopDelayMsP99: ms(run.loopDelayMs.p99),
     }));
 
     const name = (run: PoolRun) => `${run.connections} connections`;
@@ -79,32 +111,6 @@ export const experiment: Experiment = {
       },
     ];
 
-    // --- conclusion, from the numbers ---
-    const parts: string[] = [];
-    const capacity = Math.round((small.connections * 1000) / r.serviceMs);
-    parts.push(
-      `The server answered in ${r.serviceMs} ms, so ${rate} requests/s keep ${r.little.toFixed(2)} connections busy on average (Little’s law). ` +
-        (capacity < rate
-          ? `Two connections carry at most ~${capacity} requests/s: the queue grew to ${small.peakQueued} requests and took ${small.elapsedMs} ms to drain a ${durationMs} ms stream; `
-          : `Two connections carry ~${capacity} requests/s, close to the load: `) +
-        `queue wait p50 ${fmt(small.queueWaitMs.p50)} ms, p99 ${fmt(small.queueWaitMs.p99)} ms, caller latency p99 ${fmt(small.latencyMs.p99)} ms.`,
-    );
-    const loopMax = Math.max(...r.runs.map((run) => run.loopDelayMs.p99));
-    parts.push(
-      loopMax < small.queueWaitMs.p50 / 2
-        ? `The event loop was not the cause: its delay p99 stayed at ${r.runs.map((run) => run.loopDelayMs.p99).join(' / ')} ms across the three sizes while requests waited for a connection.`
-        : `The event loop was delayed too (p99 ${r.runs.map((run) => run.loopDelayMs.p99).join(' / ')} ms), so part of the wait is this process’s own CPU.`,
-    );
-    const drop = (a: number, b: number) => (b > 0 ? `${Math.round(a / b)}x` : 'to nothing');
-    parts.push(
-      little.queueWaitMs.p99 < small.queueWaitMs.p99
-        ? `Sized by Little’s law (${little.connections} connections) the queue wait p99 fell ${drop(small.queueWaitMs.p99, little.queueWaitMs.p99)} to ${fmt(little.queueWaitMs.p99)} ms, ` +
-            `and with ${double.connections} to ${fmt(double.queueWaitMs.p99)} ms` +
-            (double.queueWaitMs.p99 < little.queueWaitMs.p99 ? ': Little’s law gives the average, headroom absorbs the bursts of random arrivals.' : '.')
-        : `Sizing by Little’s law (${little.connections} connections) did not lower the queue wait here (p99 ${fmt(small.queueWaitMs.p99)} → ${fmt(little.queueWaitMs.p99)} ms).`,
-    );
-    const errors = rows.reduce((a, row) => a + (row.errors as number), 0);
-    if (errors > 0) parts.push(`${errors} requests failed.`);
-    return { rows, charts, conclusion: parts.join(' ') };
+    return { rows, charts, conclusion: conclude(r, rate, durationMs) };
   },
 };

@@ -3,6 +3,7 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
+import { formatCell } from '../../render/lab.ts';
 import type { TlsMode, TlsResult } from '../scripts/e8-tls.ts';
 
 const LABELS: Record<TlsMode['mode'], string> = {
@@ -10,6 +11,37 @@ const LABELS: Record<TlsMode['mode'], string> = {
   resumed: 'new connection, resumed session',
   keepalive: 'keep-alive connection',
 };
+
+/** ms to two decimals, once, for the rows and the sentences alike. */
+const ms2 = (x: number) => Math.round(x * 100) / 100;
+
+/** The conclusion, from the three modes' numbers (full, resumed, keep-alive, in that order). */
+export function conclude(modes: TlsResult['modes']): string {
+  const [full, resumed, keepalive] = modes;
+  const parts: string[] = [];
+  const x = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : '∞');
+  if (resumed.resumed === 0) {
+    parts.push(`The server resumed none of ${resumed.handshakes} sessions offered (${resumed.protocol}): every connection paid a full handshake, so resumption could not be measured.`);
+  } else {
+    const share = Math.round((resumed.resumed / Math.max(1, resumed.handshakes)) * 100);
+    const faster = resumed.handshakeMs.p50 < full.handshakeMs.p50;
+    parts.push(
+      `With ${full.protocol}, a full handshake took p50 ${formatCell(ms2(full.handshakeMs.p50))} ms and a resumed one ${formatCell(ms2(resumed.handshakeMs.p50))} ms ` +
+        `(${share}% of the offered tickets accepted)` +
+        (faster
+          ? `: resumption made handshakes ${x(full.handshakeMs.p50, resumed.handshakeMs.p50)}x faster and raised the rate of new connections from ${full.perSecond} to ${resumed.perSecond} per second.`
+          : `: no faster here (${full.perSecond} vs ${resumed.perSecond} requests/s) — TLS 1.3 resumption still does a key exchange, and on this machine that dominates.`),
+    );
+  }
+  parts.push(
+    keepalive.perSecond > Math.max(full.perSecond, resumed.perSecond)
+      ? `Keep-alive did ${keepalive.perSecond} requests/s with ${keepalive.handshakes} handshake${keepalive.handshakes === 1 ? '' : 's'} in all — ${x(keepalive.perSecond, full.perSecond)}x the full-handshake rate: the cheapest handshake is the one not made.`
+      : `Keep-alive did ${keepalive.perSecond} requests/s, not more than new connections (${full.perSecond} / ${resumed.perSecond}): the handshake was not the bottleneck here.`,
+  );
+  const errors = full.errors + resumed.errors + keepalive.errors;
+  if (errors > 0) parts.push(`${errors} requests failed.`);
+  return parts.join(' ');
+}
 
 export const experiment: Experiment = {
   id: 'E8',
@@ -29,7 +61,7 @@ export const experiment: Experiment = {
     // Quick runs measure one client at a time: with fewer handshakes, queueing on 2 cores would hide the difference.
     const lanes = quick ? 1 : 8;
     const r = await runScriptJson<TlsResult>(ctx, p, 'e8-tls', { url: server.url, lanes, durationMs: quick ? 600 : 3000 }, 120_000);
-    const [full, resumed, keepalive] = r.modes;
+    const [full, resumed] = r.modes;
 
     const rows: Record<string, Cell>[] = r.modes.map((m) => ({
       mode: LABELS[m.mode],
@@ -38,9 +70,9 @@ export const experiment: Experiment = {
       rps: m.perSecond,
       handshakes: m.handshakes,
       resumed: m.resumed,
-      handshakeMsP10: Math.round(m.handshakeMs.p10 * 100) / 100,
-      handshakeMsP50: Math.round(m.handshakeMs.p50 * 100) / 100,
-      handshakeMsP99: Math.round(m.handshakeMs.p99 * 100) / 100,
+      handshakeMsP10: ms2(m.handshakeMs.p10),
+      handshakeMsP50: ms2(m.handshakeMs.p50),
+      handshakeMsP99: ms2(m.handshakeMs.p99),
       errors: m.errors,
     }));
     const charts: LabChart[] = [
@@ -57,29 +89,6 @@ export const experiment: Experiment = {
       },
     ];
 
-    // --- conclusion, from the numbers ---
-    const parts: string[] = [];
-    const x = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : '∞');
-    if (resumed.resumed === 0) {
-      parts.push(`The server resumed none of ${resumed.handshakes} sessions offered (${resumed.protocol}): every connection paid a full handshake, so resumption could not be measured.`);
-    } else {
-      const share = Math.round((resumed.resumed / Math.max(1, resumed.handshakes)) * 100);
-      const faster = resumed.handshakeMs.p50 < full.handshakeMs.p50;
-      parts.push(
-        `With ${full.protocol}, a full handshake took p50 ${full.handshakeMs.p50} ms and a resumed one ${resumed.handshakeMs.p50} ms ` +
-          `(${share}% of the offered tickets accepted)` +
-          (faster
-            ? `: resumption made handshakes ${x(full.handshakeMs.p50, resumed.handshakeMs.p50)}x faster and raised the rate of new connections from ${full.perSecond} to ${resumed.perSecond} per second.`
-            : `: no faster here (${full.perSecond} vs ${resumed.perSecond} requests/s) — TLS 1.3 resumption still does a key exchange, and on this machine that dominates.`),
-      );
-    }
-    parts.push(
-      keepalive.perSecond > Math.max(full.perSecond, resumed.perSecond)
-        ? `Keep-alive did ${keepalive.perSecond} requests/s with ${keepalive.handshakes} handshakes in all — ${x(keepalive.perSecond, full.perSecond)}x the full-handshake rate: the cheapest handshake is the one not made.`
-        : `Keep-alive did ${keepalive.perSecond} requests/s, not more than new connections (${full.perSecond} / ${resumed.perSecond}): the handshake was not the bottleneck here.`,
-    );
-    const errors = full.errors + resumed.errors + keepalive.errors;
-    if (errors > 0) parts.push(`${errors} requests failed.`);
-    return { rows, charts, conclusion: parts.join(' ') };
+    return { rows, charts, conclusion: conclude(r.modes) };
   },
 };

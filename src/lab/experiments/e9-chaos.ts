@@ -4,13 +4,14 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labPlace } from '../steps.ts';
+import { formatCell } from '../../render/lab.ts';
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 
 // The example ships with the source tree (examples/ is not part of the npm package), as TypeScript
 // that Node runs directly.
 const EXAMPLE = fileURLToPath(new URL('../../../examples/circuit-breaker/', import.meta.url));
 
-interface CallerRun {
+export interface CallerRun {
   breaker: boolean;
   requests: number;
   ok: number;
@@ -34,6 +35,66 @@ const LATENCY = '200ms-2s';
 const BREAKER_TIMEOUT_MS = 150;
 /** The context's default bound on a started process is 60 s; a full run may need longer. */
 const LIFETIME_MS = 300_000;
+
+export interface ChaosRun {
+  caller: CallerRun;
+  /** Calls the proxy delayed (its own count); NaN when its stats line was not read. */
+  injected: number;
+  proxied: number;
+}
+
+/** ms in a sentence as the table shows it (formatCell), from the caller's own tenths. */
+const msText = (x: number) => formatCell(Math.round(x * 10) / 10);
+
+/**
+ * The conclusion, from the runs with (on) and without (off) the breaker: what it did to the tail, what
+ * it cost at the median, and what it really was in this run — a timeout only, when it never
+ * short-circuited a call.
+ */
+export function conclude(on: ChaosRun, off: ChaosRun): string {
+  const parts: string[] = [];
+  const injected = (r: ChaosRun) => (Number.isNaN(r.injected) ? 'a share' : `${r.injected}`);
+  const a = on.caller;
+  const b = off.caller;
+  parts.push(
+    `The proxy delayed ${injected(off)} of ${off.proxied} calls by 200 ms–2 s without the breaker; the caller’s clients saw p99 ${msText(b.latencyMs.p99)} ms and max ${msText(b.latencyMs.max)} ms` +
+      ` (p50 ${msText(b.latencyMs.p50)} ms), and ${b.requests} requests took ${b.durationMs} ms.`,
+  );
+  const maxVsTimeout = a.latencyMs.max / BREAKER_TIMEOUT_MS;
+  const maxText =
+    maxVsTimeout <= 1.25
+      ? `max ${msText(a.latencyMs.max)} ms, near its ${BREAKER_TIMEOUT_MS} ms timeout`
+      : `max ${msText(a.latencyMs.max)} ms, ${maxVsTimeout.toFixed(1)}x its ${BREAKER_TIMEOUT_MS} ms timeout`;
+  parts.push(
+    a.latencyMs.p99 < b.latencyMs.p99
+      ? `With the breaker (${injected(on)} calls delayed) p99 fell to ${msText(a.latencyMs.p99)} ms, ${(b.latencyMs.p99 / Math.max(1, a.latencyMs.p99)).toFixed(1)}x lower, ${maxText}, ` +
+          `and the same requests took ${a.durationMs} ms.`
+      : `With the breaker p99 was ${msText(a.latencyMs.p99)} ms, not lower than without it: the injected delays did not reach the tail here (${injected(on)} calls delayed).`,
+  );
+  // The median is where a breaker costs: every call goes through it, slow or not.
+  const d50 = a.latencyMs.p50 - b.latencyMs.p50;
+  const faster = b.durationMs / Math.max(1, a.durationMs);
+  parts.push(
+    d50 > 1
+      ? `Its cost shows at the median: p50 ${msText(a.latencyMs.p50)} ms with the breaker against ${msText(b.latencyMs.p50)} ms without (+${msText(d50)} ms)` +
+          (faster >= 1.5 ? ` — on a run ${faster.toFixed(1)}x shorter, so at a higher request rate on the same cores.` : '.')
+      : `At the median it cost ${d50 > 0 ? 'under a millisecond' : 'nothing'}: p50 ${msText(a.latencyMs.p50)} ms with the breaker, ${msText(b.latencyMs.p50)} ms without.`,
+  );
+  const timeoutPct = (a.timeouts / Math.max(1, a.requests)) * 100;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  parts.push(
+    `The price: ${a.fallbacks} of ${a.requests} answers came from the fallback (${plural(a.timeouts, 'timeout')}, ${a.shortCircuited} short-circuited). ` +
+      (a.breakerOpens === 0
+        ? `The breaker never opened${timeoutPct < 5 ? ` (${timeoutPct.toFixed(1)}% of calls timed out, under its 5% threshold)` : ''}: in this run it acted only as a timeout.`
+        : a.shortCircuited === 0
+          ? `It opened ${a.breakerOpens === 1 ? 'once' : `${a.breakerOpens} times`} but short-circuited no call: in this run the breaker acted only as a timeout.`
+          : `It opened ${a.breakerOpens === 1 ? 'once' : `${a.breakerOpens} times`} and answered ${a.shortCircuited} calls from the fallback without trying them.` +
+            (a.shortCircuited > a.timeouts * 5 ? ' Most fallbacks were calls the breaker never tried: an open breaker also refuses the 95% of calls that would have been fast.' : '')),
+  );
+  const errors = [a, b].reduce((n, c) => n + c.errors + (c.requests - c.ok), 0);
+  if (errors > 0) parts.push(`${errors} requests failed outright.`);
+  return parts.join(' ');
+}
 
 export const experiment: Experiment = {
   id: 'E9',
@@ -76,7 +137,7 @@ export const experiment: Experiment = {
     };
     const proxies = await Promise.all([startProxy(), startProxy()]);
 
-    const runs: { caller: CallerRun; injected: number; proxied: number }[] = [];
+    const runs: ChaosRun[] = [];
     for (const [i, breaker] of [true, false].entries()) {
       ctx.progress(`${requests} calls ${breaker ? 'with' : 'without'} the circuit breaker`);
       const argv = [process.execPath, runScript, '--via', `http://${proxies[i]!.listen}`, '--requests', String(requests), '--concurrency', String(concurrency), '--timeout-ms', String(BREAKER_TIMEOUT_MS), '--json'];
@@ -91,7 +152,7 @@ export const experiment: Experiment = {
       const stats = statsLine ? (JSON.parse(statsLine) as { stats: ProxyStats[] }).stats[0] : undefined;
       runs.push({ caller, injected: stats?.toxics[0]?.requestsAffected ?? NaN, proxied: stats?.requestsTotal ?? NaN });
     }
-    const [on, off] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    const [on, off] = runs as [ChaosRun, ChaosRun];
 
     const label = (r: CallerRun) => (r.breaker ? 'with the breaker' : 'without');
     const rows: Record<string, Cell>[] = runs.map(({ caller: c, injected, proxied }) => ({
@@ -129,32 +190,6 @@ export const experiment: Experiment = {
       },
     ];
 
-    // --- conclusion, from the numbers ---
-    const parts: string[] = [];
-    const injected = (r: (typeof runs)[0]) => (Number.isNaN(r.injected) ? 'a share' : `${r.injected}`);
-    parts.push(
-      `The proxy delayed ${injected(off)} of ${off.proxied} calls by 200 ms–2 s without the breaker; the caller’s clients saw p99 ${off.caller.latencyMs.p99} ms and max ${off.caller.latencyMs.max} ms` +
-        ` (p50 ${off.caller.latencyMs.p50} ms), and ${off.caller.requests} requests took ${off.caller.durationMs} ms.`,
-    );
-    const lower = on.caller.latencyMs.p99 < off.caller.latencyMs.p99;
-    parts.push(
-      lower
-        ? `With the breaker (${injected(on)} calls delayed) p99 fell to ${on.caller.latencyMs.p99} ms, ${(off.caller.latencyMs.p99 / Math.max(1, on.caller.latencyMs.p99)).toFixed(1)}x lower, max ${on.caller.latencyMs.max} ms, ` +
-            `near its ${BREAKER_TIMEOUT_MS} ms timeout, and the same requests took ${on.caller.durationMs} ms.`
-        : `With the breaker p99 was ${on.caller.latencyMs.p99} ms, not lower than without it: the injected delays did not reach the tail here (${injected(on)} calls delayed).`,
-    );
-    const timeoutPct = (on.caller.timeouts / Math.max(1, on.caller.requests)) * 100;
-    parts.push(
-      `The price: ${on.caller.fallbacks} of ${on.caller.requests} answers came from the fallback (${on.caller.timeouts} timeouts` +
-        (on.caller.breakerOpens > 0
-          ? `, ${on.caller.shortCircuited} short-circuited while the breaker was open; it opened ${on.caller.breakerOpens} time${on.caller.breakerOpens === 1 ? '' : 's'}).`
-          : `; the breaker never opened${timeoutPct < 5 ? `: ${timeoutPct.toFixed(1)}% of calls timed out, under its 5% threshold` : ''}, so its timeout alone kept the tail short).`) +
-        (on.caller.shortCircuited > on.caller.timeouts * 5
-          ? ' Most fallbacks were calls the breaker never tried: an open breaker also refuses the 95% of calls that would have been fast.'
-          : ''),
-    );
-    const errors = rows.reduce((a, r) => a + (r.errors as number), 0);
-    if (errors > 0) parts.push(`${errors} requests failed outright.`);
-    return { rows, charts, conclusion: parts.join(' ') };
+    return { rows, charts, conclusion: conclude(on, off) };
   },
 };
