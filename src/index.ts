@@ -54,7 +54,7 @@ export { buildSysctlReport, emitSysctlConf, planApply, type SysctlReport, type K
 // Load generation
 export { runBench, type BenchOptions, type Progress } from './bench/run.ts';
 export { mergeResults } from './bench/merge.ts';
-export type { BenchResult, KernelFootprint, Percentiles, Verdict } from './model/bench-result.ts';
+export type { BenchResult, KernelFootprint, Percentiles, TimeWaitReuse, Verdict } from './model/bench-result.ts';
 export { ResponseParser } from './http/response-parser.ts';
 
 // Servers: observe, harden, shut down, scale, TLS, debug

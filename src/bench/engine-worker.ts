@@ -19,7 +19,14 @@ const engine = new Engine({
   target,
   onSecond: (rec) => {
     const last = rec.timeline.at(-1);
-    parentPort!.postMessage({ type: 'second', completed: rec.completed, failed: rec.failed, lastRequests: last?.requests ?? 0, lastP99: p99OfEncoded(last?.histogram) });
+    parentPort!.postMessage({
+      type: 'second',
+      completed: rec.completed,
+      failed: rec.failed,
+      connectErrors: rec.connectErrors,
+      lastRequests: last?.requests ?? 0,
+      lastP99: p99OfEncoded(last?.histogram),
+    });
   },
 });
 parentPort!.on('message', (m: string) => {
@@ -28,7 +35,7 @@ parentPort!.on('message', (m: string) => {
 try {
   await engine.run();
   const result = engineResult(engine, { target: config.url, mode, method });
-  parentPort!.postMessage({ type: 'result', result });
+  parentPort!.postMessage({ type: 'result', result, measuredFromMs: engine.measuredFromMs });
 } catch (err) {
   parentPort!.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err) });
 }

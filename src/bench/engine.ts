@@ -20,7 +20,7 @@ export interface EngineConfig {
   pipelining?: number;
   /** false: a new connection for every request (the request says Connection: close). */
   keepAlive: boolean;
-  /** Exactly this many requests are attempted; each ends as a response or an error. */
+  /** Exactly this many requests are sent (after warm-up); each ends as a response or an error. A failed connect sends none. */
   requests?: number;
   durationMs?: number;
   /** Open model: requests per second on a fixed schedule, latency measured from the scheduled time. */
@@ -28,13 +28,16 @@ export interface EngineConfig {
   /** Time allowed for a response, from the moment its request was written. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
-  /** Run this long first without recording anything. */
+  /** Run this long first without recording anything; -n counts only the requests after it. */
   warmupMs?: number;
   /** Called once a second with the recorder, after the timeline's second was closed. */
   onSecond?: (rec: Recorder, elapsedS: number) => void;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/** Reconnects after failed connects on one connection wait 10 ms, 20 ms, … up to 1 s: a dead server is not flooded with SYNs. */
+const CONNECT_BACKOFF_FIRST_MS = 10;
+const CONNECT_BACKOFF_MAX_MS = 1000;
 
 export class Engine {
   readonly rec = new Recorder();
@@ -60,10 +63,15 @@ export class Engine {
   private resolveDone: (() => void) | undefined;
   /** Wall time, ms, of the measured part (after warm-up) once the run ends. */
   elapsedMs = 0;
+  /** A -n run stopped before its count: every connect failed for the connect timeout in a row. */
+  gaveUp = false;
+  /** When the current streak of failed connects began, with no connect succeeding since (0: none). */
+  connectFailingSince = 0;
 
   constructor(config: EngineConfig) {
     this.config = config;
-    this.limit = config.requests ?? Infinity;
+    // Warm-up is not limited by -n: the limit applies from the end of warm-up.
+    this.limit = config.warmupMs ? Infinity : (config.requests ?? Infinity);
   }
 
   run(): Promise<void> {
@@ -78,9 +86,14 @@ export class Engine {
         this.rec.reset();
         this.rec.recording = true;
         this.startTicker();
-        // -n counts only measured requests: what warm-up spent does not count.
-        this.issued -= this.settled;
+        // -n counts only measured requests. Warm-up requests still in flight are answered later and
+        // counted nowhere (each connection knows how many of its oldest are warm-up's).
+        let carried = 0;
+        for (const c of this.conns) if (c.endWarmup()) carried++;
+        this.rec.connectionsFromWarmup = carried;
+        this.issued = 0;
         this.settled = 0;
+        this.limit = cfg.requests ?? Infinity;
       }, warmup);
     } else {
       this.startTicker();
@@ -97,6 +110,11 @@ export class Engine {
     if (cfg.durationMs !== undefined) setTimeout(() => this.stop(), this.deadline - now).unref();
     if (this.limit === 0) this.stop();
     return done;
+  }
+
+  /** When the measured part (after warm-up) began, ms since the epoch: comparable across threads. */
+  get measuredFromMs(): number {
+    return performance.timeOrigin + this.measuredFrom;
   }
 
   private startTicker(): void {
@@ -136,6 +154,24 @@ export class Engine {
   settle(n: number): void {
     this.settled += n;
     if (this.settled >= this.limit && this.limit !== Infinity) this.stop();
+  }
+
+  /**
+   * A connect attempt failed, with n requests waiting for it: they were never sent, so their tickets
+   * go back and they are not counted. The attempt is counted apart, by code, with the errors.
+   */
+  connectFailed(code: string, message: string, n: number): void {
+    this.issued -= n;
+    this.rec.connectFailed(code, message);
+    // Without a deadline (-n), a target that stays unreachable (or no local port) would keep the run going forever.
+    if (this.config.durationMs !== undefined || this.stopping) return;
+    const now = performance.now();
+    if (this.connectFailingSince === 0) {
+      this.connectFailingSince = now;
+    } else if (now - this.connectFailingSince > (this.config.connectTimeoutMs ?? 5000)) {
+      this.gaveUp = true;
+      this.stop();
+    }
   }
 
   stop(): void {
@@ -191,7 +227,13 @@ class Connection implements TransportEvents {
   private readonly sentAt: Float64Array;
   private head = 0;
   private inflight = 0;
+  /** The oldest this many in flight were sent during warm-up: their answers are neither recorded nor counted. */
+  private warm = 0;
   private connecting = false;
+  /** TCP of the current transport is connected (a failure before that is a failed connect, not a failed request). */
+  private tcpUp = false;
+  /** Failed connects in a row on this connection: how long to wait before the next attempt. */
+  private connectFailures = 0;
   private connectStartedAt = 0;
   private tcpConnectedAt = 0;
   /** No more requests on this connection: it closes once the last response is in. */
@@ -259,6 +301,7 @@ class Connection implements TransportEvents {
 
   private open(now: number): void {
     this.connecting = true;
+    this.tcpUp = false;
     this.connectStartedAt = now;
     this.draining = false;
     this.parser.reset();
@@ -278,6 +321,9 @@ class Connection implements TransportEvents {
 
   onConnect(): void {
     this.tcpConnectedAt = performance.now();
+    this.tcpUp = true;
+    this.connectFailures = 0;
+    this.engine.connectFailingSince = 0;
     if (!this.cfg.target.tls) {
       this.connecting = false;
       this.engine.rec.connected(this.tcpConnectedAt - this.connectStartedAt, undefined);
@@ -305,13 +351,15 @@ class Connection implements TransportEvents {
     this.head = (this.head + 1) % this.depth;
     this.inflight--;
     const engine = this.engine;
-    engine.rec.response(status, performance.now() - start);
+    const measured = this.warm === 0;
+    if (measured) engine.rec.response(status, performance.now() - start);
+    else this.warm--;
     if (this.closingDone) {
       if (this.inflight === 0) this.transport?.end();
       return;
     }
     if (!keepAlive || !this.cfg.keepAlive) this.draining = true;
-    engine.settle(1);
+    if (measured) engine.settle(1);
     if (this.draining) {
       if (this.inflight === 0) this.replace();
     } else {
@@ -346,8 +394,14 @@ class Connection implements TransportEvents {
 
   /** Every request in flight on this connection ends as an error of this code; the connection is replaced. */
   private fail(code: string, message: string): void {
-    this.engine.rec.error(code, message, this.inflight);
-    this.engine.settle(this.inflight);
+    if (this.transport && !this.tcpUp) {
+      this.connectFailed(code, message);
+      return;
+    }
+    const measured = this.inflight - this.warm;
+    this.engine.rec.error(code, message, measured);
+    this.engine.settle(measured);
+    this.warm = 0;
     this.inflight = 0;
     this.head = 0;
     this.drop();
@@ -355,8 +409,29 @@ class Connection implements TransportEvents {
     if (!this.engine.stopping) setImmediate(this.nextCb);
   }
 
+  /** The requests waiting for this connect were not sent; try again after a pause that doubles with each failure in a row. */
+  private connectFailed(code: string, message: string): void {
+    const n = this.inflight - this.warm;
+    this.warm = 0;
+    this.inflight = 0;
+    this.head = 0;
+    this.drop();
+    this.engine.connectFailed(code, message, n);
+    if (this.engine.stopping) return;
+    const delay = Math.min(CONNECT_BACKOFF_MAX_MS, CONNECT_BACKOFF_FIRST_MS * 2 ** this.connectFailures);
+    this.connectFailures++;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = setTimeout(this.nextCb, delay);
+  }
+
   onError(code: string, message: string): void {
     this.fail(code, message);
+  }
+
+  /** Warm-up is over: what is in flight now is warm-up's. Returns whether a connection is open, to carry on into the measured part. */
+  endWarmup(): boolean {
+    this.warm = this.inflight;
+    return this.transport !== undefined && this.tcpUp;
   }
 
   onEnd(): void {

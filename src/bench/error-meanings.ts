@@ -10,6 +10,7 @@ const MEANINGS: Record<string, string> = {
   EPIPE: 'we wrote after the peer had closed its side: the server closed a connection we still used',
   EHOSTUNREACH: 'no route to the host (or an ICMP host-unreachable came back)',
   ENETUNREACH: 'no route to the network',
+  EPROTO: 'TLS failed at the protocol level: the server speaks another TLS version, or no TLS at all',
   EMFILE: 'this process ran out of file descriptors: raise ulimit -n or use fewer connections',
   ENFILE: 'the system ran out of file descriptors (fs.file-max)',
   ENOTFOUND: 'the host name did not resolve',
@@ -23,9 +24,46 @@ const MEANINGS: Record<string, string> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate chain is incomplete or untrusted',
   CERT_HAS_EXPIRED: 'the server certificate has expired',
   ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate is not for this host name',
-  ERR_SSL_WRONG_VERSION_NUMBER: 'the server did not answer TLS: is this an http port?',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the server does not speak TLS on this port: use http://',
 };
 
-export function errorMeaning(code: string): string {
+// Node reports most TLS failures with code EPROTO and OpenSSL's reason only in the message, so the
+// reason decides the meaning.
+const BY_MESSAGE: [RegExp, string][] = [
+  [/wrong version number|packet length too long|record layer failure/i, MEANINGS.ERR_SSL_WRONG_VERSION_NUMBER!],
+  [/unsupported protocol|no protocols available/i, 'the server and this client share no TLS version'],
+  [/alert handshake failure|no shared cipher/i, 'the TLS handshake failed: no cipher or version both ends accept'],
+];
+
+/** What an error code means for a load test; the message refines codes that cover many causes (EPROTO). */
+export function errorMeaning(code: string, message = ''): string {
+  for (const [pattern, meaning] of BY_MESSAGE) if (pattern.test(message)) return meaning;
   return MEANINGS[code] ?? 'see the message';
+}
+
+// OpenSSL's error line: "<thread id>:error:<code>:<library>:<function>:<reason>:<file>:<line>:".
+const OPENSSL = /[0-9A-F]+:error:[0-9A-F]+:[^:\n]*:([^:\n]*):([^:\n]*):[^:\n]*:\d+:/g;
+
+/**
+ * A message as one short line: OpenSSL's error lines become their reason ("wrong version number
+ * (OpenSSL tls_validate_record_header)"), newlines and runs of spaces one space. Pure.
+ */
+export function oneLineMessage(message: string): string {
+  return message
+    .replace(OPENSSL, (_all, fn: string, reason: string) => `${reason} (OpenSSL ${fn})`)
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/**
+ * Why a connection failed, said once: "ENETUNREACH (no route to the network)" rather than the
+ * code followed by Node's message, which repeats the code and the address.
+ */
+export function describeConnectFailure(err: { code?: string; message?: string }): string {
+  const code = err.code;
+  const message = oneLineMessage(err.message ?? '');
+  if (!code) return message || 'unknown error';
+  if (code === 'ECONNREFUSED') return 'nothing listens there (ECONNREFUSED)';
+  const meaning = errorMeaning(code, message);
+  return meaning === 'see the message' ? code : `${code} (${meaning})`;
 }

@@ -4,14 +4,22 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readProcNetTcp, remoteAddress, localAddress } from '../kernel/proc-net-tcp.ts';
 import { stateCode } from '../model/tcp-state.ts';
+import { sampleSpacingMs } from './footprint.ts';
 
 export interface FootprintSample {
+  /** Seconds since the sampler started. */
   t: number;
+  /** When the scan ended, ms since the epoch (performance.timeOrigin + now()): comparable across threads. */
+  atMs: number;
   /** TIME_WAIT with the target's port as the remote port: this host's client side. */
   timeWaitClient: number;
   /** TIME_WAIT with the target's port as the local port: the server side, when it runs here. */
   timeWaitServer: number;
-  /** Sockets towards the target address and port, any state but LISTEN: local ports held. */
+  /**
+   * Sockets towards the target address and port, any state but LISTEN, whose local port lies in
+   * ip_local_port_range and is not reserved: the ephemeral ports held. Ports outside it (TIME_WAIT
+   * from before the range was narrowed, explicit binds) take nothing from the range.
+   */
   ephemeral: number;
 }
 
@@ -19,6 +27,10 @@ interface Config {
   port: number;
   address: string;
   intervalMs: number;
+  /** ip_local_port_range at the start, and ip_local_reserved_ports (reserved[port] === 1). */
+  low: number;
+  high: number;
+  reserved: Uint8Array;
 }
 
 const cfg = workerData as Config;
@@ -26,35 +38,55 @@ const TIME_WAIT = stateCode('TIME_WAIT');
 const LISTEN = stateCode('LISTEN');
 const start = performance.now();
 
+// Local ports already counted in this scan. /proc/net/tcp is read a page at a time while
+// connections come and go, so a socket can be listed twice (a TIME_WAIT taken over by a new
+// connection under tcp_tw_reuse shows up as both): count ports, not rows.
+const seen = new Uint8Array(65536);
+
 function sample(): FootprintSample {
-  const s: FootprintSample = { t: (performance.now() - start) / 1000, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0 };
+  const s: FootprintSample = { t: 0, atMs: 0, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0 };
+  seen.fill(0);
   for (const family of ['ipv4', 'ipv6'] as const) {
     readProcNetTcp(family, (row) => {
       if (row.remotePort === cfg.port) {
         if (row.state === LISTEN) return;
         // Formatting is the costly part: only for rows whose port already matched.
         if (remoteAddress(row) !== cfg.address) return;
-        s.ephemeral++;
+        const port = row.localPort;
+        if (seen[port] === 1) return;
+        seen[port] = 1;
+        if (port >= cfg.low && port <= cfg.high && cfg.reserved[port] !== 1) s.ephemeral++;
         if (row.state === TIME_WAIT) s.timeWaitClient++;
       } else if (row.localPort === cfg.port && row.state === TIME_WAIT && localAddress(row) === cfg.address) {
         s.timeWaitServer++;
       }
     });
   }
+  const now = performance.now();
+  s.t = (now - start) / 1000;
+  s.atMs = performance.timeOrigin + now;
   return s;
 }
 
 // A scan costs the kernel about 4 µs per socket (50 ms with 10,000 TIME_WAIT sockets, as a
-// close-mode run makes in seconds), on a core the server under test may need (measured: sampling
-// every second cost a close-mode run 17% of its rate). Space scans at 80x their own cost (about 1%
-// of a core), at most 5 s apart; the last scan, at the end of the run, catches the peak of a
-// TIME_WAIT pile that only grows during a run shorter than 60 s.
+// close-mode run makes in seconds), on a core the server under test may need. Scans run once a
+// second (intervalMs) until one costs more than 5% of a core, then 20x their own cost apart (see
+// sampleSpacingMs); the last scan, at the end of the run, catches the peak of a TIME_WAIT pile that
+// only grows during a run shorter than 60 s.
 let timer: NodeJS.Timeout | undefined;
+// The cost is this thread's CPU time where Node can tell (22.x cannot): on a busy machine the wall
+// time of a scan also counts the wait for a core, which would space the samples out for nothing.
+const cpuMs: () => number =
+  typeof process.threadCpuUsage === 'function'
+    ? () => {
+        const u = process.threadCpuUsage();
+        return (u.user + u.system) / 1000;
+      }
+    : () => performance.now();
 function tick(): void {
-  const t0 = performance.now();
+  const t0 = cpuMs();
   parentPort!.postMessage(sample());
-  const cost = performance.now() - t0;
-  timer = setTimeout(tick, Math.min(5 * cfg.intervalMs, Math.max(cfg.intervalMs, cost * 80)));
+  timer = setTimeout(tick, sampleSpacingMs(cpuMs() - t0, cfg.intervalMs));
 }
 tick();
 parentPort!.on('message', (m: string) => {

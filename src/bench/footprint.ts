@@ -3,9 +3,10 @@
 import { Worker } from 'node:worker_threads';
 import { networkInterfaces } from 'node:os';
 import { readCounters } from '../kernel/counters.ts';
-import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
+import { readEphemeralRange, type EphemeralRange } from '../kernel/ephemeral-range.ts';
+import { parseSysctlInt, readSysctl } from '../kernel/sysctl.ts';
 import type { Counters } from '../model/counters.ts';
-import type { KernelFootprint } from '../model/bench-result.ts';
+import type { KernelFootprint, TimeWaitReuse, TimelinePoint } from '../model/bench-result.ts';
 import type { FootprintSample } from './footprint-worker.ts';
 
 /** The counters whose movement a load run explains, as Section.Field. */
@@ -37,6 +38,61 @@ export function isLocalAddress(address: string): boolean {
   return false;
 }
 
+/** What tcp_tw_reuse=2 calls loopback: the kernel checks for 127.0.0.0/8 and ::1 (also v4-mapped). */
+export function isLoopbackAddress(address: string): boolean {
+  const a = address.toLowerCase();
+  return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
+}
+
+/** Scans at most 5% of a core: once per intervalMs, or 20x the last scan's cost when that is longer. */
+export function sampleSpacingMs(scanCostMs: number, intervalMs = 1000): number {
+  return Math.max(intervalMs, scanCostMs * 20);
+}
+
+/** The knobs that decide TIME_WAIT reuse towards this address; undefined where they cannot be read. */
+export function readTimeWaitReuse(address: string): TimeWaitReuse | undefined {
+  try {
+    const int = (name: string) => {
+      const r = readSysctl(name);
+      return r.present ? parseSysctlInt(r.raw, name) : undefined;
+    };
+    const tcpTwReuse = int('net.ipv4.tcp_tw_reuse');
+    const tcpTimestamps = int('net.ipv4.tcp_timestamps');
+    if (tcpTwReuse === undefined || tcpTimestamps === undefined) return undefined;
+    // Kernels before tcp_tw_reuse_delay (6.13) reuse once the timestamp clock's second has turned: at most 1 s.
+    const delayMs = int('net.ipv4.tcp_tw_reuse_delay') ?? 1000;
+    return { tcpTwReuse, tcpTimestamps, delayMs, targetIsLoopback: isLoopbackAddress(address) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The newest sample taken by atMs (plus half a second, as a second's figure is read at its end),
+ * unless it is older than maxAgeMs: a stale count is worse than none, so the caller shows a gap.
+ */
+export function sampleAt(samples: readonly FootprintSample[], atMs: number, maxAgeMs = 1500): FootprintSample | undefined {
+  let found: FootprintSample | undefined;
+  for (const s of samples) if (s.atMs <= atMs + 500) found = s;
+  return found && atMs - found.atMs <= maxAgeMs ? found : undefined;
+}
+
+/**
+ * Puts the kernel's counts on the timeline: each second (t, seconds since the measured part began
+ * at measuredFromMs, ms since the epoch) takes the sample of its end. Samples are timed on the
+ * same clock (performance.timeOrigin + now() on their thread), so a warm-up before the measured
+ * part, or a sampler started earlier, shifts nothing.
+ */
+export function placeSamples(timeline: TimelinePoint[], samples: readonly FootprintSample[], measuredFromMs: number): void {
+  for (const point of timeline) {
+    const k = sampleAt(samples, measuredFromMs + point.t * 1000);
+    if (k) {
+      point.timeWait = k.timeWaitClient + k.timeWaitServer;
+      point.ephemeralPorts = k.ephemeral;
+    }
+  }
+}
+
 export function counterDeltas(before: Counters, after: Counters): Record<string, number> {
   const out: Record<string, number> = {};
   for (const key of FOOTPRINT_COUNTERS) {
@@ -51,6 +107,8 @@ export function counterDeltas(before: Counters, after: Counters): Record<string,
 export interface FootprintHandle {
   /** Samples so far, newest last. */
   samples: FootprintSample[];
+  /** The newest sample and its age in ms (for a live line: mark it stale when it is over ~1.5 s old). */
+  latest(): { sample: FootprintSample; ageMs: number } | undefined;
   /**
    * Settles once the sampler thread is up and has taken its first sample (or failed): wait for
    * it before starting the load, so starting a thread is not part of what the load measures.
@@ -62,16 +120,17 @@ export interface FootprintHandle {
 /** Start sampling; undefined where the kernel cannot be read (not Linux). */
 export function startFootprint(address: string, port: number, intervalMs = 1000): FootprintHandle | undefined {
   let before: Counters;
-  let usable: number;
+  let range: EphemeralRange;
   try {
     before = readCounters().counters;
-    usable = readEphemeralRange().usable;
+    range = readEphemeralRange();
   } catch {
     return undefined;
   }
+  const reuse = readTimeWaitReuse(address);
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const worker = new Worker(new URL(`./footprint-worker${ext}`, import.meta.url), {
-    workerData: { address, port, intervalMs },
+    workerData: { address, port, intervalMs, low: range.low, high: range.high, reserved: range.reserved },
   });
   const samples: FootprintSample[] = [];
   let finished: (() => void) | undefined;
@@ -93,6 +152,10 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
   });
   return {
     samples,
+    latest() {
+      const sample = samples.at(-1);
+      return sample && { sample, ageMs: performance.timeOrigin + performance.now() - sample.atMs };
+    },
     ready,
     async stop() {
       worker.postMessage('stop');
@@ -102,18 +165,20 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
       await worker.terminate();
       const after = readCounters().counters;
       const peak = (f: (s: FootprintSample) => number) => samples.reduce((m, s) => Math.max(m, f(s)), 0);
-      return {
+      const footprint: KernelFootprint = {
         timeWaitPeak: peak((s) => s.timeWaitClient + s.timeWaitServer),
         timeWaitPeakClientSide: peak((s) => s.timeWaitClient),
         timeWaitPeakServerSide: peak((s) => s.timeWaitServer),
         // The first sample is taken before the load starts (see ready).
         timeWaitAtStart: samples.length ? samples[0]!.timeWaitClient + samples[0]!.timeWaitServer : 0,
         ephemeralPortsPeak: peak((s) => s.ephemeral),
-        ephemeralPortsUsable: usable,
+        ephemeralPortsUsable: range.usable,
         samples: samples.length,
         counters: counterDeltas(before, after),
         targetIsLocal: isLocalAddress(address),
       };
+      if (reuse) footprint.timeWaitReuse = reuse;
+      return footprint;
     },
   };
 }

@@ -3,9 +3,9 @@
 
 import * as hdr from 'hdr-histogram-js';
 import { UsageError } from '../errors.ts';
-import type { BenchResult, KernelFootprint } from '../model/bench-result.ts';
+import type { BenchResult, KernelFootprint, TimeWaitReuse } from '../model/bench-result.ts';
 import { newHistogram, type ErrorCount, type SecondSample } from './recorder.ts';
-import { type RunData, summarize } from './summarize.ts';
+import { clampPercentiles, type RunData, summarize } from './summarize.ts';
 
 function addEncoded(into: hdr.Histogram, encoded: string | undefined): void {
   if (!encoded) return;
@@ -20,7 +20,9 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
   for (const k of ks) for (const [name, n] of Object.entries(k.counters)) counters[name] = (counters[name] ?? 0) + n;
   // Each machine's own peak, added: an upper bound of the simultaneous total.
   const sum = (f: (k: KernelFootprint) => number) => ks.reduce((a, k) => a + f(k), 0);
-  return {
+  // The reuse knobs stand for all only when every machine had the same.
+  const reuse = [...new Set(ks.map((k) => JSON.stringify(k.timeWaitReuse ?? null)))];
+  const merged: KernelFootprint = {
     timeWaitPeak: sum((k) => k.timeWaitPeak),
     timeWaitPeakClientSide: sum((k) => k.timeWaitPeakClientSide),
     timeWaitPeakServerSide: sum((k) => k.timeWaitPeakServerSide),
@@ -31,15 +33,49 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
     counters,
     targetIsLocal: ks.every((k) => k.targetIsLocal),
   };
+  if (reuse.length === 1 && reuse[0] !== 'null') merged.timeWaitReuse = JSON.parse(reuse[0]!) as TimeWaitReuse;
+  return merged;
 }
 
-/** Merge results of runs that happened at the same time (threads of one run, or several machines). */
-export function mergeResults(results: BenchResult[]): BenchResult {
+function nameOf(names: readonly string[] | undefined, i: number): string {
+  return names?.[i] ?? `input ${i + 1}`;
+}
+
+/**
+ * Merge results of runs that happened at the same time (threads of one run, or several machines).
+ * `names` (the files, for `bench merge`) turns on the checks that only files need: the same run
+ * given twice would be counted twice, so it is refused; and errors name the file.
+ */
+export function mergeResults(results: BenchResult[], names?: readonly string[]): BenchResult {
   if (results.length === 0) throw new UsageError('nothing to merge');
-  for (const r of results) {
-    if (r?.tool !== 'tcplens' || typeof r.histogram !== 'string') {
-      throw new UsageError('bench merge takes files written by tcplens bench --json');
+  results.forEach((r, i) => {
+    const runs = (r as unknown as { runs?: unknown })?.runs;
+    if (Array.isArray(runs)) {
+      const modes = runs.map((x) => ((x as BenchResult)?.mode === 'close' ? 'close' : 'keep-alive')).join(', ');
+      throw new UsageError(
+        `${nameOf(names, i)} holds the ${runs.length} runs of bench --compare (${modes}), made one after the other: ` +
+          `merge adds up runs made at the same time, one file per machine — write them with bench --json without --compare, ` +
+          `or take one mode out with jq '.runs[0]' ${names?.[i] ?? 'FILE'}`,
+      );
     }
+    if (r?.tool !== 'tcplens' || typeof r.histogram !== 'string') {
+      throw new UsageError(`${names ? `${nameOf(names, i)}: ` : ''}bench merge takes files written by tcplens bench --json`);
+    }
+  });
+  if (names) {
+    const seen = new Map<string, number>();
+    results.forEach((r, i) => {
+      const key = JSON.stringify(r);
+      const j = seen.get(key);
+      if (j !== undefined) {
+        throw new UsageError(
+          names[i] === names[j]
+            ? `${names[i]} is given twice: its requests would be counted twice`
+            : `${names[j]} and ${names[i]} hold the same run: its requests would be counted twice`,
+        );
+      }
+      seen.set(key, i);
+    });
   }
   const modes = new Set(results.map((r) => r.mode));
   if (modes.size > 1) throw new UsageError('cannot merge keep-alive and close runs: they measure different things');
@@ -54,7 +90,11 @@ export function mergeResults(results: BenchResult[]): BenchResult {
   let failed = 0;
   let bytesRead = 0;
   let connectionsOpened = 0;
+  let connectErrors: number | undefined;
+  let connectionsFromWarmup: number | undefined;
   for (const r of results) {
+    if (r.connectErrors !== undefined) connectErrors = (connectErrors ?? 0) + r.connectErrors;
+    if (r.connectionsFromWarmup !== undefined) connectionsFromWarmup = (connectionsFromWarmup ?? 0) + r.connectionsFromWarmup;
     addEncoded(latency, r.histogram);
     addEncoded(connect, r.connectHistogram);
     addEncoded(tls, r.tlsHistogram);
@@ -82,6 +122,8 @@ export function mergeResults(results: BenchResult[]): BenchResult {
     .map(([t, s]) => ({ t, requests: s.requests, errors: s.errors, histogram: hdr.encodeIntoCompressedBase64(s.h) }));
   const targets = [...new Set(results.map((r) => r.target))];
   const rates = results.map((r) => r.rate).filter((x): x is number => x !== undefined);
+  // A warm-up is worth saying only when every run had the same.
+  const warmups = [...new Set(results.map((r) => r.warmupS))];
   const data: RunData = {
     target: targets.join(', '),
     mode: results[0]!.mode,
@@ -91,6 +133,7 @@ export function mergeResults(results: BenchResult[]): BenchResult {
     workers: results.reduce((a, r) => a + r.workers, 0),
     rate: rates.length ? rates.reduce((a, b) => a + b, 0) : undefined,
     durationS: Math.max(...results.map((r) => r.durationS)),
+    warmupS: warmups.length === 1 ? warmups[0] : undefined,
     latency,
     connect,
     tls,
@@ -102,13 +145,24 @@ export function mergeResults(results: BenchResult[]): BenchResult {
     failed,
     bytesRead,
     connectionsOpened,
+    connectErrors,
+    connectionsFromWarmup,
     timeline,
     kernel: mergeKernel(results.map((r) => r.kernel)),
     merged: results.reduce((a, r) => a + (r.merged ?? 1), 0),
   };
   const merged = summarize(data);
+  // One part cut short makes the sum partial too.
+  if (results.some((r) => r.interrupted)) merged.interrupted = true;
+  if (results.some((r) => r.gaveUp)) merged.gaveUp = true;
   // Decoded histograms know the max only to their precision; the runs knew it exactly.
-  merged.latencyMs.max = Math.max(...results.map((r) => r.latencyMs.max));
-  merged.latencyMs.min = Math.min(...results.filter((r) => r.requests.total > r.requests.failed).map((r) => r.latencyMs.min));
+  const answered = results.filter((r) => r.requests.total > r.requests.failed);
+  if (answered.length) {
+    merged.latencyMs = clampPercentiles({
+      ...merged.latencyMs,
+      max: Math.max(...answered.map((r) => r.latencyMs.max)),
+      min: Math.min(...answered.map((r) => r.latencyMs.min)),
+    });
+  }
   return merged;
 }

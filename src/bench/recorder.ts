@@ -76,6 +76,10 @@ export class Recorder {
   failed = 0;
   bytesRead = 0;
   connectionsOpened = 0;
+  /** Connect attempts that failed: no request went out on them, so they are not in failed. */
+  connectErrors = 0;
+  /** Connections open when warm-up ended (set by the engine then): they carry measured requests. */
+  connectionsFromWarmup: number | undefined;
   private secondRequests = 0;
   private secondErrors = 0;
   timeline: SecondSample[] = [];
@@ -100,6 +104,15 @@ export class Recorder {
     const e = this.errors.get(code);
     if (e) e.count += requests;
     else this.errors.set(code, { count: requests, first: message });
+  }
+
+  /** A connect attempt failed: counted by code with the errors, but as an attempt, not a request. */
+  connectFailed(code: string, message: string): void {
+    if (!this.recording) return;
+    this.connectErrors++;
+    const e = this.errors.get(code);
+    if (e) e.count++;
+    else this.errors.set(code, { count: 1, first: message });
   }
 
   connected(connectMs: number, tlsMs: number | undefined): void {
@@ -139,7 +152,7 @@ export class Recorder {
     this.second.reset();
     this.statuses.fill(0);
     this.errors.clear();
-    this.ok = this.completed = this.failed = this.bytesRead = this.connectionsOpened = 0;
+    this.ok = this.completed = this.failed = this.bytesRead = this.connectionsOpened = this.connectErrors = 0;
     this.secondRequests = this.secondErrors = 0;
     this.timeline = [];
   }

@@ -10,7 +10,8 @@ import { buildRequest } from '../http/request.ts';
 import { readOpenFilesLimit } from '../kernel/limits.ts';
 import type { BenchResult } from '../model/bench-result.ts';
 import { Engine, type EngineConfig } from './engine.ts';
-import { startFootprint, isLocalAddress } from './footprint.ts';
+import { describeConnectFailure } from './error-meanings.ts';
+import { startFootprint, isLocalAddress, placeSamples } from './footprint.ts';
 import { mergeResults } from './merge.ts';
 import { parseTarget, type Target } from './target.ts';
 import { engineResult } from './summarize.ts';
@@ -47,9 +48,22 @@ export interface Progress {
   elapsedS: number;
   completed: number;
   failed: number;
+  /** Connect attempts that failed so far (no request went out on them). */
+  connectErrors: number;
   lastSecondRequests: number;
   lastSecondP99Ms: number;
   timeWait?: number;
+  /** How old the TIME_WAIT count is: scans space out when they get costly. */
+  timeWaitAgeS?: number;
+}
+
+/** What the engines report once a second, added up over threads. */
+type OnSecond = (completed: number, failed: number, connectErrors: number, lastRequests: number, lastP99: number) => void;
+
+/** A run's result, and when its measured part began (ms since the epoch) to place kernel samples on its timeline. */
+interface Measured {
+  result: BenchResult;
+  measuredFromMs: number;
 }
 
 /** Typed error for a target that cannot be reached at all. */
@@ -66,13 +80,14 @@ interface Plan {
 
 async function plan(o: BenchOptions): Promise<Plan> {
   const target = parseTarget(o.url);
-  const connections = o.connections ?? 64;
   const method = (o.method ?? 'GET').toUpperCase();
   const keepAlive = o.keepAlive ?? true;
   const pipelining = o.pipelining ?? 1;
-  if (!Number.isInteger(connections) || connections < 1) throw new UsageError('-c must be at least 1');
+  if (o.connections !== undefined && (!Number.isInteger(o.connections) || o.connections < 1)) throw new UsageError('-c must be at least 1');
   if (o.rate !== undefined && !(o.rate > 0)) throw new UsageError('-R (rate) must be more than 0 requests per second');
   if (o.requests !== undefined && (!Number.isInteger(o.requests) || o.requests < 1)) throw new UsageError('-n must be at least 1');
+  // More connections than requests would open connections that never carry one.
+  const connections = Math.min(o.connections ?? 64, o.requests ?? Infinity);
   if (o.durationS !== undefined && !(o.durationS > 0)) throw new UsageError('-d must be more than 0 seconds');
   if (o.rate !== undefined && pipelining > 1) throw new UsageError('-R and -p cannot go together: the open model sends one request at a time per connection');
   if (!keepAlive && pipelining > 1) throw new UsageError('--no-keepalive and -p cannot go together: a connection that closes after one response cannot pipeline');
@@ -87,6 +102,8 @@ async function plan(o: BenchOptions): Promise<Plan> {
   } catch (err) {
     if (err instanceof UsageError) throw err;
   }
+  // Checked before anything touches the network: a request that cannot be right sends nothing.
+  const request = buildRequest({ method, url: target.url, headers: o.headers ?? [], body: o.body, keepAlive });
   let address = target.host;
   try {
     address = (await lookup(target.host)).address;
@@ -95,11 +112,11 @@ async function plan(o: BenchOptions): Promise<Plan> {
   }
   await preflight(address, target.port, o.connectTimeoutMs ?? 5000);
   const local = isLocalAddress(address);
-  const workers = o.workers ?? (local ? 1 : Math.max(1, availableParallelism()));
-  if (!Number.isInteger(workers) || workers < 1) throw new UsageError('-w must be at least 1');
-  if (workers > connections) throw new UsageError(`-w ${workers} needs at least as many connections (-c ${connections})`);
-  const body = o.body;
-  const request = buildRequest({ method, url: target.url, headers: o.headers ?? [], body, keepAlive });
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1)) throw new UsageError('-w must be at least 1');
+  const asked = o.connections ?? 64;
+  if (o.workers !== undefined && o.workers > asked) throw new UsageError(`-w ${o.workers} needs at least as many connections (-c ${asked})`);
+  // Every thread needs a connection, and with -n a request, of its own.
+  const workers = Math.min(o.workers ?? (local ? 1 : Math.max(1, availableParallelism())), connections);
   return {
     target,
     address,
@@ -123,7 +140,11 @@ async function plan(o: BenchOptions): Promise<Plan> {
   };
 }
 
-/** One connection before the run, so a dead target costs one clear line instead of a run of errors. */
+/**
+ * One connection before the run, so a dead target costs one clear line instead of a run of errors.
+ * It ends with RST, not FIN: a FIN would leave this host a TIME_WAIT towards the target that the
+ * run's footprint would then find there "before the run".
+ */
 function preflight(host: string, port: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = netConnect({ host, port });
@@ -133,13 +154,12 @@ function preflight(host: string, port: number, timeoutMs: number): Promise<void>
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
-      s.destroy();
+      s.resetAndDestroy();
       resolve();
     });
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === 'ECONNREFUSED' ? 'nothing listens there (ECONNREFUSED)' : `${err.code ?? ''} ${err.message}`.trim();
-      reject(new UnreachableError(`cannot reach ${host}:${port}: ${why}`));
+      reject(new UnreachableError(`cannot reach ${host}:${port}: ${describeConnectFailure(err)}`));
     });
   });
 }
@@ -159,85 +179,75 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     clearTimeout(timer);
   }
   const started = performance.now();
-  const progress = (completed: number, failed: number, lastRequests: number, lastP99: number) => {
-    const s = footprint?.samples.at(-1);
+  const progress: OnSecond = (completed, failed, connectErrors, lastRequests, lastP99) => {
+    const l = footprint?.latest();
     o.onProgress?.({
       elapsedS: (performance.now() - started) / 1000,
       completed,
       failed,
+      connectErrors,
       lastSecondRequests: lastRequests,
       lastSecondP99Ms: lastP99,
-      timeWait: s ? s.timeWaitClient + s.timeWaitServer : undefined,
+      timeWait: l ? l.sample.timeWaitClient + l.sample.timeWaitServer : undefined,
+      timeWaitAgeS: l && l.ageMs / 1000,
     });
   };
 
-  let result: BenchResult;
+  let measured: Measured;
   try {
-    result = p.workers === 1 ? await runHere(p, targetForEngine, o, progress) : await runOnWorkers(p, o, progress);
+    measured = p.workers === 1 ? await runHere(p, targetForEngine, o, progress) : await runOnWorkers(p, o, progress);
   } catch (err) {
     await footprint?.stop();
     throw err;
   }
+  const result = measured.result;
   result.target = p.target.url.href;
+  if (o.signal?.aborted) result.interrupted = true;
   if (footprint) {
     result.kernel = await footprint.stop();
-    const samples = footprint.samples;
-    for (const point of result.timeline) {
-      const k = samples.filter((x) => x.t <= point.t + 0.5).pop();
-      if (k) {
-        point.timeWait = k.timeWaitClient + k.timeWaitServer;
-        point.ephemeralPorts = k.ephemeral;
-      }
-    }
+    placeSamples(result.timeline, footprint.samples, measured.measuredFromMs);
     result.verdict = verdict(result);
   }
   return result;
 }
 
-async function runHere(
-  p: Plan,
-  target: Target,
-  o: BenchOptions,
-  progress: (completed: number, failed: number, lastRequests: number, lastP99: number) => void,
-): Promise<BenchResult> {
+async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSecond): Promise<Measured> {
   const engine = new Engine({
     ...p.engine,
     target,
     onSecond: (rec: Recorder) => {
       const last = rec.timeline.at(-1);
-      progress(rec.completed, rec.failed, last?.requests ?? 0, p99OfEncoded(last?.histogram));
+      progress(rec.completed, rec.failed, rec.connectErrors, last?.requests ?? 0, p99OfEncoded(last?.histogram));
     },
   });
   const onAbort = () => engine.stop();
   o.signal?.addEventListener('abort', onAbort);
   try {
-    await engine.run();
+    const done = engine.run();
+    if (o.signal?.aborted) engine.stop();
+    await done;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }
-  return engineResult(engine, { target: p.target.url.href, mode: p.mode, method: p.method });
+  return { result: engineResult(engine, { target: p.target.url.href, mode: p.mode, method: p.method }), measuredFromMs: engine.measuredFromMs };
 }
-
-
 
 interface WorkerMessage {
   type: 'second' | 'result' | 'error';
   completed?: number;
   failed?: number;
+  connectErrors?: number;
   lastRequests?: number;
   lastP99?: number;
   result?: BenchResult;
+  measuredFromMs?: number;
   message?: string;
 }
 
-async function runOnWorkers(
-  p: Plan,
-  o: BenchOptions,
-  progress: (completed: number, failed: number, lastRequests: number, lastP99: number) => void,
-): Promise<BenchResult> {
+async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond): Promise<Measured> {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const url = new URL(`./engine-worker${ext}`, import.meta.url);
-  const states = Array.from({ length: p.workers }, () => ({ completed: 0, failed: 0, lastRequests: 0, lastP99: 0 }));
+  const states = Array.from({ length: p.workers }, () => ({ completed: 0, failed: 0, connectErrors: 0, lastRequests: 0, lastP99: 0 }));
   const workers: Worker[] = [];
   const pending = states.map((state, i) => {
     const e = p.engine;
@@ -251,16 +261,22 @@ async function runOnWorkers(
     };
     const w = new Worker(url, { workerData: { config, mode: p.mode, method: p.method } });
     workers.push(w);
-    return new Promise<BenchResult>((resolve, reject) => {
+    return new Promise<Measured>((resolve, reject) => {
       w.on('message', (m: WorkerMessage) => {
         if (m.type === 'second') {
-          Object.assign(state, { completed: m.completed, failed: m.failed, lastRequests: m.lastRequests, lastP99: m.lastP99 });
+          Object.assign(state, { completed: m.completed, failed: m.failed, connectErrors: m.connectErrors, lastRequests: m.lastRequests, lastP99: m.lastP99 });
           if (i === 0) {
             const sum = (f: (s: (typeof states)[number]) => number) => states.reduce((a, s) => a + f(s), 0);
-            progress(sum((s) => s.completed), sum((s) => s.failed), sum((s) => s.lastRequests), Math.max(...states.map((s) => s.lastP99)));
+            progress(
+              sum((s) => s.completed),
+              sum((s) => s.failed),
+              sum((s) => s.connectErrors),
+              sum((s) => s.lastRequests),
+              Math.max(...states.map((s) => s.lastP99)),
+            );
           }
         } else if (m.type === 'result') {
-          resolve(m.result!);
+          resolve({ result: m.result!, measuredFromMs: m.measuredFromMs! });
         } else {
           reject(new TcplensError(m.message ?? 'a worker failed'));
         }
@@ -275,15 +291,18 @@ async function runOnWorkers(
     for (const w of workers) w.postMessage('stop');
   };
   o.signal?.addEventListener('abort', onAbort);
-  let results: BenchResult[];
+  if (o.signal?.aborted) onAbort();
+  let results: Measured[];
   try {
     results = await Promise.all(pending);
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     for (const w of workers) void w.terminate();
   }
-  const merged = mergeResults(results);
+  // Failed connects, warm-up connections and a thread that gave up are added up there too.
+  const merged = mergeResults(results.map((r) => r.result));
   delete merged.merged;
   merged.workers = p.workers;
-  return merged;
+  // The timeline's seconds are each thread's own; the threads start within milliseconds of each other.
+  return { result: merged, measuredFromMs: Math.min(...results.map((r) => r.measuredFromMs)) };
 }

@@ -2,16 +2,26 @@
 
 import * as hdr from 'hdr-histogram-js';
 import type { BenchResult, ErrorDetail, KernelFootprint, Percentiles, TimelinePoint } from '../model/bench-result.ts';
-import { errorMeaning } from './error-meanings.ts';
+import { errorMeaning, oneLineMessage } from './error-meanings.ts';
 import type { ErrorCount, SecondSample } from './recorder.ts';
 import { verdict } from './verdict.ts';
 import type { Engine } from './engine.ts';
+
+/**
+ * Percentiles held between min and max. A histogram answers a percentile with the top of its bucket
+ * (41.343 ms for a 41.334 ms maximum at 3 significant digits) and min with the bottom of its own,
+ * while max and min are the exact values seen: without this a p99.99 could exceed the max.
+ */
+export function clampPercentiles(p: Percentiles): Percentiles {
+  const clamp = (x: number) => Math.min(p.max, Math.max(p.min, x));
+  return { ...p, p50: clamp(p.p50), p75: clamp(p.p75), p90: clamp(p.p90), p99: clamp(p.p99), p999: clamp(p.p999), p9999: clamp(p.p9999) };
+}
 
 /** Percentiles of a microsecond histogram, in milliseconds. */
 export function percentilesMs(h: hdr.Histogram): Percentiles {
   const ms = (us: number) => Math.round(us) / 1000;
   if (h.totalCount === 0) return { p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, min: 0, mean: 0, stdev: 0 };
-  return {
+  return clampPercentiles({
     p50: ms(h.getValueAtPercentile(50)),
     p75: ms(h.getValueAtPercentile(75)),
     p90: ms(h.getValueAtPercentile(90)),
@@ -22,7 +32,7 @@ export function percentilesMs(h: hdr.Histogram): Percentiles {
     min: ms(h.minNonZeroValue),
     mean: ms(h.mean),
     stdev: ms(h.stdDeviation),
-  };
+  });
 }
 
 /** Everything a run (or several merged) measured, before it becomes a result. */
@@ -46,6 +56,12 @@ export interface RunData {
   failed: number;
   bytesRead: number;
   connectionsOpened: number;
+  /** Connect attempts that failed: no request went out on them (their codes are in errors). */
+  connectErrors?: number;
+  /** Connections open when warm-up ended; undefined without a warm-up. */
+  connectionsFromWarmup?: number;
+  /** Seconds of warm-up before measuring; undefined without one. */
+  warmupS?: number;
   timeline: SecondSample[];
   kernel?: KernelFootprint;
   merged?: number;
@@ -59,7 +75,7 @@ export function summarize(d: RunData): BenchResult {
     if (n > 0) statuses[String(code)] = n;
   });
   const errorDetails: ErrorDetail[] = [...d.errors]
-    .map(([code, e]) => ({ code, count: e.count, first: e.first, meaning: errorMeaning(code) }))
+    .map(([code, e]) => ({ code, count: e.count, first: oneLineMessage(e.first), meaning: errorMeaning(code, e.first) }))
     .sort((a, b) => b.count - a.count);
   const errors = Object.fromEntries(errorDetails.map((e) => [e.code, e.count]));
   const timeline: TimelinePoint[] = d.timeline.map((s) => {
@@ -84,6 +100,7 @@ export function summarize(d: RunData): BenchResult {
     workers: d.workers,
     rate: d.rate,
     durationS: Math.round(d.durationS * 1000) / 1000,
+    warmupS: d.warmupS,
     requests: { total, ok: d.ok, failed: d.failed, perSecond: Math.round((d.completed / seconds) * 10) / 10 },
     bytes: { read: d.bytesRead, perSecond: Math.round(d.bytesRead / seconds) },
     latencyMs: percentilesMs(d.latency),
@@ -91,6 +108,8 @@ export function summarize(d: RunData): BenchResult {
     tlsMs: d.tlsUsed && d.tls.totalCount ? percentilesMs(d.tls) : undefined,
     connectionsOpened: d.connectionsOpened,
     newConnectionsPerSecond: Math.round((d.connectionsOpened / seconds) * 10) / 10,
+    connectionsFromWarmup: d.connectionsFromWarmup,
+    connectErrors: d.connectErrors,
     errors,
     errorDetails,
     statuses,
@@ -111,7 +130,7 @@ export function summarize(d: RunData): BenchResult {
 export function engineResult(engine: Engine, meta: { target: string; mode: 'keepalive' | 'close'; method: string }): BenchResult {
   const r = engine.rec;
   const c = engine.config;
-  return summarize({
+  const result = summarize({
     target: meta.target,
     mode: meta.mode,
     method: meta.method,
@@ -120,6 +139,7 @@ export function engineResult(engine: Engine, meta: { target: string; mode: 'keep
     workers: 1,
     rate: c.ratePerSec,
     durationS: engine.elapsedMs / 1000,
+    warmupS: c.warmupMs ? c.warmupMs / 1000 : undefined,
     latency: r.latency,
     connect: r.connect,
     tls: r.tls,
@@ -131,6 +151,10 @@ export function engineResult(engine: Engine, meta: { target: string; mode: 'keep
     failed: r.failed,
     bytesRead: r.bytesRead,
     connectionsOpened: r.connectionsOpened,
+    connectionsFromWarmup: r.connectionsFromWarmup,
+    connectErrors: r.connectErrors,
     timeline: r.timeline,
   });
+  if (engine.gaveUp) result.gaveUp = true;
+  return result;
 }

@@ -1,23 +1,82 @@
 // Sentences computed from a run's numbers: what the load did to the kernel and what follows from it.
 
-import type { BenchResult, Verdict } from '../model/bench-result.ts';
+import type { BenchResult, TimeWaitReuse, Verdict } from '../model/bench-result.ts';
 import { formatCount } from '../render/table.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
 export const TIME_WAIT_SECONDS = 60;
 
+export interface ReuseAnswer {
+  /** undefined when the knobs were not read (a file from an older tcplens, or merged machines that differ). */
+  applies: boolean | undefined;
+  /** The setting in words, for a sentence: "tcp_tw_reuse=2 (loopback only)". */
+  setting: string;
+  /** What would make reuse apply to this target, when it does not. */
+  fix?: string;
+}
+
+/**
+ * Whether the kernel reuses TIME_WAIT ports for connections to this target. tcp_tw_reuse=2 means
+ * loopback only: the kernel checks the addresses (127.0.0.0/8, ::1), so a target on one of this
+ * host's other addresses does not count, though its packets go through lo. Pure.
+ */
+export function timeWaitReuse(s: TimeWaitReuse | undefined): ReuseAnswer {
+  if (!s) return { applies: undefined, setting: 'tcp_tw_reuse', fix: 'set tcp_tw_reuse=1 on this client (it needs tcp_timestamps)' };
+  const setting = `tcp_tw_reuse=${s.tcpTwReuse}${s.tcpTwReuse === 2 ? ' (loopback only)' : ''}`;
+  if (s.tcpTimestamps === 0) {
+    return {
+      applies: false,
+      setting: `${setting} with tcp_timestamps=0`,
+      fix: `set tcp_timestamps=1${s.tcpTwReuse === 1 || (s.tcpTwReuse === 2 && s.targetIsLoopback) ? '' : ' and tcp_tw_reuse=1'} on this client (reuse needs timestamps)`,
+    };
+  }
+  if (s.tcpTwReuse === 1 || (s.tcpTwReuse === 2 && s.targetIsLoopback)) return { applies: true, setting };
+  if (s.tcpTwReuse === 2) return { applies: false, setting, fix: 'set tcp_tw_reuse=1 on this client (2 covers loopback targets only)' };
+  return { applies: false, setting, fix: 'set tcp_tw_reuse=1 on this client (it needs tcp_timestamps)' };
+}
+
 type VerdictInput = Pick<
   BenchResult,
-  'mode' | 'connections' | 'durationS' | 'errors' | 'kernel' | 'requests' | 'connectionsOpened' | 'errorDetails'
+  | 'mode'
+  | 'connections'
+  | 'durationS'
+  | 'errors'
+  | 'kernel'
+  | 'requests'
+  | 'connectionsOpened'
+  | 'connectionsFromWarmup'
+  | 'errorDetails'
+  | 'rate'
+  | 'connectErrors'
 >;
 
 /**
  * New connections per second that take a port: in close mode every request's, with keep-alive the
- * reconnections beyond the first pool (the server closed them).
+ * reconnections beyond the first pool (the server closed them). A pool opened during warm-up is
+ * not in connectionsOpened: every measured connection then replaced one.
  */
-export function portsPerSecond(r: Pick<BenchResult, 'mode' | 'connections' | 'connectionsOpened' | 'durationS'>): number {
-  const churn = r.mode === 'close' ? r.connectionsOpened : Math.max(0, r.connectionsOpened - r.connections);
+export function portsPerSecond(r: Pick<BenchResult, 'mode' | 'connections' | 'connectionsOpened' | 'connectionsFromWarmup' | 'durationS'>): number {
+  const firstPool = Math.max(0, r.connections - (r.connectionsFromWarmup ?? 0));
+  const churn = r.mode === 'close' ? r.connectionsOpened : Math.max(0, r.connectionsOpened - firstPool);
   return r.durationS > 0 ? churn / r.durationS : 0;
+}
+
+/** "1 connection", "2,000 connections". */
+export function countOf(n: number, noun: string): string {
+  return `${formatCount(n)} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** Below this share of the asked rate (-R), a run says it missed it. */
+export const RATE_MISSED_BELOW = 0.9;
+/** Shares of failed requests that make a warning and a critical verdict. */
+export const FAILED_WARNING = 0.01;
+export const FAILED_CRITICAL = 0.1;
+
+/** A share as a percentage that never rounds a part up to all ("99.7%", not "100%") nor down to none. */
+function percent(x: number): string {
+  const p = x * 100;
+  if (p === 0 || p === 100 || (p >= 10 && p < 99.5)) return `${Math.round(p)}%`;
+  return `${p.toFixed(1)}%`;
 }
 
 export function verdict(r: VerdictInput): Verdict[] {
@@ -25,10 +84,50 @@ export function verdict(r: VerdictInput): Verdict[] {
   const k = r.kernel;
   const rate = portsPerSecond(r);
   const noPort = r.errors.EADDRNOTAVAIL ?? 0;
+  const reuse = timeWaitReuse(k?.timeWaitReuse);
+  const top = [...r.errorDetails].sort((a, b) => b.count - a.count)[0];
 
-  if (r.requests.total > 0 && r.requests.failed === r.requests.total) {
-    const top = [...r.errorDetails].sort((a, b) => b.count - a.count)[0];
-    if (top) out.push({ severity: 'critical', text: `every request failed: ${top.code} (${top.first}) — ${top.meaning}` });
+  // Failed connects carry no request (the engine counts them apart), but a run of them is a failing run too.
+  const connectErrors = r.connectErrors ?? 0;
+  const attempts = r.requests.total + connectErrors;
+  const failures = r.requests.failed + connectErrors;
+  if (top && attempts > 0 && r.requests.failed === r.requests.total) {
+    out.push({
+      severity: 'critical',
+      text: r.requests.total === 0
+        ? `no connection could be opened: ${countOf(connectErrors, 'attempt')} failed with ${top.code} (${top.first}) — ${top.meaning}`
+        : connectErrors > 0
+          ? `every request failed, and ${countOf(connectErrors, 'connection attempt')}: ${top.code} (${top.first}) — ${top.meaning}`
+          : `every request failed: ${top.code} (${top.first}) — ${top.meaning}`,
+    });
+  } else if (attempts > 0 && failures / attempts >= FAILED_WARNING) {
+    const share = failures / attempts;
+    const what = [
+      ...(r.requests.failed ? [`${formatCount(r.requests.failed)} of ${formatCount(r.requests.total)} requests`] : []),
+      ...(connectErrors ? [countOf(connectErrors, 'connection attempt')] : []),
+    ].join(' and ');
+    out.push({
+      severity: share >= FAILED_CRITICAL ? 'critical' : 'warning',
+      text:
+        `${what} failed (${percent(share)}${connectErrors ? ' of all attempts' : ''})` +
+        // EADDRNOTAVAIL has a verdict line of its own below.
+        (top ? `, ${top.count === failures ? 'all' : formatCount(top.count)} with ${top.code}${top.code === 'EADDRNOTAVAIL' ? '' : ` — ${top.meaning}`}` : '') +
+        (share >= FAILED_CRITICAL ? ': the figures above describe a failing run' : '') + '.',
+    });
+  }
+
+  if (r.rate && r.durationS > 0) {
+    // Requests that ended (answered or failed) per second: what the schedule really sent.
+    const achieved = r.requests.total / r.durationS;
+    if (achieved < r.rate * RATE_MISSED_BELOW) {
+      out.push({
+        severity: 'warning',
+        text:
+          `asked for ${formatCount(r.rate)} requests/s, reached ${formatCount(Math.round(achieved))}/s (${percent(achieved / r.rate)}): ` +
+          'the schedule fell behind, so latency (from each request\'s scheduled time) includes the wait. ' +
+          'If this client is the limit, raise -c (one request at a time per connection) or -w; otherwise the server is saturated.',
+      });
+    }
   }
 
   if (noPort > 0) {
@@ -36,44 +135,67 @@ export function verdict(r: VerdictInput): Verdict[] {
       severity: 'critical',
       text: `${formatCount(noPort)} connect() calls failed with EADDRNOTAVAIL: no local port was free towards the target` +
         (k ? ` (${formatCount(k.ephemeralPortsPeak)} held at the peak, ${formatCount(k.ephemeralPortsUsable)} usable)` : '') +
-        '. Use keep-alive; failing that, widen ip_local_port_range or set tcp_tw_reuse=1 on this client.',
+        (reuse.applies
+          ? `. Use keep-alive; failing that, widen ip_local_port_range: ${reuse.setting} already reuses TIME_WAIT ports towards this target.`
+          : `. Use keep-alive; failing that, widen ip_local_port_range or ${reuse.fix}.`),
     });
   }
 
   if (k && rate > 0) {
     const needed = Math.round(rate * TIME_WAIT_SECONDS);
     const usable = k.ephemeralPortsUsable;
-    const side =
-      k.timeWaitPeakClientSide >= k.timeWaitPeakServerSide
-        ? 'this client holds the TIME_WAIT (it closed first)'
-        : 'the server holds the TIME_WAIT (it closed first), so this client\'s ports are freed at once';
+    const clientHolds = k.timeWaitPeakClientSide >= k.timeWaitPeakServerSide;
+    const side = clientHolds
+      ? 'this client holds the TIME_WAIT (it closed first)'
+      : 'the server holds the TIME_WAIT (it closed first), so this client\'s ports are freed at once';
     if (r.mode === 'close' || rate >= 1) {
-      const fits = usable > 0 ? usable / TIME_WAIT_SECONDS : 0;
-      const clientHolds = k.timeWaitPeakClientSide >= k.timeWaitPeakServerSide;
-      const severity = clientHolds && needed > usable ? 'critical' : needed > usable * 0.5 && clientHolds ? 'warning' : 'info';
-      out.push({
-        severity,
-        text:
-          `at ${formatCount(Math.round(rate))} new connections/s, ${TIME_WAIT_SECONDS} s of TIME_WAIT needs ${formatCount(needed)} ports; ` +
-          `the range has ${formatCount(usable)} per destination (enough for ${formatCount(Math.floor(fits))}/s); ${side}` +
-          (clientHolds && needed > usable ? ': EADDRNOTAVAIL ahead — use keep-alive.' : '.'),
-      });
+      const head = `at ${formatCount(Math.round(rate))} new connections/s, ${TIME_WAIT_SECONDS} s of TIME_WAIT needs ${formatCount(needed)} ports`;
+      if (clientHolds && reuse.applies && k.timeWaitReuse) {
+        // connect() takes over a TIME_WAIT port once it is delayMs old: the range turns over every delayMs, not every 60 s.
+        const delayS = k.timeWaitReuse.delayMs / 1000;
+        const fits = delayS > 0 ? usable / delayS : Infinity;
+        const severity = rate > fits ? 'critical' : rate > fits * 0.5 ? 'warning' : 'info';
+        out.push({
+          severity,
+          text:
+            head +
+            `, but ${reuse.setting} lets connect() take over a TIME_WAIT port towards this target once it is ${formatSeconds(delayS)} old` +
+            `${k.timeWaitReuse.targetIsLoopback ? '' : ' (if the server uses TCP timestamps too)'}, ` +
+            `so the range's ${formatCount(usable)} ports per destination last to about ${formatCount(Math.floor(fits))}/s; ${side}` +
+            (severity === 'critical' ? ': EADDRNOTAVAIL ahead even with reuse — use keep-alive or widen ip_local_port_range.' : '.'),
+        });
+      } else {
+        const fits = usable > 0 ? usable / TIME_WAIT_SECONDS : 0;
+        const severity = clientHolds && needed > usable ? 'critical' : needed > usable * 0.5 && clientHolds ? 'warning' : 'info';
+        out.push({
+          severity,
+          text:
+            head +
+            `; the range has ${formatCount(usable)} per destination (enough for ${formatCount(Math.floor(fits))}/s); ${side}` +
+            (clientHolds && needed > usable
+              ? `: EADDRNOTAVAIL ahead — use keep-alive, or ${reuse.fix}.`
+              : '.'),
+        });
+      }
     }
     out.push({
       severity: 'info',
       text: `TIME_WAIT peaked at ${formatCount(k.timeWaitPeak)} sockets with the target's port (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.targetIsLocal ? '' : ', server not on this host'}).`,
     });
   } else if (k && r.mode === 'keepalive') {
+    const failing = attempts > 0 && failures / attempts >= FAILED_WARNING;
     out.push({
-      severity: 'ok',
-      text: `keep-alive: ${formatCount(r.requests.total)} requests over ${formatCount(r.connectionsOpened)} connections; TIME_WAIT peaked at ${formatCount(k.timeWaitPeak)}.`,
+      severity: failing ? 'info' : 'ok',
+      text: `keep-alive: ${countOf(r.requests.total, 'request')} over ${countOf(r.connectionsOpened + (r.connectionsFromWarmup ?? 0), 'connection')}${r.connectionsFromWarmup ? ` (${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}; TIME_WAIT peaked at ${formatCount(k.timeWaitPeak)}.`,
     });
   }
 
   if (k?.timeWaitAtStart) {
     out.push({
       severity: 'info',
-      text: `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the TIME_WAIT peaks include them.`,
+      text: k.timeWaitAtStart === 1
+        ? '1 TIME_WAIT socket with the target\'s port was there before this run began (an earlier connection within 60 s): the TIME_WAIT peaks include it.'
+        : `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the TIME_WAIT peaks include them.`,
     });
   }
 
@@ -101,4 +223,8 @@ export function verdict(r: VerdictInput): Verdict[] {
     }
   }
   return out;
+}
+
+function formatSeconds(s: number): string {
+  return s >= 1 && Number.isInteger(s) ? `${s} s` : `${Math.round(s * 1000)} ms`;
 }

@@ -2,28 +2,34 @@
 //
 // --json schema (one run):
 //   {"tool":"tcplens","version":1,"target","mode":"keepalive"|"close","method","connections","pipelining","workers",
-//    "rate"?,"durationS",
+//    "rate"?,"durationS","warmupS"?,
 //    "requests":{"total","ok","failed","perSecond"},"bytes":{"read","perSecond"},
 //    "latencyMs":{"p50","p75","p90","p99","p999","p9999","max","min","mean","stdev"},"connectMs"?:{…},"tlsMs"?:{…},
-//    "connectionsOpened","newConnectionsPerSecond",
+//    "connectionsOpened","newConnectionsPerSecond","connectionsFromWarmup"?,"connectErrors",
 //    "errors":{CODE:N},"errorDetails":[{"code","count","first","meaning"}],"statuses":{"200":N,…},
 //    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide","timeWaitAtStart","ephemeralPortsPeak",
-//               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal"},
+//               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal",
+//               "timeWaitReuse"?:{"tcpTwReuse","tcpTimestamps","delayMs","targetIsLoopback"}},
 //    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
-//    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms"}
+//    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms",
+//    "interrupted"?:true,"gaveUp"?:true}
 // With --compare: {"runs":[<run>, <run>]}. `bench merge` prints a run (with "merged": N).
 // "ok" counts responses with a status below 400; "failed" counts requests that ended in an error.
+// "total" counts requests sent: a failed connect sent nothing, it is counted in "connectErrors" (and
+// by code in "errors"). "connectionsOpened" counts the measured part; after --warmup the connections
+// warm-up opened and the measured part used are "connectionsFromWarmup". Exit 0; 1 when no request got a response or a -n run gave up ("gaveUp": every
+// connect failed for --connect-timeout); 130 on Ctrl-C, after the partial result ("interrupted").
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.ts';
+import { TcplensError, UsageError } from '../errors.ts';
 import type { BenchOptions, Progress } from '../bench/run.ts';
 import { parseHeader } from '../http/request.ts';
 import type { BenchResult } from '../model/bench-result.ts';
 import { renderJson } from '../render/json.ts';
 import { formatCount, useColor } from '../render/table.ts';
 import { collect, parseInteger, parseSeconds } from './options.ts';
-import { clearProgress, out, progress } from './output.ts';
+import { assertWritableFile, clearProgress, out, progress } from './output.ts';
 
 interface BenchCliOptions {
   connections: number;
@@ -62,9 +68,23 @@ function parseCompare(raw: string): ('keepalive' | 'close')[] {
   return modes as ('keepalive' | 'close')[];
 }
 
-function progressLine(p: Progress): string {
-  const tw = p.timeWait === undefined ? '' : `  TIME_WAIT ${formatCount(p.timeWait)}`;
-  return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${tw}`;
+/**
+ * 130 when Ctrl-C cut the run short (as shells report SIGINT); 1 when a run got no response at all
+ * (every request failed, or no connection could be opened) or a -n run gave up for want of
+ * connections; else 0. HTTP error statuses are responses: a run of 404s measured something.
+ */
+function benchExitCode(runs: BenchResult[], interrupted: boolean): number {
+  if (interrupted) return 130;
+  const failed = runs.some((r) => r.gaveUp || r.requests.total - r.requests.failed === 0);
+  return failed ? 1 : 0;
+}
+
+/** The live line: the last second's rate and p99, totals so far, and the newest TIME_WAIT count (with its age once it is not this second's). */
+export function progressLine(p: Progress): string {
+  const age = p.timeWaitAgeS !== undefined && p.timeWaitAgeS > 1.5 ? ` (${p.timeWaitAgeS.toFixed(0)} s ago)` : '';
+  const tw = p.timeWait === undefined ? '' : `  TIME_WAIT ${formatCount(p.timeWait)}${age}`;
+  const refused = p.connectErrors > 0 ? `  failed connects ${formatCount(p.connectErrors)}` : '';
+  return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${refused}${tw}`;
 }
 
 export function registerBench(program: Command): void {
@@ -74,7 +94,7 @@ export function registerBench(program: Command): void {
     .argument('[url]', 'http:// or https:// URL to load')
     .option('-c, --connections <n>', 'concurrent connections', parseInteger('-c', 1, 1_000_000), 64)
     .option('-d, --duration <seconds>', 'how long to run (default 10 s unless -n)', parseSeconds('-d', { min: 0.1, max: 86_400 }))
-    .option('-n, --requests <n>', 'send exactly N requests, then stop', parseInteger('-n', 1, Number.MAX_SAFE_INTEGER))
+    .option('-n, --requests <n>', 'send exactly N requests (after any warm-up), then stop; at most N connections', parseInteger('-n', 1, Number.MAX_SAFE_INTEGER))
     .option('-R, --rate <rps>', 'open model: N requests per second on a fixed schedule, latency from the scheduled time', parseRate)
     .option('-m, --method <method>', 'HTTP method', 'GET')
     .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect(parseHeader))
@@ -84,8 +104,8 @@ export function registerBench(program: Command): void {
     .option('-w, --workers <n>', 'worker threads (default 1 against this host, else one per core)', parseInteger('-w', 1, 256))
     .option('--no-keepalive', 'a new TCP connection for every request (sends Connection: close)')
     .option('--timeout <seconds>', 'time allowed for each response', parseSeconds('--timeout', { min: 0.001 }), 10)
-    .option('--connect-timeout <seconds>', 'time allowed for each connection', parseSeconds('--connect-timeout', { min: 0.001 }), 5)
-    .option('--warmup <seconds>', 'run this long first without recording', parseSeconds('--warmup', { min: 0 }), 0)
+    .option('--connect-timeout <seconds>', 'time allowed for each connection; a -n run whose every connect fails this long gives up', parseSeconds('--connect-timeout', { min: 0.001 }), 5)
+    .option('--warmup <seconds>', 'run this long first without recording or counting towards -n', parseSeconds('--warmup', { min: 0 }), 0)
     .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
     .option('--no-kernel', 'do not sample the kernel during the run')
     .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
@@ -104,6 +124,7 @@ Examples:
     )
     .action(async (url: string | undefined, o: BenchCliOptions) => {
       if (!url) throw new UsageError('bench needs a URL, such as tcplens bench http://127.0.0.1:8080/');
+      if (o.html !== undefined) assertWritableFile(o.html, '--html');
       let body: Uint8Array | undefined;
       if (o.body !== undefined && o.bodyFile !== undefined) throw new UsageError('give -b or --body-file, not both');
       if (o.body !== undefined) body = Buffer.from(o.body);
@@ -156,13 +177,19 @@ Examples:
         process.removeListener('SIGINT', onSigint);
         clearProgress();
       }
-      if (o.html) {
-        const { renderBenchHtml } = await import('../render/bench-html.ts');
-        writeFileSync(o.html, renderBenchHtml(runs));
-      }
+      // The result first: whatever happens to the report file, the run is not lost.
       if (o.json) out(renderJson(runs.length > 1 ? { runs } : runs[0]));
       else out(runs.length > 1 ? renderCompare(runs, color) : renderBench(runs[0]!, color));
-      if (o.html && !o.json) out(`\nReport: ${o.html}\n`);
+      if (o.html) {
+        const { renderBenchHtml } = await import('../render/bench-html.ts');
+        try {
+          writeFileSync(o.html, renderBenchHtml(runs));
+        } catch (err) {
+          throw new TcplensError(`--html: cannot write ${o.html} (${(err as NodeJS.ErrnoException).code ?? err}); the result is above`);
+        }
+        if (!o.json) out(`\nReport: ${o.html}\n`);
+      }
+      process.exitCode = benchExitCode(runs, controller.signal.aborted);
     });
 
   bench
@@ -188,7 +215,7 @@ Examples:
           throw new UsageError(`${f} is not JSON: give files written by tcplens bench --json`);
         }
       });
-      const merged = mergeResults(results);
+      const merged = mergeResults(results, files);
       out(o.json ? renderJson(merged) : renderBench(merged, useColor()));
     });
 }

@@ -28,11 +28,30 @@ export function parseHeader(raw: string): [string, string] {
 export function buildRequest(spec: RequestSpec): Buffer {
   if (!TOKEN.test(spec.method)) throw new UsageError(`-m: '${spec.method}' is not a valid HTTP method`);
   const has = (name: string) => spec.headers.some(([n]) => n.toLowerCase() === name);
+  checkFraming(spec);
   const lines = [`${spec.method} ${spec.url.pathname}${spec.url.search} HTTP/1.1`];
   if (!has('host')) lines.push(`Host: ${spec.url.host}`);
   for (const [name, value] of spec.headers) lines.push(`${name}: ${value}`);
-  if (spec.body && !has('content-length')) lines.push(`Content-Length: ${spec.body.length}`);
+  if (spec.body && !has('content-length') && !has('transfer-encoding')) lines.push(`Content-Length: ${spec.body.length}`);
   if (!spec.keepAlive && !has('connection')) lines.push('Connection: close');
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
   return spec.body ? Buffer.concat([head, spec.body]) : head;
+}
+
+/**
+ * A Content-Length of the user's (-H) must be the body's: more and the server waits for bytes that
+ * never come (every request times out), less and the rest of the body reads as the next request.
+ */
+function checkFraming(spec: RequestSpec): void {
+  const bodyBytes = spec.body?.length ?? 0;
+  const lengths = spec.headers.filter(([n]) => n.toLowerCase() === 'content-length').map(([, v]) => v);
+  const chunked = spec.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding');
+  if (lengths.length > 0 && chunked) throw new UsageError('-H: give Content-Length or Transfer-Encoding, not both');
+  for (const v of lengths) {
+    if (!/^\d+$/.test(v) || Number(v) !== bodyBytes) {
+      throw new UsageError(
+        `-H "Content-Length: ${v}" does not match the body (${bodyBytes} bytes${spec.body ? '' : ': no -b or --body-file'}): leave it out and bench sends the right one`,
+      );
+    }
+  }
 }

@@ -34,6 +34,18 @@ export interface TimelinePoint {
   ephemeralPorts?: number;
 }
 
+/** The knobs that decide whether connect() may take over a port still in TIME_WAIT, read at the run. */
+export interface TimeWaitReuse {
+  /** net.ipv4.tcp_tw_reuse: 0 off, 1 every outgoing connection, 2 (the default) loopback only. */
+  tcpTwReuse: number;
+  /** net.ipv4.tcp_timestamps: reuse is safe only with timestamps, so 0 turns it off. */
+  tcpTimestamps: number;
+  /** net.ipv4.tcp_tw_reuse_delay (ms) where the kernel has it, else 1000: a TIME_WAIT this young is not reused. */
+  delayMs: number;
+  /** The target's address is a loopback one (127.0.0.0/8, ::1): what tcp_tw_reuse=2 covers. */
+  targetIsLoopback: boolean;
+}
+
 /** What the run did to the kernel (Linux): sampled once a second and from counters before/after. */
 export interface KernelFootprint {
   /** Most TIME_WAIT sockets seen at once with the target's port at either end. */
@@ -43,7 +55,7 @@ export interface KernelFootprint {
   timeWaitPeakServerSide: number;
   /** TIME_WAIT with the target's port already there before the load began (an earlier run within 60 s): the peaks include them. */
   timeWaitAtStart?: number;
-  /** Most local ephemeral ports held at once towards the target (any state). */
+  /** Most local ports inside ip_local_port_range, reserved excluded, held at once towards the target (any state). */
   ephemeralPortsPeak: number;
   /** ip_local_port_range minus ip_local_reserved_ports: what one destination can use. */
   ephemeralPortsUsable: number;
@@ -52,6 +64,8 @@ export interface KernelFootprint {
   counters: Record<string, number>;
   /** True when the target's address is on this host, so both ends were seen. */
   targetIsLocal: boolean;
+  /** The TIME_WAIT reuse knobs at the run (absent in files from older versions, or merged machines that differ). */
+  timeWaitReuse?: TimeWaitReuse;
 }
 
 export interface Verdict {
@@ -72,13 +86,27 @@ export interface BenchResult {
   rate?: number;
   /** Measured seconds (after warm-up). */
   durationS: number;
+  /** Seconds run before measuring (--warmup); not recorded. Absent without a warm-up. */
+  warmupS?: number;
   requests: { total: number; ok: number; failed: number; perSecond: number };
   bytes: { read: number; perSecond: number };
   latencyMs: Percentiles;
   connectMs?: Percentiles;
   tlsMs?: Percentiles;
+  /** Connections opened in the measured part (after warm-up). */
   connectionsOpened: number;
   newConnectionsPerSecond: number;
+  /**
+   * Connections opened during warm-up and still open when measuring began: they carried measured
+   * requests but are not in connectionsOpened. Absent without a warm-up.
+   */
+  connectionsFromWarmup?: number;
+  /**
+   * Connect attempts that failed (refused, unreachable, no local port, connect timeout). Not requests:
+   * nothing was sent on them, so they are in neither requests.total nor requests.failed; their codes
+   * are counted in errors and errorDetails with the failed requests'.
+   */
+  connectErrors?: number;
   errors: Record<string, number>;
   errorDetails: ErrorDetail[];
   statuses: Record<string, number>;
@@ -94,4 +122,11 @@ export interface BenchResult {
   timelineHistograms?: string[];
   /** How many results were merged into this one (bench merge). */
   merged?: number;
+  /** The run was stopped early by the user (Ctrl-C): a partial result. */
+  interrupted?: true;
+  /**
+   * A -n run stopped before its count: every connect failed for --connect-timeout in a row (the target
+   * is gone, or no local port is left); without it the run would never end.
+   */
+  gaveUp?: true;
 }

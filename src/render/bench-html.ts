@@ -4,6 +4,8 @@
 import * as hdr from 'hdr-histogram-js';
 import type { BenchResult } from '../model/bench-result.ts';
 import { asset, escapeHtml } from './html.ts';
+import { formatCount } from './table.ts';
+import { formatDuration, partialNote, warmupOf } from './bench.ts';
 
 // Percentiles to plot, spread evenly on the "nines" axis (x = 1 / (1 - q)).
 const CURVE = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];
@@ -15,7 +17,8 @@ export function percentileCurve(r: BenchResult): { x: number[]; y: number[] } {
   if (h.totalCount === 0) return { x, y };
   for (const q of CURVE) {
     x.push(1 / (1 - q / 100));
-    y.push(h.getValueAtPercentile(q) / 1000);
+    // A bucket's top can lie above the exact max the run saw; the curve ends at that max.
+    y.push(Math.min(h.getValueAtPercentile(q) / 1000, r.latencyMs.max || Infinity));
   }
   return { x, y };
 }
@@ -33,25 +36,33 @@ export function renderBenchHtml(runs: BenchResult[]): string {
   }));
   const rows = runs
     .map(
-      (r) => `<tr><td>${r.mode === 'keepalive' ? 'keep-alive' : 'close'}</td><td>${Math.round(r.requests.perSecond).toLocaleString('en-US')}</td>` +
-        `<td>${r.latencyMs.p50}</td><td>${r.latencyMs.p99}</td><td>${r.latencyMs.max}</td><td>${r.requests.failed}</td>` +
-        `<td>${r.kernel ? r.kernel.timeWaitPeak : '-'}</td><td>${r.connectionsOpened}</td></tr>`,
+      (r) => `<tr><td>${r.mode === 'keepalive' ? 'keep-alive' : 'close'}</td><td>${formatCount(Math.round(r.requests.perSecond))}</td>` +
+        `<td>${r.latencyMs.p50}</td><td>${r.latencyMs.p99}</td><td>${r.latencyMs.max}</td><td>${formatCount(r.requests.failed + (r.connectErrors ?? 0))}</td>` +
+        `<td>${r.kernel ? formatCount(r.kernel.timeWaitPeak) : '-'}</td>` +
+        `<td>${formatCount(r.connectionsOpened)}${r.connectionsFromWarmup ? ` (+${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}</td></tr>`,
     )
     .join('');
   const verdicts = runs
     .flatMap((r) => r.verdict.map((v) => `<li class="${v.severity}"><b>${escapeHtml(r.mode)}</b> ${escapeHtml(v.text)}</li>`))
     .join('');
   const first = runs[0]!;
+  const partial = runs
+    .map((r) => {
+      const note = partialNote(r);
+      return note ? `<p class="partial">${runs.length > 1 ? `<b>${escapeHtml(r.mode)}</b> ` : ''}${escapeHtml(note)}</p>` : '';
+    })
+    .join('');
   const json = JSON.stringify(data).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tcplens bench — ${escapeHtml(first.target)}</title>
 <style>${asset('uplot/dist/uPlot.min.css')}
 body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}
-td:first-child,th:first-child{text-align:left}.chart{margin:16px 0}li.critical{color:#b00}li.warning{color:#a60}li.ok{color:#070}</style>
+td:first-child,th:first-child{text-align:left}.chart{margin:16px 0}li.critical{color:#b00}li.warning{color:#a60}li.ok{color:#070}.partial{color:#a60;font-weight:bold}</style>
 </head><body>
 <h1>tcplens bench</h1>
-<p>${escapeHtml(first.method)} ${escapeHtml(first.target)} · ${first.connections} connections · ${first.durationS.toFixed(1)} s per run</p>
-<table><tr><th>mode</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>TIME_WAIT peak</th><th>connections</th></tr>${rows}</table>
+<p>${escapeHtml(first.method)} ${escapeHtml(first.target)} · ${formatCount(first.connections)} concurrent connections (-c)${first.rate ? ` · ${formatCount(first.rate)} req/s asked (-R)` : ''} · ${formatDuration(first.durationS)} per run${warmupOf(first) ? `, measured after ${warmupOf(first)} s of warm-up` : ''}</p>
+${partial}
+<table><tr><th>mode</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>TIME_WAIT peak</th><th>connections opened</th></tr>${rows}</table>
 <ul>${verdicts}</ul>
 <h2>Requests per second</h2><div class="chart" id="rps"></div>
 <h2>Latency over time (p50, p99)</h2><div class="chart" id="lat"></div>

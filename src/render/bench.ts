@@ -1,7 +1,8 @@
 // Text for `tcplens bench`: the summary of one run, and the side-by-side table of --compare.
 
 import type { BenchResult, Percentiles } from '../model/bench-result.ts';
-import { portsPerSecond } from '../bench/verdict.ts';
+import { countOf, portsPerSecond } from '../bench/verdict.ts';
+import { oneLineMessage } from '../bench/error-meanings.ts';
 import { type Color, formatCount, paint, renderTable } from './table.ts';
 
 function ms(x: number): string {
@@ -29,18 +30,53 @@ const SEVERITY: Record<string, [string, Color | undefined]> = {
   ok: ['✔', 'green'],
 };
 
+/** Cut to n characters, saying so with an ellipsis. */
+export function clip(text: string, n: number): string {
+  return text.length > n ? `${text.slice(0, n - 1)}…` : text;
+}
+
+/** The warm-up, when the result says one ran (results from older versions have no warmupS). */
+export function warmupOf(r: BenchResult): number {
+  return typeof r.warmupS === 'number' && r.warmupS > 0 ? r.warmupS : 0;
+}
+
+/** A run's length: "15 ms" below a second (a -n run can be that short), else "3.0 s". */
+export function formatDuration(seconds: number): string {
+  const msTotal = Math.round(seconds * 1000);
+  return msTotal < 1000 ? `${msTotal} ms` : `${seconds.toFixed(1)} s`;
+}
+
+/** Why a result is partial, in words; undefined when it is whole. */
+export function partialNote(r: BenchResult): string | undefined {
+  if (r.interrupted) return `interrupted after ${formatDuration(r.durationS)} (Ctrl-C): a partial result`;
+  if (r.gaveUp) {
+    return `gave up after ${formatDuration(r.durationS)}: every connection attempt failed for --connect-timeout in a row, ` +
+      `so fewer requests than -n were sent (${formatCount(r.requests.total)})`;
+  }
+  return undefined;
+}
+
 export function renderBench(r: BenchResult, color: boolean): string {
   const out: string[] = [];
   const mode = r.mode === 'keepalive' ? 'keep-alive' : 'a new connection per request';
   const shape = r.rate ? `open model at ${formatCount(r.rate)} req/s` : `${r.connections} connections${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
-  out.push(`${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${r.durationS.toFixed(1)} s${r.merged ? `, ${r.merged} results merged` : ''}\n\n`);
-  if (r.requests.total > 0 && r.requests.failed === r.requests.total) {
+  const warmup = warmupOf(r) ? ` after ${warmupOf(r)} s of warm-up` : '';
+  const merged = r.merged ? `, ${r.merged} result${r.merged === 1 ? '' : 's'} merged` : '';
+  out.push(`${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${formatDuration(r.durationS)}${warmup}${merged}\n`);
+  const partial = partialNote(r);
+  if (partial) out.push(`${paint(partial[0]!.toUpperCase() + partial.slice(1), 'yellow', color)}\n`);
+  out.push('\n');
+  const connectErrors = r.connectErrors ?? 0;
+  if ((r.requests.total > 0 || connectErrors > 0) && r.requests.failed === r.requests.total) {
     // Nothing succeeded: one line that says why, and the errors, instead of a table of zeros.
     const top = r.errorDetails[0];
-    out.push(paint(`Every one of ${formatCount(r.requests.total)} requests failed`, 'red', color));
-    out.push(top ? `: ${top.code} (${top.first}) — ${top.meaning}\n` : '\n');
+    const head = r.requests.total === 0
+      ? `No connection could be opened (${countOf(connectErrors, 'attempt')})`
+      : `Every one of ${formatCount(r.requests.total)} requests failed${connectErrors ? `, and ${countOf(connectErrors, 'connection attempt')}` : ''}`;
+    out.push(paint(head, 'red', color));
+    out.push(top ? `: ${top.code} (${oneLineMessage(top.first)}) — ${top.meaning}\n` : '\n');
     if (r.errorDetails.length > 1) {
-      out.push(r.errorDetails.slice(1).map((e) => `  also ${e.code} ×${formatCount(e.count)}: ${e.first}\n`).join(''));
+      out.push(r.errorDetails.slice(1).map((e) => `  also ${e.code} ×${formatCount(e.count)}: ${oneLineMessage(e.first)}\n`).join(''));
     }
     return out.join('');
   }
@@ -48,8 +84,12 @@ export function renderBench(r: BenchResult, color: boolean): string {
     `Requests   ${formatCount(r.requests.total)} total, ${formatCount(r.requests.ok)} ok, ${formatCount(r.requests.failed)} failed · ` +
       `${paint(formatCount(Math.round(r.requests.perSecond)) + '/s', 'bold', color)} · ${bytes(r.bytes.perSecond)}/s read\n`,
   );
-  const churn = r.mode === 'close' || r.connectionsOpened > r.connections ? ` (${formatCount(Math.round(r.newConnectionsPerSecond))} new/s)` : '';
-  out.push(`Connections ${formatCount(r.connectionsOpened)} opened${churn}\n\n`);
+  // With keep-alive, new connections beyond the first pool (a pool from warm-up was opened before) are reconnections.
+  const firstPool = Math.max(0, r.connections - (r.connectionsFromWarmup ?? 0));
+  const churn = r.mode === 'close' || r.connectionsOpened > firstPool ? ` (${formatCount(Math.round(r.newConnectionsPerSecond))} new/s)` : '';
+  const fromWarmup = r.connectionsFromWarmup ? `, ${formatCount(r.connectionsFromWarmup)} open from warm-up` : '';
+  const refused = connectErrors ? `, ${paint(`${formatCount(connectErrors)} failed to connect`, 'red', color)}` : '';
+  out.push(`Connections ${formatCount(r.connectionsOpened)} opened${churn}${fromWarmup}${refused}\n\n`);
   const rows = [percentileRow(r.rate ? 'Latency*' : 'Latency', r.latencyMs)];
   if (r.connectMs) rows.push(percentileRow('Connect', r.connectMs));
   if (r.tlsMs) rows.push(percentileRow('TLS', r.tlsMs));
@@ -69,7 +109,7 @@ export function renderBench(r: BenchResult, color: boolean): string {
     out.push(
       renderTable(
         [{ header: 'code' }, { header: 'count', align: 'right' }, { header: 'first message' }, { header: 'meaning' }],
-        r.errorDetails.map((e) => [paint(e.code, 'red', color), formatCount(e.count), e.first.slice(0, 60), e.meaning]),
+        r.errorDetails.map((e) => [paint(e.code, 'red', color), formatCount(e.count), clip(oneLineMessage(e.first), 60), e.meaning]),
       ),
     );
   }
@@ -103,7 +143,8 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
     ms(r.latencyMs.p99),
     r.kernel ? formatCount(r.kernel.timeWaitPeak) : '-',
     formatCount(Math.round(portsPerSecond(r))),
-    r.requests.failed ? paint(formatCount(r.requests.failed), 'red', color) : '0',
+    // Failed connects sent no request, but they are errors of the run all the same.
+    r.requests.failed + (r.connectErrors ?? 0) ? paint(formatCount(r.requests.failed + (r.connectErrors ?? 0)), 'red', color) : '0',
   ]);
   const table = renderTable(
     [
@@ -125,5 +166,14 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
       }),
     )
     .join('');
-  return `${runs[0]?.method ?? 'GET'} ${runs[0]?.target ?? ''}, ${runs[0]?.connections} connections, ${runs[0]?.durationS.toFixed(1)} s each\n\n${table}${verdicts ? `\n${verdicts}` : ''}`;
+  const partial = runs
+    .map((r) => {
+      const note = partialNote(r);
+      return note ? `${paint(`${r.mode === 'keepalive' ? 'keep-alive' : 'close'}: ${note}`, 'yellow', color)}\n` : '';
+    })
+    .join('');
+  const warmup = runs[0] && warmupOf(runs[0]) ? ` after ${warmupOf(runs[0])} s of warm-up` : '';
+  // The first run's length: an interrupted last run says its own below the table.
+  const length = runs[0] ? formatDuration(runs[0].durationS) : '';
+  return `${runs[0]?.method ?? 'GET'} ${runs[0]?.target ?? ''}, ${runs[0]?.connections} connections, ${length} each${warmup}\n\n${table}${partial}${verdicts ? `\n${verdicts}` : ''}`;
 }

@@ -1,5 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCli, isOneCleanLine } from '../helpers/cli.ts';
 import { httpServer, rawServer, hello } from '../helpers/servers.ts';
 
@@ -14,9 +17,10 @@ interface Result {
   verdict: { severity: string; text: string }[];
 }
 
-async function bench(args: string[]): Promise<Result> {
+/** A run; `code` 1 where no request got a response (the result is printed all the same). */
+async function bench(args: string[], code = 0): Promise<Result> {
   const r = await runCli(['bench', ...args, '--json'], { timeoutMs: 60_000 });
-  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.code, code, r.stderr);
   return JSON.parse(r.stdout) as Result;
 }
 
@@ -91,7 +95,7 @@ describe('errors are classified', () => {
       setTimeout(() => s.resetAndDestroy(), 5);
     });
     try {
-      const r = await bench([server.url, '-n', '40', '-c', '4', '--no-kernel']);
+      const r = await bench([server.url, '-n', '40', '-c', '4', '--no-kernel'], 1);
       assert.equal(r.requests.total, 40);
       assert.equal(r.errors.ECONNRESET, 40);
       assert.match(r.errorDetails[0]!.meaning, /reset/);
@@ -104,7 +108,7 @@ describe('errors are classified', () => {
   test('a response that is not HTTP is a parse error', async () => {
     const server = await rawServer((s) => s.write('SSH-2.0-OpenSSH_9.2\r\n'));
     try {
-      const r = await bench([server.url, '-n', '20', '-c', '2', '--no-kernel']);
+      const r = await bench([server.url, '-n', '20', '-c', '2', '--no-kernel'], 1);
       assert.equal(r.errors.parse, 20);
       assert.match(r.errorDetails[0]!.first, /not an HTTP\/1.x status line/);
     } finally {
@@ -129,7 +133,7 @@ describe('errors are classified', () => {
   test('a server that never answers gives timeouts', async () => {
     const server = await rawServer(() => {});
     try {
-      const r = await bench([server.url, '-n', '4', '-c', '4', '--timeout', '300ms', '--no-kernel']);
+      const r = await bench([server.url, '-n', '4', '-c', '4', '--timeout', '300ms', '--no-kernel'], 1);
       assert.equal(r.errors.timeout, 4);
     } finally {
       await server.close();
@@ -159,4 +163,57 @@ describe('bad input gets one line', () => {
       assert.ok(isOneCleanLine(r.stderr), r.stderr);
     });
   }
+});
+
+describe('what cannot be right is refused before any load is sent', () => {
+  test('a bad --html path: exit 2, one line, before the run', async () => {
+    const server = await httpServer(hello);
+    const dir = mkdtempSync(join(tmpdir(), 'tcplens-html-'));
+    try {
+      for (const [path, why] of [['/nonexistent/dir/x.html', /no directory \/nonexistent\/dir/], [dir, /it is a directory/]] as const) {
+        const r = await runCli(['bench', server.url, '-n', '50', '--html', path, '--no-kernel']);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, /--html: cannot write/);
+        assert.match(r.stderr, why);
+        assert.ok(isOneCleanLine(r.stderr), r.stderr);
+        assert.equal(r.stdout, '');
+      }
+      assert.equal(server.count(), 0, 'no load was sent');
+      // A good path still gets its report, after the result.
+      const ok = await runCli(['bench', server.url, '-n', '50', '--html', join(dir, 'r.html'), '--no-kernel']);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.ok(existsSync(join(dir, 'r.html')));
+      assert.match(ok.stdout, /Report: /);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a -H Content-Length that disagrees with the body: exit 2, one line; one that agrees is sent as is', async () => {
+    const bodies: string[] = [];
+    const server = await httpServer((req, res) => {
+      let body = '';
+      req.removeAllListeners('data');
+      req.setEncoding('utf8').on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        bodies.push(body);
+        res.end('x');
+      });
+    });
+    try {
+      for (const args of [['-H', 'Content-Length: 5', '-b', 'abc'], ['-H', 'Content-Length: 2', '-b', 'abc'], ['-H', 'Content-Length: 5'], ['-H', 'content-length: x', '-b', 'abc']]) {
+        const r = await runCli(['bench', server.url, '-n', '5', '-m', 'POST', ...args, '--no-kernel']);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /Content-Length: .*does not match the body/);
+        assert.ok(isOneCleanLine(r.stderr), r.stderr);
+      }
+      assert.equal(server.count(), 0, 'no request was sent');
+      const r = await bench([server.url, '-n', '5', '-c', '1', '-m', 'POST', '-H', 'Content-Length: 3', '-b', 'abc', '--no-kernel']);
+      assert.equal(r.requests.ok, 5);
+      assert.deepEqual(bodies, ['abc', 'abc', 'abc', 'abc', 'abc']);
+    } finally {
+      await server.close();
+    }
+  });
 });

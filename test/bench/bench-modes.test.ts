@@ -75,6 +75,7 @@ test('https: TLS handshake times with --insecure; without it, every request fail
     result = JSON.parse(r.stdout);
     assert.equal(result.connectionsOpened, 20);
     r = await runCli(['bench', url, '-n', '10', '-c', '2', '--json', '--no-kernel']);
+    assert.equal(r.code, 1, 'no request succeeded');
     result = JSON.parse(r.stdout);
     assert.equal(result.requests.failed, 10);
     assert.equal(result.errors.DEPTH_ZERO_SELF_SIGNED_CERT, 10);

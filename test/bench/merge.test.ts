@@ -5,31 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Recorder } from '../../src/bench/recorder.ts';
 import { summarize, type RunData } from '../../src/bench/summarize.ts';
+import { runData } from './run-data.ts';
 import { mergeResults } from '../../src/bench/merge.ts';
-import { runCli } from '../helpers/cli.ts';
+import { isOneCleanLine, runCli } from '../helpers/cli.ts';
 
 function data(rec: Recorder, connections: number): RunData {
-  return {
-    target: 'http://127.0.0.1:8080/',
-    mode: 'keepalive',
-    method: 'GET',
-    connections,
-    pipelining: 1,
-    workers: 1,
-    durationS: 10,
-    latency: rec.latency,
-    connect: rec.connect,
-    tls: rec.tls,
-    tlsUsed: false,
-    statuses: rec.statuses,
-    errors: rec.errors,
-    ok: rec.ok,
-    completed: rec.completed,
-    failed: rec.failed,
-    bytesRead: rec.bytesRead,
-    connectionsOpened: rec.connectionsOpened,
-    timeline: rec.timeline,
-  };
+  return runData(rec, { connections, durationS: 10 });
 }
 
 test('merging two runs equals one run over the union of their samples (histograms, not averaged percentiles)', () => {
@@ -74,7 +55,7 @@ test('merging two runs equals one run over the union of their samples (histogram
   assert.notEqual(merged.latencyMs.p99, (pa + pb) / 2);
 });
 
-test('bench merge refuses mixed modes and foreign files with one line', async () => {
+test('bench merge refuses mixed modes, foreign files and the same file twice with one line', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-merge-'));
   try {
     const rec = new Recorder();
@@ -90,10 +71,49 @@ test('bench merge refuses mixed modes and foreign files with one line', async ()
     r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'c.json')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /written by tcplens bench --json/);
+    // The same run twice would count its requests twice.
     r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'a.json'), '--json']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /a\.json is given twice/);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    rec.response(200, 2);
+    writeFileSync(join(dir, 'd.json'), JSON.stringify(summarize(data(rec, 1))));
+    r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'd.json'), '--json']);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(JSON.parse(r.stdout).requests.total, 2);
+    assert.equal(JSON.parse(r.stdout).requests.total, 3);
+    assert.equal(JSON.parse(r.stdout).merged, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('merge adds up failed connects and warm-up connections, and a part cut short makes the sum partial', () => {
+  const part = (refused: number, fromWarmup: number) => {
+    const rec = new Recorder();
+    for (let i = 0; i < 10; i++) rec.response(200, 1);
+    for (let i = 0; i < refused; i++) rec.connectFailed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8080');
+    rec.connectionsFromWarmup = fromWarmup;
+    rec.tick(1);
+    return summarize(runData(rec, { warmupS: 2 }));
+  };
+  const a = part(3, 4);
+  const b = part(5, 2);
+  const m = mergeResults([a, b]);
+  assert.equal(m.connectErrors, 8);
+  assert.equal(m.errors.ECONNREFUSED, 8);
+  assert.equal(m.requests.total, 20, 'failed connects are not requests');
+  assert.equal(m.connectionsFromWarmup, 6);
+  assert.equal(m.warmupS, 2);
+  assert.equal(m.interrupted, undefined);
+  assert.equal(m.gaveUp, undefined);
+  const cut = mergeResults([a, { ...b, interrupted: true }]);
+  assert.equal(cut.interrupted, true);
+  assert.equal(cut.gaveUp, undefined);
+  assert.equal(mergeResults([{ ...a, gaveUp: true }, b]).gaveUp, true);
+  // Machines that warmed up differently: no single warm-up to state.
+  assert.equal(mergeResults([a, { ...b, warmupS: 5 }]).warmupS, undefined);
+  // Files from before connectErrors existed merge as before.
+  const old = { ...a };
+  delete old.connectErrors;
+  assert.equal(mergeResults([old, { ...old, target: 'http://127.0.0.2:8080/' }]).connectErrors, undefined);
 });
