@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createNetns } from '../src/kernel/netns.ts';
 import { buildScript } from '../src/trace/script.ts';
-import { checkTracepoints, defaultPerfPages, ensureTracefs, recursionMisses } from '../src/trace/bpftrace.ts';
+import { checkTracepoints, defaultPerfPages, ensureTracefs, hasKernelBtf, recursionMisses, tracepointHasField } from '../src/trace/bpftrace.ts';
 import { tracepointsFor } from '../src/trace/script.ts';
 
 const { values } = parseArgs({
@@ -88,7 +88,14 @@ try {
   // ---- 1. bpftrace alone, tcplens's script: output to /dev/null (its CPU), then to a pipe read here (its losses) ----
   const root = ensureTracefs();
   const reasons = checkTracepoints(root, tracepointsFor(events));
-  const script = buildScript({ events, filter: { ports: [port] }, resetReason: reasons.size > 0 });
+  // The same program as the CLI's.
+  const script = buildScript({
+    events,
+    filter: { ports: [port] },
+    resetReason: reasons.size > 0,
+    retransmitErr: events.includes('retrans') && tracepointHasField(root, 'tcp:tcp_retransmit_skb', 'err'),
+    sockState: hasKernelBtf(),
+  });
   const bpftraceAlone = async (toNull: boolean) => {
     const bt = spawn('bpftrace', ['-f', 'json', '-e', script], {
       env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1', BPFTRACE_PERF_RB_PAGES: String(defaultPerfPages()), BPFTRACE_MAP_KEYS_MAX: '65536' },

@@ -17,7 +17,7 @@ import { UsageError } from '../errors.ts';
 import { parseStateName, type TcpState } from '../model/tcp-state.ts';
 import { useColor } from '../render/table.ts';
 import { TRACE_EVENT_KINDS, type TraceEvent, type TraceEventKind } from '../trace/event.ts';
-import { parseMilliseconds, parsePort, parseSeconds } from './options.ts';
+import { parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
 
 interface TraceCliOptions {
@@ -33,16 +33,16 @@ interface TraceCliOptions {
   json?: boolean;
 }
 
-/** A repeatable flag whose values may also be comma lists: --port 80,443 --port 8080. */
-function list<T>(parse: (raw: string) => T) {
-  return (raw: string, previous: T[] | undefined): T[] => [
-    ...(previous ?? []),
-    ...raw
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean)
-      .map(parse),
-  ];
+/**
+ * A repeatable flag whose values may also be comma lists: --port 80,443 --port 8080. An empty item
+ * (--port '', --port 80,) is an error: dropping it would turn the filter off and trace everything.
+ */
+function list<T>(flag: string, parse: (raw: string) => T) {
+  return (raw: string, previous: T[] | undefined): T[] => {
+    const items = raw.split(',').map((s) => s.trim());
+    if (items.some((s) => s === '')) throw new UsageError(`${flag} needs a value in each item of its list, not '${raw}'`);
+    return [...(previous ?? []), ...items.map(parse)];
+  };
 }
 
 const parsePid = (raw: string): number => {
@@ -57,24 +57,29 @@ const parseEvent = (raw: string): TraceEventKind => {
 };
 
 // A port filter of 0 would match unbound sockets only: never what a user means.
-const parseFilterPort = (flag: string) => (raw: string) => {
-  const p = parsePort(flag)(raw);
-  if (p === 0) throw new UsageError(`${flag} takes a port from 1 to 65535, not 0`);
-  return p;
-};
+const parseFilterPort = (flag: string) => parseInteger(flag, 1, 65535);
 
 export function registerTrace(program: Command): void {
   program
     .command('trace')
     .description('live TCP state changes, resets sent/received and retransmits (eBPF via bpftrace, root), with a summary at the end')
-    .option('--port <port>', 'either end uses this port (repeatable, or a comma list)', list(parseFilterPort('--port')))
-    .option('--sport <port>', 'the local port is one of these', list(parseFilterPort('--sport')))
-    .option('--dport <port>', 'the remote port is one of these', list(parseFilterPort('--dport')))
-    .option('--pid <pid>', 'sockets owned by this process (owners are learned as below)', list(parsePid))
-    .option('--state <state>', 'state changes from or to this state: kernel names (TIME_WAIT, SYN_SENT…) or ss aliases', list(parseStateName))
-    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')}`, list(parseEvent))
+    .option('--port <port>', 'either end uses this port (repeatable, or a comma list)', list('--port', parseFilterPort('--port')))
+    .option('--sport <port>', 'the local port is one of these', list('--sport', parseFilterPort('--sport')))
+    .option('--dport <port>', 'the remote port is one of these', list('--dport', parseFilterPort('--dport')))
+    .option('--pid <pid>', 'sockets owned by this process (owners are learned as below)', list('--pid', parsePid))
+    .option(
+      '--state <state>',
+      'every event in this state: state changes from or to it, resets and retransmits of a socket in it; kernel names (TIME_WAIT, SYN_SENT…) or ss aliases',
+      list('--state', parseStateName),
+    )
+    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')}`, list('--events', parseEvent))
     .option('--duration <seconds>', 'stop this long after the probes are attached (default: until Ctrl-C)', parseSeconds('--duration'))
-    .option('--interval <ms>', 'fallback only: time between /proc/net/tcp snapshots', parseMilliseconds('--interval', { min: 10, max: 60_000 }), 100)
+    .option(
+      '--interval <ms>',
+      'fallback only (ignored, with a notice, when tracing with bpftrace): time between /proc/net/tcp snapshots',
+      parseMilliseconds('--interval', { min: 10, max: 60_000 }),
+      100,
+    )
     .option('--fallback', 'sample /proc/net/tcp instead of tracing (no root or bpftrace needed)')
     .option('--no-fallback', 'fail instead of sampling when eBPF is unavailable (not root, no bpftrace)')
     .option('--json', 'NDJSON: one event per line, a summary object last')
@@ -88,6 +93,7 @@ without either it samples /proc/net/tcp (labelled sampled) unless --no-fallback.
 The kernel never reports TIME_WAIT itself: FIN_WAIT2 (or CLOSING) → CLOSE is where it hands the
 connection to a timewait socket, shown as → TIME_WAIT* (derived). pid/comm is the socket's owner as
 seen in its own connect/listen/close, or the listener's owner for accepted sockets; '-' until known.
+A connect() enters SYN_SENT before the kernel picks its local port: that line shows local port 0.
 
 Examples:
   sudo tcplens trace --port 8080                         every change on port 8080 until Ctrl-C
@@ -96,7 +102,7 @@ Examples:
   sudo tcplens trace --json --duration 10 > trace.ndjson
   tcplens trace --fallback --interval 50 --port 8080     without root: sampled every 50 ms`,
     )
-    .action(async (o: TraceCliOptions) => {
+    .action(async (o: TraceCliOptions, cmd: Command) => {
       const { startTrace } = await import('../trace/trace.ts');
       const { TraceSummaryBuilder } = await import('../trace/summary.ts');
       const render = await import('../render/trace.ts');
@@ -161,19 +167,26 @@ Examples:
         })
         .finally(clearProgress);
       const started = Date.now();
+      if (handle.backend === 'bpftrace' && cmd.getOptionValueSource('interval') === 'cli') {
+        sink.notice('--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens');
+      }
       if (!o.json) out(render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
       live = true;
       write();
 
       const timer = o.duration ? setTimeout(stop, o.duration * 1000) : undefined;
       try {
-        await Promise.race([stopped, handle.done]);
+        await Promise.race([stopped, handle.done.catch(() => {})]);
       } finally {
         clearTimeout(timer);
         await handle.close().finally(unhook);
         write();
       }
-      await handle.done; // rethrows when bpftrace died on its own
+      // When bpftrace died on its own, what it saw until then still gets its summary, then the error.
+      const failure = await handle.done.then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       const result = summary.result({
         backend: handle.backend,
         ...(handle.backend === 'poll' ? { intervalMs: o.interval } : {}),
@@ -182,5 +195,6 @@ Examples:
         missedEvents: handle.missedEvents(),
       });
       out(o.json ? render.summaryLine(result) : '\n' + render.renderTraceSummary(result, color));
+      if (failure !== undefined) throw failure;
     });
 }

@@ -112,7 +112,7 @@ function what(e: TraceEvent): { text: string; color?: Color } {
     case 'reset-sent':
       return { text: `RST sent ${e.oldState ? `in ${e.oldState}` : '(no socket)'}${e.reason ? ` ${e.reason}` : ''}`, color: 'red' };
     case 'reset-received':
-      return { text: 'RST received', color: 'red' };
+      return { text: `RST received${e.oldState ? ` in ${e.oldState}` : ''}`, color: 'red' };
     case 'retransmit':
       return { text: `retransmit${e.oldState ? ` in ${e.oldState}` : ''}`, color: 'yellow' };
     case 'synack-retransmit':

@@ -25,7 +25,10 @@ export interface BpftraceOptions extends TraceOptions {
   mapKeys?: number;
   /** How long bpftrace may take to compile and attach; default 60 s. */
   startTimeoutMs?: number;
-  /** How long each event waits for older ones read late from another CPU's buffer; default DEFAULT_HOLD_MS. */
+  /**
+   * The shortest time each event waits for older ones read late from another CPU's buffer; default
+   * DEFAULT_HOLD_MS. The wait grows with bpftrace's delivery lag, up to MAX_HOLD_MS (reorder.ts).
+   */
   reorderHoldMs?: number;
 }
 
@@ -95,6 +98,21 @@ export function checkTracepoints(root: string, tracepoints: readonly string[]): 
     if (name === 'tcp_send_reset') reasons = parseSymbolicNames(format, 'reason');
   }
   return reasons;
+}
+
+/** Whether a tracepoint's format has a field (kernels add fields: tcp_retransmit_skb's err, say). */
+export function tracepointHasField(root: string, tp: string, field: string): boolean {
+  const [sys, name] = tp.split(':') as [string, string];
+  try {
+    return new RegExp(`\\bfield:[^;]*\\b${field}(\\[\\d+\\])?;`).test(readFileSync(`${root}/events/${sys}/${name}/format`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Whether bpftrace can read kernel structs (struct sock) here: the kernel exposes its BTF. */
+export function hasKernelBtf(): boolean {
+  return existsSync('/sys/kernel/btf/vmlinux');
 }
 
 function eventOf(tp: string): string {
@@ -175,13 +193,15 @@ function firstProblem(stderr: string): string | undefined {
     .find((l) => !HARMLESS.some((re) => re.test(l)));
 }
 
-function bpftraceError(stderr: string, code: number | null, signal: NodeJS.Signals | null): TcplensError {
+function bpftraceError(stderr: string, code: number | null, signal: NodeJS.Signals | null, started: boolean): TcplensError {
   const line = firstProblem(stderr);
-  if (line && /root|permission|EPERM|not permitted/i.test(line)) {
+  if (!started && line && /root|permission|EPERM|not permitted/i.test(line)) {
     return new PermissionError(`bpftrace was refused: ${line} (run as root, or use --fallback)`);
   }
   const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
-  return new UnsupportedPlatformError(`bpftrace ${how}${line ? `: ${line}` : ''}`);
+  // Once tracing, an end nobody asked for (someone killed it, it crashed) cuts the trace short.
+  const when = started ? ' while tracing, so the trace ended early' : '';
+  return new UnsupportedPlatformError(`bpftrace ${how}${when}${line ? `: ${line}` : ''}`);
 }
 
 /**
@@ -201,6 +221,8 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     filter: o,
     listeners: knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined),
     resetReason: resetReasons.size > 0,
+    retransmitErr: events.includes('retrans') && tracepointHasField(root, 'tcp:tcp_retransmit_skb', 'err'),
+    sockState: hasKernelBtf(),
   });
 
   const env = {
@@ -218,6 +240,8 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
   return new Promise<TraceHandle>((resolveStart, rejectStart) => {
     const ctx: ParseContext = { monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6, resetReasons };
+    // Now on the events' clock (CLOCK_MONOTONIC as epoch ms), so that arrival − kernel time is bpftrace's delivery lag.
+    const now = () => ctx.monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
     let stderr = '';
     let pending = '';
     let ready = false;
@@ -225,7 +249,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     let exited = false;
     let lost = 0;
     let missed = 0;
-    const order = new ReorderBuffer(o.reorderHoldMs);
+    const order = new ReorderBuffer({ minHoldMs: o.reorderHoldMs });
     let releaseTimer: NodeJS.Timeout | undefined;
     let resolveDone!: () => void;
     let rejectDone!: (e: Error) => void;
@@ -246,7 +270,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       }
     }, o.startTimeoutMs ?? 60_000);
 
-    const handleLine = (line: string) => {
+    const handleLine = (line: string, arrivalMs: number) => {
       let msg;
       try {
         msg = parseBpftraceLine(line, ctx);
@@ -255,7 +279,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         return;
       }
       if (!msg) return;
-      if (msg.kind === 'event') order.push(msg.event, performance.now());
+      if (msg.kind === 'event') order.push(msg.event, arrivalMs);
       else if (msg.kind === 'lost') {
         lost += msg.events;
         sink.lost?.(msg.events);
@@ -268,11 +292,13 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     const scheduleRelease = () => {
       const due = order.nextDueMs();
       if (due === undefined || releaseTimer) return;
+      // A long hold (bpftrace far behind) needs no millisecond timing: fewer, larger releases, each a sort.
+      const wait = Math.max(1, Math.ceil(due - now()), Math.floor(order.holdMs / 50));
       releaseTimer = setTimeout(() => {
         releaseTimer = undefined;
-        emit(order.release(performance.now()));
+        emit(order.release(now()));
         scheduleRelease();
-      }, Math.max(1, Math.ceil(due - performance.now())));
+      }, wait);
     };
     const attached = () => {
       if (ready) return;
@@ -284,9 +310,10 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
       const text = pending + chunk;
+      const arrivalMs = now();
       let start = 0;
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        handleLine(text.slice(start, nl));
+        handleLine(text.slice(start, nl), arrivalMs);
         start = nl + 1;
       }
       pending = text.slice(start);
@@ -310,17 +337,19 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       exited = true;
       clearTimeout(startTimer);
       process.off('exit', killNow);
-      if (pending) handleLine(pending);
+      if (pending) handleLine(pending, now());
       pending = '';
       clearTimeout(releaseTimer);
       releaseTimer = undefined;
       emit(order.drain());
       if (order.late > 0) {
-        sink.notice?.(`${order.late} events came from bpftrace more than ${order.holdMs} ms out of order and are printed late`);
+        sink.notice?.(
+          `${order.late} events came from bpftrace later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,
+        );
       }
-      if (!ready) rejectStart(bpftraceError(stderr, code, signal));
+      if (!ready) rejectStart(bpftraceError(stderr, code, signal, false));
       else if (stopping) resolveDone();
-      else rejectDone(bpftraceError(stderr, code, signal));
+      else rejectDone(bpftraceError(stderr, code, signal, true));
     });
 
     const handle: TraceHandle = {

@@ -48,7 +48,7 @@ export interface TraceFilter {
   sports?: number[];
   dports?: number[];
   pids?: number[];
-  /** State events whose old or new state is one of these. */
+  /** Events in one of these states: state changes from or to one, resets and retransmits of a socket in one (its oldState). */
   states?: TcpState[];
 }
 
@@ -85,7 +85,7 @@ export function matchesFilter(e: TraceEvent, f: TraceFilter): boolean {
   if (f.sports?.length && !f.sports.includes(e.sport)) return false;
   if (f.dports?.length && !f.dports.includes(e.dport)) return false;
   if (f.pids?.length && (e.pid === null || !f.pids.includes(e.pid))) return false;
-  if (f.states?.length && e.type === 'state') {
+  if (f.states?.length) {
     const hit = (s: TcpState | null) => s !== null && f.states!.includes(s);
     if (!hit(e.oldState) && !hit(e.newState)) return false;
   }

@@ -151,7 +151,8 @@ export function parseEventData(data: string, ctx: ParseContext): TraceEvent {
       return e;
     }
     case 'r':
-      return event(f, 'reset-received', timeMs, 3, 8, null, null, null);
+      // State 0: the kernel's BTF was not there to read it from the socket.
+      return event(f, 'reset-received', timeMs, 4, 9, state(f[3]), null, null);
     case 'Y':
       return event(f, 'synack-retransmit', timeMs, 3, 8, 'SYN_RECV', null, null);
     case 'T':

@@ -8,7 +8,7 @@
 //   B                                                         BEGIN ran
 //   S now sk old new derived family sport dport saddr daddr us pid comm    a state change
 //   R now sk state reason sockaddr-local sockaddr-remote pid comm          a reset sent
-//   r now sk family sport dport saddr daddr pid comm                        a reset received
+//   r now sk state family sport dport saddr daddr pid comm                  a reset received
 //   T now sk state family sport dport saddr daddr pid comm                  a retransmit
 //   Y now req family sport dport saddr daddr pid comm                       a SYN-ACK retransmit
 //
@@ -17,7 +17,17 @@
 //   @who[sk] = (pid, comm) of its process, learned where only that process can be running: in
 //              connect (→ SYN_SENT), listen (→ LISTEN) and close/shutdown (→ FIN_WAIT1, → LAST_ACK);
 //              an accepted socket starts with its listener's owner, @lis[port]
-//   @rst[sk] = a reset went through it (so its FIN_WAIT2/CLOSING → CLOSE is not a TIME_WAIT hand-off)
+//   @rst[sk] = a reset went through it (so its FIN_WAIT2/CLOSING → CLOSE is not a TIME_WAIT hand-off,
+//              and its CLOSE is not an abort's, below)
+// and one keyed by CPU:
+//   @closing[cpu] = (sk, pid, comm, old state) of the last socket that entered CLOSE there: an abort
+//              (SO_LINGER 0, unread data) sets CLOSE and sends its reset right after, on the same CPU,
+//              once @who is gone; the reset takes its owner and the state it was really in from here.
+//              A socket closed by a reset it received never sends one: it leaves the slot alone, which
+//              matters on loopback, where the peer's CLOSE runs in between, inside the reset's transmit.
+// The same state entered again (FIN_WAIT1 → FIN_WAIT1 when close() follows shutdown()) is no change:
+// it is not printed and keeps the time the state began. --state applies to every event: state
+// changes from or to it, resets and retransmits in it.
 // Per event: two or three map operations and one printf; all filters run in the kernel.
 
 import { TCP_STATES, stateCode } from '../model/tcp-state.ts';
@@ -36,6 +46,13 @@ export interface ScriptOptions {
   listeners?: readonly KnownListener[];
   /** Whether tcp:tcp_send_reset has the `reason` field (Linux 6.10+). */
   resetReason?: boolean;
+  /**
+   * Whether tcp:tcp_retransmit_skb has the `err` field: such kernels fire it for failed attempts too
+   * (a full qdisc, say), and only err == 0 put a segment on the wire.
+   */
+  retransmitErr?: boolean;
+  /** Whether bpftrace can read struct sock (kernel BTF): the state of a socket that receives a reset, which its tracepoint lacks. */
+  sockState?: boolean;
 }
 
 const SYN_SENT = stateCode('SYN_SENT');
@@ -99,7 +116,10 @@ export function buildScript(o: ScriptOptions): string {
   const f = o.filter ?? {};
   const wantState = events.has('state');
   const wantReset = events.has('reset');
-  const pidCond = f.pids?.length ? anyOf('$w.0', f.pids) : '';
+  const pidCond = (pid: string) => (f.pids?.length ? anyOf(pid, f.pids) : '');
+  const codes = (f.states ?? []).map(stateCode);
+  /** --state for an event in one state (resets, retransmits): the socket's state then. */
+  const inState = (state: string) => (codes.length ? anyOf(state, codes) : '');
   const guarded = (print: (indent: string) => string, cond: string) =>
     cond ? `  if (${cond}) {\n${print('    ')}  }\n` : print('  ');
   const probe = (name: string, pred: string, body: string) => `${name}\n${pred ? `/${pred}/\n` : ''}{\n${body}}\n\n`;
@@ -115,22 +135,24 @@ export function buildScript(o: ScriptOptions): string {
   b += `  if ($new == ${SYN_SENT} || $new == ${LISTEN} || $new == ${FIN_WAIT1} || $new == ${LAST_ACK}) {\n    @who[$sk] = (pid, comm);\n  }\n`;
   b += `  if ($new == ${LISTEN}) {\n    @lis[args->sport] = (pid, comm);\n  }\n`;
   b += `  if ($old == ${LISTEN} && $new == ${SYN_RECV}) {\n    $l = @lis[args->sport];\n    if ($l.0 != 0) {\n      @who[$sk] = $l;\n    }\n  }\n`;
+  if (wantState || wantReset) b += '  $w = @who[$sk];\n';
   if (wantState) {
-    b += '  $w = @who[$sk];\n  $t = @ts[$sk];\n  $us = (int64)-1;\n  if ($t != 0) {\n    $us = (int64)(($now - $t) / 1000);\n  }\n';
+    b += '  $t = @ts[$sk];\n  $us = (int64)-1;\n  if ($t != 0) {\n    $us = (int64)(($now - $t) / 1000);\n  }\n';
     b += `  $derived = 0;\n  if ($new == ${CLOSE} && ($old == ${FIN_WAIT2} || $old == ${CLOSING}) && @rst[$sk] == 0) {\n    $derived = 1;\n  }\n`;
     b += `  $shown = $derived ? ${TIME_WAIT} : $new;\n`;
-    const codes = (f.states ?? []).map(stateCode);
     const stateCond = codes.length ? `(${anyOf('$old', codes)} || ${anyOf('$shown', codes)})` : '';
     b += guarded(
       (indent) =>
         printAddressed({ tag: 'S', head: ['%llu %llx %d %d %d', '$now, $sk, $old, $shown, $derived'], tail: ['%lld %llu %s', '$us, $w.0, $w.1'], indent }),
-      and(stateCond, pidCond),
+      and('$old != $new', stateCond, pidCond('$w.0')),
     );
   }
-  // Times serve only state events (the time spent in the old state).
+  if (wantReset) b += `  if ($new == ${CLOSE} && $old != $new && @rst[$sk] == 0) {\n    @closing[cpu] = ($sk, $w.0, $w.1, $old);\n  }\n`;
+  // Times serve only state events (the time spent in the old state); the same state again is no new start.
+  const forget = `    delete(@who[$sk]);\n${wantState || wantReset ? '    delete(@rst[$sk]);\n' : ''}`;
   b += wantState
-    ? `  if ($new == ${CLOSE}) {\n    delete(@ts[$sk]);\n    delete(@who[$sk]);\n    delete(@rst[$sk]);\n  } else {\n    @ts[$sk] = $now;\n  }\n`
-    : `  if ($new == ${CLOSE}) {\n    delete(@who[$sk]);\n  }\n`;
+    ? `  if ($new == ${CLOSE}) {\n    delete(@ts[$sk]);\n${forget}  } else if ($old != $new) {\n    @ts[$sk] = $now;\n  }\n`
+    : `  if ($new == ${CLOSE}) {\n${forget}  }\n`;
   s += probe('tracepoint:sock:inet_sock_set_state', and('args->protocol == 6', portCondition('args->sport', 'args->dport', f)), b);
 
   if (wantState || wantReset) {
@@ -138,35 +160,61 @@ export function buildScript(o: ScriptOptions): string {
     b = '  $sk = (uint64)args->skaddr;\n';
     if (wantState) b += `  if (args->state == ${FIN_WAIT2} || args->state == ${CLOSING}) {\n    @rst[$sk] = 1;\n  }\n`;
     if (wantReset) {
-      b += '  $w = @who[$sk];\n';
+      b += '  $w = @who[$sk];\n  $pid = $w.0;\n  $comm = $w.1;\n  $state = args->state;\n';
+      b += `  $c = @closing[cpu];\n  if ($state == ${CLOSE} && $c.0 == $sk) {\n    $pid = $c.1;\n    $comm = $c.2;\n    $state = $c.3;\n    delete(@closing[cpu]);\n  }\n`;
       const reason = o.resetReason ? 'args->reason' : '-1';
       b += guarded(
-        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s", nsecs, $sk, args->state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $w.0, $w.1);\n`,
-        pidCond,
+        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s", nsecs, $sk, $state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $pid, $comm);\n`,
+        and(inState('$state'), pidCond('$pid')),
       );
     }
     s += probe('tracepoint:tcp:tcp_send_reset', portCondition(be16('args->saddr', 2), be16('args->daddr', 2), f), b);
 
     b = '  $sk = (uint64)args->skaddr;\n';
     // tcp_reset() always ends in tcp_done() (→ CLOSE), which deletes the mark.
-    if (wantState) b += '  @rst[$sk] = 1;\n';
-    if (wantReset) b += '  $w = @who[$sk];\n' + guarded((indent) => printAddressed({ tag: 'r', head: ['%llu %llx', 'nsecs, $sk'], tail: ownerTail, indent }), pidCond);
+    b += '  @rst[$sk] = 1;\n';
+    if (wantReset) {
+      // Its tracepoint has no state: read it from the socket, where the kernel's BTF lets bpftrace.
+      b += `  $w = @who[$sk];\n  $state = ${o.sockState ? '((struct sock *)args->skaddr)->__sk_common.skc_state' : '0'};\n`;
+      b += guarded(
+        (indent) => printAddressed({ tag: 'r', head: ['%llu %llx %d', 'nsecs, $sk, $state'], tail: ownerTail, indent }),
+        and(inState('$state'), pidCond('$w.0')),
+      );
+    }
     s += probe('tracepoint:tcp:tcp_receive_reset', portCondition('args->sport', 'args->dport', f), b);
   }
 
   // Retransmits: the socket's owner; SYN-ACKs: the listener's (skaddr is the listener, req the request).
   const others = [
-    { kind: 'retrans', tp: 'tcp:tcp_retransmit_skb', pre: '  $sk = (uint64)args->skaddr;\n  $w = @who[$sk];\n', tag: 'T', head: ['%llu %llx %d', 'nsecs, $sk, args->state'] },
-    { kind: 'synack', tp: 'tcp:tcp_retransmit_synack', pre: '  $w = @lis[args->sport];\n', tag: 'Y', head: ['%llu %llx', 'nsecs, (uint64)args->req'] },
+    {
+      kind: 'retrans',
+      tp: 'tcp:tcp_retransmit_skb',
+      pre: '  $sk = (uint64)args->skaddr;\n  $w = @who[$sk];\n',
+      tag: 'T',
+      head: ['%llu %llx %d', 'nsecs, $sk, args->state'],
+      cond: inState('args->state'),
+      pred: o.retransmitErr ? 'args->err == 0' : '',
+    },
+    {
+      kind: 'synack',
+      tp: 'tcp:tcp_retransmit_synack',
+      pre: '  $w = @lis[args->sport];\n',
+      tag: 'Y',
+      head: ['%llu %llx', 'nsecs, (uint64)args->req'],
+      cond: '',
+      pred: '',
+    },
   ] as const;
   for (const p of others) {
     if (!events.has(p.kind)) continue;
-    b = p.pre + guarded((indent) => printAddressed({ tag: p.tag, head: [...p.head], tail: ownerTail, indent }), pidCond);
-    s += probe(`tracepoint:${p.tp}`, portCondition('args->sport', 'args->dport', f), b);
+    // A SYN-ACK is retransmitted in SYN_RECV, always.
+    if (p.kind === 'synack' && codes.length && !codes.includes(SYN_RECV)) continue;
+    b = p.pre + guarded((indent) => printAddressed({ tag: p.tag, head: [...p.head], tail: ownerTail, indent }), and(p.cond, pidCond('$w.0')));
+    s += probe(`tracepoint:${p.tp}`, and(p.pred, portCondition('args->sport', 'args->dport', f)), b);
   }
 
   // Left alone, bpftrace prints every map at exit.
-  s += `END {\n${wantState ? '  clear(@ts);\n  clear(@rst);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
+  s += `END {\n${wantState ? '  clear(@ts);\n' : ''}${wantState || wantReset ? '  clear(@rst);\n' : ''}${wantReset ? '  clear(@closing);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
   return s;
 }
 

@@ -20,10 +20,11 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
   let py: Awaited<ReturnType<typeof pythonServer>>;
   let all: Streaming; // every event on the test's ports
   let filtered: Streaming; // --pid of the Python server, --state TIME_WAIT
+  let established: Streaming; // --state ESTABLISHED on every kind of event
   let allCode: number | null;
   let filteredCode: number | null;
   const ports = { open: 0, closed: 0, reset: 0, reset6: 0, halfReset: 0 };
-  const clients = { open: [] as number[], reset: [] as number[], reset6: [] as number[], halfReset: [] as number[], clientFirst: [] as number[], serverFirst: [] as number[], sentinel: [] as number[] };
+  const clients = { open: [] as number[], reset: [] as number[], reset6: [] as number[], halfReset: [] as number[], clientFirst: [] as number[], serverFirst: [] as number[], halfClose: [] as number[], sentinel: [] as number[] };
   let tcpdumpRsts = 0;
   let window = { from: 0, to: 0 };
   let bpftracePids: number[] = [];
@@ -52,17 +53,20 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     const mine = [ports.open, ports.closed, ports.reset, ports.reset6, ports.halfReset, py.port];
     all = streamCli(['trace', '--json', '--port', mine.join(',')]);
     filtered = streamCli(['trace', '--json', '--events', 'state', '--port', String(py.port), '--pid', String(py.pid), '--state', 'TIME_WAIT']);
+    established = streamCli(['trace', '--json', '--port', [ports.closed, ports.reset, py.port].join(','), '--state', 'ESTABLISHED']);
 
-    // Ready when both see a connection the Python server closes first (its TIME_WAIT passes both filters).
+    // Ready when all see a connection the Python server closes first (its TIME_WAIT passes the first
+    // two filters, its SYN_RECV → ESTABLISHED the third).
     const seen = (s: Streaming) => s.lines.some((l) => l.sport === py.port && clients.sentinel.includes(l.dport as number));
     const deadline = Date.now() + 90_000;
-    while (!(seen(all) && seen(filtered))) {
-      if (Date.now() > deadline) throw new Error(`trace did not start: ${all.stderr()} ${filtered.stderr()}`);
-      if (all.child.exitCode !== null || filtered.child.exitCode !== null) throw new Error(`trace exited: ${all.stderr()} ${filtered.stderr()}`);
+    const streams = () => [all, filtered, established];
+    while (!streams().every(seen)) {
+      if (Date.now() > deadline) throw new Error(`trace did not start: ${streams().map((s) => s.stderr()).join(' ')}`);
+      if (streams().some((s) => s.child.exitCode !== null)) throw new Error(`trace exited: ${streams().map((s) => s.stderr()).join(' ')}`);
       clients.sentinel.push(await connection('127.0.0.1', py.port, (s) => s.resume().write('c')));
       await new Promise((r) => setTimeout(r, 300));
     }
-    bpftracePids = [all, filtered].flatMap((s) => spawnSync('pgrep', ['-P', String(s.child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number));
+    bpftracePids = streams().flatMap((s) => spawnSync('pgrep', ['-P', String(s.child.pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number));
 
     dump = await tcpdump(`tcp src port ${ports.closed} and tcp[tcpflags] & tcp-rst != 0`);
     window.from = Date.now();
@@ -73,6 +77,8 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     clients.halfReset = await Promise.all([1, 2, 3].map(() => connection('127.0.0.1', ports.halfReset, (s) => s.resume().end())));
     for (let i = 0; i < 5; i++) clients.clientFirst.push(await connection('127.0.0.1', py.port, (s) => s.resume().end()));
     for (let i = 0; i < 5; i++) clients.serverFirst.push(await connection('127.0.0.1', py.port, (s) => s.resume().write('c')));
+    // The server fills the socket, shuts down and closes 100 ms later, while the client reads only after 300 ms.
+    for (let i = 0; i < 3; i++) clients.halfClose.push(await connection('127.0.0.1', py.port, (s) => (s.write('s'), setTimeout(() => s.resume(), 300))));
     await new Promise((r) => setTimeout(r, 300)); // the last FINs and ACKs
     window.to = Date.now();
     tcpdumpRsts = await dump.stop();
@@ -85,12 +91,12 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
       timeWait = ssTimeWait();
       if (expected.every((e) => timeWait.has(e)) || Date.now() > until) break;
     }
-    [allCode, filteredCode] = await Promise.all([all.stop('SIGINT'), filtered.stop('SIGTERM')]);
+    [allCode, filteredCode] = await Promise.all([all.stop('SIGINT'), filtered.stop('SIGTERM'), established.stop('SIGINT')]);
   });
 
   after(async () => {
     await dump?.stop();
-    await Promise.all([all?.stop('SIGKILL'), filtered?.stop('SIGKILL')]);
+    await Promise.all([all?.stop('SIGKILL'), filtered?.stop('SIGKILL'), established?.stop('SIGKILL')]);
     py?.close();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
@@ -142,8 +148,12 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
         assert.equal(received[0]!.family, family);
         assert.equal(received[0]!.saddr, address);
         assert.equal(received[0]!.pid, process.pid);
+        assert.equal(received[0]!.oldState, 'ESTABLISHED', 'read from the socket as the reset arrives');
         const sent = events().filter((l) => l.type === 'reset-sent' && l.sport === port && l.dport === client);
         assert.equal(sent.length, 1);
+        // The kernel sets CLOSE before it sends an abort's reset, and forgets the owner there: both come from just before.
+        assert.equal(sent[0]!.pid, process.pid, 'the server, this process');
+        assert.equal(sent[0]!.oldState, 'ESTABLISHED');
         const clientEnd = events().filter((l) => states(l) && l.sport === client && l.dport === port).map(key);
         assert.deepEqual(clientEnd.slice(-1), ['ESTABLISHED>CLOSE']);
       }
@@ -190,6 +200,34 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     }
   });
 
+  test('shows close() after shutdown() as no change, and times FIN_WAIT1 from the shutdown', () => {
+    for (const client of clients.halfClose) {
+      const server = events().filter((l) => states(l) && l.sport === py.port && l.dport === client);
+      assert.deepEqual(server.map(key).slice(-3), ['ESTABLISHED>FIN_WAIT1', 'FIN_WAIT1>FIN_WAIT2', 'FIN_WAIT2>TIME_WAIT*'], 'no FIN_WAIT1 → FIN_WAIT1');
+      const [fin, acked] = server.slice(-3) as [Line, Line];
+      const between = Date.parse(acked.time as string) - Date.parse(fin.time as string);
+      // Times are whole ms: within 1.5 ms. Restarting the clock at close() would take 100 ms off.
+      assert.ok(Math.abs((acked.ms as number) - between) < 1.5, `${acked.ms} ms in FIN_WAIT1, ${between} ms between the two lines`);
+      assert.ok((acked.ms as number) >= 250, 'the client read after 300 ms');
+      assert.equal(acked.pid, py.pid);
+    }
+  });
+
+  test('applies --state to resets and retransmits too: the state of their socket', () => {
+    const evs = established.lines.filter((l) => l.type !== 'summary');
+    for (const l of evs) assert.ok(l.oldState === 'ESTABLISHED' || l.newState === 'ESTABLISHED', JSON.stringify(l));
+    // The aborts: sent by the server and received by the client, both in ESTABLISHED.
+    for (const client of clients.reset) {
+      assert.equal(evs.filter((l) => l.type === 'reset-sent' && l.sport === ports.reset && l.dport === client).length, 1);
+      assert.equal(evs.filter((l) => l.type === 'reset-received' && l.sport === client && l.dport === ports.reset).length, 1);
+    }
+    // The closed port's resets (no socket) and the refused clients' (SYN_SENT) are in every trace but this one.
+    const closed = (ls: Line[]) => ls.filter((l) => (l.type === 'reset-sent' || l.type === 'reset-received') && (l.sport === ports.closed || l.dport === ports.closed));
+    assert.equal(closed(events()).length, 2 * N);
+    assert.equal(closed(evs).length, 0);
+    assert.ok(evs.some((l) => key(l) === 'SYN_SENT>ESTABLISHED' && l.dport === py.port));
+  });
+
   test('filters by pid and state in the kernel', () => {
     const evs = filtered.lines.filter((l) => l.type !== 'summary');
     assert.ok(evs.length > 0);
@@ -215,7 +253,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     const resets = summary.resets as Array<{ direction: string; port: number; count: number }>;
     assert.ok(resets.some((r) => r.direction === 'sent' && r.port === ports.closed && r.count >= N));
     assert.ok((summary.lifetimes as { count: number }).count >= N);
-    assert.equal(bpftracePids.length, 2, 'one bpftrace per trace while running');
+    assert.equal(bpftracePids.length, 3, 'one bpftrace per trace while running');
     for (const pid of bpftracePids) assert.ok(!existsSync(`/proc/${pid}`), `bpftrace ${pid} is gone`);
   });
 });

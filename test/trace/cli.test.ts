@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { runCli, isOneCleanLine } from '../helpers/cli.ts';
 import { connection, has, listen, streamCli } from './live.ts';
@@ -8,6 +9,7 @@ const isRoot = process.getuid?.() === 0;
 // An unprivileged user, as a sysadmin without sudo would run it.
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
 const canDrop = isRoot && has('setpriv');
+const canTrace = isRoot && has('bpftrace');
 
 // Each test runs its own processes on its own ports: they run side by side.
 describe('tcplens trace on the command line', { concurrency: true }, () => {
@@ -22,6 +24,13 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       ['--duration', 'soon'],
       ['--bogus'],
       ['--fallback', '--events', 'reset'],
+      // An empty filter would trace everything.
+      ['--port', ''],
+      ['--port', '80,'],
+      ['--events', ''],
+      ['--state', ' '],
+      ['--pid', ''],
+      ['--port', '0'],
     ];
     const results = await Promise.all(cases.map((args) => runCli(['trace', ...args])));
     for (const [i, r] of results.entries()) {
@@ -29,6 +38,55 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(isOneCleanLine(r.stderr), `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stdout, '');
+    }
+  });
+
+  test('says the same about every port out of range', async () => {
+    const [zero, high] = await Promise.all([runCli(['trace', '--port', '0']), runCli(['trace', '--dport', '70000'])]);
+    assert.equal(zero.stderr, "tcplens: --port must be between 1 and 65535, not 0\n");
+    assert.equal(high.stderr, "tcplens: --dport must be between 1 and 65535, not 70000\n");
+  });
+
+  test('--help says that --state applies to every event', async () => {
+    const r = await runCli(['trace', '--help']);
+    assert.match(r.stdout.replace(/\s+/g, ' '), /--state <state> every event in this state: state changes from or to it, resets and retransmits/);
+  });
+
+  test('--interval with bpftrace: a one-line notice that only the fallback samples', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
+    const r = await runCli(['trace', '--json', '--interval', '50', '--duration', '0.5', '--port', '9'], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    assert.match(r.stderr, /--interval applies only to sampling \/proc\/net\/tcp/);
+    assert.equal(JSON.parse(r.stdout.trim().split('\n').at(-1)!).backend, 'bpftrace');
+  });
+
+  test('bpftrace ending on its own: the summary of what it saw, then one line, exit 1', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
+    const server = createServer((s) => s.on('error', () => {}).resume());
+    const port = await listen(server);
+    const cli = streamCli(['trace', '--json', '--port', String(port)]);
+    try {
+      const clients: number[] = [];
+      const seen = () => cli.lines.some((l) => clients.includes(l.sport as number));
+      for (const deadline = Date.now() + 90_000; !seen(); await new Promise((r) => setTimeout(r, 300))) {
+        if (Date.now() > deadline || cli.child.exitCode !== null) throw new Error(`trace did not start: ${cli.stderr()}`);
+        clients.push(await connection('127.0.0.1', port, (s) => s.end()));
+      }
+      // Someone else stops it (SIGINT: bpftrace detaches and exits 0 as if all went well).
+      const bpftrace = spawnSync('pgrep', ['-x', 'bpftrace', '-P', String(cli.child.pid)], { encoding: 'utf8' }).stdout.trim();
+      assert.match(bpftrace, /^\d+$/, 'one bpftrace, a child of tcplens');
+      process.kill(Number(bpftrace), 'SIGINT');
+      const code = await cli.stop('SIGCONT'); // a signal that changes nothing: wait for the exit
+      assert.equal(code, 1);
+      assert.ok(isOneCleanLine(cli.stderr()), cli.stderr());
+      assert.match(cli.stderr(), /bpftrace exited with 0 while tracing, so the trace ended early/);
+      const summary = cli.lines.at(-1)!;
+      assert.equal(summary.type, 'summary');
+      const events = cli.lines.slice(0, -1);
+      assert.ok(events.length > 0);
+      assert.equal((summary.events as Record<string, number>).state, events.filter((l) => l.type === 'state').length);
+    } finally {
+      await cli.stop('SIGKILL');
+      await new Promise((r) => server.close(r));
     }
   });
 

@@ -142,17 +142,27 @@ export async function refused(host: string, port: number): Promise<void> {
 
 /**
  * A Python server in its own process (its own pid): per connection, a first byte 'c' makes it close
- * first; end of stream makes it close after the client.
+ * first; end of stream makes it close after the client. A first byte 's' makes it fill the socket
+ * (the client is expected not to read yet), shutdown(SHUT_WR) and close() 100 ms later: its FIN waits
+ * behind the data, so close() finds the socket still in FIN_WAIT1, as Python's http.server's
+ * shutdown-then-close does when the peer is slow.
  */
 export async function pythonServer(): Promise<{ port: number; pid: number; close(): void }> {
-  const code = `import socket
+  const code = `import socket,time
 s=socket.socket()
 s.bind(('127.0.0.1',0))
 s.listen(64)
 print(s.getsockname()[1],flush=True)
 while True:
   c,_=s.accept()
-  c.recv(1)
+  if c.recv(1)==b's':
+    c.setblocking(False)
+    try:
+      while True: c.send(b'x'*65536)
+    except BlockingIOError:
+      pass
+    c.shutdown(socket.SHUT_WR)
+    time.sleep(0.1)
   c.close()`;
   const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];

@@ -6,7 +6,9 @@ import type { TraceEvent } from '../../src/trace/event.ts';
 
 // Captured from bpftrace 0.17 on Linux 6.18 running buildScript() with --port on a Python server:
 // an IPv6 connection closed by the client first, one the server aborted (SO_LINGER 0), a connect to
-// a closed IPv4 port; then a lost_events line and a hand-written event with an awkward comm.
+// a closed IPv4 port; then a lost_events line and a hand-written event with an awkward comm. The two
+// reset-received lines got the state field the script prints since (ESTABLISHED and SYN_SENT, the
+// states those sockets were in), inserted by hand.
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const reasons = parseSymbolicNames(fixture('tcp_send_reset.format'), 'reason');
 const ctx = { monoToEpochMs: 1_700_000_000_000, resetReasons: reasons };
@@ -69,6 +71,9 @@ test('resets: an abort sent in CLOSE and received by the peer, and one sent for 
   const [abortRecv, abortSent, closedSent, closedRecv] = resets as [TraceEvent, TraceEvent, TraceEvent, TraceEvent];
   assert.equal(abortRecv.type, 'reset-received');
   assert.deepEqual([abortRecv.saddr, abortRecv.sport, abortRecv.daddr, abortRecv.dport], ['::1', 47706, '::1', 58959]);
+  assert.equal(abortRecv.oldState, 'ESTABLISHED');
+  assert.equal(abortRecv.pid, 11961);
+  assert.equal(abortRecv.family, 'ipv6');
   assert.equal(abortSent.type, 'reset-sent');
   assert.deepEqual([abortSent.family, abortSent.saddr, abortSent.sport, abortSent.daddr, abortSent.dport], ['ipv6', '::1', 58959, '::1', 47706]);
   assert.equal(abortSent.oldState, 'CLOSE');
@@ -80,6 +85,8 @@ test('resets: an abort sent in CLOSE and received by the peer, and one sent for 
   assert.equal(closedSent.pid, null);
   assert.equal(closedRecv.type, 'reset-received');
   assert.equal(closedRecv.sport, 52554);
+  assert.equal(closedRecv.oldState, 'SYN_SENT', 'a refused connect');
+  assert.equal(closedRecv.family, 'ipv4');
 });
 
 test('takes a process name with spaces, quotes and backslashes whole, and shows IPv4-mapped addresses as IPv4', () => {
