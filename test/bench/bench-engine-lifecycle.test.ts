@@ -186,14 +186,17 @@ test('-n against a target that refuses every connection: nothing is counted as s
   const started = Date.now();
   const r = await bench([await listensForTheCheckOnly(), '-n', '100', '-c', '2', '--connect-timeout', '0.5'], 1);
   assert.ok(Date.now() - started < 20_000);
-  assert.equal(r.requests.total, 0);
+  // On a busy machine one of the 2 connections may get in before the listener is gone; the kernel
+  // then resets it, and its request was sent and failed. Refused connects are never requests.
+  assert.ok(r.requests.total <= 2 && r.requests.ok === 0 && r.requests.failed === r.requests.total, JSON.stringify(r.requests));
   assert.equal(r.gaveUp, true);
   assert.ok((r.errors.ECONNREFUSED ?? 0) > 0 && r.connectErrors === r.errors.ECONNREFUSED, JSON.stringify(r));
   // The table says it gave up and why nothing was measured, instead of a table of zeros.
   const text = await runCli(['bench', await listensForTheCheckOnly(), '-n', '100', '-c', '2', '--connect-timeout', '0.5', '--no-kernel'], { timeoutMs: 60_000 });
   assert.equal(text.code, 1, text.stderr);
-  assert.match(text.stdout.split('\n')[1]!, /^Gave up after \d.*: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent \(0\)$/);
-  assert.match(text.stdout, /\nNo connection could be opened \(\d+ attempts?\): ECONNREFUSED /);
+  const gaveUp = /^Gave up after \d.*: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent \((\d)\)$/.exec(text.stdout.split('\n')[1]!);
+  assert.ok(gaveUp, text.stdout);
+  if (gaveUp[1] === '0') assert.match(text.stdout, /\nNo connection could be opened \(\d+ attempts?\): ECONNREFUSED /);
   assert.doesNotMatch(text.stdout, /Every one of 0/);
 });
 

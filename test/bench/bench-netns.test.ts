@@ -61,17 +61,19 @@ test('a target that dies mid-run: the kernel counts as many failed connects as b
     const attemptFails = after.AttemptFails! - before.AttemptFails!;
     const activeOpens = after.ActiveOpens! - before.ActiveOpens!;
     assert.ok(result.requests.ok >= 95 && result.requests.ok <= 100, `ok ${result.requests.ok}`);
-    // The exit closes the listener with the connections, in one go: no reconnect got in.
-    assert.equal(result.connectionsOpened, 4);
-    // Sent: the 100, and per connection at most the one in flight at the exit.
-    assert.ok(result.requests.total >= 100 && result.requests.total <= 100 + 4, `requests sent: ${result.requests.total}`);
+    // The exit closes the listener and the connections together; on a busy machine a client that saw
+    // its connection end may reconnect in between, and the kernel resets that one as the listener goes.
+    const opened = result.connectionsOpened as number;
+    assert.ok(opened >= 4 && opened <= 8, `connections opened ${opened}`);
+    // Sent: the 100, and per connection at most the one in flight when it ended.
+    assert.ok(result.requests.total >= 100 && result.requests.total <= 100 + opened, `requests sent: ${result.requests.total}`);
     assert.ok(result.errors.ECONNREFUSED > 0, JSON.stringify(result.errors));
     // The kernel's own count of connects that ended in SYN-SENT (refused), against bench's.
     assert.ok(Math.abs(attemptFails - result.connectErrors) <= 4, `kernel AttemptFails ${attemptFails}, bench connectErrors ${result.connectErrors}`);
     // A pause that doubles from 10 ms to 1 s: at most 8 attempts per connection in 2 s (not tens of thousands).
     assert.ok(attemptFails >= 1 && attemptFails <= 4 * 9, `kernel AttemptFails ${attemptFails}`);
-    // Connects started: bench's check of the target, the 4 connections, and the failed ones.
-    assert.equal(activeOpens, 1 + 4 + attemptFails, `kernel ActiveOpens ${activeOpens}, AttemptFails ${attemptFails}`);
+    // Connects started, exactly: bench's check of the target, the connections opened, and the failed ones.
+    assert.equal(activeOpens, 1 + opened + attemptFails, `kernel ActiveOpens ${activeOpens}, AttemptFails ${attemptFails}`);
   } finally {
     ns.close();
   }
