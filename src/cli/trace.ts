@@ -82,7 +82,7 @@ export function registerTrace(program: Command): void {
     )
     .option('--fallback', 'sample /proc/net/tcp instead of tracing (no root or bpftrace needed)')
     .option('--no-fallback', 'fail instead of sampling when eBPF is unavailable (not root, no bpftrace)')
-    .option('--json', 'NDJSON: one event per line, a summary object last')
+    .option('--json', 'NDJSON: a {"type":"start"} line once events are captured, one event per line, a summary object last')
     .addHelpText(
       'after',
       `
@@ -170,7 +170,7 @@ Examples:
       if (handle.backend === 'bpftrace' && cmd.getOptionValueSource('interval') === 'cli') {
         sink.notice('--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens');
       }
-      if (!o.json) out(render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
+      out(o.json ? render.startLine(handle.backend) : render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
       live = true;
       write();
 

@@ -98,6 +98,16 @@ function readComm(procRoot: string, pid: string): string {
   } catch {
     return '?';
   }
+  return programName(pid, comm, procRoot);
+}
+
+/** Whether a comm is only the name of a runtime's main thread (Node 24's "MainThread"), not of the program. */
+export function isThreadName(comm: string): boolean {
+  return THREAD_NAMES.has(comm);
+}
+
+/** The name to show for a process whose comm is `comm`: the executable's name when comm is only a thread's name. */
+export function programName(pid: number | string, comm: string, procRoot = '/proc'): string {
   if (!THREAD_NAMES.has(comm)) return comm;
   try {
     return basename(readlinkSync(`${procRoot}/${pid}/exe`));

@@ -60,6 +60,11 @@ export function traceEventLine(e: TraceEvent): string {
   return line + '}\n';
 }
 
+/** The first NDJSON line, once events are being captured (bpftrace compiles for seconds first): a script starts its traffic after it. */
+export function startLine(backend: 'bpftrace' | 'poll', timeMs = Date.now()): string {
+  return JSON.stringify({ time: new Date(timeMs).toISOString(), type: 'start', backend }) + '\n';
+}
+
 export function lostLine(events: number, timeMs = Date.now()): string {
   return JSON.stringify({ time: new Date(timeMs).toISOString(), type: 'lost', events }) + '\n';
 }

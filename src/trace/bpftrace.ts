@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { PermissionError, TcplensError, UnsupportedPlatformError } from '../errors.ts';
 import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
-import { scanProcesses } from '../kernel/processes.ts';
+import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { TraceEvent, TraceHandle, TraceOptions, TraceSink } from './event.ts';
 import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
@@ -279,11 +279,24 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         return;
       }
       if (!msg) return;
-      if (msg.kind === 'event') order.push(msg.event, arrivalMs);
+      if (msg.kind === 'event') order.push(named(msg.event), arrivalMs);
       else if (msg.kind === 'lost') {
         lost += msg.events;
         sink.lost?.(msg.events);
       } else if (msg.kind === 'attached') attached();
+    };
+    // bpftrace's comm is the thread's name: Node 24's main thread says "MainThread". Show the
+    // program, as everywhere else in tcplens (one readlink per pid, remembered).
+    const names = new Map<number, string>();
+    const named = (e: TraceEvent): TraceEvent => {
+      if (e.pid === null || e.comm === null || !isThreadName(e.comm)) return e;
+      let name = names.get(e.pid);
+      if (name === undefined) {
+        if (names.size >= 4096) names.clear();
+        names.set(e.pid, (name = programName(e.pid, e.comm)));
+      }
+      e.comm = name;
+      return e;
     };
     const emit = (events: readonly TraceEvent[]) => {
       for (const e of events) sink.event(e);

@@ -14,17 +14,20 @@ export interface StartTraceOptions extends BpftraceOptions {
 
 export const DEFAULT_INTERVAL_MS = 100;
 
-function poll(o: StartTraceOptions, sink: TraceSink): TraceHandle {
+function poll(o: StartTraceOptions, sink: TraceSink, fallback: boolean): TraceHandle {
   if (o.events?.length && !o.events.includes('state')) {
     throw new UsageError('sampling /proc/net/tcp sees only state changes, not resets or retransmits: add state to --events, or trace as root with bpftrace');
   }
+  // Asked for by name, they must not silently come out empty (the fallback's own notice says so already).
+  const unseen = (o.events ?? []).filter((e) => e !== 'state');
+  if (unseen.length && !fallback) sink.notice?.(`sampling /proc/net/tcp sees only state changes: no ${unseen.join(', ')} events will be reported`);
   return startPoll({ ...o, intervalMs: o.intervalMs ?? DEFAULT_INTERVAL_MS }, sink);
 }
 
 /** Start tracing; resolves when events are being captured. Close the handle to stop. */
 export async function startTrace(o: StartTraceOptions, sink: TraceSink): Promise<TraceHandle> {
   const fallback = o.fallback ?? 'auto';
-  if (fallback === 'always') return poll(o, sink);
+  if (fallback === 'always') return poll(o, sink, false);
   try {
     return await startBpftrace(o, sink);
   } catch (err) {
@@ -33,6 +36,6 @@ export async function startTrace(o: StartTraceOptions, sink: TraceSink): Promise
     sink.notice?.(
       `${why}: sampling /proc/net/tcp every ${o.intervalMs ?? DEFAULT_INTERVAL_MS} ms instead (states shorter than that, resets and retransmits are not seen)`,
     );
-    return poll(o, sink);
+    return poll(o, sink, true);
   }
 }

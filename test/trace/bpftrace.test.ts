@@ -12,6 +12,7 @@ const N = 20;
 
 const key = (l: Line) => `${l.oldState}>${l.newState}${l.derived ? '*' : ''}`;
 const states = (l: Line) => l.type === 'state';
+const isEvent = (l: Line) => l.type !== 'summary' && l.type !== 'lost' && l.type !== 'start';
 /** What ss shows now of the connections from a client port, for a failure message. */
 const ssAbout = (port: number) => spawnSync('ss', ['-tanH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8' }).stdout.trim() || 'nothing';
 
@@ -101,7 +102,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
 
-  const events = () => all.lines.filter((l) => l.type !== 'summary' && l.type !== 'lost');
+  const events = () => all.lines.filter(isEvent);
 
   test('reports each of 20 connections to an open port as SYN_SENT → ESTABLISHED, owned by the connecting process', () => {
     const mine = events().filter((l) => states(l) && key(l) === 'SYN_SENT>ESTABLISHED' && l.dport === ports.open && clients.open.includes(l.sport as number));
@@ -190,7 +191,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
   });
 
   test('prints events in the order the kernel made them, also when they came from different CPUs', () => {
-    const times = all.lines.filter((l) => l.type !== 'summary').map((l) => Date.parse(l.time as string));
+    const times = all.lines.filter(isEvent).map((l) => Date.parse(l.time as string));
     assert.ok(times.length > 100);
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! >= times[i - 1]!, `event ${i} is older than the one before it`);
     // On each server socket, the FIN that moved it to CLOSE_WAIT comes before its own close (LAST_ACK).
@@ -214,7 +215,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
   });
 
   test('applies --state to resets and retransmits too: the state of their socket', () => {
-    const evs = established.lines.filter((l) => l.type !== 'summary');
+    const evs = established.lines.filter(isEvent);
     for (const l of evs) assert.ok(l.oldState === 'ESTABLISHED' || l.newState === 'ESTABLISHED', JSON.stringify(l));
     // The aborts: sent by the server and received by the client, both in ESTABLISHED.
     for (const client of clients.reset) {
@@ -229,7 +230,7 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
   });
 
   test('filters by pid and state in the kernel', () => {
-    const evs = filtered.lines.filter((l) => l.type !== 'summary');
+    const evs = filtered.lines.filter(isEvent);
     assert.ok(evs.length > 0);
     for (const l of evs) {
       assert.equal(l.pid, py.pid);
@@ -244,6 +245,9 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     assert.equal(allCode, 0, all.stderr());
     assert.equal(filteredCode, 0, filtered.stderr());
     assert.equal(all.stderr(), '', 'nothing on stderr when all went well');
+    // The first line says when capture began, so a script knows when to start its traffic.
+    assert.deepEqual([all.lines[0]!.type, all.lines[0]!.backend], ['start', 'bpftrace']);
+    assert.equal(all.lines.filter((l) => l.type === 'start').length, 1);
     const summary = all.lines.at(-1)!;
     assert.equal(summary.type, 'summary');
     assert.equal(summary.backend, 'bpftrace');

@@ -81,13 +81,22 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       assert.match(cli.stderr(), /bpftrace exited with 0 while tracing, so the trace ended early/);
       const summary = cli.lines.at(-1)!;
       assert.equal(summary.type, 'summary');
-      const events = cli.lines.slice(0, -1);
+      assert.equal(cli.lines[0]!.type, 'start');
+      const events = cli.lines.slice(1, -1);
       assert.ok(events.length > 0);
       assert.equal((summary.events as Record<string, number>).state, events.filter((l) => l.type === 'state').length);
     } finally {
       await cli.stop('SIGKILL');
       await new Promise((r) => server.close(r));
     }
+  });
+
+  test('--fallback with resets asked for: one line says sampling will not report them', async () => {
+    const r = await runCli(['trace', '--fallback', '--events', 'state,reset', '--duration', '0.3', '--json', '--port', '9']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    assert.match(r.stderr, /sees only state changes: no reset events will be reported/);
+    assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l).type), ['start', 'summary']);
   });
 
   test('--help shows examples', async () => {
@@ -126,7 +135,8 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       const summary = cli.lines.at(-1)!;
       assert.equal(summary.type, 'summary');
       assert.equal(summary.backend, 'poll');
-      const evs = cli.lines.slice(0, -1);
+      assert.deepEqual([cli.lines[0]!.type, cli.lines[0]!.backend], ['start', 'poll']);
+      const evs = cli.lines.slice(1, -1);
       assert.ok(evs.every((l) => l.sampled === true && l.type === 'state'));
       const mine = evs.filter((l) => clients.includes(l.sport as number) && l.dport === port);
       assert.ok(mine.some((l) => l.newState === 'ESTABLISHED'), JSON.stringify(evs.slice(0, 5)));
