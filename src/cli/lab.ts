@@ -1,10 +1,11 @@
 // `tcplens lab`: the handbook's experiments, run for real in network namespaces of their own.
 //
 // --json: {"tool","kernel","root","quick","startedAt","durationMs","staleRemoved":[…],"interrupted","notRun":[…],
-//          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"blanks"?,"error"?,
+//          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"blanks"?,"hidden"?,"error"?,
 //                          "durationMs","charts":[{"title","kind","xLabel","yLabel","series":[{"label","points"}]}]}]}
 // E1's rows: {"mode":"keepalive"|"close","rps","p99Ms","timeWaitPeak","portsPerSec","errors",…}. A null cell is a value not
-// measured; "blanks" says why, per column, where that is not obvious (E2's goneAfterS: "not watched" in --quick).
+// measured; "blanks" says why, per column, where that is not obvious (E2's goneAfterS: "not watched" in --quick);
+// "hidden" names row keys the tables leave out (E4's long keepalive wording, which its client column says in short).
 // lab list --json: {"root","experiments":[{"id","title","shows","needsRoot","rootFor"}]}: rootFor names the parts that need root.
 // Exit 1 when an experiment failed (not when one was skipped for want of root).
 
@@ -65,8 +66,8 @@ Examples:
     .addHelpText(
       'after',
       `
-Namespaces are named tcplens-lab-<pid>-*; sysctls change only inside them. Ctrl-C or SIGTERM removes
-everything the run started; a run also removes what a killed earlier run left behind.
+Namespaces are named tcplens-lab-<pid>-*; sysctls change only inside them. Ctrl-C, SIGTERM or a closed
+terminal (SIGHUP) removes everything the run started; a run also removes what a killed earlier run left behind.
 Without root, what needs no namespace runs on loopback and the rest is listed as skipped, with why.`,
     )
     .action(async (ids: string[], o: LabRunCliOptions) => {

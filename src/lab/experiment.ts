@@ -27,6 +27,10 @@ export interface ExperimentOutcome {
   skipped?: string[];
   /** What a null cell means in a column, where it is not plain "nothing measured" (goneAfterS: "not watched"). */
   blanks?: Record<string, string>;
+  /** The description as this run did it, where it differs from the catalogue's (without root on loopback; --quick measuring less). */
+  shows?: string;
+  /** Keys kept in --json but left out of the tables: long wording the conclusion quotes, where a short label column says the same. */
+  hidden?: string[];
 }
 
 export interface ExperimentResult extends ExperimentOutcome {

@@ -1,5 +1,5 @@
 // Runs lab experiments one after another, each in a context of its own that is closed on every
-// exit path (return, throw, Ctrl-C, SIGTERM), and gathers their results into one report.
+// exit path (return, throw, Ctrl-C, SIGTERM, SIGHUP), and gathers their results into one report.
 
 import { release } from 'node:os';
 import { UsageError } from '../errors.ts';
@@ -18,7 +18,7 @@ export interface LabRunOptions {
   /** Called with each result as soon as its experiment ends. */
   onResult?: (r: ExperimentResult) => void;
   /**
-   * Clean up on SIGINT/SIGTERM and then exit as the signal would (default true). A library caller
+   * Clean up on SIGINT/SIGTERM/SIGHUP and then exit as the signal would (default true). A library caller
    * that handles signals itself passes false and aborts `signal` instead.
    */
   handleSignals?: boolean;
@@ -33,7 +33,7 @@ export interface LabReport {
   durationMs: number;
   /** Namespaces of earlier, killed runs removed at the start. */
   staleRemoved: string[];
-  /** Stopped by Ctrl-C, SIGTERM or the caller's signal before every chosen experiment had run. */
+  /** Stopped by Ctrl-C, SIGTERM, SIGHUP or the caller's signal before every chosen experiment had run. */
   interrupted: boolean;
   /** Chosen experiments that never started because the run was interrupted. */
   notRun: ExperimentId[];
@@ -52,7 +52,10 @@ export function selectExperiments(ids: string[] | undefined): Experiment[] {
   return EXPERIMENTS.filter((e) => picked.includes(e));
 }
 
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+// SIGHUP: the terminal closed or the ssh session dropped; Node's default would exit at once, leaving
+// the namespaces and the serve/proxy children behind.
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+const SIGNALS = Object.keys(SIGNAL_EXIT) as NodeJS.Signals[];
 
 /** A promise that rejects once signal aborts (at once if it already has); dispose() stops listening. */
 function untilAborted(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {
@@ -92,8 +95,7 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
   const handleSignals = o.handleSignals !== false;
   process.on('exit', onExit);
   if (handleSignals) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    for (const sig of SIGNALS) process.on(sig, onSignal);
   }
 
   const started = Date.now();
@@ -132,7 +134,7 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
         // after its context is closed fails, and nobody listens.
         running.catch(() => {});
         const outcome = await Promise.race([running, stop.promise]);
-        r = { ...base, ...outcome, id: e.id, title: e.title, shows: e.shows, durationMs: Date.now() - t0 };
+        r = { ...base, ...outcome, id: e.id, title: e.title, shows: outcome.shows ?? e.shows, durationMs: Date.now() - t0 };
       } catch (err) {
         const interrupted = controller.signal.aborted;
         const msg = interrupted ? 'interrupted' : err instanceof Error ? err.message : String(err);
@@ -150,8 +152,7 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
     current?.closeSync();
     process.off('exit', onExit);
     if (handleSignals) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const sig of SIGNALS) process.off(sig, onSignal);
     }
     o.signal?.removeEventListener('abort', onOuterAbort);
   }

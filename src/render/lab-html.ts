@@ -37,7 +37,7 @@ export function chartData(c: LabChart): ChartData {
 function experimentHtml(r: ExperimentResult, index: number): string {
   let s = `<section id="${r.id}"><h2>${r.id} · ${escapeHtml(r.title)} <small>${(r.durationMs / 1000).toFixed(1)} s</small></h2>\n<p class="shows">${escapeHtml(r.shows)}</p>\n`;
   if (r.skippedWhy) return s + `<p class="skip">Skipped: ${escapeHtml(r.skippedWhy)}</p></section>\n`;
-  for (const b of tableBlocks(r.rows, r.blanks)) {
+  for (const b of tableBlocks(r.rows, r.blanks, r.hidden)) {
     const td = (cell: string, i: number) => (b.transposed && i === 0 ? `<th>${escapeHtml(cell)}</th>` : `<td class="${b.numeric[i] ? 'n' : ''}">${escapeHtml(cell)}</td>`);
     s += `<div class="scroll"><table>${b.title ? `<caption>${escapeHtml(b.title)}</caption>` : ''}<tr>${b.headers.map((h, i) => `<th${b.transposed && i > 0 ? ' class="n"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr>`;
     for (const row of b.cells) s += `<tr>${row.map(td).join('')}</tr>`;

@@ -34,8 +34,8 @@ export interface TableBlock {
   transposed: boolean;
 }
 
-/** Wider than this (in characters) a table of few rows is shown turned on its side, when that is narrower. */
-export const MAX_TABLE_WIDTH = 110;
+/** Wider than this (in characters) a table of few rows is shown turned on its side, when that is narrower: indented by 2, within 100 columns. */
+export const MAX_TABLE_WIDTH = 98;
 
 function textWidth(headers: string[], cells: string[][]): number {
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
@@ -47,14 +47,17 @@ function textWidth(headers: string[], cells: string[][]): number {
  * columns), without the columns that are empty in every row, and turned on their side when they
  * would be too wide and turning makes them narrower (E3: two settings, nineteen measurements).
  */
-export function tableBlocks(rows: Record<string, Cell>[], blanks: Record<string, string> = {}): TableBlock[] {
+export function tableBlocks(rows: Record<string, Cell>[], blanks: Record<string, string> = {}, hidden: string[] = []): TableBlock[] {
+  // No rows (an experiment interrupted or failed before it measured): no table, not an empty one.
+  if (rows.length === 0) return [];
   const parts: string[] = [];
   for (const r of rows) if (typeof r.part === 'string' && !parts.includes(r.part)) parts.push(r.part);
-  const split = parts.length > 1 && rows.every((r) => typeof r.part === 'string');
+  // One part is a table with a title, not a column repeating the same word on every row.
+  const split = parts.length >= 1 && rows.every((r) => typeof r.part === 'string');
   const groups = split ? parts.map((p) => ({ title: p as string | undefined, rows: rows.filter((r) => r.part === p) })) : [{ title: undefined, rows }];
   return groups.map(({ title, rows: group }) => {
     const shown = (c: string) => group.some((r) => (r[c] !== null && r[c] !== undefined) || (r[c] === null && blanks[c] !== undefined));
-    const cols = rowColumns(group).filter((c) => !(split && c === 'part') && shown(c));
+    const cols = rowColumns(group).filter((c) => !(split && c === 'part') && !hidden.includes(c) && shown(c));
     const cell = (r: Record<string, Cell>, c: string) => (r[c] === null && blanks[c] !== undefined ? blanks[c]! : formatCell(r[c]));
     const cells = group.map((r) => cols.map((c) => cell(r, c)));
     const numeric = cols.map((c) => group.some((r) => typeof r[c] === 'number'));
@@ -102,7 +105,7 @@ export function renderExperiment(r: ExperimentResult, color: boolean): string {
   let s = `${paint(`${r.id}  ${r.title}`, 'bold', color)}  ${paint(`(${(r.durationMs / 1000).toFixed(1)} s)`, 'dim', color)}\n`;
   s += paint(wrap(r.shows), 'dim', color);
   if (r.skippedWhy) return s + `  ${paint('skipped', 'yellow', color)}: ${r.skippedWhy}\n`;
-  const blocks = tableBlocks(r.rows, r.blanks);
+  const blocks = tableBlocks(r.rows, r.blanks, r.hidden);
   for (const b of blocks) {
     const table = renderTable(
       b.headers.map((h, i) => ({ header: h, align: b.numeric[i] ? ('right' as const) : ('left' as const) })),
@@ -157,6 +160,7 @@ export function labJson(report: LabReport): unknown {
       ...(r.skippedWhy ? { skippedWhy: r.skippedWhy } : {}),
       skipped: r.skipped ?? [],
       ...(r.blanks ? { blanks: r.blanks } : {}),
+      ...(r.hidden ? { hidden: r.hidden } : {}),
       ...(r.error ? { error: r.error } : {}),
       durationMs: r.durationMs,
       charts: r.charts,

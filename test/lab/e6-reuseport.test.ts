@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLab } from '../../src/lab/runner.ts';
+import { assertFitsTerminal } from './fits.ts';
 
 test('E6 --quick: SO_REUSEPORT opens one listening socket per worker and the kernel spreads connections over all of them', async () => {
   const report = await runLab({ ids: ['E6'], quick: true, handleSignals: false });
   const e = report.experiments[0]!;
   assert.equal(e.error, undefined, e.error);
+  assertFitsTerminal(e);
+  // --quick measures no keep-alive throughput, and its description says so.
+  assert.match(e.shows, /keep-alive throughput only in a full run, not in --quick/);
   assert.equal(e.rows.length, 4);
   const [single, cluster, reuse, again] = e.rows;
   const workers = reuse!.listeningSockets as number;

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLab } from '../../src/lab/runner.ts';
+import { assertFitsTerminal } from './fits.ts';
 
 test('E7 --quick: a too-small pool queues requests while the event loop idles; sized by Little’s law the queue wait shrinks', async () => {
   const report = await runLab({ ids: ['E7'], quick: true, handleSignals: false });
   const e = report.experiments[0]!;
   assert.equal(e.error, undefined, e.error);
+  assertFitsTerminal(e);
   assert.equal(e.rows.length, 3);
   const [small, little, double] = e.rows;
   const n = (v: unknown) => v as number;

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLab } from '../../src/lab/runner.ts';
+import { assertFitsTerminal } from './fits.ts';
 
 test('E8 --quick: resumed sessions are accepted, every new connection pays a handshake, and keep-alive beats both', async () => {
   const report = await runLab({ ids: ['E8'], quick: true, handleSignals: false });
   const e = report.experiments[0]!;
   assert.equal(e.error, undefined, e.error);
+  assertFitsTerminal(e);
   assert.equal(e.rows.length, 3);
   const [full, resumed, keepalive] = e.rows;
   const n = (v: unknown) => v as number;

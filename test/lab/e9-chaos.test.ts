@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runLab } from '../../src/lab/runner.ts';
+import { assertFitsTerminal } from './fits.ts';
 
 test('E9 --quick: latency injected by tcplens proxy into ~5% of calls reaches the caller’s p99 unless the circuit breaker cuts it', async () => {
   const report = await runLab({ ids: ['E9'], quick: true, handleSignals: false });
   const e = report.experiments[0]!;
   assert.equal(e.error, undefined, e.error);
+  assertFitsTerminal(e);
   assert.equal(e.rows.length, 2);
   const [on, off] = e.rows;
   const n = (v: unknown) => v as number;

@@ -1,4 +1,4 @@
-// A lab run killed halfway (SIGTERM, Ctrl-C) leaves nothing behind: no namespace, no process, no sysctl.
+// A lab run killed halfway (SIGTERM, Ctrl-C, a closed terminal's SIGHUP) leaves nothing behind: no namespace, no process, no sysctl.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ async function killHalfway(signal: NodeJS.Signals): Promise<void> {
     child.kill(signal);
     const [code, sig] = (await exited) as [number | null, NodeJS.Signals | null];
     assert.equal(sig, null, 'the run exits by itself after cleaning up');
-    assert.equal(code, signal === 'SIGTERM' ? 143 : 130);
+    assert.equal(code, { SIGTERM: 143, SIGINT: 130, SIGHUP: 129 }[signal as string]);
     // What ran is printed, and its first line says the run did not end by itself.
     assert.match(stdout.split('\n')[0] ?? '', /^tcplens lab .* interrupted during E4$/, stdout);
     const after = snapshotHost();
@@ -74,4 +74,8 @@ test('a run killed with SIGTERM halfway removes its namespaces and processes and
 
 test('Ctrl-C (SIGINT) halfway cleans up the same way', { skip: !root && 'needs root' }, async () => {
   await killHalfway('SIGINT');
+});
+
+test('a closed terminal (SIGHUP) halfway cleans up the same way and exits 129', { skip: !root && 'needs root' }, async () => {
+  await killHalfway('SIGHUP');
 });

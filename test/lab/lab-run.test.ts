@@ -1,4 +1,4 @@
-// One --quick run of E1–E4 through the CLI (as a user runs it), then: the direction of each effect,
+// One --quick run of E1–E5 through the CLI (as a user runs it), then: the direction of each effect,
 // the host left as it was, a dead run's namespaces removed, and the HTML report drawn by Chromium.
 
 import { after, before, test } from 'node:test';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { runCli, type CliResult } from '../helpers/cli.ts';
 import { type HostSnapshot, labNamespacesOf, snapshotHost, sysctlChanges } from './host-snapshot.ts';
 import type { LabReport } from '../../src/lab/runner.ts';
-import { MAX_TABLE_WIDTH, renderExperiment } from '../../src/render/lab.ts';
+import { assertFitsTerminal } from './fits.ts';
 
 const root = process.getuid?.() === 0;
 const skip = !root && 'needs root: the lab runs in network namespaces';
@@ -48,7 +48,7 @@ before(async () => {
   stale = `tcplens-lab-${deadPid}-zzstale-c`;
   execFileSync('ip', ['netns', 'add', stale]);
   snapBefore = snapshotHost();
-  result = await runCli(['lab', 'run', 'E1', 'E2', 'E3', 'E4', '--quick', '--json', '--report', reportPath], { timeoutMs: 240_000 });
+  result = await runCli(['lab', 'run', 'E1', 'E2', 'E3', 'E4', 'E5', '--quick', '--json', '--report', reportPath], { timeoutMs: 240_000 });
   snapAfter = snapshotHost();
   doc = JSON.parse(result.stdout);
 });
@@ -58,9 +58,9 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('lab run --quick --json prints the documented shape for E1–E4', { skip }, () => {
+test('lab run --quick --json prints the documented shape for E1–E5', { skip }, () => {
   assert.equal(result.code, 0, result.stderr);
-  assert.deepEqual(doc.experiments.map((e) => e.id), ['E1', 'E2', 'E3', 'E4']);
+  assert.deepEqual(doc.experiments.map((e) => e.id), ['E1', 'E2', 'E3', 'E4', 'E5']);
   for (const e of doc.experiments) {
     assert.equal(typeof e.title, 'string');
     assert.ok(e.rows.length > 0, `${e.id} has rows`);
@@ -70,13 +70,8 @@ test('lab run --quick --json prints the documented shape for E1–E4', { skip },
   }
 });
 
-test('the text tables of E1–E4 fit a terminal: E2 and E3, once 215 and 230 columns, within the table width', { skip }, () => {
-  for (const e of (doc as unknown as LabReport).experiments) {
-    const text = renderExperiment(e, false);
-    const widest = Math.max(...text.split('\n').map((l) => l.length));
-    assert.ok(widest <= (['E2', 'E3'].includes(e.id) ? MAX_TABLE_WIDTH + 2 : 140), `${e.id}: ${widest} columns\n${text}`);
-    assert.doesNotMatch(text, /^ {2}\S.*(?: {2}- +){6}/m, `${e.id}: a row of mostly "-"`);
-  }
+test('the text tables of E1–E5 fit 100 columns: E4 and E5, once 129 and 128, too; no row of mostly "-"', { skip }, () => {
+  for (const e of (doc as unknown as LabReport).experiments) assertFitsTerminal(e);
 });
 
 test('E1: close mode leaves at least 100x the TIME_WAIT of keep-alive, and only close mode runs out of 1,000 ports', { skip }, () => {
@@ -154,7 +149,9 @@ test('E4: an abort is seen at once as ECONNRESET; a vanished peer only by tuned 
   assert.ok(Number(abort.detectedAfterMs) < 1000, `abort seen after ${abort.detectedAfterMs} ms`);
   const v = e.rows.slice(1);
   const byClient = (c: string) => v.find((r) => r.client === c)!;
-  assert.equal(byClient('off').detectedAfterMs, null);
+  assert.equal(byClient('keepalive off').detectedAfterMs, null);
+  // The abort's row names the client, not the server's action.
+  assert.equal(abort.client, 'keepalive off');
   assert.equal(byClient('kernel defaults').detectedAfterMs, null);
   const sys = byClient('sysctls 1 s/1 s/3');
   const node = byClient('setKeepAlive 1 s');
@@ -166,6 +163,37 @@ test('E4: an abort is seen at once as ECONNRESET; a vanished peer only by tuned 
   assert.equal(node.detectedAfterMs, null);
   assert.ok(Number(node.keepaliveTimerS) > 0 && Number(node.keepaliveTimerS) <= 1, `libuv's keepalive timer ${node.keepaliveTimerS} s`);
   assert.match(e.conclusion, /about 11 s after the last packet/);
+});
+
+test('E5: the slow crowd is cut at headersTimeout with 408s, and only the long-idle client loses requests to the idle race', { skip }, () => {
+  const e = exp('E5');
+  const slow = e.rows.filter((r) => String(r.part).startsWith('slowloris'));
+  const race = e.rows.filter((r) => r.part === 'idle race');
+  assert.equal(slow.length, 3);
+  assert.equal(race.length, 3);
+
+  const [alone, beside, crowd] = slow;
+  for (const r of [alone!, beside!]) {
+    assert.ok((r.requests as number) > 50, `normal requests were sent: ${r.requests}`);
+    assert.equal(r.errors, 0, 'normal requests do not fail beside the crowd');
+    assert.ok((r.p50Ms as number) > 0 && (r.p99Ms as number) >= (r.p50Ms as number));
+  }
+  // Node's own server is the oracle: it answers 408 when headersTimeout strikes, and not before.
+  assert.ok((crowd!.connections as number) > 0);
+  assert.equal(crowd!.closedByServer, crowd!.connections, 'every slow connection was closed by the server');
+  assert.equal(crowd!.got408, crowd!.connections, 'each with a 408');
+  assert.ok((crowd!.closedAfterMsP50 as number) >= 1000, `not before headersTimeout (p50 ${crowd!.closedAfterMsP50} ms)`);
+  assert.ok((crowd!.closedAfterMsMax as number) < 1000 + 250 + 750, `soon after it (max ${crowd!.closedAfterMsMax} ms)`);
+
+  const [blind, shortIdle, pool] = race;
+  assert.ok((blind!.requests as number) > 0 && blind!.requests === shortIdle!.requests && blind!.requests === pool!.requests, 'same schedule for all three');
+  assert.ok((blind!.errors as number) > 0, `the race is reproduced: ${blind!.errors} errors`);
+  assert.ok((blind!.reused as number) >= (blind!.errors as number), 'only on reused connections');
+  assert.equal(shortIdle!.errors, 0);
+  assert.equal(pool!.errors, 0);
+
+  assert.match(e.conclusion, new RegExp(`failed ${blind!.errors} of ${blind!.requests}`));
+  assert.ok(e.charts.length >= 3 && (e.charts as { series: { points: unknown[] }[] }[]).every((c) => c.series.some((s) => s.points.length > 0)));
 });
 
 test('a run leaves every net.* sysctl and the namespace list of the host as it found them', { skip }, () => {

@@ -11,8 +11,8 @@ import { renderLabHtml } from '../../src/render/lab-html.ts';
 
 // E2's rows as a --quick run returns them: three parts that share almost no column.
 const e2Rows: Record<string, Cell>[] = [
-  { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=0', connsPerSec: 49, ok: 99, eaddrnotavail: 32, timestamps: 1 },
-  { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=1', connsPerSec: 99, ok: 200, eaddrnotavail: 44, timestamps: 1 },
+  { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=0', runS: 2, ok: 99, lastOkS: 1, eaddrnotavail: 32, timestamps: 1 },
+  { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=1', runS: 2, ok: 200, lastOkS: 2, eaddrnotavail: 44, timestamps: 1 },
   { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=60', state: 'TIME_WAIT', connections: 50, sockets: 50, timerS: 60, peerRsts: 0 },
   { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=3', state: 'TIME_WAIT', connections: 50, sockets: 50, timerS: 59.9, peerRsts: 0, stillAfterS: 3.5, stillThere: 50, goneAfterS: null },
   { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=3', state: 'FIN_WAIT2', connections: 50, sockets: 50, timerS: 3, peerRsts: 0 },
@@ -32,13 +32,31 @@ test("E2's rows come out as one table per part, without the columns that are emp
   for (const b of blocks) for (const [i, h] of b.headers.entries()) assert.ok(b.cells.some((row) => row[i] !== '-'), `${b.title}: column ${h} is not empty in every row`);
   // The null that means something says what.
   const fin = blocks[1]!;
-  assert.equal(fin.cells[1]![fin.headers.indexOf('goneAfterS')], 'not watched');
-  assert.equal(fin.cells[0]![fin.headers.indexOf('goneAfterS')], '-', 'a row without the key is still "-"');
+  // Nine columns over three rows: wider than the table width, so turned on its side.
+  assert.equal(fin.transposed, true);
+  const gone = fin.cells.find((c) => c[0] === 'goneAfterS')!;
+  assert.equal(gone[2], 'not watched');
+  assert.equal(gone[1], '-', 'a row without the key is still "-"');
 
   const text = renderExperiment(result('E2', e2Rows, { blanks: { goneAfterS: 'not watched' } }), false);
   const widest = Math.max(...text.split('\n').map((l) => l.length));
   assert.ok(widest <= MAX_TABLE_WIDTH + 2, `widest line ${widest}:\n${text}`);
   assert.match(text, /^ {2}who closes first\n {2}setting +connections +clientTimeWait/m);
+});
+
+test('one part is a titled table without a part column; hidden keys stay out of the tables; no rows, no blank lines', () => {
+  // E4 without root: its one part, the abort.
+  const rows = [{ part: 'peer aborts (RST)', client: 'keepalive off', keepalive: 'a long wording the conclusion quotes', detected: 'ECONNRESET', detectedAfterMs: 2.9 }];
+  const [b] = tableBlocks(rows, {}, ['keepalive']);
+  assert.equal(b!.title, 'peer aborts (RST)');
+  assert.deepEqual(b!.headers, ['client', 'detected', 'detectedAfterMs']);
+  const text = renderExperiment(result('E4', rows, { hidden: ['keepalive'] }), false);
+  assert.doesNotMatch(text, /long wording|\bpart\b/);
+  assert.deepEqual(tableBlocks([]), []);
+  // The audit's interrupted output: three blank lines before "failed: interrupted".
+  const stopped = renderExperiment(result('E4', [], { error: 'interrupted', conclusion: 'No conclusion.' }), false);
+  assert.doesNotMatch(stopped, /\n\s*\n/, stopped);
+  assert.match(stopped, /what it shows\n {2}failed: interrupted\n/);
 });
 
 test('a wide table of two rows is turned on its side; a narrow one is not', () => {

@@ -91,7 +91,10 @@ export function conclude(rows: Row[], withinS: number, linearTimeouts: string | 
   }
   const all = rows.flatMap((r) => BANDS.filter((b) => b.at > 0 && Number(r[b.key]) > 0).map((b) => b.at));
   if (all.includes(2) && linearTimeouts !== undefined && Number(linearTimeouts) > 0) {
-    parts.push(`A step at ~2 s is this kernel's: tcp_syn_linear_timeouts=${linearTimeouts} resends the first ${linearTimeouts} SYNs 1 s apart (1, 2, 3, 4 s), where older kernels back off to 1, 3, 7 s.`);
+    const n = Number(linearTimeouts);
+    // The first n resends 1 s apart: at 1, 2, …, n s after the first SYN.
+    const at = n <= 6 ? Array.from({ length: n }, (_, i) => i + 1).join(', ') : `1, 2, 3, …, ${n}`;
+    parts.push(`A step at ~2 s is this kernel's: tcp_syn_linear_timeouts=${linearTimeouts} resends the first ${linearTimeouts} SYN${n === 1 ? '' : 's'} 1 s apart (${at} s), where older kernels back off to 1, 3, 7 s.`);
   }
   const on = rows.find((r) => r.syncookies === 1);
   const off = rows.find((r) => r.syncookies === 0);
@@ -170,6 +173,9 @@ function charts(rows: Row[]): LabChart[] {
   ];
 }
 
+const NS_SENTENCE = "Counters are read inside the server's namespace; the two settings run side by side, each in a namespace pair of its own.";
+const LOOPBACK_SENTENCE = "Without root it runs once, on loopback, with the host's tcp_syncookies; the counters are then the whole host's.";
+
 export const experiment: Experiment = {
   id: 'E3',
   title: 'Queue overflow: a slow acceptor, a small backlog, a burst',
@@ -179,8 +185,8 @@ export const experiment: Experiment = {
     'client hears nothing and resends its SYN after 1 s, then 3 s (or 2, 3, 4 s where tcp_syn_linear_timeouts is set), so connect ' +
     'times fall into steps a latency average hides. With ' +
     'tcp_syncookies=1 a full SYN queue answers with cookies instead of dropping; with 0 it drops — which changes what the client sees ' +
-    '(connected or not), so what the server really answered is counted apart. Counters are read inside the ' +
-    "server's namespace; the two settings run side by side, each in a namespace pair of its own.",
+    '(connected or not), so what the server really answered is counted apart. ' +
+    NS_SENTENCE,
   rootFor: 'syncookies off',
   async run(ctx): Promise<ExperimentOutcome> {
     const connections = ctx.quick ? 100 : 300;
@@ -211,6 +217,8 @@ export const experiment: Experiment = {
         `tcp_syncookies on vs off: it needs a namespace of its own (root); ran once with the host's setting (${cookies}), on loopback, where the counters are the whole host's`,
       );
     }
-    return { rows, charts: charts(rows), conclusion: conclude(rows, withinS, linear), skipped };
+    // The catalogue's last sentence is about the namespaces; without root the run was on loopback.
+    const shows = ctx.root ? undefined : experiment.shows.replace(NS_SENTENCE, LOOPBACK_SENTENCE);
+    return { rows, charts: charts(rows), conclusion: conclude(rows, withinS, linear), skipped, shows };
   },
 };

@@ -18,9 +18,13 @@ export function conclude(r: PoolResult, rate: number, durationMs: number): strin
   const capacity = Math.round((small.connections * 1000) / r.serviceMs);
   parts.push(
     `The server answered in ${r.serviceMs} ms, so ${rate} requests/s keep ${r.little.toFixed(2)} connections busy on average (Little’s law). ` +
+      // The capacity is an estimate from the service time measured before the runs; the rate the pool
+      // really completed is the table's completedPerSec, and the sentence gives both, named as such.
+      `${small.connections} connections at ${r.serviceMs} ms an answer can carry ~${capacity} requests/s (an estimate: ${small.connections} × 1000 / ${r.serviceMs}); ` +
+      `they completed ${formatCell(small.completedPerSec)}/s measured` +
       (capacity < rate
-        ? `Two connections carry at most ~${capacity} requests/s: the queue grew to ${small.peakQueued} requests and took ${small.elapsedMs} ms to drain a ${durationMs} ms stream; `
-        : `Two connections carry ~${capacity} requests/s, close to the load: `) +
+        ? `: the queue grew to ${small.peakQueued} requests and took ${small.elapsedMs} ms to drain a ${durationMs} ms stream; `
+        : `, close to the load: `) +
       `queue wait p50 ${fmt(small.queueWaitMs.p50)} ms, p99 ${fmt(small.queueWaitMs.p99)} ms, caller latency p99 ${fmt(small.latencyMs.p99)} ms.`,
   );
   const loopMax = Math.max(...r.runs.map((run) => run.loopDelayMs.p99));
