@@ -7,7 +7,7 @@ import { parseTarget } from './target.ts';
 import { engineResult } from './summarize.ts';
 
 interface Data {
-  config: Omit<EngineConfig, 'target' | 'onSecond'> & { url: string; address: string };
+  config: Omit<EngineConfig, 'target' | 'onSecond' | 'onMeasuring'> & { url: string; address: string };
   mode: 'keepalive' | 'close';
   method: string;
 }
@@ -28,6 +28,7 @@ const engine = new Engine({
       lastP99: p99OfEncoded(last?.histogram),
     });
   },
+  onMeasuring: (atMs) => parentPort!.postMessage({ type: 'measuring', measuredFromMs: atMs }),
 });
 parentPort!.on('message', (m: string) => {
   if (m === 'stop') engine.stop();

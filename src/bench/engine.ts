@@ -32,6 +32,8 @@ export interface EngineConfig {
   warmupMs?: number;
   /** Called once a second with the recorder, after the timeline's second was closed. */
   onSecond?: (rec: Recorder, elapsedS: number) => void;
+  /** Called when warm-up ends and the measured part begins (only with a warm-up), with measuredFromMs. */
+  onMeasuring?: (atMs: number) => void;
 }
 
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -94,6 +96,7 @@ export class Engine {
         this.issued = 0;
         this.settled = 0;
         this.limit = cfg.requests ?? Infinity;
+        cfg.onMeasuring?.(this.measuredFromMs);
       }, warmup);
     } else {
       this.startTicker();
@@ -338,7 +341,9 @@ class Connection implements TransportEvents {
 
   onData(b: Buffer, n: number): void {
     this.engine.rec.bytesRead += n;
-    if (!this.parser.execute(b, 0, n)) this.fail('parse', `bad response: ${this.parser.error}`);
+    if (!this.parser.execute(b, 0, n)) {
+      this.fail('parse', this.inflight === 0 ? `bytes with no request outstanding (more than the last response's framing said): ${this.parser.error}` : `bad response: ${this.parser.error}`);
+    }
   }
 
   private onResponse(status: number, keepAlive: boolean): void {
@@ -399,6 +404,9 @@ class Connection implements TransportEvents {
       return;
     }
     const measured = this.inflight - this.warm;
+    // Bytes no request asked for (the server sent more than its framing said): the stream is out of
+    // step, and though no request fails with it, it must show.
+    if (this.inflight === 0 && code === 'parse') this.engine.rec.unrequested(code, message);
     this.engine.rec.error(code, message, measured);
     this.engine.settle(measured);
     this.warm = 0;

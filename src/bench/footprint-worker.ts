@@ -21,6 +21,14 @@ export interface FootprintSample {
    * from before the range was narrowed, explicit binds) take nothing from the range.
    */
   ephemeral: number;
+  /**
+   * Of the TIME_WAIT on each side, those that began after the measured part did (or, before it is
+   * known, after sampling started): their 60 s timer has more left than the time since then.
+   */
+  timeWaitClientNew: number;
+  timeWaitServerNew: number;
+  /** The first sample that counts new TIME_WAIT from the start of the measured part (end of warm-up). */
+  mark?: true;
 }
 
 interface Config {
@@ -37,14 +45,27 @@ const cfg = workerData as Config;
 const TIME_WAIT = stateCode('TIME_WAIT');
 const LISTEN = stateCode('LISTEN');
 const start = performance.now();
+/** TCP_TIMEWAIT_LEN: every TIME_WAIT's timer starts at 60 s. */
+const TIME_WAIT_MS = 60_000;
 
 // Local ports already counted in this scan. /proc/net/tcp is read a page at a time while
 // connections come and go, so a socket can be listed twice (a TIME_WAIT taken over by a new
 // connection under tcp_tw_reuse shows up as both): count ports, not rows.
 const seen = new Uint8Array(65536);
+/** New TIME_WAIT are those begun after this moment (this thread's performance.now()). */
+let sinceMs = start;
+
+/**
+ * A TIME_WAIT begun at c and listed by the kernel at r has 60 s - (r - c) left on its timer (in
+ * 10 ms ticks): begun after sinceMs, it has more than 60 s - (r - sinceMs). r is taken as the moment
+ * the row is read here, just after the kernel wrote it: a scan slowed by the load blurs nothing.
+ */
+function isNew(timerTicks: number): boolean {
+  return timerTicks * 10 > TIME_WAIT_MS - (performance.now() - sinceMs);
+}
 
 function sample(): FootprintSample {
-  const s: FootprintSample = { t: 0, atMs: 0, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0 };
+  const s: FootprintSample = { t: 0, atMs: 0, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0, timeWaitClientNew: 0, timeWaitServerNew: 0 };
   seen.fill(0);
   for (const family of ['ipv4', 'ipv6'] as const) {
     readProcNetTcp(family, (row) => {
@@ -56,9 +77,13 @@ function sample(): FootprintSample {
         if (seen[port] === 1) return;
         seen[port] = 1;
         if (port >= cfg.low && port <= cfg.high && cfg.reserved[port] !== 1) s.ephemeral++;
-        if (row.state === TIME_WAIT) s.timeWaitClient++;
+        if (row.state === TIME_WAIT) {
+          s.timeWaitClient++;
+          if (isNew(row.timerTicks)) s.timeWaitClientNew++;
+        }
       } else if (row.localPort === cfg.port && row.state === TIME_WAIT && localAddress(row) === cfg.address) {
         s.timeWaitServer++;
+        if (isNew(row.timerTicks)) s.timeWaitServerNew++;
       }
     });
   }
@@ -89,8 +114,12 @@ function tick(): void {
   timer = setTimeout(tick, sampleSpacingMs(cpuMs() - t0, cfg.intervalMs));
 }
 tick();
-parentPort!.on('message', (m: string) => {
-  if (m === 'stop') {
+parentPort!.on('message', (m: 'stop' | { mark: number }) => {
+  if (typeof m === 'object') {
+    // The measured part began at m.mark (ms since the epoch, the same clock on every thread).
+    sinceMs = m.mark - performance.timeOrigin;
+    parentPort!.postMessage({ ...sample(), mark: true });
+  } else if (m === 'stop') {
     clearTimeout(timer);
     parentPort!.postMessage(sample());
     parentPort!.postMessage('done');

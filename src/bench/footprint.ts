@@ -114,7 +114,51 @@ export interface FootprintHandle {
    * it before starting the load, so starting a thread is not part of what the load measures.
    */
   ready: Promise<void>;
+  /**
+   * The measured part begins now (end of warm-up): counter deltas and TIME_WAIT counts start from
+   * here, so nothing warm-up did is counted. Without a call, the start of sampling is the baseline.
+   */
+  markMeasuring(atMs: number): void;
   stop(): Promise<KernelFootprint>;
+}
+
+/**
+ * Peaks and baselines of the measured part: from the sample marked at the end of warm-up (else the
+ * first, taken before the load starts: see ready). Pure.
+ */
+export function summarizeSamples(all: readonly FootprintSample[]): Pick<
+  KernelFootprint,
+  | 'timeWaitPeak'
+  | 'timeWaitPeakClientSide'
+  | 'timeWaitPeakServerSide'
+  | 'timeWaitAtStart'
+  | 'timeWaitAtStartClientSide'
+  | 'timeWaitAtStartServerSide'
+  | 'timeWaitAdded'
+  | 'timeWaitAddedClientSide'
+  | 'timeWaitAddedServerSide'
+  | 'ephemeralPortsPeak'
+> {
+  const from = Math.max(0, all.findIndex((s) => s.mark));
+  const samples = all.slice(from);
+  const base = samples[0];
+  const peak = (f: (s: FootprintSample) => number) => samples.reduce((m, s) => Math.max(m, f(s)), 0);
+  // What was there when measuring began: the baseline's TIME_WAIT that began before it.
+  const startClient = base ? base.timeWaitClient - base.timeWaitClientNew : 0;
+  const startServer = base ? base.timeWaitServer - base.timeWaitServerNew : 0;
+  return {
+    timeWaitPeak: peak((s) => s.timeWaitClient + s.timeWaitServer),
+    timeWaitPeakClientSide: peak((s) => s.timeWaitClient),
+    timeWaitPeakServerSide: peak((s) => s.timeWaitServer),
+    timeWaitAtStart: startClient + startServer,
+    timeWaitAtStartClientSide: startClient,
+    timeWaitAtStartServerSide: startServer,
+    // This run's own, by their timers: not a peak minus a start, which a scan slowed by the load blurs.
+    timeWaitAdded: peak((s) => s.timeWaitClientNew + s.timeWaitServerNew),
+    timeWaitAddedClientSide: peak((s) => s.timeWaitClientNew),
+    timeWaitAddedServerSide: peak((s) => s.timeWaitServerNew),
+    ephemeralPortsPeak: peak((s) => s.ephemeral),
+  };
 }
 
 /** Start sampling; undefined where the kernel cannot be read (not Linux). */
@@ -157,6 +201,14 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
       return sample && { sample, ageMs: performance.timeOrigin + performance.now() - sample.atMs };
     },
     ready,
+    markMeasuring(atMs) {
+      try {
+        before = readCounters().counters;
+      } catch {
+        // Kept from the start: a counter read that fails now failed nowhere else.
+      }
+      worker.postMessage({ mark: atMs });
+    },
     async stop() {
       worker.postMessage('stop');
       let timer: NodeJS.Timeout | undefined;
@@ -164,14 +216,9 @@ export function startFootprint(address: string, port: number, intervalMs = 1000)
       clearTimeout(timer);
       await worker.terminate();
       const after = readCounters().counters;
-      const peak = (f: (s: FootprintSample) => number) => samples.reduce((m, s) => Math.max(m, f(s)), 0);
+      const f = summarizeSamples(samples);
       const footprint: KernelFootprint = {
-        timeWaitPeak: peak((s) => s.timeWaitClient + s.timeWaitServer),
-        timeWaitPeakClientSide: peak((s) => s.timeWaitClient),
-        timeWaitPeakServerSide: peak((s) => s.timeWaitServer),
-        // The first sample is taken before the load starts (see ready).
-        timeWaitAtStart: samples.length ? samples[0]!.timeWaitClient + samples[0]!.timeWaitServer : 0,
-        ephemeralPortsPeak: peak((s) => s.ephemeral),
+        ...f,
         ephemeralPortsUsable: range.usable,
         samples: samples.length,
         counters: counterDeltas(before, after),

@@ -27,6 +27,12 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
     timeWaitPeakClientSide: sum((k) => k.timeWaitPeakClientSide),
     timeWaitPeakServerSide: sum((k) => k.timeWaitPeakServerSide),
     timeWaitAtStart: sum((k) => k.timeWaitAtStart ?? 0),
+    timeWaitAtStartClientSide: sum((k) => k.timeWaitAtStartClientSide ?? 0),
+    timeWaitAtStartServerSide: sum((k) => k.timeWaitAtStartServerSide ?? 0),
+    // Results from older versions have only the peaks: their own share is the peak above the start.
+    timeWaitAdded: sum((k) => k.timeWaitAdded ?? Math.max(0, k.timeWaitPeak - (k.timeWaitAtStart ?? 0))),
+    timeWaitAddedClientSide: sum((k) => k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0))),
+    timeWaitAddedServerSide: sum((k) => k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0))),
     ephemeralPortsPeak: Math.max(...ks.map((k) => k.ephemeralPortsPeak)),
     ephemeralPortsUsable: Math.min(...ks.map((k) => k.ephemeralPortsUsable)),
     samples: sum((k) => k.samples),
@@ -34,6 +40,10 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
     targetIsLocal: ks.every((k) => k.targetIsLocal),
   };
   if (reuse.length === 1 && reuse[0] !== 'null') merged.timeWaitReuse = JSON.parse(reuse[0]!) as TimeWaitReuse;
+  // Some parts ran without a kernel section (--no-kernel, not Linux): the sums are theirs alone.
+  const partsWith = ks.reduce((a, k) => a + (k.fromParts?.with ?? 1), 0);
+  const partsOf = parts.reduce((a, k) => a + (k?.fromParts?.of ?? 1), 0);
+  if (partsWith < partsOf) merged.fromParts = { with: partsWith, of: partsOf };
   return merged;
 }
 
@@ -79,6 +89,15 @@ export function mergeResults(results: BenchResult[], names?: readonly string[]):
   }
   const modes = new Set(results.map((r) => r.mode));
   if (modes.size > 1) throw new UsageError('cannot merge keep-alive and close runs: they measure different things');
+  if (names) {
+    // Machines loading one target at the same time add up; different targets, or a fixed rate with a closed loop, do not.
+    const targets = [...new Set(results.map((r) => r.target))];
+    if (targets.length > 1) throw new UsageError(`cannot merge runs against different targets (${targets.join(', ')}): merge adds up machines loading one target`);
+    const withRate = results.filter((r) => r.rate !== undefined).length;
+    if (withRate > 0 && withRate < results.length) {
+      throw new UsageError('cannot merge runs with -R (open model) and without it: their latencies are measured from different moments');
+    }
+  }
   const latency = newHistogram();
   const connect = newHistogram();
   const tls = newHistogram();

@@ -107,9 +107,19 @@ export class Recorder {
   }
 
   /** A connect attempt failed: counted by code with the errors, but as an attempt, not a request. */
+  /** Bytes that arrived with no request outstanding: no request failed, but the code is counted. */
+  unrequested(code: string, message: string): void {
+    if (!this.recording) return;
+    const e = this.errors.get(code);
+    if (e) e.count++;
+    else this.errors.set(code, { count: 1, first: message });
+  }
+
   connectFailed(code: string, message: string): void {
     if (!this.recording) return;
     this.connectErrors++;
+    // The timeline's errors are the run's errors: failed connects too.
+    this.secondErrors++;
     const e = this.errors.get(code);
     if (e) e.count++;
     else this.errors.set(code, { count: 1, first: message });

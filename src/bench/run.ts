@@ -6,7 +6,7 @@ import { connect as netConnect } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { TcplensError, UsageError } from '../errors.ts';
-import { buildRequest } from '../http/request.ts';
+import { asksClose, buildRequest } from '../http/request.ts';
 import { readOpenFilesLimit } from '../kernel/limits.ts';
 import type { BenchResult } from '../model/bench-result.ts';
 import { Engine, type EngineConfig } from './engine.ts';
@@ -55,6 +55,8 @@ export interface Progress {
   timeWait?: number;
   /** How old the TIME_WAIT count is: scans space out when they get costly. */
   timeWaitAgeS?: number;
+  /** The TIME_WAIT count is the one taken before the load began (no scan since). */
+  timeWaitBeforeRun?: boolean;
 }
 
 /** What the engines report once a second, added up over threads. */
@@ -72,7 +74,7 @@ export class UnreachableError extends TcplensError {}
 interface Plan {
   target: Target;
   address: string;
-  engine: Omit<EngineConfig, 'target' | 'onSecond'>;
+  engine: Omit<EngineConfig, 'target' | 'onSecond' | 'onMeasuring'>;
   workers: number;
   mode: 'keepalive' | 'close';
   method: string;
@@ -81,7 +83,11 @@ interface Plan {
 async function plan(o: BenchOptions): Promise<Plan> {
   const target = parseTarget(o.url);
   const method = (o.method ?? 'GET').toUpperCase();
-  const keepAlive = o.keepAlive ?? true;
+  // Connection: close asks the server to close after every response: keep-alive in name only.
+  if (asksClose(o.headers) && o.keepAlive === true) {
+    throw new UsageError('-H "Connection: close" means a new connection per request: leave it out for keep-alive, or use --no-keepalive');
+  }
+  const keepAlive = asksClose(o.headers) ? false : (o.keepAlive ?? true);
   const pipelining = o.pipelining ?? 1;
   if (o.connections !== undefined && (!Number.isInteger(o.connections) || o.connections < 1)) throw new UsageError('-c must be at least 1');
   if (o.rate !== undefined && !(o.rate > 0)) throw new UsageError('-R (rate) must be more than 0 requests per second');
@@ -150,7 +156,7 @@ function preflight(host: string, port: number, timeoutMs: number): Promise<void>
     const s = netConnect({ host, port });
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new UnreachableError(`cannot reach ${host}:${port}: no answer within ${timeoutMs} ms`));
+      reject(new UnreachableError(`cannot reach ${hostPort(host, port)}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
@@ -159,9 +165,14 @@ function preflight(host: string, port: number, timeoutMs: number): Promise<void>
     });
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new UnreachableError(`cannot reach ${host}:${port}: ${describeConnectFailure(err)}`));
+      reject(new UnreachableError(`cannot reach ${hostPort(host, port)}: ${describeConnectFailure(err)}`));
     });
   });
+}
+
+/** host:port, with brackets for an IPv6 address ([::1]:8080). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Split n as evenly as possible into k parts. */
@@ -179,6 +190,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     clearTimeout(timer);
   }
   const started = performance.now();
+  const startedMs = performance.timeOrigin + started;
   const progress: OnSecond = (completed, failed, connectErrors, lastRequests, lastP99) => {
     const l = footprint?.latest();
     o.onProgress?.({
@@ -190,12 +202,20 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       lastSecondP99Ms: lastP99,
       timeWait: l ? l.sample.timeWaitClient + l.sample.timeWaitServer : undefined,
       timeWaitAgeS: l && l.ageMs / 1000,
+      timeWaitBeforeRun: l ? l.sample.atMs < startedMs : undefined,
     });
   };
 
+  // Warm-up is not counted: the kernel footprint starts again when the measured part begins.
+  let measuring = !p.engine.warmupMs;
+  const onMeasuring = (atMs: number) => {
+    if (measuring) return;
+    measuring = true;
+    footprint?.markMeasuring(atMs);
+  };
   let measured: Measured;
   try {
-    measured = p.workers === 1 ? await runHere(p, targetForEngine, o, progress) : await runOnWorkers(p, o, progress);
+    measured = p.workers === 1 ? await runHere(p, targetForEngine, o, progress, onMeasuring) : await runOnWorkers(p, o, progress, onMeasuring);
   } catch (err) {
     await footprint?.stop();
     throw err;
@@ -203,6 +223,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const result = measured.result;
   result.target = p.target.url.href;
   if (o.signal?.aborted) result.interrupted = true;
+  if (!measuring) {
+    // Stopped before warm-up ended: nothing was measured, and a table of zeros would say otherwise.
+    result.interruptedInWarmup = true;
+    result.verdict = [];
+    await footprint?.stop();
+    return result;
+  }
   if (footprint) {
     result.kernel = await footprint.stop();
     placeSamples(result.timeline, footprint.samples, measured.measuredFromMs);
@@ -211,10 +238,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   return result;
 }
 
-async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSecond): Promise<Measured> {
+async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSecond, onMeasuring: (atMs: number) => void): Promise<Measured> {
   const engine = new Engine({
     ...p.engine,
     target,
+    onMeasuring,
     onSecond: (rec: Recorder) => {
       const last = rec.timeline.at(-1);
       progress(rec.completed, rec.failed, rec.connectErrors, last?.requests ?? 0, p99OfEncoded(last?.histogram));
@@ -233,7 +261,7 @@ async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSec
 }
 
 interface WorkerMessage {
-  type: 'second' | 'result' | 'error';
+  type: 'second' | 'measuring' | 'result' | 'error';
   completed?: number;
   failed?: number;
   connectErrors?: number;
@@ -244,7 +272,7 @@ interface WorkerMessage {
   message?: string;
 }
 
-async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond): Promise<Measured> {
+async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond, onMeasuring: (atMs: number) => void): Promise<Measured> {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const url = new URL(`./engine-worker${ext}`, import.meta.url);
   const states = Array.from({ length: p.workers }, () => ({ completed: 0, failed: 0, connectErrors: 0, lastRequests: 0, lastP99: 0 }));
@@ -275,6 +303,9 @@ async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond): Promi
               Math.max(...states.map((s) => s.lastP99)),
             );
           }
+        } else if (m.type === 'measuring') {
+          // The threads end warm-up within milliseconds of each other: the first starts the count.
+          onMeasuring(m.measuredFromMs!);
         } else if (m.type === 'result') {
           resolve({ result: m.result!, measuredFromMs: m.measuredFromMs! });
         } else {

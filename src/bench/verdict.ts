@@ -1,6 +1,6 @@
 // Sentences computed from a run's numbers: what the load did to the kernel and what follows from it.
 
-import type { BenchResult, TimeWaitReuse, Verdict } from '../model/bench-result.ts';
+import type { BenchResult, KernelFootprint, TimeWaitReuse, Verdict } from '../model/bench-result.ts';
 import { formatCount } from '../render/table.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
@@ -48,7 +48,7 @@ type VerdictInput = Pick<
   | 'errorDetails'
   | 'rate'
   | 'connectErrors'
->;
+> & Partial<Pick<BenchResult, 'statuses'>>;
 
 /**
  * New connections per second that take a port: in close mode every request's, with keep-alive the
@@ -79,6 +79,61 @@ function percent(x: number): string {
   return `${p.toFixed(1)}%`;
 }
 
+/** Where this run's TIME_WAIT went: decided from this run's own counts (peaks minus what was there at start). */
+export interface TimeWaitSide {
+  side: 'client' | 'server' | 'both' | 'unknown';
+  /** This run's TIME_WAIT on each side (the server side is 0 when the server is elsewhere). */
+  client: number;
+  server: number;
+  /** The share of new connections that leave this client a TIME_WAIT (0 to 1). */
+  clientShare: number;
+  /** For a sentence. */
+  text: string;
+}
+
+/**
+ * This client is said to hold the TIME_WAIT from this share of it (or, server elsewhere, of the
+ * connections made) up; below SERVER_CLEAR the server is, and its ports are freed at once; between
+ * the two both sides hold it: even a fifth of a close-mode rate can run a port range out.
+ */
+const CLIENT_CLEAR = 0.8;
+const REMOTE_CLIENT_CLEAR = 0.6;
+const SERVER_CLEAR = 0.05;
+
+/**
+ * Who closed first, from this run's numbers. With the server on this host both ends are seen: the
+ * shares decide. With the server elsewhere only this client's end is: each connection it closed first
+ * leaves it one TIME_WAIT for 60 s, so its count against the connections made in that time decides.
+ */
+export function timeWaitSide(r: Pick<BenchResult, 'kernel' | 'connectionsOpened' | 'durationS'>): TimeWaitSide {
+  const k = r.kernel!;
+  const client = k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0));
+  const server = k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0));
+  if (k.targetIsLocal) {
+    const total = client + server;
+    if (total === 0) return { side: 'unknown', client, server, clientShare: 0, text: 'neither side holds TIME_WAIT from this run' };
+    const share = client / total;
+    if (share >= CLIENT_CLEAR) return { side: 'client', client, server, clientShare: share, text: 'this client holds the TIME_WAIT (it closed first)' };
+    if (share <= SERVER_CLEAR) {
+      return {
+        side: 'server', client, server, clientShare: share,
+        text: `the server holds the TIME_WAIT (it closed first: server ${formatCount(server)}, client ${formatCount(client)}), so this client's ports are freed at once`,
+      };
+    }
+    return { side: 'both', client, server, clientShare: share, text: `both sides hold TIME_WAIT (client ${formatCount(client)}, server ${formatCount(server)})` };
+  }
+  // Connections made within one TIME_WAIT length: what a client that closes first would hold at the end.
+  const expected = r.durationS > TIME_WAIT_SECONDS ? (r.connectionsOpened * TIME_WAIT_SECONDS) / r.durationS : r.connectionsOpened;
+  if (expected <= 0) return { side: 'unknown', client, server, clientShare: 0, text: 'no connection was opened' };
+  const share = Math.min(1, client / expected);
+  const of = `${formatCount(client)} TIME_WAIT for ${countOf(Math.round(expected), 'connection')}`;
+  if (share >= REMOTE_CLIENT_CLEAR) return { side: 'client', client, server, clientShare: share, text: `this client holds the TIME_WAIT (it closed first: ${of})` };
+  if (share <= SERVER_CLEAR) {
+    return { side: 'server', client, server, clientShare: share, text: `the server closed first (this client holds ${of}), so this client's ports are freed at once` };
+  }
+  return { side: 'both', client, server, clientShare: share, text: `this client holds TIME_WAIT for some of its connections (${of}): both sides close first` };
+}
+
 export function verdict(r: VerdictInput): Verdict[] {
   const out: Verdict[] = [];
   const k = r.kernel;
@@ -91,6 +146,12 @@ export function verdict(r: VerdictInput): Verdict[] {
   const connectErrors = r.connectErrors ?? 0;
   const attempts = r.requests.total + connectErrors;
   const failures = r.requests.failed + connectErrors;
+  // Failed connects are measured against the connections wanted, failed requests against requests:
+  // with keep-alive one connection carries thousands of requests.
+  const connectionsWanted = r.connectionsOpened + (r.connectionsFromWarmup ?? 0) + connectErrors;
+  const requestShare = r.requests.total > 0 ? r.requests.failed / r.requests.total : 0;
+  const connectShare = connectionsWanted > 0 ? connectErrors / connectionsWanted : 0;
+  const share = Math.max(requestShare, connectShare);
   if (top && attempts > 0 && r.requests.failed === r.requests.total) {
     out.push({
       severity: 'critical',
@@ -100,19 +161,31 @@ export function verdict(r: VerdictInput): Verdict[] {
           ? `every request failed, and ${countOf(connectErrors, 'connection attempt')}: ${top.code} (${top.first}) — ${top.meaning}`
           : `every request failed: ${top.code} (${top.first}) — ${top.meaning}`,
     });
-  } else if (attempts > 0 && failures / attempts >= FAILED_WARNING) {
-    const share = failures / attempts;
+  } else if (attempts > 0 && share >= FAILED_WARNING) {
     const what = [
       ...(r.requests.failed ? [`${formatCount(r.requests.failed)} of ${formatCount(r.requests.total)} requests`] : []),
-      ...(connectErrors ? [countOf(connectErrors, 'connection attempt')] : []),
+      ...(connectErrors ? [`${formatCount(connectErrors)} of ${countOf(connectionsWanted, 'connection attempt')}`] : []),
     ].join(' and ');
     out.push({
       severity: share >= FAILED_CRITICAL ? 'critical' : 'warning',
       text:
-        `${what} failed (${percent(share)}${connectErrors ? ' of all attempts' : ''})` +
+        `${what} failed (${percent(share)})` +
         // EADDRNOTAVAIL has a verdict line of its own below.
         (top ? `, ${top.count === failures ? 'all' : formatCount(top.count)} with ${top.code}${top.code === 'EADDRNOTAVAIL' ? '' : ` — ${top.meaning}`}` : '') +
         (share >= FAILED_CRITICAL ? ': the figures above describe a failing run' : '') + '.',
+    });
+  }
+
+  // Error statuses are responses (exit 0), but a run of nothing else measured an error page.
+  const answered = r.requests.total - r.requests.failed;
+  if (answered > 0 && r.requests.ok === 0) {
+    const codes = Object.entries(r.statuses ?? {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const one = codes.length === 1 ? codes[0]![0] : undefined;
+    out.push({
+      severity: 'warning',
+      text: one
+        ? `every response was ${one}${one === '404' ? ': check the URL' : Number(one) >= 500 ? ': the server is failing' : ': check the URL, method, headers and body'}; the figures above measure an error response.`
+        : `no response was a success (${codes.map(([c, n]) => `${c}: ${formatCount(n)}`).join(', ')}): the figures above measure error responses.`,
     });
   }
 
@@ -135,26 +208,30 @@ export function verdict(r: VerdictInput): Verdict[] {
       severity: 'critical',
       text: `${formatCount(noPort)} connect() calls failed with EADDRNOTAVAIL: no local port was free towards the target` +
         (k ? ` (${formatCount(k.ephemeralPortsPeak)} held at the peak, ${formatCount(k.ephemeralPortsUsable)} usable)` : '') +
-        (reuse.applies
-          ? `. Use keep-alive; failing that, widen ip_local_port_range: ${reuse.setting} already reuses TIME_WAIT ports towards this target.`
-          : `. Use keep-alive; failing that, widen ip_local_port_range or ${reuse.fix}.`),
+        (r.mode === 'keepalive'
+          ? `. This run already uses keep-alive, so its connections themselves need more ports than the range has: open fewer (-c below ${formatCount(k ? k.ephemeralPortsUsable : 0)}), or widen ip_local_port_range.`
+          : reuse.applies
+            ? `. Use keep-alive; failing that, widen ip_local_port_range: ${reuse.setting} already reuses TIME_WAIT ports towards this target.`
+            : `. Use keep-alive; failing that, widen ip_local_port_range or ${reuse.fix}.`),
     });
   }
 
   if (k && rate > 0) {
     const needed = Math.round(rate * TIME_WAIT_SECONDS);
     const usable = k.ephemeralPortsUsable;
-    const clientHolds = k.timeWaitPeakClientSide >= k.timeWaitPeakServerSide;
-    const side = clientHolds
-      ? 'this client holds the TIME_WAIT (it closed first)'
-      : 'the server holds the TIME_WAIT (it closed first), so this client\'s ports are freed at once';
+    const who = timeWaitSide(r);
+    const clientHolds = who.side === 'client' || who.side === 'both';
+    const side = who.text;
+    // Ports this client keeps in TIME_WAIT: every new connection's when it closes first, a share when both do.
+    const clientNeeded = who.side === 'client' ? needed : who.side === 'both' ? Math.round(needed * who.clientShare) : 0;
     if (r.mode === 'close' || rate >= 1) {
       const head = `at ${formatCount(Math.round(rate))} new connections/s, ${TIME_WAIT_SECONDS} s of TIME_WAIT needs ${formatCount(needed)} ports`;
       if (clientHolds && reuse.applies && k.timeWaitReuse) {
         // connect() takes over a TIME_WAIT port once it is delayMs old: the range turns over every delayMs, not every 60 s.
         const delayS = k.timeWaitReuse.delayMs / 1000;
         const fits = delayS > 0 ? usable / delayS : Infinity;
-        const severity = rate > fits ? 'critical' : rate > fits * 0.5 ? 'warning' : 'info';
+        const clientRate = (clientNeeded / Math.max(1, needed)) * rate;
+        const severity = clientRate > fits ? 'critical' : clientRate > fits * 0.5 ? 'warning' : 'info';
         out.push({
           severity,
           text:
@@ -166,27 +243,27 @@ export function verdict(r: VerdictInput): Verdict[] {
         });
       } else {
         const fits = usable > 0 ? usable / TIME_WAIT_SECONDS : 0;
-        const severity = clientHolds && needed > usable ? 'critical' : needed > usable * 0.5 && clientHolds ? 'warning' : 'info';
+        const severity = clientHolds && clientNeeded > usable ? 'critical' : clientNeeded > usable * 0.5 && clientHolds ? 'warning' : 'info';
         out.push({
           severity,
           text:
             head +
             `; the range has ${formatCount(usable)} per destination (enough for ${formatCount(Math.floor(fits))}/s); ${side}` +
-            (clientHolds && needed > usable
-              ? `: EADDRNOTAVAIL ahead — use keep-alive, or ${reuse.fix}.`
+            (clientHolds && clientNeeded > usable
+              ? `: EADDRNOTAVAIL ahead — ${r.mode === 'keepalive' ? 'fewer reconnections (the server closes keep-alive connections)' : 'use keep-alive'}, or ${reuse.fix}.`
               : '.'),
         });
       }
     }
     out.push({
       severity: 'info',
-      text: `TIME_WAIT peaked at ${formatCount(k.timeWaitPeak)} sockets with the target's port (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.targetIsLocal ? '' : ', server not on this host'}).`,
+      text: `this run added up to ${formatCount(who.client + who.server)} TIME_WAIT sockets with the target's port (client side ${formatCount(who.client)}, server side ${formatCount(who.server)}${k.targetIsLocal ? '' : ', server not on this host'}).`,
     });
   } else if (k && r.mode === 'keepalive') {
     const failing = attempts > 0 && failures / attempts >= FAILED_WARNING;
     out.push({
       severity: failing ? 'info' : 'ok',
-      text: `keep-alive: ${countOf(r.requests.total, 'request')} over ${countOf(r.connectionsOpened + (r.connectionsFromWarmup ?? 0), 'connection')}${r.connectionsFromWarmup ? ` (${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}; TIME_WAIT peaked at ${formatCount(k.timeWaitPeak)}.`,
+      text: `keep-alive: ${countOf(r.requests.total, 'request')} over ${countOf(r.connectionsOpened + (r.connectionsFromWarmup ?? 0), 'connection')}${r.connectionsFromWarmup ? ` (${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}; this run added ${formatCount(timeWaitAddedOf(k))} TIME_WAIT.`,
     });
   }
 
@@ -194,8 +271,8 @@ export function verdict(r: VerdictInput): Verdict[] {
     out.push({
       severity: 'info',
       text: k.timeWaitAtStart === 1
-        ? '1 TIME_WAIT socket with the target\'s port was there before this run began (an earlier connection within 60 s): the TIME_WAIT peaks include it.'
-        : `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the TIME_WAIT peaks include them.`,
+        ? '1 TIME_WAIT socket with the target\'s port was there before this run began (an earlier connection within 60 s): the peaks include it, this run\'s own counts do not.'
+        : `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the peaks include them, this run's own counts do not.`,
     });
   }
 
@@ -222,7 +299,16 @@ export function verdict(r: VerdictInput): Verdict[] {
       out.push({ severity: 'warning', text: `TCPTimeWaitOverflow rose by ${formatCount(c['TcpExt.TCPTimeWaitOverflow']!)}: tcp_max_tw_buckets was reached and connections closed without TIME_WAIT.` });
     }
   }
+  // A check mark next to a warning would contradict it.
+  if (out.some((v) => v.severity === 'critical' || v.severity === 'warning')) {
+    for (const v of out) if (v.severity === 'ok') v.severity = 'info';
+  }
   return out;
+}
+
+/** This run's own TIME_WAIT (peak minus what was there at start); older files only have the peak. */
+export function timeWaitAddedOf(k: KernelFootprint): number {
+  return k.timeWaitAdded ?? Math.max(0, k.timeWaitPeak - (k.timeWaitAtStart ?? 0));
 }
 
 function formatSeconds(s: number): string {

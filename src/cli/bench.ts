@@ -7,13 +7,18 @@
 //    "latencyMs":{"p50","p75","p90","p99","p999","p9999","max","min","mean","stdev"},"connectMs"?:{…},"tlsMs"?:{…},
 //    "connectionsOpened","newConnectionsPerSecond","connectionsFromWarmup"?,"connectErrors",
 //    "errors":{CODE:N},"errorDetails":[{"code","count","first","meaning"}],"statuses":{"200":N,…},
-//    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide","timeWaitAtStart","ephemeralPortsPeak",
+//    "kernel"?:{"timeWaitPeak","timeWaitPeakClientSide","timeWaitPeakServerSide",
+//               "timeWaitAtStart","timeWaitAtStartClientSide","timeWaitAtStartServerSide",
+//               "timeWaitAdded","timeWaitAddedClientSide","timeWaitAddedServerSide","ephemeralPortsPeak",
 //               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal",
-//               "timeWaitReuse"?:{"tcpTwReuse","tcpTimestamps","delayMs","targetIsLoopback"}},
+//               "timeWaitReuse"?:{"tcpTwReuse","tcpTimestamps","delayMs","targetIsLoopback"},"fromParts"?:{"with","of"}},
 //    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
 //    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms",
-//    "interrupted"?:true,"gaveUp"?:true}
-// With --compare: {"runs":[<run>, <run>]}. `bench merge` prints a run (with "merged": N).
+//    "interrupted"?:true,"interruptedInWarmup"?:true,"gaveUp"?:true}
+// The kernel section covers the measured part only (after --warmup); "timeWaitAdded…" is this run's own
+// TIME_WAIT (peak minus what was there at start). timeline[].errors counts failed connects too.
+// With --compare: {"runs":[<run>, <run>]}; after Ctrl-C, the runs made (the last "interrupted") and
+// "missing":["close"] for the modes never run. "interruptedInWarmup":true: Ctrl-C came during warm-up, nothing was measured. `bench merge` prints a run (with "merged": N).
 // "ok" counts responses with a status below 400; "failed" counts requests that ended in an error.
 // "total" counts requests sent: a failed connect sent nothing, it is counted in "connectErrors" (and
 // by code in "errors"). "connectionsOpened" counts the measured part; after --warmup the connections
@@ -24,7 +29,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TcplensError, UsageError } from '../errors.ts';
 import type { BenchOptions, Progress } from '../bench/run.ts';
-import { parseHeader } from '../http/request.ts';
+import { asksClose, parseHeader } from '../http/request.ts';
 import type { BenchResult } from '../model/bench-result.ts';
 import { renderJson } from '../render/json.ts';
 import { formatCount, useColor } from '../render/table.ts';
@@ -65,6 +70,7 @@ function parseCompare(raw: string): ('keepalive' | 'close')[] {
     if (m !== 'keepalive' && m !== 'close') throw new UsageError(`--compare takes modes from keepalive,close, not '${m}'`);
   }
   if (modes.length < 2) throw new UsageError('--compare needs two modes, such as keepalive,close');
+  if (new Set(modes).size !== modes.length) throw new UsageError(`--compare needs two different modes, such as keepalive,close, not '${raw}'`);
   return modes as ('keepalive' | 'close')[];
 }
 
@@ -81,7 +87,9 @@ function benchExitCode(runs: BenchResult[], interrupted: boolean): number {
 
 /** The live line: the last second's rate and p99, totals so far, and the newest TIME_WAIT count (with its age once it is not this second's). */
 export function progressLine(p: Progress): string {
-  const age = p.timeWaitAgeS !== undefined && p.timeWaitAgeS > 1.5 ? ` (${p.timeWaitAgeS.toFixed(0)} s ago)` : '';
+  const age = p.timeWaitBeforeRun
+    ? ' (before the run)'
+    : p.timeWaitAgeS !== undefined && p.timeWaitAgeS > 1.5 ? ` (${p.timeWaitAgeS.toFixed(0)} s ago)` : '';
   const tw = p.timeWait === undefined ? '' : `  TIME_WAIT ${formatCount(p.timeWait)}${age}`;
   const refused = p.connectErrors > 0 ? `  failed connects ${formatCount(p.connectErrors)}` : '';
   return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${refused}${tw}`;
@@ -135,7 +143,11 @@ Examples:
           throw new UsageError(`--body-file: cannot read ${o.bodyFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
         }
       }
-      const modes = o.compare ? parseCompare(o.compare) : [o.keepalive ? 'keepalive' : 'close'];
+      // -H "Connection: close" makes every request open a connection: run (and say) close mode.
+      const closeHeader = asksClose(o.header);
+      if (closeHeader && o.compare) throw new UsageError('--compare and -H "Connection: close" cannot go together: the header closes every connection in either mode');
+      if (closeHeader && o.keepalive) process.stderr.write('tcplens: -H "Connection: close" opens a new connection per request: running as --no-keepalive\n');
+      const modes = o.compare ? parseCompare(o.compare) : [o.keepalive && !closeHeader ? 'keepalive' : 'close'];
       // Loaded here, not at start-up: the other commands should not pay for the load generator.
       const { runBench } = await import('../bench/run.ts');
       const { renderBench, renderCompare } = await import('../render/bench.ts');
@@ -177,9 +189,11 @@ Examples:
         process.removeListener('SIGINT', onSigint);
         clearProgress();
       }
+      // A compare cut short by Ctrl-C keeps its shape: the modes that never ran are named as missing.
+      const missing = modes.slice(runs.length);
       // The result first: whatever happens to the report file, the run is not lost.
-      if (o.json) out(renderJson(runs.length > 1 ? { runs } : runs[0]));
-      else out(runs.length > 1 ? renderCompare(runs, color) : renderBench(runs[0]!, color));
+      if (o.json) out(renderJson(modes.length > 1 ? { runs, ...(missing.length ? { missing } : {}) } : runs[0]));
+      else out(modes.length > 1 ? renderCompare(runs, color, missing) : renderBench(runs[0]!, color));
       if (o.html) {
         const { renderBenchHtml } = await import('../render/bench-html.ts');
         try {

@@ -25,6 +25,11 @@ export function parseHeader(raw: string): [string, string] {
   return [name, value];
 }
 
+/** The request's own Connection header asks the server to close after the response. */
+export function asksClose(headers: [string, string][] | undefined): boolean {
+  return (headers ?? []).some(([n, v]) => n.toLowerCase() === 'connection' && v.split(',').some((t) => t.trim().toLowerCase() === 'close'));
+}
+
 export function buildRequest(spec: RequestSpec): Buffer {
   if (!TOKEN.test(spec.method)) throw new UsageError(`-m: '${spec.method}' is not a valid HTTP method`);
   const has = (name: string) => spec.headers.some(([n]) => n.toLowerCase() === name);
@@ -47,11 +52,46 @@ function checkFraming(spec: RequestSpec): void {
   const lengths = spec.headers.filter(([n]) => n.toLowerCase() === 'content-length').map(([, v]) => v);
   const chunked = spec.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding');
   if (lengths.length > 0 && chunked) throw new UsageError('-H: give Content-Length or Transfer-Encoding, not both');
+  if (chunked) {
+    const codings = spec.headers.filter(([n]) => n.toLowerCase() === 'transfer-encoding').map(([, v]) => v).join(',');
+    const last = codings.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean).at(-1);
+    // A request's body ends where its last coding, chunked, says: anything else leaves the server no end to find (RFC 9112 6.3).
+    if (last !== 'chunked') throw new UsageError(`-H "Transfer-Encoding: ${codings}" must end in chunked: a server cannot tell where the body ends`);
+    if (!isChunkedBody(spec.body ?? new Uint8Array(0))) {
+      throw new UsageError(
+        '-H "Transfer-Encoding: chunked" needs a body already framed as chunks (such as 2\\r\\nhi\\r\\n0\\r\\n\\r\\n): leave the header out and bench sends the body with its Content-Length',
+      );
+    }
+  }
   for (const v of lengths) {
     if (!/^\d+$/.test(v) || Number(v) !== bodyBytes) {
       throw new UsageError(
         `-H "Content-Length: ${v}" does not match the body (${bodyBytes} bytes${spec.body ? '' : ': no -b or --body-file'}): leave it out and bench sends the right one`,
       );
     }
+  }
+}
+
+/** A complete chunked body: size lines (hex, optional extensions), data, the 0 chunk, optional trailers, the empty line. */
+export function isChunkedBody(b: Uint8Array): boolean {
+  const text = Buffer.from(b).toString('latin1');
+  let at = 0;
+  for (;;) {
+    const eol = text.indexOf('\r\n', at);
+    if (eol < 0) return false;
+    const m = /^([0-9a-fA-F]{1,15})(;[^\r\n]*)?$/.exec(text.slice(at, eol));
+    if (!m) return false;
+    const size = parseInt(m[1]!, 16);
+    at = eol + 2;
+    if (size === 0) break;
+    if (text.slice(at + size, at + size + 2) !== '\r\n') return false;
+    at += size + 2;
+  }
+  // Trailers, each a line, then the empty line that ends the body, and nothing after it.
+  for (;;) {
+    const eol = text.indexOf('\r\n', at);
+    if (eol < 0) return false;
+    if (eol === at) return at + 2 === text.length;
+    at = eol + 2;
   }
 }

@@ -393,6 +393,8 @@ export class ResponseParser {
     }
     // Near the size limit the state machine decides, byte for byte.
     if (p - start > MAX_HEAD_BYTES - 1024) return this.giveUp();
+    // Both framings: an error, said by the state machine (endOfHead).
+    if (this.hasTransferEncoding && this.contentLength >= 0) return this.giveUp();
     this.minor = minor;
     this.status = d0 * 100 + d1 * 10 + d2;
     this.matched = 0;
@@ -491,6 +493,8 @@ export class ResponseParser {
   }
 
   private endOfHead(): boolean {
+    // Both framings at once is how request smuggling starts; llhttp refuses it whatever the status.
+    if (this.hasTransferEncoding && this.contentLength >= 0) return this.fail('Transfer-Encoding together with Content-Length');
     const s = this.status;
     if (s >= 100 && s < 200 && s !== 101) {
       // An interim response (100 Continue, 103 Early Hints): the real one follows.

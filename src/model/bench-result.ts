@@ -26,6 +26,7 @@ export interface TimelinePoint {
   /** End of this second, seconds since the measured run began. */
   t: number;
   requests: number;
+  /** Requests that failed and connect attempts that failed in this second. */
   errors: number;
   p50Ms: number;
   p99Ms: number;
@@ -48,13 +49,23 @@ export interface TimeWaitReuse {
 
 /** What the run did to the kernel (Linux): sampled once a second and from counters before/after. */
 export interface KernelFootprint {
-  /** Most TIME_WAIT sockets seen at once with the target's port at either end. */
+  /** Most TIME_WAIT sockets seen at once with the target's port at either end, in the measured part (warm-up excluded). */
   timeWaitPeak: number;
   /** Of those, on the client side (remote port = target port) and on the server side (local port = target port). */
   timeWaitPeakClientSide: number;
   timeWaitPeakServerSide: number;
   /** TIME_WAIT with the target's port already there before the load began (an earlier run within 60 s): the peaks include them. */
   timeWaitAtStart?: number;
+  /** Of those, on each side. */
+  timeWaitAtStartClientSide?: number;
+  timeWaitAtStartServerSide?: number;
+  /**
+   * This run's own TIME_WAIT: the most seen at once above what was there when the measured part
+   * began (peak minus start), in all and on each side. What --compare and the verdict use.
+   */
+  timeWaitAdded?: number;
+  timeWaitAddedClientSide?: number;
+  timeWaitAddedServerSide?: number;
   /** Most local ports inside ip_local_port_range, reserved excluded, held at once towards the target (any state). */
   ephemeralPortsPeak: number;
   /** ip_local_port_range minus ip_local_reserved_ports: what one destination can use. */
@@ -64,6 +75,8 @@ export interface KernelFootprint {
   counters: Record<string, number>;
   /** True when the target's address is on this host, so both ends were seen. */
   targetIsLocal: boolean;
+  /** After bench merge, when only some parts had a kernel section: the figures are those parts' alone. */
+  fromParts?: { with: number; of: number };
   /** The TIME_WAIT reuse knobs at the run (absent in files from older versions, or merged machines that differ). */
   timeWaitReuse?: TimeWaitReuse;
 }
@@ -107,6 +120,10 @@ export interface BenchResult {
    * are counted in errors and errorDetails with the failed requests'.
    */
   connectErrors?: number;
+  /**
+   * Errors by code: failed requests, failed connects, and bytes that came with no request outstanding
+   * ("parse": a stream out of step, which fails no request).
+   */
   errors: Record<string, number>;
   errorDetails: ErrorDetail[];
   statuses: Record<string, number>;
@@ -124,6 +141,8 @@ export interface BenchResult {
   merged?: number;
   /** The run was stopped early by the user (Ctrl-C): a partial result. */
   interrupted?: true;
+  /** Ctrl-C came during warm-up: nothing was measured (the figures are zeros, not results). */
+  interruptedInWarmup?: true;
   /**
    * A -n run stopped before its count: every connect failed for --connect-timeout in a row (the target
    * is gone, or no local port is left); without it the run would never end.

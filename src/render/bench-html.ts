@@ -6,6 +6,7 @@ import type { BenchResult } from '../model/bench-result.ts';
 import { asset, escapeHtml } from './html.ts';
 import { formatCount } from './table.ts';
 import { formatDuration, partialNote, warmupOf } from './bench.ts';
+import { timeWaitAddedOf } from '../bench/verdict.ts';
 
 // Percentiles to plot, spread evenly on the "nines" axis (x = 1 / (1 - q)).
 const CURVE = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];
@@ -38,7 +39,7 @@ export function renderBenchHtml(runs: BenchResult[]): string {
     .map(
       (r) => `<tr><td>${r.mode === 'keepalive' ? 'keep-alive' : 'close'}</td><td>${formatCount(Math.round(r.requests.perSecond))}</td>` +
         `<td>${r.latencyMs.p50}</td><td>${r.latencyMs.p99}</td><td>${r.latencyMs.max}</td><td>${formatCount(r.requests.failed + (r.connectErrors ?? 0))}</td>` +
-        `<td>${r.kernel ? formatCount(r.kernel.timeWaitPeak) : '-'}</td>` +
+        `<td>${r.kernel ? formatCount(timeWaitAddedOf(r.kernel)) : '-'}</td>` +
         `<td>${formatCount(r.connectionsOpened)}${r.connectionsFromWarmup ? ` (+${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}</td></tr>`,
     )
     .join('');
@@ -62,7 +63,7 @@ td:first-child,th:first-child{text-align:left}.chart{margin:16px 0}li.critical{c
 <h1>tcplens bench</h1>
 <p>${escapeHtml(first.method)} ${escapeHtml(first.target)} · ${formatCount(first.connections)} concurrent connections (-c)${first.rate ? ` · ${formatCount(first.rate)} req/s asked (-R)` : ''} · ${formatDuration(first.durationS)} per run${warmupOf(first) ? `, measured after ${warmupOf(first)} s of warm-up` : ''}</p>
 ${partial}
-<table><tr><th>mode</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>TIME_WAIT peak</th><th>connections opened</th></tr>${rows}</table>
+<table><tr><th>mode</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>TIME_WAIT added</th><th>connections opened</th></tr>${rows}</table>
 <ul>${verdicts}</ul>
 <h2>Requests per second</h2><div class="chart" id="rps"></div>
 <h2>Latency over time (p50, p99)</h2><div class="chart" id="lat"></div>

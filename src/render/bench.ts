@@ -1,7 +1,7 @@
 // Text for `tcplens bench`: the summary of one run, and the side-by-side table of --compare.
 
 import type { BenchResult, Percentiles } from '../model/bench-result.ts';
-import { countOf, portsPerSecond } from '../bench/verdict.ts';
+import { countOf, portsPerSecond, timeWaitAddedOf } from '../bench/verdict.ts';
 import { oneLineMessage } from '../bench/error-meanings.ts';
 import { type Color, formatCount, paint, renderTable } from './table.ts';
 
@@ -48,6 +48,7 @@ export function formatDuration(seconds: number): string {
 
 /** Why a result is partial, in words; undefined when it is whole. */
 export function partialNote(r: BenchResult): string | undefined {
+  if (r.interruptedInWarmup) return `interrupted during the ${warmupOf(r)} s warm-up (Ctrl-C): nothing was measured`;
   if (r.interrupted) return `interrupted after ${formatDuration(r.durationS)} (Ctrl-C): a partial result`;
   if (r.gaveUp) {
     return `gave up after ${formatDuration(r.durationS)}: every connection attempt failed for --connect-timeout in a row, ` +
@@ -59,10 +60,17 @@ export function partialNote(r: BenchResult): string | undefined {
 export function renderBench(r: BenchResult, color: boolean): string {
   const out: string[] = [];
   const mode = r.mode === 'keepalive' ? 'keep-alive' : 'a new connection per request';
-  const shape = r.rate ? `open model at ${formatCount(r.rate)} req/s` : `${r.connections} connections${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
+  // Connections asked for; with failed connects, how many of them were ever opened.
+  const opened = r.connectionsOpened + (r.connectionsFromWarmup ?? 0);
+  const conns = `${countOf(r.connections, 'connection')}${r.connectErrors && r.mode === 'keepalive' && opened < r.connections ? ` (${formatCount(opened)} could be opened)` : ''}`;
+  const shape = r.rate ? `open model at ${formatCount(r.rate)} req/s over ${conns}` : `${conns}${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
   const warmup = warmupOf(r) ? ` after ${warmupOf(r)} s of warm-up` : '';
   const merged = r.merged ? `, ${r.merged} result${r.merged === 1 ? '' : 's'} merged` : '';
   out.push(`${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${formatDuration(r.durationS)}${warmup}${merged}\n`);
+  if (r.interruptedInWarmup) {
+    // One line, not a table of zeros that would read as a result.
+    return `${r.method} ${r.target} — ${paint(`interrupted during the ${warmupOf(r)} s warm-up (Ctrl-C): nothing was measured`, 'yellow', color)}\n`;
+  }
   const partial = partialNote(r);
   if (partial) out.push(`${paint(partial[0]!.toUpperCase() + partial.slice(1), 'yellow', color)}\n`);
   out.push('\n');
@@ -118,8 +126,9 @@ export function renderBench(r: BenchResult, color: boolean): string {
     const c = k.counters;
     const d = (key: string) => formatCount(c[key] ?? 0);
     out.push(
-      `\nKernel     TIME_WAIT peak ${formatCount(k.timeWaitPeak)} (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.timeWaitAtStart ? `; ${formatCount(k.timeWaitAtStart)} there before the run` : ''}) · ` +
+      `\nKernel     TIME_WAIT peak ${formatCount(k.timeWaitPeak)} (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.timeWaitAtStart ? `; ${formatCount(k.timeWaitAtStart)} there before the run, ${formatCount(timeWaitAddedOf(k))} this run's own` : ''}) · ` +
         `ephemeral ports peak ${formatCount(k.ephemeralPortsPeak)} of ${formatCount(k.ephemeralPortsUsable)}\n` +
+        (k.fromParts ? `           from ${k.fromParts.with} of ${k.fromParts.of} merged results only: the others have no kernel section (--no-kernel, or not Linux)\n` : '') +
         `           ListenOverflows +${d('TcpExt.ListenOverflows')} · ListenDrops +${d('TcpExt.ListenDrops')} · SYN cookies +${formatCount((c['TcpExt.SyncookiesSent'] ?? 0) + (c['TcpExt.TCPReqQFullDoCookies'] ?? 0))} · ` +
         `RST sent +${d('Tcp.OutRsts')} · resets +${d('Tcp.EstabResets')} · retransmits +${d('Tcp.RetransSegs')}\n`,
     );
@@ -135,13 +144,15 @@ export function renderBench(r: BenchResult, color: boolean): string {
 }
 
 /** The handbook's table 2.4, measured: modes side by side. */
-export function renderCompare(runs: BenchResult[], color: boolean): string {
-  const rows = runs.map((r) => [
+export function renderCompare(runs: BenchResult[], color: boolean, missing: string[] = []): string {
+  const measured = (r: BenchResult) => !r.interruptedInWarmup;
+  const rows = runs.filter(measured).map((r) => [
     r.mode === 'keepalive' ? 'keep-alive' : 'close',
     formatCount(Math.round(r.requests.perSecond)),
     ms(r.latencyMs.mean),
     ms(r.latencyMs.p99),
-    r.kernel ? formatCount(r.kernel.timeWaitPeak) : '-',
+    // This run's own: a run right after another starts with the other's TIME_WAIT (60 s).
+    r.kernel ? formatCount(timeWaitAddedOf(r.kernel)) : '-',
     formatCount(Math.round(portsPerSecond(r))),
     // Failed connects sent no request, but they are errors of the run all the same.
     r.requests.failed + (r.connectErrors ?? 0) ? paint(formatCount(r.requests.failed + (r.connectErrors ?? 0)), 'red', color) : '0',
@@ -152,13 +163,14 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
       { header: 'req/s', align: 'right' },
       { header: 'mean', align: 'right' },
       { header: 'p99', align: 'right' },
-      { header: 'TIME_WAIT peak', align: 'right' },
+      { header: 'TIME_WAIT added', align: 'right' },
       { header: 'ports/s', align: 'right' },
       { header: 'errors', align: 'right' },
     ],
     rows,
   );
   const verdicts = runs
+    .filter(measured)
     .flatMap((r) =>
       r.verdict.map((v) => {
         const [mark, col] = SEVERITY[v.severity] ?? ['·', undefined];
@@ -171,9 +183,9 @@ export function renderCompare(runs: BenchResult[], color: boolean): string {
       const note = partialNote(r);
       return note ? `${paint(`${r.mode === 'keepalive' ? 'keep-alive' : 'close'}: ${note}`, 'yellow', color)}\n` : '';
     })
-    .join('');
+    .join('') + missing.map((m) => `${paint(`${m === 'keepalive' ? 'keep-alive' : m}: not run (interrupted before it began)`, 'yellow', color)}\n`).join('');
   const warmup = runs[0] && warmupOf(runs[0]) ? ` after ${warmupOf(runs[0])} s of warm-up` : '';
   // The first run's length: an interrupted last run says its own below the table.
   const length = runs[0] ? formatDuration(runs[0].durationS) : '';
-  return `${runs[0]?.method ?? 'GET'} ${runs[0]?.target ?? ''}, ${runs[0]?.connections} connections, ${length} each${warmup}\n\n${table}${partial}${verdicts ? `\n${verdicts}` : ''}`;
+  return `${runs[0]?.method ?? 'GET'} ${runs[0]?.target ?? ''}, ${countOf(runs[0]?.connections ?? 0, 'connection')}, ${length} each${warmup}\n\n${table}${partial}${verdicts ? `\n${verdicts}` : ''}`;
 }

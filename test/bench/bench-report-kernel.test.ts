@@ -53,7 +53,7 @@ test('scans are spaced once a second until one costs more than 5% of a core, the
 });
 
 test('a second of the timeline takes the sample of that second, or none when the newest is stale', () => {
-  const at = (atMs: number, timeWaitClient: number): FootprintSample => ({ t: atMs / 1000, atMs, timeWaitClient, timeWaitServer: 0, ephemeral: timeWaitClient });
+  const at = (atMs: number, timeWaitClient: number): FootprintSample => ({ t: atMs / 1000, atMs, timeWaitClient, timeWaitServer: 0, ephemeral: timeWaitClient, timeWaitClientNew: 0, timeWaitServerNew: 0 });
   const samples = [at(0, 0), at(1000, 10), at(2000, 20), at(6000, 60)];
   assert.equal(sampleAt(samples, 1000)?.timeWaitClient, 10);
   assert.equal(sampleAt(samples, 2400)?.timeWaitClient, 20);
@@ -72,6 +72,8 @@ test('each second of the timeline takes the sample of its own end, counted from 
     timeWaitClient,
     timeWaitServer: 1,
     ephemeral: timeWaitClient + 4,
+    timeWaitClientNew: 0,
+    timeWaitServerNew: 0,
   });
   // A 2 s warm-up (samples at -2 s, -1 s, 0), then the measured part; a scan ends a few ms after its second.
   const samples = [at(-2000, 0), at(-1000, 300), at(5, 600), at(1004, 900), at(2010, 1200)];

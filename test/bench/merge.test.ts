@@ -117,3 +117,36 @@ test('merge adds up failed connects and warm-up connections, and a part cut shor
   delete old.connectErrors;
   assert.equal(mergeResults([old, { ...old, target: 'http://127.0.0.2:8080/' }]).connectErrors, undefined);
 });
+
+test('bench merge refuses different targets and -R mixed with a closed loop; a kernel section from some files only is said to be partial', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcplens-merge-'));
+  try {
+    const rec = new Recorder();
+    rec.response(200, 1);
+    const a = summarize(data(rec, 1));
+    rec.response(200, 2);
+    const b = summarize(data(rec, 1));
+    const kernel = { timeWaitPeak: 3, timeWaitPeakClientSide: 3, timeWaitPeakServerSide: 0, ephemeralPortsPeak: 3, ephemeralPortsUsable: 28_232, samples: 2, counters: { 'Tcp.ActiveOpens': 5 }, targetIsLocal: false };
+    const files: Record<string, unknown> = {
+      'a.json': { ...a, target: 'http://10.0.0.1:80/' },
+      'other.json': { ...b, target: 'http://10.0.0.2:80/' },
+      'rate.json': { ...b, target: 'http://10.0.0.1:80/', rate: 100 },
+      'k.json': { ...b, target: 'http://10.0.0.1:80/', kernel },
+    };
+    for (const [name, r] of Object.entries(files)) writeFileSync(join(dir, name), JSON.stringify(r));
+    let r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'other.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot merge runs against different targets/);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'rate.json')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /-R \(open model\) and without it/);
+    r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'k.json'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).kernel.fromParts, { with: 1, of: 2 });
+    r = await runCli(['bench', 'merge', join(dir, 'a.json'), join(dir, 'k.json')]);
+    assert.match(r.stdout, /from 1 of 2 merged results only/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -35,3 +35,14 @@ test('with a user Transfer-Encoding the body is sent as given, without a Content
   assert.doesNotMatch(req, /content-length/i);
   assert.match(req, /Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n$/);
 });
+
+test('a user Transfer-Encoding: chunked with a body that is not framed as chunks (or no body) is refused, as is a last coding other than chunked', () => {
+  const chunked: [string, string][] = [['Transfer-Encoding', 'chunked']];
+  for (const body of [Buffer.from('hi'), undefined, Buffer.from('2\r\nhi\r\n'), Buffer.from('2\r\nhi\r\n0\r\n\r\nextra'), Buffer.from('3\r\nhi\r\n0\r\n\r\n')]) {
+    assert.throws(() => buildRequest({ method: 'POST', url, headers: chunked, body, keepAlive: true }), UsageError, JSON.stringify(body?.toString()));
+  }
+  assert.throws(() => buildRequest({ method: 'POST', url, headers: [['Transfer-Encoding', 'gzip']], body: Buffer.from('x'), keepAlive: true }), UsageError);
+  for (const body of ['2\r\nhi\r\n0\r\n\r\n', '0\r\n\r\n', '2;ext=1\r\nhi\r\n0\r\nX-T: 1\r\n\r\n']) {
+    assert.doesNotThrow(() => buildRequest({ method: 'POST', url, headers: chunked, body: Buffer.from(body), keepAlive: true }), body);
+  }
+});

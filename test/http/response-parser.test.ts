@@ -236,3 +236,20 @@ test('a handler that resets the parser (its connection is done) ends the input: 
   assert.equal(p.execute(two, 0, two.length), true);
   assert.deepEqual(seen, [200, 200]);
 });
+
+test('Transfer-Encoding together with Content-Length is an error, as llhttp says, whatever the order, coding, status or split', () => {
+  for (const te of ['chunked', 'gzip', 'gzip, chunked']) {
+    for (const status of [200, 204, 304]) {
+      for (const both of [`Transfer-Encoding: ${te}\r\nContent-Length: 2\r\n`, `Content-Length: 2\r\nTransfer-Encoding: ${te}\r\n`]) {
+        const bytes = Buffer.from(`HTTP/1.1 ${status} X\r\n${both}\r\n2\r\nok\r\n0\r\n\r\n`, 'latin1');
+        const reference = llhttp(bytes, false);
+        assert.equal(reference.error, true, `llhttp accepted ${JSON.stringify(both)}`);
+        for (const split of [(n: number) => [n], (n: number) => Array.from({ length: n }, () => 1)]) {
+          const r = ours(bytes, false, split);
+          assert.equal(r.error, true, `${status} ${JSON.stringify(both)}`);
+          assert.deepEqual(r.responses, reference.responses);
+        }
+      }
+    }
+  }
+});
