@@ -3,14 +3,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { once } from 'node:events';
-import { runCli } from '../helpers/cli.ts';
+import { interruptCli, runCli } from '../helpers/cli.ts';
 import { httpServer, hello } from '../helpers/servers.ts';
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 interface Result {
   connections: number;
@@ -224,37 +221,18 @@ test('a run where every request fails prints its result and exits 1', async () =
   }
 });
 
-/** Runs the CLI, sends SIGINT once the server has seen 100 of its requests, and returns what it printed. */
-async function interrupt(args: string[], server: { count(): number }): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const exited = once(child, 'exit');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const from = server.count();
-  try {
-    // Interrupt once the load is flowing.
-    for (let i = 0; i < 200 && server.count() - from < 100; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(server.count() - from >= 100, 'the load started');
-    child.kill('SIGINT');
-    const [code] = (await exited) as [number | null];
-    return { code, stdout };
-  } finally {
-    clearTimeout(killer);
-  }
-}
 
 test('Ctrl-C prints the partial result marked interrupted and exits 130, in JSON and in the table', async () => {
   const server = await httpServer(hello);
   try {
-    const json = await interrupt(['bench', server.url, '-d', '30', '-c', '4', '--json', '--no-kernel'], server);
+    const json = await interruptCli(['bench', server.url, '-d', '30', '-c', '4', '--json', '--no-kernel'], server);
     assert.equal(json.code, 130);
     const r = JSON.parse(json.stdout) as Result;
     assert.equal(r.interrupted, true);
     assert.ok(r.requests.ok > 0 && r.requests.ok <= server.count(), `ok ${r.requests.ok}, served ${server.count()}`);
     assert.ok(r.durationS < 25, `duration ${r.durationS}`);
     // The table marks the result partial, right under its header, and still shows what was measured.
-    const text = await interrupt(['bench', server.url, '-d', '30', '-c', '4', '--no-kernel'], server);
+    const text = await interruptCli(['bench', server.url, '-d', '30', '-c', '4', '--no-kernel'], server);
     assert.equal(text.code, 130);
     assert.match(text.stdout.split('\n')[1]!, /^Interrupted after \d.* \(Ctrl-C\): a partial result$/);
     assert.match(text.stdout, /\nRequests {3}[\d,]+ total/);

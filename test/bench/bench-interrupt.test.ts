@@ -2,12 +2,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+import { interruptCli } from '../helpers/cli.ts';
 
 async function counting(): Promise<{ url: string; count(): number; close(): void }> {
   let n = 0;
@@ -19,29 +18,11 @@ async function counting(): Promise<{ url: string; count(): number; close(): void
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, count: () => n, close: () => server.close() };
 }
 
-/** Runs the CLI, sends SIGINT once the server has seen 100 requests, and returns what it printed. */
-async function interrupt(args: string[], server: { count(): number }): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  const exited = once(child, 'exit');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const from = server.count();
-  try {
-    for (let i = 0; i < 200 && server.count() - from < 100; i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(server.count() - from >= 100, 'the load started');
-    child.kill('SIGINT');
-    const [code] = (await exited) as [number | null];
-    return { code, stdout };
-  } finally {
-    clearTimeout(killer);
-  }
-}
 
 test('Ctrl-C during --compare keeps the compare shape: {"runs":[…]} with the missing mode named, and the side-by-side table', async () => {
   const server = await counting();
   try {
-    const json = await interrupt(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--json', '--no-kernel'], server);
+    const json = await interruptCli(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--json', '--no-kernel'], server);
     assert.equal(json.code, 130);
     const r = JSON.parse(json.stdout);
     assert.ok(Array.isArray(r.runs), json.stdout.slice(0, 200));
@@ -49,7 +30,7 @@ test('Ctrl-C during --compare keeps the compare shape: {"runs":[…]} with the m
     assert.equal(r.runs[0].mode, 'keepalive');
     assert.equal(r.runs[0].interrupted, true);
     assert.deepEqual(r.missing, ['close']);
-    const text = await interrupt(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--no-kernel'], server);
+    const text = await interruptCli(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--no-kernel'], server);
     assert.equal(text.code, 130);
     assert.match(text.stdout, /\nmode\s+req\/s\s+mean\s+p99/, text.stdout);
     assert.match(text.stdout, /\nclose: not run \(interrupted before it began\)\n/, text.stdout);
@@ -62,12 +43,12 @@ test('Ctrl-C during --compare keeps the compare shape: {"runs":[…]} with the m
 test('Ctrl-C during warm-up says in one line that nothing was measured, exit 130, instead of a table of zeros', async () => {
   const server = await counting();
   try {
-    const text = await interrupt(['bench', server.url, '--warmup', '20', '-d', '5', '-c', '2'], server);
+    const text = await interruptCli(['bench', server.url, '--warmup', '20', '-d', '5', '-c', '2'], server);
     assert.equal(text.code, 130);
     const lines = text.stdout.split('\n').filter(Boolean);
     assert.equal(lines.length, 1, text.stdout);
     assert.match(lines[0]!, /interrupted during the 20 s warm-up \(Ctrl-C\): nothing was measured$/);
-    const json = await interrupt(['bench', server.url, '--warmup', '20', '-d', '5', '-c', '2', '--json'], server);
+    const json = await interruptCli(['bench', server.url, '--warmup', '20', '-d', '5', '-c', '2', '--json'], server);
     assert.equal(json.code, 130);
     const r = JSON.parse(json.stdout);
     assert.equal(r.interruptedInWarmup, true);

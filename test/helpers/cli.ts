@@ -35,3 +35,24 @@ export function isOneCleanLine(stderr: string): boolean {
   const lines = stderr.trimEnd().split('\n');
   return lines.length === 1 && lines[0]!.startsWith('tcplens: ') && !/\n\s+at /.test(stderr);
 }
+
+/**
+ * Runs the CLI and sends it SIGINT (Ctrl-C) once `server` has counted 100 more requests (the load
+ * is flowing), or after 10 s; resolves with the exit code and what it printed on stdout.
+ */
+export async function interruptCli(args: string[], server: { count(): number }): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const from = server.count();
+  try {
+    for (let i = 0; i < 200 && server.count() - from < 100; i++) await new Promise((r) => setTimeout(r, 50));
+    if (server.count() - from < 100) throw new Error('the load did not start');
+    child.kill('SIGINT');
+    return { code: await exited, stdout };
+  } finally {
+    clearTimeout(killer);
+  }
+}
