@@ -1,23 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { matchesFilter, type TraceEvent } from '../../src/trace/event.ts';
+import { traceEvent } from './event-fixture.ts';
 
-const ev = (p: Partial<TraceEvent>): TraceEvent => ({
-  timeMs: 0,
-  type: 'state',
-  pid: 7,
-  comm: 'x',
-  family: 'ipv4',
-  saddr: '127.0.0.1',
-  sport: 40000,
-  daddr: '127.0.0.1',
-  dport: 80,
-  oldState: null,
-  newState: null,
-  ms: null,
-  sk: 'x',
-  ...p,
-});
+const ev = (p: Partial<TraceEvent>): TraceEvent => traceEvent({ pid: 7, comm: 'x', ...p });
 
 test('--state keeps state changes from or to the state, and resets and retransmits of a socket in it', () => {
   const tw = { states: ['TIME_WAIT' as const] };

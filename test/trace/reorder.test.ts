@@ -2,23 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LAG_WINDOW_MS, ReorderBuffer } from '../../src/trace/reorder.ts';
 import type { TraceEvent } from '../../src/trace/event.ts';
+import { traceEvent } from './event-fixture.ts';
 
 // Arrival times are on the events' clock (as bpftrace.ts stamps them): arrival − kernel time is the delivery lag.
-const ev = (timeMs: number, tag: string): TraceEvent => ({
-  timeMs,
-  type: 'state',
-  pid: null,
-  comm: tag,
-  family: 'ipv4',
-  saddr: '127.0.0.1',
-  sport: 1,
-  daddr: '127.0.0.1',
-  dport: 2,
-  oldState: null,
-  newState: null,
-  ms: null,
-  sk: tag,
-});
+const ev = (timeMs: number, tag: string): TraceEvent => traceEvent({ timeMs, comm: tag, sport: 1, dport: 2, sk: tag });
 const tags = (es: TraceEvent[]) => es.map((e) => e.comm);
 
 test('puts an event read late from another CPU back before the newer one read first', () => {

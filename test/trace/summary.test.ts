@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseBpftraceLine } from '../../src/trace/parse.ts';
 import { summarizeTrace } from '../../src/trace/summary.ts';
 import type { TraceEvent } from '../../src/trace/event.ts';
+import { traceEvent } from './event-fixture.ts';
 import { renderTraceSummary, traceEventJson, traceEventLine, traceEventText } from '../../src/render/trace.ts';
 
 const lines = readFileSync(new URL('./fixtures/bpftrace-output.ndjson', import.meta.url), 'utf8').split('\n');
@@ -13,24 +14,7 @@ const captured = lines
   .slice(0, -1); // the last one is hand-written, not part of the captured run
 const meta = { backend: 'bpftrace' as const, durationS: 1, lostEvents: 0, missedEvents: 0 };
 
-function ev(p: Partial<TraceEvent>): TraceEvent {
-  return {
-    timeMs: 0,
-    type: 'state',
-    pid: null,
-    comm: null,
-    family: 'ipv4',
-    saddr: '10.0.0.1',
-    sport: 40000,
-    daddr: '10.0.0.2',
-    dport: 80,
-    oldState: null,
-    newState: null,
-    ms: null,
-    sk: 'x',
-    ...p,
-  };
-}
+const ev = (p: Partial<TraceEvent>): TraceEvent => traceEvent({ saddr: '10.0.0.1', daddr: '10.0.0.2', ...p });
 
 test('counts each transition once, derived TIME_WAIT apart', () => {
   const s = summarizeTrace(captured, meta);
