@@ -62,6 +62,13 @@ function fakeObserver(counts: StateCounts, requests: () => number): ConnectionOb
   };
 }
 
+/** Spend user CPU in this process until its own clock says `ms` passed (bounded by wall time). */
+function burnUserCpu(ms: number): void {
+  const start = process.cpuUsage().user;
+  const deadline = Date.now() + 10_000;
+  while (process.cpuUsage().user - start < ms * 1000 && Date.now() < deadline);
+}
+
 test('/metrics serves Prometheus text whose connection gauges and counters match the observer', async () => {
   const s = await debugServer();
   const app = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -87,14 +94,18 @@ test('/metrics serves Prometheus text whose connection gauges and counters match
     const elu = value(m, 'tcplens_eventloop_utilization_ratio');
     assert.ok(elu !== undefined && elu >= 0 && elu <= 1);
     // prom-client's default metrics, under their standard names.
-    assert.ok(value(m, 'process_cpu_user_seconds_total')! > 0);
+    // prom-client counts process CPU from its registration, made at this first scrape: present here, and
+    // grown by the next scrape (asserted below) after CPU is known to have been spent.
+    assert.ok(value(m, 'process_cpu_user_seconds_total')! >= 0);
     assert.ok(value(m, 'nodejs_heap_size_used_bytes')! > 0);
 
     // Closing the application's connection shows at the next scrape; the first scrape's own
     // connection (Connection: close) is gone by then too.
     app.destroy();
     await until(() => s.observer.counts().idle === 0 && s.observer.connections().length === 0, 'both connections to close');
+    burnUserCpu(20);
     const again = parseExposition((await get(s.port, '/metrics')).body);
+    assert.ok(value(again, 'process_cpu_user_seconds_total')! >= 0.01, 'user CPU spent since the first scrape');
     assert.equal(value(again, 'tcplens_http_connections_closed_total'), 2);
     assert.equal(value(again, 'tcplens_http_connections', { state: 'idle' }), 0);
     assert.equal(value(again, 'tcplens_http_connections', { state: 'active' }), 1);
