@@ -40,14 +40,16 @@ describe('probe against tcplens serve, compared with curl', () => {
   test('against /delay/200 the TTFB is about 200 ms and within a few ms of curl time_starttransfer', async () => {
     const ours: number[] = [];
     const theirs: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       ours.push((await probe([`${s.url}delay/200`])).requests[0]!.timingsMs.ttfb!);
       const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer}', `${s.url}delay/200`], { encoding: 'utf8' });
       theirs.push(Number(out) * 1000);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
-    assert.ok(median(ours) >= 200 && median(ours) < 260, `ttfb ${ours}`);
-    assert.ok(Math.abs(median(ours) - median(theirs)) < 20, `ours ${ours} vs curl ${theirs}`);
+    // A busy machine only ever adds delay, to either tool: the fastest of interleaved rounds is what each
+    // measures when nothing else intervenes (a median once differed by 29 ms at load average 13).
+    const fastest = (xs: number[]) => Math.min(...xs);
+    assert.ok(fastest(ours) >= 200 && fastest(ours) < 260, `ttfb ${ours}`);
+    assert.ok(Math.abs(fastest(ours) - fastest(theirs)) < 20, `ours ${ours} vs curl ${theirs}`);
   });
 });
 
