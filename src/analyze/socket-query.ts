@@ -3,12 +3,16 @@
 import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readSocketOwners } from '../kernel/processes.ts';
-import { type TcpRow, remoteAddress, toSocket } from '../kernel/socket-row.ts';
+import { type TcpRow, remoteAddress } from '../kernel/socket-row.ts';
 import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
-import type { Family, Socket } from '../model/socket.ts';
+import type { Family } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
 import { type SocketFilter, compileFilter } from './socket-filter.ts';
+import { type ListedSocket, R, SocketListing } from './socket-listing.ts';
+import { TI } from '../kernel/tcp-info.ts';
 import { SummaryBuilder, type SocketSummary, annotateListeners } from './socket-summary.ts';
+
+export type { ListedSocket } from './socket-listing.ts';
 
 export const GROUP_KEYS = ['state', 'lport', 'rport', 'peer', 'process'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
@@ -35,6 +39,8 @@ export interface SocketQuery {
   memory?: boolean;
   /** List the worst first: highest RTT, most retransmits, or largest send queue. */
   sort?: SortKey;
+  /** Return the listing column by column (`listing`) instead of one object per socket (`sockets`). */
+  columns?: boolean;
 }
 
 export interface Group {
@@ -47,9 +53,6 @@ export interface Group {
   totalRetrans?: number;
 }
 
-/** A listed socket; LISTEN sockets carry their accept queue's maximum where it is known. */
-export type ListedSocket = Socket & { acceptQueueMax?: number | null };
-
 export interface SocketReport {
   /** Which reader filled the report. */
   source: 'netlink' | 'proc';
@@ -57,6 +60,8 @@ export interface SocketReport {
   fallback?: string;
   summary: SocketSummary;
   sockets?: ListedSocket[];
+  /** With `columns`: the listed sockets column by column, and which positions to show in which order. */
+  listing?: { columns: SocketListing; order: Uint32Array };
   groups?: Group[];
   /** Lines or messages of the table that did not parse (a kernel format we do not know, a cut-off read). */
   malformedLines: number;
@@ -79,11 +84,11 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
   const owners = wantOwners ? readSocketOwners() : undefined;
   const summaryOnly = Boolean(query.summaryOnly) && !query.by;
   const builder = new SummaryBuilder(summaryOnly ? readEphemeralRange() : undefined);
-  const sockets: ListedSocket[] = [];
+  const withInfo = Boolean(query.info);
+  const listing = new SocketListing(withInfo);
   const groups = new Map<string | number, GroupAcc>();
   const groupKey = query.by ? keyFunction(query.by, owners?.byInode) : undefined;
   const listAll = !summaryOnly && !query.by;
-  const withInfo = Boolean(query.info);
 
   const visit = (row: TcpRow) => {
     if (!pass(row)) return;
@@ -94,14 +99,12 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
       if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
       g.count++;
       if (withInfo && row.hasInfo && row.state !== LISTEN) {
-        const info = row.info!;
-        g.rttsMs.push(info.rttUs / 1000);
-        g.totalRetrans += info.totalRetrans || 0;
+        const v = row.info!.values;
+        g.rttsMs.push(v[TI.rttUs]! / 1000);
+        g.totalRetrans += v[TI.totalRetrans] || 0;
       }
     } else if (listAll) {
-      const s: ListedSocket = toSocket(row);
-      if (row.state === LISTEN) s.acceptQueueMax = row.acceptQueueMax >= 0 ? row.acceptQueueMax : null;
-      sockets.push(s);
+      listing.add(row);
     }
   };
   const scan = scanSocketTable(
@@ -125,27 +128,42 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
       .slice(0, query.top ?? Infinity);
   }
   if (listAll) {
-    if (query.sort) sockets.sort(SORTS[query.sort]);
-    const limited = query.top === undefined ? sockets : sockets.slice(0, query.top);
-    for (const s of limited) {
-      const owner = owners?.byInode.get(s.inode);
-      if (owner && s.inode !== 0) {
-        s.pid = owner.pid;
-        s.process = owner.command;
-      }
-      if (s.state === 'LISTEN' && backlogs) s.acceptQueueMax = backlogs.get(s.inode) ?? null;
+    const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
+    for (const i of order) {
+      const inode = listing.get(i, R.inode);
+      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+      if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
+      if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
     }
-    report.sockets = limited;
+    if (query.columns) report.listing = { columns: listing, order };
+    else {
+      report.sockets = Array.from(order, (i) => {
+        const s = listing.socket(i);
+        const inode = listing.get(i, R.inode);
+        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+        if (owner) {
+          s.pid = owner.pid;
+          s.process = owner.command;
+        }
+        return s;
+      });
+    }
   }
   return report;
 }
 
 // Worst first; sockets without the value (no tcp_info: TIME_WAIT, listeners) go last.
-const SORTS: Record<SortKey, (a: Socket, b: Socket) => number> = {
-  rtt: (a, b) => (b.info?.rttMs ?? -1) - (a.info?.rttMs ?? -1),
-  retrans: (a, b) => (b.info?.totalRetrans ?? -1) - (a.info?.totalRetrans ?? -1) || b.retransmits - a.retransmits,
-  sendq: (a, b) => b.txQueue - a.txQueue,
-};
+function sortBy(key: SortKey, l: SocketListing): (a: number, b: number) => number {
+  const info = (i: number, f: number) => (l.hasInfo[i] ? l.infoValue(i, f) : -1);
+  switch (key) {
+    case 'rtt':
+      return (a, b) => info(b, TI.rttUs) - info(a, TI.rttUs);
+    case 'retrans':
+      return (a, b) => info(b, TI.totalRetrans) - info(a, TI.totalRetrans) || l.get(b, R.retransmits) - l.get(a, R.retransmits);
+    case 'sendq':
+      return (a, b) => l.get(b, R.txQueue) - l.get(a, R.txQueue);
+  }
+}
 
 function toGroup(key: string, g: GroupAcc, withInfo: boolean): Group {
   const group: Group = { key, count: g.count };

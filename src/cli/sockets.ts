@@ -117,7 +117,8 @@ Examples:
         sort: opts.sort,
       };
       const once = async () => {
-        const report = await querySockets(query);
+        // Text is rendered from columns (no object per socket); JSON needs the objects.
+        const report = await querySockets({ ...query, columns: !opts.json });
         if (report.fallback) {
           // Said once: later refreshes read /proc directly.
           process.stderr.write(`tcplens: note: reading /proc/net/tcp instead of netlink: ${report.fallback}\n`);
@@ -127,7 +128,7 @@ Examples:
         if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
         const render = { color: useColor(), extended: opts.extended, processes: opts.process, info: query.info, memory: opts.memory };
         if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
-        if (report.sockets) return renderSocketList(report.sockets, render);
+        if (report.listing) return renderSocketList(report.listing.columns, report.listing.order, render);
         return renderSummary(report.summary, render);
       };
       if (!opts.watch) {

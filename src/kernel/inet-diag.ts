@@ -6,7 +6,7 @@ import { KernelReadError, NetlinkUnavailableError } from '../errors.ts';
 import type { Family } from '../model/socket.ts';
 import { loadLibc, type Libc } from './libc.ts';
 import { type TcpRow, newRow } from './socket-row.ts';
-import { newTcpInfoRecord, parseCongestion, parseSkmem, parseTcpInfo } from './tcp-info.ts';
+import { TI, newTcpInfoRecord, parseCongestion, parseSkmem, parseTcpInfo } from './tcp-info.ts';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -191,8 +191,8 @@ function decodeDiagMessage(b: Uint8Array, m: number, end: number, row: TcpRow): 
   if (!congestion) rec.congestion = '';
   if (row.hasInfo) {
     // tcp_info has both counts exactly, whatever timer is pending.
-    row.retransmits = rec.retransmits;
-    row.timeout = rec.probes;
+    row.retransmits = rec.values[TI.retransmits]!;
+    row.timeout = rec.values[TI.probes]!;
   }
 }
 

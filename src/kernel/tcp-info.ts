@@ -4,59 +4,65 @@
 import { endianness } from 'node:os';
 import type { TcpInfo } from '../model/socket.ts';
 
+/** Where each tcp_info number sits in a record's `values` (and in each row of a listing). */
+export const TI = {
+  caState: 0,
+  retransmits: 1,
+  probes: 2,
+  backoff: 3,
+  sndWscale: 4,
+  rcvWscale: 5,
+  rtoUs: 6,
+  atoUs: 7,
+  sndMss: 8,
+  rcvMss: 9,
+  unacked: 10,
+  sacked: 11,
+  lost: 12,
+  retransOut: 13,
+  lastDataSentMs: 14,
+  lastDataRecvMs: 15,
+  lastAckRecvMs: 16,
+  pmtu: 17,
+  rcvSsthresh: 18,
+  rttUs: 19,
+  rttVarUs: 20,
+  sndSsthresh: 21,
+  sndCwnd: 22,
+  advMss: 23,
+  reordering: 24,
+  rcvRttUs: 25,
+  rcvSpace: 26,
+  totalRetrans: 27,
+  pacingRate: 28,
+  bytesAcked: 29,
+  bytesReceived: 30,
+  segsOut: 31,
+  segsIn: 32,
+  notsentBytes: 33,
+  minRttUs: 34,
+  dataSegsIn: 35,
+  dataSegsOut: 36,
+  deliveryRate: 37,
+  busyUs: 38,
+  rwndLimitedUs: 39,
+  sndbufLimitedUs: 40,
+  delivered: 41,
+  bytesSent: 42,
+  bytesRetrans: 43,
+  sndWnd: 44,
+  rcvWnd: 45,
+} as const;
+
+export const TCP_INFO_FIELDS = 46;
+
 /**
- * The numbers of one socket's tcp_info, in the kernel's units (microseconds, bytes, segments).
- * NaN marks a field this kernel's tcp_info is too short to carry. Reused for every socket.
+ * The numbers of one socket's tcp_info, in the kernel's units (microseconds, bytes, segments; rates
+ * in bytes per second), at the positions TI names. NaN marks a field this kernel's tcp_info is too
+ * short to carry. Reused for every socket; a flat array so a listing copies it in one call.
  */
 export interface TcpInfoRecord {
-  caState: number;
-  retransmits: number;
-  probes: number;
-  backoff: number;
-  sndWscale: number;
-  rcvWscale: number;
-  rtoUs: number;
-  atoUs: number;
-  sndMss: number;
-  rcvMss: number;
-  unacked: number;
-  sacked: number;
-  lost: number;
-  retransOut: number;
-  lastDataSentMs: number;
-  lastDataRecvMs: number;
-  lastAckRecvMs: number;
-  pmtu: number;
-  rcvSsthresh: number;
-  rttUs: number;
-  rttVarUs: number;
-  sndSsthresh: number;
-  sndCwnd: number;
-  advMss: number;
-  reordering: number;
-  rcvRttUs: number;
-  rcvSpace: number;
-  totalRetrans: number;
-  /** Bytes per second. */
-  pacingRate: number;
-  bytesAcked: number;
-  bytesReceived: number;
-  segsOut: number;
-  segsIn: number;
-  notsentBytes: number;
-  minRttUs: number;
-  dataSegsIn: number;
-  dataSegsOut: number;
-  /** Bytes per second. */
-  deliveryRate: number;
-  busyUs: number;
-  rwndLimitedUs: number;
-  sndbufLimitedUs: number;
-  delivered: number;
-  bytesSent: number;
-  bytesRetrans: number;
-  sndWnd: number;
-  rcvWnd: number;
+  values: Float64Array;
   /** INET_DIAG_SKMEMINFO, in the kernel's order (SK_MEMINFO_*), NaN when absent. */
   skmem: Float64Array;
   hasSkmem: boolean;
@@ -66,15 +72,9 @@ export interface TcpInfoRecord {
 
 export function newTcpInfoRecord(): TcpInfoRecord {
   return {
-    caState: NaN, retransmits: NaN, probes: NaN, backoff: NaN, sndWscale: NaN, rcvWscale: NaN,
-    rtoUs: NaN, atoUs: NaN, sndMss: NaN, rcvMss: NaN, unacked: NaN, sacked: NaN, lost: NaN,
-    retransOut: NaN, lastDataSentMs: NaN, lastDataRecvMs: NaN, lastAckRecvMs: NaN, pmtu: NaN,
-    rcvSsthresh: NaN, rttUs: NaN, rttVarUs: NaN, sndSsthresh: NaN, sndCwnd: NaN, advMss: NaN,
-    reordering: NaN, rcvRttUs: NaN, rcvSpace: NaN, totalRetrans: NaN, pacingRate: NaN,
-    bytesAcked: NaN, bytesReceived: NaN, segsOut: NaN, segsIn: NaN, notsentBytes: NaN,
-    minRttUs: NaN, dataSegsIn: NaN, dataSegsOut: NaN, deliveryRate: NaN, busyUs: NaN,
-    rwndLimitedUs: NaN, sndbufLimitedUs: NaN, delivered: NaN, bytesSent: NaN, bytesRetrans: NaN,
-    sndWnd: NaN, rcvWnd: NaN, skmem: new Float64Array(SKMEM_FIELDS).fill(NaN), hasSkmem: false,
+    values: new Float64Array(TCP_INFO_FIELDS).fill(NaN),
+    skmem: new Float64Array(SKMEM_FIELDS).fill(NaN),
+    hasSkmem: false,
     congestion: '',
   };
 }
@@ -110,53 +110,54 @@ function f64(b: Uint8Array, at: number, len: number, off: number): number {
  * send a shorter struct: fields past its end become NaN.
  */
 export function parseTcpInfo(b: Uint8Array, at: number, len: number, rec: TcpInfoRecord): void {
-  rec.caState = f8(b, at, len, 1);
-  rec.retransmits = f8(b, at, len, 2);
-  rec.probes = f8(b, at, len, 3);
-  rec.backoff = f8(b, at, len, 4);
+  const v = rec.values;
+  v[TI.caState] = f8(b, at, len, 1);
+  v[TI.retransmits] = f8(b, at, len, 2);
+  v[TI.probes] = f8(b, at, len, 3);
+  v[TI.backoff] = f8(b, at, len, 4);
   const wscale = f8(b, at, len, 6);
-  rec.sndWscale = wscale & 15;
-  rec.rcvWscale = wscale >> 4;
-  rec.rtoUs = f32(b, at, len, 8);
-  rec.atoUs = f32(b, at, len, 12);
-  rec.sndMss = f32(b, at, len, 16);
-  rec.rcvMss = f32(b, at, len, 20);
-  rec.unacked = f32(b, at, len, 24);
-  rec.sacked = f32(b, at, len, 28);
-  rec.lost = f32(b, at, len, 32);
-  rec.retransOut = f32(b, at, len, 36);
-  rec.lastDataSentMs = f32(b, at, len, 44);
-  rec.lastDataRecvMs = f32(b, at, len, 52);
-  rec.lastAckRecvMs = f32(b, at, len, 56);
-  rec.pmtu = f32(b, at, len, 60);
-  rec.rcvSsthresh = f32(b, at, len, 64);
-  rec.rttUs = f32(b, at, len, 68);
-  rec.rttVarUs = f32(b, at, len, 72);
-  rec.sndSsthresh = f32(b, at, len, 76);
-  rec.sndCwnd = f32(b, at, len, 80);
-  rec.advMss = f32(b, at, len, 84);
-  rec.reordering = f32(b, at, len, 88);
-  rec.rcvRttUs = f32(b, at, len, 92);
-  rec.rcvSpace = f32(b, at, len, 96);
-  rec.totalRetrans = f32(b, at, len, 100);
-  rec.pacingRate = f64(b, at, len, 104);
-  rec.bytesAcked = f64(b, at, len, 120);
-  rec.bytesReceived = f64(b, at, len, 128);
-  rec.segsOut = f32(b, at, len, 136);
-  rec.segsIn = f32(b, at, len, 140);
-  rec.notsentBytes = f32(b, at, len, 144);
-  rec.minRttUs = f32(b, at, len, 148);
-  rec.dataSegsIn = f32(b, at, len, 152);
-  rec.dataSegsOut = f32(b, at, len, 156);
-  rec.deliveryRate = f64(b, at, len, 160);
-  rec.busyUs = f64(b, at, len, 168);
-  rec.rwndLimitedUs = f64(b, at, len, 176);
-  rec.sndbufLimitedUs = f64(b, at, len, 184);
-  rec.delivered = f32(b, at, len, 192);
-  rec.bytesSent = f64(b, at, len, 200);
-  rec.bytesRetrans = f64(b, at, len, 208);
-  rec.sndWnd = f32(b, at, len, 228);
-  rec.rcvWnd = f32(b, at, len, 232);
+  v[TI.sndWscale] = wscale & 15;
+  v[TI.rcvWscale] = wscale >> 4;
+  v[TI.rtoUs] = f32(b, at, len, 8);
+  v[TI.atoUs] = f32(b, at, len, 12);
+  v[TI.sndMss] = f32(b, at, len, 16);
+  v[TI.rcvMss] = f32(b, at, len, 20);
+  v[TI.unacked] = f32(b, at, len, 24);
+  v[TI.sacked] = f32(b, at, len, 28);
+  v[TI.lost] = f32(b, at, len, 32);
+  v[TI.retransOut] = f32(b, at, len, 36);
+  v[TI.lastDataSentMs] = f32(b, at, len, 44);
+  v[TI.lastDataRecvMs] = f32(b, at, len, 52);
+  v[TI.lastAckRecvMs] = f32(b, at, len, 56);
+  v[TI.pmtu] = f32(b, at, len, 60);
+  v[TI.rcvSsthresh] = f32(b, at, len, 64);
+  v[TI.rttUs] = f32(b, at, len, 68);
+  v[TI.rttVarUs] = f32(b, at, len, 72);
+  v[TI.sndSsthresh] = f32(b, at, len, 76);
+  v[TI.sndCwnd] = f32(b, at, len, 80);
+  v[TI.advMss] = f32(b, at, len, 84);
+  v[TI.reordering] = f32(b, at, len, 88);
+  v[TI.rcvRttUs] = f32(b, at, len, 92);
+  v[TI.rcvSpace] = f32(b, at, len, 96);
+  v[TI.totalRetrans] = f32(b, at, len, 100);
+  v[TI.pacingRate] = f64(b, at, len, 104);
+  v[TI.bytesAcked] = f64(b, at, len, 120);
+  v[TI.bytesReceived] = f64(b, at, len, 128);
+  v[TI.segsOut] = f32(b, at, len, 136);
+  v[TI.segsIn] = f32(b, at, len, 140);
+  v[TI.notsentBytes] = f32(b, at, len, 144);
+  v[TI.minRttUs] = f32(b, at, len, 148);
+  v[TI.dataSegsIn] = f32(b, at, len, 152);
+  v[TI.dataSegsOut] = f32(b, at, len, 156);
+  v[TI.deliveryRate] = f64(b, at, len, 160);
+  v[TI.busyUs] = f64(b, at, len, 168);
+  v[TI.rwndLimitedUs] = f64(b, at, len, 176);
+  v[TI.sndbufLimitedUs] = f64(b, at, len, 184);
+  v[TI.delivered] = f32(b, at, len, 192);
+  v[TI.bytesSent] = f64(b, at, len, 200);
+  v[TI.bytesRetrans] = f64(b, at, len, 208);
+  v[TI.sndWnd] = f32(b, at, len, 228);
+  v[TI.rcvWnd] = f32(b, at, len, 232);
 }
 
 /** SK_MEMINFO_* (include/uapi/linux/sock_diag.h): rmem_alloc, rcvbuf, wmem_alloc, sndbuf, fwd_alloc, wmem_queued, optmem, backlog, drops. */
@@ -190,36 +191,37 @@ const bits = (bytesPerSec: number) => (Number.isNaN(bytesPerSec) ? null : bytesP
 
 /** Copy a record into the JSON shape (model/socket.ts TcpInfo). */
 export function toTcpInfo(r: TcpInfoRecord): TcpInfo {
+  const v = r.values;
   const info: TcpInfo = {
-    rttMs: ms(r.rttUs),
-    rttVarMs: ms(r.rttVarUs),
-    minRttMs: ms(r.minRttUs),
-    rtoMs: ms(r.rtoUs),
-    cwnd: num(r.sndCwnd),
-    ssthresh: r.sndSsthresh >= INFINITE_SSTHRESH ? null : num(r.sndSsthresh),
-    mss: num(r.sndMss),
-    retransmits: num(r.retransmits),
-    totalRetrans: num(r.totalRetrans),
-    lost: num(r.lost),
-    unacked: num(r.unacked),
-    bytesSent: num(r.bytesSent),
-    bytesAcked: num(r.bytesAcked),
-    bytesReceived: num(r.bytesReceived),
-    bytesRetrans: num(r.bytesRetrans),
-    segsOut: num(r.segsOut),
-    segsIn: num(r.segsIn),
-    notsentBytes: num(r.notsentBytes),
-    deliveryRateBps: bits(r.deliveryRate),
-    pacingRateBps: r.pacingRate === 2 ** 64 - 1 ? null : bits(r.pacingRate),
-    busyMs: ms(r.busyUs),
-    rwndLimitedMs: ms(r.rwndLimitedUs),
-    sndbufLimitedMs: ms(r.sndbufLimitedUs),
-    lastSendMs: num(r.lastDataSentMs),
-    lastRecvMs: num(r.lastDataRecvMs),
-    lastAckMs: num(r.lastAckRecvMs),
-    sndWnd: num(r.sndWnd),
-    rcvWnd: num(r.rcvWnd),
-    rcvSpace: num(r.rcvSpace),
+    rttMs: ms(v[TI.rttUs]!),
+    rttVarMs: ms(v[TI.rttVarUs]!),
+    minRttMs: ms(v[TI.minRttUs]!),
+    rtoMs: ms(v[TI.rtoUs]!),
+    cwnd: num(v[TI.sndCwnd]!),
+    ssthresh: v[TI.sndSsthresh]! >= INFINITE_SSTHRESH ? null : num(v[TI.sndSsthresh]!),
+    mss: num(v[TI.sndMss]!),
+    retransmits: num(v[TI.retransmits]!),
+    totalRetrans: num(v[TI.totalRetrans]!),
+    lost: num(v[TI.lost]!),
+    unacked: num(v[TI.unacked]!),
+    bytesSent: num(v[TI.bytesSent]!),
+    bytesAcked: num(v[TI.bytesAcked]!),
+    bytesReceived: num(v[TI.bytesReceived]!),
+    bytesRetrans: num(v[TI.bytesRetrans]!),
+    segsOut: num(v[TI.segsOut]!),
+    segsIn: num(v[TI.segsIn]!),
+    notsentBytes: num(v[TI.notsentBytes]!),
+    deliveryRateBps: bits(v[TI.deliveryRate]!),
+    pacingRateBps: v[TI.pacingRate]! === 2 ** 64 - 1 ? null : bits(v[TI.pacingRate]!),
+    busyMs: ms(v[TI.busyUs]!),
+    rwndLimitedMs: ms(v[TI.rwndLimitedUs]!),
+    sndbufLimitedMs: ms(v[TI.sndbufLimitedUs]!),
+    lastSendMs: num(v[TI.lastDataSentMs]!),
+    lastRecvMs: num(v[TI.lastDataRecvMs]!),
+    lastAckMs: num(v[TI.lastAckRecvMs]!),
+    sndWnd: num(v[TI.sndWnd]!),
+    rcvWnd: num(v[TI.rcvWnd]!),
+    rcvSpace: num(v[TI.rcvSpace]!),
     congestion: r.congestion === '' ? null : r.congestion,
   };
   if (r.hasSkmem) {

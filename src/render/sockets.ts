@@ -1,8 +1,11 @@
 // Text for `tcplens sockets`: an ss-like listing, group counts, and the summary view.
 
-import type { Group, ListedSocket, SocketReport } from '../analyze/socket-query.ts';
+import type { Group, SocketReport } from '../analyze/socket-query.ts';
+import { R, type SocketListing } from '../analyze/socket-listing.ts';
+import { TI } from '../kernel/tcp-info.ts';
+import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
-import type { Endpoint, SocketMemory } from '../model/socket.ts';
+import type { Endpoint } from '../model/socket.ts';
 import { type Color, type Column, formatCount, formatShare, paint, renderTable } from './table.ts';
 
 export interface RenderOptions {
@@ -22,6 +25,8 @@ export function formatEndpoint(e: Endpoint): string {
   return `${unspecified ? (e.port === 0 ? '*' : host) : host}:${e.port === 0 ? '*' : e.port}`;
 }
 
+const LISTEN = stateCode('LISTEN');
+
 const STATE_COLOR: Record<string, Color> = {
   TIME_WAIT: 'yellow',
   CLOSE_WAIT: 'red',
@@ -30,65 +35,126 @@ const STATE_COLOR: Record<string, Color> = {
   FIN_WAIT2: 'yellow',
 };
 
-export function renderSocketList(sockets: ListedSocket[], opts: RenderOptions): string {
-  // A list of listeners only names what ss's two queue columns hold for them.
-  const listeners = sockets.length > 0 && sockets.every((s) => s.state === 'LISTEN');
-  const columns: Column[] = [
-    { header: 'State' },
-    { header: listeners ? 'Accept-Q' : 'Recv-Q', align: 'right' },
-    { header: listeners ? 'Max' : 'Send-Q', align: 'right' },
-    { header: 'Local' },
-    { header: 'Peer' },
-  ];
-  if (opts.extended) {
-    columns.push(
-      { header: 'Timer' },
-      { header: 'Expires', align: 'right' },
-      { header: 'Retrans', align: 'right' },
-      { header: 'UID', align: 'right' },
-      { header: 'Inode', align: 'right' },
-    );
-  }
-  if (opts.info) for (const c of INFO_COLUMNS) columns.push(c === 'Cong' ? { header: c } : { header: c, align: 'right' });
-  if (opts.memory) for (const c of MEMORY_COLUMNS) columns.push({ header: c, align: 'right' });
-  if (opts.processes) columns.push({ header: 'Process' });
-  const rows = sockets.map((s) => {
-    // For a listener, ss shows the accept queue and its maximum in these two columns; so do we.
-    const sendQ = s.state === 'LISTEN' ? (s.acceptQueueMax == null ? '?' : String(s.acceptQueueMax)) : String(s.txQueue);
-    const row = [
-      paint(s.state, STATE_COLOR[s.state], opts.color),
-      String(s.rxQueue),
-      sendQ,
-      formatEndpoint(s.local),
-      formatEndpoint(s.remote),
-    ];
-    if (opts.extended) {
-      row.push(
-        s.timer,
-        s.timer === 'none' ? '-' : `${(s.timerExpiresMs / 1000).toFixed(2)}s`,
-        String(s.retransmits),
-        String(s.uid),
-        String(s.inode),
-      );
-    }
-    if (opts.info) row.push(...infoCells(s.info));
-    if (opts.memory) row.push(...memoryCells(s.info?.skmem));
-    if (opts.processes) row.push(s.pid === undefined ? '-' : `${s.process}/${s.pid}`);
-    return row;
-  });
-  return renderTable(columns, rows);
+const TIMERS = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
+const INFINITE_SSTHRESH = 0x7fffffff;
+
+/** "127.0.0.1:80" from an address string and port, as formatEndpoint. */
+function endpointText(address: string, port: number): string {
+  return formatEndpoint({ address, port });
 }
 
-const INFO_COLUMNS = ['RTT ms', 'Var ms', 'Cwnd', 'Ssthresh', 'Retrans', 'Lost', 'Acked', 'Received', 'Delivery', 'Busy ms', 'Rwnd-lim', 'Sndbuf-lim', 'Cong'];
-const MEMORY_COLUMNS = ['Rmem', 'Rcvbuf', 'Wmem', 'Sndbuf', 'Wqueued', 'Drops'];
+interface CellColumn extends Column {
+  cell(i: number): string;
+}
 
-const dash = (v: number | null | undefined, f: (n: number) => string = String) => (v == null ? '-' : f(v));
+/**
+ * The listing as an ss-like table, built from the columns without an object per socket: cells
+ * are made once, widths measured as they are made, lines padded at the end.
+ */
+export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions): string {
+  const g = (i: number, f: number) => l.get(i, f);
+  const listeners = order.length > 0 && order.every((i) => g(i, R.state) === LISTEN);
+  const cols: CellColumn[] = [
+    { header: 'State', cell: (i) => paint(l.stateName(i), STATE_COLOR[l.stateName(i)], opts.color) },
+    // For a listener, ss shows the accept queue and its maximum in the two queue columns; so do we.
+    { header: listeners ? 'Accept-Q' : 'Recv-Q', align: 'right', cell: (i) => String(g(i, R.rxQueue)) },
+    {
+      header: listeners ? 'Max' : 'Send-Q',
+      align: 'right',
+      cell: (i) => (g(i, R.state) === LISTEN ? (g(i, R.acceptQueueMax) < 0 ? '?' : String(g(i, R.acceptQueueMax))) : String(g(i, R.txQueue))),
+    },
+    { header: 'Local', cell: (i) => endpointText(l.local[i]!, g(i, R.localPort)) },
+    { header: 'Peer', cell: (i) => endpointText(l.remote[i]!, g(i, R.remotePort)) },
+  ];
+  if (opts.extended) {
+    cols.push(
+      { header: 'Timer', cell: (i) => TIMERS[g(i, R.timer)] ?? 'unknown' },
+      { header: 'Expires', align: 'right', cell: (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`) },
+      { header: 'Retrans', align: 'right', cell: (i) => String(g(i, R.retransmits)) },
+      { header: 'UID', align: 'right', cell: (i) => String(g(i, R.uid)) },
+      { header: 'Inode', align: 'right', cell: (i) => String(g(i, R.inode)) },
+    );
+  }
+  if (opts.info && l.withInfo) {
+    const v = (i: number, f: number) => l.infoValue(i, f);
+    const num = (f: number, text: (v: number) => string = String) => (i: number) => {
+      const x = v(i, f);
+      return Number.isNaN(x) ? '-' : text(x);
+    };
+    const usMs = (x: number) => msText(x / 1000);
+    const limitedBy = (f: number) => (i: number) => {
+      const x = v(i, f);
+      const busy = v(i, TI.busyUs);
+      return Number.isNaN(x) ? '-' : busy > 0 ? `${usMs(x)}(${formatShare(x / busy)})` : usMs(x);
+    };
+    cols.push(
+      { header: 'RTT ms', align: 'right', cell: num(TI.rttUs, usMs) },
+      { header: 'Var ms', align: 'right', cell: num(TI.rttVarUs, usMs) },
+      { header: 'Cwnd', align: 'right', cell: num(TI.sndCwnd) },
+      { header: 'Ssthresh', align: 'right', cell: num(TI.sndSsthresh, (x) => (x >= INFINITE_SSTHRESH ? '-' : String(x))) },
+      { header: 'Retrans', align: 'right', cell: (i) => (l.hasInfo[i] ? `${v(i, TI.retransmits)}/${v(i, TI.totalRetrans)}` : '-') },
+      { header: 'Lost', align: 'right', cell: num(TI.lost) },
+      { header: 'Acked', align: 'right', cell: num(TI.bytesAcked, (x) => formatSi(x)) },
+      { header: 'Received', align: 'right', cell: num(TI.bytesReceived, (x) => formatSi(x)) },
+      { header: 'Delivery', align: 'right', cell: num(TI.deliveryRate, (x) => formatSi(x * 8, 'bps')) },
+      { header: 'Busy ms', align: 'right', cell: num(TI.busyUs, usMs) },
+      { header: 'Rwnd-lim', align: 'right', cell: limitedBy(TI.rwndLimitedUs) },
+      { header: 'Sndbuf-lim', align: 'right', cell: limitedBy(TI.sndbufLimitedUs) },
+      { header: 'Cong', cell: (i) => l.congestion[i] || '-' },
+    );
+  }
+  if (opts.memory && l.withInfo) {
+    const mem = (k: number) => (i: number) => {
+      const x = l.skmemValue(i, k);
+      return Number.isNaN(x) ? '-' : formatSi(x);
+    };
+    cols.push(
+      { header: 'Rmem', align: 'right', cell: mem(0) },
+      { header: 'Rcvbuf', align: 'right', cell: mem(1) },
+      { header: 'Wmem', align: 'right', cell: mem(2) },
+      { header: 'Sndbuf', align: 'right', cell: mem(3) },
+      { header: 'Wqueued', align: 'right', cell: mem(5) },
+      { header: 'Drops', align: 'right', cell: mem(8) },
+    );
+  }
+  if (opts.processes) cols.push({ header: 'Process', cell: (i) => l.owner[i] ?? '-' });
+
+  const ncol = cols.length;
+  const cells: string[] = new Array(order.length * ncol);
+  const widths = cols.map((c) => c.header.length);
+  // Colour codes take no room on screen: only the state column can carry them.
+  const stateExtra = opts.color ? paint('', 'red', true).length : 0;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    for (let c = 0; c < ncol; c++) {
+      const text = cols[c]!.cell(i);
+      cells[k * ncol + c] = text;
+      const w = c === 0 && opts.color && text.charCodeAt(0) === 27 ? text.length - stateExtra : text.length;
+      if (w > widths[c]!) widths[c] = w;
+    }
+  }
+  const lines: string[] = new Array(order.length + 1);
+  const line = (get: (c: number) => string, colored: boolean) => {
+    let out = '';
+    for (let c = 0; c < ncol; c++) {
+      const text = get(c);
+      const w = c === 0 && colored && text.charCodeAt(0) === 27 ? text.length - stateExtra : text.length;
+      const pad = widths[c]! - w;
+      if (c > 0) out += '  ';
+      if (cols[c]!.align === 'right') out += pad > 0 ? ' '.repeat(pad) + text : text;
+      else out += c === ncol - 1 || pad <= 0 ? text : text + ' '.repeat(pad);
+    }
+    return out.trimEnd();
+  };
+  lines[0] = line((c) => cols[c]!.header, false);
+  for (let k = 0; k < order.length; k++) lines[k + 1] = line((c) => cells[k * ncol + c]!, opts.color);
+  return lines.join('\n') + '\n';
+}
+
 const msText = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
-// A share of busy time, as ss prints rwnd_limited:12ms(3.4%).
-const limited = (v: number | null, busy: number | null) =>
-  v == null ? '-' : busy ? `${msText(v)}(${formatShare(v / busy)})` : msText(v);
+const dash = (v: number | null | undefined, f: (n: number) => string = String) => (v == null ? '-' : f(v));
 
-/** 1234567 → "1.2M", with B, K, M, G, T steps of 1000 (rates) or raw below 10,000. */
+/** 1234567 → "1.2M", with K, M, G, T steps of 1000, or the number itself below 10,000. */
 export function formatSi(n: number, unit = ''): string {
   if (n < 10_000) return `${n}${unit}`;
   const steps = ['K', 'M', 'G', 'T', 'P'];
@@ -99,30 +165,6 @@ export function formatSi(n: number, unit = ''): string {
     i++;
   }
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}${steps[i]}${unit}`;
-}
-
-function infoCells(info: ListedSocket['info']): string[] {
-  if (!info) return INFO_COLUMNS.map(() => '-');
-  return [
-    dash(info.rttMs, msText),
-    dash(info.rttVarMs, msText),
-    dash(info.cwnd),
-    dash(info.ssthresh),
-    `${dash(info.retransmits)}/${dash(info.totalRetrans)}`,
-    dash(info.lost),
-    dash(info.bytesAcked, (n) => formatSi(n)),
-    dash(info.bytesReceived, (n) => formatSi(n)),
-    dash(info.deliveryRateBps, (n) => formatSi(n, 'bps')),
-    dash(info.busyMs, msText),
-    limited(info.rwndLimitedMs, info.busyMs),
-    limited(info.sndbufLimitedMs, info.busyMs),
-    info.congestion ?? '-',
-  ];
-}
-
-function memoryCells(m: SocketMemory | undefined): string[] {
-  if (!m) return MEMORY_COLUMNS.map(() => '-');
-  return [m.rmemAlloc, m.rcvBuf, m.wmemAlloc, m.sndBuf, m.wmemQueued, m.drops].map((v) => dash(v, (n) => formatSi(n)));
 }
 
 export function renderGroups(by: string, groups: Group[], total: number): string {

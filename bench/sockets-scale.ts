@@ -1,0 +1,88 @@
+// Benchmark: how `tcplens sockets --summary` (netlink) grows with the number of sockets — peak
+// memory and time from 1,000 to 100,000 sockets, each size in a fresh namespace of its own, with
+// `ss -tan` run interleaved in the same rounds as the reference. Needs root.
+//
+//   npm run build && node bench/sockets-scale.ts [--sizes 1000,10000,50000,100000] [--rounds 5]
+// Half the sockets of each size are ESTABLISHED pairs, half client-side TIME_WAIT.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createNetns } from '../src/kernel/netns.ts';
+import { startFarms } from './lib/socket-farms.ts';
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1000,10000,50000,100000' },
+    rounds: { type: 'string', default: '5' },
+  },
+});
+const sizes = values.sizes.split(',').map(Number);
+const rounds = Number(values.rounds);
+const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
+if (!existsSync(cli)) {
+  console.error('build first: npm run build');
+  process.exit(2);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rows: { sockets: number; ms: number; ssMs: number; rssKb: number; ssRssKb: number }[] = [];
+
+for (const size of sizes) {
+  const ns = createNetns('tcplens-bench-scale');
+  try {
+    ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 0 });
+    const farms = await startFarms(ns, { established: Math.round(size / 4), timeWait: Math.round(size / 2) });
+    const inNs = (cmd: string) => [...ns.exec, 'bash', '-c', cmd];
+    const count = spawnSync(inNs('ss -tanH | wc -l')[0]!, inNs('ss -tanH | wc -l').slice(1), { encoding: 'utf8' });
+    const sockets = Number(count.stdout.trim());
+    const timeOne = (cmd: string) => {
+      const rssFile = `/tmp/tcplens-bench-scale-rss-${process.pid}`;
+      const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
+      const argv = inNs(script);
+      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+      return { ms: Number(r.stderr.trim().split('\n').pop()) * 1000, rssKb: Number(readFileSync(rssFile, 'utf8').trim()) };
+    };
+    const ours: number[] = [];
+    const ss: number[] = [];
+    let rssKb = 0;
+    let ssRssKb = 0;
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? ['ours', 'ss'] : ['ss', 'ours'];
+      for (const which of order) {
+        if (which === 'ours') {
+          const t = timeOne(`${process.execPath} ${cli} sockets --summary`);
+          ours.push(t.ms);
+          rssKb = Math.max(rssKb, t.rssKb);
+        } else {
+          const t = timeOne('ss -tan');
+          ss.push(t.ms);
+          ssRssKb = Math.max(ssRssKb, t.rssKb);
+        }
+      }
+    }
+    rows.push({ sockets, ms: median(ours), ssMs: median(ss), rssKb, ssRssKb });
+    console.log(
+      `${String(sockets).padStart(7)} sockets: tcplens sockets --summary ${median(ours).toFixed(1)} ms, max RSS ${(rssKb / 1024).toFixed(1)} MiB;` +
+        ` ss -tan ${median(ss).toFixed(1)} ms (${(median(ours) / median(ss)).toFixed(2)}x), max RSS ${(ssRssKb / 1024).toFixed(1)} MiB`,
+    );
+    await farms.close();
+  } finally {
+    ns.close();
+  }
+}
+
+// Least-squares line through (sockets, ms).
+const n = rows.length;
+const mx = rows.reduce((a, r) => a + r.sockets, 0) / n;
+const my = rows.reduce((a, r) => a + r.ms, 0) / n;
+const slope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ms - my), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const ssMy = rows.reduce((a, r) => a + r.ssMs, 0) / n;
+const ssSlope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ssMs - ssMy), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const rss = rows.map((r) => r.rssKb / 1024);
+console.log(
+  `\ntime: ${(slope * 1000).toFixed(2)} µs per socket above ${(my - slope * mx).toFixed(1)} ms` +
+    ` (ss -tan: ${(ssSlope * 1000).toFixed(2)} µs per socket)`,
+);
+console.log(`max RSS: ${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)} MiB (spread ${(Math.max(...rss) - Math.min(...rss)).toFixed(1)} MiB)`);
