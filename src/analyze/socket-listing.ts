@@ -11,7 +11,7 @@ import { stateCode, stateName } from '../model/tcp-state.ts';
 /** A listed socket; LISTEN sockets carry their accept queue's maximum where it is known. */
 export type ListedSocket = Socket & { acceptQueueMax?: number | null };
 
-/** Where each number of a socket sits in its row of `rows`. */
+/** Where each number of a socket sits in its row. */
 export const R = {
   state: 0, txQueue: 1, rxQueue: 2, timer: 3, timerTicks: 4, retransmits: 5, uid: 6, timeout: 7,
   inode: 8, localPort: 9, remotePort: 10, acceptQueueMax: 11,
@@ -20,17 +20,17 @@ const ROW_FIELDS = 12;
 
 const LISTEN = stateCode('LISTEN');
 
+// Sockets are kept in blocks: a listing grows without copying what it already holds.
+const BLOCK_BITS = 12;
+const BLOCK = 1 << BLOCK_BITS;
+const MASK = BLOCK - 1;
+
 export class SocketListing {
   length = 0;
-  private capacity = 1024;
-  rows = new Float64Array(this.capacity * ROW_FIELDS);
-  /** TCP_INFO_FIELDS numbers per socket, at the positions tcp-info.ts's TI names. */
-  info: Float64Array;
-  /** SKMEM_FIELDS numbers per socket. */
-  skmem: Float64Array;
-  /** 1 where the socket carried tcp_info (and skmem). */
-  hasInfo = new Uint8Array(this.capacity);
-  hasSkmem = new Uint8Array(this.capacity);
+  private readonly rowBlocks: Float64Array[] = [];
+  private readonly infoBlocks: Float64Array[] = [];
+  private readonly skmemBlocks: Float64Array[] = [];
+  private readonly flagBlocks: Uint8Array[] = [];
   readonly family: Family[] = [];
   readonly local: string[] = [];
   readonly remote: string[] = [];
@@ -38,82 +38,98 @@ export class SocketListing {
   /** "command/pid" by position, when owners were resolved. */
   readonly owner: (string | undefined)[] = [];
   readonly withInfo: boolean;
+  // Most sockets share a few addresses (this host's, a few peers'): format each once.
+  private readonly addressText = new Map<string | number, string>();
 
   constructor(withInfo: boolean) {
     this.withInfo = withInfo;
-    this.info = new Float64Array(withInfo ? this.capacity * TCP_INFO_FIELDS : 0);
-    this.skmem = new Float64Array(withInfo ? this.capacity * SKMEM_FIELDS : 0);
-  }
-
-  private grow(): void {
-    const cap = this.capacity * 2;
-    const grown = <T extends Float64Array | Uint8Array>(a: T, per: number, make: (n: number) => T): T => {
-      const b = make(cap * per);
-      b.set(a);
-      return b;
-    };
-    const f64 = (n: number) => new Float64Array(n);
-    const u8 = (n: number) => new Uint8Array(n);
-    this.rows = grown(this.rows, ROW_FIELDS, f64);
-    if (this.withInfo) {
-      this.info = grown(this.info, TCP_INFO_FIELDS, f64);
-      this.skmem = grown(this.skmem, SKMEM_FIELDS, f64);
-    }
-    this.hasInfo = grown(this.hasInfo, 1, u8);
-    this.hasSkmem = grown(this.hasSkmem, 1, u8);
-    this.capacity = cap;
   }
 
   add(r: TcpRow): void {
-    if (this.length === this.capacity) this.grow();
     const i = this.length++;
-    const rows = this.rows;
-    const at = i * ROW_FIELDS;
-    rows[at + R.state] = r.state;
-    rows[at + R.txQueue] = r.txQueue;
-    rows[at + R.rxQueue] = r.rxQueue;
-    rows[at + R.timer] = r.timer;
-    rows[at + R.timerTicks] = r.timerTicks;
-    rows[at + R.retransmits] = r.retransmits;
-    rows[at + R.uid] = r.uid;
-    rows[at + R.timeout] = r.timeout;
-    rows[at + R.inode] = r.inode;
-    rows[at + R.localPort] = r.localPort;
-    rows[at + R.remotePort] = r.remotePort;
-    rows[at + R.acceptQueueMax] = r.acceptQueueMax;
+    const at = i & MASK;
+    if (at === 0) {
+      this.rowBlocks.push(new Float64Array(BLOCK * ROW_FIELDS));
+      this.flagBlocks.push(new Uint8Array(BLOCK));
+      if (this.withInfo) {
+        this.infoBlocks.push(new Float64Array(BLOCK * TCP_INFO_FIELDS));
+        this.skmemBlocks.push(new Float64Array(BLOCK * SKMEM_FIELDS));
+      }
+    }
+    const b = i >>> BLOCK_BITS;
+    const rows = this.rowBlocks[b]!;
+    const o = at * ROW_FIELDS;
+    rows[o + R.state] = r.state;
+    rows[o + R.txQueue] = r.txQueue;
+    rows[o + R.rxQueue] = r.rxQueue;
+    rows[o + R.timer] = r.timer;
+    rows[o + R.timerTicks] = r.timerTicks;
+    rows[o + R.retransmits] = r.retransmits;
+    rows[o + R.uid] = r.uid;
+    rows[o + R.timeout] = r.timeout;
+    rows[o + R.inode] = r.inode;
+    rows[o + R.localPort] = r.localPort;
+    rows[o + R.remotePort] = r.remotePort;
+    rows[o + R.acceptQueueMax] = r.acceptQueueMax;
     this.family.push(r.family);
-    this.local.push(localAddress(r));
-    this.remote.push(remoteAddress(r));
+    this.local.push(this.address(r, r.localAt, localAddress));
+    this.remote.push(this.address(r, r.remoteAt, remoteAddress));
     const rec = r.info;
     if (this.withInfo && r.hasInfo && rec) {
-      this.hasInfo[i] = 1;
-      this.info.set(rec.values, i * TCP_INFO_FIELDS);
+      let flags = HAS_INFO;
+      this.infoBlocks[b]!.set(rec.values, at * TCP_INFO_FIELDS);
       if (rec.hasSkmem) {
-        this.hasSkmem[i] = 1;
-        this.skmem.set(rec.skmem, i * SKMEM_FIELDS);
+        flags |= HAS_SKMEM;
+        this.skmemBlocks[b]!.set(rec.skmem, at * SKMEM_FIELDS);
       }
+      this.flagBlocks[b]![at] = flags;
       this.congestion.push(rec.congestion);
     } else {
       this.congestion.push('');
     }
   }
 
+  private address(r: TcpRow, at: number, format: (r: TcpRow) => string): string {
+    const buf = r.buf;
+    // A cache key without formatting: the 4 bytes of an IPv4 address, or the hex text of /proc.
+    const key =
+      r.family === 'ipv4' && !r.addressHex
+        ? ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0
+        : r.addressHex
+          ? latin1(buf, at, r.family === 'ipv4' ? 8 : 32)
+          : latin1(buf, at, 16);
+    let text = this.addressText.get(key);
+    if (text === undefined) {
+      text = format(r);
+      this.addressText.set(key, text);
+    }
+    return text;
+  }
+
   /** A number of socket i's row (R names the positions). */
   get(i: number, field: number): number {
-    return this.rows[i * ROW_FIELDS + field]!;
+    return this.rowBlocks[i >>> BLOCK_BITS]![(i & MASK) * ROW_FIELDS + field]!;
   }
 
   set(i: number, field: number, value: number): void {
-    this.rows[i * ROW_FIELDS + field] = value;
+    this.rowBlocks[i >>> BLOCK_BITS]![(i & MASK) * ROW_FIELDS + field] = value;
+  }
+
+  hasInfo(i: number): boolean {
+    return (this.flagBlocks[i >>> BLOCK_BITS]![i & MASK]! & HAS_INFO) !== 0;
+  }
+
+  hasSkmem(i: number): boolean {
+    return (this.flagBlocks[i >>> BLOCK_BITS]![i & MASK]! & HAS_SKMEM) !== 0;
   }
 
   /** A tcp_info number of socket i (tcp-info.ts's TI names the positions); NaN without tcp_info. */
   infoValue(i: number, field: number): number {
-    return this.hasInfo[i] ? this.info[i * TCP_INFO_FIELDS + field]! : NaN;
+    return this.hasInfo(i) ? this.infoBlocks[i >>> BLOCK_BITS]![(i & MASK) * TCP_INFO_FIELDS + field]! : NaN;
   }
 
   skmemValue(i: number, field: number): number {
-    return this.hasSkmem[i] ? this.skmem[i * SKMEM_FIELDS + field]! : NaN;
+    return this.hasSkmem(i) ? this.skmemBlocks[i >>> BLOCK_BITS]![(i & MASK) * SKMEM_FIELDS + field]! : NaN;
   }
 
   /** Positions in `compare` order (stable), all of them or the first `top`. */
@@ -138,11 +154,11 @@ export class SocketListing {
     s.local.address = this.local[i]!;
     s.remote.address = this.remote[i]!;
     if (row.state === LISTEN) s.acceptQueueMax = row.acceptQueueMax >= 0 ? row.acceptQueueMax : null;
-    if (this.hasInfo[i]) {
+    if (this.hasInfo(i)) {
       const rec = newTcpInfoRecord();
-      rec.values.set(this.info.subarray(i * TCP_INFO_FIELDS, (i + 1) * TCP_INFO_FIELDS));
-      rec.hasSkmem = this.hasSkmem[i] === 1;
-      if (rec.hasSkmem) rec.skmem.set(this.skmem.subarray(i * SKMEM_FIELDS, (i + 1) * SKMEM_FIELDS));
+      for (let f = 0; f < TCP_INFO_FIELDS; f++) rec.values[f] = this.infoValue(i, f);
+      rec.hasSkmem = this.hasSkmem(i);
+      for (let f = 0; rec.hasSkmem && f < SKMEM_FIELDS; f++) rec.skmem[f] = this.skmemValue(i, f);
       rec.congestion = this.congestion[i]!;
       s.info = toTcpInfo(rec);
     }
@@ -155,3 +171,9 @@ export class SocketListing {
 }
 
 const EMPTY = new Uint8Array(32);
+const HAS_INFO = 1;
+const HAS_SKMEM = 2;
+
+function latin1(buf: Uint8Array, at: number, len: number): string {
+  return String.fromCharCode.apply(null, buf.subarray(at, at + len) as unknown as number[]);
+}

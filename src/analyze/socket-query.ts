@@ -154,7 +154,7 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
 
 // Worst first; sockets without the value (no tcp_info: TIME_WAIT, listeners) go last.
 function sortBy(key: SortKey, l: SocketListing): (a: number, b: number) => number {
-  const info = (i: number, f: number) => (l.hasInfo[i] ? l.infoValue(i, f) : -1);
+  const info = (i: number, f: number) => (l.hasInfo(i) ? l.infoValue(i, f) : -1);
   switch (key) {
     case 'rtt':
       return (a, b) => info(b, TI.rttUs) - info(a, TI.rttUs);

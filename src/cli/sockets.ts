@@ -137,7 +137,8 @@ Examples:
       }
       const tty = process.stdout.isTTY && !opts.json;
       for (;;) {
-        const text = await once();
+        const rendered = await once();
+        const text = typeof rendered === 'string' ? rendered : Buffer.from(rendered).toString('utf8');
         if (tty) out(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  every ${opts.watch}s, Ctrl-C to stop\n\n${text}`);
         else out(opts.json ? text : `--- ${new Date().toISOString()}\n${text}`);
         await sleep(opts.watch * 1000);

@@ -3,6 +3,7 @@
 import type { Group, SocketReport } from '../analyze/socket-query.ts';
 import { R, type SocketListing } from '../analyze/socket-listing.ts';
 import { TI } from '../kernel/tcp-info.ts';
+import { type ByteColumn, ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';
@@ -38,117 +39,214 @@ const STATE_COLOR: Record<string, Color> = {
 const TIMERS = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
 const INFINITE_SSTHRESH = 0x7fffffff;
 
-/** "127.0.0.1:80" from an address string and port, as formatEndpoint. */
-function endpointText(address: string, port: number): string {
-  return formatEndpoint({ address, port });
+// ---- cells written as bytes (see byte-table.ts) ----------------------------------------------
+
+const DASH = 45;
+
+function textColumn(header: string, get: (i: number) => string, right = false): ByteColumn {
+  return { header, right, width: (i) => get(i).length, write: (out, i) => out.text(get(i)) };
 }
 
-interface CellColumn extends Column {
-  cell(i: number): string;
+function intColumn(header: string, get: (i: number) => number): ByteColumn {
+  return {
+    header,
+    right: true,
+    width: (i) => {
+      const v = get(i);
+      return Number.isNaN(v) ? 1 : intWidth(v);
+    },
+    write: (out, i) => {
+      const v = get(i);
+      if (Number.isNaN(v)) out.byte(DASH);
+      else out.int(v);
+    },
+  };
+}
+
+// Milliseconds from whole microseconds, as msText prints them: 0.045, 12.3, 250.
+function msWidth(us: number): number {
+  if (Number.isNaN(us)) return 1;
+  if (us >= 100_000) return intWidth(Math.round(us / 1000));
+  if (us >= 1000) return intWidth(Math.floor(Math.round(us / 100) / 10)) + 2;
+  return 5;
+}
+
+function writeMs(out: ByteWriter, us: number): void {
+  if (Number.isNaN(us)) out.byte(DASH);
+  else if (us >= 100_000) out.int(Math.round(us / 1000));
+  else if (us >= 1000) out.tenths(Math.round(us / 100));
+  else out.thousandths(Math.round(us));
+}
+
+function msColumn(header: string, getUs: (i: number) => number): ByteColumn {
+  return { header, right: true, width: (i) => msWidth(getUs(i)), write: (out, i) => writeMs(out, getUs(i)) };
+}
+
+const SI = [75, 77, 71, 84, 80]; // K M G T P
+
+// formatSi in bytes: below 10,000 the number itself, else one decimal below 100 of a unit.
+let siStep = 0;
+let siValue = 0; // whole units, or tenths when siTenths
+let siTenths = false;
+function siSplit(n: number): void {
+  siStep = -1;
+  let v = n;
+  if (n < 10_000) {
+    siValue = n;
+    siTenths = false;
+    return;
+  }
+  while (v >= 1000 && siStep < SI.length - 1) {
+    v /= 1000;
+    siStep++;
+  }
+  siTenths = v < 100;
+  siValue = siTenths ? Math.round(v * 10) : Math.round(v);
+}
+
+function siColumn(header: string, get: (i: number) => number, unit = ''): ByteColumn {
+  return {
+    header,
+    right: true,
+    width: (i) => {
+      const v = get(i);
+      if (Number.isNaN(v)) return 1;
+      siSplit(v);
+      const digits = siTenths ? intWidth(Math.floor(siValue / 10)) + 2 : intWidth(siValue);
+      return digits + (siStep >= 0 ? 1 : 0) + unit.length;
+    },
+    write: (out, i) => {
+      const v = get(i);
+      if (Number.isNaN(v)) return out.byte(DASH);
+      siSplit(v);
+      if (siTenths) out.tenths(siValue);
+      else out.int(siValue);
+      if (siStep >= 0) out.byte(SI[siStep]!);
+      if (unit) out.text(unit);
+    },
+  };
+}
+
+// Time limited, and its share of busy time, as ss prints rwnd_limited:12ms(3.4%).
+function limitedColumn(header: string, getUs: (i: number) => number, busyUs: (i: number) => number): ByteColumn {
+  const share = (i: number) => Math.round((getUs(i) / busyUs(i)) * 1000);
+  return {
+    header,
+    right: true,
+    width: (i) => {
+      const us = getUs(i);
+      if (Number.isNaN(us) || !(busyUs(i) > 0)) return msWidth(us);
+      return msWidth(us) + intWidth(Math.floor(share(i) / 10)) + 5;
+    },
+    write: (out, i) => {
+      const us = getUs(i);
+      writeMs(out, us);
+      if (Number.isNaN(us) || !(busyUs(i) > 0)) return;
+      out.byte(40);
+      out.tenths(share(i));
+      out.byte(37);
+      out.byte(41);
+    },
+  };
 }
 
 /**
- * The listing as an ss-like table, built from the columns without an object per socket: cells
- * are made once, widths measured as they are made, lines padded at the end.
+ * The listing as an ss-like table, written from the columns straight into bytes (UTF-8): no
+ * object and no string per cell, whatever the number of sockets.
  */
-export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions): string {
+export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions): Uint8Array {
   const g = (i: number, f: number) => l.get(i, f);
   const listeners = order.length > 0 && order.every((i) => g(i, R.state) === LISTEN);
-  const cols: CellColumn[] = [
-    { header: 'State', cell: (i) => paint(l.stateName(i), STATE_COLOR[l.stateName(i)], opts.color) },
-    // For a listener, ss shows the accept queue and its maximum in the two queue columns; so do we.
-    { header: listeners ? 'Accept-Q' : 'Recv-Q', align: 'right', cell: (i) => String(g(i, R.rxQueue)) },
+  const stateText = (i: number) => l.stateName(i);
+  // Each endpoint's text is made once, for the width and then the write.
+  const localText: string[] = [];
+  const peerText: string[] = [];
+  for (const i of order) {
+    localText[i] = endpointText(l.local[i]!, g(i, R.localPort));
+    peerText[i] = endpointText(l.remote[i]!, g(i, R.remotePort));
+  }
+  const cols: ByteColumn[] = [
     {
-      header: listeners ? 'Max' : 'Send-Q',
-      align: 'right',
-      cell: (i) => (g(i, R.state) === LISTEN ? (g(i, R.acceptQueueMax) < 0 ? '?' : String(g(i, R.acceptQueueMax))) : String(g(i, R.txQueue))),
+      header: 'State',
+      width: (i) => stateText(i).length,
+      write: (out, i) => out.text(paint(stateText(i), STATE_COLOR[stateText(i)], opts.color)),
     },
-    { header: 'Local', cell: (i) => endpointText(l.local[i]!, g(i, R.localPort)) },
-    { header: 'Peer', cell: (i) => endpointText(l.remote[i]!, g(i, R.remotePort)) },
+    // For a listener, ss shows the accept queue and its maximum in the two queue columns; so do we.
+    intColumn(listeners ? 'Accept-Q' : 'Recv-Q', (i) => g(i, R.rxQueue)),
+    {
+      ...intColumn(listeners ? 'Max' : 'Send-Q', (i) => (g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue))),
+      // An unknown maximum (-1) shows as '?'.
+      ...unknownAsQuestion((i) => (g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue))),
+    },
+    textColumn('Local', (i) => localText[i]!),
+    textColumn('Peer', (i) => peerText[i]!),
   ];
   if (opts.extended) {
     cols.push(
-      { header: 'Timer', cell: (i) => TIMERS[g(i, R.timer)] ?? 'unknown' },
-      { header: 'Expires', align: 'right', cell: (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`) },
-      { header: 'Retrans', align: 'right', cell: (i) => String(g(i, R.retransmits)) },
-      { header: 'UID', align: 'right', cell: (i) => String(g(i, R.uid)) },
-      { header: 'Inode', align: 'right', cell: (i) => String(g(i, R.inode)) },
+      textColumn('Timer', (i) => TIMERS[g(i, R.timer)] ?? 'unknown'),
+      textColumn('Expires', (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`), true),
+      intColumn('Retrans', (i) => g(i, R.retransmits)),
+      intColumn('UID', (i) => g(i, R.uid)),
+      intColumn('Inode', (i) => g(i, R.inode)),
     );
   }
   if (opts.info && l.withInfo) {
-    const v = (i: number, f: number) => l.infoValue(i, f);
-    const num = (f: number, text: (v: number) => string = String) => (i: number) => {
-      const x = v(i, f);
-      return Number.isNaN(x) ? '-' : text(x);
-    };
-    const usMs = (x: number) => msText(x / 1000);
-    const limitedBy = (f: number) => (i: number) => {
-      const x = v(i, f);
-      const busy = v(i, TI.busyUs);
-      return Number.isNaN(x) ? '-' : busy > 0 ? `${usMs(x)}(${formatShare(x / busy)})` : usMs(x);
-    };
+    const v = (f: number) => (i: number) => l.infoValue(i, f);
+    const has = (i: number) => l.hasInfo(i);
     cols.push(
-      { header: 'RTT ms', align: 'right', cell: num(TI.rttUs, usMs) },
-      { header: 'Var ms', align: 'right', cell: num(TI.rttVarUs, usMs) },
-      { header: 'Cwnd', align: 'right', cell: num(TI.sndCwnd) },
-      { header: 'Ssthresh', align: 'right', cell: num(TI.sndSsthresh, (x) => (x >= INFINITE_SSTHRESH ? '-' : String(x))) },
-      { header: 'Retrans', align: 'right', cell: (i) => (l.hasInfo[i] ? `${v(i, TI.retransmits)}/${v(i, TI.totalRetrans)}` : '-') },
-      { header: 'Lost', align: 'right', cell: num(TI.lost) },
-      { header: 'Acked', align: 'right', cell: num(TI.bytesAcked, (x) => formatSi(x)) },
-      { header: 'Received', align: 'right', cell: num(TI.bytesReceived, (x) => formatSi(x)) },
-      { header: 'Delivery', align: 'right', cell: num(TI.deliveryRate, (x) => formatSi(x * 8, 'bps')) },
-      { header: 'Busy ms', align: 'right', cell: num(TI.busyUs, usMs) },
-      { header: 'Rwnd-lim', align: 'right', cell: limitedBy(TI.rwndLimitedUs) },
-      { header: 'Sndbuf-lim', align: 'right', cell: limitedBy(TI.sndbufLimitedUs) },
-      { header: 'Cong', cell: (i) => l.congestion[i] || '-' },
+      msColumn('RTT ms', v(TI.rttUs)),
+      msColumn('Var ms', v(TI.rttVarUs)),
+      intColumn('Cwnd', v(TI.sndCwnd)),
+      intColumn('Ssthresh', (i) => {
+        const x = l.infoValue(i, TI.sndSsthresh);
+        return x >= INFINITE_SSTHRESH ? NaN : x;
+      }),
+      {
+        header: 'Retrans',
+        right: true,
+        width: (i) => (has(i) ? intWidth(l.infoValue(i, TI.retransmits)) + 1 + intWidth(l.infoValue(i, TI.totalRetrans)) : 1),
+        write: (out, i) => {
+          if (!has(i)) return out.byte(DASH);
+          out.int(l.infoValue(i, TI.retransmits));
+          out.byte(47);
+          out.int(l.infoValue(i, TI.totalRetrans));
+        },
+      },
+      intColumn('Lost', v(TI.lost)),
+      siColumn('Acked', v(TI.bytesAcked)),
+      siColumn('Received', v(TI.bytesReceived)),
+      siColumn('Delivery', (i) => l.infoValue(i, TI.deliveryRate) * 8, 'bps'),
+      msColumn('Busy ms', v(TI.busyUs)),
+      limitedColumn('Rwnd-lim', v(TI.rwndLimitedUs), v(TI.busyUs)),
+      limitedColumn('Sndbuf-lim', v(TI.sndbufLimitedUs), v(TI.busyUs)),
+      textColumn('Cong', (i) => l.congestion[i] || '-'),
     );
   }
   if (opts.memory && l.withInfo) {
-    const mem = (k: number) => (i: number) => {
-      const x = l.skmemValue(i, k);
-      return Number.isNaN(x) ? '-' : formatSi(x);
-    };
+    const m = (k: number) => (i: number) => l.skmemValue(i, k);
     cols.push(
-      { header: 'Rmem', align: 'right', cell: mem(0) },
-      { header: 'Rcvbuf', align: 'right', cell: mem(1) },
-      { header: 'Wmem', align: 'right', cell: mem(2) },
-      { header: 'Sndbuf', align: 'right', cell: mem(3) },
-      { header: 'Wqueued', align: 'right', cell: mem(5) },
-      { header: 'Drops', align: 'right', cell: mem(8) },
+      siColumn('Rmem', m(0)),
+      siColumn('Rcvbuf', m(1)),
+      siColumn('Wmem', m(2)),
+      siColumn('Sndbuf', m(3)),
+      siColumn('Wqueued', m(5)),
+      siColumn('Drops', m(8)),
     );
   }
-  if (opts.processes) cols.push({ header: 'Process', cell: (i) => l.owner[i] ?? '-' });
+  if (opts.processes) cols.push(textColumn('Process', (i) => l.owner[i] ?? '-'));
+  return renderByteTable(cols, order);
+}
 
-  const ncol = cols.length;
-  const cells: string[] = new Array(order.length * ncol);
-  const widths = cols.map((c) => c.header.length);
-  // Colour codes take no room on screen: only the state column can carry them.
-  const stateExtra = opts.color ? paint('', 'red', true).length : 0;
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k]!;
-    for (let c = 0; c < ncol; c++) {
-      const text = cols[c]!.cell(i);
-      cells[k * ncol + c] = text;
-      const w = c === 0 && opts.color && text.charCodeAt(0) === 27 ? text.length - stateExtra : text.length;
-      if (w > widths[c]!) widths[c] = w;
-    }
-  }
-  const lines: string[] = new Array(order.length + 1);
-  const line = (get: (c: number) => string, colored: boolean) => {
-    let out = '';
-    for (let c = 0; c < ncol; c++) {
-      const text = get(c);
-      const w = c === 0 && colored && text.charCodeAt(0) === 27 ? text.length - stateExtra : text.length;
-      const pad = widths[c]! - w;
-      if (c > 0) out += '  ';
-      if (cols[c]!.align === 'right') out += pad > 0 ? ' '.repeat(pad) + text : text;
-      else out += c === ncol - 1 || pad <= 0 ? text : text + ' '.repeat(pad);
-    }
-    return out.trimEnd();
+function unknownAsQuestion(get: (i: number) => number): Pick<ByteColumn, 'width' | 'write'> {
+  return {
+    width: (i) => (get(i) < 0 ? 1 : intWidth(get(i))),
+    write: (out, i) => (get(i) < 0 ? out.byte(63) : out.int(get(i))),
   };
-  lines[0] = line((c) => cols[c]!.header, false);
-  for (let k = 0; k < order.length; k++) lines[k + 1] = line((c) => cells[k * ncol + c]!, opts.color);
-  return lines.join('\n') + '\n';
+}
+
+/** "127.0.0.1:80" from an address string and port, as formatEndpoint. */
+function endpointText(address: string, port: number): string {
+  return formatEndpoint({ address, port });
 }
 
 const msText = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
