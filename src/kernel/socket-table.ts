@@ -27,6 +27,7 @@ export interface TableScan {
   source: 'netlink' | 'proc';
   /** Why /proc was read when netlink was wanted (source 'auto' only). */
   fallback?: string;
+  /** Sockets visited. */
   rows: number;
   /** Lines or messages that did not parse. */
   malformed: number;
@@ -43,8 +44,8 @@ export function statesMask(states: TcpState[] | undefined): number {
 }
 
 /**
- * Visit every TCP socket of the requested families (states filtered in the kernel on netlink; the
- * caller filters /proc rows itself). Throws NetlinkUnavailableError for source 'netlink', or for
+ * Visit every TCP socket of the requested families in the requested states (filtered in the kernel
+ * on netlink, here on /proc). Throws NetlinkUnavailableError for source 'netlink', or for
  * info/memory, where netlink cannot work; UsageError for info/memory with source 'proc'.
  */
 export function scanSocketTable(req: TableScanRequest, visit: (row: TcpRow) => void): TableScan {
@@ -53,12 +54,12 @@ export function scanSocketTable(req: TableScanRequest, visit: (row: TcpRow) => v
   const needsNetlink = Boolean(req.info || req.memory);
   if (source === 'proc') {
     if (needsNetlink) throw new UsageError('--info and --memory need --source netlink: /proc/net/tcp has no tcp_info');
-    return scanProc(families, visit);
+    return scanProc(families, req.states, visit);
   }
   let why: string;
-  if (source === 'auto' && process.platform !== 'linux') return scanProc(families, visit);
+  if (source === 'auto' && process.platform !== 'linux') return scanProc(families, req.states, visit);
   // A /proc root of the caller's choosing (a copy, a container's) is read as asked.
-  if (source === 'auto' && process.env.TCPLENS_PROC !== undefined && !needsNetlink) return scanProc(families, visit);
+  if (source === 'auto' && process.env.TCPLENS_PROC !== undefined && !needsNetlink) return scanProc(families, req.states, visit);
   let visited = 0;
   const counted = (row: TcpRow) => {
     visited++;
@@ -71,16 +72,18 @@ export function scanSocketTable(req: TableScanRequest, visit: (row: TcpRow) => v
     why = err.message;
   }
   if (needsNetlink) throw new NetlinkUnavailableError(`--info needs netlink sock_diag, which cannot be used: ${why}`);
-  return { ...scanProc(families, visit), fallback: why };
+  return { ...scanProc(families, req.states, visit), fallback: why };
 }
 
-function scanProc(families: Family[], visit: (row: TcpRow) => void): TableScan {
+function scanProc(families: Family[], states: TcpState[] | undefined, visit: (row: TcpRow) => void): TableScan {
   const scan: TableScan = { source: 'proc', rows: 0, malformed: 0 };
-  for (const family of families) {
-    const r = readProcNetTcp(family, visit);
-    scan.rows += r.rows;
-    scan.malformed += r.malformed;
-  }
+  const mask = states?.length ? statesMask(states) : 0;
+  const wanted = (row: TcpRow) => {
+    if (mask !== 0 && (mask & (1 << row.state)) === 0) return;
+    scan.rows++;
+    visit(row);
+  };
+  for (const family of families) scan.malformed += readProcNetTcp(family, wanted).malformed;
   return scan;
 }
 

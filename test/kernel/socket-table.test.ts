@@ -74,3 +74,24 @@ test('tcp_info is asked for only when wanted', () => {
   });
   assert.equal(withInfo, rows);
 });
+
+test('both sources filter by state: the same listeners, from the kernel or from /proc', () => {
+  const listeners = (source: 'netlink' | 'proc') => {
+    const ports: number[] = [];
+    const scan = scanSocketTable({ source, states: ['LISTEN'] }, (row) => {
+      assert.equal(row.state, stateCode('LISTEN'));
+      ports.push(row.localPort);
+    });
+    assert.equal(scan.rows, ports.length);
+    return ports.sort((a, b) => a - b);
+  };
+  // Other programs open and close listeners: compare when two /proc reads around netlink agree.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const before = listeners('proc');
+    const netlink = listeners('netlink');
+    if (JSON.stringify(before) !== JSON.stringify(listeners('proc'))) continue;
+    assert.deepEqual(netlink, before);
+    return;
+  }
+  assert.fail('the listeners never held still');
+});
