@@ -26,7 +26,7 @@ if (!existsSync(cli)) {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rows: { sockets: number; ms: number; ssMs: number; rssKb: number; ssRssKb: number }[] = [];
+const rows: { sockets: number; ms: number; ssMs: number; cpuMs: number; ssCpuMs: number; rssKb: number; ssRssKb: number }[] = [];
 
 for (const size of sizes) {
   const ns = createNetns('tcplens-bench-scale');
@@ -38,14 +38,17 @@ for (const size of sizes) {
     const sockets = Number(count.stdout.trim());
     const timeOne = (cmd: string) => {
       const rssFile = `/tmp/tcplens-bench-scale-rss-${process.pid}`;
-      const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
+      const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M %U %S' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
       const argv = inNs(script);
       const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-      return { ms: Number(r.stderr.trim().split('\n').pop()) * 1000, rssKb: Number(readFileSync(rssFile, 'utf8').trim()) };
+      const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+      return { ms: Number(r.stderr.trim().split('\n').pop()) * 1000, cpuMs: (userS + sysS) * 1000, rssKb };
     };
     const ours: number[] = [];
     const ss: number[] = [];
+    const oursCpu: number[] = [];
+    const ssCpu: number[] = [];
     let rssKb = 0;
     let ssRssKb = 0;
     for (let r = 0; r < rounds; r++) {
@@ -54,18 +57,22 @@ for (const size of sizes) {
         if (which === 'ours') {
           const t = timeOne(`${process.execPath} ${cli} sockets --summary`);
           ours.push(t.ms);
+          oursCpu.push(t.cpuMs);
           rssKb = Math.max(rssKb, t.rssKb);
         } else {
           const t = timeOne('ss -tan');
           ss.push(t.ms);
+          ssCpu.push(t.cpuMs);
           ssRssKb = Math.max(ssRssKb, t.rssKb);
         }
       }
     }
-    rows.push({ sockets, ms: median(ours), ssMs: median(ss), rssKb, ssRssKb });
+    const row = { sockets, ms: median(ours), ssMs: median(ss), cpuMs: median(oursCpu), ssCpuMs: median(ssCpu), rssKb, ssRssKb };
+    rows.push(row);
     console.log(
-      `${String(sockets).padStart(7)} sockets: tcplens sockets --summary ${median(ours).toFixed(1)} ms, max RSS ${(rssKb / 1024).toFixed(1)} MiB;` +
-        ` ss -tan ${median(ss).toFixed(1)} ms (${(median(ours) / median(ss)).toFixed(2)}x), max RSS ${(ssRssKb / 1024).toFixed(1)} MiB`,
+      `${String(sockets).padStart(7)} sockets: tcplens sockets --summary ${row.ms.toFixed(1)} ms (CPU ${row.cpuMs.toFixed(0)}), max RSS ${(rssKb / 1024).toFixed(1)} MiB;` +
+        ` ss -tan ${row.ssMs.toFixed(1)} ms (CPU ${row.ssCpuMs.toFixed(0)}), max RSS ${(ssRssKb / 1024).toFixed(1)} MiB;` +
+        ` ratio ${(row.ms / row.ssMs).toFixed(2)}x wall, ${(row.cpuMs / row.ssCpuMs).toFixed(2)}x CPU`,
     );
     await farms.close();
   } finally {
@@ -80,6 +87,9 @@ const my = rows.reduce((a, r) => a + r.ms, 0) / n;
 const slope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ms - my), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
 const ssMy = rows.reduce((a, r) => a + r.ssMs, 0) / n;
 const ssSlope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ssMs - ssMy), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const cpuMy = rows.reduce((a, r) => a + r.cpuMs, 0) / n;
+const cpuSlope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.cpuMs - cpuMy), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+console.log(`CPU time: ${(cpuSlope * 1000).toFixed(2)} µs per socket above ${(cpuMy - cpuSlope * mx).toFixed(1)} ms`);
 const rss = rows.map((r) => r.rssKb / 1024);
 console.log(
   `\ntime: ${(slope * 1000).toFixed(2)} µs per socket above ${(my - slope * mx).toFixed(1)} ms` +

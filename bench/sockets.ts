@@ -72,36 +72,44 @@ try {
 
   // Timed inside the namespace by bash itself, so that spawning and entering the namespace cost
   // nothing here; the peak memory comes from GNU time in the same run.
-  const timeOne = (cmd: string): { ms: number; rssKb: number } => {
+  // Wall time, and CPU time (user + system) from GNU time: on a shared machine the CPU time moves
+  // less with other people's load than the wall time does.
+  const timeOne = (cmd: string): { ms: number; cpuMs: number; rssKb: number } => {
     const rssFile = `/tmp/tcplens-bench-rss-${process.pid}`;
-    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
+    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M %U %S' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
     const argv = inNs(script);
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
     const ms = Number(r.stderr.trim().split('\n').pop()) * 1000;
-    const rssKb = Number(readFileSync(rssFile, 'utf8').trim());
-    return { ms, rssKb };
+    const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+    return { ms, cpuMs: (userS + sysS) * 1000, rssKb };
   };
 
   for (const [title, list] of Object.entries(jobs)) {
     const times = new Map(list.map((j) => [j.name, [] as number[]]));
     const rss = new Map(list.map((j) => [j.name, 0]));
+    const cpu = new Map(list.map((j) => [j.name, [] as number[]]));
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no tool always runs first (cache effects).
       for (let k = 0; k < list.length; k++) {
         const j = list[(r + k) % list.length]!;
-        const { ms, rssKb } = timeOne(j.cmd);
+        const { ms, cpuMs, rssKb } = timeOne(j.cmd);
         times.get(j.name)!.push(ms);
+        cpu.get(j.name)!.push(cpuMs);
         rss.set(j.name, Math.max(rss.get(j.name)!, rssKb));
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ours = median(times.get(list[0]!.name)!);
+    const oursCpu = median(cpu.get(list[0]!.name)!);
     console.log(`${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall time of each command, start-up included)`);
     for (const j of list) {
       const m = median(times.get(j.name)!);
-      const ratio = j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x`;
-      console.log(`  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`);
+      const c = median(cpu.get(j.name)!);
+      const ratio = j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x wall, ${(oursCpu / c).toFixed(2)}x CPU`;
+      console.log(
+        `  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms (CPU ${c.toFixed(0).padStart(5)} ms)  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`,
+      );
     }
     console.log();
   }
