@@ -163,7 +163,8 @@ export function remoteHex(row: TcpRow): string {
   return Buffer.from(row.buf.buffer, row.buf.byteOffset + row.remoteAt, row.family === 'ipv4' ? 4 : 16).toString('hex');
 }
 
-const TIMERS: TimerKind[] = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
+/** Timer kinds by the kernel's code (the `tr` column, idiag_timer). */
+export const TIMER_KINDS: readonly TimerKind[] = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
 
 /** Copy a row into a Socket object, with its tcp_info when the row carries it. */
 export function toSocket(row: TcpRow): Socket {
@@ -174,7 +175,7 @@ export function toSocket(row: TcpRow): Socket {
     remote: { address: remoteAddress(row), port: row.remotePort },
     txQueue: row.txQueue,
     rxQueue: row.rxQueue,
-    timer: TIMERS[row.timer] ?? 'unknown',
+    timer: TIMER_KINDS[row.timer] ?? 'unknown',
     // The kernel prints clock_t (USER_HZ = 100 on every Linux architecture we know).
     timerExpiresMs: row.timerTicks * 10,
     retransmits: row.retransmits,

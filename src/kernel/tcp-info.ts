@@ -183,7 +183,7 @@ export function parseCongestion(b: Uint8Array, at: number, len: number, rec: Tcp
 }
 
 /** Kernel's "no threshold yet" (TCP_INFINITE_SSTHRESH). */
-const INFINITE_SSTHRESH = 0x7fffffff;
+export const INFINITE_SSTHRESH = 0x7fffffff;
 
 const num = (v: number) => (Number.isNaN(v) ? null : v);
 const ms = (us: number) => (Number.isNaN(us) ? null : us / 1000);

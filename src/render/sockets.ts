@@ -2,7 +2,8 @@
 
 import type { Group, SocketReport } from '../analyze/socket-query.ts';
 import { R, type SocketListing } from '../analyze/socket-listing.ts';
-import { TI } from '../kernel/tcp-info.ts';
+import { INFINITE_SSTHRESH, TI } from '../kernel/tcp-info.ts';
+import { TIMER_KINDS } from '../kernel/socket-row.ts';
 import { type ByteColumn, ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
@@ -36,8 +37,6 @@ const STATE_COLOR: Record<string, Color> = {
   FIN_WAIT2: 'yellow',
 };
 
-const TIMERS = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
-const INFINITE_SSTHRESH = 0x7fffffff;
 
 // ---- cells written as bytes (see byte-table.ts) ----------------------------------------------
 
@@ -84,7 +83,8 @@ function msColumn(header: string, getUs: (i: number) => number): ByteColumn {
 
 const SI = [75, 77, 71, 84, 80]; // K M G T P
 
-// formatSi in bytes: below 10,000 the number itself, else one decimal below 100 of a unit.
+// Large numbers with SI steps of 1000 (1.2M): below 10,000 the number itself, else one decimal
+// below 100 of a unit.
 let siStep = 0;
 let siValue = 0; // whole units, or tenths when siTenths
 let siTenths = false;
@@ -183,7 +183,7 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
   ];
   if (opts.extended) {
     cols.push(
-      textColumn('Timer', (i) => TIMERS[g(i, R.timer)] ?? 'unknown'),
+      textColumn('Timer', (i) => TIMER_KINDS[g(i, R.timer)] ?? 'unknown'),
       textColumn('Expires', (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`), true),
       intColumn('Retrans', (i) => g(i, R.retransmits)),
       intColumn('UID', (i) => g(i, R.uid)),
@@ -251,19 +251,6 @@ function endpointText(address: string, port: number): string {
 
 const msText = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
 const dash = (v: number | null | undefined, f: (n: number) => string = String) => (v == null ? '-' : f(v));
-
-/** 1234567 → "1.2M", with K, M, G, T steps of 1000, or the number itself below 10,000. */
-export function formatSi(n: number, unit = ''): string {
-  if (n < 10_000) return `${n}${unit}`;
-  const steps = ['K', 'M', 'G', 'T', 'P'];
-  let v = n;
-  let i = -1;
-  while (v >= 1000 && i < steps.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)}${steps[i]}${unit}`;
-}
 
 export function renderGroups(by: string, groups: Group[], total: number): string {
   const withInfo = groups.some((g) => g.totalRetrans !== undefined);
