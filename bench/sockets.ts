@@ -1,18 +1,20 @@
-// Benchmark: `tcplens sockets` against `ss -tan` and the handbook's ss | awk | sort | uniq pipelines,
-// over 50,000+ sockets grown in a namespace of its own, runs interleaved. Needs root.
+// Benchmark: `tcplens sockets` against `ss -tan`, `ss -tin` and the handbook's ss | awk | sort | uniq
+// pipelines, over 60,000 sockets (50,000 of them ESTABLISHED) grown in a namespace of its own, runs
+// interleaved. Needs root.
 //
-//   npm run build && node bench/sockets.ts [--established 9000] [--time-wait 42000] [--rounds 7]
+//   npm run build && node bench/sockets.ts [--established 25000] [--time-wait 10000] [--rounds 7]
+// --established counts connections: each is two ESTABLISHED sockets.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createNetns } from '../src/kernel/netns.ts';
+import { startFarms } from './lib/socket-farms.ts';
 
 const { values } = parseArgs({
   options: {
-    established: { type: 'string', default: '9000' },
-    'time-wait': { type: 'string', default: '42000' },
+    established: { type: 'string', default: '25000' },
+    'time-wait': { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '7' },
   },
 });
@@ -34,18 +36,8 @@ try {
   const inNs = (cmd: string) => ['nsenter', `--net=/run/netns/${ns.name}`, 'bash', '-c', cmd];
   ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 0 });
 
-  const farmArgv = inNs(
-    `exec ${process.execPath} ${new URL('./lib/socket-farm.ts', import.meta.url).pathname}` +
-      ` --established ${values.established} --time-wait ${values['time-wait']}`,
-  );
-  const farm = spawn(farmArgv[0]!, farmArgv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-  const ready = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: farm.stdout! });
-    rl.once('line', resolve);
-    farm.once('exit', (code) => reject(new Error(`socket farm exited with ${code}`)));
-    setTimeout(() => reject(new Error('socket farm not ready in 180 s')), 180_000).unref();
-  });
-  console.log(`farm: ${ready}`);
+  const farms = await startFarms(ns, { established: Number(values.established), timeWait: Number(values['time-wait']) });
+  for (const line of farms.ready) console.log(`farm: ${line}`);
 
   const count = spawnSync(inNs('ss -tanH | wc -l')[0]!, inNs('ss -tanH | wc -l').slice(1), { encoding: 'utf8' });
   const sockets = Number(count.stdout.trim());
@@ -56,10 +48,17 @@ try {
     'counts by state': [
       { name: 'tcplens sockets --summary', cmd: `${node} ${cli} sockets --summary` },
       { name: 'ss -tan', cmd: 'ss -tan' },
+      { name: 'tcplens sockets --summary --source proc', cmd: `${node} ${cli} sockets --summary --source proc` },
       { name: "ss -tan | awk | sort | uniq -c", cmd: "ss -tan | awk 'NR>1 {print $1}' | sort | uniq -c | sort -nr" },
       // The floor of any /proc reader: the kernel formatting the tables, with nothing parsed.
       { name: 'cat /proc/net/tcp /proc/net/tcp6', cmd: 'cat /proc/net/tcp /proc/net/tcp6' },
       { name: 'node -e 0 (Node start-up alone)', cmd: `${node} -e 0` },
+    ],
+    'tcp_info of every connection': [
+      { name: 'tcplens sockets -i', cmd: `${node} ${cli} sockets -i` },
+      { name: 'ss -tin', cmd: 'ss -tin' },
+      { name: 'tcplens sockets -i --json', cmd: `${node} ${cli} sockets -i --json` },
+      { name: 'tcplens sockets -i --by peer', cmd: `${node} ${cli} sockets -i --by peer` },
     ],
     'TIME_WAIT by peer (handbook 2.2)': [
       { name: 'tcplens sockets --state time-wait --by peer --top 5', cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5` },
@@ -73,41 +72,48 @@ try {
 
   // Timed inside the namespace by bash itself, so that spawning and entering the namespace cost
   // nothing here; the peak memory comes from GNU time in the same run.
-  const timeOne = (cmd: string): { ms: number; rssKb: number } => {
+  // Wall time, and CPU time (user + system) from GNU time: on a shared machine the CPU time moves
+  // less with other people's load than the wall time does.
+  const timeOne = (cmd: string): { ms: number; cpuMs: number; rssKb: number } => {
     const rssFile = `/tmp/tcplens-bench-rss-${process.pid}`;
-    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
+    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M %U %S' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
     const argv = inNs(script);
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
     const ms = Number(r.stderr.trim().split('\n').pop()) * 1000;
-    const rssKb = Number(readFileSync(rssFile, 'utf8').trim());
-    return { ms, rssKb };
+    const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+    return { ms, cpuMs: (userS + sysS) * 1000, rssKb };
   };
 
   for (const [title, list] of Object.entries(jobs)) {
     const times = new Map(list.map((j) => [j.name, [] as number[]]));
     const rss = new Map(list.map((j) => [j.name, 0]));
+    const cpu = new Map(list.map((j) => [j.name, [] as number[]]));
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no tool always runs first (cache effects).
       for (let k = 0; k < list.length; k++) {
         const j = list[(r + k) % list.length]!;
-        const { ms, rssKb } = timeOne(j.cmd);
+        const { ms, cpuMs, rssKb } = timeOne(j.cmd);
         times.get(j.name)!.push(ms);
+        cpu.get(j.name)!.push(cpuMs);
         rss.set(j.name, Math.max(rss.get(j.name)!, rssKb));
       }
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ours = median(times.get(list[0]!.name)!);
+    const oursCpu = median(cpu.get(list[0]!.name)!);
     console.log(`${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall time of each command, start-up included)`);
     for (const j of list) {
       const m = median(times.get(j.name)!);
-      const ratio = j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x`;
-      console.log(`  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`);
+      const c = median(cpu.get(j.name)!);
+      const ratio = j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x wall, ${(oursCpu / c).toFixed(2)}x CPU`;
+      console.log(
+        `  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms (CPU ${c.toFixed(0).padStart(5)} ms)  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`,
+      );
     }
     console.log();
   }
-  farm.stdin!.end();
-  await new Promise((r) => farm.once('exit', r));
+  await farms.close();
 } finally {
   cleanup();
 }

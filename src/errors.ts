@@ -37,3 +37,6 @@ export function describeFsError(err: unknown, path: string): TcplensError {
   const msg = err instanceof Error ? err.message : String(err);
   return new KernelReadError(`cannot read ${path}: ${msg}`);
 }
+
+/** Netlink sock_diag cannot be used here (FFI not loadable, netlink refused, inet_diag missing). Exit 1. */
+export class NetlinkUnavailableError extends UnsupportedPlatformError {}

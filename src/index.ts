@@ -7,10 +7,11 @@ export {
   PermissionError,
   UnsupportedPlatformError,
   KernelReadError,
+  NetlinkUnavailableError,
 } from './errors.ts';
 
 // Model
-export type { Socket, Endpoint, Family, TimerKind } from './model/socket.ts';
+export type { Socket, Endpoint, Family, TimerKind, TcpInfo, SocketMemory } from './model/socket.ts';
 export { TCP_STATES, parseStateName, stateName, type TcpState } from './model/tcp-state.ts';
 export type { Counters, CounterFields, CounterSections, ParsedCounters } from './model/counters.ts';
 
@@ -25,6 +26,9 @@ export {
   type TcpRow,
   type ParsedTable,
 } from './kernel/proc-net-tcp.ts';
+// Sockets: netlink sock_diag, /proc as the fallback
+export { scanSocketTable, SOCKET_SOURCES, type SocketSource, type TableScan, type TableScanRequest } from './kernel/socket-table.ts';
+export { parseInetDiagMessages, buildInetDiagRequest } from './kernel/inet-diag.ts';
 export { readEphemeralRange, ephemeralRange, type EphemeralRange } from './kernel/ephemeral-range.ts';
 export { readSocketOwners, type SocketOwner } from './kernel/processes.ts';
 export { readListenBacklogs, parseSsListen } from './kernel/listen-backlog.ts';
@@ -36,7 +40,7 @@ export {
   type DestinationPorts,
   type EphemeralUse,
 } from './analyze/socket-summary.ts';
-export { querySockets, GROUP_KEYS, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export { querySockets, GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
 
 // Counters: /proc/net/snmp, netstat, sockstat{,6}
 export { parseSnmp, readSnmp } from './kernel/snmp.ts';

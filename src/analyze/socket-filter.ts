@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
 import { type TcpState, stateCode } from '../model/tcp-state.ts';
-import { type TcpRow, formatAddress, remoteAddress } from '../kernel/proc-net-tcp.ts';
+import { type TcpRow, formatAddress, remoteAddress } from '../kernel/socket-row.ts';
 
 export interface SocketFilter {
   states?: TcpState[];

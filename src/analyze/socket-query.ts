@@ -1,16 +1,24 @@
-// One query over the live socket tables: filter, then list, group or summarise — the data behind `tcplens sockets`.
+// One query over the live socket table: filter, then list, group or summarise — the data behind `tcplens sockets`.
 
 import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
-import { type TcpRow, readProcNetTcp, remoteAddress, toSocket } from '../kernel/proc-net-tcp.ts';
 import { readSocketOwners } from '../kernel/processes.ts';
-import type { Family, Socket } from '../model/socket.ts';
+import { type TcpRow, remoteAddress } from '../kernel/socket-row.ts';
+import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
+import type { Family } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
 import { type SocketFilter, compileFilter } from './socket-filter.ts';
+import { type ListedSocket, R, SocketListing } from './socket-listing.ts';
+import { TI } from '../kernel/tcp-info.ts';
 import { SummaryBuilder, type SocketSummary, annotateListeners } from './socket-summary.ts';
+
+export type { ListedSocket } from './socket-listing.ts';
 
 export const GROUP_KEYS = ['state', 'lport', 'rport', 'peer', 'process'] as const;
 export type GroupKey = (typeof GROUP_KEYS)[number];
+
+export const SORT_KEYS = ['rtt', 'retrans', 'sendq'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
 
 export interface SocketQuery {
   filter?: SocketFilter;
@@ -23,27 +31,51 @@ export interface SocketQuery {
   /** At most this many sockets, groups or destinations. */
   top?: number;
   families?: Family[];
+  /** Where to read the table: 'auto' (netlink, else /proc), 'netlink' or 'proc'. */
+  source?: SocketSource;
+  /** tcp_info and congestion control per connection (netlink only). */
+  info?: boolean;
+  /** Socket memory per connection (netlink only). */
+  memory?: boolean;
+  /** List the worst first: highest RTT, most retransmits, or largest send queue. */
+  sort?: SortKey;
+  /** Return the listing column by column (`listing`) instead of one object per socket (`sockets`). */
+  columns?: boolean;
 }
 
 export interface Group {
   key: string;
   count: number;
+  /** With info: over the group's connections that report an RTT. */
+  rttMedianMs?: number | null;
+  rttP99Ms?: number | null;
+  /** With info: retransmitted segments over the life of the group's connections. */
+  totalRetrans?: number;
 }
 
-/** A listed socket; LISTEN sockets carry their accept queue's maximum where it is known. */
-export type ListedSocket = Socket & { acceptQueueMax?: number | null };
-
 export interface SocketReport {
+  /** Which reader filled the report. */
+  source: 'netlink' | 'proc';
+  /** Why /proc was read instead of netlink, when it was not asked for. */
+  fallback?: string;
   summary: SocketSummary;
   sockets?: ListedSocket[];
+  /** With `columns`: the listed sockets column by column, and which positions to show in which order. */
+  listing?: { columns: SocketListing; order: Uint32Array };
   groups?: Group[];
-  /** Lines of the tables that did not parse (a kernel format we do not know, or a cut-off read). */
+  /** Lines or messages of the table that did not parse (a kernel format we do not know, a cut-off read). */
   malformedLines: number;
   /** Set when processes were resolved: processes whose sockets we could not see. */
   hiddenProcesses?: number;
 }
 
 const LISTEN = stateCode('LISTEN');
+
+interface GroupAcc {
+  count: number;
+  rttsMs: number[];
+  totalRetrans: number;
+}
 
 export async function querySockets(query: SocketQuery = {}): Promise<SocketReport> {
   const pass = compileFilter(query.filter ?? {});
@@ -52,51 +84,101 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
   const owners = wantOwners ? readSocketOwners() : undefined;
   const summaryOnly = Boolean(query.summaryOnly) && !query.by;
   const builder = new SummaryBuilder(summaryOnly ? readEphemeralRange() : undefined);
-  const sockets: ListedSocket[] = [];
-  const groups = new Map<string | number, number>();
+  const withInfo = Boolean(query.info);
+  const listing = new SocketListing(withInfo);
+  const groups = new Map<string | number, GroupAcc>();
   const groupKey = query.by ? keyFunction(query.by, owners?.byInode) : undefined;
   const listAll = !summaryOnly && !query.by;
-  // Started first: ss runs on the other core while this one scans the tables.
-  const backlogsPending = summaryOnly || listAll ? readListenBacklogs() : undefined;
 
   const visit = (row: TcpRow) => {
     if (!pass(row)) return;
     builder.add(row);
     if (groupKey) {
       const key = groupKey(row);
-      groups.set(key, (groups.get(key) ?? 0) + 1);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
+      g.count++;
+      if (withInfo && row.hasInfo && row.state !== LISTEN) {
+        const v = row.info!.values;
+        g.rttsMs.push(v[TI.rttUs]! / 1000);
+        g.totalRetrans += v[TI.totalRetrans] || 0;
+      }
     } else if (listAll) {
-      sockets.push(toSocket(row));
+      listing.add(row);
     }
   };
-  let malformedLines = 0;
-  for (const family of families) malformedLines += readProcNetTcp(family, visit).malformed;
+  const scan = scanSocketTable(
+    { families, states: query.filter?.states, info: query.info, memory: query.memory, source: query.source },
+    visit,
+  );
 
   const summary = builder.result(query.top ?? 10);
-  const backlogs = await backlogsPending;
+  // Netlink gave each listener its maximum; /proc has none, so ask ss then.
+  const needBacklogs = scan.source === 'proc' && (summaryOnly || listAll) && summary.listeners.length > 0;
+  const backlogs = needBacklogs ? await readListenBacklogs() : undefined;
   annotateListeners(summary.listeners, backlogs, owners?.byInode);
 
-  const report: SocketReport = { summary, malformedLines };
+  const report: SocketReport = { source: scan.source, summary, malformedLines: scan.malformed };
+  if (scan.fallback) report.fallback = scan.fallback;
   if (owners) report.hiddenProcesses = owners.hiddenProcesses;
   if (groupKey) {
     report.groups = [...groups]
-      .map(([key, count]) => ({ key: String(key), count }))
+      .map(([key, g]) => toGroup(String(key), g, withInfo))
       .sort((a, b) => b.count - a.count || compareKeys(a.key, b.key))
       .slice(0, query.top ?? Infinity);
   }
   if (listAll) {
-    const limited = query.top === undefined ? sockets : sockets.slice(0, query.top);
-    for (const s of limited) {
-      const owner = owners?.byInode.get(s.inode);
-      if (owner && s.inode !== 0) {
-        s.pid = owner.pid;
-        s.process = owner.command;
-      }
-      if (s.state === 'LISTEN') s.acceptQueueMax = backlogs?.get(s.inode) ?? null;
+    const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
+    for (const i of order) {
+      const inode = listing.get(i, R.inode);
+      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+      if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
+      if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
     }
-    report.sockets = limited;
+    if (query.columns) report.listing = { columns: listing, order };
+    else {
+      report.sockets = Array.from(order, (i) => {
+        const s = listing.socket(i);
+        const inode = listing.get(i, R.inode);
+        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+        if (owner) {
+          s.pid = owner.pid;
+          s.process = owner.command;
+        }
+        return s;
+      });
+    }
   }
   return report;
+}
+
+// Worst first; sockets without the value (no tcp_info: TIME_WAIT, listeners) go last.
+function sortBy(key: SortKey, l: SocketListing): (a: number, b: number) => number {
+  const info = (i: number, f: number) => (l.hasInfo(i) ? l.infoValue(i, f) : -1);
+  switch (key) {
+    case 'rtt':
+      return (a, b) => info(b, TI.rttUs) - info(a, TI.rttUs);
+    case 'retrans':
+      return (a, b) => info(b, TI.totalRetrans) - info(a, TI.totalRetrans) || l.get(b, R.retransmits) - l.get(a, R.retransmits);
+    case 'sendq':
+      return (a, b) => l.get(b, R.txQueue) - l.get(a, R.txQueue);
+  }
+}
+
+function toGroup(key: string, g: GroupAcc, withInfo: boolean): Group {
+  const group: Group = { key, count: g.count };
+  if (!withInfo) return group;
+  const sorted = Float64Array.from(g.rttsMs).sort();
+  group.rttMedianMs = nearestRank(sorted, 0.5);
+  group.rttP99Ms = nearestRank(sorted, 0.99);
+  group.totalRetrans = g.totalRetrans;
+  return group;
+}
+
+/** The nearest-rank percentile of sorted values, or null for none. */
+function nearestRank(sorted: Float64Array, p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 function compareKeys(a: string, b: string): number {
@@ -123,4 +205,3 @@ function keyFunction(by: GroupKey, owners?: Map<number, { pid: number; command: 
       };
   }
 }
-

@@ -3,7 +3,7 @@
 
 import type { Endpoint, Family } from '../model/socket.ts';
 import { TCP_STATES, stateCode, stateName } from '../model/tcp-state.ts';
-import { type TcpRow, localAddress, remoteAddress, remoteHex, remoteKeyV4 } from '../kernel/proc-net-tcp.ts';
+import { type TcpRow, localAddress, remoteAddress, remoteHex, remoteKeyV4 } from '../kernel/socket-row.ts';
 import type { EphemeralRange } from '../kernel/ephemeral-range.ts';
 
 export interface Listener {
@@ -79,12 +79,14 @@ export class SummaryBuilder {
     this.familyCounts[row.family]++;
     if (row.state === LISTEN) {
       this.listening[row.localPort] = 1;
+      // Netlink rows carry the maximum; /proc rows get it later from annotateListeners.
+      const max = row.acceptQueueMax >= 0 ? row.acceptQueueMax : null;
       this.listeners.push({
         family: row.family,
         local: { address: localAddress(row), port: row.localPort },
         queue: row.rxQueue,
-        maxQueue: null,
-        fill: null,
+        maxQueue: max,
+        fill: max === null ? null : queueFill(row.rxQueue, max),
         inode: row.inode,
         uid: row.uid,
       });
@@ -148,7 +150,11 @@ export class SummaryBuilder {
   }
 }
 
-/** Fill in the accept-queue maxima (from inet_diag via ss) and owners of listeners. */
+function queueFill(queue: number, max: number): number {
+  return max === 0 ? (queue > 0 ? 1 : 0) : queue / max;
+}
+
+/** Fill in the accept-queue maxima (from `ss`, when /proc was read) and owners of listeners. */
 export function annotateListeners(
   listeners: Listener[],
   maxByInode: Map<number, number> | undefined,
@@ -158,7 +164,7 @@ export function annotateListeners(
     const max = maxByInode?.get(l.inode);
     if (max !== undefined) {
       l.maxQueue = max;
-      l.fill = max === 0 ? (l.queue > 0 ? 1 : 0) : l.queue / max;
+      l.fill = queueFill(l.queue, max);
     }
     const owner = owners?.get(l.inode);
     if (owner) {

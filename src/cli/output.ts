@@ -17,7 +17,7 @@ export function handleClosedStdout(): void {
   });
 }
 
-export function out(text: string): void {
+export function out(text: string | Uint8Array): void {
   process.stdout.write(text);
 }
 

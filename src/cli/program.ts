@@ -3,22 +3,30 @@
 import { Command, CommanderError } from 'commander';
 import { TcplensError } from '../errors.ts';
 import { handleClosedStdout } from './output.ts';
-import { registerSockets } from './sockets.ts';
-import { registerCounters } from './counters.ts';
-import { registerSysctl } from './sysctl.ts';
-import { registerBench } from './bench.ts';
-import { registerServe } from './serve.ts';
-import { registerDoctor } from './doctor.ts';
-import { registerProbe } from './probe.ts';
-import { registerTrace } from './trace.ts';
-import { registerProxy } from './proxy.ts';
-import { registerLab } from './lab.ts';
-import { registerDashboard } from './dashboard.ts';
-import { registerExporter } from './exporter.ts';
 import { packageVersion } from '../version.ts';
 
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+// Each command's module is loaded only when that command runs: together they pull in undici,
+// prom-client, TLS and more, whose loading would cost `tcplens sockets` more than its own work.
+const COMMANDS: [string, () => Promise<Register>][] = [
+  ['sockets', async () => (await import('./sockets.ts')).registerSockets],
+  ['counters', async () => (await import('./counters.ts')).registerCounters],
+  ['sysctl', async () => (await import('./sysctl.ts')).registerSysctl],
+  ['bench', async () => (await import('./bench.ts')).registerBench],
+  ['serve', async () => (await import('./serve.ts')).registerServe],
+  ['doctor', async () => (await import('./doctor.ts')).registerDoctor],
+  ['probe', async () => (await import('./probe.ts')).registerProbe],
+  ['trace', async () => (await import('./trace.ts')).registerTrace],
+  ['proxy', async () => (await import('./proxy.ts')).registerProxy],
+  ['lab', async () => (await import('./lab.ts')).registerLab],
+  ['dashboard', async () => (await import('./dashboard.ts')).registerDashboard],
+  ['exporter', async () => (await import('./exporter.ts')).registerExporter],
+];
+
+/** The program with every command, or only `only` when it names one (what a run of it needs). */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('tcplens')
     .description('See, reproduce and tune the life of TCP connections under HTTP on Linux.')
     .version(packageVersion(), '-V, --version')
@@ -28,25 +36,15 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
     })
     .exitOverride();
-  registerSockets(program);
-  registerCounters(program);
-  registerSysctl(program);
-  registerBench(program);
-  registerServe(program);
-  registerDoctor(program);
-  registerProbe(program);
-  registerTrace(program);
-  registerProxy(program);
-  registerLab(program);
-  registerDashboard(program);
-  registerExporter(program);
+  const one = COMMANDS.find(([name]) => name === only);
+  for (const [, load] of one ? [one] : COMMANDS) (await load())(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   handleClosedStdout();
-  const program = buildProgram();
+  const program = await buildProgram(argv[0]);
   try {
     await program.parseAsync(argv, { from: 'user' });
     // A command may set its own exit code (doctor --fail-on: 3).

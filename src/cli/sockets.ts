@@ -1,17 +1,24 @@
-// `tcplens sockets`: every TCP socket from /proc/net/tcp{,6}, filtered, listed, grouped or summarised.
+// `tcplens sockets`: every TCP socket (netlink sock_diag, or /proc/net/tcp{,6}), filtered, listed, grouped or summarised.
 //
 // --json schema:
-//   {"summary": {"total", "families": {"ipv4","ipv6"}, "byState": {STATE: N, …every kernel state},
+//   {"source": "netlink"|"proc", "fallback"? (why /proc was read when netlink was not refused by choice),
+//    "summary": {"total", "families": {"ipv4","ipv6"}, "byState": {STATE: N, …every kernel state},
 //                "timeWaitShare", "listeners": [{"family","local":{"address","port"},"queue","maxQueue","fill","inode","uid","pid"?,"process"?}],
 //                "ephemeral"? (with --summary): {"range":{"low","high"},"reservedInRange","usable","portsInUse",
 //                               "destinations":[{"remote":{"address","port"},"ports","timeWait","share"}]}},
 //    "sockets"? (unless --summary or --by): [{"family","state","local","remote","txQueue","rxQueue","timer","timerExpiresMs",
-//                 "retransmits","uid","timeout","inode","pid"?,"process"?,"acceptQueueMax"? (LISTEN only; null if unknown)}],
-//    "groups"? (with --by): [{"key","count"}]}
+//                 "retransmits","uid","timeout","inode","pid"?,"process"?,"acceptQueueMax"? (LISTEN only; null if unknown),
+//                 "info"? (with -i, sockets that have it): {"rttMs","rttVarMs","minRttMs","rtoMs","cwnd","ssthresh","mss",
+//                    "retransmits","totalRetrans","lost","unacked","bytesSent","bytesAcked","bytesReceived","bytesRetrans",
+//                    "segsOut","segsIn","notsentBytes","deliveryRateBps","pacingRateBps","busyMs","rwndLimitedMs",
+//                    "sndbufLimitedMs","lastSendMs","lastRecvMs","lastAckMs","sndWnd","rcvWnd","rcvSpace","congestion",
+//                    "skmem"? (with -m): {"rmemAlloc","rcvBuf","wmemAlloc","sndBuf","fwdAlloc","wmemQueued","optMem","backlog","drops"}}}],
+//    "groups"? (with --by): [{"key","count","rttMedianMs"?,"rttP99Ms"?,"totalRetrans"? (with -i)}]}
 // Counts cover only the sockets that pass the filters.
 
 import type { Command } from 'commander';
-import { GROUP_KEYS, type GroupKey, type SocketQuery, querySockets } from '../analyze/socket-query.ts';
+import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey, querySockets } from '../analyze/socket-query.ts';
+import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 import { parseStateName } from '../model/tcp-state.ts';
@@ -37,6 +44,10 @@ interface SocketsOptions {
   extended?: boolean;
   watch?: number;
   json?: boolean;
+  source?: SocketSource;
+  info?: boolean;
+  memory?: boolean;
+  sort?: SortKey;
 }
 
 const collectStates = (raw: string, previous: TcpState[] | undefined): TcpState[] => [
@@ -61,6 +72,10 @@ export function registerSockets(program: Command): void {
     .option('--top <n>', 'at most N sockets, groups or destinations', parseInteger('--top', 1, 10_000_000))
     .option('--summary', 'counts by state, TIME_WAIT share, listeners with accept-queue fill, ephemeral ports per destination')
     .option('-e, --extended', 'also show timer, expiry, retransmits, uid and inode')
+    .option('-i, --info', 'per connection tcp_info (RTT, cwnd, retransmits, delivery rate, limited time) and congestion control; with --by, RTT p50/p99 and retransmits per group')
+    .option('-m, --memory', 'per connection socket memory (skmem: receive/send buffers, queued, drops)')
+    .option('--sort <key>', `worst first: ${SORT_KEYS.join('|')}`, parseChoice('--sort', SORT_KEYS))
+    .option('--source <source>', `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc with a note)`, parseChoice('--source', SOCKET_SOURCES))
     .option('-w, --watch <seconds>', 'refresh every N seconds until Ctrl-C', parseSeconds('--watch', { min: 0.1 }))
     .option('--json', 'machine-readable output (schema in the README)')
     .addHelpText(
@@ -73,6 +88,9 @@ Examples:
   tcplens sockets -l                        listening sockets with accept queue and its maximum
   tcplens sockets --port 8080 --by state    the life of connections on one port
   tcplens sockets --state close-wait -p     CLOSE_WAIT sockets and the process that never closes them
+  tcplens sockets -i --state estab --sort rtt --top 20
+                                            the slowest connections, with cwnd, retransmits and limits
+  tcplens sockets -i --by peer              RTT p50/p99 and retransmits per peer
   tcplens sockets --summary --watch 1       refresh every second
   tcplens sockets --json | jq '.summary.byState'`,
     )
@@ -92,14 +110,25 @@ Examples:
         summaryOnly: opts.summary,
         top: opts.top,
         families: opts.ipv4 && !opts.ipv6 ? ['ipv4'] : opts.ipv6 && !opts.ipv4 ? ['ipv6'] : ['ipv4', 'ipv6'],
+        source: opts.source,
+        // Sorting by RTT or retransmits needs tcp_info.
+        info: opts.info || opts.memory || opts.sort === 'rtt' || opts.sort === 'retrans',
+        memory: opts.memory,
+        sort: opts.sort,
       };
       const once = async () => {
-        const report = await querySockets(query);
+        // Text is rendered from columns (no object per socket); JSON needs the objects.
+        const report = await querySockets({ ...query, columns: !opts.json });
+        if (report.fallback) {
+          // Said once: later refreshes read /proc directly.
+          process.stderr.write(`tcplens: note: reading /proc/net/tcp instead of netlink: ${report.fallback}\n`);
+          query.source = 'proc';
+        }
         for (const note of reportNotes(report)) process.stderr.write(`tcplens: note: ${note}\n`);
         if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
-        const render = { color: useColor(), extended: opts.extended, processes: opts.process };
+        const render = { color: useColor(), extended: opts.extended, processes: opts.process, info: query.info, memory: opts.memory };
         if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
-        if (report.sockets) return renderSocketList(report.sockets, render);
+        if (report.listing) return renderSocketList(report.listing.columns, report.listing.order, render);
         return renderSummary(report.summary, render);
       };
       if (!opts.watch) {
@@ -108,7 +137,8 @@ Examples:
       }
       const tty = process.stdout.isTTY && !opts.json;
       for (;;) {
-        const text = await once();
+        const rendered = await once();
+        const text = typeof rendered === 'string' ? rendered : Buffer.from(rendered).toString('utf8');
         if (tty) out(`\x1b[H\x1b[2J${new Date().toLocaleTimeString()}  every ${opts.watch}s, Ctrl-C to stop\n\n${text}`);
         else out(opts.json ? text : `--- ${new Date().toISOString()}\n${text}`);
         await sleep(opts.watch * 1000);

@@ -1,68 +1,27 @@
 // /proc/net/tcp and /proc/net/tcp6: a byte-level scanner (the hot path), a pure parser, a streaming reader.
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { describeFsError } from '../errors.ts';
-import type { Family, Socket, TimerKind } from '../model/socket.ts';
-import { stateName } from '../model/tcp-state.ts';
+import type { Family, Socket } from '../model/socket.ts';
+import { HEX_DIGIT as HEX, type TcpRow, newRow, toSocket } from './socket-row.ts';
 
-/**
- * One line of the table, decoded into numbers only. The scanner reuses a single row for every
- * line, so a visitor must copy what it keeps; addresses stay as offsets into `buf` and are
- * decoded on demand (most consumers need only a few of them).
- */
-export interface TcpRow {
-  family: Family;
-  /** Kernel state code, 1..13 (see model/tcp-state.ts). */
-  state: number;
-  localPort: number;
-  remotePort: number;
-  txQueue: number;
-  rxQueue: number;
-  timer: number;
-  timerTicks: number;
-  retransmits: number;
-  uid: number;
-  timeout: number;
-  inode: number;
-  buf: Uint8Array;
-  /** Offset of the local address's hex digits in buf (8 digits for IPv4, 32 for IPv6). */
-  localAt: number;
-  remoteAt: number;
-}
+// The row and its address helpers are shared with the netlink reader; re-exported for the callers
+// that have always found them here.
+export {
+  type TcpRow,
+  newRow,
+  addressBytes,
+  formatAddress,
+  localAddress,
+  remoteAddress,
+  remoteHex,
+  remoteKeyV4,
+  toSocket,
+} from './socket-row.ts';
 
-export function newRow(family: Family): TcpRow {
-  return {
-    family,
-    state: 0,
-    localPort: 0,
-    remotePort: 0,
-    txQueue: 0,
-    rxQueue: 0,
-    timer: 0,
-    timerTicks: 0,
-    retransmits: 0,
-    uid: 0,
-    timeout: 0,
-    inode: 0,
-    buf: new Uint8Array(0),
-    localAt: 0,
-    remoteAt: 0,
-  };
-}
-
-const LITTLE_ENDIAN = endianness() === 'LE';
 const NL = 10;
 const SP = 32;
 const COLON = 58;
-
-// Value of one hex digit character code, or -1.
-const HEX = new Int8Array(256).fill(-1);
-for (let i = 0; i < 10; i++) HEX[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  HEX[65 + i] = 10 + i;
-  HEX[97 + i] = 10 + i;
-}
 
 /** Result of scanning a buffer: where complete lines ended, and how many lines made no sense. */
 export interface ScanResult {
@@ -157,6 +116,7 @@ export function scanTcpLines(
 ): ScanResult {
   const addrLen = row.family === 'ipv4' ? 8 : 32;
   row.buf = buf;
+  row.addressHex = true;
   let rows = 0;
   let malformed = 0;
   let lineStart = start;
@@ -182,106 +142,6 @@ export function scanTcpLines(
 function isBlank(buf: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i] !== SP && buf[i] !== 13) return false;
   return true;
-}
-
-// ---- addresses ----------------------------------------------------------------------------
-
-function hexWord(buf: Uint8Array, at: number): number {
-  let v = 0;
-  for (let i = at; i < at + 8; i++) v = v * 16 + (HEX[buf[i]!]! & 15);
-  return v;
-}
-
-/** The 4 bytes (IPv4) or 16 bytes (IPv6), in network order, of the address at `at`. */
-export function addressBytes(buf: Uint8Array, at: number, family: Family): Uint8Array {
-  const words = family === 'ipv4' ? 1 : 4;
-  const out = new Uint8Array(words * 4);
-  for (let w = 0; w < words; w++) {
-    const v = hexWord(buf, at + w * 8);
-    const b0 = (v >>> 24) & 255;
-    const b1 = (v >>> 16) & 255;
-    const b2 = (v >>> 8) & 255;
-    const b3 = v & 255;
-    // Each 32-bit word is printed in host byte order.
-    if (LITTLE_ENDIAN) out.set([b3, b2, b1, b0], w * 4);
-    else out.set([b0, b1, b2, b3], w * 4);
-  }
-  return out;
-}
-
-/** Format address bytes: dotted IPv4; IPv6 per RFC 5952, with IPv4-mapped shown as IPv4. */
-export function formatAddress(bytes: Uint8Array): string {
-  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
-  if (isV4Mapped(bytes)) return `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i]! << 8) | bytes[i + 1]!);
-  // Longest run of two or more zero groups, the first one on a tie, becomes '::'.
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestAt = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
-}
-
-function isV4Mapped(b: Uint8Array): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 255 && b[11] === 255;
-}
-
-export function localAddress(row: TcpRow): string {
-  return formatAddress(addressBytes(row.buf, row.localAt, row.family));
-}
-
-export function remoteAddress(row: TcpRow): string {
-  return formatAddress(addressBytes(row.buf, row.remoteAt, row.family));
-}
-
-/** A number that identifies the remote address+port among the rows of one scan (IPv4 only), else -1. */
-export function remoteKeyV4(row: TcpRow): number {
-  if (row.family !== 'ipv4') return -1;
-  return hexWord(row.buf, row.remoteAt) * 65536 + row.remotePort;
-}
-
-/** The remote address's hex digits as printed by the kernel: a cheap exact key for IPv6. */
-export function remoteHex(row: TcpRow): string {
-  const len = row.family === 'ipv4' ? 8 : 32;
-  return String.fromCharCode(...row.buf.subarray(row.remoteAt, row.remoteAt + len));
-}
-
-// ---- whole sockets ---------------------------------------------------------------------------
-
-const TIMERS: TimerKind[] = ['none', 'retransmit', 'keepalive', 'time-wait', 'zero-window-probe'];
-
-/** Copy a scanned row into a Socket object. */
-export function toSocket(row: TcpRow): Socket {
-  return {
-    family: row.family,
-    state: stateName(row.state),
-    local: { address: localAddress(row), port: row.localPort },
-    remote: { address: remoteAddress(row), port: row.remotePort },
-    txQueue: row.txQueue,
-    rxQueue: row.rxQueue,
-    timer: TIMERS[row.timer] ?? 'unknown',
-    // The kernel prints clock_t (USER_HZ = 100 on every Linux architecture we know).
-    timerExpiresMs: row.timerTicks * 10,
-    retransmits: row.retransmits,
-    uid: row.uid,
-    timeout: row.timeout,
-    inode: row.inode,
-  };
 }
 
 export interface ParsedTable {

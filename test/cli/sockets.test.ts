@@ -180,7 +180,9 @@ test('--watch refreshes until stopped, with a timestamped separator when not on 
   });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  await new Promise((r) => setTimeout(r, 1500));
+  // Wait for the refreshes themselves (bounded), not a fixed time: start-up varies with the load.
+  const frameCount = () => stdout.split('\n').filter((l) => /^--- \d{4}-\d\d-\d\dT/.test(l)).length;
+  for (let i = 0; i < 200 && frameCount() < 2; i++) await new Promise((r) => setTimeout(r, 100));
   child.kill('SIGINT');
   await once(child, 'close');
   const frames = stdout.split('\n').filter((l) => /^--- \d{4}-\d\d-\d\dT/.test(l));

@@ -61,3 +61,51 @@ export function hasSs(): boolean {
     return false;
   }
 }
+
+/** One connection as `ss -tinmHO` prints it: its endpoints and every `key:value` of its info. */
+export interface SsInfo {
+  local: string;
+  peer: string;
+  /** Numbers by ss's names; rtt and retrans split into rtt/rttvar and retrans/retrans_total. */
+  fields: Map<string, number>;
+  congestion?: string;
+}
+
+const CONGESTION = new Set(['reno', 'cubic', 'bbr', 'bbr2', 'bic', 'htcp', 'vegas', 'westwood', 'dctcp', 'highspeed', 'hybla', 'illinois', 'lp', 'nv', 'scalable', 'veno', 'yeah', 'cdg']);
+
+/** Parse `ss -tinmHO` (one line per socket, numeric): the oracle for tcplens sockets -i -m. */
+export function parseSsInfo(text: string): SsInfo[] {
+  const out: SsInfo[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim().split(/\s+/);
+    // With a single state asked for (state established), ss leaves the State column out.
+    const at = /^\d+$/.test(t[0] ?? '') ? 0 : 1;
+    if (t.length < at + 4) continue;
+    const fields = new Map<string, number>();
+    let congestion: string | undefined;
+    for (let i = at + 4; i < t.length; i++) {
+      const tok = t[i]!;
+      if (CONGESTION.has(tok)) congestion = tok;
+      else if (tok === 'delivery_rate' || tok === 'pacing_rate' || tok === 'send') {
+        fields.set(tok, Number(t[++i]!.replace(/bps$/, '').split('/')[0]));
+      } else if (tok.startsWith('skmem:(')) {
+        for (const part of tok.slice(7, -1).split(',')) {
+          const m = /^([a-z]+)(\d+)$/.exec(part);
+          if (m) fields.set(`skmem_${m[1]}`, Number(m[2]));
+        }
+      } else {
+        const m = /^([a-z_]+):([\d.]+)(?:ms)?(?:\/([\d.]+))?(?:\([\d.]+%\))?$/.exec(tok);
+        if (!m) continue;
+        const second = m[1] === 'rtt' ? 'rttvar' : m[1] === 'retrans' ? 'retrans_total' : undefined;
+        fields.set(m[1]!, Number(m[2]));
+        if (second && m[3] !== undefined) fields.set(second, Number(m[3]));
+      }
+    }
+    out.push({ local: normalizeEndpoint(t[at + 2]!), peer: normalizeEndpoint(t[at + 3]!), fields, congestion });
+  }
+  return out;
+}
+
+export function ssInfo(filter: string[] = []): SsInfo[] {
+  return parseSsInfo(execFileSync('ss', ['-tinmHO', ...filter], { encoding: 'utf8', maxBuffer: 256 << 20 }));
+}

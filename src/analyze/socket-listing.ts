@@ -1,0 +1,179 @@
+// A listing of sockets stored as flat arrays — one row of numbers per socket, its tcp_info copied
+// in one call, one string per endpoint — so that listing 100,000 connections with their tcp_info
+// costs no object per socket until one is asked for.
+
+import type { TcpRow } from '../kernel/socket-row.ts';
+import { localAddress, remoteAddress, toSocket } from '../kernel/socket-row.ts';
+import { SKMEM_FIELDS, TCP_INFO_FIELDS, newTcpInfoRecord, toTcpInfo } from '../kernel/tcp-info.ts';
+import type { Family, Socket } from '../model/socket.ts';
+import { stateCode, stateName } from '../model/tcp-state.ts';
+
+/** A listed socket; LISTEN sockets carry their accept queue's maximum where it is known. */
+export type ListedSocket = Socket & { acceptQueueMax?: number | null };
+
+/** Where each number of a socket sits in its row. */
+export const R = {
+  state: 0, txQueue: 1, rxQueue: 2, timer: 3, timerTicks: 4, retransmits: 5, uid: 6, timeout: 7,
+  inode: 8, localPort: 9, remotePort: 10, acceptQueueMax: 11,
+} as const;
+const ROW_FIELDS = 12;
+
+const LISTEN = stateCode('LISTEN');
+
+// Sockets are kept in blocks: a listing grows without copying what it already holds.
+const BLOCK_BITS = 12;
+const BLOCK = 1 << BLOCK_BITS;
+const MASK = BLOCK - 1;
+
+export class SocketListing {
+  length = 0;
+  private readonly rowBlocks: Float64Array[] = [];
+  private readonly infoBlocks: Float64Array[] = [];
+  private readonly skmemBlocks: Float64Array[] = [];
+  private readonly flagBlocks: Uint8Array[] = [];
+  readonly family: Family[] = [];
+  readonly local: string[] = [];
+  readonly remote: string[] = [];
+  readonly congestion: string[] = [];
+  /** "command/pid" by position, when owners were resolved. */
+  readonly owner: (string | undefined)[] = [];
+  readonly withInfo: boolean;
+  // Most sockets share a few addresses (this host's, a few peers'): format each once.
+  private readonly addressText = new Map<string | number, string>();
+
+  constructor(withInfo: boolean) {
+    this.withInfo = withInfo;
+  }
+
+  add(r: TcpRow): void {
+    const i = this.length++;
+    const at = i & MASK;
+    if (at === 0) {
+      this.rowBlocks.push(new Float64Array(BLOCK * ROW_FIELDS));
+      this.flagBlocks.push(new Uint8Array(BLOCK));
+      if (this.withInfo) {
+        this.infoBlocks.push(new Float64Array(BLOCK * TCP_INFO_FIELDS));
+        this.skmemBlocks.push(new Float64Array(BLOCK * SKMEM_FIELDS));
+      }
+    }
+    const b = i >>> BLOCK_BITS;
+    const rows = this.rowBlocks[b]!;
+    const o = at * ROW_FIELDS;
+    rows[o + R.state] = r.state;
+    rows[o + R.txQueue] = r.txQueue;
+    rows[o + R.rxQueue] = r.rxQueue;
+    rows[o + R.timer] = r.timer;
+    rows[o + R.timerTicks] = r.timerTicks;
+    rows[o + R.retransmits] = r.retransmits;
+    rows[o + R.uid] = r.uid;
+    rows[o + R.timeout] = r.timeout;
+    rows[o + R.inode] = r.inode;
+    rows[o + R.localPort] = r.localPort;
+    rows[o + R.remotePort] = r.remotePort;
+    rows[o + R.acceptQueueMax] = r.acceptQueueMax;
+    this.family.push(r.family);
+    this.local.push(this.address(r, r.localAt, localAddress));
+    this.remote.push(this.address(r, r.remoteAt, remoteAddress));
+    const rec = r.info;
+    if (this.withInfo && r.hasInfo && rec) {
+      let flags = HAS_INFO;
+      this.infoBlocks[b]!.set(rec.values, at * TCP_INFO_FIELDS);
+      if (rec.hasSkmem) {
+        flags |= HAS_SKMEM;
+        this.skmemBlocks[b]!.set(rec.skmem, at * SKMEM_FIELDS);
+      }
+      this.flagBlocks[b]![at] = flags;
+      this.congestion.push(rec.congestion);
+    } else {
+      this.congestion.push('');
+    }
+  }
+
+  private address(r: TcpRow, at: number, format: (r: TcpRow) => string): string {
+    const buf = r.buf;
+    // A cache key without formatting: the 4 bytes of an IPv4 address, or the hex text of /proc.
+    const key =
+      r.family === 'ipv4' && !r.addressHex
+        ? ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0
+        : r.addressHex
+          ? latin1(buf, at, r.family === 'ipv4' ? 8 : 32)
+          : latin1(buf, at, 16);
+    let text = this.addressText.get(key);
+    if (text === undefined) {
+      text = format(r);
+      this.addressText.set(key, text);
+    }
+    return text;
+  }
+
+  /** A number of socket i's row (R names the positions). */
+  get(i: number, field: number): number {
+    return this.rowBlocks[i >>> BLOCK_BITS]![(i & MASK) * ROW_FIELDS + field]!;
+  }
+
+  set(i: number, field: number, value: number): void {
+    this.rowBlocks[i >>> BLOCK_BITS]![(i & MASK) * ROW_FIELDS + field] = value;
+  }
+
+  hasInfo(i: number): boolean {
+    return (this.flagBlocks[i >>> BLOCK_BITS]![i & MASK]! & HAS_INFO) !== 0;
+  }
+
+  hasSkmem(i: number): boolean {
+    return (this.flagBlocks[i >>> BLOCK_BITS]![i & MASK]! & HAS_SKMEM) !== 0;
+  }
+
+  /** A tcp_info number of socket i (tcp-info.ts's TI names the positions); NaN without tcp_info. */
+  infoValue(i: number, field: number): number {
+    return this.hasInfo(i) ? this.infoBlocks[i >>> BLOCK_BITS]![(i & MASK) * TCP_INFO_FIELDS + field]! : NaN;
+  }
+
+  skmemValue(i: number, field: number): number {
+    return this.hasSkmem(i) ? this.skmemBlocks[i >>> BLOCK_BITS]![(i & MASK) * SKMEM_FIELDS + field]! : NaN;
+  }
+
+  /** Positions in `compare` order (stable), all of them or the first `top`. */
+  order(compare?: (a: number, b: number) => number, top?: number): Uint32Array {
+    const all = new Uint32Array(this.length);
+    for (let i = 0; i < all.length; i++) all[i] = i;
+    if (compare) all.sort(compare);
+    return top === undefined || top >= all.length ? all : all.slice(0, top);
+  }
+
+  /** The socket at position i as an object (for JSON and the library). */
+  socket(i: number): ListedSocket {
+    const g = (f: number) => this.get(i, f);
+    const row: TcpRow = {
+      family: this.family[i]!, state: g(R.state), localPort: g(R.localPort), remotePort: g(R.remotePort),
+      txQueue: g(R.txQueue), rxQueue: g(R.rxQueue), timer: g(R.timer), timerTicks: g(R.timerTicks),
+      retransmits: g(R.retransmits), uid: g(R.uid), timeout: g(R.timeout), inode: g(R.inode),
+      // Addresses come from the stored strings below.
+      buf: EMPTY, addressHex: false, localAt: 0, remoteAt: 0, acceptQueueMax: g(R.acceptQueueMax), info: undefined, hasInfo: false,
+    };
+    const s: ListedSocket = toSocket(row);
+    s.local.address = this.local[i]!;
+    s.remote.address = this.remote[i]!;
+    if (row.state === LISTEN) s.acceptQueueMax = row.acceptQueueMax >= 0 ? row.acceptQueueMax : null;
+    if (this.hasInfo(i)) {
+      const rec = newTcpInfoRecord();
+      for (let f = 0; f < TCP_INFO_FIELDS; f++) rec.values[f] = this.infoValue(i, f);
+      rec.hasSkmem = this.hasSkmem(i);
+      for (let f = 0; rec.hasSkmem && f < SKMEM_FIELDS; f++) rec.skmem[f] = this.skmemValue(i, f);
+      rec.congestion = this.congestion[i]!;
+      s.info = toTcpInfo(rec);
+    }
+    return s;
+  }
+
+  stateName(i: number): string {
+    return stateName(this.get(i, R.state));
+  }
+}
+
+const EMPTY = new Uint8Array(32);
+const HAS_INFO = 1;
+const HAS_SKMEM = 2;
+
+function latin1(buf: Uint8Array, at: number, len: number): string {
+  return String.fromCharCode.apply(null, buf.subarray(at, at + len) as unknown as number[]);
+}
