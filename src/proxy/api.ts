@@ -3,20 +3,26 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
-import { formatHostPort, isLoopbackHost, parseHostPort } from './address.ts';
+import { formatHostPort, isLoopbackAddress, parseHostPort } from './address.ts';
+import { MAX_BODY_BYTES } from './json.ts';
 import { ApiError, badRequestBody, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
 import { packageVersion } from '../version.ts';
 
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ApiOptions {
   /** 'host:port' to bind. */
   address: string;
   token?: string;
+  /** Every address a host name resolves to (default dns.lookup); tests give their own. */
+  lookup?: (host: string) => Promise<string[]>;
 }
+
+const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((a) => a.address);
 
 export interface ApiHandle {
   url: string;
@@ -33,15 +39,23 @@ class Reply {
   }
 }
 
+/** The body, or ApiError 413 past MAX_BODY_BYTES; the rest is still read (and dropped), so that the client gets the answer rather than a reset. */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = () => new ApiError(`request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`, 413);
+    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
+      req.resume();
+      reject(tooLarge());
+      return;
+    }
     const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
+      if (size > MAX_BODY_BYTES) return;
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(badRequestBody('larger than 1 MiB'));
-        req.destroy();
+        parts.length = 0;
+        reject(tooLarge());
       } else parts.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
@@ -69,10 +83,23 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 export async function startApi(collection: ProxyCollection, metrics: ProxyMetrics, options: ApiOptions): Promise<ApiHandle> {
   const address = parseHostPort(options.address);
   if (typeof address === 'string') throw new UsageError(`--api takes HOST:PORT (${address})`);
-  if (!isLoopbackHost(address.host) && !options.token) {
-    throw new UsageError(`the control API on ${options.address} is reachable from other hosts: give it a --token`);
-  }
   const token = options.token;
+  // Decided from addresses, never from how the host is spelt: "127.evil.test" may resolve anywhere.
+  let addresses = [address.host];
+  if (isIP(address.host) === 0) {
+    addresses = await (options.lookup ?? lookupAll)(address.host).catch((err: Error) => {
+      throw new UsageError(`cannot listen on ${options.address} (control API): cannot resolve ${address.host} (${err.message})`);
+    });
+    if (addresses.length === 0) throw new UsageError(`cannot listen on ${options.address} (control API): ${address.host} resolves to no address`);
+  }
+  const offLoopback = (list: string[]) => {
+    const remote = list.filter((a) => !isLoopbackAddress(a));
+    if (remote.length > 0 && token === undefined) {
+      const via = remote[0] === address.host ? '' : ` (${address.host} resolves to ${remote.join(', ')})`;
+      throw new UsageError(`the control API on ${options.address} is reachable from other hosts${via}: give it a --token`);
+    }
+  };
+  offLoopback(addresses);
   const serverVersion = packageVersion();
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
@@ -186,10 +213,16 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
         ),
       ),
     );
-    server.listen({ host: address.host, port: address.port }, () => resolve());
+    server.listen({ host: addresses[0], port: address.port }, () => resolve());
   });
   server.on('error', () => {});
   const bound = server.address() as { address: string; port: number };
+  try {
+    offLoopback([bound.address]);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   return {
     url: `http://${formatHostPort(bound.address, bound.port)}`,
     close: () =>

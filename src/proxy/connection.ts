@@ -9,6 +9,8 @@ import type { ToxicEntry, ToxicSet } from './toxic-set.ts';
 export interface ProxyCounters {
   connectionsTotal: number;
   connectionsActive: number;
+  /** Connections closed at accept because the proxy had max_connections open. */
+  connectionsRejected: number;
   /** Connections closed because the upstream could not be reached. */
   upstreamFailures: number;
   requestsTotal: number;
@@ -17,7 +19,7 @@ export interface ProxyCounters {
 }
 
 export function newCounters(): ProxyCounters {
-  return { connectionsTotal: 0, connectionsActive: 0, upstreamFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0 };
+  return { connectionsTotal: 0, connectionsActive: 0, connectionsRejected: 0, upstreamFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0 };
 }
 
 /** What a connection needs from its proxy. */

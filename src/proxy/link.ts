@@ -271,7 +271,7 @@ class Direction implements RawReader, RawWriter {
       state = def.newState();
       this.conn.states.set(entry, state);
     }
-    return def.createStage(entry.attributes, this.ctx, state);
+    return def.createStage(entry.effective, this.ctx, state);
   }
 
   private relink(): void {

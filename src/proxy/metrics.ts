@@ -43,6 +43,8 @@ export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplen
   define('gauge', 'up', 'Whether the proxy is enabled (listening): 1, or down: 0.', ['proxy', 'mode'], (s) => [[{ proxy: s.name, mode: s.mode }, s.enabled ? 1 : 0]]);
   define('counter', 'connections_total', 'Client connections accepted.', ['proxy'], (s) => [[proxy(s), s.connectionsTotal]]);
   define('gauge', 'connections_active', 'Client connections open now.', ['proxy'], (s) => [[proxy(s), s.connectionsActive]]);
+  define('gauge', 'max_connections', 'Client connections the proxy keeps open at once (max_connections).', ['proxy'], (s) => [[proxy(s), s.maxConnections]]);
+  define('counter', 'connections_rejected_total', 'Client connections closed at accept because max_connections were open.', ['proxy'], (s) => [[proxy(s), s.connectionsRejected]]);
   define('counter', 'upstream_failures_total', 'Client connections closed because the upstream could not be reached.', ['proxy'], (s) => [[proxy(s), s.upstreamFailures]]);
   define('counter', 'requests_total', 'HTTP requests seen (proxies in http mode).', ['proxy'], (s) => (s.mode === 'http' ? [[proxy(s), s.requestsTotal]] : []));
   define('counter', 'received_bytes_total', 'Bytes read from the client (upstream) or from the upstream (downstream).', ['proxy', 'direction'], (s) => [

@@ -9,8 +9,8 @@ import {
   toxicNotFound,
 } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
-import type { Attributes, Stream, ToxicDefinition } from './toxics/toxic.ts';
-import { isObject, jsonType } from './json.ts';
+import { MAX_TIMER_MS, type AttributeSpec, type Attributes, type Stream, type ToxicDefinition } from './toxics/toxic.ts';
+import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, objectOf, stringField } from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
 export interface ToxicJson {
@@ -36,7 +36,10 @@ export class ToxicEntry {
   readonly stream: Stream;
   readonly definition: ToxicDefinition;
   toxicity: number;
+  /** As given, and as the API shows them. */
   attributes: Attributes;
+  /** As the toxic carries them out: clamped once here, so that no stage checks them per chunk. */
+  effective: Attributes;
   /** Connections whose roll picked this toxic (TCP mode). */
   connectionsAffected = 0;
   /** Requests whose roll picked this toxic (HTTP mode). */
@@ -49,6 +52,13 @@ export class ToxicEntry {
     this.definition = definition;
     this.toxicity = toxicity;
     this.attributes = attributes;
+    this.effective = effectiveAttributes(definition, attributes);
+  }
+
+  set(attributes: Attributes, toxicity: number): void {
+    this.attributes = attributes;
+    this.effective = effectiveAttributes(this.definition, attributes);
+    this.toxicity = toxicity;
   }
 
   toJSON(): ToxicJson {
@@ -61,21 +71,20 @@ export type ToxicChange =
   | { kind: 'update'; entry: ToxicEntry }
   | { kind: 'remove'; entry: ToxicEntry };
 
-function optionalString(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field ${key} of type string`);
-  return v;
+/** What each unit can carry out: no negative waits or sizes (Toxiproxy treats them as none), no wait past setTimeout's. */
+const CARRIED: Record<AttributeSpec['unit'], number> = { ms: MAX_TIMER_MS, us: MAX_TIMER_MS * 1000, count: MAX_INTEGER };
+
+function effectiveAttributes(def: ToxicDefinition, given: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [key, spec] of Object.entries(def.attributes)) out[key] = Math.min(CARRIED[spec.unit], Math.max(0, given[key] ?? spec.default));
+  return out;
 }
 
 function parseToxicity(v: unknown, fallback: number): number {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field toxicity of type float32`);
-  if (v < 0 || v > 1) throw badRequestBody(`toxicity must be between 0 and 1, not ${v}`);
-  return v;
+  return v === undefined || v === null ? fallback : float32Value(v, 'toxicity');
 }
 
-/** Attributes of a definition: given values over `base` (defaults, or the current ones on update). */
+/** Attributes of a definition: given values over `base` (defaults, or the current ones on update); other keys are ignored, as Toxiproxy ignores them. */
 function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes): Attributes {
   if (v === undefined || v === null) return { ...base };
   if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field attributes of type object`);
@@ -83,14 +92,7 @@ function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes): At
   for (const [key, spec] of Object.entries(def.attributes)) {
     const raw = v[key];
     if (raw === undefined) continue;
-    if (typeof raw !== 'number' || !Number.isInteger(raw)) {
-      throw badRequestBody(`json: cannot unmarshal ${typeof raw === 'number' ? `number ${raw}` : jsonType(raw)} into field attributes.${key} of type int64`);
-    }
-    if ((spec.min !== undefined && raw < spec.min) || (spec.max !== undefined && raw > spec.max)) {
-      const range = spec.max === undefined ? `at least ${spec.min}` : `between ${spec.min ?? 0} and ${spec.max}`;
-      throw badRequestBody(`attributes.${key} must be ${range}, not ${raw}`);
-    }
-    out[key] = raw;
+    out[key] = integerValue(raw, `attributes.${key}`, spec.min, spec.max);
   }
   return out;
 }
@@ -106,10 +108,10 @@ function defaults(def: ToxicDefinition): Attributes {
  * body, stream, type, duplicate name (`exists`), attributes.
  */
 export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: string) => boolean = () => false): ToxicEntry {
-  if (!isObject(input)) throw badRequestBody(`json: cannot unmarshal ${jsonType(input)} into a toxic (an object)`);
-  const rawStream = optionalString(input, 'stream');
-  const type = optionalString(input, 'type') ?? '';
-  let name = optionalString(input, 'name');
+  objectOf(input, 'a toxic');
+  const rawStream = stringField(input, 'stream', undefined);
+  const type = stringField(input, 'type', '');
+  let name = stringField(input, 'name', undefined, MAX_NAME_BYTES);
   const toxicity = parseToxicity(input.toxicity, 1);
   const streamText = rawStream === undefined ? 'downstream' : rawStream.toLowerCase();
   if (streamText !== 'upstream' && streamText !== 'downstream') throw invalidStream();
@@ -179,11 +181,8 @@ export class ToxicSet {
   update(name: string, input: unknown): ToxicEntry {
     const entry = this.get(name);
     if (!entry) throw toxicNotFound();
-    if (!isObject(input)) throw badRequestBody(`json: cannot unmarshal ${jsonType(input)} into a toxic (an object)`);
-    const attributes = parseAttributes(entry.definition, input.attributes, entry.attributes);
-    const toxicity = parseToxicity(input.toxicity, entry.toxicity);
-    entry.attributes = attributes;
-    entry.toxicity = toxicity;
+    objectOf(input, 'a toxic');
+    entry.set(parseAttributes(entry.definition, input.attributes, entry.attributes), parseToxicity(input.toxicity, entry.toxicity));
     this.emit({ kind: 'update', entry });
     return entry;
   }

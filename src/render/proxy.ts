@@ -42,7 +42,8 @@ export function renderCounts(stats: ProxyStats[]): string {
     .map((s) => {
       const head = `${s.name}: ${formatCount(s.connectionsTotal)} connections (${formatCount(s.connectionsActive)} open)` +
         (s.mode === 'http' ? `, ${formatCount(s.requestsTotal)} requests` : '') +
-        (s.upstreamFailures > 0 ? `, ${formatCount(s.upstreamFailures)} upstream failures` : '');
+        (s.upstreamFailures > 0 ? `, ${formatCount(s.upstreamFailures)} upstream failures` : '') +
+        (s.connectionsRejected > 0 ? `, ${formatCount(s.connectionsRejected)} refused at max_connections ${formatCount(s.maxConnections)}` : '');
       const toxics = s.toxics.map((t) =>
         `${t.name}: ${formatCount(s.mode === 'http' ? t.requestsAffected : t.connectionsAffected)} ${s.mode === 'http' ? 'requests' : 'connections'}`,
       );

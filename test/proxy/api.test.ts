@@ -52,7 +52,7 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
 
     const created = await call(api, 'POST', '/proxies', JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }));
     assert.equal(created.status, 201);
-    assert.deepEqual(Object.keys(created.json), ['name', 'listen', 'upstream', 'enabled', 'toxics', 'mode']);
+    assert.deepEqual(Object.keys(created.json), ['name', 'listen', 'upstream', 'enabled', 'toxics', 'mode', 'max_connections']);
     const dup = await call(api, 'POST', '/proxies', JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }));
     assert.deepEqual([dup.status, dup.json.error], [409, 'proxy already exists']);
 
