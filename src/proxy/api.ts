@@ -104,7 +104,10 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    // Not new URL(): a path such as "//x" reads as a host there and throws.
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
     const parts = path.split('/').slice(1).map((p) => {
       try {
         return decodeURIComponent(p);

@@ -58,7 +58,7 @@ export function booleanField<T extends boolean | undefined>(o: Record<string, un
  * bounds where a value has no meaning outside them.
  */
 export function integerValue(v: unknown, field: string, min = -MAX_INTEGER, max = MAX_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw cannotUnmarshal(v, field, 'int64');
+  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** 63) throw cannotUnmarshal(v, field, 'int64');
   if (Math.abs(v) > MAX_INTEGER) throw badRequestBody(`${field}: ${v} is beyond ±${MAX_INTEGER}, the largest integer held exactly`);
   if (v < min || v > max) {
     const range = min === -MAX_INTEGER ? `at most ${max}` : max === MAX_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;

@@ -101,6 +101,7 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
 
     // unknown routes and methods
     assert.equal((await call(api, 'GET', '/nothing')).status, 404);
+    assert.equal((await call(api, 'GET', '//')).status, 404, 'a path that new URL() reads as a host');
     assert.equal((await call(api, 'PUT', '/proxies')).status, 405);
     // Toxiproxy refuses browsers.
     const browser = await call(api, 'GET', '/proxies', undefined, { 'User-Agent': 'Mozilla/5.0' });
