@@ -64,13 +64,13 @@ export function integerValue(v: unknown, field: string, min = -MAX_INTEGER, max 
     const range = min === -MAX_INTEGER ? `at most ${max}` : max === MAX_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
     throw badRequestBody(`${field} must be ${range}, not ${v}`);
   }
-  return v;
+  return v === 0 ? 0 : v;
 }
 
 /** A float32 as Go decodes it: any finite number in its range (Toxiproxy takes toxicity 5 or -1). */
 export function float32Value(v: unknown, field: string): number {
   if (typeof v !== 'number' || !(Math.abs(v) <= MAX_FLOAT32)) throw cannotUnmarshal(v, field, 'float32');
-  return v;
+  return v === 0 ? 0 : v; // -0 would be shown as 0 anyway
 }
 
 /** A list, or the Toxiproxy-worded 400. */
