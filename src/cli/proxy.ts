@@ -2,9 +2,9 @@
 // from flags; HTTP mode puts faults on single requests.
 //
 // --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode","max_connections"}]}
-// (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","maxConnections","connectionsTotal",
-// "connectionsActive","connectionsRejected","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream","toxics":[{"name","type",
-// "stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
+// (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","upstream","maxConnections",
+// "connectionsTotal","connectionsActive","connectionsRejected","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream",
+// "droppedUpstream","droppedDownstream","toxics":[{"name","type","stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
 
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
@@ -76,7 +76,7 @@ export function registerProxy(program: Command): void {
       `
 Toxics (API and --config; attributes as in Toxiproxy):
   tcp:  latency {latency,jitter ms}  bandwidth {rate KB/s}  slow_close {delay ms}  timeout {timeout ms}
-        reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}
+        reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}  noop
   http: latency {latency,jitter ms}  status {code,retry_after s}  reset_body {body_bytes}  stall {timeout ms}
   Toxicity is rolled once per connection (tcp) or once per request (http).
 

@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
 import { formatHostPort, isLoopbackAddress, parseHostPort } from './address.ts';
 import { MAX_BODY_BYTES } from './json.ts';
+import { decodeBody } from './go-json.ts';
 import { ApiError, badRequestBody, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
@@ -22,6 +23,9 @@ export interface ApiOptions {
   lookup?: (host: string) => Promise<string[]>;
 }
 
+/** The Toxiproxy release whose API this one answers as; /version shows it, as clients check it. */
+export const TOXIPROXY_API_VERSION = '2.12.0';
+
 const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((a) => a.address);
 
 export interface ApiHandle {
@@ -33,11 +37,16 @@ export interface ApiHandle {
 class Reply {
   status: number;
   body: unknown;
-  constructor(status: number, body?: unknown) {
+  /** Toxiproxy sends its errors with http.Error: JSON text, labelled text/plain. */
+  contentType: string;
+  constructor(status: number, body?: unknown, contentType = 'application/json') {
     this.status = status;
     this.body = body;
+    this.contentType = contentType;
   }
 }
+
+const errorReply = (err: { status: number; toJSON(): unknown }) => new Reply(err.status, err.toJSON(), 'text/plain; charset=utf-8');
 
 /** The body, or ApiError 413 past MAX_BODY_BYTES; the rest is still read (and dropped), so that the client gets the answer rather than a reset. */
 function readBody(req: IncomingMessage): Promise<string> {
@@ -64,14 +73,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 async function json(req: IncomingMessage): Promise<unknown> {
-  const text = await readBody(req);
-  // Go's decoder says EOF for an empty body; clients and tests know that message.
-  if (text.trim() === '') throw badRequestBody('EOF');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw badRequestBody(`invalid JSON: ${(err as Error).message}`);
-  }
+  return decodeBody(await readBody(req));
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -122,8 +124,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
 
     if (path === '/version') {
       allow('GET');
-      res.setHeader('Content-Type', 'application/json;charset=utf-8');
-      return new Reply(200, { version: serverVersion, server: 'tcplens' });
+      return new Reply(200, { version: TOXIPROXY_API_VERSION, tcplens: serverVersion }, 'application/json;charset=utf-8');
     }
     if (path === '/metrics') {
       allow('GET');
@@ -139,9 +140,17 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     }
     if (path === '/populate') {
       allow('POST');
-      const body = await json(req);
-      const { proxies, error } = await collection.populate(body);
-      const list = proxies.map((p) => p.toJSON());
+      // Toxiproxy answers every populate as JSON with the proxies done so far, errors included.
+      let result: { proxies: { toJSON(): unknown }[]; error?: ApiError };
+      try {
+        result = await collection.populate(await json(req));
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        result = { proxies: [], error: err };
+      }
+      // Go marshals an empty list of proxies as null.
+      const list = result.proxies.length > 0 ? result.proxies.map((p) => p.toJSON()) : null;
+      const { error } = result;
       return error ? new Reply(error.status, { ...error.toJSON(), proxies: list }) : new Reply(201, { proxies: list });
     }
     if (top !== 'proxies' || extra !== undefined || (sub !== undefined && sub !== 'toxics')) return new Reply(404, '404 page not found\n');
@@ -193,7 +202,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     }
     if (token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       req.resume();
-      send(res, new Reply(401, { error: 'missing or wrong token: send Authorization: Bearer <token>', status: 401 }));
+      send(res, errorReply(new ApiError('missing or wrong token: send Authorization: Bearer <token>', 401)));
       return;
     }
     route(req, res).then(
@@ -202,8 +211,8 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       },
       (err: unknown) => {
         if (err instanceof Reply) send(res, err);
-        else if (err instanceof ApiError) send(res, new Reply(err.status, err.toJSON()));
-        else send(res, new Reply(500, { error: err instanceof Error ? err.message : String(err), status: 500 }));
+        else if (err instanceof ApiError) send(res, errorReply(err));
+        else send(res, errorReply(new ApiError(err instanceof Error ? err.message : String(err), 500)));
       },
     );
   });
@@ -243,7 +252,7 @@ function send(res: ServerResponse, reply: Reply): void {
   } else if (typeof reply.body === 'string') {
     res.writeHead(reply.status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(reply.body);
   } else {
-    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json');
-    res.writeHead(reply.status).end(JSON.stringify(reply.body));
+    if (reply.contentType.startsWith('text/plain')) res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.writeHead(reply.status, { 'Content-Type': reply.contentType }).end(JSON.stringify(reply.body));
   }
 }

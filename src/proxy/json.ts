@@ -25,31 +25,35 @@ export function jsonType(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
-/** Go's wording: the value is named only when a number does not fit a numeric field. */
-function cannotUnmarshal(v: unknown, field: string, goType: string): ApiError {
-  const what = typeof v === 'number' && (goType === 'int64' || goType === 'float32') ? `number ${v}` : jsonType(v);
-  return badRequestBody(`json: cannot unmarshal ${what} into field ${field} of type ${goType}`);
+/**
+ * Go's wording, with the Go field Toxiproxy decodes into ("Proxy.name", "LatencyToxic.attributes.latency"):
+ * the value is named only when a number does not fit a numeric field.
+ */
+function cannotUnmarshal(v: unknown, goField: string, goType: string): ApiError {
+  // Go prints the number as sent; 1e300 is the usual way to send a huge one (JavaScript writes 1e+300).
+  const what = typeof v === 'number' && (goType === 'int64' || goType === 'float32') ? `number ${String(v).replace('e+', 'e')}` : jsonType(v);
+  return badRequestBody(`json: cannot unmarshal ${what} into Go struct field ${goField} of type ${goType}`);
 }
 
-/** Throws the Toxiproxy-worded 400 for anything but an object. */
-export function objectOf(v: unknown, what: string): asserts v is Record<string, unknown> {
-  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into ${what} (an object)`);
+/** Throws the Toxiproxy-worded 400 for anything but an object; `goType` is what Toxiproxy decodes into. */
+export function objectOf(v: unknown, goType: string): asserts v is Record<string, unknown> {
+  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into Go value of type ${goType}`);
 }
 
-/** A string field of at most `maxBytes` bytes of UTF-8; absent or null gives `fallback`. */
-export function stringField<T extends string | undefined>(o: Record<string, unknown>, key: string, fallback: T, maxBytes = MAX_ADDRESS_BYTES): string | T {
+/** A string field of Go struct `struct`, at most `maxBytes` bytes of UTF-8; absent or null gives `fallback`. */
+export function stringField<T extends string | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T, maxBytes = MAX_ADDRESS_BYTES): string | T {
   const v = o[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'string') throw cannotUnmarshal(v, key, 'string');
+  if (typeof v !== 'string') throw cannotUnmarshal(v, `${struct}.${key}`, 'string');
   // Byte length only matters near the bound: a string of n UTF-16 units is at most 3n bytes.
   if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes) throw badRequestBody(`${key} is longer than ${maxBytes} bytes`);
   return v;
 }
 
-export function booleanField<T extends boolean | undefined>(o: Record<string, unknown>, key: string, fallback: T): boolean | T {
+export function booleanField<T extends boolean | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T): boolean | T {
   const v = o[key];
   if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw cannotUnmarshal(v, key, 'bool');
+  if (typeof v !== 'boolean') throw cannotUnmarshal(v, `${struct}.${key}`, 'bool');
   return v;
 }
 
@@ -57,8 +61,8 @@ export function booleanField<T extends boolean | undefined>(o: Record<string, un
  * An int64 as Go decodes it, within what a number holds exactly; `min`/`max` are tcplens's own
  * bounds where a value has no meaning outside them.
  */
-export function integerValue(v: unknown, field: string, min = -MAX_INTEGER, max = MAX_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** 63) throw cannotUnmarshal(v, field, 'int64');
+export function integerValue(v: unknown, field: string, goField: string, min = -MAX_INTEGER, max = MAX_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** 63) throw cannotUnmarshal(v, goField, 'int64');
   if (Math.abs(v) > MAX_INTEGER) throw badRequestBody(`${field}: ${v} is beyond ±${MAX_INTEGER}, the largest integer held exactly`);
   if (v < min || v > max) {
     const range = min === -MAX_INTEGER ? `at most ${max}` : max === MAX_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
@@ -68,13 +72,13 @@ export function integerValue(v: unknown, field: string, min = -MAX_INTEGER, max 
 }
 
 /** A float32 as Go decodes it: any finite number in its range (Toxiproxy takes toxicity 5 or -1). */
-export function float32Value(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !(Math.abs(v) <= MAX_FLOAT32)) throw cannotUnmarshal(v, field, 'float32');
+export function float32Value(v: unknown, goField: string): number {
+  if (typeof v !== 'number' || !(Math.abs(v) <= MAX_FLOAT32)) throw cannotUnmarshal(v, goField, 'float32');
   return v === 0 ? 0 : v; // -0 would be shown as 0 anyway
 }
 
 /** A list, or the Toxiproxy-worded 400. */
-export function arrayOf(v: unknown, field: string): unknown[] {
-  if (!Array.isArray(v)) throw cannotUnmarshal(v, field, 'array');
+export function arrayOf(v: unknown, goField: string, goType: string): unknown[] {
+  if (!Array.isArray(v)) throw cannotUnmarshal(v, goField, goType);
   return v;
 }

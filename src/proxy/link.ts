@@ -107,6 +107,8 @@ class Direction implements RawReader, RawWriter {
   private get ctx(): StageContext {
     return (this.ctxObject ??= {
       dropped: (bytes) => {
+        if (this.isUpstream) this.counters.droppedUpstream += bytes;
+        else this.counters.droppedDownstream += bytes;
         this.inFlight -= bytes;
         this.relieve();
       },

@@ -21,9 +21,9 @@ export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplen
   const stats = () => scrape ?? collection.list().map((p) => p.stats());
 
   /** A metric whose series are computed from the proxies' stats at each scrape. */
-  function define(kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], rows: (s: ProxyStats) => Row[]): void {
+  function define(kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], rows: (s: ProxyStats) => Row[], fullName = `${prefix}${name}`): void {
     const config = {
-      name: `${prefix}${name}`,
+      name: fullName,
       help,
       labelNames,
       registers: [registry],
@@ -56,6 +56,22 @@ export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplen
   );
   define('counter', 'toxic_requests_affected_total', 'HTTP requests whose toxicity roll picked the toxic (http mode).', ['proxy', 'toxic', 'type', 'stream'], (s) =>
     s.mode === 'http' ? toxic(s, (t) => t.requestsAffected) : [],
+  );
+
+  // Toxiproxy's own series (its -proxy-metrics), so that dashboards built for it work unchanged.
+  const toxiproxyLabels = ['direction', 'listener', 'proxy', 'upstream'];
+  const both = (s: ProxyStats, up: number, down: number): Row[] => [
+    [{ direction: 'downstream', listener: s.listen, proxy: s.name, upstream: s.upstream }, down],
+    [{ direction: 'upstream', listener: s.listen, proxy: s.name, upstream: s.upstream }, up],
+  ];
+  define('counter', '', 'Bytes read from the client (upstream) or from the upstream (downstream); Toxiproxy\'s name.', toxiproxyLabels, (s) => both(s, s.bytesUpstream, s.bytesDownstream), 'toxiproxy_proxy_received_bytes_total');
+  define(
+    'counter',
+    '',
+    'Bytes passed on to the upstream (upstream) or to the client (downstream): received less what toxics dropped; Toxiproxy\'s name.',
+    toxiproxyLabels,
+    (s) => both(s, s.bytesUpstream - s.droppedUpstream, s.bytesDownstream - s.droppedDownstream),
+    'toxiproxy_proxy_sent_bytes_total',
   );
 
   return {

@@ -37,6 +37,7 @@ export interface ProxyStats extends ProxyCounters {
   mode: ProxyMode;
   enabled: boolean;
   listen: string;
+  upstream: string;
   maxConnections: number;
   toxics: ToxicStats[];
 }
@@ -66,10 +67,13 @@ function listenAddress(listen: string): HostPort {
   return parsed;
 }
 
-export function upstreamAddress(upstream: string): HostPort {
-  const parsed = parseHostPort(upstream, { allowZero: false });
-  if (typeof parsed === 'string') throw badRequestBody(`upstream: ${parsed}`);
-  return parsed;
+/**
+ * The upstream's address, or undefined for one without a port: Toxiproxy accepts any upstream and
+ * each connection then fails to dial (counted in upstream failures).
+ */
+export function upstreamAddress(upstream: string): HostPort | undefined {
+  const parsed = parseHostPort(upstream);
+  return typeof parsed === 'string' ? undefined : parsed;
 }
 
 /** A default that a flood cannot turn into descriptor exhaustion, far above what a test suite opens. */
@@ -88,7 +92,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   readonly counters = newCounters();
   listen: string;
   upstream: string;
-  upstreamAddress: HostPort;
+  upstreamAddress: HostPort | undefined;
   enabled = false;
   maxConnections: number;
   private server: Server | undefined;
@@ -123,7 +127,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     });
     server.on('error', () => {}); // accept errors (EMFILE) must not end the process
     const bound = server.address() as { address: string; port: number };
-    if (dialsItself({ host: bound.address, port: bound.port }, this.upstreamAddress)) {
+    if (this.upstreamAddress && dialsItself({ host: bound.address, port: bound.port }, this.upstreamAddress)) {
       server.close();
       throw selfLoop(formatHostPort(bound.address, bound.port), this.upstream);
     }
@@ -174,7 +178,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     if (this.differs(listen, upstream)) {
       const address = upstreamAddress(upstream);
       // Refused before the proxy stops, so that it keeps serving its old upstream.
-      if (dialsItself(listenAddress(listen), address)) throw selfLoop(listen, upstream);
+      if (address && dialsItself(listenAddress(listen), address)) throw selfLoop(listen, upstream);
       this.stop();
       this.listen = listen;
       this.upstream = upstream;
@@ -208,6 +212,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
       mode: this.mode,
       enabled: this.enabled,
       listen: this.listen,
+      upstream: this.upstream,
       maxConnections: this.maxConnections,
       ...this.counters,
       toxics: this.toxics.list().map((t) => ({

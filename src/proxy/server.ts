@@ -58,23 +58,27 @@ interface ProxyInput {
   toxics: unknown[] | undefined;
 }
 
+/** The Go types Toxiproxy decodes a proxy and a populate list into, for its error messages. */
+const PROXY = 'toxiproxy.Proxy';
+const POPULATE = '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }';
+
 /** max_connections: tcplens's own field; at most what a listener counts. */
 function maxConnectionsField(o: Record<string, unknown>): number | undefined {
   const v = o.max_connections;
-  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', 1, MAX_CONNECTIONS_LIMIT);
+  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', 'Proxy.max_connections', 1, MAX_CONNECTIONS_LIMIT);
 }
 
 /** A proxy's JSON: types and sizes checked, defaults filled, the two required fields named when missing. */
 export function parseProxyInput(input: unknown, at = ''): ProxyInput {
-  objectOf(input, 'a proxy');
-  const name = stringField(input, 'name', '', MAX_NAME_BYTES);
-  const listen = stringField(input, 'listen', '');
-  const upstream = stringField(input, 'upstream', '');
-  const enabled = booleanField(input, 'enabled', true);
-  const mode = stringField(input, 'mode', 'tcp');
+  objectOf(input, PROXY);
+  const name = stringField(input, 'Proxy', 'name', '', MAX_NAME_BYTES);
+  const listen = stringField(input, 'Proxy', 'listen', '');
+  const upstream = stringField(input, 'Proxy', 'upstream', '');
+  const enabled = booleanField(input, 'Proxy', 'enabled', true);
+  const mode = stringField(input, 'Proxy', 'mode', 'tcp');
   if (mode !== 'tcp' && mode !== 'http') throw badRequestBody(`mode must be tcp or http, not '${mode}'`);
   const maxConnections = maxConnectionsField(input);
-  const toxics = input.toxics === undefined || input.toxics === null ? undefined : arrayOf(input.toxics, 'toxics');
+  const toxics = input.toxics === undefined || input.toxics === null ? undefined : arrayOf(input.toxics, 'Proxy.toxics', '[]toxics.ToxicWrapper');
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
   return { name, listen, upstream, enabled, mode, maxConnections, toxics };
@@ -137,8 +141,8 @@ export class ProxyCollection {
    */
   populate(body: unknown): Promise<{ proxies: Proxy[]; error?: ApiError }> {
     return this.serial(async () => {
-      const list = isObject(body) && Array.isArray(body.proxies) ? body.proxies : body;
-      if (!Array.isArray(list)) throw badRequestBody(`json: cannot unmarshal ${jsonType(list)} into a list of proxies`);
+      if (!Array.isArray(body)) throw badRequestBody(`json: cannot unmarshal ${jsonType(body)} into Go value of type ${POPULATE}`);
+      const list: unknown[] = body;
       const inputs = list.map((entry, i) => parseProxyInput(entry, ` at proxy ${i + 1}`));
       const done: Proxy[] = [];
       try {
@@ -179,11 +183,11 @@ export class ProxyCollection {
   update(name: string, body: unknown): Promise<Proxy> {
     return this.serial(async () => {
       const p = this.get(name);
-      objectOf(body, 'a proxy');
+      objectOf(body, PROXY);
       await p.update({
-        listen: stringField(body, 'listen', undefined),
-        upstream: stringField(body, 'upstream', undefined) || undefined,
-        enabled: booleanField(body, 'enabled', undefined),
+        listen: stringField(body, 'Proxy', 'listen', undefined),
+        upstream: stringField(body, 'Proxy', 'upstream', undefined) || undefined,
+        enabled: booleanField(body, 'Proxy', 'enabled', undefined),
         maxConnections: maxConnectionsField(body),
       });
       return p;

@@ -17,7 +17,8 @@ export interface ToxicJson {
   attributes: Attributes;
   name: string;
   type: string;
-  stream: Stream;
+  /** As given ("UPSTREAM" stays so, as Toxiproxy echoes it). */
+  stream: string;
   toxicity: number;
 }
 
@@ -34,6 +35,8 @@ export class ToxicEntry {
   readonly name: string;
   readonly type: string;
   readonly stream: Stream;
+  /** The stream as the client spelt it. */
+  readonly streamName: string;
   readonly definition: ToxicDefinition;
   toxicity: number;
   /** As given, and as the API shows them. */
@@ -45,10 +48,11 @@ export class ToxicEntry {
   /** Requests whose roll picked this toxic (HTTP mode). */
   requestsAffected = 0;
 
-  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes) {
+  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes, streamName: string = stream) {
     this.name = name;
     this.type = definition.type;
     this.stream = stream;
+    this.streamName = streamName;
     this.definition = definition;
     this.toxicity = toxicity;
     this.attributes = attributes;
@@ -62,7 +66,7 @@ export class ToxicEntry {
   }
 
   toJSON(): ToxicJson {
-    return { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.stream, toxicity: this.toxicity };
+    return { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.streamName, toxicity: this.toxicity };
   }
 }
 
@@ -80,19 +84,26 @@ function effectiveAttributes(def: ToxicDefinition, given: Attributes): Attribute
   return out;
 }
 
-function parseToxicity(v: unknown, fallback: number): number {
-  return v === undefined || v === null ? fallback : float32Value(v, 'toxicity');
+function parseToxicity(v: unknown, fallback: number, goField: string): number {
+  return v === undefined || v === null ? fallback : float32Value(v, goField);
+}
+
+/** The Go struct of a toxic's attributes in Toxiproxy ("LatencyToxic"), for its error messages. */
+function goStruct(type: string): string {
+  if (type === 'reset_peer') return 'ResetToxic';
+  return `${type.replace(/(^|_)(\w)/g, (_m, _u, c: string) => c.toUpperCase())}Toxic`;
 }
 
 /** Attributes of a definition: given values over `base` (defaults, or the current ones on update); other keys are ignored, as Toxiproxy ignores them. */
 function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes): Attributes {
   if (v === undefined || v === null) return { ...base };
-  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field attributes of type object`);
+  // Toxiproxy decodes the wrapper with a noop toxic in it first: its message names NoopToxic whatever the type.
+  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into Go struct field ToxicWrapper.attributes of type toxics.NoopToxic`);
   const out = { ...base };
   for (const [key, spec] of Object.entries(def.attributes)) {
     const raw = v[key];
     if (raw === undefined) continue;
-    out[key] = integerValue(raw, `attributes.${key}`, spec.min, spec.max);
+    out[key] = integerValue(raw, `attributes.${key}`, `${goStruct(def.type)}.attributes.${key}`, spec.min, spec.max);
   }
   return out;
 }
@@ -108,15 +119,16 @@ function defaults(def: ToxicDefinition): Attributes {
  * body, stream, type, duplicate name (`exists`), attributes.
  */
 export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: string) => boolean = () => false): ToxicEntry {
-  objectOf(input, 'a toxic');
-  const rawStream = stringField(input, 'stream', undefined);
-  const type = stringField(input, 'type', '');
-  let name = stringField(input, 'name', undefined, MAX_NAME_BYTES);
-  const toxicity = parseToxicity(input.toxicity, 1);
-  const streamText = rawStream === undefined ? 'downstream' : rawStream.toLowerCase();
+  objectOf(input, 'toxics.ToxicWrapper');
+  const rawStream = stringField(input, 'ToxicWrapper', 'stream', undefined);
+  const type = stringField(input, 'ToxicWrapper', 'type', '');
+  let name = stringField(input, 'ToxicWrapper', 'name', undefined, MAX_NAME_BYTES);
+  const toxicity = parseToxicity(input.toxicity, 1, 'ToxicWrapper.toxicity');
+  const streamName = rawStream ?? 'downstream';
+  const streamText = streamName.toLowerCase();
   if (streamText !== 'upstream' && streamText !== 'downstream') throw invalidStream();
   const stream: Stream = streamText;
-  if (!name) name = `${type}_${stream}`;
+  if (!name) name = `${type}_${streamName}`;
   const def = findToxic(mode, type);
   if (!def) {
     const other = findToxic(mode === 'tcp' ? 'http' : 'tcp', type);
@@ -126,7 +138,7 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
   }
   if (exists(name)) throw toxicAlreadyExists();
   const attributes = parseAttributes(def, input.attributes, defaults(def));
-  return new ToxicEntry(name, stream, def, toxicity, attributes);
+  return new ToxicEntry(name, stream, def, toxicity, attributes, streamName);
 }
 
 /** The types a mode offers, for messages. */
@@ -181,8 +193,8 @@ export class ToxicSet {
   update(name: string, input: unknown): ToxicEntry {
     const entry = this.get(name);
     if (!entry) throw toxicNotFound();
-    objectOf(input, 'a toxic');
-    entry.set(parseAttributes(entry.definition, input.attributes, entry.attributes), parseToxicity(input.toxicity, entry.toxicity));
+    objectOf(input, 'toxics.ToxicWrapper');
+    entry.set(parseAttributes(entry.definition, input.attributes, entry.attributes), parseToxicity(input.toxicity, entry.toxicity, '.toxicity'));
     this.emit({ kind: 'update', entry });
     return entry;
   }

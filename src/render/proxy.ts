@@ -20,6 +20,7 @@ export function describeToxic(t: ToxicJson, mode: string): string {
     : t.type === 'limit_data' ? `${a.bytes} B`
     : t.type === 'status' ? `${a.code}${a.retry_after ? `, Retry-After ${a.retry_after} s` : ''}`
     : t.type === 'reset_body' ? `after ${a.body_bytes} B of body`
+    : t.type === 'noop' ? 'nothing'
     : JSON.stringify(a);
   const unit = mode === 'http' ? 'requests' : 'connections';
   return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit})`;
