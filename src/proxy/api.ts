@@ -14,7 +14,6 @@ import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
 import { packageVersion } from '../version.ts';
 
-
 export interface ApiOptions {
   /** 'host:port' to bind. */
   address: string;

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { createProxyServer } from '../../src/proxy/server.ts';
-import { dial, echoServer, roundTrip } from './helpers.ts';
+import { dial, echoes, echoServer, roundTrip } from './helpers.ts';
 
 async function call(base: string, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
   const res = await fetch(base + path, { method, body, headers });
@@ -111,7 +111,7 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
 
     // still serving after all that
     const s = await dial(server.proxy('p')!.port);
-    assert.ok((await roundTrip(s)) < 100);
+    assert.ok(await echoes(s));
     s.destroy();
     const version = await call(api, 'GET', '/version');
     assert.deepEqual(Object.keys(version.json), ['version', 'tcplens']);
@@ -138,7 +138,7 @@ test('changing listen restarts the proxy on the new address; omitted fields keep
     assert.notEqual(newPort, oldPort);
     await assert.rejects(dial(oldPort), /ECONNREFUSED/);
     const s = await dial(newPort);
-    assert.ok((await roundTrip(s)) < 100);
+    assert.ok(await echoes(s));
     s.destroy();
     assert.equal((await call(api, 'POST', '/proxies/p', '{"enabled": false}')).json.enabled, false);
     assert.equal((await call(api, 'POST', '/reset')).status, 204);

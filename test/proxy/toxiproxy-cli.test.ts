@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createProxyServer } from '../../src/proxy/server.ts';
-import { echoServer } from './helpers.ts';
-import { TOXIPROXY_CLI as CLI, TOXIPROXY_SERVER, freePort, startToxiproxy } from './toxiproxy.ts';
+import { echoServer, freePort } from './helpers.ts';
+import { TOXIPROXY_CLI as CLI, TOXIPROXY_SERVER, startToxiproxy } from './toxiproxy.ts';
 const missing = [CLI, TOXIPROXY_SERVER].find((f) => !existsSync(f));
 
 /** Not spawnSync: the tcplens API answering the client runs in this process's event loop. */

@@ -2,20 +2,11 @@
 // tests that compare tcplens with it.
 
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { sleep } from './helpers.ts';
+import { freePort, sleep } from './helpers.ts';
 
 export const TOXIPROXY_SERVER = process.env.TOXIPROXY_SERVER ?? '/work/shared/anchors/toxiproxy/bin/toxiproxy-server';
 export const TOXIPROXY_CLI = process.env.TOXIPROXY_CLI ?? '/work/shared/anchors/toxiproxy/bin/toxiproxy-cli';
-
-export async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** The real toxiproxy-server on a free loopback port. */
 export async function startToxiproxy(extraArgs: string[] = []): Promise<{ url: string; close(): Promise<void> }> {
