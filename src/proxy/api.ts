@@ -113,7 +113,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       try {
         return decodeURIComponent(p);
       } catch {
-        throw new Reply(404); // a malformed %-escape names nothing that exists
+        throw new Reply(400, '400 Bad Request'); // Go's server refuses a malformed %-escape so
       }
     });
     const [top, proxyName, sub, toxicName, extra] = parts;
@@ -171,8 +171,9 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       const proxy = await collection.update(proxyName, await json(req));
       return new Reply(200, proxy.toJSON());
     }
+    if (toxicName === '') return new Reply(404, '404 page not found\n'); // no route ends in a slash
     const proxy = collection.get(proxyName);
-    if (toxicName === undefined || toxicName === '') {
+    if (toxicName === undefined) {
       allow('GET', 'POST');
       if (method === 'GET') return new Reply(200, proxy.toxics.list().map((t) => t.toJSON()));
       const body = await json(req);

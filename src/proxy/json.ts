@@ -26,6 +26,16 @@ export function jsonType(v: unknown): string {
 }
 
 /**
+ * A member as Go's decoder assigns it to a struct field: keys match regardless of case ("Upstream"
+ * is upstream), and of several that match the last wins.
+ */
+export function member(o: Record<string, unknown>, key: string): unknown {
+  let v: unknown = undefined;
+  for (const k of Object.keys(o)) if (k === key || (k.length === key.length && k.toLowerCase() === key)) v = o[k];
+  return v;
+}
+
+/**
  * Go's wording, with the Go field Toxiproxy decodes into ("Proxy.name", "LatencyToxic.attributes.latency"):
  * the value is named only when a number does not fit a numeric field.
  */
@@ -42,7 +52,7 @@ export function objectOf(v: unknown, goType: string): asserts v is Record<string
 
 /** A string field of Go struct `struct`, at most `maxBytes` bytes of UTF-8; absent or null gives `fallback`. */
 export function stringField<T extends string | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T, maxBytes = MAX_ADDRESS_BYTES): string | T {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'string') throw cannotUnmarshal(v, `${struct}.${key}`, 'string');
   // Byte length only matters near the bound: a string of n UTF-16 units is at most 3n bytes.
@@ -51,7 +61,7 @@ export function stringField<T extends string | undefined>(o: Record<string, unkn
 }
 
 export function booleanField<T extends boolean | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T): boolean | T {
-  const v = o[key];
+  const v = member(o, key);
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') throw cannotUnmarshal(v, `${struct}.${key}`, 'bool');
   return v;

@@ -5,7 +5,7 @@ import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFou
 import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, type ProxyHandle, type ProxyJson, type ProxyStats } from './proxy.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
-import { MAX_NAME_BYTES, arrayOf, booleanField, integerValue, isObject, jsonType, objectOf, stringField } from './json.ts';
+import { MAX_NAME_BYTES, arrayOf, booleanField, integerValue, jsonType, member, objectOf, stringField } from './json.ts';
 
 /** A proxy as configured: Toxiproxy's populate entry, plus mode and toxics. */
 export interface ProxyConfig {
@@ -63,22 +63,27 @@ const PROXY = 'toxiproxy.Proxy';
 const POPULATE = '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }';
 
 /** max_connections: tcplens's own field; at most what a listener counts. */
-function maxConnectionsField(o: Record<string, unknown>): number | undefined {
-  const v = o.max_connections;
-  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', 'Proxy.max_connections', 1, MAX_CONNECTIONS_LIMIT);
+function maxConnectionsField(o: Record<string, unknown>, struct: string): number | undefined {
+  const v = member(o, 'max_connections');
+  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', `${struct}.max_connections`, 1, MAX_CONNECTIONS_LIMIT);
 }
 
-/** A proxy's JSON: types and sizes checked, defaults filled, the two required fields named when missing. */
+/**
+ * A proxy's JSON: types and sizes checked, defaults filled, the two required fields named when
+ * missing. `at` names a populate entry ("at proxy 2"), which Go decodes into an anonymous struct.
+ */
 export function parseProxyInput(input: unknown, at = ''): ProxyInput {
   objectOf(input, PROXY);
-  const name = stringField(input, 'Proxy', 'name', '', MAX_NAME_BYTES);
-  const listen = stringField(input, 'Proxy', 'listen', '');
-  const upstream = stringField(input, 'Proxy', 'upstream', '');
-  const enabled = booleanField(input, 'Proxy', 'enabled', true);
-  const mode = stringField(input, 'Proxy', 'mode', 'tcp');
+  const struct = at === '' ? 'Proxy' : '';
+  const name = stringField(input, struct, 'name', '', MAX_NAME_BYTES);
+  const listen = stringField(input, struct, 'listen', '');
+  const upstream = stringField(input, struct, 'upstream', '');
+  const enabled = booleanField(input, struct, 'enabled', true);
+  const mode = stringField(input, struct, 'mode', 'tcp');
   if (mode !== 'tcp' && mode !== 'http') throw badRequestBody(`mode must be tcp or http, not '${mode}'`);
-  const maxConnections = maxConnectionsField(input);
-  const toxics = input.toxics === undefined || input.toxics === null ? undefined : arrayOf(input.toxics, 'Proxy.toxics', '[]toxics.ToxicWrapper');
+  const maxConnections = maxConnectionsField(input, struct);
+  const rawToxics = member(input, 'toxics');
+  const toxics = rawToxics === undefined || rawToxics === null ? undefined : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
   return { name, listen, upstream, enabled, mode, maxConnections, toxics };
@@ -188,7 +193,7 @@ export class ProxyCollection {
         listen: stringField(body, 'Proxy', 'listen', undefined),
         upstream: stringField(body, 'Proxy', 'upstream', undefined) || undefined,
         enabled: booleanField(body, 'Proxy', 'enabled', undefined),
-        maxConnections: maxConnectionsField(body),
+        maxConnections: maxConnectionsField(body, 'Proxy'),
       });
       return p;
     });

@@ -10,7 +10,7 @@ import {
 } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
 import { MAX_TIMER_MS, type AttributeSpec, type Attributes, type Stream, type ToxicDefinition } from './toxics/toxic.ts';
-import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, objectOf, stringField } from './json.ts';
+import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, member, objectOf, stringField } from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
 export interface ToxicJson {
@@ -88,20 +88,26 @@ function parseToxicity(v: unknown, fallback: number, goField: string): number {
   return v === undefined || v === null ? fallback : float32Value(v, goField);
 }
 
+/** What Toxiproxy decodes the body of a toxic's update into, for its error messages. */
+const UPDATE = 'struct { Attributes interface {} "json:\\"attributes\\""; Toxicity float32 "json:\\"toxicity\\"" }';
+
 /** The Go struct of a toxic's attributes in Toxiproxy ("LatencyToxic"), for its error messages. */
 function goStruct(type: string): string {
   if (type === 'reset_peer') return 'ResetToxic';
   return `${type.replace(/(^|_)(\w)/g, (_m, _u, c: string) => c.toUpperCase())}Toxic`;
 }
 
-/** Attributes of a definition: given values over `base` (defaults, or the current ones on update); other keys are ignored, as Toxiproxy ignores them. */
-function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes): Attributes {
+/**
+ * Attributes of a definition: given values over `base` (defaults, or the current ones on update);
+ * other keys are ignored, as Toxiproxy ignores them. `goField` names the attributes in a type error:
+ * Toxiproxy decodes a new toxic's wrapper with a noop toxic in it first, an update straight into the type.
+ */
+function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes, goField: string): Attributes {
   if (v === undefined || v === null) return { ...base };
-  // Toxiproxy decodes the wrapper with a noop toxic in it first: its message names NoopToxic whatever the type.
-  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into Go struct field ToxicWrapper.attributes of type toxics.NoopToxic`);
+  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goField}`);
   const out = { ...base };
   for (const [key, spec] of Object.entries(def.attributes)) {
-    const raw = v[key];
+    const raw = member(v, key);
     if (raw === undefined) continue;
     out[key] = integerValue(raw, `attributes.${key}`, `${goStruct(def.type)}.attributes.${key}`, spec.min, spec.max);
   }
@@ -123,7 +129,7 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
   const rawStream = stringField(input, 'ToxicWrapper', 'stream', undefined);
   const type = stringField(input, 'ToxicWrapper', 'type', '');
   let name = stringField(input, 'ToxicWrapper', 'name', undefined, MAX_NAME_BYTES);
-  const toxicity = parseToxicity(input.toxicity, 1, 'ToxicWrapper.toxicity');
+  const toxicity = parseToxicity(member(input, 'toxicity'), 1, 'ToxicWrapper.toxicity');
   const streamName = rawStream ?? 'downstream';
   const streamText = streamName.toLowerCase();
   if (streamText !== 'upstream' && streamText !== 'downstream') throw invalidStream();
@@ -137,7 +143,7 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
     );
   }
   if (exists(name)) throw toxicAlreadyExists();
-  const attributes = parseAttributes(def, input.attributes, defaults(def));
+  const attributes = parseAttributes(def, member(input, 'attributes'), defaults(def), 'ToxicWrapper.attributes of type toxics.NoopToxic');
   return new ToxicEntry(name, stream, def, toxicity, attributes, streamName);
 }
 
@@ -193,8 +199,9 @@ export class ToxicSet {
   update(name: string, input: unknown): ToxicEntry {
     const entry = this.get(name);
     if (!entry) throw toxicNotFound();
-    objectOf(input, 'toxics.ToxicWrapper');
-    entry.set(parseAttributes(entry.definition, input.attributes, entry.attributes), parseToxicity(input.toxicity, entry.toxicity, '.toxicity'));
+    objectOf(input, UPDATE);
+    const attributes = parseAttributes(entry.definition, member(input, 'attributes'), entry.attributes, `.attributes of type toxics.${goStruct(entry.type)}`);
+    entry.set(attributes, parseToxicity(member(input, 'toxicity'), entry.toxicity, '.toxicity'));
     this.emit({ kind: 'update', entry });
     return entry;
   }
