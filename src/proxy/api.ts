@@ -47,24 +47,30 @@ class Reply {
 
 const errorReply = (err: { status: number; toJSON(): unknown }) => new Reply(err.status, err.toJSON(), 'text/plain; charset=utf-8');
 
-/** The body, or ApiError 413 past MAX_BODY_BYTES; the rest is still read (and dropped), so that the client gets the answer rather than a reset. */
+/** Past this much of an oversized body the connection is closed: draining has to end somewhere. */
+const MAX_DRAIN_BYTES = 64 * MAX_BODY_BYTES;
+
+/**
+ * The body, or ApiError 413 past MAX_BODY_BYTES. The rest is still read and dropped, so that the
+ * client reads the answer rather than a reset (up to MAX_DRAIN_BYTES; then the connection closes).
+ */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const tooLarge = () => new ApiError(`request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`, 413);
-    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) {
-      req.resume();
-      reject(tooLarge());
-      return;
-    }
     const parts: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
+    const refuse = () => {
+      tooLarge = true;
+      parts.length = 0;
+      reject(new ApiError(`request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`, 413));
+    };
+    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) refuse();
     req.on('data', (c: Buffer) => {
-      if (size > MAX_BODY_BYTES) return;
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        parts.length = 0;
-        reject(tooLarge());
-      } else parts.push(c);
+      if (tooLarge) {
+        if (size > MAX_DRAIN_BYTES) req.socket.destroy();
+      } else if (size > MAX_BODY_BYTES) refuse();
+      else parts.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     req.on('error', reject);
