@@ -107,6 +107,13 @@ export async function roundTrip(socket: Socket, bytes = Buffer.from('ping')): Pr
   return performance.now() - start;
 }
 
+/** The fastest of `n` round trips: a delay every trip has shows in it, one that load adds to some does not. */
+export async function fastest(socket: Socket, n = 3): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < n; i++) best = Math.min(best, await roundTrip(socket));
+  return best;
+}
+
 /** Whether an echo behind `socket` answers: true once `ping` came back, false if the socket ends or fails first. */
 export function echoes(socket: Socket): Promise<boolean> {
   return new Promise((resolve) => {
