@@ -10,11 +10,13 @@
 // Bulk: a sender process, the proxy in its own, a receiver process (reads into one reused buffer):
 // no two share an event loop (with both ends in one process, 'direct' itself stopped near 1 GB/s).
 //
-//   node bench/proxy.ts [--rounds 3] [--seconds 3] [--bulk-gib 2] [--load tcplens|wrk] [--cpu-prof DIR] [--baseline DIR] [--only rps|bulk]
+//   node bench/proxy.ts [--rounds 3] [--seconds 3] [--bulk-gib 2] [--load tcplens|wrk] [--cpu-prof DIR] [--baseline DIR [--pair]] [--latency MS] [--only rps|bulk]
 //
 // --cpu-prof runs the tcplens proxy under node --cpu-prof and prints its hottest functions at the end.
 // --baseline adds the proxy of another copy of tcplens to the rounds (before/after on the same machine
 // state), e.g. DIR from `git archive <commit> | tar -x -C DIR` with node_modules linked in.
+// --latency puts a latency toxic of MS ms on every tcplens proxy of the rounds (the baseline's too).
+// --pair keeps only direct, tcplens and the baseline: more rounds in the same time for a before/after ratio.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
@@ -32,6 +34,8 @@ const { values } = parseArgs({
     load: { type: 'string', default: 'tcplens' },
     'cpu-prof': { type: 'string' },
     baseline: { type: 'string' },
+    latency: { type: 'string' },
+    pair: { type: 'boolean', default: false },
     only: { type: 'string' },
   },
 });
@@ -105,7 +109,8 @@ interface Running {
 
 async function startTcplens(upstreamPort: number, profileDir?: string, main = cli): Promise<Running> {
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const c = start(node, [...prof, main, 'proxy', '--no-api', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, '--json']);
+  const toxic = values.latency === undefined ? [] : ['--latency', values.latency];
+  const c = start(node, [...prof, main, 'proxy', '--no-api', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, ...toxic, '--json']);
   const [line] = (await once(c.stdout!.setEncoding('utf8'), 'data')) as [string];
   const listen = (JSON.parse(line.split('\n')[0]!) as { proxies: { listen: string }[] }).proxies[0]!.listen;
   return { port: Number(listen.split(':').pop()), pid: c.pid!, child: c };
@@ -219,8 +224,9 @@ const ways: Way[] = [
   { name: 'node pipe() proxy', start: startPipeProxy },
 ];
 if (values.baseline) ways.splice(2, 0, { name: 'tcplens baseline', start: (p) => startTcplens(p, undefined, join(values.baseline!, 'src/cli/main.ts')) });
-if (floorBinary) ways.push({ name: 'C floor proxy', start: (p) => startFloor(floorBinary, p) });
-if (existsSync(SOCAT)) ways.push({ name: 'socat', start: startSocat });
+if (values.pair) ways.splice(ways.findIndex((w) => w.name === 'node pipe() proxy'), 1);
+if (floorBinary && !values.pair) ways.push({ name: 'C floor proxy', start: (p) => startFloor(floorBinary, p) });
+if (existsSync(SOCAT) && !values.pair) ways.push({ name: 'socat', start: startSocat });
 
 console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (shared with other work: figures are noisy)`);
 if (!floorBinary) console.log('C floor proxy: skipped (no gcc)');
@@ -266,7 +272,8 @@ if (values.only !== 'bulk') {
   directPort = target.port;
   const running = await startAll(target.port);
   const loadName = loadTool === 'wrk' ? 'wrk -t1 -c64' : 'tcplens bench -w 1 -c 64';
-  console.log(`\nrequests: target ${target.name}; load ${loadName} -d ${seconds} (keep-alive); ${rounds} rounds, interleaved`);
+  const withToxic = values.latency === undefined ? '' : `; tcplens proxies with a ${values.latency} ms latency toxic`;
+  console.log(`\nrequests: target ${target.name}; load ${loadName} -d ${seconds} (keep-alive); ${rounds} rounds, interleaved${withToxic}`);
   const rps = new Map<string, number[]>(ways.map((w) => [w.name, []]));
   resetCpu();
   await interleaved(
@@ -291,7 +298,13 @@ if (values.only !== 'bulk') {
     else console.log(`  ${w.name.padEnd(19)} ${String(Math.round(median(rps.get(w.name)!))).padStart(6)}  ${median(ratios(rps, w.name, 'direct')).toFixed(2)}x  ${(median(cpu.get(w.name)!) * 1e6).toFixed(1)} µs`);
   }
   console.log(`tcplens proxy/direct ${median(ratios(rps, 'tcplens proxy', 'direct')).toFixed(2)}x (goal >= 0.7x)`);
-  if (floorBinary) {
+  if (values.baseline) {
+    console.log(
+      `tcplens proxy/baseline ${median(ratios(rps, 'tcplens proxy', 'tcplens baseline')).toFixed(3)}x in requests/s, ` +
+        `${median(ratios(cpu, 'tcplens proxy', 'tcplens baseline')).toFixed(3)}x in CPU per request (medians of the per-round ratios)`,
+    );
+  }
+  if (floorBinary && !values.pair) {
     console.log(
       `tcplens proxy/C floor ${median(ratios(rps, 'tcplens proxy', 'C floor proxy')).toFixed(2)}x in requests/s, ` +
         `${median(ratios(cpu, 'tcplens proxy', 'C floor proxy')).toFixed(2)}x in CPU per request; C floor/direct ${median(ratios(rps, 'C floor proxy', 'direct')).toFixed(2)}x`,

@@ -1,10 +1,10 @@
 // `tcplens proxy`: a fault-injecting proxy driven by Toxiproxy's API, a config file or a one-off
 // from flags; HTTP mode puts faults on single requests.
 //
-// --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode"}]}
-// (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","connectionsTotal",
-// "connectionsActive","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream","toxics":[{"name","type",
-// "stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
+// --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode","max_connections"}]}
+// (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","upstream","maxConnections",
+// "connectionsTotal","connectionsActive","connectionsRejected","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream",
+// "droppedUpstream","droppedDownstream","toxics":[{"name","type","stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
 
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
@@ -35,6 +35,7 @@ interface ProxyCliOptions {
   stall?: number;
   toxicity: number;
   stream: 'upstream' | 'downstream';
+  maxConnections?: number;
   json?: boolean;
   verbose?: boolean;
 }
@@ -67,6 +68,7 @@ export function registerProxy(program: Command): void {
     .option('--stall <ms>', 'HTTP: withhold the response; close after ms (0: never)', parseMilliseconds('--stall'))
     .option('--toxicity <p>', 'share of connections (HTTP: requests) the shortcuts hit: 0-1 or 5%', parseFraction('--toxicity'), 1)
     .option('--stream <dir>', 'direction of the shortcuts: downstream (server to client) or upstream', parseChoice('--stream', ['downstream', 'upstream'] as const), 'downstream')
+    .option('--max-connections <n>', 'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")', parseInteger('--max-connections', 1, 2 ** 31 - 1))
     .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
     .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
     .addHelpText(
@@ -74,7 +76,7 @@ export function registerProxy(program: Command): void {
       `
 Toxics (API and --config; attributes as in Toxiproxy):
   tcp:  latency {latency,jitter ms}  bandwidth {rate KB/s}  slow_close {delay ms}  timeout {timeout ms}
-        reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}
+        reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}  noop
   http: latency {latency,jitter ms}  status {code,retry_after s}  reset_body {body_bytes}  stall {timeout ms}
   Toxicity is rolled once per connection (tcp) or once per request (http).
 
@@ -120,7 +122,7 @@ Examples:
       }
       if (o.api === false && proxies.length === 0) throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
 
-      const server = await createProxyServer({ api: o.api, token: o.token, proxies }).catch((err: unknown) => {
+      const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections }).catch((err: unknown) => {
         if (err instanceof ApiError) {
           const where = o.config ? `--config ${o.config}: ` : '';
           throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${err.message}`);

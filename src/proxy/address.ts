@@ -1,6 +1,7 @@
 // host:port strings as Toxiproxy writes them ("127.0.0.1:8474", "[::1]:80", "localhost:0"): parse and format.
 
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 
 export interface HostPort {
   host: string;
@@ -26,6 +27,32 @@ export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host.startsWith('127.') || host === '::1';
+/** 127.0.0.0/8 and ::1, also IPv4-mapped (a dual-stack socket reports ::ffff:127.0.0.1). */
+export function isLoopbackAddress(address: string): boolean {
+  if (address === '::1') return true;
+  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
+  return isIP(v4) === 4 && v4.startsWith('127.');
+}
+
+function sameAddress(a: string, b: string): boolean {
+  const plain = (x: string) => (x.toLowerCase().startsWith('::ffff:') ? x.slice(7) : x.toLowerCase());
+  return plain(a) === plain(b);
+}
+
+/** An address of this host: loopback, or one of its interfaces'. */
+function isLocalAddress(address: string): boolean {
+  if (isLoopbackAddress(address)) return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => sameAddress(i.address, address)));
+}
+
+/**
+ * Whether dialling `upstream` reaches the listener bound at `listen`: a proxy that forwards to itself
+ * multiplies every connection until descriptors run out. Host names are not resolved (a lookup per
+ * check would reach the network); the connection cap bounds what such a loop can take.
+ */
+export function dialsItself(listen: HostPort, upstream: HostPort): boolean {
+  if (listen.port !== upstream.port || listen.port === 0) return false;
+  if (sameAddress(listen.host, upstream.host)) return true;
+  const wildcard = listen.host === '0.0.0.0' || listen.host === '::';
+  return wildcard && isIP(upstream.host) !== 0 && isLocalAddress(upstream.host);
 }

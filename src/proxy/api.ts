@@ -3,20 +3,29 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
-import { formatHostPort, isLoopbackHost, parseHostPort } from './address.ts';
+import { formatHostPort, isLoopbackAddress, parseHostPort } from './address.ts';
+import { MAX_BODY_BYTES } from './json.ts';
+import { decodeBody } from './go-json.ts';
 import { ApiError, badRequestBody, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
 import { packageVersion } from '../version.ts';
 
-const MAX_BODY_BYTES = 1024 * 1024;
-
 export interface ApiOptions {
   /** 'host:port' to bind. */
   address: string;
   token?: string;
+  /** Every address a host name resolves to (default dns.lookup); tests give their own. */
+  lookup?: (host: string) => Promise<string[]>;
 }
+
+/** The Toxiproxy release whose API this one answers as; /version shows it, as clients check it. */
+export const TOXIPROXY_API_VERSION = '2.12.0';
+
+const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((a) => a.address);
 
 export interface ApiHandle {
   url: string;
@@ -27,22 +36,41 @@ export interface ApiHandle {
 class Reply {
   status: number;
   body: unknown;
-  constructor(status: number, body?: unknown) {
+  /** Toxiproxy sends its errors with http.Error: JSON text, labelled text/plain. */
+  contentType: string;
+  constructor(status: number, body?: unknown, contentType = 'application/json') {
     this.status = status;
     this.body = body;
+    this.contentType = contentType;
   }
 }
 
+const errorReply = (err: { status: number; toJSON(): unknown }) => new Reply(err.status, err.toJSON(), 'text/plain; charset=utf-8');
+
+/** Past this much of an oversized body the connection is closed: draining has to end somewhere. */
+const MAX_DRAIN_BYTES = 64 * MAX_BODY_BYTES;
+
+/**
+ * The body, or ApiError 413 past MAX_BODY_BYTES. The rest is still read and dropped, so that the
+ * client reads the answer rather than a reset (up to MAX_DRAIN_BYTES; then the connection closes).
+ */
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
+    const refuse = () => {
+      tooLarge = true;
+      parts.length = 0;
+      reject(new ApiError(`request body larger than ${MAX_BODY_BYTES / 1024 / 1024} MiB`, 413));
+    };
+    if (Number(req.headers['content-length']) > MAX_BODY_BYTES) refuse();
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(badRequestBody('larger than 1 MiB'));
-        req.destroy();
-      } else parts.push(c);
+      if (tooLarge) {
+        if (size > MAX_DRAIN_BYTES) req.socket.destroy();
+      } else if (size > MAX_BODY_BYTES) refuse();
+      else parts.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     req.on('error', reject);
@@ -50,14 +78,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 async function json(req: IncomingMessage): Promise<unknown> {
-  const text = await readBody(req);
-  // Go's decoder says EOF for an empty body; clients and tests know that message.
-  if (text.trim() === '') throw badRequestBody('EOF');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw badRequestBody(`invalid JSON: ${(err as Error).message}`);
-  }
+  return decodeBody(await readBody(req));
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -69,20 +90,36 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 export async function startApi(collection: ProxyCollection, metrics: ProxyMetrics, options: ApiOptions): Promise<ApiHandle> {
   const address = parseHostPort(options.address);
   if (typeof address === 'string') throw new UsageError(`--api takes HOST:PORT (${address})`);
-  if (!isLoopbackHost(address.host) && !options.token) {
-    throw new UsageError(`the control API on ${options.address} is reachable from other hosts: give it a --token`);
-  }
   const token = options.token;
+  // Decided from addresses, never from how the host is spelt: "127.evil.test" may resolve anywhere.
+  let addresses = [address.host];
+  if (isIP(address.host) === 0) {
+    addresses = await (options.lookup ?? lookupAll)(address.host).catch((err: Error) => {
+      throw new UsageError(`cannot listen on ${options.address} (control API): cannot resolve ${address.host} (${err.message})`);
+    });
+    if (addresses.length === 0) throw new UsageError(`cannot listen on ${options.address} (control API): ${address.host} resolves to no address`);
+  }
+  const offLoopback = (list: string[]) => {
+    const remote = list.filter((a) => !isLoopbackAddress(a));
+    if (remote.length > 0 && token === undefined) {
+      const via = remote[0] === address.host ? '' : ` (${address.host} resolves to ${remote.join(', ')})`;
+      throw new UsageError(`the control API on ${options.address} is reachable from other hosts${via}: give it a --token`);
+    }
+  };
+  offLoopback(addresses);
   const serverVersion = packageVersion();
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<Reply | undefined> {
     const method = req.method ?? 'GET';
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    // Not new URL(): a path such as "//x" reads as a host there and throws.
+    const target = req.url ?? '/';
+    const query = target.indexOf('?');
+    const path = query < 0 ? target : target.slice(0, query);
     const parts = path.split('/').slice(1).map((p) => {
       try {
         return decodeURIComponent(p);
       } catch {
-        throw new Reply(404); // a malformed %-escape names nothing that exists
+        throw new Reply(400, '400 Bad Request'); // Go's server refuses a malformed %-escape so
       }
     });
     const [top, proxyName, sub, toxicName, extra] = parts;
@@ -92,8 +129,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
 
     if (path === '/version') {
       allow('GET');
-      res.setHeader('Content-Type', 'application/json;charset=utf-8');
-      return new Reply(200, { version: serverVersion, server: 'tcplens' });
+      return new Reply(200, { version: TOXIPROXY_API_VERSION, tcplens: serverVersion }, 'application/json;charset=utf-8');
     }
     if (path === '/metrics') {
       allow('GET');
@@ -109,9 +145,17 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     }
     if (path === '/populate') {
       allow('POST');
-      const body = await json(req);
-      const { proxies, error } = await collection.populate(body);
-      const list = proxies.map((p) => p.toJSON());
+      // Toxiproxy answers every populate as JSON with the proxies done so far, errors included.
+      let result: { proxies: { toJSON(): unknown }[]; error?: ApiError };
+      try {
+        result = await collection.populate(await json(req));
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        result = { proxies: [], error: err };
+      }
+      // Go marshals an empty list of proxies as null.
+      const list = result.proxies.length > 0 ? result.proxies.map((p) => p.toJSON()) : null;
+      const { error } = result;
       return error ? new Reply(error.status, { ...error.toJSON(), proxies: list }) : new Reply(201, { proxies: list });
     }
     if (top !== 'proxies' || extra !== undefined || (sub !== undefined && sub !== 'toxics')) return new Reply(404, '404 page not found\n');
@@ -133,8 +177,9 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       const proxy = await collection.update(proxyName, await json(req));
       return new Reply(200, proxy.toJSON());
     }
+    if (toxicName === '') return new Reply(404, '404 page not found\n'); // no route ends in a slash
     const proxy = collection.get(proxyName);
-    if (toxicName === undefined || toxicName === '') {
+    if (toxicName === undefined) {
       allow('GET', 'POST');
       if (method === 'GET') return new Reply(200, proxy.toxics.list().map((t) => t.toJSON()));
       const body = await json(req);
@@ -163,7 +208,7 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     }
     if (token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       req.resume();
-      send(res, new Reply(401, { error: 'missing or wrong token: send Authorization: Bearer <token>', status: 401 }));
+      send(res, errorReply(new ApiError('missing or wrong token: send Authorization: Bearer <token>', 401)));
       return;
     }
     route(req, res).then(
@@ -172,8 +217,8 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       },
       (err: unknown) => {
         if (err instanceof Reply) send(res, err);
-        else if (err instanceof ApiError) send(res, new Reply(err.status, err.toJSON()));
-        else send(res, new Reply(500, { error: err instanceof Error ? err.message : String(err), status: 500 }));
+        else if (err instanceof ApiError) send(res, errorReply(err));
+        else send(res, errorReply(new ApiError(err instanceof Error ? err.message : String(err), 500)));
       },
     );
   });
@@ -186,10 +231,16 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
         ),
       ),
     );
-    server.listen({ host: address.host, port: address.port }, () => resolve());
+    server.listen({ host: addresses[0], port: address.port }, () => resolve());
   });
   server.on('error', () => {});
   const bound = server.address() as { address: string; port: number };
+  try {
+    offLoopback([bound.address]);
+  } catch (err) {
+    server.close();
+    throw err;
+  }
   return {
     url: `http://${formatHostPort(bound.address, bound.port)}`,
     close: () =>
@@ -207,7 +258,7 @@ function send(res: ServerResponse, reply: Reply): void {
   } else if (typeof reply.body === 'string') {
     res.writeHead(reply.status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(reply.body);
   } else {
-    if (!res.hasHeader('Content-Type')) res.setHeader('Content-Type', 'application/json');
-    res.writeHead(reply.status).end(JSON.stringify(reply.body));
+    if (reply.contentType.startsWith('text/plain')) res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.writeHead(reply.status, { 'Content-Type': reply.contentType }).end(JSON.stringify(reply.body));
   }
 }

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
+import { parseHostPort } from './address.ts';
 import type { ProxyConfig } from './server.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { Stream } from './toxics/toxic.ts';
@@ -58,6 +59,9 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
   const httpOnly = (flag: string) => {
     if (!o.http) throw new UsageError(`${flag} acts per HTTP request: add --http`);
   };
+  // The API takes an upstream without a port, as Toxiproxy does; on the command line it is a slip.
+  const upstream = parseHostPort(o.upstream, { allowZero: false });
+  if (typeof upstream === 'string') throw new UsageError(`--upstream takes HOST:PORT (${upstream})`);
   if (o.jitterMs !== undefined && o.latency === undefined) throw new UsageError('--jitter goes with --latency');
   if (o.latency) add('latency', { latency: o.latency.latencyMs, jitter: o.jitterMs ?? o.latency.jitterMs });
   if (o.bandwidthKBps !== undefined) {

@@ -1,7 +1,7 @@
 // What every proxied connection shares, whatever its mode: the proxy it belongs to, its counters,
 // the dial to the upstream, and the per-connection toxicity roll.
 
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import type { HostPort } from './address.ts';
 import type { ToxicEntry, ToxicSet } from './toxic-set.ts';
 
@@ -9,21 +9,27 @@ import type { ToxicEntry, ToxicSet } from './toxic-set.ts';
 export interface ProxyCounters {
   connectionsTotal: number;
   connectionsActive: number;
+  /** Connections closed at accept because the proxy had max_connections open. */
+  connectionsRejected: number;
   /** Connections closed because the upstream could not be reached. */
   upstreamFailures: number;
   requestsTotal: number;
   bytesUpstream: number;
   bytesDownstream: number;
+  /** Bytes read but thrown away by a toxic (timeout, reset_peer, limit_data), per direction. */
+  droppedUpstream: number;
+  droppedDownstream: number;
 }
 
 export function newCounters(): ProxyCounters {
-  return { connectionsTotal: 0, connectionsActive: 0, upstreamFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0 };
+  return { connectionsTotal: 0, connectionsActive: 0, connectionsRejected: 0, upstreamFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0, droppedUpstream: 0, droppedDownstream: 0 };
 }
 
 /** What a connection needs from its proxy. */
 export interface ConnectionHost {
   readonly name: string;
-  readonly upstreamAddress: HostPort;
+  /** Undefined when the upstream has no port: every dial fails. */
+  readonly upstreamAddress: HostPort | undefined;
   readonly toxics: ToxicSet;
   readonly counters: ProxyCounters;
   /** The connection has closed both its sockets. */
@@ -37,11 +43,16 @@ export interface ProxiedConnection {
 
 /** Dial the upstream for an accepted (paused) client; the client is closed if the dial fails. */
 export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: (upstream: Socket) => void): Socket {
-  const upstream = connect({ host: host.upstreamAddress.host, port: host.upstreamAddress.port, allowHalfOpen: true, noDelay: true });
   const failed = () => {
     host.counters.upstreamFailures++;
     client.destroy();
   };
+  const address = host.upstreamAddress;
+  if (address === undefined) {
+    queueMicrotask(failed);
+    return new Socket();
+  }
+  const upstream = connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true });
   upstream.once('error', failed);
   upstream.once('connect', () => {
     upstream.off('error', failed);

@@ -7,7 +7,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { dialUpstream, type ConnectionHost, type ProxiedConnection } from './connection.ts';
 import { MessageFramer, type MessageHead } from './http-framing.ts';
-import { emptyPlan, type HttpToxic, type RequestPlan } from './toxics/toxic.ts';
+import { MAX_TIMER_MS, emptyPlan, type HttpToxic, type RequestPlan } from './toxics/toxic.ts';
 
 // Why a socket is paused; it reads again when no reason is left.
 const WAITING = 1; // its bytes wait for the exchange in flight
@@ -142,10 +142,11 @@ export class HttpConnection implements ProxiedConnection {
   }
 
   private later(ms: number, fn: () => void): void {
+    // Several toxics' delays add up; each is at most MAX_TIMER_MS, their sum may not be.
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (!this.finished) fn();
-    }, ms);
+    }, Math.min(MAX_TIMER_MS, ms));
     this.timers.add(t);
   }
 
@@ -225,7 +226,7 @@ export class HttpConnection implements ProxiedConnection {
     for (const entry of this.host.toxics.list()) {
       if (Math.random() < entry.toxicity) {
         entry.requestsAffected++;
-        (entry.definition as HttpToxic).apply(entry.attributes, entry.stream, plan);
+        (entry.definition as HttpToxic).apply(entry.effective, entry.stream, plan);
       }
     }
     const ex: Exchange = {

@@ -107,6 +107,8 @@ class Direction implements RawReader, RawWriter {
   private get ctx(): StageContext {
     return (this.ctxObject ??= {
       dropped: (bytes) => {
+        if (this.isUpstream) this.counters.droppedUpstream += bytes;
+        else this.counters.droppedDownstream += bytes;
         this.inFlight -= bytes;
         this.relieve();
       },
@@ -271,7 +273,7 @@ class Direction implements RawReader, RawWriter {
       state = def.newState();
       this.conn.states.set(entry, state);
     }
-    return def.createStage(entry.attributes, this.ctx, state);
+    return def.createStage(entry.effective, this.ctx, state);
   }
 
   private relink(): void {

@@ -3,7 +3,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import { ApiError, badRequestBody, listenFailed } from './api-error.ts';
-import { formatHostPort, parseHostPort, type HostPort } from './address.ts';
+import { dialsItself, formatHostPort, parseHostPort, type HostPort } from './address.ts';
 import { newCounters, type ConnectionHost, type ProxiedConnection, type ProxyCounters } from './connection.ts';
 import { HttpConnection } from './http-link.ts';
 import { TcpConnection } from './link.ts';
@@ -18,6 +18,7 @@ export interface ProxyJson {
   enabled: boolean;
   toxics: ToxicJson[];
   mode: ProxyMode;
+  max_connections: number;
 }
 
 export interface ToxicStats {
@@ -36,6 +37,8 @@ export interface ProxyStats extends ProxyCounters {
   mode: ProxyMode;
   enabled: boolean;
   listen: string;
+  upstream: string;
+  maxConnections: number;
   toxics: ToxicStats[];
 }
 
@@ -64,10 +67,22 @@ function listenAddress(listen: string): HostPort {
   return parsed;
 }
 
-export function upstreamAddress(upstream: string): HostPort {
-  const parsed = parseHostPort(upstream, { allowZero: false });
-  if (typeof parsed === 'string') throw badRequestBody(`upstream: ${parsed}`);
-  return parsed;
+/**
+ * The upstream's address, or undefined for one without a port: Toxiproxy accepts any upstream and
+ * each connection then fails to dial (counted in upstream failures).
+ */
+export function upstreamAddress(upstream: string): HostPort | undefined {
+  const parsed = parseHostPort(upstream);
+  return typeof parsed === 'string' ? undefined : parsed;
+}
+
+/** A default that a flood cannot turn into descriptor exhaustion, far above what a test suite opens. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+/** The most a listener's maxConnections takes (an int32). */
+export const MAX_CONNECTIONS_LIMIT = 2 ** 31 - 1;
+
+function selfLoop(listen: string, upstream: string): ApiError {
+  return badRequestBody(`upstream ${upstream} is this proxy's own listen address ${listen}: every connection would open another`);
 }
 
 export class Proxy implements ConnectionHost, ProxyHandle {
@@ -77,13 +92,15 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   readonly counters = newCounters();
   listen: string;
   upstream: string;
-  upstreamAddress: HostPort;
+  upstreamAddress: HostPort | undefined;
   enabled = false;
+  maxConnections: number;
   private server: Server | undefined;
   private readonly connections = new Set<ProxiedConnection>();
 
-  constructor(name: string, listen: string, upstream: string, mode: ProxyMode) {
+  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS) {
     this.name = name;
+    this.maxConnections = maxConnections;
     this.mode = mode;
     this.listen = listen || '127.0.0.1:0';
     this.upstream = upstream;
@@ -110,6 +127,13 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     });
     server.on('error', () => {}); // accept errors (EMFILE) must not end the process
     const bound = server.address() as { address: string; port: number };
+    if (this.upstreamAddress && dialsItself({ host: bound.address, port: bound.port }, this.upstreamAddress)) {
+      server.close();
+      throw selfLoop(formatHostPort(bound.address, bound.port), this.upstream);
+    }
+    // Node closes connections past the cap at accept, before any of ours is made for them.
+    server.maxConnections = this.maxConnections;
+    server.on('drop', () => this.counters.connectionsRejected++);
     this.listen = formatHostPort(bound.address, bound.port);
     this.server = server;
     this.enabled = true;
@@ -143,12 +167,18 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   }
 
   /** Toxiproxy's Update: a new listen or upstream restarts the proxy; enabled starts or stops it. */
-  async update(input: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
+  async update(input: { listen?: string; upstream?: string; enabled?: boolean; maxConnections?: number }): Promise<void> {
     const listen = input.listen ?? this.listen;
     const upstream = input.upstream ?? this.upstream;
     const enabled = input.enabled ?? this.enabled;
+    if (input.maxConnections !== undefined) {
+      this.maxConnections = input.maxConnections;
+      if (this.server) this.server.maxConnections = input.maxConnections;
+    }
     if (this.differs(listen, upstream)) {
       const address = upstreamAddress(upstream);
+      // Refused before the proxy stops, so that it keeps serving its old upstream.
+      if (address && dialsItself(listenAddress(listen), address)) throw selfLoop(listen, upstream);
       this.stop();
       this.listen = listen;
       this.upstream = upstream;
@@ -182,6 +212,8 @@ export class Proxy implements ConnectionHost, ProxyHandle {
       mode: this.mode,
       enabled: this.enabled,
       listen: this.listen,
+      upstream: this.upstream,
+      maxConnections: this.maxConnections,
       ...this.counters,
       toxics: this.toxics.list().map((t) => ({
         name: t.name,
@@ -202,6 +234,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
       enabled: this.enabled,
       toxics: this.toxics.list().map((t) => t.toJSON()),
       mode: this.mode,
+      max_connections: this.maxConnections,
     };
   }
 }

@@ -2,10 +2,10 @@
 // control API and the metrics around it. createProxyServer is the library's entry point.
 
 import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFound } from './api-error.ts';
-import { Proxy, type ProxyHandle, type ProxyJson, type ProxyStats } from './proxy.ts';
+import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, type ProxyHandle, type ProxyJson, type ProxyStats } from './proxy.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
-import { isObject, jsonType } from './json.ts';
+import { MAX_NAME_BYTES, arrayOf, booleanField, integerValue, jsonType, member, objectOf, stringField } from './json.ts';
 
 /** A proxy as configured: Toxiproxy's populate entry, plus mode and toxics. */
 export interface ProxyConfig {
@@ -17,6 +17,8 @@ export interface ProxyConfig {
   enabled?: boolean;
   /** 'tcp' (default) or 'http': faults per request. */
   mode?: ProxyMode;
+  /** Client connections open at once; more are closed at accept (default: the server's). */
+  max_connections?: number;
   toxics?: ToxicConfig[];
 }
 
@@ -27,6 +29,8 @@ export interface ProxyServerOptions {
   token?: string;
   /** Proxies started before the promise resolves. */
   proxies?: ProxyConfig[];
+  /** Client connections each proxy keeps open at once, unless it sets max_connections (default 10,000). */
+  maxConnections?: number;
 }
 
 export interface ProxyServer {
@@ -50,37 +54,44 @@ interface ProxyInput {
   upstream: string;
   enabled: boolean;
   mode: ProxyMode;
+  maxConnections: number | undefined;
   toxics: unknown[] | undefined;
 }
 
-function field<T>(o: Record<string, unknown>, key: string, type: 'string' | 'boolean', fallback: T): T {
-  const v = o[key];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== type) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field ${key} of type ${type === 'boolean' ? 'bool' : type}`);
-  return v as T;
+/** The Go types Toxiproxy decodes a proxy and a populate list into, for its error messages. */
+const PROXY = 'toxiproxy.Proxy';
+const POPULATE = '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }';
+
+/** max_connections: tcplens's own field; at most what a listener counts. */
+function maxConnectionsField(o: Record<string, unknown>, struct: string): number | undefined {
+  const v = member(o, 'max_connections');
+  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', `${struct}.max_connections`, 1, MAX_CONNECTIONS_LIMIT);
 }
 
-/** A proxy's JSON: types checked, defaults filled, the two required fields named when missing. */
+/**
+ * A proxy's JSON: types and sizes checked, defaults filled, the two required fields named when
+ * missing. `at` names a populate entry ("at proxy 2"), which Go decodes into an anonymous struct.
+ */
 export function parseProxyInput(input: unknown, at = ''): ProxyInput {
-  if (!isObject(input)) throw badRequestBody(`json: cannot unmarshal ${jsonType(input)} into a proxy (an object)`);
-  const name = field(input, 'name', 'string', '');
-  const listen = field(input, 'listen', 'string', '');
-  const upstream = field(input, 'upstream', 'string', '');
-  const enabled = field(input, 'enabled', 'boolean', true);
-  const mode = field(input, 'mode', 'string', 'tcp');
+  objectOf(input, PROXY);
+  const struct = at === '' ? 'Proxy' : '';
+  const name = stringField(input, struct, 'name', '', MAX_NAME_BYTES);
+  const listen = stringField(input, struct, 'listen', '');
+  const upstream = stringField(input, struct, 'upstream', '');
+  const enabled = booleanField(input, struct, 'enabled', true);
+  const mode = stringField(input, struct, 'mode', 'tcp');
   if (mode !== 'tcp' && mode !== 'http') throw badRequestBody(`mode must be tcp or http, not '${mode}'`);
-  const toxics = input.toxics;
-  if (toxics !== undefined && toxics !== null && !Array.isArray(toxics)) {
-    throw badRequestBody(`json: cannot unmarshal ${jsonType(toxics)} into field toxics of type array`);
-  }
+  const maxConnections = maxConnectionsField(input, struct);
+  const rawToxics = member(input, 'toxics');
+  const toxics = rawToxics === undefined || rawToxics === null ? undefined : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
-  return { name, listen, upstream, enabled, mode, toxics: toxics ?? undefined };
+  return { name, listen, upstream, enabled, mode, maxConnections, toxics };
 }
 
 /** A new proxy with its toxics, not started (throws ApiError for a bad toxic). */
-function build(input: ProxyInput): Proxy {
-  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode);
+function build(input: ProxyInput, defaultMaxConnections: number): Proxy {
+  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections);
   for (const t of input.toxics ?? []) proxy.toxics.add(t);
   return proxy;
 }
@@ -89,6 +100,12 @@ function build(input: ProxyInput): Proxy {
 export class ProxyCollection {
   private readonly proxies = new Map<string, Proxy>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** For proxies that do not set max_connections. */
+  readonly maxConnections: number;
+
+  constructor(maxConnections = DEFAULT_MAX_CONNECTIONS) {
+    this.maxConnections = maxConnections;
+  }
 
   /** Run changes one after the other: API requests arrive concurrently, listen() is async. */
   serial<T>(fn: () => Promise<T> | T): Promise<T> {
@@ -114,7 +131,7 @@ export class ProxyCollection {
   create(body: unknown): Promise<Proxy> {
     return this.serial(async () => {
       const input = parseProxyInput(body);
-      const proxy = build(input);
+      const proxy = build(input, this.maxConnections);
       if (this.proxies.has(proxy.name)) throw proxyAlreadyExists();
       if (input.enabled) await proxy.start();
       this.proxies.set(proxy.name, proxy);
@@ -129,23 +146,24 @@ export class ProxyCollection {
    */
   populate(body: unknown): Promise<{ proxies: Proxy[]; error?: ApiError }> {
     return this.serial(async () => {
-      const list = isObject(body) && Array.isArray(body.proxies) ? body.proxies : body;
-      if (!Array.isArray(list)) throw badRequestBody(`json: cannot unmarshal ${jsonType(list)} into a list of proxies`);
+      if (!Array.isArray(body)) throw badRequestBody(`json: cannot unmarshal ${jsonType(body)} into Go value of type ${POPULATE}`);
+      const list: unknown[] = body;
       const inputs = list.map((entry, i) => parseProxyInput(entry, ` at proxy ${i + 1}`));
       const done: Proxy[] = [];
       try {
         for (const input of inputs) {
           const existing = this.proxies.get(input.name);
           if (existing && existing.mode === input.mode && !existing.differs(input.listen || '127.0.0.1:0', input.upstream)) {
+            if (input.maxConnections !== undefined) await existing.update({ maxConnections: input.maxConnections });
             if (input.toxics) {
-              const fresh = build(input); // validates before anything changes
+              const fresh = build(input, this.maxConnections); // validates before anything changes
               existing.toxics.reset();
               for (const t of fresh.toxics.list()) existing.toxics.add(t.toJSON());
             }
             done.push(existing);
             continue;
           }
-          const proxy = build(input);
+          const proxy = build(input, this.maxConnections);
           existing?.stop();
           if (input.enabled) await proxy.start();
           this.proxies.set(proxy.name, proxy);
@@ -170,11 +188,12 @@ export class ProxyCollection {
   update(name: string, body: unknown): Promise<Proxy> {
     return this.serial(async () => {
       const p = this.get(name);
-      if (!isObject(body)) throw badRequestBody(`json: cannot unmarshal ${jsonType(body)} into a proxy (an object)`);
+      objectOf(body, PROXY);
       await p.update({
-        listen: field<string | undefined>(body, 'listen', 'string', undefined),
-        upstream: field<string | undefined>(body, 'upstream', 'string', undefined) || undefined,
-        enabled: field<boolean | undefined>(body, 'enabled', 'boolean', undefined),
+        listen: stringField(body, 'Proxy', 'listen', undefined),
+        upstream: stringField(body, 'Proxy', 'upstream', undefined) || undefined,
+        enabled: booleanField(body, 'Proxy', 'enabled', undefined),
+        maxConnections: maxConnectionsField(body, 'Proxy'),
       });
       return p;
     });
@@ -197,7 +216,7 @@ export class ProxyCollection {
 }
 
 export async function createProxyServer(options: ProxyServerOptions = {}): Promise<ProxyServer> {
-  const collection = new ProxyCollection();
+  const collection = new ProxyCollection(options.maxConnections);
   const { createProxyMetrics } = await import('./metrics.ts');
   const metrics = createProxyMetrics(collection);
   let api: { url: string; close(): Promise<void> } | undefined;

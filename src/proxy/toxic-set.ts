@@ -9,15 +9,16 @@ import {
   toxicNotFound,
 } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
-import type { Attributes, Stream, ToxicDefinition } from './toxics/toxic.ts';
-import { isObject, jsonType } from './json.ts';
+import { MAX_TIMER_MS, type AttributeSpec, type Attributes, type Stream, type ToxicDefinition } from './toxics/toxic.ts';
+import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, member, objectOf, stringField } from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
 export interface ToxicJson {
   attributes: Attributes;
   name: string;
   type: string;
-  stream: Stream;
+  /** As given ("UPSTREAM" stays so, as Toxiproxy echoes it). */
+  stream: string;
   toxicity: number;
 }
 
@@ -34,25 +35,38 @@ export class ToxicEntry {
   readonly name: string;
   readonly type: string;
   readonly stream: Stream;
+  /** The stream as the client spelt it. */
+  readonly streamName: string;
   readonly definition: ToxicDefinition;
   toxicity: number;
+  /** As given, and as the API shows them. */
   attributes: Attributes;
+  /** As the toxic carries them out: clamped once here, so that no stage checks them per chunk. */
+  effective: Attributes;
   /** Connections whose roll picked this toxic (TCP mode). */
   connectionsAffected = 0;
   /** Requests whose roll picked this toxic (HTTP mode). */
   requestsAffected = 0;
 
-  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes) {
+  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes, streamName: string = stream) {
     this.name = name;
     this.type = definition.type;
     this.stream = stream;
+    this.streamName = streamName;
     this.definition = definition;
     this.toxicity = toxicity;
     this.attributes = attributes;
+    this.effective = effectiveAttributes(definition, attributes);
+  }
+
+  set(attributes: Attributes, toxicity: number): void {
+    this.attributes = attributes;
+    this.effective = effectiveAttributes(this.definition, attributes);
+    this.toxicity = toxicity;
   }
 
   toJSON(): ToxicJson {
-    return { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.stream, toxicity: this.toxicity };
+    return { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.streamName, toxicity: this.toxicity };
   }
 }
 
@@ -61,36 +75,41 @@ export type ToxicChange =
   | { kind: 'update'; entry: ToxicEntry }
   | { kind: 'remove'; entry: ToxicEntry };
 
-function optionalString(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field ${key} of type string`);
-  return v;
+/** What each unit can carry out: no negative waits or sizes (Toxiproxy treats them as none), no wait past setTimeout's. */
+const CARRIED: Record<AttributeSpec['unit'], number> = { ms: MAX_TIMER_MS, us: MAX_TIMER_MS * 1000, count: MAX_INTEGER };
+
+function effectiveAttributes(def: ToxicDefinition, given: Attributes): Attributes {
+  const out: Attributes = {};
+  for (const [key, spec] of Object.entries(def.attributes)) out[key] = Math.min(CARRIED[spec.unit], Math.max(0, given[key] ?? spec.default));
+  return out;
 }
 
-function parseToxicity(v: unknown, fallback: number): number {
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field toxicity of type float32`);
-  if (v < 0 || v > 1) throw badRequestBody(`toxicity must be between 0 and 1, not ${v}`);
-  return v;
+function parseToxicity(v: unknown, fallback: number, goField: string): number {
+  return v === undefined || v === null ? fallback : float32Value(v, goField);
 }
 
-/** Attributes of a definition: given values over `base` (defaults, or the current ones on update). */
-function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes): Attributes {
+/** What Toxiproxy decodes the body of a toxic's update into, for its error messages. */
+const UPDATE = 'struct { Attributes interface {} "json:\\"attributes\\""; Toxicity float32 "json:\\"toxicity\\"" }';
+
+/** The Go struct of a toxic's attributes in Toxiproxy ("LatencyToxic"), for its error messages. */
+function goStruct(type: string): string {
+  if (type === 'reset_peer') return 'ResetToxic';
+  return `${type.replace(/(^|_)(\w)/g, (_m, _u, c: string) => c.toUpperCase())}Toxic`;
+}
+
+/**
+ * Attributes of a definition: given values over `base` (defaults, or the current ones on update);
+ * other keys are ignored, as Toxiproxy ignores them. `goField` names the attributes in a type error:
+ * Toxiproxy decodes a new toxic's wrapper with a noop toxic in it first, an update straight into the type.
+ */
+function parseAttributes(def: ToxicDefinition, v: unknown, base: Attributes, goField: string): Attributes {
   if (v === undefined || v === null) return { ...base };
-  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into field attributes of type object`);
+  if (!isObject(v)) throw badRequestBody(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goField}`);
   const out = { ...base };
   for (const [key, spec] of Object.entries(def.attributes)) {
-    const raw = v[key];
+    const raw = member(v, key);
     if (raw === undefined) continue;
-    if (typeof raw !== 'number' || !Number.isInteger(raw)) {
-      throw badRequestBody(`json: cannot unmarshal ${typeof raw === 'number' ? `number ${raw}` : jsonType(raw)} into field attributes.${key} of type int64`);
-    }
-    if ((spec.min !== undefined && raw < spec.min) || (spec.max !== undefined && raw > spec.max)) {
-      const range = spec.max === undefined ? `at least ${spec.min}` : `between ${spec.min ?? 0} and ${spec.max}`;
-      throw badRequestBody(`attributes.${key} must be ${range}, not ${raw}`);
-    }
-    out[key] = raw;
+    out[key] = integerValue(raw, `attributes.${key}`, `${goStruct(def.type)}.attributes.${key}`, spec.min, spec.max);
   }
   return out;
 }
@@ -106,15 +125,16 @@ function defaults(def: ToxicDefinition): Attributes {
  * body, stream, type, duplicate name (`exists`), attributes.
  */
 export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: string) => boolean = () => false): ToxicEntry {
-  if (!isObject(input)) throw badRequestBody(`json: cannot unmarshal ${jsonType(input)} into a toxic (an object)`);
-  const rawStream = optionalString(input, 'stream');
-  const type = optionalString(input, 'type') ?? '';
-  let name = optionalString(input, 'name');
-  const toxicity = parseToxicity(input.toxicity, 1);
-  const streamText = rawStream === undefined ? 'downstream' : rawStream.toLowerCase();
+  objectOf(input, 'toxics.ToxicWrapper');
+  const rawStream = stringField(input, 'ToxicWrapper', 'stream', undefined);
+  const type = stringField(input, 'ToxicWrapper', 'type', '');
+  let name = stringField(input, 'ToxicWrapper', 'name', undefined, MAX_NAME_BYTES);
+  const toxicity = parseToxicity(member(input, 'toxicity'), 1, 'ToxicWrapper.toxicity');
+  const streamName = rawStream ?? 'downstream';
+  const streamText = streamName.toLowerCase();
   if (streamText !== 'upstream' && streamText !== 'downstream') throw invalidStream();
   const stream: Stream = streamText;
-  if (!name) name = `${type}_${stream}`;
+  if (!name) name = `${type}_${streamName}`;
   const def = findToxic(mode, type);
   if (!def) {
     const other = findToxic(mode === 'tcp' ? 'http' : 'tcp', type);
@@ -123,8 +143,8 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
     );
   }
   if (exists(name)) throw toxicAlreadyExists();
-  const attributes = parseAttributes(def, input.attributes, defaults(def));
-  return new ToxicEntry(name, stream, def, toxicity, attributes);
+  const attributes = parseAttributes(def, member(input, 'attributes'), defaults(def), 'ToxicWrapper.attributes of type toxics.NoopToxic');
+  return new ToxicEntry(name, stream, def, toxicity, attributes, streamName);
 }
 
 /** The types a mode offers, for messages. */
@@ -179,11 +199,9 @@ export class ToxicSet {
   update(name: string, input: unknown): ToxicEntry {
     const entry = this.get(name);
     if (!entry) throw toxicNotFound();
-    if (!isObject(input)) throw badRequestBody(`json: cannot unmarshal ${jsonType(input)} into a toxic (an object)`);
-    const attributes = parseAttributes(entry.definition, input.attributes, entry.attributes);
-    const toxicity = parseToxicity(input.toxicity, entry.toxicity);
-    entry.attributes = attributes;
-    entry.toxicity = toxicity;
+    objectOf(input, UPDATE);
+    const attributes = parseAttributes(entry.definition, member(input, 'attributes'), entry.attributes, `.attributes of type toxics.${goStruct(entry.type)}`);
+    entry.set(attributes, parseToxicity(member(input, 'toxicity'), entry.toxicity, '.toxicity'));
     this.emit({ kind: 'update', entry });
     return entry;
   }

@@ -20,6 +20,7 @@ export function describeToxic(t: ToxicJson, mode: string): string {
     : t.type === 'limit_data' ? `${a.bytes} B`
     : t.type === 'status' ? `${a.code}${a.retry_after ? `, Retry-After ${a.retry_after} s` : ''}`
     : t.type === 'reset_body' ? `after ${a.body_bytes} B of body`
+    : t.type === 'noop' ? 'nothing'
     : JSON.stringify(a);
   const unit = mode === 'http' ? 'requests' : 'connections';
   return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit})`;
@@ -42,7 +43,8 @@ export function renderCounts(stats: ProxyStats[]): string {
     .map((s) => {
       const head = `${s.name}: ${formatCount(s.connectionsTotal)} connections (${formatCount(s.connectionsActive)} open)` +
         (s.mode === 'http' ? `, ${formatCount(s.requestsTotal)} requests` : '') +
-        (s.upstreamFailures > 0 ? `, ${formatCount(s.upstreamFailures)} upstream failures` : '');
+        (s.upstreamFailures > 0 ? `, ${formatCount(s.upstreamFailures)} upstream failures` : '') +
+        (s.connectionsRejected > 0 ? `, ${formatCount(s.connectionsRejected)} refused at max_connections ${formatCount(s.maxConnections)}` : '');
       const toxics = s.toxics.map((t) =>
         `${t.name}: ${formatCount(s.mode === 'http' ? t.requestsAffected : t.connectionsAffected)} ${s.mode === 'http' ? 'requests' : 'connections'}`,
       );

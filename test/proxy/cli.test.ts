@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOneCleanLine, runCli } from '../helpers/cli.ts';
-import { dial, echoServer, roundTrip } from './helpers.ts';
+import { dial, echoServer, fastest } from './helpers.ts';
 import { startCliProxy } from './cli-proxy.ts';
 import { parseFraction, parseLatency, parseSlicer, readConfigFile, shortcutProxy } from '../../src/proxy/config.ts';
 import { createProxyServer } from '../../src/proxy/server.ts';
@@ -41,7 +41,10 @@ test('the messages of bad flags and config files name what is wrong', async () =
       createProxyServer({ api: false, proxies: [{ name: 'a', upstream: '127.0.0.1:9', toxics: [{ type: 'nosuch' }] }] }),
       /invalid toxic type/,
     );
-    await assert.rejects(createProxyServer({ api: false, proxies: [{ name: 'a', upstream: 'nowhere' }] }), /upstream: missing port in address nowhere/);
+    // An upstream without a port: a slip on the command line; accepted from a file, as Toxiproxy does.
+    usage(() => shortcutProxy({ ...base, upstream: 'nowhere', http: false }), /--upstream takes HOST:PORT \(missing port in address nowhere\)/);
+    const lenient = await createProxyServer({ api: false, proxies: [{ name: 'a', upstream: 'nowhere' }] });
+    await lenient.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -86,7 +89,7 @@ test('a one-off proxy from flags: --json gives the bound address, curl drives th
     assert.match(proxy.api!, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(proxy.proxies[0]!.toxics, [{ attributes: { latency: 50, jitter: 5 }, name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1 }]);
     const s = await dial(proxy.port('proxy'));
-    const rtt = await roundTrip(s);
+    const rtt = await fastest(s, 5);
     assert.ok(rtt >= 44 && rtt < 50 + 5 + 25, `round trip ${rtt.toFixed(0)} ms`);
     s.destroy();
     // curl, as a user would: a bad body gets 400 and Toxiproxy's message.

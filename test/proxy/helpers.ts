@@ -107,4 +107,42 @@ export async function roundTrip(socket: Socket, bytes = Buffer.from('ping')): Pr
   return performance.now() - start;
 }
 
+/** The fastest of `n` round trips: a delay every trip has shows in it, one that load adds to some does not. */
+export async function fastest(socket: Socket, n = 3): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < n; i++) best = Math.min(best, await roundTrip(socket));
+  return best;
+}
+
+/** Whether an echo behind `socket` answers: true once `ping` came back, false if the socket ends or fails first. */
+export function echoes(socket: Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    let got = 0;
+    const done = (yes: boolean) => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.off('error', onClose);
+      resolve(yes);
+    };
+    const onData = (c: Buffer) => {
+      got += c.length;
+      if (got >= 4) done(true);
+    };
+    const onClose = () => done(false);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.once('error', onClose);
+    socket.write('ping');
+  });
+}
+
+/** A port free on loopback a moment ago, for an address that must be given before binding. */
+export async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

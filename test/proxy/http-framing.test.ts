@@ -2,6 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { MessageFramer } from '../../src/proxy/http-framing.ts';
 
 /** Boundaries as absolute offsets: "head@end" and "done@end", fed in pieces of the given sizes. */
@@ -75,4 +76,28 @@ test('bytes that are not HTTP/1.x, or a head over 64 KiB, end the framing with t
   const bad = f.next(Buffer.from('st x\r\n\r\n'), 0);
   assert.equal(bad.kind, 'error');
   if (bad.kind === 'error') assert.equal(bad.held.toString(), 'GET / HTTP/1.1\r\nHost x\r\n\r\n', 'every byte held comes back, to pass on');
+});
+
+test('generated hostile messages frame the same whole and in any pieces, and never throw', () => {
+  const token = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}$/);
+  const header = fc.oneof(
+    fc.tuple(fc.constantFrom('Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Host'), fc.oneof(
+      fc.constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', ' chunked', '0', '5', '-1', '+5', '99999999999999999999', '1e3', 'close', ''),
+      fc.string({ maxLength: 10 }),
+    )),
+    fc.tuple(token, fc.string({ maxLength: 20 })),
+  );
+  const body = fc.oneof(fc.constant(''), fc.string({ maxLength: 40 }), fc.constantFrom('0\r\n\r\n', '5\r\nhello\r\n0\r\n\r\n', 'zz\r\n', 'fffffffffffffffff\r\n', '3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n'));
+  const message = fc.tuple(fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'X'), fc.array(header, { maxLength: 4 }), body, fc.constantFrom('\r\n', '\n')).map(
+    ([method, headers, b, eol]) => `${method} /p HTTP/1.1${eol}${headers.map(([k, v]) => `${k}: ${v}${eol}`).join('')}${eol}${b}`,
+  );
+  fc.assert(
+    fc.property(fc.array(fc.oneof(message, fc.string({ maxLength: 30 })), { minLength: 1, maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 8 }), (messages, sizes) => {
+      const text = messages.join('');
+      const whole = frame('request', text, () => text.length + 1);
+      assert.deepEqual(frame('request', text, (i) => sizes[i % sizes.length]!), whole);
+      assert.deepEqual(frame('request', text, () => 1), whole);
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -50,10 +50,11 @@ test('latency overlaps the delays of successive chunks: ten chunks 20 ms apart a
     }
     await sleep(150);
     assert.deepEqual(received.map((r) => r.n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'in order, nothing lost');
-    for (const r of received) {
-      const delay = r.at - sentAt[r.n]!;
-      assert.ok(delay >= 98 && delay < 100 + 25, `chunk ${r.n} delayed ${delay.toFixed(1)} ms`);
-    }
+    // None early; most on time (a loaded machine may stall the odd one, not half of them).
+    const delays = received.map((r) => r.at - sentAt[r.n]!);
+    for (const [n, delay] of delays.entries()) assert.ok(delay >= 98, `chunk ${n} delayed ${delay.toFixed(1)} ms`);
+    const middle = [...delays].sort((a, b) => a - b)[5]!;
+    assert.ok(middle < 100 + 25, `median delay ${middle.toFixed(1)} ms of ${delays.map((d) => d.toFixed(0))}`);
     // Serialized delays would take 10 × 100 ms; overlapped ones take 9 × 20 + 100.
     const span = received.at(-1)!.at - sentAt[0]!;
     assert.ok(span < 400, `all ten arrived ${span.toFixed(0)} ms after the first was sent`);
@@ -207,7 +208,8 @@ test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per 
     };
     // 150 ms apart: a loaded machine may slow a round trip, never by that much on most of them.
     const median = (r: number[]) => [...r].sort((a, b) => a - b)[Math.floor(r.length / 2)]!;
-    for (const r of await rtts(10, 3)) assert.ok(median(r) < 100, `toxicity 0: ${r}`);
+    // Unaffected: the fastest trip is quick; affected: every trip is slow.
+    for (const r of await rtts(10, 3)) assert.ok(Math.min(...r) < 100, `toxicity 0: ${r}`);
     p.updateToxic('latency_downstream', { toxicity: 1 });
     for (const r of await rtts(10, 2)) assert.ok(r.every((ms) => ms >= 148), `toxicity 1: ${r}`);
     p.updateToxic('latency_downstream', { toxicity: 0.5 });
@@ -219,7 +221,7 @@ test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per 
       // one most (a loaded machine may stall one).
       const trips = r.slice(1);
       const affected = trips.every((ms) => ms >= 148);
-      const unaffected = median(trips) < 100;
+      const unaffected = Math.min(...trips) < 100;
       assert.ok(affected !== unaffected, `a connection is all slow or all fast: ${r.map((x) => x.toFixed(0))}`);
       if (affected) slow++;
     }

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { Toxiproxy, ToxiproxyError } from 'toxiproxy-node-client';
 import { createProxyServer } from '../../src/proxy/server.ts';
-import { collect, dial, echoServer, roundTrip } from './helpers.ts';
+import { collect, dial, echoes, echoServer, fastest } from './helpers.ts';
 
 function portOf(listen: string): number {
   return Number(listen.slice(listen.lastIndexOf(':') + 1));
@@ -41,23 +41,23 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     assert.equal(all.echo!.upstream, echo.address);
 
     const conn = await dial(port);
-    assert.ok((await roundTrip(conn)) < 50, 'no toxic: fast');
+    assert.ok((await fastest(conn)) < 99, 'no toxic: faster than the latency added below');
 
     // add latency and read it back
     const toxic = await proxy.addToxic({ name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
     assert.deepEqual(toxic.toJson(), { attributes: { latency: 100, jitter: 0 }, name: 'slow', stream: 'downstream', toxicity: 1, type: 'latency' });
     const readBack = await proxy.getToxic('slow');
     assert.deepEqual(readBack.toJson(), toxic.toJson());
-    const slow = await roundTrip(conn);
+    const slow = await fastest(conn);
     assert.ok(slow >= 99 && slow < 100 + 10 + 15, `latency 100: round trip ${slow.toFixed(1)} ms`);
 
     // update (the client POSTs), then remove
     const updated = await readBack.update({ name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 40, jitter: 0 } });
     assert.equal((updated.attributes as { latency: number }).latency, 40);
-    const faster = await roundTrip(conn);
+    const faster = await fastest(conn);
     assert.ok(faster >= 39 && faster < 40 + 25, `latency 40: round trip ${faster.toFixed(1)} ms`);
     await updated.remove();
-    assert.ok((await roundTrip(conn)) < 30, 'removed: fast again');
+    assert.ok((await fastest(conn)) < 39, 'removed: faster than the 40 ms it had');
     await assert.rejects(proxy.getToxic('slow'), (e: Error) => e instanceof ToxiproxyError && /404/.test(e.message));
 
     // reset_peer: the client sees ECONNRESET
@@ -74,7 +74,7 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     const afterReset = await toxiproxy.getApi().get(`${server.apiUrl}/proxies/echo/toxics`);
     assert.deepEqual(afterReset.data, []);
     const fresh = await dial(port);
-    assert.ok((await roundTrip(fresh)) < 50, 'after reset: no toxic acts');
+    assert.ok((await fastest(fresh)) < 199, 'after reset: the 200 ms toxic no longer acts');
 
     // disable ("down"): the listener closes and open connections are cut; enable brings it back on the same port
     const cut = collect(fresh);
@@ -85,7 +85,7 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     const up = await down.update({ enabled: true, listen: proxy.listen, upstream: echo.address });
     assert.equal(up.listen, proxy.listen);
     const again = await dial(port);
-    assert.ok((await roundTrip(again)) < 50);
+    assert.ok(await echoes(again));
     again.destroy();
     conn.destroy();
 
@@ -106,7 +106,7 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     assert.deepEqual(Object.keys(populated).sort(), ['a', 'b']);
     assert.equal(populated.b!.enabled, false);
     const viaA = await dial(portOf(populated.a!.listen));
-    assert.ok((await roundTrip(viaA)) < 50);
+    assert.ok(await echoes(viaA));
     viaA.destroy();
   } finally {
     await server.close();

@@ -35,6 +35,6 @@ export const bandwidth: TcpToxic = {
   mode: 'tcp',
   type: 'bandwidth',
   doc: 'limit throughput to rate KB/s',
-  attributes: { rate: { default: 0, min: 0, doc: 'KB/s (1 KB = 1000 bytes); 0: no limit' } },
+  attributes: { rate: { default: 0, unit: 'count', doc: 'KB/s (1 KB = 1000 bytes); 0: no limit' } },
   createStage: (a) => new BandwidthStage(a),
 };

@@ -8,8 +8,8 @@ export const httpLatency: HttpToxic = {
   type: 'latency',
   doc: 'delay the response (downstream) or the request (upstream) by latency ± jitter ms',
   attributes: {
-    latency: { default: 0, min: 0, doc: 'ms added to the request' },
-    jitter: { default: 0, min: 0, doc: 'ms of uniform variation, ±' },
+    latency: { default: 0, unit: 'ms', doc: 'ms added to the request' },
+    jitter: { default: 0, unit: 'ms', doc: 'ms of uniform variation, ±' },
   },
   apply(a, stream, plan) {
     const ms = Math.max(0, jittered(a.latency!, a.jitter!));

@@ -8,8 +8,8 @@ export const httpStatus: HttpToxic = {
   type: 'status',
   doc: 'answer with this status code instead of forwarding the request',
   attributes: {
-    code: { default: 503, min: 200, max: 599, doc: 'status code of the answer' },
-    retry_after: { default: 0, min: 0, doc: 's in a Retry-After header; 0: no header' },
+    code: { default: 503, unit: 'count', min: 200, max: 599, doc: 'status code of the answer' },
+    retry_after: { default: 0, unit: 'count', doc: 's in a Retry-After header; 0: no header' },
   },
   apply(a, _stream, plan) {
     plan.status ??= { code: a.code!, retryAfterS: a.retry_after! };

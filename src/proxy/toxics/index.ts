@@ -1,4 +1,5 @@
-// The registry of toxics by mode and type name: Toxiproxy's seven for TCP, four per-request ones for HTTP.
+// The registry of toxics by mode and type name: Toxiproxy's eight for TCP (noop included), four
+// per-request ones for HTTP and noop.
 
 import type { HttpToxic, TcpToxic, ToxicDefinition } from './toxic.ts';
 import { latency } from './latency.ts';
@@ -12,11 +13,12 @@ import { httpLatency } from './http-latency.ts';
 import { httpStatus } from './http-status.ts';
 import { httpResetBody } from './http-reset-body.ts';
 import { httpStall } from './http-stall.ts';
+import { httpNoop, noop } from './noop.ts';
 
 export type ProxyMode = 'tcp' | 'http';
 
-const TCP: readonly TcpToxic[] = [latency, bandwidth, slowClose, timeout, resetPeer, slicer, limitData];
-const HTTP: readonly HttpToxic[] = [httpLatency, httpStatus, httpResetBody, httpStall];
+const TCP: readonly TcpToxic[] = [latency, bandwidth, slowClose, timeout, resetPeer, slicer, limitData, noop];
+const HTTP: readonly HttpToxic[] = [httpLatency, httpStatus, httpResetBody, httpStall, httpNoop];
 
 const REGISTRY: Record<ProxyMode, ReadonlyMap<string, ToxicDefinition>> = {
   tcp: new Map(TCP.map((t) => [t.type, t])),

@@ -24,8 +24,8 @@ export const latency: TcpToxic = {
   type: 'latency',
   doc: 'delay every chunk by latency ± jitter ms, in order',
   attributes: {
-    latency: { default: 0, min: 0, doc: 'ms added to every chunk' },
-    jitter: { default: 0, min: 0, doc: 'ms of uniform variation, ±' },
+    latency: { default: 0, unit: 'ms', doc: 'ms added to every chunk' },
+    jitter: { default: 0, unit: 'ms', doc: 'ms of uniform variation, ±' },
   },
   createStage: (a) => new LatencyStage(a),
 };

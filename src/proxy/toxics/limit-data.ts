@@ -51,7 +51,7 @@ export const limitData: TcpToxic = {
   mode: 'tcp',
   type: 'limit_data',
   doc: 'close the connection after exactly bytes bytes',
-  attributes: { bytes: { default: 0, min: 0, doc: 'bytes let through before the close' } },
+  attributes: { bytes: { default: 0, unit: 'count', doc: 'bytes let through before the close' } },
   newState: (): LimitState => ({ transmitted: 0 }),
   createStage: (a, ctx, state) => new LimitDataStage(a, ctx, state as LimitState),
 };

@@ -43,6 +43,6 @@ export const resetPeer: TcpToxic = {
   mode: 'tcp',
   type: 'reset_peer',
   doc: 'RST both ways timeout ms after the next data',
-  attributes: { timeout: { default: 0, min: 0, doc: 'ms after the next data until the RST' } },
+  attributes: { timeout: { default: 0, unit: 'ms', doc: 'ms after the next data until the RST' } },
   createStage: (a, ctx) => new ResetPeerStage(a, ctx),
 };

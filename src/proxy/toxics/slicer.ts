@@ -2,16 +2,20 @@
 // own with `delay` µs after it (Toxiproxy's recursive halving and its wait between pieces), so that
 // a reader sees many small reads of the same bytes.
 
-import { PassStage, type Attributes, type TcpToxic } from './toxic.ts';
+import { MAX_TIMER_MS, PassStage, type Attributes, type TcpToxic } from './toxic.ts';
 
-/** Cut points of [start, end): halves until a piece is within average + variation. */
+/**
+ * Cut points of [start, end): halves until a piece is within average + variation. The varied
+ * midpoint is kept strictly inside the piece: a variation larger than half of it would otherwise
+ * cut outside it, and the pieces would overlap (bytes sent twice) or run backwards.
+ */
 export function slicePoints(start: number, end: number, average: number, variation: number, out: number[]): void {
-  if (end - start - average <= variation) {
+  if (end - start - average <= variation || end - start <= 1) {
     out.push(end);
     return;
   }
   let mid = start + Math.floor((end - start) / 2);
-  if (variation > 0) mid += Math.floor(Math.random() * 2 * variation) - variation;
+  if (variation > 0) mid = Math.min(end - 1, Math.max(start + 1, mid + Math.floor(Math.random() * 2 * variation) - variation));
   slicePoints(start, mid, average, variation, out);
   slicePoints(mid, end, average, variation, out);
 }
@@ -30,7 +34,7 @@ class SlicerStage extends PassStage {
     super();
     this.average = Math.max(1, a.average_size!);
     this.variation = a.size_variation!;
-    this.delayMs = a.delay! / 1000;
+    this.delayMs = Math.min(MAX_TIMER_MS, a.delay! / 1000);
   }
   override push(chunk: Buffer): void {
     const cuts: number[] = [];
@@ -85,9 +89,9 @@ export const slicer: TcpToxic = {
   type: 'slicer',
   doc: 'cut data into pieces of average_size ± size_variation bytes, delay µs apart',
   attributes: {
-    average_size: { default: 0, min: 0, doc: 'bytes per piece, on average' },
-    size_variation: { default: 0, min: 0, doc: 'bytes of variation, ±' },
-    delay: { default: 0, min: 0, doc: 'µs between pieces' },
+    average_size: { default: 0, unit: 'count', doc: 'bytes per piece, on average' },
+    size_variation: { default: 0, unit: 'count', doc: 'bytes of variation, ±' },
+    delay: { default: 0, unit: 'us', doc: 'µs between pieces' },
   },
   createStage: (a) => new SlicerStage(a),
 };

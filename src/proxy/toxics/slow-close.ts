@@ -44,6 +44,6 @@ export const slowClose: TcpToxic = {
   mode: 'tcp',
   type: 'slow_close',
   doc: 'hold the end of the stream (FIN) for delay ms',
-  attributes: { delay: { default: 0, min: 0, doc: 'ms the close is held' } },
+  attributes: { delay: { default: 0, unit: 'ms', doc: 'ms the close is held' } },
   createStage: (a) => new SlowCloseStage(a),
 };

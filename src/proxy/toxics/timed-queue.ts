@@ -2,7 +2,7 @@
 // what latency, bandwidth and slicer hold. Times are performance.now() milliseconds.
 
 import { performance } from 'node:perf_hooks';
-import { PassStage, type Sink } from './toxic.ts';
+import { MAX_TIMER_MS, PassStage, type Sink } from './toxic.ts';
 
 const END = 1;
 const CLOSE = 2;
@@ -66,8 +66,9 @@ export class TimedQueue {
   private arm(): void {
     if (this.head >= this.items.length) return;
     // setTimeout has millisecond resolution; anything due within half a millisecond goes now.
+    // A wait past MAX_TIMER_MS is taken in steps: onTimer releases only what is due, then re-arms.
     const wait = this.times[this.head]! - performance.now();
-    this.timer = setTimeout(this.onTimer, wait > 0.5 ? Math.ceil(wait - 0.5) : 0);
+    this.timer = setTimeout(this.onTimer, wait > 0.5 ? Math.min(MAX_TIMER_MS, Math.ceil(wait - 0.5)) : 0);
   }
 
   private onTimer = (): void => {

@@ -31,6 +31,6 @@ export const timeout: TcpToxic = {
   mode: 'tcp',
   type: 'timeout',
   doc: 'let nothing through; close after timeout ms (0: until the toxic is removed)',
-  attributes: { timeout: { default: 0, min: 0, doc: 'ms until the connection is closed; 0: never' } },
+  attributes: { timeout: { default: 0, unit: 'ms', doc: 'ms until the connection is closed; 0: never' } },
   createStage: (a, ctx) => new TimeoutStage(a, ctx),
 };

@@ -4,11 +4,20 @@
 
 export type Stream = 'upstream' | 'downstream';
 
-/** One attribute: an integer (Toxiproxy's are int64) with a default and bounds, in the unit its doc says. */
+/** The longest wait setTimeout honours; a longer one fires at once (TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One attribute: an integer (Toxiproxy's are int64) with a default, in the unit its doc says. Any
+ * value is accepted, as Toxiproxy accepts it, unless `min`/`max` are given; a stage sees it clamped
+ * by `unit` to what it can carry out (a negative delay is none, a wait at most MAX_TIMER_MS).
+ */
 export interface AttributeSpec {
   default: number;
+  /** Refused (400) below or above: only where a value means nothing outside (an HTTP status). */
   min?: number;
   max?: number;
+  unit: 'ms' | 'us' | 'count';
   /** One line for --help and errors: unit and meaning. */
   doc: string;
 }
