@@ -37,21 +37,24 @@ function checkPlatform() {
   }
 }
 
-/** A directory only this user can write, or undefined. A shared /tmp must not let another user plant files we would run. */
-function privateDir(dir) {
+/**
+ * A directory no other user can write, or undefined: a shared /tmp must not let another user plant
+ * files we would run. It may be read-only (a container image unpacked into at build time), as long
+ * as the tree is already there or it is writable.
+ */
+function privateDir(dir, id) {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const st = fs.lstatSync(dir);
-    const uid = process.getuid();
-    if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) return undefined;
-    fs.accessSync(dir, fs.constants.W_OK);
+    if (!st.isDirectory() || st.uid !== process.getuid() || (st.mode & 0o022) !== 0) return undefined;
+    if (!fs.existsSync(path.join(dir, id, 'package.json'))) fs.accessSync(dir, fs.constants.W_OK);
     return dir;
   } catch {
     return undefined;
   }
 }
 
-function cacheRoot() {
+function cacheRoot(id) {
   const candidates = [];
   if (process.env.TCPLENS_CACHE_DIR) candidates.push(process.env.TCPLENS_CACHE_DIR);
   else {
@@ -64,7 +67,7 @@ function cacheRoot() {
     candidates.push(path.join(os.tmpdir(), `tcplens-${process.getuid()}`));
   }
   for (const c of candidates) {
-    const dir = privateDir(c);
+    const dir = privateDir(c, id);
     if (dir) return dir;
   }
   fail(`no writable cache directory to unpack into (tried ${candidates.join(', ')}); set TCPLENS_CACHE_DIR`);
@@ -95,7 +98,7 @@ function unpack(dest) {
 
 function treeDir() {
   const id = sea.getAsset('tree.id', 'utf8').trim();
-  const dir = path.join(cacheRoot(), id);
+  const dir = path.join(cacheRoot(id), id);
   if (!fs.existsSync(path.join(dir, 'package.json'))) unpack(dir);
   return dir;
 }

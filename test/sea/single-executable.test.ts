@@ -155,6 +155,12 @@ describe('single executable on a host without node', { skip: reason }, () => {
     assert.match(e1.conclusion, /close mode left [\d,]+ client TIME_WAIT/);
   });
 
+  it('runs from a read-only cache that already holds its files', () => {
+    ok('readonly');
+    assert.equal(existsSync(join(out, 'readonly.note')), false, 'the cache was not read-only');
+    assert.equal(read('readonly.out'), read('version.out'));
+  });
+
   it('says in one line that a kernel older than Node 24 supports is not supported', { skip: spawnSync('setarch', ['--help']).status !== 0 && 'setarch is missing' }, () => {
     const r = spawnSync('setarch', [process.arch === 'x64' ? 'x86_64' : process.arch, '--uname-2.6', SEA, '--version'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     assert.equal(r.status, 1);
