@@ -45,10 +45,10 @@ run bench "$bin" bench -n 500 -c 4 -w 2 --json "http://127.0.0.1:$port/"
 "$bin" dashboard --listen 127.0.0.1:0 --json >"$out/dashboard.out" 2>"$out/dashboard.err" &
 dash=$!
 if dport=$(port_of "$out/dashboard.out"); then
-  run dashboard-index curl -sS --max-time 5 "http://127.0.0.1:$dport/"
+  run dashboard-index curl -sS --max-time 30 "http://127.0.0.1:$dport/"
   script=$(grep -o 'src="[^"]*\.js"' "$out/dashboard-index.out" | head -1 | cut -d'"' -f2)
   script=${script#.}
-  run dashboard-script curl -sS --max-time 5 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$dport$script"
+  run dashboard-script curl -sS --max-time 30 -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$dport$script"
 fi
 kill -INT $dash
 wait $dash
@@ -56,7 +56,7 @@ wait $dash
 "$bin" exporter --listen 127.0.0.1:0 --json >"$out/exporter.out" 2>"$out/exporter.err" &
 exp=$!
 if eport=$(port_of "$out/exporter.out"); then
-  run metrics curl -sS --max-time 10 "http://127.0.0.1:$eport/metrics"
+  run metrics curl -sS --max-time 30 "http://127.0.0.1:$eport/metrics"
 fi
 kill -INT $exp
 wait $exp

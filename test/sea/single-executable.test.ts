@@ -114,6 +114,14 @@ describe('single executable on a host without node', { skip: reason }, () => {
     assert.match(read('serve.out'), /"shutdown"/);
   });
 
+  it("reads sockets through a native addon unpacked from the executable, when the package depends on one (koffi's netlink reader)", {
+    skip: !(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.koffi && 'no native addon among the dependencies',
+  }, () => {
+    ok('sockets');
+    const s = json('sockets') as { source?: string; fallback?: string };
+    assert.equal(s.source, 'netlink', `read ${s.source}: ${s.fallback ?? read('sockets.err')}`);
+  });
+
   it('diagnoses the host', () => {
     ok('doctor');
     const d = json('doctor');
