@@ -169,6 +169,25 @@ describe('single executable on a host without node', { skip: reason }, () => {
     assert.equal(read('readonly.out'), read('version.out'));
   });
 
+  it('without root and with --no-fallback behaves as the npm package does: same exit code, same lines', { skip: !existsSync(join(ROOT, 'dist', 'cli', 'main.js')) && 'dist/ is not built' }, () => {
+    const cache = mkdtempSync(join(tmpdir(), 'tcplens-sea-nobody-'));
+    try {
+      execFileSync('chown', ['65534:65534', cache]);
+      const asNobody = (argv: string[]) =>
+        spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', `TCPLENS_CACHE_DIR=${cache}`, ...argv], { encoding: 'utf8', timeout: 60_000 });
+      for (const args of [['trace', '--duration', '1', '--no-fallback'], ['sysctl', '--apply']]) {
+        const sea = asNobody([SEA, ...args]);
+        const npm = asNobody([process.execPath, join(ROOT, 'dist', 'cli', 'main.js'), ...args]);
+        assert.ok(sea.status !== 0, `${args.join(' ')} fails without root`);
+        assert.equal(sea.status, npm.status, args.join(' '));
+        assert.equal(sea.stderr, npm.stderr, args.join(' '));
+        assert.match(sea.stderr, /^tcplens: [^\n]+\n$/);
+      }
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  });
+
   it('says in one line that a kernel older than Node 24 supports is not supported', { skip: spawnSync('setarch', ['--help']).status !== 0 && 'setarch is missing' }, () => {
     const r = spawnSync('setarch', [process.arch === 'x64' ? 'x86_64' : process.arch, '--uname-2.6', SEA, '--version'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
     assert.equal(r.status, 1);
