@@ -14,9 +14,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createNetns } from '../src/kernel/netns.ts';
+import { QUEUE_FARM, namespaceShell } from './lib/netns-farm.ts';
 import { SYSCTL_CATALOG } from '../src/analyze/sysctl-catalog.ts';
 
 const { values } = parseArgs({
@@ -66,20 +66,8 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-const inNs = (cmd: string) => ['nsenter', `--net=/run/netns/${ns.name}`, 'bash', '-c', cmd];
+const { argv: inNs, start, run } = namespaceShell(ns.name, children);
 const node = process.execPath;
-
-function start(cmd: string): Promise<{ child: ChildProcess; line: string }> {
-  const argv = inNs(`exec ${cmd}`);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (line) => resolve({ child, line }));
-    child.once('exit', (code) => reject(new Error(`${cmd} exited with ${code}`)));
-    setTimeout(() => reject(new Error(`${cmd}: not ready in 120 s`)), 120_000).unref();
-  });
-}
 
 // Wall time of one command run inside the namespace, timed by bash there (start-up included).
 function timeOne(cmd: string): number {
@@ -89,22 +77,8 @@ function timeOne(cmd: string): number {
   return Number(r.stderr.trim().split('\n').pop()) * 1000;
 }
 
-function run(cmd: string): string {
-  const argv = inNs(cmd);
-  return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', maxBuffer: 256 << 20 }).stdout;
-}
 
-// Every loop is bounded in count and in time (100 s); the farm holds its sockets until stdin closes.
-const QUEUE_FARM = `
-import socket, sys, time
-n = int(sys.argv[1]); deadline = time.time() + 100
-l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(65535)
-port = l.getsockname()[1]; held = []
-while len(held) < n and time.time() < deadline:
-    c = socket.socket(); c.connect(('127.0.0.1', port)); held.append(c)
-print(port, len(held), flush=True)
-sys.stdin.read()
-`;
+// Bounded in count and in time (100 s), like QUEUE_FARM; holds its sockets until stdin closes.
 const TIME_WAIT_FARM = `
 import socket, sys, time
 n = int(sys.argv[1]); deadline = time.time() + 100

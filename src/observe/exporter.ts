@@ -1,7 +1,7 @@
 // The exporter's metrics: a HostSample rendered as Prometheus text on a registry of its own, one
 // sample per scrape, shared (sample and text) by scrapes that arrive while it is being taken.
 
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { parseSysctlValue, portCount, type PortRange } from '../kernel/sysctl.ts';
 import { SEVERITY_ORDER, type Severity } from '../model/finding.ts';
@@ -28,8 +28,8 @@ export interface HostMetrics {
   contentType: string;
   /** Take (or share) one sample and render it. Concurrent calls get the same sample and text. */
   scrape(): Promise<string>;
-  /** Render a given sample. */
-  render(sample: HostSample): Promise<string>;
+  /** Render a given sample; `arrivedAt` (performance.now()) starts the scrape's duration. */
+  render(sample: HostSample, arrivedAt?: number): Promise<string>;
   close(): void;
 }
 
@@ -67,7 +67,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   );
   const byLocalPort = gauge(
     'sockets_by_local_port',
-    'TIME_WAIT and ESTABLISHED sockets by local port: the top N ports of each state, the rest as port="other" (sums to the state total)',
+    'TIME_WAIT and ESTABLISHED sockets by local port, listening ports only: the top N of each state, the rest as port="other"; every other local port (a client\'s ephemeral ports) summed as port="ephemeral" (sums to the state total)',
     ['state', 'port'],
   );
   const byPeer = gauge(
@@ -91,6 +91,17 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   const findingWindow = gauge('doctor_window_seconds', "Length of the window doctor's latest findings cover");
   const sampleDuration = gauge('sample_duration_seconds', 'Time taken to read the sample this scrape shows');
   const sampleTime = gauge('sample_timestamp_seconds', 'When the sample this scrape shows was taken (Unix time)');
+  const scrapeDuration = gauge(
+    'scrape_duration_seconds',
+    'Time the scrape that rendered this text took from its arrival to its metrics being set: waiting for or taking the sample, then updating (concurrent scrapes share one text)',
+  );
+  const scrapeSockets = gauge('scrape_sockets', 'TCP sockets read from /proc/net/tcp and tcp6 for the sample this scrape shows');
+  const scrapes = new Counter({ name: `${PREFIX}scrapes_total`, help: 'Samples rendered for scrapes since the exporter started (scrapes sharing a sample count once)', registers: [registry] });
+  // The exporter's own cost, under the names every Prometheus client library uses: process_cpu_seconds_total,
+  // process_resident_memory_bytes, process_open_fds, process_max_fds, nodejs_eventloop_lag_*_seconds, ...
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  // Gauges named like counters, which promtool's lint rejects; nodejs_active_handles{type} and the like stay.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
 
   // Counters and sysctls are created on first sight: the kernel decides which fields exist.
   const kernelCounters = new Map<string, Counter | Gauge>();
@@ -151,7 +162,10 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     byPeer.reset();
     for (const [state, field] of BREAKDOWN_STATES) {
       setTop(byRemotePort, state, 'port', s[field].byRemotePort);
-      setTop(byLocalPort, state, 'port', s[field].byLocalPort);
+      const { byLocalPort: local, byListeningPort: listening } = s[field];
+      setTop(byLocalPort, state, 'port', listening);
+      // Always present, zero included: on a client it is the one series that moves, instead of one per port.
+      byLocalPort.set({ state, port: 'ephemeral' }, local.total - listening.total);
       setTop(byPeer, state, 'peer', s[field].byPeer);
     }
 
@@ -217,11 +231,14 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   let chain: Promise<unknown> = Promise.resolve();
   const rendered = new WeakMap<HostSample, Promise<string>>();
 
-  function render(sample: HostSample): Promise<string> {
+  function render(sample: HostSample, arrivedAt = performance.now()): Promise<string> {
     let text = rendered.get(sample);
     if (!text) {
       text = chain.then(() => {
         update(sample);
+        scrapes.inc();
+        scrapeSockets.set(sample.sockets.total);
+        scrapeDuration.set((performance.now() - arrivedAt) / 1000);
         return registry.metrics();
       });
       chain = text.catch(() => undefined);
@@ -233,7 +250,10 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   return {
     registry,
     contentType: registry.contentType,
-    scrape: async () => render(await sampler.get()),
+    scrape: async () => {
+      const arrivedAt = performance.now();
+      return render(await sampler.get(), arrivedAt);
+    },
     render,
     close() {
       if (ownSampler) sampler.close();

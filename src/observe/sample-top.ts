@@ -19,15 +19,16 @@ function byCountThenKey<K extends string | number>(a: { key: K; count: number },
 }
 
 /**
- * Top-N of a per-port count array (index = port). Ports with a count of 0 are left out. One pass
- * with a small sorted list: 45,000 client ports with a count of 1 each make no objects and no sort.
+ * Top-N of a per-port count array (index = port). Ports with a count of 0 are left out, and with
+ * `only`, ports where it is 0. One pass with a small sorted list: 45,000 client ports with a count
+ * of 1 each make no objects and no sort.
  */
-export function topPorts(counts: Uint32Array, n: number): TopList<number> {
+export function topPorts(counts: Uint32Array, n: number, only?: Uint8Array): TopList<number> {
   const top: Array<{ key: number; count: number }> = [];
   let total = 0;
   for (let port = 0; port < counts.length; port++) {
     const c = counts[port]!;
-    if (c === 0) continue;
+    if (c === 0 || (only !== undefined && only[port] === 0)) continue;
     total += c;
     // Ports come in ascending order, so a tie keeps the earlier (lower) port ahead: a newcomer
     // needs a strictly bigger count than the last kept one.

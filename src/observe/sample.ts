@@ -26,6 +26,11 @@ export interface StateBreakdown {
   byRemotePort: TopList<number>;
   /** By local port: for connections this host accepted, the listening port. */
   byLocalPort: TopList<number>;
+  /**
+   * By local port, listening ports only (the server side). The rest of byLocalPort is a client's
+   * ephemeral ports, which come and go: byLocalPort.total - byListeningPort.total of them.
+   */
+  byListeningPort: TopList<number>;
   /** By remote address (the port left out). */
   byPeer: TopList<string>;
 }
@@ -266,8 +271,15 @@ export async function takeHostSample(options: SampleOptions = {}, details = new 
     for (const [k, c] of peers) if (c[slot]! > 0) m.set(k, c[slot]!);
     return topOfMap(m, topN, formatPeerKey);
   };
-  const timeWait: StateBreakdown = { byRemotePort: topPorts(s.twRemote, topN), byLocalPort: topPorts(s.twLocal, topN), byPeer: peerCount(0) };
-  const established: StateBreakdown = { byRemotePort: topPorts(s.estRemote, topN), byLocalPort: topPorts(s.estLocal, topN), byPeer: peerCount(1) };
+  const breakdown = (remote: Uint32Array, local: Uint32Array, slot: 0 | 1): StateBreakdown => ({
+    byRemotePort: topPorts(remote, topN),
+    byLocalPort: topPorts(local, topN),
+    // Read after the whole scan: a port's listener may be listed after its connections (tcp6 after tcp).
+    byListeningPort: topPorts(local, topN, s.listening),
+    byPeer: peerCount(slot),
+  });
+  const timeWait = breakdown(s.twRemote, s.twLocal, 0);
+  const established = breakdown(s.estRemote, s.estLocal, 1);
   const top10 = (list: TopList<number>): PortCount[] => list.top.map(({ key, count }) => ({ port: key, count }));
   const twServer = topPorts(s.twServer, 10);
   const twClient = topPorts(s.twClient, 10);

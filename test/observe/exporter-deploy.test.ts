@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHostMetrics } from '../../src/observe/exporter.ts';
 import { hasPromtool, parseExposition } from '../helpers/prom-text.ts';
+import { parse as parseYaml } from 'yaml';
 
 const DEPLOY = new URL('../../deploy/', import.meta.url).pathname;
 
@@ -111,4 +112,15 @@ test('the Prometheus example config and rules pass promtool, and their alerts fi
   for (const name of metricNames(readFileSync(join(cwd, 'tcplens-rules.yml'), 'utf8'))) {
     assert.ok(families.has(name), `tcplens-rules.yml: ${name} is not exported`);
   }
+});
+
+test('every alert of the rules file has a promtool unit test in which it fires', () => {
+  const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus/tcplens-rules.yml'), 'utf8')) as { groups: { rules: { alert?: string }[] }[] };
+  const unit = parseYaml(readFileSync(join(DEPLOY, 'prometheus/tcplens-rules.test.yml'), 'utf8')) as {
+    tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+  };
+  const alerts = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])));
+  assert.ok(alerts.length >= 9);
+  const firing = new Set(unit.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+  assert.deepEqual(alerts.filter((a) => !firing.has(a)), [], 'alerts without a unit test where they fire');
 });

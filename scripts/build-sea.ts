@@ -1,0 +1,171 @@
+// `npm run build:sea`: tcplens as one executable for Linux x64 that needs no Node on the host
+// (Node's single executable applications: a preparation blob injected into a copy of node with postject).
+//
+// What goes in: scripts/sea-bootstrap.cjs as the main script, and one asset holding the tree the npm
+// package runs from (package.json, dist/ with the dashboard's page, the production node_modules,
+// examples/ and the src/ they import for the lab's E9). At run time the bootstrap unpacks that tree
+// once into a cache directory and runs dist/cli/main.js from it; see the bootstrap for why.
+//
+// Native addons (a .node file, such as koffi's): nothing to do but depend on the package. Its files
+// come with node_modules, and its own loader finds the binary on disk after unpacking, because
+// process.dlopen() needs a file, which is why the tree is unpacked rather than read from memory.
+// Only the binaries for this platform are kept: a directory named for another platform and
+// architecture (darwin_arm64, win32-x64, linux_arm64, musl_x64, ...) is left out, see isForeignBuild.
+// After adding such a dependency, check that `tcplens-linux-x64 --version` still runs and that the
+// command using it works from the executable (test/sea/single-executable.test.ts runs them).
+//
+// Usage: node scripts/build-sea.ts [--out FILE] [--no-strip]   (default build/tcplens-linux-x64)
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+import { constants as zlibConstants, brotliCompressSync } from 'node:zlib';
+
+const ROOT = resolve(import.meta.dirname, '..');
+export const DEFAULT_SEA_PATH = join(ROOT, 'build', `tcplens-linux-${process.arch}`);
+/** The fuse Node's binary carries; postject flips it so node looks for the injected blob. */
+const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+/** Packages the lab's E9 example needs beyond the production dependencies. */
+const EXAMPLE_PACKAGES = ['opossum'];
+
+interface TreeFile {
+  path: string;
+  mode: number;
+  size: number;
+  abs: string;
+}
+
+const PLATFORM_DIR = /^(linux|linuxmusl|musl|darwin|macos|win32|windows|freebsd|openbsd|android)[-_](x64|x86_64|amd64|arm64|aarch64|arm|armhf|ia32|x86|riscv64\w*|loong64|ppc64\w*|s390x)$/i;
+
+/**
+ * A directory of prebuilt binaries for another platform or architecture than the one built for.
+ * musl builds are foreign too: the node inside the executable is linked against glibc.
+ */
+export function isForeignBuild(relPath: string, platform = process.platform, arch = process.arch): boolean {
+  return relPath.split(/[\\/]/).some((part) => {
+    if (!PLATFORM_DIR.test(part)) return false;
+    const lower = part.toLowerCase();
+    return lower !== `${platform}_${arch}` && lower !== `${platform}-${arch}`;
+  });
+}
+
+function walk(dir: string, keep: (rel: string) => boolean, out: TreeFile[], base = ROOT): TreeFile[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const abs = join(dir, e.name);
+    const rel = relative(base, abs).split(sep).join('/');
+    if (!keep(rel)) continue;
+    if (e.isDirectory()) walk(abs, keep, out, base);
+    else if (e.isFile()) {
+      const st = statSync(abs);
+      out.push({ path: rel, mode: st.mode & 0o111 ? 0o755 : 0o644, size: st.size, abs });
+    }
+  }
+  return out;
+}
+
+/** Production dependencies, as npm resolved them (hoisted or nested). */
+function productionPackages(): string[] {
+  const text = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' });
+  const dirs = text.split('\n').filter((l) => l.startsWith(join(ROOT, 'node_modules') + sep));
+  const req = createRequire(join(ROOT, 'package.json'));
+  for (const name of EXAMPLE_PACKAGES) dirs.push(dirname(req.resolve(`${name}/package.json`)));
+  return [...new Set(dirs)];
+}
+
+export function collectTree(): TreeFile[] {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'web', 'index.html'))) {
+    throw new Error('dist/ is not built: run npm run build first (npm run build:sea does)');
+  }
+  const files: TreeFile[] = [];
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+  const manifest = JSON.stringify({ name: pkg.name, version: pkg.version, type: pkg.type, bin: pkg.bin, exports: pkg.exports }, null, 2);
+  const manifestPath = join(ROOT, 'build', 'sea', 'package.json');
+  mkdirSync(dirname(manifestPath), { recursive: true });
+  writeFileSync(manifestPath, manifest + '\n');
+  files.push({ path: 'package.json', mode: 0o644, size: Buffer.byteLength(manifest) + 1, abs: manifestPath });
+  walk(join(ROOT, 'dist'), (rel) => !rel.endsWith('.map') && !rel.endsWith('.d.ts'), files);
+  walk(join(ROOT, 'examples'), () => true, files);
+  walk(join(ROOT, 'src'), (rel) => !rel.endsWith('.d.ts'), files);
+  for (const dir of productionPackages()) {
+    walk(dir, (rel) => !isForeignBuild(rel) && !rel.endsWith('.map') && !rel.endsWith('.d.ts') && !/\/(test|tests|docs?|\.github)\//.test(`/${rel.slice(rel.lastIndexOf('node_modules/') + 13)}/`), files);
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return files;
+}
+
+/** The tree as one buffer: a JSON index line, then every file's bytes in index order. */
+export function packTree(files: TreeFile[]): Buffer {
+  const index = JSON.stringify({ files: files.map(({ path, mode, size }) => ({ path, mode, size })) });
+  return Buffer.concat([Buffer.from(index + '\n'), ...files.map((f) => readFileSync(f.abs))]);
+}
+
+function main(): void {
+  const { values } = parseArgs({ options: { out: { type: 'string' }, 'no-strip': { type: 'boolean' } } });
+  const out = resolve(values.out ?? DEFAULT_SEA_PATH);
+  const work = join(ROOT, 'build', 'sea');
+  mkdirSync(work, { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
+  if (process.platform !== 'linux') throw new Error(`the single executable is built on Linux for Linux; this is ${process.platform}`);
+  if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`build with the pinned Node 24 (npm run build:sea), not ${process.version}`);
+
+  const started = Date.now();
+  const files = collectTree();
+  const raw = packTree(files);
+  const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const id = `${version}-${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
+  const compressed = brotliCompressSync(raw, {
+    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 9, [zlibConstants.BROTLI_PARAM_LGWIN]: 24, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+  });
+  writeFileSync(join(work, 'tree.br'), compressed);
+  writeFileSync(join(work, 'tree.id'), id + '\n');
+
+  const config = {
+    main: join(ROOT, 'scripts', 'sea-bootstrap.cjs'),
+    output: join(work, 'sea-prep.blob'),
+    disableExperimentalSEAWarning: true,
+    useSnapshot: false,
+    useCodeCache: false,
+    assets: { 'tree.br': join(work, 'tree.br'), 'tree.id': join(work, 'tree.id') },
+  };
+  writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
+  const node = realpathSync(process.execPath);
+  execFileSync(node, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+  // The copy of node is written beside the output and renamed at the end: a failed build never
+  // leaves a half-injected executable under the final name.
+  const tmp = `${out}.tmp`;
+  copyFileSync(node, tmp);
+  chmodSync(tmp, 0o755);
+  // Node's release binary carries its debug symbols and static symbol table; the executable needs
+  // neither (native addons link against the dynamic symbol table, which strip keeps).
+  if (!values['no-strip']) {
+    try {
+      execFileSync('strip', ['--strip-all', tmp], { stdio: 'ignore' });
+    } catch {
+      process.stderr.write('build-sea: strip is missing (binutils): the executable keeps node\'s symbols\n');
+    }
+  }
+  // postject's own log lines are noise here; its failure still throws.
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', config.output, '--sentinel-fuse', FUSE],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  execFileSync('mv', ['-f', tmp, out]);
+  const size = statSync(out).size;
+  process.stdout.write(
+    `${out}: ${(size / 2 ** 20).toFixed(1)} MiB (node ${process.versions.node}, ${files.length} files, tree ${(raw.length / 2 ** 20).toFixed(1)} MiB → ${(compressed.length / 2 ** 20).toFixed(1)} MiB), ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+}
+
+if (import.meta.main) {
+  try {
+    main();
+  } catch (err) {
+    process.stderr.write(`build-sea: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+}
