@@ -213,6 +213,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   const observedEmit = function (this: HttpServer, event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
     if (event === 'request') onRequest(a as IncomingMessage, b as ServerResponse);
     // Listeners get exactly the arguments emitted, passed without building an array.
+    // biome-ignore lint/complexity/noArguments: a rest parameter would build an array on every emit
     switch (arguments.length) {
       case 1:
         return emit.call(this, event);
@@ -223,6 +224,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
       case 4:
         return emit.call(this, event, a, b, c);
       default:
+        // biome-ignore lint/complexity/noArguments: the rare call with more arguments than four
         return emit.apply(this, [...arguments] as [string, ...unknown[]]);
     }
   };

@@ -177,7 +177,7 @@ test('emits a sysctl.d file of the differing knobs, each after its reason', () =
   );
   assert.ok(settings.includes('net.ipv4.tcp_fin_timeout = 30'));
   assert.match(text, /# frees the sockets .*\n# \(was 60; kernel default 60\)\nnet\.ipv4\.tcp_fin_timeout = 30/);
-  assert.match(text, /#   sysctl -w net\.ipv4\.tcp_fin_timeout=60/);
+  assert.match(text, /# {3}sysctl -w net\.ipv4\.tcp_fin_timeout=60/);
 });
 
 test('quotes rollback values a shell would split', () => {

@@ -130,6 +130,7 @@ describe('tcplens counters (on captured files)', () => {
   it('prints one JSON sample per interval with deltas, rates of event counters only, and values', () => {
     const r = counters(['--interval', '0.1', '--count', '2', '--json', '--all', '--section', 'Tcp,sockstat.TCP'], overflow);
     assert.equal(r.code, 0, r.stderr);
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads the fields of parsed JSON as it finds them
     const doc = JSON.parse(r.stdout) as { samples: Array<Record<string, any>> };
     assert.equal(doc.samples.length, 2);
     for (const s of doc.samples) {

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { ResponseParser, MAX_HEAD_BYTES } from '../../src/http/response-parser.ts';
 
 // Node's own response parser (llhttp), the reference our hand-written one must agree with.
+// biome-ignore lint/suspicious/noExplicitAny: an internal module without types
 const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: any };
 
 interface Seen {
