@@ -101,7 +101,8 @@ test('with -R, a 1 s stall of the server shows in p99 and p90 (coordinated omiss
     await server.close();
   }
   assert.ok(closed.latencyMs.max! > 800, `the stall is there: max ${closed.latencyMs.max}`);
-  assert.ok(closed.latencyMs.p99! < 100, `but a closed loop hides it from p99: ${closed.latencyMs.p99}`);
+  // Hidden: p99 is a small part of the stall measured in the same run, not a fixed bound.
+  assert.ok(closed.latencyMs.p99! < closed.latencyMs.max! / 8, `but a closed loop hides it from p99: ${closed.latencyMs.p99} (max ${closed.latencyMs.max})`);
 });
 
 describe('errors are classified', () => {

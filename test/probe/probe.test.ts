@@ -37,17 +37,21 @@ describe('probe against tcplens serve, compared with curl', () => {
     assert.equal(new Set(p.requests.map((r) => r.localPort)).size, 3);
   });
 
-  test('against /delay/200 the TTFB is about 200 ms and within a few ms of curl time_starttransfer', async () => {
+  test('against /delay/200 the TTFB is 200 ms or more and as close to curl time_starttransfer as curl is to itself', async () => {
+    // Interleaved, so a busy moment of the machine falls on both tools alike. The tolerance is
+    // the spread of curl's own five measurements in this run (at least 20 ms): a busy machine
+    // widens both, and a TTFB that counted something else (the connect, the body) stands out.
     const ours: number[] = [];
     const theirs: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 5; i++) {
       ours.push((await probe([`${s.url}delay/200`])).requests[0]!.timingsMs.ttfb!);
       const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer}', `${s.url}delay/200`], { encoding: 'utf8' });
       theirs.push(Number(out) * 1000);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
-    assert.ok(median(ours) >= 200 && median(ours) < 260, `ttfb ${ours}`);
-    assert.ok(Math.abs(median(ours) - median(theirs)) < 20, `ours ${ours} vs curl ${theirs}`);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[2]!;
+    const curlSpreadMs = Math.max(...theirs) - Math.min(...theirs);
+    assert.ok(median(ours) >= 200, `ttfb ${ours}`);
+    assert.ok(Math.abs(median(ours) - median(theirs)) < Math.max(20, curlSpreadMs), `ours ${ours} vs curl ${theirs}`);
   });
 });
 
