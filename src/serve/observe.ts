@@ -3,6 +3,7 @@
 
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { responseInProgress, tcpSocketUnderTls } from '../node-internals.ts';
 
 export type ConnState = 'new' | 'active' | 'idle' | 'hijacked' | 'closed';
 
@@ -89,7 +90,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   // in progress on the socket. With hooks, every transition is followed as it happens.
   const derived = (r: Record): ConnState => {
     if (r.state === 'hijacked' || r.state === 'closed' || hooks.size > 0) return r.state;
-    if ((r.socket as Socket & { _httpMessage?: unknown })._httpMessage) return 'active';
+    if (responseInProgress(r.socket)) return 'active';
     return r.requests > 0 ? 'idle' : 'new';
   };
   const since = (r: Record, state: ConnState): number =>
@@ -146,7 +147,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
     const now = performance.now();
     for (const r of live) {
       if (r.state === 'hijacked' || r.state === 'closed') continue;
-      const res = (r.socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      const res = responseInProgress(r.socket);
       r.state = res ? 'active' : r.requests > 0 ? 'idle' : 'new';
       r.stateSince = now;
       r.inFlight = 0;
@@ -200,7 +201,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   // HTTPS: the TCP socket is what 'connection' saw; requests arrive on the TLS socket wrapping it.
   // The record stays on the TCP socket too, whose byte counts are what crossed the wire.
   const onSecureConnection = (tlsSocket: Socket) => {
-    const raw = (tlsSocket as Socket & { _parent?: Socket })._parent;
+    const raw = tcpSocketUnderTls(tlsSocket);
     const r = raw ? (raw as Socket & { [RECORD]?: Record })[RECORD] : undefined;
     if (r) (tlsSocket as Socket & { [RECORD]?: Record })[RECORD] = r;
   };
