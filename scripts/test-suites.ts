@@ -27,6 +27,7 @@ export const UNIT_FILES: readonly string[] = [
   'test/kernel/sockstat.test.ts',
   'test/lab/conclusions.test.ts',
   'test/lab/render.test.ts',
+  'test/layering.test.ts',
   'test/node-internals.test.ts',
   'test/proxy/http-framing.test.ts',
   'test/test-split.test.ts',

@@ -24,7 +24,7 @@ function withTestHelpers(file: string, seen = new Set<string>()): Set<string> {
   const text = readFileSync(join(root, file), 'utf8');
   for (const m of text.matchAll(/from '(\.[^']+)'/g)) {
     const target = relative(root, join(root, dirname(file), m[1]!));
-    if (target.startsWith('test/') && target.endsWith('.ts')) withTestHelpers(target, seen);
+    if (target.startsWith('test/') && target.endsWith('.ts') && existsSync(join(root, target))) withTestHelpers(target, seen);
   }
   return seen;
 }
