@@ -1,4 +1,4 @@
-// Benchmark: `tcplens sockets` against `ss -tan` and the handbook's ss | awk | sort | uniq pipelines,
+// Benchmark: `tcplens sockets` against `ss -tan` and the usual ss | awk | sort | uniq pipelines,
 // over 50,000+ sockets grown in a namespace of its own, runs interleaved. Needs root.
 //
 //   npm run build && node bench/sockets.ts [--established 9000] [--time-wait 42000] [--rounds 7]

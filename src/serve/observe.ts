@@ -207,7 +207,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   };
   server.on('secureConnection', onSecureConnection);
   // Requests are seen by wrapping emit rather than by a 'request' listener of our own: a second
-  // listener measurably slows Node's request path (~6 µs per request in bench/observer.ts), the
+  // listener measurably slows Node's request path (bench/observer.ts measures it), the
   // wrapper does not. It runs first, so the state is right before the application's handler.
   type Emit = (this: HttpServer, event: string | symbol, ...args: unknown[]) => boolean;
   const emit = server.emit as unknown as Emit;

@@ -199,7 +199,7 @@ test('catalog: every knob speaks for every profile, and its values parse in its 
   }
 });
 
-test('catalog: follows the kernel where the handbook is wrong', () => {
+test('catalog: follows the kernel where common advice is wrong', () => {
   const knob = (name: string) => SYSCTL_CATALOG.find((k) => k.name === name)!;
   assert.match(knob('net.ipv4.tcp_fin_timeout').what, /does NOT shorten TIME_WAIT/);
   assert.equal(knob('net.core.somaxconn').default, '4096');
