@@ -182,7 +182,7 @@ test('--watch refreshes until stopped, with a timestamped separator when not on 
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const framesOf = (text: string) => text.split('\n').filter((l) => /^--- \d{4}-\d\d-\d\dT/.test(l));
   // Stopped once two refreshes are out (bounded): a busy machine takes seconds to start the CLI.
-  for (let i = 0; i < 300 && framesOf(stdout).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 1200 && framesOf(stdout).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGINT');
   await once(child, 'close');
   const frames = framesOf(stdout);

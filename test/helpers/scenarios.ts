@@ -94,7 +94,7 @@ export async function createScenario(host: string, n = { established: 5, timeWai
       const queue = ss.find((x) => x.state === 'LISTEN' && x.local === `${host}:${full.port}`)?.recvQ;
       return closeWait === n.closeWait && queue === Math.min(n.queued, n.backlog + 1);
     };
-    for (let i = 0; i < 100 && !settled(); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 300 && !settled(); i++) await new Promise((r) => setTimeout(r, 100));
     return {
       host,
       ports: { established: estabPort, timeWait: twPort, closeWait: cwPort, fullQueue: full.port },

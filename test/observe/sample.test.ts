@@ -137,7 +137,7 @@ test("a sampler's findings come from counter deltas between samples and ride on 
     // They take as long as the walk of every process's descriptors takes on this machine: later
     // samples carry them once it ends (bounded, generously, so a busy machine is not a failure).
     let s = await sampler.get();
-    for (let i = 0; i < 200 && !s.findings; i++) {
+    for (let i = 0; i < 600 && !s.findings; i++) {
       await new Promise((r) => setTimeout(r, 50));
       s = await sampler.get();
     }

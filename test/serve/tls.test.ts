@@ -45,7 +45,7 @@ const ok: RequestListener = (_req, res) => res.end('ok');
 
 /** The server counts a handshake when it reads the client's Finished, a moment after the client is done. */
 async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = performance.now() + 10_000; // generous: a busy machine is slow, not wrong
+  const deadline = performance.now() + 30_000; // generous: a busy machine is slow, not wrong
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
