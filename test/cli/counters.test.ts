@@ -24,7 +24,7 @@ function counters(args: string[], procRoot?: string): Run {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   if (procRoot === undefined) delete env.TCPLENS_PROC;
   else env.TCPLENS_PROC = procRoot;
-  const r = spawnSync(process.execPath, [MAIN, 'counters', ...args], { env, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [MAIN, 'counters', ...args], { env, encoding: 'utf8', timeout: 100_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
