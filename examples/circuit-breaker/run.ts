@@ -1,4 +1,4 @@
-// Resilience check of the handbook's chapter 5: the storefront calls the inventory service through
+// A resilience check: the storefront calls the inventory service through
 // tcplens proxy in HTTP mode, which delays a share of the requests by 200 ms–2 s; load goes to the
 // storefront, and its latency percentiles, fallbacks and breaker openings are printed.
 //

@@ -1,6 +1,6 @@
 // The sysctl catalog: the knobs that matter for TCP under HTTP, what each really does, and what each profile wants.
 //
-// Facts follow the kernel, not the handbook (SPEC.md, "Where the handbook is wrong"): TIME_WAIT is a
+// Facts follow the kernel source, not the folklore often repeated about these knobs: TIME_WAIT is a
 // fixed 60 s, tcp_fin_timeout is the FIN_WAIT_2 timeout of orphans, tcp_tw_reuse helps only the
 // connect side, tcp_tw_recycle is gone since 4.12, somaxconn is 4096 since 5.4, and
 // tcp_max_syn_backlog matters only with syncookies off.

@@ -145,9 +145,9 @@ export class Engine {
    * c sends its next request once this turn of the event loop has handled every response that
    * arrived with it. Requests (and, in close mode, SYNs) then reach the server back to back: a
    * server asleep is woken once for all of them instead of once each, and it finds them together.
-   * Measured side by side with wrk against nginx on two shared cores: 12% less client CPU per
-   * request in close mode, and in keep-alive 1.2x wrk's requests/s instead of 0.85x. Each
-   * connection still has one request at a time; its latency starts when it is written.
+   * Fewer wake-ups cost less CPU per request on both sides (bench/http.ts measures it side by side
+   * with wrk). Each connection still has one request at a time; its latency starts when it is
+   * written.
    */
   nextLater(c: Connection): void {
     if (this.later.push(c) === 1) setImmediate(this.sendLater);

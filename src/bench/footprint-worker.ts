@@ -93,8 +93,8 @@ function sample(): FootprintSample {
   return s;
 }
 
-// A scan costs the kernel about 4 µs per socket (50 ms with 10,000 TIME_WAIT sockets, as a
-// close-mode run makes in seconds), on a core the server under test may need. Scans run once a
+// A scan costs the kernel time for every socket (and a close-mode run makes tens of thousands of
+// TIME_WAIT sockets in seconds), on a core the server under test may need. Scans run once a
 // second (intervalMs) until one costs more than 5% of a core, then 20x their own cost apart (see
 // sampleSpacingMs); the last scan, at the end of the run, catches the peak of a TIME_WAIT pile that
 // only grows during a run shorter than 60 s.

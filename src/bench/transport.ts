@@ -9,6 +9,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { getSystemErrorName } from 'node:util';
+import { legacyBinding } from '../node-internals.ts';
 
 export interface TransportEvents {
   /** TCP is connected. */
@@ -70,10 +71,9 @@ interface RawHandle {
 function loadRawBinding(): RawBinding | undefined {
   if (process.env.TCPLENS_BENCH_TRANSPORT === 'socket') return undefined;
   try {
-    // process.binding is deprecated only in documentation for these modules; it prints nothing.
-    const legacy = process as unknown as { binding(name: string): Record<string, unknown> };
-    const tcp = legacy.binding('tcp_wrap') as Record<string, unknown> & { constants?: { SOCKET?: number } };
-    const stream = legacy.binding('stream_wrap');
+    const tcp = legacyBinding('tcp_wrap') as (Record<string, unknown> & { constants?: { SOCKET?: number } }) | undefined;
+    const stream = legacyBinding('stream_wrap');
+    if (!tcp || !stream) return undefined;
     const state = stream.streamBaseState as Int32Array | undefined;
     const k = stream.kReadBytesOrError as number | undefined;
     const kAsync = stream.kLastWriteWasAsync as number | undefined;

@@ -1,4 +1,4 @@
-// `tcplens lab`: the handbook's experiments, run for real in network namespaces of their own.
+// `tcplens lab`: the lab's experiments, run for real in network namespaces of their own.
 //
 // --json: {"tool","kernel","root","quick","startedAt","durationMs","staleRemoved":[…],"interrupted","notRun":[…],
 //          "experiments":[{"id","title","shows","rows":[{…}],"conclusion","skippedWhy"?,"skipped":[…],"blanks"?,"hidden"?,"error"?,

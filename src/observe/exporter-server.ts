@@ -2,7 +2,6 @@
 
 import { listenOrExplain } from '../serve/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { TcplensError, UsageError } from '../errors.ts';
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './exporter.ts';
 
 export const DEFAULT_EXPORTER_PORT = 9477;

@@ -8,7 +8,6 @@ import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
 import { scanProcesses, type SocketOwner } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
-import type { Counters } from '../model/counters.ts';
 import type { Finding } from '../model/finding.ts';
 import type { Family } from '../model/socket.ts';
 import { TCP_STATES, stateCode, type TcpState } from '../model/tcp-state.ts';

@@ -1,5 +1,5 @@
 // A keep-alive client pool on undici that stays clear of the idle-close race, with the stats that
-// show contention (handbook 4.1, 4.3): connected, free, pending, queued, running, and queue wait.
+// show contention: connected, free, pending, queued, running, and queue wait.
 
 import { DecoratorHandler, Pool, interceptors, type Dispatcher } from 'undici';
 import { newHistogram } from '../bench/recorder.ts';

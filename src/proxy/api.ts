@@ -9,7 +9,7 @@ import { UsageError } from '../errors.ts';
 import { formatHostPort, isLoopbackAddress, parseHostPort } from './address.ts';
 import { MAX_BODY_BYTES } from './json.ts';
 import { decodeBody } from './go-json.ts';
-import { ApiError, badRequestBody, toxicNotFound } from './api-error.ts';
+import { ApiError, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import type { ProxyCollection } from './server.ts';
 import { packageVersion } from '../version.ts';

@@ -44,13 +44,34 @@ class Scanner {
   value(): void {
     this.skipSpace();
     const c = this.peek();
-    if (c === '{') return this.object();
-    if (c === '[') return this.array();
-    if (c === '"') return this.string();
-    if (c === '-' || isDigit(c)) return this.number();
-    if (c === 't') return this.literal('true');
-    if (c === 'f') return this.literal('false');
-    if (c === 'n') return this.literal('null');
+    if (c === '{') {
+      this.object();
+      return;
+    }
+    if (c === '[') {
+      this.array();
+      return;
+    }
+    if (c === '"') {
+      this.string();
+      return;
+    }
+    if (c === '-' || isDigit(c)) {
+      this.number();
+      return;
+    }
+    if (c === 't') {
+      this.literal('true');
+      return;
+    }
+    if (c === 'f') {
+      this.literal('false');
+      return;
+    }
+    if (c === 'n') {
+      this.literal('null');
+      return;
+    }
     this.fail(c, 'looking for beginning of value');
   }
   private object(): void {

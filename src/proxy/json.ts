@@ -3,7 +3,7 @@
 // process can honour, with errors that name the field. Called when a proxy or toxic is created or
 // changed, never per connection or per chunk.
 
-import { ApiError, badRequestBody } from './api-error.ts';
+import { type ApiError, badRequestBody } from './api-error.ts';
 
 /** A request body larger than this is answered 413 (Toxiproxy reads any size). */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -30,7 +30,7 @@ export function jsonType(v: unknown): string {
  * is upstream), and of several that match the last wins.
  */
 export function member(o: Record<string, unknown>, key: string): unknown {
-  let v: unknown = undefined;
+  let v: unknown ;
   for (const k of Object.keys(o)) if (k === key || (k.length === key.length && k.toLowerCase() === key)) v = o[k];
   return v;
 }

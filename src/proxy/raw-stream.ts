@@ -12,6 +12,7 @@
 // when TCPLENS_PROXY_IO=socket, which the tests use to cover that path).
 
 import type { Socket } from 'node:net';
+import { legacyBinding, socketHandle } from '../node-internals.ts';
 
 /** A handle's reader: told of each read into the handle's buffer. */
 export interface RawReader {
@@ -57,9 +58,8 @@ export interface RawHandle {
 function loadBinding(): StreamBinding | undefined {
   if (process.env.TCPLENS_PROXY_IO === 'socket') return undefined;
   try {
-    // process.binding is deprecated only in documentation for this module; it prints nothing.
-    const legacy = process as unknown as { binding(name: string): Record<string, unknown> };
-    const stream = legacy.binding('stream_wrap');
+    const stream = legacyBinding('stream_wrap');
+    if (!stream) return undefined;
     const state = stream.streamBaseState;
     const k = stream.kReadBytesOrError;
     const kAsync = stream.kLastWriteWasAsync;
@@ -82,7 +82,7 @@ let netOnRead: RawHandle['onread'] | undefined;
  */
 export function rawHandleOf(socket: Socket): RawHandle | undefined {
   if (binding === undefined) return undefined;
-  const h = (socket as unknown as { _handle?: Partial<RawHandle> | null })._handle;
+  const h = socketHandle(socket) as Partial<RawHandle> | undefined;
   if (!h || typeof h.onread !== 'function') return undefined;
   for (const m of ['useUserBuffer', 'readStart', 'readStop', 'writeBuffer'] as const) if (typeof h[m] !== 'function') return undefined;
   if (h.onread === onRawRead) return h as RawHandle;

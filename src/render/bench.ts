@@ -143,7 +143,7 @@ export function renderBench(r: BenchResult, color: boolean): string {
   return out.join('');
 }
 
-/** The handbook's table 2.4, measured: modes side by side. */
+/** The modes side by side, as measured. */
 export function renderCompare(runs: BenchResult[], color: boolean, missing: string[] = []): string {
   const measured = (r: BenchResult) => !r.interruptedInWarmup;
   const rows = runs.filter(measured).map((r) => [

@@ -4,7 +4,7 @@ import type { Group, SocketReport } from '../analyze/socket-query.ts';
 import { R, type SocketListing } from '../analyze/socket-listing.ts';
 import { INFINITE_SSTHRESH, TI } from '../kernel/tcp-info.ts';
 import { TIMER_KINDS } from '../kernel/socket-row.ts';
-import { type ByteColumn, ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
+import { type ByteColumn, type ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';

@@ -22,7 +22,7 @@ export function paint(text: string, color: Color | undefined, enabled: boolean):
 
 // Visible width of a string that may carry ANSI colour codes.
 function width(s: string): number {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour codes it strips
   return s.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
 

@@ -7,7 +7,7 @@ import { type Color, formatCount, paint, renderTable } from './table.ts';
 
 // ---- NDJSON ----------------------------------------------------------------------------------
 
-/** One event as its NDJSON object: the fields in a fixed order, time as ISO-8601, the internal id left out. */
+/** One event as its NDJSON object: the documented fields in a fixed order, time as ISO-8601, the internal id left out. */
 export function traceEventJson(e: TraceEvent): Record<string, unknown> {
   const o: Record<string, unknown> = {
     time: new Date(e.timeMs).toISOString(),

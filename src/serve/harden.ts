@@ -3,6 +3,7 @@
 
 import type { Server as HttpServer } from 'node:http';
 import { UsageError } from '../errors.ts';
+import { setConnectionsCheckingInterval } from '../node-internals.ts';
 
 export type HardenProfile = 'internet' | 'behind-lb';
 
@@ -102,7 +103,7 @@ export function hardenServer(server: HttpServer, options: HardenOptions = {}): H
     if (s.name === 'timeout') server.setTimeout(s.value);
     else if (s.name === 'connectionsCheckingInterval') {
       // Read by the server when it starts listening; setting it later has no effect.
-      (server as unknown as { connectionsCheckingInterval: number }).connectionsCheckingInterval = s.value;
+      setConnectionsCheckingInterval(server, s.value);
       if (server.listening) result.warnings.push('connectionsCheckingInterval only takes effect when set before listen()');
     } else (server as unknown as Record<string, number>)[s.name] = s.value;
   }

@@ -89,7 +89,7 @@ function registerSummary(
   const get = () => {
     const values: { labels: Record<string, string>; value: number; metricName?: string }[] = [];
     for (const r of collect()) {
-      QUANTILES.forEach((quantile, i) => values.push({ labels: { ...r.labels, quantile }, value: r.quantiles[i] ?? 0 }));
+      for (const [i, quantile] of QUANTILES.entries()) values.push({ labels: { ...r.labels, quantile }, value: r.quantiles[i] ?? 0 });
       values.push({ metricName: `${name}_sum`, labels: r.labels, value: r.sum });
       values.push({ metricName: `${name}_count`, labels: r.labels, value: r.count });
     }

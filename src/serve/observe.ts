@@ -3,6 +3,7 @@
 
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { responseInProgress, tcpSocketUnderTls } from '../node-internals.ts';
 
 export type ConnState = 'new' | 'active' | 'idle' | 'hijacked' | 'closed';
 
@@ -89,7 +90,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   // in progress on the socket. With hooks, every transition is followed as it happens.
   const derived = (r: Record): ConnState => {
     if (r.state === 'hijacked' || r.state === 'closed' || hooks.size > 0) return r.state;
-    if ((r.socket as Socket & { _httpMessage?: unknown })._httpMessage) return 'active';
+    if (responseInProgress(r.socket)) return 'active';
     return r.requests > 0 ? 'idle' : 'new';
   };
   const since = (r: Record, state: ConnState): number =>
@@ -146,7 +147,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
     const now = performance.now();
     for (const r of live) {
       if (r.state === 'hijacked' || r.state === 'closed') continue;
-      const res = (r.socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      const res = responseInProgress(r.socket);
       r.state = res ? 'active' : r.requests > 0 ? 'idle' : 'new';
       r.stateSince = now;
       r.inFlight = 0;
@@ -200,19 +201,20 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   // HTTPS: the TCP socket is what 'connection' saw; requests arrive on the TLS socket wrapping it.
   // The record stays on the TCP socket too, whose byte counts are what crossed the wire.
   const onSecureConnection = (tlsSocket: Socket) => {
-    const raw = (tlsSocket as Socket & { _parent?: Socket })._parent;
+    const raw = tcpSocketUnderTls(tlsSocket);
     const r = raw ? (raw as Socket & { [RECORD]?: Record })[RECORD] : undefined;
     if (r) (tlsSocket as Socket & { [RECORD]?: Record })[RECORD] = r;
   };
   server.on('secureConnection', onSecureConnection);
   // Requests are seen by wrapping emit rather than by a 'request' listener of our own: a second
-  // listener measurably slows Node's request path (~6 µs per request in bench/observer.ts), the
+  // listener measurably slows Node's request path (bench/observer.ts measures it), the
   // wrapper does not. It runs first, so the state is right before the application's handler.
   type Emit = (this: HttpServer, event: string | symbol, ...args: unknown[]) => boolean;
   const emit = server.emit as unknown as Emit;
   const observedEmit = function (this: HttpServer, event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
     if (event === 'request') onRequest(a as IncomingMessage, b as ServerResponse);
     // Listeners get exactly the arguments emitted, passed without building an array.
+    // biome-ignore lint/complexity/noArguments: a rest parameter would build an array on every emit
     switch (arguments.length) {
       case 1:
         return emit.call(this, event);
@@ -223,6 +225,7 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
       case 4:
         return emit.call(this, event, a, b, c);
       default:
+        // biome-ignore lint/complexity/noArguments: the rare call with more arguments than four
         return emit.apply(this, [...arguments] as [string, ...unknown[]]);
     }
   };

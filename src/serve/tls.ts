@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import type { Histogram } from 'hdr-histogram-js';
 import { newHistogram } from '../bench/recorder.ts';
 import { UsageError } from '../errors.ts';
+import { tcpSocketUnderTls } from '../node-internals.ts';
 import { selfSignedCertificate, type SelfSignedOptions } from './self-signed.ts';
 
 /** PEM text given inline: used as is, never reloaded. */
@@ -158,8 +159,7 @@ export function measureHandshakes(server: TlsServerBase): HandshakeMetrics {
   const onSecure = (tlsSocket: TLSSocket) => {
     if (tlsSocket.isSessionReused()) c.resumed++;
     else c.full++;
-    // Node keeps the accepted TCP socket as `_parent` of the server-side TLS socket (Node 20 to 24).
-    const startedAt = (tlsSocket as TLSSocket & { _parent?: Accepted | null })._parent?.[ACCEPTED_AT];
+    const startedAt = tcpSocketUnderTls<Accepted>(tlsSocket)?.[ACCEPTED_AT];
     if (startedAt !== undefined) c.histogram.recordValue(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
   };
   const onClientError = (err: Error) => {

@@ -177,7 +177,7 @@ test('emits a sysctl.d file of the differing knobs, each after its reason', () =
   );
   assert.ok(settings.includes('net.ipv4.tcp_fin_timeout = 30'));
   assert.match(text, /# frees the sockets .*\n# \(was 60; kernel default 60\)\nnet\.ipv4\.tcp_fin_timeout = 30/);
-  assert.match(text, /#   sysctl -w net\.ipv4\.tcp_fin_timeout=60/);
+  assert.match(text, /# {3}sysctl -w net\.ipv4\.tcp_fin_timeout=60/);
 });
 
 test('quotes rollback values a shell would split', () => {
@@ -199,7 +199,7 @@ test('catalog: every knob speaks for every profile, and its values parse in its 
   }
 });
 
-test('catalog: follows the kernel where the handbook is wrong', () => {
+test('catalog: follows the kernel where common advice is wrong', () => {
   const knob = (name: string) => SYSCTL_CATALOG.find((k) => k.name === name)!;
   assert.match(knob('net.ipv4.tcp_fin_timeout').what, /does NOT shorten TIME_WAIT/);
   assert.equal(knob('net.core.somaxconn').default, '4096');

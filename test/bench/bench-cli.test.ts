@@ -75,9 +75,11 @@ test('percentiles match a server with known delays: 90% at 10 ms, 10% at 100 ms'
 
 test('with -R, a 1 s stall of the server shows in p99 and p90 (coordinated omission corrected); without, it hides', async () => {
   const stalling = async () => {
-    const t0 = Date.now();
-    // From 1.0 s to 2.0 s after start, every response waits until 2.0 s.
+    // From 1.0 s to 2.0 s after the first request, every response waits until 2.0 s. Counted from
+    // the first request, not from the server's start: a busy machine takes seconds to start the CLI.
+    let t0: number | undefined;
     return httpServer((_req, res) => {
+      t0 ??= Date.now();
       const t = Date.now() - t0;
       if (t >= 1000 && t < 2000) setTimeout(() => res.end('x'), 2000 - t);
       else res.end('x');
@@ -101,7 +103,8 @@ test('with -R, a 1 s stall of the server shows in p99 and p90 (coordinated omiss
     await server.close();
   }
   assert.ok(closed.latencyMs.max! > 800, `the stall is there: max ${closed.latencyMs.max}`);
-  assert.ok(closed.latencyMs.p99! < 100, `but a closed loop hides it from p99: ${closed.latencyMs.p99}`);
+  // Hidden: p99 is a small part of the stall measured in the same run, not a fixed bound.
+  assert.ok(closed.latencyMs.p99! < closed.latencyMs.max! / 8, `but a closed loop hides it from p99: ${closed.latencyMs.p99} (max ${closed.latencyMs.max})`);
 });
 
 describe('errors are classified', () => {

@@ -24,7 +24,7 @@ function counters(args: string[], procRoot?: string): Run {
   const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   if (procRoot === undefined) delete env.TCPLENS_PROC;
   else env.TCPLENS_PROC = procRoot;
-  const r = spawnSync(process.execPath, [MAIN, 'counters', ...args], { env, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(process.execPath, [MAIN, 'counters', ...args], { env, encoding: 'utf8', timeout: 100_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -130,6 +130,7 @@ describe('tcplens counters (on captured files)', () => {
   it('prints one JSON sample per interval with deltas, rates of event counters only, and values', () => {
     const r = counters(['--interval', '0.1', '--count', '2', '--json', '--all', '--section', 'Tcp,sockstat.TCP'], overflow);
     assert.equal(r.code, 0, r.stderr);
+    // biome-ignore lint/suspicious/noExplicitAny: the test reads the fields of parsed JSON as it finds them
     const doc = JSON.parse(r.stdout) as { samples: Array<Record<string, any>> };
     assert.equal(doc.samples.length, 2);
     for (const s of doc.samples) {

@@ -21,7 +21,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutM
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 100_000); // a hang guard: on a busy machine a CLI run can take tens of seconds
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -45,7 +45,7 @@ export async function interruptCli(args: string[], server: { count(): number }):
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const killer = setTimeout(() => child.kill('SIGKILL'), 100_000);
   const from = server.count();
   try {
     for (let i = 0; i < 200 && server.count() - from < 100; i++) await new Promise((r) => setTimeout(r, 50));

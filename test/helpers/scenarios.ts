@@ -5,6 +5,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { ssSockets } from './ss.ts';
 
 export interface Scenario {
   host: string;
@@ -84,7 +85,16 @@ export async function createScenario(host: string, n = { established: 5, timeWai
       s.on('error', () => {});
       sockets.push(s);
     }
-    await new Promise((r) => setTimeout(r, 300)); // let FINs and handshakes settle
+    // Let FINs and handshakes settle: at least 300 ms, and until ss sees every CLOSE_WAIT and the
+    // full queue (bounded, generously: a busy machine is slow, not wrong).
+    await new Promise((r) => setTimeout(r, 300));
+    const settled = () => {
+      const ss = ssSockets();
+      const closeWait = ss.filter((x) => x.state === 'CLOSE_WAIT' && x.local === `${host}:${cwPort}`).length;
+      const queue = ss.find((x) => x.state === 'LISTEN' && x.local === `${host}:${full.port}`)?.recvQ;
+      return closeWait === n.closeWait && queue === Math.min(n.queued, n.backlog + 1);
+    };
+    for (let i = 0; i < 300 && !settled(); i++) await new Promise((r) => setTimeout(r, 100));
     return {
       host,
       ports: { established: estabPort, timeWait: twPort, closeWait: cwPort, fullQueue: full.port },

@@ -21,7 +21,7 @@ export async function startServe(args: string[] = []): Promise<ServeProcess> {
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const lines = createInterface({ input: child.stdout! });
   const iterator = lines[Symbol.asyncIterator]();
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   const first = await iterator.next();
   clearTimeout(timer);
   if (first.done) throw new Error(`serve did not start: ${stderr}`);
@@ -34,7 +34,7 @@ export async function startServe(args: string[] = []): Promise<ServeProcess> {
     async stop() {
       if (child.exitCode !== null) return undefined;
       child.kill('SIGINT');
-      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
       const next = await iterator.next();
       if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
       clearTimeout(kill);

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { ResponseParser, MAX_HEAD_BYTES } from '../../src/http/response-parser.ts';
+import { nodeHttpParser } from '../../src/node-internals.ts';
 
 // Node's own response parser (llhttp), the reference our hand-written one must agree with.
-const { HTTPParser } = createRequire(import.meta.url)('_http_common') as { HTTPParser: any };
+const HTTPParser = nodeHttpParser()!;
 
 interface Seen {
   status: number;

@@ -29,7 +29,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'monitoring.coreos.com/v1 PrometheusRule': PrometheusRule,
 };
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- manifests are untyped YAML
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML
+type Obj = Record<string, any>;
 
 function manifests(): { file: string; doc: Obj }[] {
   const out: { file: string; doc: Obj }[] = [];

@@ -25,7 +25,8 @@ function whyNot(): string | undefined {
 }
 const reason = whyNot();
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- YAML and Prometheus's JSON
+// biome-ignore lint/suspicious/noExplicitAny: YAML and Prometheus's JSON
+type Obj = Record<string, any>;
 
 const namespaces: Netns[] = [];
 const children: ChildProcess[] = [];

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { startExporter, type Exporter } from '../../src/observe/exporter-server.ts';
-import { parseExposition, valueOf, type Exposition } from '../helpers/prom-text.ts';
+import { parseExposition, valueOf as sampleValue, type Exposition } from '../helpers/prom-text.ts';
 import { hasSs, ssSockets } from '../helpers/ss.ts';
 
 let exporter: Exporter;
@@ -56,31 +56,31 @@ test('reports its own CPU, resident memory, descriptors and event-loop delay, as
   const rssAfter = vmRssBytes();
   const fdsAfter = readdirSync('/proc/self/fd').length;
 
-  const rss = valueOf(e, 'process_resident_memory_bytes')!;
+  const rss = sampleValue(e, 'process_resident_memory_bytes')!;
   assert.ok(rss >= Math.min(rssBefore, rssAfter) * 0.9 && rss <= Math.max(rssBefore, rssAfter) * 1.1, `${rss} within 10% of VmRSS ${rssBefore}..${rssAfter}`);
-  const fds = valueOf(e, 'process_open_fds')!;
+  const fds = sampleValue(e, 'process_open_fds')!;
   // readdir of /proc/self/fd opens one descriptor itself while it lists.
   assert.ok(fds >= Math.min(fdsBefore, fdsAfter) - 2 && fds <= Math.max(fdsBefore, fdsAfter) + 2, `${fds} open descriptors vs ${fdsBefore}..${fdsAfter}`);
   const maxFds = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
-  assert.equal(valueOf(e, 'process_max_fds'), maxFds);
-  const cpu = valueOf(e, 'process_cpu_seconds_total')!;
+  assert.equal(sampleValue(e, 'process_max_fds'), maxFds);
+  const cpu = sampleValue(e, 'process_cpu_seconds_total')!;
   const usage = process.cpuUsage();
   assert.ok(cpu > 0 && cpu <= (usage.user + usage.system) / 1e6 + 0.01, `${cpu} s of CPU, at most what the process used`);
   assert.equal(e.types.get('process_cpu_seconds_total'), 'counter');
-  assert.ok((valueOf(e, 'nodejs_eventloop_lag_p99_seconds') ?? -1) >= 0, 'event-loop delay p99 is exported');
-  assert.ok((valueOf(e, 'nodejs_eventloop_lag_max_seconds') ?? -1) >= 0, 'event-loop delay max is exported');
+  assert.ok((sampleValue(e, 'nodejs_eventloop_lag_p99_seconds') ?? -1) >= 0, 'event-loop delay p99 is exported');
+  assert.ok((sampleValue(e, 'nodejs_eventloop_lag_max_seconds') ?? -1) >= 0, 'event-loop delay max is exported');
 });
 
 test("each scrape reports its duration, its sample's socket count, and counts itself", async () => {
   const first = await scrape();
   const second = await scrape();
-  assert.equal(valueOf(second, 'tcplens_scrapes_total'), valueOf(first, 'tcplens_scrapes_total')! + 1);
+  assert.equal(sampleValue(second, 'tcplens_scrapes_total'), sampleValue(first, 'tcplens_scrapes_total')! + 1);
   for (const e of [first, second]) {
     const total = e.samples.filter((s) => s.name === 'tcplens_sockets').reduce((n, s) => n + s.value, 0);
-    assert.equal(valueOf(e, 'tcplens_scrape_sockets'), total, 'the sample this scrape shows');
+    assert.equal(sampleValue(e, 'tcplens_scrape_sockets'), total, 'the sample this scrape shows');
     // No sharing window here, so each scrape took its own sample: it lasted at least that long.
-    const duration = valueOf(e, 'tcplens_scrape_duration_seconds')!;
-    assert.ok(duration >= valueOf(e, 'tcplens_sample_duration_seconds')!, `${duration} s covers the sample's time`);
+    const duration = sampleValue(e, 'tcplens_scrape_duration_seconds')!;
+    assert.ok(duration >= sampleValue(e, 'tcplens_sample_duration_seconds')!, `${duration} s covers the sample's time`);
     assert.ok(duration < 30);
   }
 });
@@ -88,7 +88,7 @@ test("each scrape reports its duration, its sample's socket count, and counts it
 test("per-local-port series name listening ports only; a client's ports add to one ephemeral series and do not churn", { skip: !hasSs() && 'ss (iproute2) is missing' }, async () => {
   const { port } = await listener();
   await openClients(port, 10);
-  const estOf = (e: Exposition, p: string) => valueOf(e, 'tcplens_sockets_by_local_port', { state: 'ESTABLISHED', port: p }) ?? 0;
+  const estOf = (e: Exposition, p: string) => sampleValue(e, 'tcplens_sockets_by_local_port', { state: 'ESTABLISHED', port: p }) ?? 0;
   const seriesPorts = (e: Exposition) => new Set(e.samples.filter((s) => s.name === 'tcplens_sockets_by_local_port').map((s) => s.labels.port!));
   const ssListening = () => new Set(ssSockets().filter((s) => s.state === 'LISTEN').map((s) => s.local.slice(s.local.lastIndexOf(':') + 1)));
   // Other processes on this host open and close listeners meanwhile: a port counts as listening if

@@ -207,7 +207,6 @@ test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per 
       );
     };
     // 150 ms apart: a loaded machine may slow a round trip, never by that much on most of them.
-    const median = (r: number[]) => [...r].sort((a, b) => a - b)[Math.floor(r.length / 2)]!;
     // Unaffected: the fastest trip is quick; affected: every trip is slow.
     for (const r of await rtts(10, 3)) assert.ok(Math.min(...r) < 100, `toxicity 0: ${r}`);
     p.updateToxic('latency_downstream', { toxicity: 1 });

@@ -66,8 +66,8 @@ export function getJson<T = unknown>(port: number, path: string, opts: { agent?:
   return get(port, path, opts).then((r) => ({ ...r, json: JSON.parse(r.body) as T }));
 }
 
-/** Wait for a condition the server reaches on its own schedule; fail rather than hang. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+/** Wait for a condition the server reaches on its own schedule; fail rather than hang (the bound is generous: a busy machine is slow, not wrong). */
+export async function until(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!condition()) {
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -160,11 +160,15 @@ test('/debug/eventloop gives finite delay percentiles and utilization, and a 200
     assert.ok(delayMs.max >= 150, `max ${delayMs.max} ms should show the 200 ms block`);
     assert.ok(delayMs.p50 <= delayMs.p90 && delayMs.p90 <= delayMs.p99 && delayMs.p99 <= delayMs.max);
     assert.ok(windowMs >= 200);
-    assert.ok(utilization.ratio > 0.5 && utilization.ratio <= 1, `busy for most of the window: ${utilization.ratio}`);
+    // The block is active time whatever else the machine does (a busy machine stretches the idle
+    // part of the window, not the block), and the ratio is active over the window.
+    assert.ok(utilization.activeMs >= 150, `the 200 ms block is active time: ${JSON.stringify(utilization)}`);
+    assert.ok(utilization.ratio > 0 && utilization.ratio <= 1);
+    assert.ok(Math.abs(utilization.ratio - utilization.activeMs / (utilization.activeMs + utilization.idleMs)) < 0.01, JSON.stringify(utilization));
 
     // Each call covers the time since the previous one, so the block is gone from the next.
     const third = await getJson<Loop>(s.port, '/debug/eventloop');
-    assert.ok(third.json.delayMs.max < 150, `max ${third.json.delayMs.max} ms after the block`);
+    assert.ok(third.json.delayMs.max < delayMs.max, `max ${third.json.delayMs.max} ms after the block, ${delayMs.max} ms with it`);
   } finally {
     await s.close();
   }
@@ -198,9 +202,11 @@ test('/debug/profile?seconds=1 returns a .cpuprofile attachment, and a second pr
     assert.ok(Array.isArray(r.json.nodes) && r.json.nodes.length > 0);
     assert.ok(Array.isArray(r.json.samples));
     const tookMs = performance.now() - started;
-    assert.ok(tookMs >= 950 && tookMs < 4000, `took ${tookMs} ms for one second`);
+    // One second, not the default five: the upper bound tells the two apart and leaves a busy
+    // machine four seconds of slack.
+    assert.ok(tookMs >= 950 && tookMs < 5000, `took ${tookMs} ms for one second`);
     // In microseconds: the profile covers the second asked for.
-    assert.ok(r.json.endTime - r.json.startTime >= 900_000);
+    assert.ok(r.json.endTime - r.json.startTime >= 900_000 && r.json.endTime - r.json.startTime < 5_000_000);
   } finally {
     await s.close();
   }
@@ -232,7 +238,14 @@ test('HEAD /debug/profile and /debug/heap answer the headers without doing the w
     const h = await get(s.port, '/debug/heap', { method: 'HEAD' });
     assert.equal(h.status, 200);
     assert.match(String(h.headers['content-disposition']), /\.heapsnapshot"$/);
-    assert.ok(performance.now() - started < 1000);
+    const headMs = performance.now() - started;
+    // Compared with doing the work, measured here: a 60 s profile, and a heap snapshot taken now.
+    const heapStarted = performance.now();
+    const heap = await get(s.port, '/debug/heap');
+    const heapMs = performance.now() - heapStarted;
+    assert.equal(heap.status, 200);
+    assert.ok(heap.body.length > 0);
+    assert.ok(headMs < heapMs && headMs < 60_000, `HEAD ${headMs} ms, a heap snapshot ${heapMs} ms`);
   } finally {
     await s.close();
   }
@@ -352,7 +365,8 @@ test('close() cancels a running profile, which then answers 503, as does every l
     s.routes.close();
     const r = await pending;
     assert.equal(r.status, 503);
-    assert.ok(performance.now() - started < 3000);
+    // Well before the 30 s asked for: the close ended the wait.
+    assert.ok(performance.now() - started < 15_000);
     // Closed for good: nothing restarts (no new event-loop monitor, no new profile).
     assert.equal((await get(s.port, '/debug/eventloop')).status, 503);
   } finally {

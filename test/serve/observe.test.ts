@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { observeConnections, observerOf, type ConnState } from '../../src/serve/observe.ts';
 import { gracefulShutdown } from '../../src/serve/graceful.ts';
 import { hardenedSettings, hardenServer } from '../../src/serve/harden.ts';
+import { until } from './debug-server.ts';
 
 test('follows a connection through new, active, idle and closed, with requests and bytes', async () => {
   let release: (() => void) | undefined;
@@ -21,21 +22,21 @@ test('follows a connection through new, active, idle and closed, with requests a
   try {
     const sock = connect(port, '127.0.0.1');
     await once(sock, 'connect');
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => observer.counts().new === 1, 'the server to accept');
     assert.deepEqual(observer.counts(), { new: 1, active: 0, idle: 0, hijacked: 0, closed: 0 });
     sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     while (!release) await new Promise((r) => setTimeout(r, 5));
     assert.equal(observer.counts().active, 1);
     release();
     await once(sock, 'data');
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => observer.counts().idle === 1, 'the connection to turn idle');
     const [conn] = observer.connections();
     assert.equal(conn!.state, 'idle');
     assert.equal(conn!.requests, 1);
     assert.ok(conn!.bytesRead > 20 && conn!.bytesWritten > 20);
     assert.equal(conn!.remotePort, sock.localPort);
     sock.destroy();
-    await new Promise((r) => setTimeout(r, 30));
+    await until(() => observer.counts().closed === 1, 'the server to see the close');
     assert.deepEqual(observer.counts(), { new: 0, active: 0, idle: 0, hijacked: 0, closed: 1 });
     assert.deepEqual(transitions, [[undefined, 'new'], ['new', 'active'], ['active', 'idle'], ['idle', 'closed']]);
     assert.equal(observer.requestsTotal(), 1);
@@ -57,7 +58,7 @@ test('an upgraded connection is hijacked', async () => {
     sock.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n');
     sock.resume();
     await once(sock, 'close');
-    await new Promise((r) => setTimeout(r, 20));
+    await until(() => states.length === 3, 'the server to see the close');
     assert.deepEqual(states, ['new', 'hijacked', 'closed']);
   } finally {
     server.close();
@@ -69,7 +70,7 @@ test('graceful shutdown closes idle connections at once, drains busy ones, destr
     const ms = Number(req.url!.slice(1));
     setTimeout(() => res.end('done'), ms);
   });
-  observeConnections(server);
+  const observer = observeConnections(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
@@ -83,9 +84,11 @@ test('graceful shutdown closes idle connections at once, drains busy ones, destr
     s.setEncoding('latin1').on('data', (d: string) => (got += d));
     return new Promise<string>((resolve) => s.on('close', () => resolve(got)));
   };
-  const quick = ask(100);
+  // The quick one must still be in flight when the shutdown starts (300 ms leaves a busy machine
+  // time to deliver both requests), and done before the 400 ms deadline that follows.
+  const quick = ask(300);
   const slow = ask(5000);
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => observer.counts().active === 2 && observer.counts().new === 1, 'both requests and the idle connection to arrive');
   const result = await gracefulShutdown(server, { deadlineMs: 400 });
   assert.equal(result.closedIdle, 1);
   assert.equal(result.drained, 1);

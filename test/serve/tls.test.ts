@@ -45,7 +45,7 @@ const ok: RequestListener = (_req, res) => res.end('ok');
 
 /** The server counts a handshake when it reads the client's Finished, a moment after the client is done. */
 async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = performance.now() + 2_000;
+  const deadline = performance.now() + 30_000; // generous: a busy machine is slow, not wrong
   while (!check()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
@@ -101,7 +101,7 @@ test('selfSignedCertificate makes a certificate for localhost with its key, vali
   await assert.rejects(selfSignedCertificate({ days: 0 }), /positive number of days/);
 });
 
-test('a server from certificate files answers https requests that verify the certificate', { timeout: 5000 }, () =>
+test('a server from certificate files answers https requests that verify the certificate', { timeout: 30_000 }, () =>
   withWatchedServer(ok, async ({ port }) => {
     const answer = await get(port, { agent: false, ca: [alpha.cert] });
     assert.equal(answer.status, 200);
@@ -109,7 +109,7 @@ test('a server from certificate files answers https requests that verify the cer
     assert.equal(answer.peerCN, 'alpha');
   }));
 
-test('new certificate files reach new connections while an open keep-alive connection keeps working', { timeout: 5000 }, () =>
+test('new certificate files reach new connections while an open keep-alive connection keeps working', { timeout: 30_000 }, () =>
   withWatchedServer(ok, async ({ server, port, dir, events }) => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -140,7 +140,7 @@ test('new certificate files reach new connections while an open keep-alive conne
     }
   }));
 
-test('three certificate reloads under load drop no request', { timeout: 5000 }, async () => {
+test('three certificate reloads under load drop no request', { timeout: 30_000 }, async () => {
   let served = 0;
   const count: RequestListener = (_req, res) => {
     served++;
@@ -197,7 +197,7 @@ test('three certificate reloads under load drop no request', { timeout: 5000 }, 
   });
 });
 
-test('a broken certificate pair is refused with a warning and the previous one keeps serving', { timeout: 5000 }, () =>
+test('a broken certificate pair is refused with a warning and the previous one keeps serving', { timeout: 30_000 }, () =>
   withWatchedServer(ok, async ({ server, port, dir, events }) => {
     // A new certificate with the old key: what a renewal looks like when only one file got copied.
     let failed = next(events, 'failed');
@@ -237,7 +237,7 @@ test('a server refuses to start on a key that is not the certificate\'s, naming 
   }
 });
 
-test('SNI picks the certificate for the name the client asks for, and reloads it from its files', { timeout: 5000 }, async () => {
+test('SNI picks the certificate for the name the client asks for, and reloads it from its files', { timeout: 30_000 }, async () => {
   let server: TlsServer | undefined;
   const dir = await certDir(aTest);
   try {
@@ -274,7 +274,7 @@ test('SNI picks the certificate for the name the client asks for, and reloads it
 });
 
 for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-  test(`a client that brings back its session resumes it and is counted as resumed (${maxVersion}), also after a reload`, { timeout: 5000 }, () =>
+  test(`a client that brings back its session resumes it and is counted as resumed (${maxVersion}), also after a reload`, { timeout: 30_000 }, () =>
     withWatchedServer(ok, async ({ server, port, dir, events }) => {
       const session = await sessionOf(port, { maxVersion });
       const again = await handshake(port, { maxVersion, session });
@@ -295,7 +295,7 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     }));
 }
 
-test('handshake durations go into the histogram, one per completed handshake', { timeout: 5000 }, async () => {
+test('handshake durations go into the histogram, one per completed handshake', { timeout: 30_000 }, async () => {
   let server: TlsServer | undefined;
   try {
     server = await createTlsServer({ selfSigned: true }, ok);
@@ -314,7 +314,7 @@ test('handshake durations go into the histogram, one per completed handshake', {
   }
 });
 
-test('handshakes that fail are counted by reason', { timeout: 5000 }, async () => {
+test('handshakes that fail are counted by reason', { timeout: 30_000 }, async () => {
   let server: TlsServer | undefined;
   try {
     server = await createTlsServer({ selfSigned: true, https: { minVersion: 'TLSv1.3' } }, ok);

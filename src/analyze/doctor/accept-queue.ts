@@ -1,4 +1,4 @@
-// Accept-queue overflow and the backlog settings behind it (handbook 2.1, corrected for this kernel).
+// Accept-queue overflow and the backlog settings behind it, as this kernel applies them.
 
 import type { Finding } from '../../model/finding.ts';
 import { type DoctorSnapshot, fmt, sysctlNumber } from './snapshot.ts';

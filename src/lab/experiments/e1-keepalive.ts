@@ -1,4 +1,4 @@
-// E1 of the lab (handbook 2.4): keep-alive vs a new connection per request — throughput, TIME_WAIT,
+// E1 of the lab: keep-alive vs a new connection per request — throughput, TIME_WAIT,
 // ports consumed, and EADDRNOTAVAIL once the client's port range is narrowed to 1,000 ports.
 
 import type { BenchResult } from '../../model/bench-result.ts';

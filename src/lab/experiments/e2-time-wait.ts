@@ -1,4 +1,4 @@
-// E2 of the lab (handbook 2.5): TIME_WAIT tuning measured over a veth — what tcp_tw_reuse does to a
+// E2 of the lab: TIME_WAIT tuning measured over a veth — what tcp_tw_reuse does to a
 // client short of ports, what tcp_fin_timeout does (not) to TIME_WAIT, and who holds TIME_WAIT.
 
 import type { Netns } from '../../kernel/netns.ts';
@@ -110,7 +110,7 @@ const okUntil = (r: Row) =>
   `${formatCount(Number(r.ok))} request${Number(r.ok) === 1 ? '' : 's'} went through${typeof r.lastOkS === 'number' ? ` in the first ${r.lastOkS} s` : ''}`;
 
 /**
- * tcp_tw_reuse 0 against 1 as the issue asks it: the errors once the ports run out. Not a rate for 0: its
+ * tcp_tw_reuse 0 against 1 by what tells them apart: the errors once the ports run out. Not a rate for 0: its
  * requests stop once each port has been used once, so ok / run length is only ports / run length. Nor
  * the raw EADDRNOTAVAIL counts: bench retries a failed connect after 10 ms doubling to 1 s, so they
  * count retries, and run higher where connects go on succeeding (each success resets the back-off).

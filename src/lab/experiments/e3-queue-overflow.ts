@@ -1,4 +1,4 @@
-// E3 of the lab (handbook 2.1): a server that accepts slowly behind a small backlog, hit by a burst of
+// E3 of the lab: a server that accepts slowly behind a small backlog, hit by a burst of
 // connections — accept-queue overflows, the 1 s / 3 s SYN-retransmit steps in connect time, SYN cookies.
 
 import type { Netns } from '../../kernel/netns.ts';

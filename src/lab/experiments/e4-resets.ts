@@ -1,4 +1,4 @@
-// E4 of the lab (handbook 2.3): a peer that aborts (RST) is noticed at once; a peer that vanishes
+// E4 of the lab: a peer that aborts (RST) is noticed at once; a peer that vanishes
 // silently (its link down) is noticed only by TCP keepalive, and only as soon as keepalive is set to.
 
 import type { Netns } from '../../kernel/netns.ts';

@@ -67,12 +67,11 @@ export const experiment: Experiment = {
     ctx.progress(`${rate} requests/s through pools of three sizes`);
     const r = await runScriptJson<PoolResult>(ctx, p, 'e7-pool', { url: `${server.url}delay/${delayMs}`, rate, durationMs, sizes: null, calibrate: 10 }, 120_000);
     // Three sizes, as the script chose them: too small, Little's law, twice that.
-    const [small, little, double] = r.runs as [PoolRun, PoolRun, PoolRun];
-    const label = (run: PoolRun, i: number) => ['too small', `Little’s law: ${rate}/s × ${r.serviceMs} ms = ${r.little.toFixed(2)}, rounded up`, 'twice Little’s law'][i]!;
+    const label = (i: number) => ['too small', `Little’s law: ${rate}/s × ${r.serviceMs} ms = ${r.little.toFixed(2)}, rounded up`, 'twice Little’s law'][i]!;
 
     const rows: Record<string, Cell>[] = r.runs.map((run, i) => ({
       connections: run.connections,
-      sizing: label(run, i),
+      sizing: label(i),
       requests: run.requests,
       completedPerSec: run.completedPerSec,
       errors: Object.values(run.errors).reduce((a, b) => a + b, 0),

@@ -83,7 +83,7 @@ type Outcome = { error?: string; reused: boolean; doneAt?: number };
 
 function agentGet(agent: Agent): Promise<Outcome> {
   return new Promise((resolve) => {
-    let req: ClientRequest | undefined = undefined;
+    let req: ClientRequest | undefined;
     req = request({ host, port, path: '/', agent }, (res) => {
       res.resume();
       res.on('end', () => resolve({ reused: Boolean(req?.reusedSocket), doneAt: performance.now() }));
