@@ -10,7 +10,8 @@ import type { Netns } from '../../src/kernel/netns.ts';
 // Inside the namespace, with somaxconn 8 (so the accept queue holds 9): 3 connections complete and
 // wait in the queue; then 30 more while nft drops the handshakes' final ACKs, so that 8 become
 // request sockets and the rest SYN cookies; then the ACKs go through with data, 6 fit, the rest
-// overflow (and are retransmitted); then 10 more connections whose SYNs find the queue full.
+// overflow (and are retransmitted); then 10 more connections whose SYNs find the queue full; then
+// everything closes, the listener first, so that the counter stops there.
 const SCENARIO = `import socket,subprocess,sys,time
 port=int(sys.argv[1])
 s=socket.socket(); s.bind(('127.0.0.1',port)); s.listen(100)
@@ -37,6 +38,9 @@ for c in held:
 time.sleep(2.5)
 for i in range(10): connect()
 time.sleep(1.5)
+# The listener goes first, then the clients: nothing can overflow after this.
+s.close()
+for c in keep: c.close()
 print('done',flush=True)
 sys.stdin.readline()
 `;
