@@ -50,7 +50,7 @@ test('doctor --trace in an overflowing namespace: the partition of ListenOverflo
     const line = f.evidence.find((e) => e.includes('ListenOverflows:'))!;
     const m = /^([\d,]+) ListenOverflows: ([\d,]+) drops seen with reasons.*, ([\d,]+) SYNs refused at the full queue \(no tracepoint\)$/.exec(line);
     assert.ok(m, line);
-    const [total, seen, refused] = [m[1], m[2], m[3]].map((s) => Number(s!.replaceAll(',', '')));
+    const [total, seen, refused] = [m[1], m[2], m[3]].map((s) => Number(s!.replaceAll(',', ''))) as [number, number, number];
     assert.equal(total, overflows, "doctor's window holds the whole overflow: nstat counts the same");
     assert.equal(seen + refused, overflows);
     assert.ok(seen > 0 && refused > 0, line);
