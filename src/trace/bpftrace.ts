@@ -260,7 +260,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   const root = ensureTracefs(sink.notice);
   const btf = hasKernelBtf();
   const plan = planEvents(o.events?.length ? o.events : DEFAULT_TRACE_EVENTS, { kfreeSkbFormat: readFormat(root, 'skb:kfree_skb'), btf });
-  for (const line of plan.notices) sink.notice?.(line);
+  if (plan.notices.length) sink.notice?.(plan.notices.join('; '));
   const events = plan.events;
   const resetReasons = checkTracepoints(root, tracepointsFor(events));
   const script = buildScript({
