@@ -29,9 +29,10 @@ test('the same port in two namespaces: listeners from before the trace keep thei
   const spaces = [createNetns('tcplens-test-own-a'), createNetns('tcplens-test-own-b')];
   const servers = spaces.map((ns) => spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', SERVER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const lines = servers.map((s) => createInterface({ input: s.stdout! }));
+  // The listeners exist before the trace starts: their owners come from the namespaces' tables.
+  await Promise.all(lines.map((l) => once(l, 'line')));
   const cli = streamCli(['trace', '--json', '--events', 'state', '--port', String(port)]);
   try {
-    await Promise.all(lines.map((l) => once(l, 'line')));
     await cli.waitFor((l) => l.type === 'start', 90_000);
     const clients: number[] = [];
     for (const [i, s] of servers.entries()) {

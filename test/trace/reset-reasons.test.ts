@@ -51,10 +51,10 @@ test('resets to a closed port and by aborts: reasons, and counts equal to tcpdum
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: load.stdout! });
+  await once(lines, 'line');
   const cli = streamCli(['trace', '--json', '--events', 'reset', '--port', Object.values(ports).join(',')]);
   const dumps: Array<Awaited<ReturnType<typeof tcpdump>>> = [];
   try {
-    await once(lines, 'line');
     await cli.waitFor((l) => l.type === 'start', 90_000);
     // tcpdump inside the namespace: every RST, and those from each case's server port.
     const rst = 'tcp[tcpflags] & tcp-rst != 0';
