@@ -381,7 +381,9 @@ class Connection implements TransportEvents {
     // Whatever else this read holds belongs to the closed stream: the parser stops there.
     this.parser.reset();
     this.engine.nextLater(this);
-    old?.destroy();
+    // Gracefully: the server may still send (a TLS close_notify after its last response), and a
+    // socket closed at once would answer that with a reset.
+    old?.retire();
   }
 
   private drop(): void {

@@ -29,6 +29,25 @@ export interface Transport {
   end(): void;
   /** Close now. No event follows. */
   destroy(): void;
+  /**
+   * Close gracefully, with no event to follow: FIN (a TLS close_notify first) after the queued
+   * writes, then read and discard until the peer's own close, then close. Closing at once instead
+   * makes the kernel answer with a reset whatever the peer still sends (a TLS close_notify, say)
+   * or whatever sits unread. Closes anyway after RETIRE_TIMEOUT_MS.
+   */
+  retire(): void;
+}
+
+/** How long a retired connection waits for the peer to close before it is closed regardless. */
+export const RETIRE_TIMEOUT_MS = 1_000;
+
+/** A retired raw connection's read buffer: what still arrives is read and thrown away. */
+const RETIRED_BUFFER_BYTES = 4096;
+
+/** Where a retired connection's events go: nowhere, but its end closes it. */
+function retiredEvents(t: { destroy(): void }): TransportEvents {
+  const close = () => t.destroy();
+  return { onConnect: noop, onSecure: noop, onData: noop, onEnd: close, onError: close };
 }
 
 export interface TransportOptions {
@@ -169,7 +188,7 @@ let writeReq: ReturnType<typeof newWriteReq> | undefined;
 
 class RawTransport implements Transport {
   closed = false;
-  readonly events: TransportEvents;
+  events: TransportEvents;
   readonly buffer: Buffer;
   private readonly options: TransportOptions;
   private readonly handle: RawHandle;
@@ -265,19 +284,34 @@ class RawTransport implements Transport {
     this.pending = this.pendingMore = undefined;
     this.handle.close();
   }
+
+  retire(): void {
+    if (this.closed) return;
+    if (!this.isConnected) {
+      this.destroy();
+      return;
+    }
+    this.events = retiredEvents(this);
+    // Its reads no longer go into the connection's buffer, which its next transport reads into.
+    this.handle.useUserBuffer(Buffer.allocUnsafe(RETIRED_BUFFER_BYTES));
+    this.shutdown();
+    setTimeout(() => this.destroy(), RETIRE_TIMEOUT_MS);
+  }
 }
 
 // ---- the socket path --------------------------------------------------------------------------
 
 class SocketTransport implements Transport {
   private readonly socket: Socket;
+  private events: TransportEvents;
 
   constructor(o: TransportOptions, events: TransportEvents) {
+    this.events = events;
     let s: Socket;
     if (o.tls) {
       s = tlsConnect({ host: o.host, port: o.port, servername: o.tls.servername, rejectUnauthorized: o.tls.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
-      s.on('secureConnect', () => events.onSecure());
-      s.on('data', (b: Buffer) => events.onData(b, b.length));
+      s.on('secureConnect', () => this.events.onSecure());
+      s.on('data', (b: Buffer) => this.events.onData(b, b.length));
     } else {
       s = netConnect({
         host: o.host,
@@ -286,16 +320,27 @@ class SocketTransport implements Transport {
         onread: {
           buffer: o.buffer,
           callback: (n: number, b: Buffer) => {
-            events.onData(b, n);
+            this.events.onData(b, n);
             return true;
           },
         },
       });
     }
-    s.on('connect', () => events.onConnect());
-    s.on('end', () => events.onEnd());
-    s.on('error', (err: NodeJS.ErrnoException) => events.onError(err.code ?? 'error', err.message));
+    s.on('connect', () => this.events.onConnect());
+    s.on('end', () => this.events.onEnd());
+    s.on('error', (err: NodeJS.ErrnoException) => this.events.onError(err.code ?? 'error', err.message));
     this.socket = s;
+  }
+
+  retire(): void {
+    if (this.socket.connecting || this.socket.destroyed) {
+      this.destroy();
+      return;
+    }
+    this.events = retiredEvents(this);
+    const timer = setTimeout(() => this.destroy(), RETIRE_TIMEOUT_MS);
+    this.socket.once('close', () => clearTimeout(timer));
+    this.socket.end();
   }
 
   write(data: Uint8Array): void {

@@ -1,14 +1,20 @@
-// `tcplens trace`: live TCP state changes, resets and retransmits through eBPF tracepoints, then a summary.
+// `tcplens trace`: live TCP state changes, resets, retransmits, drops and ended connections through eBPF tracepoints, then a summary.
 //
 // --json: NDJSON on stdout, one object per line, flushed as events arrive:
-//   {"time","type":"state"|"reset-sent"|"reset-received"|"retransmit"|"synack-retransmit","pid","comm",
-//    "family","saddr","sport","daddr","dport","oldState","newState","ms"}
+//   {"time","type":"state"|"reset-sent"|"reset-received"|"retransmit"|"synack-retransmit"|"drop"|"life","pid","comm",
+//    "family","saddr","sport","daddr","dport","oldState","newState","ms","sk"}
+//   sk: the kernel socket's address in hex (null when there was none), the same on every event of one
+//   socket while it lives: events of one connection group by it.
+//   drop: "reason" (the kernel's name), "direction":"in"|"out", "where" (kernel function), "noise":true
+//   for reasons that say nothing about TCP (printed only with --noise, always counted).
+//   life: one per connection that ended, "ms" its whole life, "bytesSent", "bytesReceived" (application bytes).
 //   plus "derived":true on a TIME_WAIT inferred from FIN_WAIT2/CLOSING → CLOSE, "sampled":true on
 //   every event of the /proc/net/tcp fallback, "reason" on resets sent (Linux 6.10+). pid/comm: the
 //   socket's owner when known, else null; ms: time spent in oldState when its start was seen, else null.
 //   {"time","type":"lost","events":N} when bpftrace reports events the kernel dropped.
 //   Last line: {"type":"summary","backend","durationS","events":{…},"lostEvents","missedEvents","transitions":[{"from","to","count","derived"}],
-//               "lifetimes":{"count","p50Ms","p90Ms","p99Ms","maxMs"}|null,"resets":[{"direction","port","count"}],
+//               "lifetimes":{"count","p50Ms","p90Ms","p99Ms","maxMs"}|null,"resets":[{"direction","port","reason","count"}],
+//               "drops":[{"reason","port","count","noise"}],
 //               "retransmits":[{"peer","retransmits","synackRetransmits"}]}
 // Remarks (a fallback, a tracefs mount) go to stderr as single lines, never into stdout.
 
@@ -16,7 +22,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseStateName, type TcpState } from '../model/tcp-state.ts';
 import { useColor } from '../render/table.ts';
-import { TRACE_EVENT_KINDS, type TraceEvent, type TraceEventKind } from '../trace/event.ts';
+import { DEFAULT_TRACE_EVENTS, TRACE_EVENT_KINDS, type TraceEvent, type TraceEventKind } from '../trace/event.ts';
 import { parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
 
@@ -31,6 +37,7 @@ interface TraceCliOptions {
   interval: number;
   fallback?: boolean;
   json?: boolean;
+  noise?: boolean;
 }
 
 /**
@@ -62,7 +69,7 @@ const parseFilterPort = (flag: string) => parseInteger(flag, 1, 65535);
 export function registerTrace(program: Command): void {
   program
     .command('trace')
-    .description('live TCP state changes, resets sent/received and retransmits (eBPF via bpftrace, root), with a summary at the end')
+    .description('live TCP state changes, resets, retransmits, drops with the kernel\'s reason and ended connections (eBPF via bpftrace, root), with a summary at the end')
     .option('--port <port>', 'either end uses this port (repeatable, or a comma list)', list('--port', parseFilterPort('--port')))
     .option('--sport <port>', 'the local port is one of these', list('--sport', parseFilterPort('--sport')))
     .option('--dport <port>', 'the remote port is one of these', list('--dport', parseFilterPort('--dport')))
@@ -72,7 +79,7 @@ export function registerTrace(program: Command): void {
       'every event in this state: state changes from or to it, resets and retransmits of a socket in it; kernel names (TIME_WAIT, SYN_SENT…) or ss aliases',
       list('--state', parseStateName),
     )
-    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')}`, list('--events', parseEvent))
+    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')} (default: ${DEFAULT_TRACE_EVENTS.join(',')})`, list('--events', parseEvent))
     .option('--duration <seconds>', 'stop this long after the probes are attached (default: until Ctrl-C)', parseSeconds('--duration'))
     .option(
       '--interval <ms>',
@@ -82,13 +89,19 @@ export function registerTrace(program: Command): void {
     )
     .option('--fallback', 'sample /proc/net/tcp instead of tracing (no root or bpftrace needed)')
     .option('--no-fallback', 'fail instead of sampling when eBPF is unavailable (not root, no bpftrace)')
+    .option('--noise', 'also print drops whose reason says nothing about TCP (NOT_SPECIFIED, QUEUE_PURGE…); the summary counts them always')
     .option('--json', 'NDJSON: a {"type":"start"} line once events are captured, one event per line, a summary object last')
     .addHelpText(
       'after',
       `
 Tracepoints: sock:inet_sock_set_state, tcp:tcp_send_reset, tcp:tcp_receive_reset,
-tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack. Needs root and bpftrace (apt-get install -y bpftrace);
-without either it samples /proc/net/tcp (labelled sampled) unless --no-fallback.
+tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack, skb:kfree_skb (drop). Needs root and bpftrace
+(apt-get install -y bpftrace); without either it samples /proc/net/tcp (labelled sampled) unless --no-fallback.
+
+drop: TCP packets the kernel dropped, with its own name for the reason (read from the running
+kernel: Linux 5.17+ and its BTF), the packet's addresses and, when the kernel found a socket, its
+state and owner. life: one line per connection that ended (as tcplife): owner, both ends, its whole
+life, bytes sent and received. Every event carries "sk", the kernel socket, to group a connection's.
 
 The kernel never reports TIME_WAIT itself: FIN_WAIT2 (or CLOSING) → CLOSE is where it hands the
 connection to a timewait socket, shown as → TIME_WAIT* (derived). pid/comm is the socket's owner as
@@ -99,6 +112,8 @@ Examples:
   sudo tcplens trace --port 8080                         every change on port 8080 until Ctrl-C
   sudo tcplens trace --events reset --duration 30        who sends and receives resets, for 30 s
   sudo tcplens trace --state TIME_WAIT --dport 5432      where TIME_WAIT towards a database comes from
+  sudo tcplens trace --events drop,reset --port 8080     what the kernel drops and resets on 8080, and why
+  sudo tcplens trace --events life --dport 443           each connection to 443 as it ends: duration, bytes
   sudo tcplens trace --json --duration 10 > trace.ndjson
   tcplens trace --fallback --interval 50 --port 8080     without root: sampled every 50 ms`,
     )
@@ -120,6 +135,7 @@ Examples:
       const sink = {
         event(e: TraceEvent) {
           summary.add(e);
+          if (e.noise && !o.noise) return;
           buffered.push(o.json ? render.traceEventLine(e) : render.traceEventText(e, color));
         },
         flush: write,

@@ -3,6 +3,7 @@
 import type { TraceEvent } from '../trace/event.ts';
 import type { TraceSummary } from '../trace/summary.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
+import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
 import { type Color, formatCount, paint, renderTable } from './table.ts';
 
 // ---- NDJSON ----------------------------------------------------------------------------------
@@ -22,10 +23,20 @@ export function traceEventJson(e: TraceEvent): Record<string, unknown> {
     oldState: e.oldState,
     newState: e.newState,
     ms: e.ms,
+    sk: skId(e.sk),
   };
   if (e.derived) o.derived = true;
   if (e.sampled) o.sampled = true;
   if (e.reason !== undefined) o.reason = e.reason;
+  if (e.type === 'drop') {
+    o.direction = e.direction;
+    o.where = e.where ?? null;
+    if (e.noise) o.noise = true;
+  }
+  if (e.type === 'life') {
+    o.bytesSent = e.bytesSent;
+    o.bytesReceived = e.bytesReceived;
+  }
   return o;
 }
 
@@ -44,6 +55,9 @@ function isoTime(timeMs: number): string {
 
 const jsonString = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
 
+/** The socket id in JSON: null when the event had no socket (a reset or drop for a closed port). */
+const skId = (sk: string): string | null => (sk === '0' ? null : sk);
+
 /**
  * traceEventJson(e) as one NDJSON line, written out by hand: this runs for every event, at tens of
  * thousands per second, and JSON.stringify of an object costs twice as much. Addresses, states,
@@ -53,10 +67,13 @@ export function traceEventLine(e: TraceEvent): string {
   let line =
     `{"time":"${isoTime(e.timeMs)}","type":"${e.type}","pid":${e.pid},"comm":${jsonString(e.comm)},"family":"${e.family}",` +
     `"saddr":"${e.saddr}","sport":${e.sport},"daddr":"${e.daddr}","dport":${e.dport},` +
-    `"oldState":${e.oldState === null ? 'null' : `"${e.oldState}"`},"newState":${e.newState === null ? 'null' : `"${e.newState}"`},"ms":${e.ms}`;
+    `"oldState":${e.oldState === null ? 'null' : `"${e.oldState}"`},"newState":${e.newState === null ? 'null' : `"${e.newState}"`},"ms":${e.ms},` +
+    `"sk":${e.sk === '0' ? 'null' : `"${e.sk}"`}`;
   if (e.derived) line += ',"derived":true';
   if (e.sampled) line += ',"sampled":true';
   if (e.reason !== undefined) line += `,"reason":${jsonString(e.reason)}`;
+  if (e.type === 'drop') line += `,"direction":"${e.direction}","where":${jsonString(e.where ?? null)}${e.noise ? ',"noise":true' : ''}`;
+  if (e.type === 'life') line += `,"bytesSent":${e.bytesSent},"bytesReceived":${e.bytesReceived}`;
   return line + '}\n';
 }
 
@@ -122,6 +139,13 @@ function what(e: TraceEvent): { text: string; color?: Color } {
       return { text: `retransmit${e.oldState ? ` in ${e.oldState}` : ''}`, color: 'yellow' };
     case 'synack-retransmit':
       return { text: 'SYN-ACK retransmit', color: 'yellow' };
+    case 'drop':
+      return {
+        text: `dropped${e.direction === 'out' ? ' outgoing' : ''}${e.oldState ? ` in ${e.oldState}` : ' (no socket)'}: ${e.reason}`,
+        color: e.noise ? 'dim' : 'red',
+      };
+    case 'life':
+      return { text: `closed from ${e.oldState ?? '?'}: sent ${formatBytes(e.bytesSent ?? 0)}, received ${formatBytes(e.bytesReceived ?? 0)}` };
   }
 }
 
@@ -137,6 +161,12 @@ export function traceEventText(e: TraceEvent, color: boolean): string {
 }
 
 // ---- summary ---------------------------------------------------------------------------------
+
+function formatBytes(n: number): string {
+  if (n < 10_000) return `${n} B`;
+  if (n < 10_000_000) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
 
 function ms(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(n < 10 ? 3 : 1)} ms`;
@@ -167,7 +197,10 @@ export function renderTraceSummary(s: TraceSummary, color: boolean): string {
   parts.push(
     paint(`Summary: ${s.durationS.toFixed(1)} s ${how}`, 'bold', color) +
       `: ${formatCount(e.state)} state changes, ${formatCount(e['reset-sent'])} resets sent, ${formatCount(e['reset-received'])} received, ` +
-      `${formatCount(e.retransmit)} retransmits, ${formatCount(e['synack-retransmit'])} SYN-ACK retransmits\n`,
+      `${formatCount(e.retransmit)} retransmits, ${formatCount(e['synack-retransmit'])} SYN-ACK retransmits` +
+      (e.drop ? `, ${formatCount(e.drop)} drops` : '') +
+      (e.life ? `, ${formatCount(e.life)} connections ended` : '') +
+      '\n',
   );
   if (s.lostEvents > 0) {
     parts.push(paint(`bpftrace lost ${formatCount(s.lostEvents)} events (the kernel's perf buffer overflowed)\n`, 'red', color));
@@ -187,10 +220,29 @@ export function renderTraceSummary(s: TraceSummary, color: boolean): string {
     parts.push('\n' + paint('Resets', 'bold', color) + ' (by the server port of the connection)\n');
     parts.push(
       renderTable(
-        [{ header: 'DIRECTION' }, { header: 'PORT', align: 'right' }, { header: 'COUNT', align: 'right' }],
-        s.resets.map((r) => [r.direction, String(r.port), formatCount(r.count)]),
+        [{ header: 'DIRECTION' }, { header: 'PORT', align: 'right' }, { header: 'REASON' }, { header: 'COUNT', align: 'right' }],
+        s.resets.map((r) => [r.direction, String(r.port), r.reason ?? '-', formatCount(r.count)]),
       ),
     );
+  }
+  if (s.drops.length) {
+    const shown = s.drops.filter((d) => !d.noise);
+    const noise = s.drops.filter((d) => d.noise);
+    parts.push('\n' + paint('Drops', 'bold', color) + ' (by the kernel\'s reason and the server port of the connection)\n');
+    if (shown.length) {
+      parts.push(
+        renderTable(
+          [{ header: 'REASON' }, { header: 'PORT', align: 'right' }, { header: 'COUNT', align: 'right' }, { header: 'MEANING' }],
+          shown.slice(0, 30).map((d) => [d.reason, String(d.port), formatCount(d.count), dropReasonMeaning(d.reason)?.meaning ?? '']),
+        ),
+      );
+    }
+    if (noise.length) {
+      const byReason = new Map<string, number>();
+      for (const d of noise) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + d.count);
+      const list = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ×${formatCount(n)}`);
+      parts.push(paint(`not shown one by one (reasons that say nothing about TCP): ${list.join(', ')}\n`, 'dim', color));
+    }
   }
   if (s.retransmits.length) {
     parts.push('\n' + paint('Retransmits by peer', 'bold', color) + '\n');

@@ -8,7 +8,8 @@ import { PermissionError, TcplensError, UnsupportedPlatformError } from '../erro
 import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
 import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts';
 import { stateCode } from '../model/tcp-state.ts';
-import type { TraceEvent, TraceHandle, TraceOptions, TraceSink } from './event.ts';
+import { DEFAULT_TRACE_EVENTS, type TraceEvent, type TraceHandle, type TraceOptions, type TraceSink } from './event.ts';
+import { planEvents } from './kernel-support.ts';
 import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
@@ -110,39 +111,82 @@ export function tracepointHasField(root: string, tp: string, field: string): boo
   }
 }
 
-/** Whether bpftrace can read kernel structs (struct sock) here: the kernel exposes its BTF. */
-export function hasKernelBtf(): boolean {
-  return existsSync('/sys/kernel/btf/vmlinux');
+/** Whether bpftrace can read kernel structs (struct sock) here: the kernel exposes its BTF (TCPLENS_BTF names another file to look for). */
+export function hasKernelBtf(path = process.env.TCPLENS_BTF || '/sys/kernel/btf/vmlinux'): boolean {
+  return existsSync(path);
+}
+
+/** A tracepoint's format file, or undefined when this kernel has no such tracepoint. */
+export function readFormat(root: string, tp: string): string | undefined {
+  const [sys, name] = tp.split(':') as [string, string];
+  try {
+    return readFileSync(`${root}/events/${sys}/${name}/format`, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function eventOf(tp: string): string {
   if (tp.includes('reset')) return 'reset';
   if (tp.includes('synack')) return 'synack';
+  if (tp.includes('kfree_skb')) return 'drop';
   return 'retrans';
 }
 
 /** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
 const MAX_LISTENERS = 256;
 
-/** Owners of the listeners that exist now, so sockets they accept during the trace carry a pid. */
-export function knownListeners(ports?: readonly number[]): KnownListener[] {
-  const byInode = new Map<number, number>();
-  const listen = stateCode('LISTEN');
-  for (const family of ['ipv4', 'ipv6'] as const) {
+/** One process in each network namespace, by the namespace's inode number (/proc/<pid>/ns/net). */
+export function namespacesOfProcesses(procRoot = '/proc'): Map<number, number> {
+  const out = new Map<number, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync(procRoot).filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
     try {
-      readProcNetTcp(family, (row) => {
-        if (row.state === listen && row.inode && (!ports?.length || ports.includes(row.localPort))) byInode.set(row.inode, row.localPort);
-      });
+      const m = /^net:\[(\d+)\]$/.exec(readlinkSync(`${procRoot}/${pid}/ns/net`));
+      if (m && !out.has(Number(m[1]))) out.set(Number(m[1]), Number(pid));
     } catch {
-      // Without them, accepted sockets just show no owner until their process closes them.
+      // gone, or a kernel thread we may not read
+    }
+  }
+  return out;
+}
+
+/**
+ * Owners of the listeners that exist now, in every network namespace (each read through
+ * /proc/<pid>/net/tcp of a process inside it), so sockets they accept during the trace carry a pid.
+ */
+export function knownListeners(ports?: readonly number[]): KnownListener[] {
+  const listen = stateCode('LISTEN');
+  const byInode = new Map<number, { netns: number; port: number }>();
+  const namespaces = namespacesOfProcesses();
+  if (namespaces.size === 0) namespaces.set(0, process.pid);
+  for (const [netns, pid] of namespaces) {
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      try {
+        readProcNetTcp(
+          family,
+          (row) => {
+            if (row.state === listen && row.inode && (!ports?.length || ports.includes(row.localPort))) byInode.set(row.inode, { netns, port: row.localPort });
+          },
+          `/proc/${pid}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`,
+        );
+      } catch {
+        // Without them, accepted sockets just show no owner until their process closes them.
+      }
     }
   }
   if (byInode.size === 0) return [];
   const owners = scanProcesses(new Set(byInode.keys())).byInode;
-  const out = new Map<number, KnownListener>();
-  for (const [inode, port] of byInode) {
+  const out = new Map<string, KnownListener>();
+  for (const [inode, { netns, port }] of byInode) {
     const o = owners.get(inode);
-    if (o && !out.has(port)) out.set(port, { port, pid: o.pid, comm: o.command });
+    const key = `${netns}:${port}`;
+    if (o && !out.has(key)) out.set(key, { netns, port, pid: o.pid, comm: o.command });
     if (out.size === MAX_LISTENERS) break;
   }
   return [...out.values()];
@@ -213,8 +257,11 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   if (process.platform !== 'linux') throw new UnsupportedPlatformError(`tracing needs Linux (this is ${process.platform})`);
   requireRoot();
   const bpftrace = o.bpftracePath ?? findBpftrace();
-  const events = o.events?.length ? o.events : (['state', 'reset', 'retrans', 'synack'] as const);
   const root = ensureTracefs(sink.notice);
+  const btf = hasKernelBtf();
+  const plan = planEvents(o.events?.length ? o.events : DEFAULT_TRACE_EVENTS, { kfreeSkbFormat: readFormat(root, 'skb:kfree_skb'), btf });
+  if (plan.notices.length) sink.notice?.(plan.notices.join('; '));
+  const events = plan.events;
   const resetReasons = checkTracepoints(root, tracepointsFor(events));
   const script = buildScript({
     events,
@@ -222,7 +269,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     listeners: knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined),
     resetReason: resetReasons.size > 0,
     retransmitErr: events.includes('retrans') && tracepointHasField(root, 'tcp:tcp_retransmit_skb', 'err'),
-    sockState: hasKernelBtf(),
+    sockState: btf,
+    egressDropCodes: plan.egressDropCodes,
+    dropRxSk: plan.dropRxSk,
   });
 
   const env = {
@@ -239,7 +288,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 
   return new Promise<TraceHandle>((resolveStart, rejectStart) => {
-    const ctx: ParseContext = { monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6, resetReasons };
+    const ctx: ParseContext = { monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6, resetReasons, dropReasons: plan.dropReasons };
     // Now on the events' clock (CLOCK_MONOTONIC as epoch ms), so that arrival − kernel time is bpftrace's delivery lag.
     const now = () => ctx.monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
     let stderr = '';

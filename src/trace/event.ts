@@ -3,11 +3,14 @@
 import type { Family } from '../model/socket.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 
-export type TraceEventType = 'state' | 'reset-sent' | 'reset-received' | 'retransmit' | 'synack-retransmit';
+export type TraceEventType = 'state' | 'reset-sent' | 'reset-received' | 'retransmit' | 'synack-retransmit' | 'drop' | 'life';
 
 /** The groups of events a user selects with --events. */
-export const TRACE_EVENT_KINDS = ['state', 'reset', 'retrans', 'synack'] as const;
+export const TRACE_EVENT_KINDS = ['state', 'reset', 'retrans', 'synack', 'drop', 'life'] as const;
 export type TraceEventKind = (typeof TRACE_EVENT_KINDS)[number];
+
+/** What a trace shows when --events is not given: drops and lifetimes are asked for by name. */
+export const DEFAULT_TRACE_EVENTS: readonly TraceEventKind[] = ['state', 'reset', 'retrans', 'synack'];
 
 export interface TraceEvent {
   /** Wall-clock time of the event, ms since the epoch (fractional). */
@@ -26,19 +29,38 @@ export interface TraceEvent {
   sport: number;
   daddr: string;
   dport: number;
-  /** state: the state left; resets and retransmits: the socket's state at that moment when known. */
+  /**
+   * state: the state left; resets, retransmits and drops: the socket's state at that moment when
+   * known; life: the state the connection closed from.
+   */
   oldState: TcpState | null;
   /** state: the state entered; null for other events. */
   newState: TcpState | null;
-  /** Milliseconds spent in oldState, when its start was seen. */
+  /** Milliseconds spent in oldState, when its start was seen; life: the connection's whole life, from SYN_SENT or SYN_RECV to CLOSE. */
   ms: number | null;
   /** TIME_WAIT inferred from FIN_WAIT2/CLOSING → CLOSE: the kernel hands the connection to a timewait socket there. */
   derived?: true;
   /** From the polling fallback: a difference between two /proc/net/tcp snapshots, not a kernel event. */
   sampled?: true;
-  /** reset-sent: the kernel's reason (sk_rst_reason), where the kernel reports one. */
+  /**
+   * reset-sent: the kernel's reason (sk_rst_reason), where the kernel reports one; drop: the kernel's
+   * name of its enum skb_drop_reason value, read from the running kernel.
+   */
   reason?: string;
-  /** An id of the kernel socket (its address in bpftrace, a 4-tuple key when sampling); internal, not in JSON. */
+  /** drop: a reason that says nothing about TCP (NOT_SPECIFIED, a queue purged at close), counted but not printed unless asked. */
+  noise?: true;
+  /** drop: whether the packet was arriving (local end = its destination) or leaving. */
+  direction?: 'in' | 'out';
+  /** drop: the kernel function that dropped the packet (cookie_v4_check, tcp_v4_rcv…). */
+  where?: string;
+  /** life: bytes the socket sent and had acknowledged, and bytes it received. */
+  bytesSent?: number;
+  bytesReceived?: number;
+  /**
+   * The kernel socket: its address in bpftrace ('0' when there is none, as for a reset to a closed
+   * port), a 4-tuple key when sampling. Events of one connection share it while the socket lives; the
+   * kernel may reuse an address after the socket is freed.
+   */
   sk: string;
 }
 

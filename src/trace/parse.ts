@@ -3,6 +3,7 @@
 import { formatAddress } from '../kernel/proc-net-tcp.ts';
 import type { Family } from '../model/socket.ts';
 import type { TcpState } from '../model/tcp-state.ts';
+import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
 import type { TraceEvent } from './event.ts';
 import { stateOfCode } from './script.ts';
 
@@ -20,6 +21,8 @@ export interface ParseContext {
   monoToEpochMs: number;
   /** Names of tcp_send_reset's reason codes, from the tracepoint's format. */
   resetReasons?: ReadonlyMap<number, string>;
+  /** Names of skb:kfree_skb's reason codes (enum skb_drop_reason), from the tracepoint's format. */
+  dropReasons?: ReadonlyMap<number, string>;
 }
 
 export const ATTACHED_LINE = '__BPFTRACE_NOTIFY_PROBES_ATTACHED';
@@ -157,9 +160,47 @@ export function parseEventData(data: string, ctx: ParseContext): TraceEvent {
       return event(f, 'synack-retransmit', timeMs, 3, 8, 'SYN_RECV', null, null);
     case 'T':
       return event(f, 'retransmit', timeMs, 4, 9, state(f[3]), null, null);
+    case 'L': {
+      const e = event(f, 'life', timeMs, 4, 12, state(f[3]), null, Number(f[9]) / 1000);
+      e.bytesSent = Number(f[10]);
+      e.bytesReceived = Number(f[11]);
+      return e;
+    }
+    case 'D':
+      return dropEvent(f, timeMs, ctx);
     default:
       throw new Error(`unexpected bpftrace output '${data.slice(0, 80)}'`);
   }
+}
+
+/** D now sk state reason out family src-port dst-port src dst where pid comm (script.ts): the local end first, as in every event. */
+function dropEvent(f: string[], timeMs: number, ctx: ParseContext): TraceEvent {
+  const out = f[5] === '1';
+  const [local, remote] = out ? [7, 8] : [8, 7];
+  const pid = Number(f[12]);
+  const comm = pid > 0 ? commOf(f, 13) : '';
+  const code = Number(f[4]);
+  const reason = ctx.dropReasons?.get(code) ?? `UNKNOWN_${code}`;
+  const e: TraceEvent = {
+    timeMs,
+    type: 'drop',
+    pid: pid > 0 ? pid : null,
+    comm: comm || null,
+    family: family(f[6]),
+    saddr: address(f[local + 2]!),
+    sport: Number(f[local]),
+    daddr: address(f[remote + 2]!),
+    dport: Number(f[remote]),
+    oldState: state(f[3]),
+    newState: null,
+    ms: null,
+    sk: f[2] ?? '0',
+  };
+  e.reason = reason;
+  e.direction = out ? 'out' : 'in';
+  e.where = f[11];
+  if (dropReasonMeaning(reason)?.noise) e.noise = true;
+  return e;
 }
 
 /** The symbolic names of a tracepoint field, from its format file's __print_symbolic(REC->field, {n, "NAME"}, …). */

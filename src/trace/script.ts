@@ -11,12 +11,24 @@
 //   r now sk state family sport dport saddr daddr pid comm                  a reset received
 //   T now sk state family sport dport saddr daddr pid comm                  a retransmit
 //   Y now req family sport dport saddr daddr pid comm                       a SYN-ACK retransmit
+//   D now sk state reason out family sport dport saddr daddr where pid comm a TCP packet dropped
+//   L now sk old family sport dport saddr daddr us sent received pid comm  a connection ended
+//
+// Drops come from skb:kfree_skb: the addresses and ports are read from the packet's own headers
+// (kernel BTF gives struct sk_buff, iphdr, ipv6hdr), source first as on the wire; out is 1 for the
+// reasons of packets leaving (the local end is then the source); sk is the socket that received it
+// (rx_sk, 0 when none was found), where the state for --state and the owner come from; where is
+// the kernel function that dropped it (ksym). Ended connections read the bytes acknowledged and
+// received from struct tcp_sock as the socket enters CLOSE, as libbpf-tools' tcplife does.
 //
 // Maps, keyed by the kernel socket's address and deleted when it reaches CLOSE:
 //   @ts[sk]  = when it entered its current state (for the time spent in the state it leaves)
+//   @birth[sk] = when it entered SYN_SENT or SYN_RECV (the start of a connection's life, for L)
 //   @who[sk] = (pid, comm) of its process, learned where only that process can be running: in
 //              connect (→ SYN_SENT), listen (→ LISTEN) and close/shutdown (→ FIN_WAIT1, → LAST_ACK);
-//              an accepted socket starts with its listener's owner, @lis[port]
+//              an accepted socket starts with its listener's owner, @lis[netns, port]: listeners are
+//              keyed by their network namespace (its inode number, read through BTF; 0 without) and
+//              port, so the same port in two namespaces does not mix owners
 //   @rst[sk] = a reset went through it (so its FIN_WAIT2/CLOSING → CLOSE is not a TIME_WAIT hand-off,
 //              and its CLOSE is not an abort's, below)
 // and one keyed by CPU:
@@ -34,6 +46,8 @@ import { TCP_STATES, stateCode } from '../model/tcp-state.ts';
 import type { TraceEventKind, TraceFilter } from './event.ts';
 
 export interface KnownListener {
+  /** The inode number of the listener's network namespace (as in /proc/<pid>/ns/net). */
+  netns: number;
   port: number;
   pid: number;
   comm: string;
@@ -53,6 +67,10 @@ export interface ScriptOptions {
   retransmitErr?: boolean;
   /** Whether bpftrace can read struct sock (kernel BTF): the state of a socket that receives a reset, which its tracepoint lacks. */
   sockState?: boolean;
+  /** The codes of drop reasons given to packets on their way out, in this kernel's numbering. */
+  egressDropCodes?: readonly number[];
+  /** Whether skb:kfree_skb has rx_sk (Linux 6.12+): the socket that received the dropped packet. */
+  dropRxSk?: boolean;
 }
 
 const SYN_SENT = stateCode('SYN_SENT');
@@ -72,6 +90,7 @@ export function tracepointsFor(events: readonly TraceEventKind[]): string[] {
   if (events.includes('reset') || events.includes('state')) tps.push('tcp:tcp_send_reset', 'tcp:tcp_receive_reset');
   if (events.includes('retrans')) tps.push('tcp:tcp_retransmit_skb');
   if (events.includes('synack')) tps.push('tcp:tcp_retransmit_synack');
+  if (events.includes('drop')) tps.push('skb:kfree_skb');
   return tps;
 }
 
@@ -104,6 +123,11 @@ function printAddressed(o: { tag: string; head: [string, string]; tail: [string,
   );
 }
 
+/** The network namespace of a socket, as the inode number /proc/<pid>/ns/net shows; 0 where bpftrace cannot read struct sock. */
+function netnsOf(sk: string, o: ScriptOptions): string {
+  return o.sockState ? `((struct sock *)${sk})->__sk_common.skc_net.net->ns.inum` : '(uint32)0';
+}
+
 /** A process name as a bpftrace string literal: printable ASCII only, at most 15 bytes as comm. */
 function commLiteral(comm: string): string {
   return `"${comm.replace(/[^\w .:/@+-]/g, '?').slice(0, 15)}"`;
@@ -116,6 +140,7 @@ export function buildScript(o: ScriptOptions): string {
   const f = o.filter ?? {};
   const wantState = events.has('state');
   const wantReset = events.has('reset');
+  const wantLife = events.has('life');
   const pidCond = (pid: string) => (f.pids?.length ? anyOf(pid, f.pids) : '');
   const codes = (f.states ?? []).map(stateCode);
   /** --state for an event in one state (resets, retransmits): the socket's state then. */
@@ -127,15 +152,17 @@ export function buildScript(o: ScriptOptions): string {
   let s = '';
 
   s += 'BEGIN {\n';
-  for (const l of o.listeners ?? []) s += `  @lis[${l.port}] = ((uint64)${l.pid}, ${commLiteral(l.comm)});\n`;
+  for (const l of o.listeners ?? []) {
+    s += `  @lis[(uint32)${o.sockState ? l.netns : 0}, (uint16)${l.port}] = ((uint64)${l.pid}, ${commLiteral(l.comm)});\n`;
+  }
   s += '  printf("B");\n}\n\n';
 
   // -- state changes: always attached, as owners and times serve every other event --
   let b = `  $sk = (uint64)args->skaddr;\n  $old = args->oldstate;\n  $new = args->newstate;\n${wantState ? '  $now = nsecs;\n' : ''}`;
   b += `  if ($new == ${SYN_SENT} || $new == ${LISTEN} || $new == ${FIN_WAIT1} || $new == ${LAST_ACK}) {\n    @who[$sk] = (pid, comm);\n  }\n`;
-  b += `  if ($new == ${LISTEN}) {\n    @lis[args->sport] = (pid, comm);\n  }\n`;
-  b += `  if ($old == ${LISTEN} && $new == ${SYN_RECV}) {\n    $l = @lis[args->sport];\n    if ($l.0 != 0) {\n      @who[$sk] = $l;\n    }\n  }\n`;
-  if (wantState || wantReset) b += '  $w = @who[$sk];\n';
+  b += `  if ($new == ${LISTEN}) {\n    @lis[${netnsOf('args->skaddr', o)}, args->sport] = (pid, comm);\n  }\n`;
+  b += `  if ($old == ${LISTEN} && $new == ${SYN_RECV}) {\n    $l = @lis[${netnsOf('args->skaddr', o)}, args->sport];\n    if ($l.0 != 0) {\n      @who[$sk] = $l;\n    }\n  }\n`;
+  if (wantState || wantReset || wantLife) b += '  $w = @who[$sk];\n';
   if (wantState) {
     b += '  $t = @ts[$sk];\n  $us = (int64)-1;\n  if ($t != 0) {\n    $us = (int64)(($now - $t) / 1000);\n  }\n';
     b += `  $derived = 0;\n  if ($new == ${CLOSE} && ($old == ${FIN_WAIT2} || $old == ${CLOSING}) && @rst[$sk] == 0) {\n    $derived = 1;\n  }\n`;
@@ -148,6 +175,30 @@ export function buildScript(o: ScriptOptions): string {
     );
   }
   if (wantReset) b += `  if ($new == ${CLOSE} && $old != $new && @rst[$sk] == 0) {\n    @closing[cpu] = ($sk, $w.0, $w.1, $old);\n  }\n`;
+  if (wantLife) {
+    // The kernel counts sequence numbers: bytes_acked includes a connecting side's SYN (the first
+    // number acknowledged) and our FIN once acknowledged, bytes_received the peer's FIN (which sets
+    // SOCK_DONE, bit 1 of sk_flags). Taken off, the counts are the application's bytes.
+    b += `  if (($new == ${SYN_SENT} || $new == ${SYN_RECV}) && $old != $new) {\n    @birth[$sk] = (nsecs, $new == ${SYN_SENT} ? 1 : 0);\n  }\n`;
+    b += `  if ($new == ${CLOSE}) {\n    $b = @birth[$sk];\n`;
+    const body =
+      '  $tp = (struct tcp_sock *)args->skaddr;\n  $acked = $tp->bytes_acked;\n' +
+      '  if ($b.1 == 1 && $acked > 0) {\n    $acked = $acked - 1;\n  }\n' +
+      `  if ($tp->snd_una == $tp->write_seq && ($old == ${FIN_WAIT2} || $old == ${CLOSING} || $old == ${LAST_ACK}) && $acked > 0) {\n    $acked = $acked - 1;\n  }\n` +
+      '  $rcvd = $tp->bytes_received;\n  if ((((struct sock *)args->skaddr)->__sk_common.skc_flags & 2) != 0 && $rcvd > 0) {\n    $rcvd = $rcvd - 1;\n  }\n';
+    b += guarded(
+      (indent) =>
+        body.replace(/^(?=.)/gm, indent.slice(2)) +
+        printAddressed({
+          tag: 'L',
+          head: ['%llu %llx %d', 'nsecs, $sk, $old'],
+          tail: ['%llu %llu %llu %llu %s', '(nsecs - $b.0) / 1000, $acked, $rcvd, $w.0, $w.1'],
+          indent,
+        }),
+      and('$b.0 != 0', inState('$old'), pidCond('$w.0')),
+    ).replace(/^(?=.)/gm, '  ');
+    b += `    delete(@birth[$sk]);\n  }\n`;
+  }
   // Times serve only state events (the time spent in the old state); the same state again is no new start.
   const forget = `    delete(@who[$sk]);\n${wantState || wantReset ? '    delete(@rst[$sk]);\n' : ''}`;
   b += wantState
@@ -198,7 +249,7 @@ export function buildScript(o: ScriptOptions): string {
     {
       kind: 'synack',
       tp: 'tcp:tcp_retransmit_synack',
-      pre: '  $w = @lis[args->sport];\n',
+      pre: `  $w = @lis[${netnsOf('args->skaddr', o)}, args->sport];\n`,
       tag: 'Y',
       head: ['%llu %llx', 'nsecs, (uint64)args->req'],
       cond: '',
@@ -213,9 +264,49 @@ export function buildScript(o: ScriptOptions): string {
     s += probe(`tracepoint:${p.tp}`, and(p.pred, portCondition('args->sport', 'args->dport', f)), b);
   }
 
+  if (events.has('drop')) s += dropProbe(o, and(inState('$state'), pidCond('$w.0')));
+
   // Left alone, bpftrace prints every map at exit.
-  s += `END {\n${wantState ? '  clear(@ts);\n' : ''}${wantState || wantReset ? '  clear(@rst);\n' : ''}${wantReset ? '  clear(@closing);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
+  s += `END {\n${wantLife ? '  clear(@birth);\n' : ''}${wantState ? '  clear(@ts);\n' : ''}${wantState || wantReset ? '  clear(@rst);\n' : ''}${wantReset ? '  clear(@closing);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
   return s;
+}
+
+const ETH_P_IP = 0x0800;
+const ETH_P_IPV6 = 0x86dd;
+const TCP_NEW_SYN_RECV = 12;
+
+/**
+ * TCP packets freed as dropped: every skb:kfree_skb of IPv4 or IPv6 carrying TCP. The owner is the
+ * receiving socket's, or for a listener or a request socket that of the listener on the local port
+ * (known from the start of the trace). `cond` is the --state/--pid filter over $state and $w.0.
+ */
+function dropProbe(o: ScriptOptions, cond: string): string {
+  const f = o.filter ?? {};
+  const egress = o.egressDropCodes ?? [];
+  const byte = (at: string) => `(uint16)*(uint8 *)(${at})`;
+  let b = '  $skb = (struct sk_buff *)args->skbaddr;\n  $ip = $skb->head + $skb->network_header;\n  $th = $skb->head + $skb->transport_header;\n';
+  b += `  $v6 = args->protocol == ${ETH_P_IPV6};\n`;
+  b += `  if ((($v6 && ((struct ipv6hdr *)$ip)->nexthdr == 6) || (!$v6 && ((struct iphdr *)$ip)->protocol == 6)) && $skb->transport_header != 0xffff) {\n`;
+  b += `    $ps = (${byte('$th')} << 8) | ${byte('$th + 1')};\n    $pd = (${byte('$th + 2')} << 8) | ${byte('$th + 3')};\n`;
+  b += `    $out = ${egress.length ? `${anyOf('args->reason', egress)} ? 1 : 0` : '0'};\n`;
+  b += '    $lp = $out ? $ps : $pd;\n    $rp = $out ? $pd : $ps;\n';
+  if (o.dropRxSk) {
+    b += '    $sk = (uint64)args->rx_sk;\n    $w = @who[$sk];\n';
+    b += `    $state = $sk != 0 ? ((struct sock *)args->rx_sk)->__sk_common.skc_state : 0;\n`;
+    b += `    if ($w.0 == 0 && ($state == ${LISTEN} || $state == ${TCP_NEW_SYN_RECV} || $state == ${SYN_RECV})) {\n      $w = @lis[${netnsOf('args->rx_sk', o)}, (uint16)$lp];\n    }\n`;
+  } else {
+    // No socket to tell the namespace or the state: no owner either.
+    b += '    $sk = (uint64)0;\n    $state = 0;\n    $w = @who[$sk];\n';
+  }
+  const line = (fam: number, s: string, d: string) =>
+    `printf("D %llu %llx %d %d %d ${fam} %d %d %s %s %s %llu %s", nsecs, $sk, $state, args->reason, $out, $ps, $pd, ntop(${s}), ntop(${d}), ksym(args->location), $w.0, $w.1);`;
+  const print = (i: string) =>
+    `${i}if ($v6) {\n${i}  ${line(6, '((struct ipv6hdr *)$ip)->saddr.in6_u.u6_addr8', '((struct ipv6hdr *)$ip)->daddr.in6_u.u6_addr8')}\n` +
+    `${i}} else {\n${i}  ${line(4, '((struct iphdr *)$ip)->saddr', '((struct iphdr *)$ip)->daddr')}\n${i}}\n`;
+  const all = and(portCondition('$lp', '$rp', f), cond);
+  b += all ? `    if (${all}) {\n${print('      ')}    }\n` : print('    ');
+  b += '  }\n';
+  return `tracepoint:skb:kfree_skb\n/args->protocol == ${ETH_P_IP} || args->protocol == ${ETH_P_IPV6}/\n{\n${b}}\n\n`;
 }
 
 /** The TCP state with kernel code n, as the kernel names it. */

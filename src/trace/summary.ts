@@ -26,7 +26,19 @@ export interface ResetCount {
   direction: 'sent' | 'received';
   /** The server's port of the connection (see resetPort). */
   port: number;
+  /** The kernel's reason for a reset sent (Linux 6.10+); null for resets received and older kernels. */
+  reason: string | null;
   count: number;
+}
+
+export interface DropCount {
+  /** The kernel's name of the drop reason. */
+  reason: string;
+  /** The server's port of the connection, or the local port a packet with no socket was sent to (see resetPort). */
+  port: number;
+  count: number;
+  /** A reason that says nothing about TCP (not printed event by event unless asked). */
+  noise: boolean;
 }
 
 export interface PeerRetransmits {
@@ -49,6 +61,8 @@ export interface TraceSummary {
   transitions: TransitionCount[];
   lifetimes: LifetimeSummary | null;
   resets: ResetCount[];
+  /** Drops by reason and port, most first (with --events drop). */
+  drops: DropCount[];
   retransmits: PeerRetransmits[];
 }
 
@@ -68,13 +82,14 @@ function peerOf(e: TraceEvent): string {
 }
 
 export class TraceSummaryBuilder {
-  #events: Record<TraceEventType, number> = { state: 0, 'reset-sent': 0, 'reset-received': 0, retransmit: 0, 'synack-retransmit': 0 };
+  #events: Record<TraceEventType, number> = { state: 0, 'reset-sent': 0, 'reset-received': 0, retransmit: 0, 'synack-retransmit': 0, drop: 0, life: 0 };
   #transitions = new Map<string, TransitionCount>();
   /** Open connections: when their life began, and which side we are. */
   #open = new Map<string, { startMs: number; role: 'client' | 'server' }>();
   #listeningPorts = new Set<number>();
   #lifetimes = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LIFETIME_US, numberOfSignificantValueDigits: 3, useWebAssembly: false });
   #resets = new Map<string, ResetCount>();
+  #drops = new Map<string, DropCount>();
   #peers = new Map<string, PeerRetransmits>();
 
   add(e: TraceEvent): void {
@@ -87,6 +102,14 @@ export class TraceSummaryBuilder {
       case 'reset-received':
         this.#reset(e);
         return;
+      case 'drop': {
+        const port = this.resetPort(e);
+        const key = `${e.reason}:${port}`;
+        const d = this.#drops.get(key);
+        if (d) d.count++;
+        else this.#drops.set(key, { reason: e.reason ?? '?', port, count: 1, noise: e.noise === true });
+        return;
+      }
       case 'retransmit':
       case 'synack-retransmit': {
         const peer = peerOf(e);
@@ -128,13 +151,14 @@ export class TraceSummaryBuilder {
   /**
    * The port that names a connection in the reset table: the server's. Known for connections seen
    * from their start (client: the remote port, server: the local one) and for resets that answer a
-   * segment to a port with no socket (the local port, which the peer tried); otherwise the end that
+   * segment to a port with no socket (the local port, which the peer tried; drops with no socket
+   * likewise); otherwise the end that
    * is a known listening port, else the lower of the two (service ports sit below the ephemeral range).
    */
   resetPort(e: TraceEvent): number {
     const open = this.#open.get(e.sk);
     if (open) return open.role === 'client' ? e.dport : e.sport;
-    if (e.type === 'reset-sent' && e.oldState === null) return e.sport;
+    if ((e.type === 'reset-sent' || e.type === 'drop') && e.oldState === null) return e.sport;
     if (this.#listeningPorts.has(e.sport)) return e.sport;
     if (this.#listeningPorts.has(e.dport)) return e.dport;
     return Math.min(e.sport, e.dport);
@@ -143,10 +167,11 @@ export class TraceSummaryBuilder {
   #reset(e: TraceEvent): void {
     const direction = e.type === 'reset-sent' ? 'sent' : 'received';
     const port = this.resetPort(e);
-    const key = `${direction}:${port}`;
+    const reason = e.reason ?? null;
+    const key = `${direction}:${port}:${reason}`;
     const r = this.#resets.get(key);
     if (r) r.count++;
-    else this.#resets.set(key, { direction, port, count: 1 });
+    else this.#resets.set(key, { direction, port, reason, count: 1 });
   }
 
   result(meta: SummaryMeta): TraceSummary {
@@ -172,6 +197,7 @@ export class TraceSummaryBuilder {
           }
         : null,
       resets: [...this.#resets.values()].sort(byCount),
+      drops: [...this.#drops.values()].sort(byCount),
       retransmits: [...this.#peers.values()].sort((a, b) => b.retransmits + b.synackRetransmits - (a.retransmits + a.synackRetransmits)),
     };
   }

@@ -152,7 +152,7 @@ test('resets: silent below 10 established resets per second, a warning at it, cr
   s.deltas['TcpExt.TCPAbortOnData'] = 12;
   const [f] = diagnose(s);
   assert.equal(`${f!.id}:${f!.severity}`, 'connection-resets:warning');
-  assert.match(f!.evidence.join('\n'), /TCPAbortOnData \+12: closed with unread data/);
+  assert.match(f!.evidence.join('\n'), /TCPAbortOnData \+12: data arrived after the application closed/);
   s.deltas['TcpExt.TCPAbortOnMemory'] = 1;
   assert.equal(diagnose(s)[0]!.severity, 'critical');
 });
@@ -188,4 +188,50 @@ test('orphans against tcp_max_orphans, keepalive against middleboxes, descriptor
   const [f] = diagnose(n);
   assert.equal(`${f!.id}:${f!.severity}`, 'nofile-limit:critical');
   assert.match(f!.title, /api\/5 uses 960 of its 1,000 file descriptors/);
+});
+
+test('--trace: ListenOverflows divided into drops seen with reasons and SYNs refused unseen, with owners as evidence', () => {
+  const s = clean();
+  s.deltas['TcpExt.ListenOverflows'] = 134;
+  s.trace = {
+    durationS: 3,
+    lostEvents: 0,
+    resetsSent: [],
+    drops: [
+      { reason: 'TCP_LISTEN_OVERFLOW', address: '127.0.0.1', port: 8080, pid: 123, process: 'python3', where: 'tcp_v4_rcv', count: 8 },
+      { reason: 'NO_SOCKET', address: '127.0.0.1', port: 8080, where: 'cookie_v4_check', count: 6 },
+      { reason: 'NO_SOCKET', address: '127.0.0.1', port: 9999, where: 'tcp_v4_rcv', count: 3 },
+    ],
+  };
+  const f = diagnose(s).find((x) => x.id === 'accept-queue-overflow')!;
+  assert.ok(f.evidence.includes('134 ListenOverflows: 14 drops seen with reasons (8 TCP_LISTEN_OVERFLOW, 6 NO_SOCKET at cookie_v*_check (SYN-cookie connections)), 120 SYNs refused at the full queue (no tracepoint)'), f.evidence.join('\n'));
+  assert.ok(f.evidence.includes('TCP_LISTEN_OVERFLOW ×8 on 127.0.0.1:8080 (python3/123) at tcp_v4_rcv'), f.evidence.join('\n'));
+  // The closed port's drop is no overflow: it goes to the drops finding, with its meaning and counter.
+  const other = diagnose(s).find((x) => x.id === 'drops-with-reasons')!;
+  assert.deepEqual(other.evidence, ['NO_SOCKET ×3 on 127.0.0.1:9999 at tcp_v4_rcv: no socket for this segment: a closed port (answered with a reset), or a final ACK whose SYN cookie found a full accept queue (Tcp.OutRsts)']);
+  // Without --trace nothing of this appears.
+  delete s.trace;
+  assert.ok(!diagnose(s).find((x) => x.id === 'accept-queue-overflow')!.evidence.some((e) => e.includes('drops seen')));
+});
+
+test('--trace: resets by TCP_ABORT_ON_CLOSE are a finding of their own, and reset reasons join the resets finding', () => {
+  const s = clean();
+  s.deltas['Tcp.EstabResets'] = 300;
+  s.deltas['Tcp.OutRsts'] = 400;
+  s.trace = {
+    durationS: 3,
+    lostEvents: 0,
+    drops: [],
+    resetsSent: [
+      { reason: 'NO_SOCKET', address: '127.0.0.1', port: 9999, count: 100 },
+      { reason: 'TCP_ABORT_ON_CLOSE', address: '127.0.0.1', port: 8080, pid: 42, process: 'node', count: 300 },
+    ],
+  };
+  const all = diagnose(s);
+  const abort = all.find((x) => x.id === 'abort-on-close')!;
+  assert.equal(abort.severity, 'warning');
+  assert.match(abort.title, /^300 connections reset because their application closed them with data unread/);
+  assert.deepEqual(abort.evidence, ['TCP_ABORT_ON_CLOSE ×300 from 127.0.0.1:8080 (node/42)']);
+  const resets = all.find((x) => x.id === 'connection-resets')!;
+  assert.ok(resets.evidence.includes('NO_SOCKET ×100 from 127.0.0.1:9999: nothing listens there (or the connection is long gone)'), resets.evidence.join('\n'));
 });

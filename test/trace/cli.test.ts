@@ -91,6 +91,18 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     }
   });
 
+  test('a kernel without BTF: one line says drop and life events need it, the rest is traced', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
+    const r = await runCli(['trace', '--json', '--events', 'state,drop,life', '--duration', '0.5', '--port', '9'], {
+      env: { TCPLENS_BTF: '/nonexistent/vmlinux' },
+      timeoutMs: 90_000,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isOneCleanLine(r.stderr), r.stderr);
+    assert.match(r.stderr, /no drop events: they need the kernel's BTF.*; no life events: they need the kernel's BTF/);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual([lines[0].type, lines.at(-1).type, lines.at(-1).backend], ['start', 'summary', 'bpftrace']);
+  });
+
   test('--fallback with resets asked for: one line says sampling will not report them', async () => {
     const r = await runCli(['trace', '--fallback', '--events', 'state,reset', '--duration', '0.3', '--json', '--port', '9']);
     assert.equal(r.code, 0, r.stderr);

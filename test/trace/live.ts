@@ -74,9 +74,10 @@ export function streamCli(args: string[], opts: { prefix?: string[]; env?: NodeJ
 }
 
 /** tcpdump on lo, one line per packet; resolves once it is capturing. stop() gives the packet count. */
-export async function tcpdump(filter: string): Promise<{ stop(): Promise<number> }> {
-  // Stopped by stop(), or killed with the test process at the latest.
-  const child = spawn('tcpdump', ['-i', 'lo', '-n', '-l', filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function tcpdump(filter: string, prefix: string[] = []): Promise<{ stop(): Promise<number> }> {
+  // Stopped by stop(), or killed with the test process at the latest. prefix: ip netns exec NAME, say.
+  const argv = [...prefix, 'tcpdump', '-i', 'lo', '-n', '-l', filter];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let packets = 0;
   createInterface({ input: child.stdout! }).on('line', (l) => {
     if (l.trim()) packets++;

@@ -83,10 +83,17 @@ test('filters by the owner pid in every probe that prints', () => {
   assert.match(probes(script).get('tracepoint:tcp:tcp_send_reset')!, /if \(\(\$pid == 42 \|\| \$pid == 43\)\) \{\n\s+printf\("R /);
 });
 
-test('gives listeners found before the trace their owner, with a safe string literal', () => {
-  const script = buildScript({ events: ['state'], listeners: [{ port: 8080, pid: 77, comm: 'na"me\\x' }] });
-  assert.match(script, /@lis\[8080\] = \(\(uint64\)77, "na\?me\?x"\);/);
-  assert.match(script, /if \(\$old == 10 && \$new == 3\) \{\n\s+\$l = @lis\[args->sport\];/);
+test('gives listeners found before the trace their owner, keyed by namespace and port, with a safe string literal', () => {
+  const listeners = [
+    { netns: 4026531840, port: 8080, pid: 77, comm: 'na"me\\x' },
+    { netns: 4026532999, port: 8080, pid: 78, comm: 'other' },
+  ];
+  const script = buildScript({ events: ['state'], listeners, sockState: true });
+  assert.match(script, /@lis\[\(uint32\)4026531840, \(uint16\)8080\] = \(\(uint64\)77, "na\?me\?x"\);/);
+  assert.match(script, /@lis\[\(uint32\)4026532999, \(uint16\)8080\] = \(\(uint64\)78, "other"\);/);
+  assert.match(script, /if \(\$old == 10 && \$new == 3\) \{\n\s+\$l = @lis\[\(\(struct sock \*\)args->skaddr\)->__sk_common.skc_net.net->ns.inum, args->sport\];/);
+  // Without BTF every listener is in namespace 0: the port alone, as before.
+  assert.match(buildScript({ events: ['state'], listeners }), /@lis\[\(uint32\)0, \(uint16\)8080\]/);
 });
 
 test('uses the reset reason field only where the kernel has it, and clears every map at exit', () => {

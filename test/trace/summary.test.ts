@@ -28,7 +28,7 @@ test('counts each transition once, derived TIME_WAIT apart', () => {
   assert.equal(t('ESTABLISHED', 'CLOSE'), 2);
   assert.equal(t('LISTEN', 'CLOSE'), 1);
   assert.equal(s.transitions.reduce((n, x) => n + x.count, 0), s.events.state);
-  assert.deepEqual(s.events, { state: 19, 'reset-sent': 2, 'reset-received': 2, retransmit: 0, 'synack-retransmit': 0 });
+  assert.deepEqual(s.events, { state: 19, 'reset-sent': 2, 'reset-received': 2, retransmit: 0, 'synack-retransmit': 0, drop: 0, life: 0 });
 });
 
 test('measures lifetimes of connections seen from SYN_SENT or SYN_RECV to CLOSE or TIME_WAIT', () => {
@@ -80,7 +80,7 @@ test('sampled events: a first sighting opens a connection, its disappearance or 
 test('renders the NDJSON fields of the issue, the live line and the matrix', () => {
   const derived = captured.find((e) => e.derived)!;
   assert.deepEqual(Object.keys(traceEventJson(derived)), [
-    'time', 'type', 'pid', 'comm', 'family', 'saddr', 'sport', 'daddr', 'dport', 'oldState', 'newState', 'ms', 'derived',
+    'time', 'type', 'pid', 'comm', 'family', 'saddr', 'sport', 'daddr', 'dport', 'oldState', 'newState', 'ms', 'sk', 'derived',
   ]);
   const line = traceEventText(derived, false);
   assert.match(line, /11961\/python3\s+\[::1\]:47700\s+→ \[::1\]:58959\s+FIN_WAIT2 → TIME_WAIT\*\s+0\.035$/m);

@@ -7,8 +7,8 @@ import { type DoctorSnapshot, fmt } from './snapshot.ts';
 export const ESTAB_RESETS_PER_S = 10;
 
 const ABORTS: [string, string][] = [
-  ['TcpExt.TCPAbortOnData', 'closed with unread data, or SO_LINGER 0'],
-  ['TcpExt.TCPAbortOnClose', 'data arrived after the application closed'],
+  ['TcpExt.TCPAbortOnData', 'data arrived after the application closed'],
+  ['TcpExt.TCPAbortOnClose', 'closed with unread data'],
   ['TcpExt.TCPAbortOnMemory', 'the kernel ran out of TCP memory'],
   ['TcpExt.TCPAbortOnTimeout', 'retransmits or keepalive probes went unanswered'],
   ['TcpExt.TCPAbortOnLinger', 'an orphan\'s FIN_WAIT2 lingered too long'],

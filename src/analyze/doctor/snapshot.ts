@@ -42,6 +42,30 @@ export interface DoctorSnapshot {
   processes: { pid: number; command: string; fds: number; sockets: number; softLimit?: number }[];
   /** What a run as root would have seen that this one could not. */
   rootWouldAdd: string[];
+  /** With --trace: the drops and resets the kernel's tracepoints reported in the window, with their reasons. */
+  trace?: TraceEvidence;
+}
+
+/** Drops or resets of one reason at one local end and owner, as traced. */
+export interface ReasonCount {
+  /** The kernel's name of the reason (enum skb_drop_reason, or sk_rst_reason for resets). */
+  reason: string;
+  /** The local end: for a packet that found no socket, the address and port it was sent to. */
+  address: string;
+  port: number;
+  pid?: number;
+  process?: string;
+  /** The kernel function that dropped the packet (drops only): cookie_v4_check, tcp_v4_rcv… */
+  where?: string;
+  count: number;
+}
+
+export interface TraceEvidence {
+  durationS: number;
+  drops: ReasonCount[];
+  resetsSent: ReasonCount[];
+  /** Events lost or skipped by the tracing itself: counts below may be short by this many. */
+  lostEvents: number;
 }
 
 export type Rule = (s: DoctorSnapshot) => Finding[];
