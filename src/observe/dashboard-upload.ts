@@ -23,6 +23,11 @@ export interface UploadLimits {
   maxContainers: number;
   /** Values in all (every entry and member counts, nested ones too). */
   maxValues: number;
+  /**
+   * Different member names in all (a key longer than 64 bytes counts each time): JSON.parse pays
+   * for each new name far more than for a name it has seen.
+   */
+  maxNames: number;
   /** Members whose values are replaced by null wherever they are (compared with the key's raw bytes). */
   setAside: ReadonlySet<string>;
 }
@@ -66,7 +71,7 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
   let escapePending = false;
   /** The string being read is a key: its bytes are collected (up to KEY_BYTES). */
   let readingKey = false;
-  let keyParts: Buffer[] = [];
+  const keyBytes = new Uint8Array(KEY_BYTES);
   let keyLength = 0;
   /** Next string in this object is a key (after `{` or a comma). */
   let expectKey = false;
@@ -141,14 +146,30 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
     let nextBackslash = -1;
     if (escapePending) {
       escapePending = false;
-      if (readingKey && n > 0) collectKey(chunk, 0, 1);
+      if (readingKey) collectKey(chunk, 0, 1);
       i = 1;
     }
     while (i < n) {
       if (inString) {
         const start = i;
         let closed = false;
-        while (i < n) {
+        // Most strings are short (keys, a target): a plain loop. Long ones (a histogram) are searched
+        // natively, each next quote and backslash found once and reused, so that a string full of
+        // escapes costs one pass, not one search per escape.
+        const shortEnd = Math.min(n, i + 64);
+        while (i < shortEnd) {
+          const b = chunk[i]!;
+          if (b === QUOTE) {
+            closed = true;
+            break;
+          }
+          i += b === BACKSLASH ? 2 : 1;
+        }
+        if (i > n) {
+          escapePending = true;
+          i = n;
+        }
+        while (!closed && i < n) {
           if (nextQuote < i) nextQuote = indexOrEnd(chunk, QUOTE, i);
           if (nextBackslash < i) nextBackslash = indexOrEnd(chunk, BACKSLASH, i);
           if (nextQuote < nextBackslash) {
@@ -166,14 +187,13 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
             i = n;
           }
         }
-        if (readingKey) collectKey(chunk, start, Math.min(i, n));
+        if (readingKey) collectKey(chunk, start, i);
         if (closed) {
           inString = false;
           i++;
           if (readingKey) {
             readingKey = false;
-            lastKey = keyLength > KEY_BYTES ? Buffer.concat(keyParts).toString('utf8', 0, KEY_BYTES) + '…' : Buffer.concat(keyParts).toString('utf8');
-            keyParts = [];
+            lastKey = keyText();
           }
         }
         continue;
@@ -243,8 +263,39 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
   };
 
   const collectKey = (chunk: Buffer, from: number, to: number) => {
-    if (keyLength < KEY_BYTES + 1) keyParts.push(Buffer.from(chunk.subarray(from, Math.min(to, from + KEY_BYTES + 1 - keyLength))));
-    keyLength += to - from;
+    const room = KEY_BYTES - Math.min(keyLength, KEY_BYTES);
+    const end = Math.min(to, from + room);
+    for (let j = from; j < end; j++) keyBytes[keyLength++] = chunk[j]!;
+    // Past KEY_BYTES the key is only known to be long.
+    if (to - from > room) keyLength = KEY_BYTES + 1;
+  };
+
+  // A file repeats the same few keys hundreds of thousands of times: each is made a string once.
+  const known = new Map<number, { bytes: Uint8Array; text: string }[]>();
+  let names = 0;
+  const keyText = (): string => {
+    const n = Math.min(keyLength, KEY_BYTES);
+    let hash = 0x811c9dc5;
+    for (let j = 0; j < n; j++) hash = Math.imul(hash ^ keyBytes[j]!, 0x01000193);
+    hash = (hash ^ keyLength) >>> 0;
+    const candidates = known.get(hash);
+    if (candidates && keyLength <= KEY_BYTES) {
+      for (const c of candidates) {
+        if (c.bytes.length !== n) continue;
+        let same = true;
+        for (let j = 0; j < n && same; j++) same = c.bytes[j] === keyBytes[j];
+        if (same) return c.text;
+      }
+    }
+    if (++names > limits.maxNames) throw new TooLargeError(`${path()}: more than ${count(limits.maxNames)} different member names in the file`);
+    const text = Buffer.from(keyBytes.subarray(0, n)).toString('utf8') + (keyLength > KEY_BYTES ? '…' : '');
+    // A long key is only known by its start: never taken for another, so each counts as new.
+    if (keyLength <= KEY_BYTES) {
+      const entry = { bytes: keyBytes.slice(0, n), text };
+      if (candidates) candidates.push(entry);
+      else known.set(hash, [entry]);
+    }
+    return text;
   };
 
   return {

@@ -19,11 +19,13 @@ interface Shape {
   widestObject: number;
   containers: number;
   values: number;
+  names: number;
 }
 
 /** What the scanner should count in `value`, set-aside members' values excluded. */
 function shapeOf(value: unknown): Shape {
-  const s: Shape = { depth: 0, widestArray: 0, widestObject: 0, containers: 0, values: 0 };
+  const s: Shape = { depth: 0, widestArray: 0, widestObject: 0, containers: 0, values: 0, names: 0 };
+  const seen = new Set<string>();
   const walk = (x: unknown, depth: number) => {
     if (typeof x !== 'object' || x === null) return;
     s.containers++;
@@ -32,6 +34,14 @@ function shapeOf(value: unknown): Shape {
     if (Array.isArray(x)) s.widestArray = Math.max(s.widestArray, entries.length);
     else s.widestObject = Math.max(s.widestObject, entries.length);
     s.values += entries.length;
+    if (!Array.isArray(x)) {
+      for (const [k] of entries) {
+        // As written by JSON.stringify; one over 64 bytes counts each time it appears.
+        const raw = JSON.stringify(k).slice(1, -1);
+        if (Buffer.byteLength(raw) > 64) s.names++;
+        else if (!seen.has(raw)) seen.add(raw), s.names++;
+      }
+    }
     for (const [k, e] of entries) if (!(!Array.isArray(x) && SET_ASIDE.has(k))) walk(e, depth + 1);
   };
   walk(value, 0);
@@ -52,6 +62,7 @@ const loose: UploadLimits = {
   maxObjectMembers: 1e9,
   maxContainers: 1e9,
   maxValues: 1e9,
+  maxNames: 1e9,
   setAside: SET_ASIDE,
 };
 
@@ -100,7 +111,7 @@ describe('the upload scanner, against JSON.parse', () => {
       fc.property(jsonValue, cuts, (value, at) => {
         const text = JSON.stringify(value);
         const s = shapeOf(value);
-        const exact = { ...loose, maxDepth: s.depth, maxArrayEntries: s.widestArray, maxObjectMembers: s.widestObject, maxContainers: s.containers, maxValues: s.values };
+        const exact = { ...loose, maxDepth: s.depth, maxArrayEntries: s.widestArray, maxObjectMembers: s.widestObject, maxContainers: s.containers, maxValues: s.values, maxNames: s.names };
         scan(text, exact, at);
         const tighter: [keyof UploadLimits, number][] = [
           ['maxDepth', s.depth],
@@ -108,6 +119,7 @@ describe('the upload scanner, against JSON.parse', () => {
           ['maxObjectMembers', s.widestObject],
           ['maxContainers', s.containers],
           ['maxValues', s.values],
+          ['maxNames', s.names],
         ];
         for (const [name, n] of tighter) {
           if (n === 0) continue;
@@ -119,7 +131,7 @@ describe('the upload scanner, against JSON.parse', () => {
   });
 
   test('any bytes at all: only TooLargeError, and whatever JSON.parse then accepts is within the limits', () => {
-    const small: UploadLimits = { ...loose, maxKeptBytes: 200, maxDepth: 3, maxArrayEntries: 4, maxObjectMembers: 4, maxContainers: 6, maxValues: 12 };
+    const small: UploadLimits = { ...loose, maxKeptBytes: 200, maxDepth: 3, maxArrayEntries: 4, maxObjectMembers: 4, maxContainers: 6, maxValues: 12, maxNames: 5 };
     const pieces = fc.oneof(fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', ' ', '1', 'null', '"timelineHistograms"', '"skip":', '\\"'), fc.string({ maxLength: 4 }));
     fc.assert(
       fc.property(fc.array(pieces, { maxLength: 60 }), cuts, (parts, at) => {
@@ -139,7 +151,7 @@ describe('the upload scanner, against JSON.parse', () => {
         }
         const s = shapeOf(parsed);
         assert.ok(s.depth <= small.maxDepth && s.widestArray <= small.maxArrayEntries && s.widestObject <= small.maxObjectMembers, kept);
-        assert.ok(s.containers <= small.maxContainers && s.values <= small.maxValues, kept);
+        assert.ok(s.containers <= small.maxContainers && s.values <= small.maxValues && s.names <= small.maxNames, kept);
       }),
       { numRuns: 2000 },
     );
