@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 
 export interface RawReply {
-  /** 0 when the server closed without answering. */
+  /** The first final status (interim 1xx skipped); 0 when the server closed without answering. */
   status: number;
   /** Every status line seen, in order (more than one: the server answered a second, smuggled request). */
   statuses: number[];
@@ -23,7 +23,7 @@ export function rawExchange(port: number, request: string | Buffer, timeoutMs = 
       clearTimeout(timer);
       socket.destroy();
       const statuses = [...raw.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
-      resolve({ status: statuses[0] ?? 0, statuses, raw, closed });
+      resolve({ status: statuses.find((s) => s >= 200) ?? 0, statuses, raw, closed });
     };
     const timer = setTimeout(done, timeoutMs);
     socket.setEncoding('latin1');
