@@ -10,7 +10,8 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpuTicks } from './lib/cpu-ticks.ts';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,12 +33,6 @@ execFileSync('sh', ['-c', `git -C ${root} archive ${values.ref} src package.json
 symlinkSync(join(root, 'node_modules'), join(other, 'node_modules'));
 const mains = { [values.ref]: join(other, 'src/cli/main.ts'), tree: join(root, 'src/cli/main.ts') };
 const cli = join(root, 'src/cli/main.ts');
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
-}
 
 async function run(main: string, path: string): Promise<{ rps: number; cpuUsPerRequest: number }> {
   // Pinned, server to one core and load to the other, so the scheduler does not add its own noise.

@@ -8,7 +8,7 @@ import * as v from 'valibot';
 import { inflateSync } from 'node:zlib';
 import { UsageError } from '../errors.ts';
 import { percentileCurve } from '../render/bench-html.ts';
-import type { BenchResult } from '../model/bench-result.ts';
+import type { BenchResult, TimelinePoint } from '../model/bench-result.ts';
 import type { BenchRunView, BenchView } from './dashboard-protocol.ts';
 import type { UploadLimits } from './dashboard-upload.ts';
 
@@ -87,16 +87,6 @@ const timeline = v.pipe(
     }
   }),
 );
-
-interface TimelinePoint {
-  t: number;
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p99Ms: number;
-  timeWait?: number;
-  ephemeralPorts?: number;
-}
 
 /** The fields of a run the viewer reads; others are let through unread. */
 const run = v.looseObject({

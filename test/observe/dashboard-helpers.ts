@@ -143,3 +143,26 @@ export async function realRun(): Promise<BenchResult> {
     await target.close();
   }
 }
+
+/** The largest real file: --compare of two runs of bench's longest duration (-d 86400), per-second histograms left out. */
+export function largestRealFile(run: BenchResult): Buffer {
+  const points = Array.from({ length: 86_400 }, (_, i) => ({ ...run.timeline[i % run.timeline.length]!, t: i + 1 }));
+  const { timelineHistograms: _, ...rest } = run;
+  return Buffer.from(JSON.stringify({ runs: [{ ...rest, timeline: points }, { ...rest, mode: 'close', timeline: points }] }));
+}
+
+/** Run `f` and measure the longest this process's event loop stalled meanwhile. */
+export async function withStallMs<T>(f: () => Promise<T>): Promise<{ value: T; stallMs: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 5);
+  try {
+    return { value: await f(), stallMs };
+  } finally {
+    clearInterval(ticker);
+  }
+}

@@ -9,9 +9,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createInterface } from 'node:readline';
-import type { BenchResult } from '../../src/model/bench-result.ts';
 import { UPLOAD_LIMITS, MAX_TIMELINE_POINTS } from '../../src/observe/dashboard-bench.ts';
-import { ensureWebBuilt, postBench, realRun } from './dashboard-helpers.ts';
+import { ensureWebBuilt, largestRealFile, postBench, realRun } from './dashboard-helpers.ts';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -63,13 +62,6 @@ async function cost(body: Buffer): Promise<Cost> {
   }
 }
 
-/** The largest real file: --compare of two runs of bench's longest duration, per-second histograms left out. */
-function largestReal(run: BenchResult): Buffer {
-  const points = Array.from({ length: 86_400 }, (_, i) => ({ ...run.timeline[i % run.timeline.length]!, t: i + 1 }));
-  const { timelineHistograms: _, ...rest } = run;
-  return Buffer.from(JSON.stringify({ runs: [{ ...rest, timeline: points }, { ...rest, mode: 'close', timeline: points }] }));
-}
-
 /** Files at the limits, each the costliest of its kind that the scanner lets reach JSON.parse. */
 function atTheLimits(): [string, Buffer][] {
   const L = UPLOAD_LIMITS;
@@ -91,7 +83,7 @@ function atTheLimits(): [string, Buffer][] {
 test('the costliest files the limits let through stall the dashboard and grow its memory no more than 3x the largest real file', async (t) => {
   ensureWebBuilt();
   const run = await realRun();
-  const real = await cost(largestReal(run));
+  const real = await cost(largestRealFile(run));
   assert.equal(real.status, 200, real.error);
   t.diagnostic(`largest real file: stall ${real.stallMs.toFixed(0)} ms, memory +${(real.growthBytes / 2 ** 20).toFixed(0)} MiB`);
   for (const [name, body] of atTheLimits()) {
