@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startDashboard, type DashboardHandle } from '../../src/observe/dashboard.ts';
 import type { BenchResult } from '../../src/model/bench-result.ts';
 import { largestRealFile, postBench, realRun, withStallMs } from './dashboard-helpers.ts';
+import { rawExchange } from '../helpers/raw-http.ts';
 
 describe('POST /api/bench with hostile files', () => {
   let dashboard: DashboardHandle;
@@ -27,6 +28,17 @@ describe('POST /api/bench with hostile files', () => {
     const r = await postBench(dashboard.port, JSON.stringify({ ...run, timeline: [null] }));
     assert.equal(r.status, 400, r.body);
     assert.match((JSON.parse(r.body) as { error: string }).error, /timeline\[0\]: expected an object/);
+  });
+
+  test('a file announced as larger than 512 MiB gets a 413 at once, and the connection is closed rather than drained', async () => {
+    const r = await rawExchange(
+      dashboard.port,
+      `POST /api/bench HTTP/1.1\r\nHost: 127.0.0.1:${dashboard.port}\r\nContent-Type: application/json\r\nContent-Length: ${(512 << 20) + 1}\r\n\r\n{`,
+      10_000,
+    );
+    assert.equal(r.status, 413, r.raw.slice(0, 300));
+    assert.match(r.raw, /"error":"the file is over 512 MiB"/);
+    assert.ok(r.closed);
   });
 
   test('a 60 MB file whose timeline holds 21 M empty objects is refused with a 413 naming the timeline, without blocking', async () => {
