@@ -29,8 +29,9 @@ export const UPLOAD_LIMITS: UploadLimits = {
   // A --compare file nests 5 deep (runs, a run, kernel, counters).
   maxDepth: 16,
   maxArrayEntries: MAX_TIMELINE_POINTS,
-  // The widest object is kernel.counters (a few hundred kernel counters at most).
-  maxObjectMembers: 1_000,
+  // The widest real object is statuses, one member per status code seen (100-599 in practice);
+  // JSON.parse slows down sharply on objects much wider than that.
+  maxObjectMembers: 500,
   // Two runs of MAX_TIMELINE_POINTS points, 8 values each, and the rest.
   maxContainers: 2 * MAX_TIMELINE_POINTS + 10_000,
   maxValues: 2 * 8 * MAX_TIMELINE_POINTS + 100_000,

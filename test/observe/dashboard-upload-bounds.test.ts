@@ -83,15 +83,25 @@ function atTheLimits(): [string, Buffer][] {
 test('the costliest files the limits let through stall the dashboard and grow its memory no more than 3x the largest real file', async (t) => {
   ensureWebBuilt();
   const run = await realRun();
-  const real = await cost(largestRealFile(run));
+  const realFile = largestRealFile(run);
+  const real = await cost(realFile);
   assert.equal(real.status, 200, real.error);
-  t.diagnostic(`largest real file: stall ${real.stallMs.toFixed(0)} ms, memory +${(real.growthBytes / 2 ** 20).toFixed(0)} MiB`);
+  const costs: [string, Cost][] = [];
   for (const [name, body] of atTheLimits()) {
     const c = await cost(body);
     t.diagnostic(`${name} (${(body.length / 2 ** 20).toFixed(1)} MiB): ${c.status}, stall ${c.stallMs.toFixed(0)} ms, memory +${(c.growthBytes / 2 ** 20).toFixed(0)} MiB: ${c.error.slice(0, 80)}`);
     // Let through: it reached JSON.parse (a 400 from the checks after it), not refused by a limit.
     assert.equal(c.status, 400, `${name}: ${c.error}`);
-    assert.ok(c.stallMs <= 3 * real.stallMs, `${name}: stalled ${c.stallMs.toFixed(0)} ms, the largest real file ${real.stallMs.toFixed(0)} ms`);
-    assert.ok(c.growthBytes <= 3 * real.growthBytes, `${name}: +${c.growthBytes >> 20} MiB, the largest real file +${real.growthBytes >> 20} MiB`);
+    costs.push([name, c]);
+  }
+  // The real file once more, last: on a shared machine the load drifts, and the larger of its two
+  // measurements is the fair reference for files measured between them.
+  const again = await cost(realFile);
+  const stallMs = Math.max(real.stallMs, again.stallMs);
+  const growthBytes = Math.max(real.growthBytes, again.growthBytes);
+  t.diagnostic(`largest real file: stall ${real.stallMs.toFixed(0)} and ${again.stallMs.toFixed(0)} ms, memory +${(real.growthBytes / 2 ** 20).toFixed(0)} and +${(again.growthBytes / 2 ** 20).toFixed(0)} MiB`);
+  for (const [name, c] of costs) {
+    assert.ok(c.stallMs <= 3 * stallMs, `${name}: stalled ${c.stallMs.toFixed(0)} ms, the largest real file ${stallMs.toFixed(0)} ms`);
+    assert.ok(c.growthBytes <= 3 * growthBytes, `${name}: +${c.growthBytes >> 20} MiB, the largest real file +${growthBytes >> 20} MiB`);
   }
 });
