@@ -9,19 +9,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { cpuTicks } from './lib/cpu-ticks.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' } } });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const serverScript = new URL('./lib/observed-server.ts', import.meta.url).pathname;
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
-}
 
 async function once_(mode: 'bare' | 'observed'): Promise<{ rps: number; cpuUsPerRequest: number }> {
   // Pinned, server to one core and load to the other, so the scheduler does not add its own noise.

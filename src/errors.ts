@@ -14,6 +14,9 @@ export class UsageError extends TcplensError {
   override readonly exitCode = 2;
 }
 
+/** An input is larger than what is accepted (bytes, entries, nesting): HTTP 413 for a server. Exit 2. */
+export class TooLargeError extends UsageError {}
+
 /** The operation needs privileges this process does not have. Exit 1. */
 export class PermissionError extends TcplensError {}
 

@@ -9,6 +9,12 @@ export interface HostGuard {
   /** host:port strings accepted, lower case, IPv6 in brackets. */
   readonly allowed: ReadonlySet<string>;
   allows(hostHeader: string | undefined): boolean;
+  /**
+   * Whether a request's Origin header (sent by browsers on cross-origin requests and on POSTs) is a
+   * page of this server: the same host as the request's Host header, or one the guard allows.
+   * No Origin (curl, a same-origin GET) passes; "null" (a sandboxed or file: page) does not.
+   */
+  allowsOrigin(origin: string | undefined, hostHeader: string | undefined): boolean;
 }
 
 export { isLoopbackHost as isLoopback };
@@ -50,6 +56,18 @@ export function hostGuard(address: string, port: number, extraNames: string[] = 
       // Browsers leave out the port when it is the scheme's default.
       const p = h.port ?? 80;
       return allowed.has(`${h.name}:${p}`);
+    },
+    allowsOrigin(origin, hostHeader) {
+      if (origin === undefined) return true;
+      let u: URL;
+      try {
+        u = new URL(origin);
+      } catch {
+        return false;
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+      if (hostHeader !== undefined && u.host === hostHeader.trim().toLowerCase()) return true;
+      return allowed.has(`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`);
     },
   };
 }

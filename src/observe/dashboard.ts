@@ -5,11 +5,13 @@
 import { listenOrExplain } from '../serve/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname, release } from 'node:os';
-import { UsageError } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import { TooLargeError, UsageError } from '../errors.ts';
 import { loadAssets, type Asset } from './dashboard-assets.ts';
-import { benchView } from './dashboard-bench.ts';
+import { benchView, UPLOAD_LIMITS } from './dashboard-bench.ts';
 import { createFrameSource } from './dashboard-frame.ts';
 import { hostGuard, type HostGuard } from './dashboard-guard.ts';
+import { createUploadScanner } from './dashboard-upload.ts';
 import type { DashboardFindings, DashboardFrame, DashboardHello } from './dashboard-protocol.ts';
 import { packageVersion } from '../version.ts';
 
@@ -40,8 +42,6 @@ export interface DashboardHandle {
   allowedHosts: string[];
   close(): Promise<void>;
 }
-
-const MAX_BENCH_BYTES = 64 << 20;
 
 const SECURITY_HEADERS = {
   'x-content-type-options': 'nosniff',
@@ -80,15 +80,40 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), { 'cache-control': 'no-store' });
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/**
+ * Read a bench file as it arrives, through the scanner that bounds it. On a refusal the rest of
+ * the body is read and dropped (up to the byte limit), so the client gets the 4xx rather than a
+ * reset while it is still sending.
+ */
+function readBenchUpload(req: IncomingMessage): Promise<string> {
+  const scanner = createUploadScanner(UPLOAD_LIMITS);
+  return new Promise((resolve, reject) => {
+    let refused = false;
+    let dropped = 0;
+    const onData = (chunk: Buffer) => {
+      if (refused) {
+        dropped += chunk.length;
+        if (dropped > UPLOAD_LIMITS.maxBytes) req.destroy();
+        return;
+      }
+      try {
+        scanner.write(chunk);
+      } catch (err) {
+        refused = true;
+        reject(err);
+      }
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      if (refused) return;
+      try {
+        resolve(scanner.end());
+      } catch (err) {
+        reject(err);
+      }
+    });
+    req.once('error', reject);
+  });
 }
 
 export async function startDashboard(o: DashboardOptions = {}): Promise<DashboardHandle> {
@@ -165,17 +190,34 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
       send(res, 403, 'text/plain; charset=utf-8', `tcplens dashboard: Host '${req.headers.host ?? ''}' is not this server's address (${[...guard!.allowed].join(', ')})\n`);
       return;
     }
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const origin = req.headers.origin;
+    if (!guard!.allowsOrigin(origin, req.headers.host)) {
+      // A page of another site reading the live stream or posting a file: refused like a foreign Host.
+      send(res, 403, 'text/plain; charset=utf-8', `tcplens dashboard: Origin '${origin}' is not a page of this server\n`);
+      return;
+    }
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://x').pathname;
+    } catch {
+      // A target such as "//[" that is no URL path at all.
+      return send(res, 400, 'text/plain; charset=utf-8', 'the request target is not a path\n');
+    }
     const method = req.method ?? 'GET';
     if (path === '/api/bench') {
       if (method !== 'POST') return send(res, 405, 'text/plain', 'POST a bench --json file\n', { allow: 'POST' });
       // A cross-site form cannot send this type without a preflight, which we do not answer.
       if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return send(res, 415, 'text/plain', 'send application/json\n');
-      const body = await readBody(req, MAX_BENCH_BYTES);
-      if (body === undefined) return sendJson(res, 413, { error: `the file is over ${MAX_BENCH_BYTES >> 20} MB` });
+      const declared = Number(req.headers['content-length'] ?? 0);
       try {
-        return sendJson(res, 200, benchView(body));
+        if (declared > UPLOAD_LIMITS.maxBytes) {
+          // Not worth reading: answer, then close rather than drain what is announced.
+          res.shouldKeepAlive = false;
+          throw new TooLargeError(`the file is over ${UPLOAD_LIMITS.maxBytes >> 20} MiB`);
+        }
+        return sendJson(res, 200, benchView(await readBenchUpload(req)));
       } catch (err) {
+        if (err instanceof TooLargeError) return sendJson(res, 413, { error: err.message });
         if (err instanceof UsageError) return sendJson(res, 400, { error: err.message });
         throw err;
       }
@@ -203,6 +245,10 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
       if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
       else res.destroy();
     });
+  });
+  // Node closes a CONNECT it has no handler for without a word; say why instead.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
   });
   let port: number;
   try {

@@ -2,6 +2,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { routeInt } from './route-param.ts';
 
 export const ROUTES = [
   ['/', 'hello world'],
@@ -39,10 +40,9 @@ function sendBytes(res: ServerResponse, n: number): void {
   pump();
 }
 
-function intParam(path: string, prefix: string): number | undefined {
-  const rest = path.slice(prefix.length);
-  return /^\d{1,10}$/.test(rest) ? Number(rest) : undefined;
-}
+/** The longest /delay/:ms: ten minutes, well under what a timer holds (2^31 - 1 ms). */
+const MAX_DELAY_MS = 600_000;
+const MAX_BYTES = 2 ** 30;
 
 /** Handle one request of the serve app. Returns false for paths it does not know (the caller 404s). */
 export function serveApp(req: IncomingMessage, res: ServerResponse): boolean {
@@ -53,22 +53,22 @@ export function serveApp(req: IncomingMessage, res: ServerResponse): boolean {
     return true;
   }
   if (path.startsWith('/delay/')) {
-    const ms = intParam(path, '/delay/');
-    if (ms === undefined || ms > 600_000) return sendText(res, 400, 'delay takes 0 to 600000 ms\n'), true;
+    const ms = routeInt(path.slice(7), '/delay/:ms', 'ms', 0, MAX_DELAY_MS);
+    if (typeof ms === 'string') return sendText(res, 400, ms), true;
     const timer = setTimeout(() => sendText(res, 200, `waited ${ms} ms\n`), ms);
     res.once('close', () => clearTimeout(timer));
     return true;
   }
   if (path.startsWith('/bytes/')) {
-    const n = intParam(path, '/bytes/');
-    if (n === undefined || n > 2 ** 30) return sendText(res, 400, 'bytes takes 0 to 1073741824\n'), true;
+    const n = routeInt(path.slice(7), '/bytes/:n', 'n', 0, MAX_BYTES);
+    if (typeof n === 'string') return sendText(res, 400, n), true;
     sendBytes(res, n);
     return true;
   }
   if (path.startsWith('/status/')) {
-    const code = intParam(path, '/status/');
     // 1xx are interim responses, never an answer on their own.
-    if (code === undefined || code < 200 || code > 599) return sendText(res, 400, 'status takes 200 to 599\n'), true;
+    const code = routeInt(path.slice(8), '/status/:code', 'code', 200, 599);
+    if (typeof code === 'string') return sendText(res, 400, code), true;
     if (code === 204 || code === 304) {
       res.writeHead(code);
       res.end();

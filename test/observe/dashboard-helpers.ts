@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { request } from 'node:http';
+import assert from 'node:assert/strict';
+import type { BenchResult } from '../../src/model/bench-result.ts';
+import { runCli } from '../helpers/cli.ts';
+import { httpServer } from '../helpers/servers.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -103,5 +108,61 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+/** POST a body to the dashboard's /api/bench. */
+export function postBench(port: number, body: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/api/bench', method: 'POST', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A real `bench --json` result of one run. */
+export async function realRun(): Promise<BenchResult> {
+  const target = await httpServer((_req, res) => res.end('ok'));
+  try {
+    const r = await runCli(['bench', target.url, '-c', '2', '-n', '300', '--json', '--no-kernel'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as BenchResult;
+  } finally {
+    await target.close();
+  }
+}
+
+/** The largest real file: --compare of two runs of bench's longest duration (-d 86400), per-second histograms left out. */
+export function largestRealFile(run: BenchResult): Buffer {
+  const points = Array.from({ length: 86_400 }, (_, i) => ({ ...run.timeline[i % run.timeline.length]!, t: i + 1 }));
+  const { timelineHistograms: _, ...rest } = run;
+  return Buffer.from(JSON.stringify({ runs: [{ ...rest, timeline: points }, { ...rest, mode: 'close', timeline: points }] }));
+}
+
+/** Run `f` and measure the longest this process's event loop stalled meanwhile. */
+export async function withStallMs<T>(f: () => Promise<T>): Promise<{ value: T; stallMs: number }> {
+  let last = performance.now();
+  let stallMs = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    stallMs = Math.max(stallMs, now - last);
+    last = now;
+  }, 5);
+  try {
+    return { value: await f(), stallMs };
+  } finally {
+    clearInterval(ticker);
   }
 }

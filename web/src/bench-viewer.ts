@@ -99,8 +99,9 @@ function draw(view: BenchView): void {
 
 async function open(file: File): Promise<void> {
   message(`reading ${file.name}…`);
-  const text = await file.text();
-  const res = await fetch('./api/bench', { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+  // The file itself, not its text: a day-long run's file can be hundreds of MB, which the server
+  // reads as it arrives and the page need not hold as one string.
+  const res = await fetch('./api/bench', { method: 'POST', headers: { 'content-type': 'application/json' }, body: file });
   const body = (await res.json().catch(() => ({ error: `the server answered ${res.status}` }))) as BenchView | { error: string };
   if (!res.ok || 'error' in body) {
     byId('bench-result').hidden = true;
