@@ -1,7 +1,6 @@
 // Writes docs/json-schemas.md from the schema comments at the top of src/cli/<command>.ts (the code
 // is where a schema changes, so that is where it is written); `--check` fails when the file is not
-// what they give (test/docs.test.ts runs it). `--from-readme` also copies the README's command
-// reference, library and performance sections into docs/ (until the README links there instead).
+// what they give (test/docs.test.ts runs it).
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -41,16 +40,6 @@ function jsonSchemas(): string {
   return `${out.join('\n')}\n`;
 }
 
-/** The README's lines from a `## Heading` to the next `## `, the heading made a title. */
-function readmeSection(readme: string, heading: string, title: string): string {
-  const lines = readme.split('\n');
-  const start = lines.indexOf(`## ${heading}`);
-  if (start < 0) throw new Error(`README.md has no '## ${heading}' section`);
-  let end = lines.findIndex((l, i) => i > start && l.startsWith('## '));
-  if (end < 0) end = lines.length;
-  return [`# ${title}`, ...lines.slice(start + 1, end)].join('\n').trimEnd() + '\n';
-}
-
 const args = new Set(process.argv.slice(2));
 const target = join(root, 'docs/json-schemas.md');
 if (args.has('--check')) {
@@ -60,10 +49,4 @@ if (args.has('--check')) {
   }
 } else {
   writeFileSync(target, jsonSchemas());
-  if (args.has('--from-readme')) {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    writeFileSync(join(root, 'docs/commands.md'), readmeSection(readme, 'Commands', 'Command reference'));
-    writeFileSync(join(root, 'docs/library.md'), readmeSection(readme, 'Library', 'Library'));
-    writeFileSync(join(root, 'docs/performance.md'), readmeSection(readme, 'Performance', 'Performance'));
-  }
 }

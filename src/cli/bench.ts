@@ -117,7 +117,7 @@ export function registerBench(program: Command): void {
     .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
     .option('--no-kernel', 'do not sample the kernel during the run')
     .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
-    .option('--json', 'machine-readable result (schema in the README)')
+    .option('--json', 'machine-readable result (schema: docs/json-schemas.md)')
     .option('--html <file>', 'also write a self-contained HTML report')
     .addHelpText(
       'after',

@@ -59,7 +59,7 @@ cookies, resets, retransmits) every second; listening sockets with their accept 
 and peers; doctor's findings every 10 s; a viewer for tcplens bench --json files. Nothing on it
 changes the host. Requests whose Host header is not the bound address are refused (DNS rebinding),
 and so are requests from pages of other sites (Origin). Bench files are taken up to 512 MiB, their
-per-second histograms set aside; see the README for the other limits.
+per-second histograms set aside; see docs/commands.md for the other limits.
 
 Examples:
   tcplens dashboard                              http://127.0.0.1:9470/

@@ -61,7 +61,7 @@ Examples:
     .description('run experiments (default all), each in its own client and server namespaces, removed at the end')
     .argument('[ids...]', 'experiment ids such as E1 E3 (default: all)')
     .option('--quick', 'each experiment measures for about 5 s at most')
-    .option('--json', 'machine-readable results (schema in the README)')
+    .option('--json', 'machine-readable results (schema: docs/json-schemas.md)')
     .option('--report <file>', 'also write a self-contained HTML report with tables and charts')
     .addHelpText(
       'after',

@@ -77,7 +77,7 @@ export function registerSockets(program: Command): void {
     .option('--sort <key>', `worst first: ${SORT_KEYS.join('|')}`, parseChoice('--sort', SORT_KEYS))
     .option('--source <source>', `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc with a note)`, parseChoice('--source', SOCKET_SOURCES))
     .option('-w, --watch <seconds>', 'refresh every N seconds until Ctrl-C', parseSeconds('--watch', { min: 0.1 }))
-    .option('--json', 'machine-readable output (schema in the README)')
+    .option('--json', 'machine-readable output (schema: docs/json-schemas.md)')
     .addHelpText(
       'after',
       `
