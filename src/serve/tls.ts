@@ -6,6 +6,7 @@ import type { RequestListener } from 'node:http';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServerBase, type TLSSocket } from 'node:tls';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
@@ -44,7 +45,7 @@ export interface TlsServerOptions {
   reloadDebounceMs?: number;
   /** A certificate was replaced; new handshakes use it. */
   onReload?: (event: ReloadEvent) => void;
-  /** A changed pair could not be used and the old one keeps serving. Default: a process warning. */
+  /** A changed pair could not be used, read twice a quiet time apart, and the old one keeps serving. Default: a process warning. */
   onError?: (err: Error) => void;
 }
 
@@ -224,6 +225,9 @@ interface Slot {
   rejected?: Pair;
 }
 
+/** Reads of a refused pair, a quiet time apart, before it is refused for good: bounds a writer that never stops. */
+const SETTLE_READS = 5;
+
 const label = (host: string | undefined) => (host === undefined ? 'the default certificate' : `the certificate for ${host}`);
 
 function isFiles(s: CertificateSource): s is CertificateFiles {
@@ -246,6 +250,12 @@ async function readPair(files: CertificateFiles, host: string | undefined): Prom
 /** Builds the context a handshake would use: OpenSSL rejects unparsable PEM and a key that is not the certificate's. */
 function checkedContext(pair: Pair, base: SecureContextOptions, slot: Pick<Slot, 'host' | 'files'>): { context: SecureContext; cert: X509Certificate } {
   const where = slot.files ? ` (${slot.files.certFile}, ${slot.files.keyFile})` : '';
+  // createSecureContext skips an empty cert or key without a word, and a context with a certificate
+  // but no key fails every handshake (alert 40): what a reload sees while a writer has truncated the
+  // key file and not yet written it.
+  for (const [what, pem] of [['certificate', pair.cert], ['key', pair.key]] as const) {
+    if (String(pem).trim() === '') throw new CertificateError(`${label(slot.host)}${where} cannot be used: the ${what} is empty`, slot.host);
+  }
   try {
     const context = createSecureContext({ ...base, cert: pair.cert, key: pair.key });
     return { context, cert: new X509Certificate(pair.cert) };
@@ -343,22 +353,43 @@ export async function createTlsServer(options: TlsServerOptions, handler?: Reque
   let closed = false;
   // One reload at a time: a file event during a reload queues another pass after it.
   let queue: Promise<unknown> = Promise.resolve();
-  const reloadOnce = async (): Promise<ReloadResult> => {
-    const result: ReloadResult = { reloaded: [], errors: [] };
-    for (const slot of watched) {
+  // A writer that puts the files in place one after the other can be caught halfway (a new
+  // certificate with the old key, or a file truncated and not yet written): a refused pair is read
+  // again after a quiet time, and refused for good only once two reads agree.
+  const reloadSlot = async (slot: Slot): Promise<ReloadEvent | undefined> => {
+    let lastSeen: string | undefined;
+    for (let read = 1; ; read++) {
       let pair: Pair | undefined;
       try {
         pair = await readPair(slot.files!, slot.host);
-        if (samePair(pair, slot.loaded) || (slot.rejected && samePair(pair, slot.rejected))) continue;
+        if (samePair(pair, slot.loaded) || (slot.rejected && samePair(pair, slot.rejected))) return undefined;
         const event = apply(slot, pair);
         slot.rejected = undefined;
+        return event;
+      } catch (err) {
+        const seen = pair ? `${String(pair.cert)}\0${String(pair.key)}` : `unreadable: ${(err as Error).message}`;
+        if (read < SETTLE_READS && seen !== lastSeen && !closed) {
+          lastSeen = seen;
+          await sleep(debounceMs);
+          continue;
+        }
+        slot.rejected = pair;
+        throw err;
+      }
+    }
+  };
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    const result: ReloadResult = { reloaded: [], errors: [] };
+    for (const slot of watched) {
+      try {
+        const event = await reloadSlot(slot);
+        if (!event) continue;
         counters.reloads++;
         counters.lastReloadAt = Date.now();
         result.reloaded.push(event);
       } catch (err) {
         const why = err instanceof CertificateError ? err.message : `${label(slot.host)}: ${(err as Error).message}`;
         const e = new CertificateError(`${why}; still serving the previous one`, slot.host);
-        slot.rejected = pair;
         counters.reloadFailures++;
         result.errors.push(e);
         onError(e);
