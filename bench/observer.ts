@@ -5,11 +5,8 @@
 //
 //   npm run build && node bench/observer.ts [--rounds 5] [--seconds 5]
 
-import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { cpuTicks } from './lib/cpu-ticks.ts';
+import { runPinnedLoad } from './lib/pinned-load.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' } } });
 const rounds = Number(values.rounds);
@@ -17,25 +14,8 @@ const seconds = Number(values.seconds);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 const serverScript = new URL('./lib/observed-server.ts', import.meta.url).pathname;
 
-async function once_(mode: 'bare' | 'observed'): Promise<{ rps: number; cpuUsPerRequest: number }> {
-  // Pinned, server to one core and load to the other, so the scheduler does not add its own noise.
-  const server = spawn('taskset', ['-c', '0', process.execPath, serverScript, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
-    // taskset execs node, so the child's pid is the server's.
-    const before = cpuTicks(server.pid!);
-    const r = spawnSync('taskset', ['-c', '1', process.execPath, cli, 'bench', `http://127.0.0.1:${line}/`, '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
-      encoding: 'utf8',
-      timeout: (seconds + 30) * 1000,
-    });
-    if (r.status !== 0) throw new Error(r.stderr);
-    const ticks = cpuTicks(server.pid!) - before;
-    const result = JSON.parse(r.stdout) as { requests: { perSecond: number; total: number } };
-    return { rps: result.requests.perSecond, cpuUsPerRequest: (ticks * 10_000) / result.requests.total };
-  } finally {
-    server.kill('SIGTERM');
-  }
-}
+const once_ = (mode: 'bare' | 'observed') =>
+  runPinnedLoad({ server: [process.execPath, serverScript, mode], portOf: Number, cli, path: '/', seconds });
 
 const results = { bare: [] as number[], observed: [] as number[] };
 const cpu = { bare: [] as number[], observed: [] as number[] };

@@ -6,11 +6,9 @@
 //
 //   node bench/serve-routes.ts [--ref main] [--rounds 5] [--seconds 4] [--path /bytes/100 --path /]
 
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { cpuTicks } from './lib/cpu-ticks.ts';
+import { runPinnedLoad } from './lib/pinned-load.ts';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,25 +32,14 @@ symlinkSync(join(root, 'node_modules'), join(other, 'node_modules'));
 const mains = { [values.ref]: join(other, 'src/cli/main.ts'), tree: join(root, 'src/cli/main.ts') };
 const cli = join(root, 'src/cli/main.ts');
 
-async function run(main: string, path: string): Promise<{ rps: number; cpuUsPerRequest: number }> {
-  // Pinned, server to one core and load to the other, so the scheduler does not add its own noise.
-  const server = spawn('taskset', ['-c', '0', process.execPath, main, 'serve', '--port', '0', '--json', '--no-debug'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const [line] = (await once(createInterface({ input: server.stdout! }), 'line')) as [string];
-    const { port } = JSON.parse(line) as { port: number };
-    const before = cpuTicks(server.pid!);
-    const r = spawnSync('taskset', ['-c', '1', process.execPath, cli, 'bench', `http://127.0.0.1:${port}${path}`, '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
-      encoding: 'utf8',
-      timeout: (seconds + 30) * 1000,
-    });
-    if (r.status !== 0) throw new Error(r.stderr);
-    const ticks = cpuTicks(server.pid!) - before;
-    const result = JSON.parse(r.stdout) as { requests: { perSecond: number; total: number } };
-    return { rps: result.requests.perSecond, cpuUsPerRequest: (ticks * 10_000) / result.requests.total };
-  } finally {
-    server.kill('SIGTERM');
-  }
-}
+const run = (main: string, path: string) =>
+  runPinnedLoad({
+    server: [process.execPath, main, 'serve', '--port', '0', '--json', '--no-debug'],
+    portOf: (line) => (JSON.parse(line) as { port: number }).port,
+    cli,
+    path,
+    seconds,
+  });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 try {

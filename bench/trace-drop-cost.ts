@@ -7,10 +7,10 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createNetns } from '../src/kernel/netns.ts';
+import { machineLine } from './lib/machine-line.ts';
 
 const { values } = parseArgs({
   options: {
@@ -46,7 +46,7 @@ try {
   children.push(serve);
   await once(createInterface({ input: serve.stdout! }), 'line');
   console.log(`drop tracing cost: tcplens bench -c ${values.connections} keep-alive against tcplens serve on 127.0.0.1:${port} in ${ns.name}, ${values.seconds} s per round`);
-  console.log(`machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (shared: figures are noisy)\n`);
+  console.log(`${machineLine()}\n`);
 
   const benchRound = (): number => {
     const r = spawnSync(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, MAIN, 'bench', `http://127.0.0.1:${port}/`, '-d', values.seconds!, '-c', values.connections!, '--json', '--no-kernel'], {

@@ -8,11 +8,14 @@
 //
 //   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state]
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createNetns } from '../src/kernel/netns.ts';
+import { startChurnNamespace } from './lib/churn-namespace.ts';
+import { cpuSeconds } from './lib/cpu-ticks.ts';
+import { machineLine } from './lib/machine-line.ts';
+import { onlyChild } from './lib/only-child.ts';
+import { countLines, untilQuiet } from './lib/output-lines.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +31,6 @@ const rounds = Number(values.rounds);
 const loops = Number(values.loops);
 const port = Number(values.port);
 const TRANSITIONS_PER_CONNECTION = 10;
-const CLK_TCK = 100;
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const TCPSTATES = '/usr/sbin/tcpstates';
 
@@ -41,32 +43,9 @@ if (!existsSync(TCPSTATES)) {
   process.exit(2);
 }
 
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function childOf(pid: number): number {
-  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  if (out.length !== 1) throw new Error(`expected one child of ${pid}, found ${out.length}`);
-  return Number(out[0]);
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const ns = createNetns('tcplens-bench-tcpstates');
-const children: ChildProcess[] = [];
-const cleanup = () => {
-  for (const c of children) c.kill('SIGKILL');
-  ns.close();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
+const churn = await startChurnNamespace('tcplens-bench-tcpstates', port);
+const ask = churn.ask;
 const note = (text: string) => process.stderr.write(`… ${text}\n`);
 
 interface Round {
@@ -82,61 +61,38 @@ interface Round {
 }
 
 try {
-  ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 1 });
-  const churnScript = new URL('./lib/trace-churn.ts', import.meta.url).pathname;
-  const churnServer = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port), 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(churnServer);
-  await new Promise((resolve) => createInterface({ input: churnServer.stdout! }).once('line', resolve));
-  const churn = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(churn);
-  const replies = createInterface({ input: churn.stdout! })[Symbol.asyncIterator]();
-  const reply = async () => String((await replies.next()).value);
-  const ask = async (cmd: string) => {
-    churn.stdin!.write(cmd + '\n');
-    return reply();
-  };
-  if ((await reply()) !== 'ready') throw new Error('churn did not start');
-  console.log(`trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${ns.name}, ${seconds} s per round, ${rounds} rounds each, alternating`);
-  console.log(`machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (shared: figures are noisy)\n`);
+  console.log(`trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per round, ${rounds} rounds each, alternating`);
+  console.log(`${machineLine()}\n`);
 
   /** Run one tool over one round of churn: its CPU (all its processes) and its event lines. */
   const round = async (tool: Round['tool']): Promise<Round> => {
     const argv = tool === 'tcpstates' ? [TCPSTATES] : [process.execPath, MAIN, 'trace', '--json', '--events', values.events!];
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
+    churn.track(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    let lines = 0;
-    let tail = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-      tail = (tail + chunk.toString('latin1')).slice(-8192);
-    });
+    const out = countLines(child.stdout!);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     // Ready: tcpstates once its probes are loaded (it prints its header into a buffer we cannot see:
     // wait for the BPF programs to appear), tcplens once it prints its start line.
     const deadline = Date.now() + 120_000;
     const ready = () =>
       tool === 'tcplens'
-        ? lines >= 1
+        ? out.lines >= 1
         : spawnSync('sh', ['-c', `ls -l /proc/${child.pid}/fd 2>/dev/null | grep -c bpf-prog`], { encoding: 'utf8' }).stdout.trim() !== '0';
     while (!ready()) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${tool} did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     await new Promise((r) => setTimeout(r, 1000));
-    const pids = tool === 'tcplens' ? [child.pid!, childOf(child.pid!)] : [child.pid!];
+    const pids = tool === 'tcplens' ? [child.pid!, onlyChild(child.pid!)] : [child.pid!];
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const linesBefore = lines;
+    const linesBefore = out.lines;
     const before = cpu();
     const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
     const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
     // Until the output has been quiet for a second: the last events read.
-    for (let last = -1, quiet = 0; quiet < 4 && Date.now() < deadline + 60_000; ) {
-      await new Promise((r) => setTimeout(r, 250));
-      quiet = lines === last ? quiet + 1 : 0;
-      last = lines;
-    }
+    await untilQuiet(out, deadline + 60_000);
     const used = cpu() - before;
     const bpftraceCpu = tool === 'tcplens' ? cpuSeconds(pids[1]!) - btBefore : undefined;
     child.kill('SIGINT');
@@ -144,12 +100,12 @@ try {
     let events: number;
     let lost: number;
     if (tool === 'tcplens') {
-      const summary = JSON.parse(tail.trimEnd().split('\n').at(-1)!) as { events: Record<string, number>; lostEvents: number; missedEvents: number };
+      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as { events: Record<string, number>; lostEvents: number; missedEvents: number };
       events = Object.values(summary.events).reduce((a, b) => a + b, 0);
       lost = summary.lostEvents + summary.missedEvents;
     } else {
       // Header line once; every other line an event. tcpstates reports losses on stderr.
-      events = lines - 1;
+      events = out.lines - 1;
       lost = [...stderr.matchAll(/lost (\d+) events/gi)].reduce((n, m) => n + Number(m[1]), 0);
     }
     void linesBefore;
@@ -180,5 +136,5 @@ try {
   const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
   console.log(lost.length ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}` : 'no round lost an event (events out ≥ transitions made, none reported lost)');
 } finally {
-  cleanup();
+  churn.close();
 }

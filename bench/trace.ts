@@ -9,14 +9,18 @@
 //
 //   node bench/trace.ts [--seconds 10] [--loops 64] [--port 7077]
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createNetns } from '../src/kernel/netns.ts';
 import { buildScript } from '../src/trace/script.ts';
 import { checkTracepoints, defaultPerfPages, ensureTracefs, hasKernelBtf, recursionMisses, tracepointHasField } from '../src/trace/bpftrace.ts';
 import { tracepointsFor } from '../src/trace/script.ts';
+import { startChurnNamespace } from './lib/churn-namespace.ts';
+import { cpuSeconds } from './lib/cpu-ticks.ts';
+import { machineLine } from './lib/machine-line.ts';
+import { onlyChild } from './lib/only-child.ts';
+import { countLines, untilQuiet } from './lib/output-lines.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +33,6 @@ const seconds = Number(values.seconds);
 const loops = Number(values.loops);
 const port = Number(values.port);
 const TRANSITIONS_PER_CONNECTION = 10;
-const CLK_TCK = 100;
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const events = ['state', 'reset', 'retrans', 'synack'] as const;
 
@@ -38,52 +41,13 @@ if (process.getuid?.() !== 0) {
   process.exit(2);
 }
 
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-}
-
-function childOf(pid: number): number {
-  const out = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
-  if (out.length !== 1) throw new Error(`expected one child of ${pid}, found ${out.length}`);
-  return Number(out[0]);
-}
-
-const ns = createNetns('tcplens-bench-trace');
-const children: ChildProcess[] = [];
-const cleanup = () => {
-  for (const c of children) c.kill('SIGKILL');
-  ns.close();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    cleanup();
-    process.exit(130);
-  });
-}
+const churn = await startChurnNamespace('tcplens-bench-trace', port);
+const ask = churn.ask;
 const note = (text: string) => process.stderr.write(`… ${text}\n`);
 
 try {
-  // Inside the namespace only: a wide port range and TIME_WAIT reuse, so the churn never runs out of ports.
-  ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 1 });
-  const churnScript = new URL('./lib/trace-churn.ts', import.meta.url).pathname;
-  const churnServer = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port), 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(churnServer);
-  await new Promise((resolve) => createInterface({ input: churnServer.stdout! }).once('line', resolve));
-  const churn = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(churn);
-  const replies = createInterface({ input: churn.stdout! })[Symbol.asyncIterator]();
-  const reply = async () => String((await replies.next()).value);
-  const ask = async (cmd: string) => {
-    churn.stdin!.write(cmd + '\n');
-    return reply();
-  };
-  if ((await reply()) !== 'ready') throw new Error('churn did not start');
-
-  console.log(`trace benchmark: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${ns.name}, ${seconds} s per run`);
-  console.log(`machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (shared: figures are noisy)\n`);
+  console.log(`trace benchmark: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per run`);
+  console.log(`${machineLine()}\n`);
 
   // ---- 1. bpftrace alone, tcplens's script: output to /dev/null (its CPU), then to a pipe read here (its losses) ----
   const root = ensureTracefs();
@@ -101,7 +65,7 @@ try {
       env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1', BPFTRACE_PERF_RB_PAGES: String(defaultPerfPages()), BPFTRACE_MAP_KEYS_MAX: '65536' },
       stdio: ['ignore', toNull ? openSync('/dev/null', 'w') : 'pipe', 'pipe'],
     });
-    children.push(bt);
+    churn.track(bt);
     let lines = 0;
     let lost = 0;
     if (!toNull) {
@@ -153,36 +117,26 @@ try {
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    children.push(cli);
+    churn.track(cli);
     let stderr = '';
     cli.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    // Count lines as they come; keep the tail, where the summary is.
-    let lines = 0;
-    let tail = '';
-    cli.stdout!.on('data', (chunk: Buffer) => {
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) lines++;
-      tail = (tail + chunk.toString('latin1')).slice(-8192);
-    });
+    const out = countLines(cli.stdout!);
     const exited = new Promise<number | null>((r) => cli.once('exit', (code) => r(code)));
     // Ready when a connection made now shows up (table mode: the header comes first, so two lines).
     const readyLines = json ? 1 : 2;
     const deadline = Date.now() + 120_000;
-    while (lines < readyLines) {
+    while (out.lines < readyLines) {
       if (Date.now() > deadline || cli.exitCode !== null) throw new Error(`tcplens trace did not start: ${stderr}`);
       await ask('ping');
       await new Promise((r) => setTimeout(r, 300));
     }
     await new Promise((r) => setTimeout(r, 300));
-    const bpftrace = childOf(cli.pid!);
-    const before = { node: cpuSeconds(cli.pid!), bt: cpuSeconds(bpftrace), lines };
+    const bpftrace = onlyChild(cli.pid!);
+    const before = { node: cpuSeconds(cli.pid!), bt: cpuSeconds(bpftrace), lines: out.lines };
     const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
     // Let the last closes happen and their events through (the server side lags on a loaded machine):
     // until no line has come for a second.
-    for (let last = -1, quiet = 0; quiet < 4 && Date.now() < deadline + 60_000; ) {
-      await new Promise((r) => setTimeout(r, 250));
-      quiet = lines === last ? quiet + 1 : 0;
-      last = lines;
-    }
+    await untilQuiet(out, deadline + 60_000);
     const after = { node: cpuSeconds(cli.pid!), bt: cpuSeconds(bpftrace) };
     cli.kill('SIGINT');
     const code = await exited;
@@ -191,12 +145,12 @@ try {
     let lost: number;
     let missed: number;
     if (json) {
-      const summary = JSON.parse(tail.trimEnd().split('\n').at(-1)!) as { events: { state: number }; lostEvents: number; missedEvents: number };
+      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as { events: { state: number }; lostEvents: number; missedEvents: number };
       processed = summary.events.state;
       lost = summary.lostEvents;
       missed = summary.missedEvents;
     } else {
-      const num = (re: RegExp) => Number((re.exec(tail)?.[1] ?? '0').replace(/,/g, ''));
+      const num = (re: RegExp) => Number((re.exec(out.tail)?.[1] ?? '0').replace(/,/g, ''));
       processed = num(/([\d,]+) state changes/);
       lost = num(/bpftrace lost ([\d,]+) events/);
       missed = num(/the kernel skipped ([\d,]+) events/);
@@ -245,5 +199,5 @@ try {
     console.log(`  (tcplens + its bpftrace) / bpftrace alone = ${((r.nodeCpu + r.bpftraceCpu) / refCpu).toFixed(2)}x CPU, at ${(((r.made / r.seconds) / refRate) * 100).toFixed(0)}% of the reference's rate`);
   }
 } finally {
-  cleanup();
+  churn.close();
 }

@@ -9,3 +9,8 @@ export function cpuTicks(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]);
 }
+
+/** utime + stime of `pid`, in seconds. */
+export function cpuSeconds(pid: number): number {
+  return cpuTicks(pid) / 100;
+}

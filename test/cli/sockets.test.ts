@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, copyFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { runCli, isOneCleanLine } from '../helpers/cli.ts';
 import { hasSs, ssSockets, type SsSocket } from '../helpers/ss.ts';
-import { createScenario, type Scenario } from '../helpers/scenarios.ts';
+import { scenarioPerSuite } from '../helpers/scenarios.ts';
 
 interface JsonSocket {
   family: string;
@@ -34,28 +34,22 @@ function touches(ports: Set<number>, local: string, peer: string): boolean {
 
 for (const host of ['127.0.0.1', '::1']) {
   describe(`sockets on ${host}, compared with ss -tan`, { skip: !hasSs() && 'ss (iproute2) is not installed' }, () => {
-    let sc: Scenario;
-    let ports: Set<number>;
-    before(async () => {
-      sc = await createScenario(host);
-      ports = new Set(Object.values(sc.ports));
-    });
-    after(() => sc?.close());
+    const suite = scenarioPerSuite(host);
 
     test('lists the same sockets as ss, state by state, with accept queues of listeners', async () => {
       // Sockets in transition (a SYN retransmitted, a FIN in flight) can differ between two reads:
       // compare when two ss reads around ours agree, trying a few times.
       for (let attempt = 0; attempt < 5; attempt++) {
-        const before = ssSockets().filter((s) => touches(ports, s.local, s.peer)).map(ssKey).sort();
+        const before = ssSockets().filter((s) => touches(suite.ports, s.local, s.peer)).map(ssKey).sort();
         const r = await runCli(['sockets', '--json']);
-        const afterSs = ssSockets().filter((s) => touches(ports, s.local, s.peer)).map(ssKey).sort();
+        const afterSs = ssSockets().filter((s) => touches(suite.ports, s.local, s.peer)).map(ssKey).sort();
         assert.equal(r.code, 0, r.stderr);
         const ours = (JSON.parse(r.stdout).sockets as JsonSocket[])
-          .filter((s) => ports.has(s.local.port) || ports.has(s.remote.port))
+          .filter((s) => suite.ports.has(s.local.port) || suite.ports.has(s.remote.port))
           .map(ourKey)
           .sort();
         if (JSON.stringify(before) !== JSON.stringify(afterSs)) continue;
-        const c = sc.counts;
+        const c = suite.sc.counts;
         const listeners = 4;
         assert.ok(before.length >= listeners + c.established * 2 + c.timeWait + c.closeWait * 2, `too few sockets seen: ${before.length}`);
         assert.deepEqual(ours, before);
@@ -70,31 +64,31 @@ for (const host of ['127.0.0.1', '::1']) {
         assert.equal(r.code, 0, r.stderr);
         return JSON.parse(r.stdout).summary.byState[state] as number;
       };
-      const c = sc.counts;
-      assert.equal(await count(sc.ports.established, 'ESTABLISHED'), c.established * 2, 'both ends');
-      assert.equal(await count(sc.ports.timeWait, 'TIME_WAIT'), c.timeWait, 'the client closed first and holds TIME_WAIT');
-      assert.equal(await count(sc.ports.closeWait, 'CLOSE_WAIT'), c.closeWait, 'the server never closed');
-      assert.equal(await count(sc.ports.closeWait, 'FIN_WAIT2'), c.closeWait, 'the clients wait for the server FIN');
-      const r = await runCli(['sockets', '--summary', '--json', '--port', String(sc.ports.fullQueue)]);
+      const c = suite.sc.counts;
+      assert.equal(await count(suite.sc.ports.established, 'ESTABLISHED'), c.established * 2, 'both ends');
+      assert.equal(await count(suite.sc.ports.timeWait, 'TIME_WAIT'), c.timeWait, 'the client closed first and holds TIME_WAIT');
+      assert.equal(await count(suite.sc.ports.closeWait, 'CLOSE_WAIT'), c.closeWait, 'the server never closed');
+      assert.equal(await count(suite.sc.ports.closeWait, 'FIN_WAIT2'), c.closeWait, 'the clients wait for the server FIN');
+      const r = await runCli(['sockets', '--summary', '--json', '--port', String(suite.sc.ports.fullQueue)]);
       const listener = JSON.parse(r.stdout).summary.listeners[0];
       assert.equal(listener.queue, c.backlog + 1, 'an accept queue holds backlog + 1 connections');
       assert.equal(listener.maxQueue, c.backlog);
     });
 
     test('--by state and --state with ss aliases agree with ss', async () => {
-      const r = await runCli(['sockets', '--port', String(sc.ports.timeWait), '--state', 'time-wait,estab', '--by', 'state', '--json']);
+      const r = await runCli(['sockets', '--port', String(suite.sc.ports.timeWait), '--state', 'time-wait,estab', '--by', 'state', '--json']);
       assert.equal(r.code, 0, r.stderr);
       const groups = JSON.parse(r.stdout).groups as { key: string; count: number }[];
-      const ss = ssSockets().filter((s) => touches(new Set([sc.ports.timeWait]), s.local, s.peer));
+      const ss = ssSockets().filter((s) => touches(new Set([suite.sc.ports.timeWait]), s.local, s.peer));
       const expected = new Map<string, number>();
       for (const s of ss) if (s.state === 'TIME_WAIT' || s.state === 'ESTABLISHED') expected.set(s.state, (expected.get(s.state) ?? 0) + 1);
       assert.deepEqual(new Map(groups.map((g) => [g.key, g.count])), expected);
     });
 
     test('-p names this test process as the owner of the sockets it holds', async () => {
-      const r = await runCli(['sockets', '-p', '--port', String(sc.ports.established), '--state', 'established', '--json']);
+      const r = await runCli(['sockets', '-p', '--port', String(suite.sc.ports.established), '--state', 'established', '--json']);
       const mine = (JSON.parse(r.stdout).sockets as JsonSocket[]);
-      assert.equal(mine.length, sc.counts.established * 2);
+      assert.equal(mine.length, suite.sc.counts.established * 2);
       const comm = readFileSync('/proc/self/comm', 'utf8').trim();
       const name = comm === 'MainThread' ? 'node' : comm; // Node 24 names its main thread
       for (const s of mine) {

@@ -1,6 +1,7 @@
 // Creates known TCP sockets on loopback — ESTABLISHED, TIME_WAIT, CLOSE_WAIT, a full accept queue —
 // and returns a handle that closes them all.
 
+import { after, before } from 'node:test';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -105,4 +106,18 @@ export async function createScenario(host: string, n = { established: 5, timeWai
     await close();
     throw err;
   }
+}
+
+/**
+ * The default scenario on `host` for the enclosing describe: created before its tests, closed after
+ * them. `ports` holds the scenario's listening ports, to pick its sockets out of a whole table.
+ */
+export function scenarioPerSuite(host: string): { readonly sc: Scenario; readonly ports: Set<number> } {
+  const suite = {} as { sc: Scenario; ports: Set<number> };
+  before(async () => {
+    suite.sc = await createScenario(host);
+    suite.ports = new Set(Object.values(suite.sc.ports));
+  });
+  after(() => suite.sc?.close());
+  return suite;
 }

@@ -1,10 +1,10 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { scanSocketTable, statesMask, type SocketSource } from '../../src/kernel/socket-table.ts';
 import { toSocket } from '../../src/kernel/socket-row.ts';
 import type { Socket } from '../../src/model/socket.ts';
 import { stateCode } from '../../src/model/tcp-state.ts';
-import { createScenario, type Scenario } from '../helpers/scenarios.ts';
+import { scenarioPerSuite } from '../helpers/scenarios.ts';
 
 const ep = (e: { address: string; port: number }) => `${e.address}:${e.port}`;
 // Everything both readers report the same way; the timer's remaining time moves between two reads.
@@ -23,23 +23,17 @@ function read(source: Exclude<SocketSource, 'auto'>, ports: Set<number>): { keys
 
 for (const host of ['127.0.0.1', '::1']) {
   describe(`netlink and /proc on the same sockets (${host})`, () => {
-    let sc: Scenario;
-    let ports: Set<number>;
-    before(async () => {
-      sc = await createScenario(host);
-      ports = new Set(Object.values(sc.ports));
-    });
-    after(() => sc?.close());
+    const suite = scenarioPerSuite(host);
 
     test('list the same sockets with the same states, addresses, queues, owners and inodes', () => {
       // A SYN retransmitted between two reads changes a row: compare when two /proc reads around
       // the netlink one agree.
       for (let attempt = 0; attempt < 10; attempt++) {
-        const procBefore = read('proc', ports);
-        const netlink = read('netlink', ports);
-        const procAfter = read('proc', ports);
+        const procBefore = read('proc', suite.ports);
+        const netlink = read('netlink', suite.ports);
+        const procAfter = read('proc', suite.ports);
         if (JSON.stringify(procBefore.keys) !== JSON.stringify(procAfter.keys)) continue;
-        const c = sc.counts;
+        const c = suite.sc.counts;
         assert.ok(netlink.keys.length >= 4 + c.established * 2 + c.timeWait + c.closeWait * 2, `too few: ${netlink.keys.length}`);
         assert.deepEqual(netlink.keys, procBefore.keys);
         assert.ok(netlink.keys.some((k) => k.includes(' LISTEN ')) && netlink.keys.some((k) => k.includes(' TIME_WAIT ')));
