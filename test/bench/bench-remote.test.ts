@@ -124,7 +124,9 @@ test('after --warmup the kernel section counts only the measured part: ActiveOpe
     const opened = result.connectionsOpened as number;
     const activeOpens = k.counters['Tcp.ActiveOpens'] as number;
     // The kernel's own count of connects: the measured ones (give or take those in flight as warm-up and the run ended), not warm-up's too.
-    assert.ok(Math.abs(activeOpens - opened) <= 16 + opened * 0.02, `ActiveOpens +${activeOpens} for ${opened} connections opened`);
+    // A connect that failed (a busy machine can make one time out) sent its SYN all the same.
+    const attempts = opened + ((result.connectErrors as number | undefined) ?? 0);
+    assert.ok(Math.abs(activeOpens - attempts) <= 16 + opened * 0.02, `ActiveOpens +${activeOpens} for ${opened} connections opened and ${attempts - opened} failed`);
     // Warm-up's TIME_WAIT was there when measuring began, and is not this run's.
     assert.ok(k.timeWaitAtStart >= 20, `timeWaitAtStart ${k.timeWaitAtStart}`);
     assert.ok(Math.abs(k.timeWaitAddedClientSide - opened) <= 16 + opened * 0.02, `added ${k.timeWaitAddedClientSide}, opened ${opened}`);

@@ -183,7 +183,11 @@ test('E5: the slow crowd is cut at headersTimeout with 408s, and only the long-i
   assert.equal(crowd!.closedByServer, crowd!.connections, 'every slow connection was closed by the server');
   assert.equal(crowd!.got408, crowd!.connections, 'each with a 408');
   assert.ok((crowd!.closedAfterMsP50 as number) >= 1000, `not before headersTimeout (p50 ${crowd!.closedAfterMsP50} ms)`);
-  assert.ok((crowd!.closedAfterMsMax as number) < 1000 + 250 + 750, `soon after it (max ${crowd!.closedAfterMsMax} ms)`);
+  // Soon after it: the server's check every 250 ms, and whatever held up the server or this client
+  // meanwhile, which the normal requests sent beside the crowd, to the same server from the same
+  // client, measured in the same seconds.
+  const heldMs = beside!.p99Ms as number;
+  assert.ok((crowd!.closedAfterMsMax as number) < 1000 + 250 + 750 + heldMs, `soon after it (max ${crowd!.closedAfterMsMax} ms; normal requests beside it p99 ${heldMs} ms)`);
 
   const [blind, shortIdle, pool] = race;
   assert.ok((blind!.requests as number) > 0 && blind!.requests === shortIdle!.requests && blind!.requests === pool!.requests, 'same schedule for all three');

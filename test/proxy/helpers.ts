@@ -3,7 +3,7 @@
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createProxyServer, type ProxyConfig, type ProxyServer } from '../../src/proxy/server.ts';
 
 export interface Upstream {
@@ -107,12 +107,54 @@ export async function roundTrip(socket: Socket, bytes = Buffer.from('ping')): Pr
   return performance.now() - start;
 }
 
-/** The fastest of `n` round trips: a delay every trip has shows in it, one that load adds to some does not. */
-export async function fastest(socket: Socket, n = 3): Promise<number> {
-  let best = Infinity;
-  for (let i = 0; i < n; i++) best = Math.min(best, await roundTrip(socket));
-  return best;
+const TICK_MS = 10;
+
+/**
+ * `fn`'s result and how long this process was held up while it ran: in all (stalledMs, the wall
+ * time that the ticks of a timer every 10 ms did not cover) and at once (worstMs, the latest tick).
+ * Clients, proxy and servers of these tests share this process, so a busy machine slows a round
+ * trip by at most stalledMs, whatever a toxic adds, and fires any one timer at most worstMs late.
+ */
+export async function withStalls<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; stalledMs: number; worstMs: number }> {
+  const ticks = monitorEventLoopDelay({ resolution: TICK_MS });
+  const start = performance.now();
+  ticks.enable();
+  try {
+    const value = await fn();
+    const ms = performance.now() - start;
+    // A tick still pending at the end is as late as the time since the last one.
+    const ticked = ticks.count > 0 ? (ticks.mean / 1e6) * ticks.count : 0;
+    const worstMs = Math.max(ticks.count > 0 ? ticks.max / 1e6 - TICK_MS : 0, ms - ticked - TICK_MS);
+    return { value, ms, stalledMs: Math.max(0, ms - ticks.count * TICK_MS), worstMs: Math.max(0, worstMs) };
+  } finally {
+    ticks.disable();
+  }
 }
+
+export interface Trips {
+  /** The fastest round trip as measured: no delay a toxic adds can make it shorter. */
+  fastestMs: number;
+  /** The fastest trip less the time this process was held up during it: load taken out (more than load added when a stall overlapped a toxic's wait), so an upper bound on it holds on a busy machine. */
+  unstalledMs: number;
+  trips: { ms: number; stalledMs: number }[];
+}
+
+/** `n` round trips on `socket`, each with how long this process was held up during it. */
+export async function trips(socket: Socket, n = 3): Promise<Trips> {
+  const all: { ms: number; stalledMs: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const { value, stalledMs } = await withStalls(() => roundTrip(socket));
+    all.push({ ms: value, stalledMs });
+  }
+  return {
+    fastestMs: Math.min(...all.map((t) => t.ms)),
+    unstalledMs: Math.min(...all.map((t) => t.ms - t.stalledMs)),
+    trips: all,
+  };
+}
+
+/** For messages: each trip and its stall. */
+export const showTrips = (t: Trips) => t.trips.map((x) => `${x.ms.toFixed(1)} (held ${x.stalledMs.toFixed(0)})`).join(', ') + ' ms';
 
 /** Whether an echo behind `socket` answers: true once `ping` came back, false if the socket ends or fails first. */
 export function echoes(socket: Socket): Promise<boolean> {
