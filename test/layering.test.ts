@@ -17,7 +17,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
  * another (what two of them share goes down, to a leaf).
  */
 const LAYERS: { name: string; units: string[]; peers?: boolean }[] = [
-  { name: 'leaf', units: ['errors.ts', 'version.ts', 'node-internals.ts', 'model'] },
+  { name: 'leaf', units: ['errors.ts', 'version.ts', 'node-internals.ts', 'model', 'text'] },
   { name: 'read and wire', units: ['kernel', 'http'] },
   { name: 'analyze', units: ['analyze'] },
   { name: 'host snapshot', units: ['doctor'] },
@@ -53,7 +53,6 @@ const KNOWN_UPWARD: readonly string[] = [
   'serve/debug.ts -> pool/pool.ts',
   'observe/dashboard.ts -> serve/listen.ts',
   'observe/exporter-server.ts -> serve/listen.ts',
-  'observe/dashboard-guard.ts -> serve/debug.ts',
 ];
 
 /** Cycles today, each as its files sorted and joined; each goes when broken. */

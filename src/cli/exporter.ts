@@ -4,7 +4,7 @@
 
 import { Option, type Command } from 'commander';
 import { parseInteger, parseListen, parseSeconds } from './options.ts';
-import { isLoopbackHost as isLoopback } from '../serve/debug.ts';
+import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
 
 interface ExporterCliOptions {

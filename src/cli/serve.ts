@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { parseInteger, parsePort, parseSeconds } from './options.ts';
-import { isLoopbackHost as isLoopback } from '../serve/debug.ts';
+import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
 
 interface ServeCliOptions {

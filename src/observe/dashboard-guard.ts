@@ -3,7 +3,7 @@
 
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
-import { isLoopbackHost } from '../serve/debug.ts';
+import { isLoopbackHost } from '../text/loopback.ts';
 
 export interface HostGuard {
   /** host:port strings accepted, lower case, IPv6 in brackets. */

@@ -2,6 +2,7 @@
 
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { isLoopbackAddress } from '../text/loopback.ts';
 
 export interface HostPort {
   host: string;
@@ -25,13 +26,6 @@ export function parseHostPort(raw: string, { allowZero = true } = {}): HostPort 
 
 export function formatHostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** 127.0.0.0/8 and ::1, also IPv4-mapped (a dual-stack socket reports ::ffff:127.0.0.1). */
-export function isLoopbackAddress(address: string): boolean {
-  if (address === '::1') return true;
-  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
-  return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
 function sameAddress(a: string, b: string): boolean {

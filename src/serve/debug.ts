@@ -1,8 +1,9 @@
 // pprof-like debug endpoints mountable on any node:http(s) server, like Go's net/http/pprof:
 // connections by state, event-loop delay, active handles, CPU profile, heap snapshot, pools, metrics.
 
+import { isLoopbackAddress } from '../text/loopback.ts';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Session } from 'node:inspector/promises';
 import { getHeapSnapshot } from 'node:v8';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
@@ -65,18 +66,6 @@ function sendJson(res: ServerResponse, status: number, data: unknown, headers: R
 
 function sendError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   sendJson(res, status, { error: message }, headers);
-}
-
-/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack listener reports ::ffff:127.0.0.1). */
-export function isLoopbackAddress(address: string): boolean {
-  if (address === '::1') return true;
-  const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address;
-  return isIP(v4) === 4 && v4.startsWith('127.');
-}
-
-/** A bind address or host name that only this host reaches: loopback addresses and localhost. */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || isLoopbackAddress(host);
 }
 
 function isLocalClient(socket: Socket, server: HttpServer | undefined): boolean {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { debugRoutes, isLoopbackAddress, parseProfileSeconds } from '../../src/serve/debug.ts';
+import { debugRoutes, parseProfileSeconds } from '../../src/serve/debug.ts';
+import { isLoopbackAddress } from '../../src/text/loopback.ts';
 import type { ConnectionInfo, ConnectionObserver, StateCounts } from '../../src/serve/observe.ts';
 import { debugServer, get, getJson, until } from './debug-server.ts';
 
