@@ -150,6 +150,9 @@ Examples:
           clearProgress();
           process.stderr.write(`tcplens: ${text}\n`);
         },
+        listening(ports: readonly number[]) {
+          summary.addListeningPorts(ports);
+        },
       };
       // Ctrl-C, SIGTERM or --duration end the trace the same way: stop, drain, summarize. The
       // handlers go in before bpftrace starts and come out after it is closed, so that no signal

@@ -157,10 +157,12 @@ export function namespacesOfProcesses(procRoot = '/proc'): Map<number, number> {
 }
 
 /**
- * Owners of the listeners that exist now, in every network namespace (each read through
- * /proc/<pid>/net/tcp of a process inside it), so sockets they accept during the trace carry a pid.
+ * The listeners that exist now, in every network namespace (each read through /proc/<pid>/net/tcp
+ * of a process inside it): their owners, so that sockets they accept during the trace carry a pid,
+ * and every listening port, owned or not, so that the summary names a connection by its server's
+ * port also when the trace never saw its listener start.
  */
-export function knownListeners(ports?: readonly number[]): KnownListener[] {
+export function knownListeners(ports?: readonly number[]): { owned: KnownListener[]; ports: number[] } {
   const listen = stateCode('LISTEN');
   const byInode = new Map<number, { netns: number; port: number }>();
   const namespaces = namespacesOfProcesses();
@@ -180,7 +182,8 @@ export function knownListeners(ports?: readonly number[]): KnownListener[] {
       }
     }
   }
-  if (byInode.size === 0) return [];
+  if (byInode.size === 0) return { owned: [], ports: [] };
+  const listening = [...new Set([...byInode.values()].map((l) => l.port))];
   const owners = scanProcesses(new Set(byInode.keys())).byInode;
   const out = new Map<string, KnownListener>();
   for (const [inode, { netns, port }] of byInode) {
@@ -189,7 +192,7 @@ export function knownListeners(ports?: readonly number[]): KnownListener[] {
     if (o && !out.has(key)) out.set(key, { netns, port, pid: o.pid, comm: o.command });
     if (out.size === MAX_LISTENERS) break;
   }
-  return [...out.values()];
+  return { owned: [...out.values()], ports: listening };
 }
 
 /**
@@ -263,10 +266,12 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   if (plan.notices.length) sink.notice?.(plan.notices.join('; '));
   const events = plan.events;
   const resetReasons = checkTracepoints(root, tracepointsFor(events));
+  const listeners = knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined);
+  sink.listening?.(listeners.ports);
   const script = buildScript({
     events,
     filter: o,
-    listeners: knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined),
+    listeners: listeners.owned,
     resetReason: resetReasons.size > 0,
     retransmitErr: events.includes('retrans') && tracepointHasField(root, 'tcp:tcp_retransmit_skb', 'err'),
     sockState: btf,

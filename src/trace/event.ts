@@ -87,6 +87,8 @@ export interface TraceSink {
   lost?(events: number): void;
   /** One-line remarks for the user (a tracefs mount, a fallback). */
   notice?(text: string): void;
+  /** Ports that were listening before the trace began (their LISTEN is never traced). */
+  listening?(ports: readonly number[]): void;
 }
 
 export interface TraceHandle {

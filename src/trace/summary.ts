@@ -92,6 +92,11 @@ export class TraceSummaryBuilder {
   #drops = new Map<string, DropCount>();
   #peers = new Map<string, PeerRetransmits>();
 
+  /** Ports known to listen from before the trace (its LISTEN transitions are never seen). */
+  addListeningPorts(ports: readonly number[]): void {
+    for (const p of ports) this.#listeningPorts.add(p);
+  }
+
   add(e: TraceEvent): void {
     this.#events[e.type]++;
     switch (e.type) {

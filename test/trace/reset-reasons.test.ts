@@ -45,7 +45,8 @@ sys.stdin.readline()
 
 test('resets to a closed port and by aborts: reasons, and counts equal to tcpdump\'s RSTs and nstat\'s OutRsts', { skip }, async () => {
   const ns = createNetns('tcplens-test-rst');
-  const base = 30_000 + Math.floor(Math.random() * 10_000);
+  // Below the ephemeral range (32768–60999), so that no client picks one of them as its own port.
+  const base = 20_000 + Math.floor(Math.random() * 10_000);
   const ports = { closed: base, unread: base + 1, linger: base + 2 };
   const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, ...[ports.closed, ports.unread, ports.linger, N.closed, N.unread, N.linger].map(String)], {
     stdio: ['pipe', 'pipe', 'inherit'],

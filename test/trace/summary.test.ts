@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseBpftraceLine } from '../../src/trace/parse.ts';
-import { summarizeTrace } from '../../src/trace/summary.ts';
+import { summarizeTrace, TraceSummaryBuilder } from '../../src/trace/summary.ts';
 import type { TraceEvent } from '../../src/trace/event.ts';
 import { traceEvent } from './event-fixture.ts';
 import { renderTraceSummary, traceEventJson, traceEventLine, traceEventText } from '../../src/render/trace.ts';
@@ -44,6 +44,22 @@ test('counts resets by direction and by the server port of the connection', () =
   const s = summarizeTrace(captured, meta);
   const r = Object.fromEntries(s.resets.map((x) => [`${x.direction} ${x.port}`, x.count]));
   assert.deepEqual(r, { 'received 58959': 1, 'sent 58959': 1, 'sent 34153': 1, 'received 34153': 1 });
+});
+
+test('an abort by a server whose listener started before the trace counts under the server port, also when the client port is lower', () => {
+  // Seen only as resets (no state events asked): the client's ephemeral port 33198 is below 35503.
+  const abort = ev({ type: 'reset-sent', sk: 'a', oldState: 'ESTABLISHED', sport: 35503, dport: 33198, reason: 'TCP_ABORT_ON_CLOSE' });
+  const without = new TraceSummaryBuilder();
+  without.add(abort);
+  assert.equal(without.result(meta).resets[0]?.port, 33198, 'the guess a summary makes without the listener');
+  const b = new TraceSummaryBuilder();
+  b.addListeningPorts([35503]);
+  b.add(abort);
+  b.add(ev({ type: 'reset-received', sk: 'c', oldState: 'ESTABLISHED', sport: 33198, dport: 35503 }));
+  assert.deepEqual(
+    b.result(meta).resets.map((r) => `${r.direction} ${r.port}`),
+    ['sent 35503', 'received 35503'],
+  );
 });
 
 test('counts retransmits and SYN-ACK retransmits by peer', () => {
