@@ -14,12 +14,16 @@
 // After adding such a dependency, check that `tcplens-linux-x64 --version` still runs and that the
 // command using it works from the executable (test/sea/single-executable.test.ts runs them).
 //
-// Usage: node scripts/build-sea.ts [--out FILE] [--no-strip]   (default build/tcplens-linux-x64)
+// Another architecture (--arch arm64 on an x64 host): the blob carries no code cache or snapshot, so
+// it runs on any architecture; it goes into Node's official binary for that architecture, of the
+// same version, taken from the npm package node-linux-<arch> (what the npm package `node` installs),
+// and the tree keeps that architecture's native binaries. Checked under qemu-user (test/sea).
+//
+// Usage: node scripts/build-sea.ts [--arch x64|arm64] [--out FILE] [--no-strip]   (default build/tcplens-linux-<arch>)
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { constants as zlibConstants, brotliCompressSync } from 'node:zlib';
@@ -44,7 +48,7 @@ const PLATFORM_DIR = /^(linux|linuxmusl|musl|darwin|macos|win32|windows|freebsd|
  * A directory of prebuilt binaries for another platform or architecture than the one built for.
  * musl builds are foreign too: the node inside the executable is linked against glibc.
  */
-export function isForeignBuild(relPath: string, platform = process.platform, arch = process.arch): boolean {
+export function isForeignBuild(relPath: string, platform: string = process.platform, arch: string = process.arch): boolean {
   return relPath.split(/[\\/]/).some((part) => {
     if (!PLATFORM_DIR.test(part)) return false;
     const lower = part.toLowerCase();
@@ -66,16 +70,37 @@ function walk(dir: string, keep: (rel: string) => boolean, out: TreeFile[], base
   return out;
 }
 
-/** Production dependencies, as npm resolved them (hoisted or nested). */
-function productionPackages(): string[] {
-  const text = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: ROOT, encoding: 'utf8' });
-  const dirs = text.split('\n').filter((l) => l.startsWith(join(ROOT, 'node_modules') + sep));
-  const req = createRequire(join(ROOT, 'package.json'));
-  for (const name of EXAMPLE_PACKAGES) dirs.push(dirname(req.resolve(`${name}/package.json`)));
-  return [...new Set(dirs)];
+/** Where node would find package `name` from `fromDir`: the nearest node_modules/<name> up the tree. */
+function installedPackage(fromDir: string, name: string): string | undefined {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return realpathSync(candidate);
+    if (dir === ROOT || dirname(dir) === dir) return undefined;
+  }
 }
 
-export function collectTree(): TreeFile[] {
+/**
+ * Production dependencies, as npm resolved them (hoisted or nested): `dependencies` and the installed
+ * `optionalDependencies` of the package and of each of them, transitively. Peer dependencies are
+ * left out: an optional one (valibot's typescript) is installed here only as our own devDependency.
+ */
+function productionPackages(): string[] {
+  const dirs = new Set<string>();
+  const visit = (fromDir: string, names: readonly string[]) => {
+    for (const name of names) {
+      const dir = installedPackage(fromDir, name);
+      if (!dir || dirs.has(dir)) continue; // not installed: an optional dependency for another platform
+      dirs.add(dir);
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: object; optionalDependencies?: object };
+      visit(dir, [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]);
+    }
+  };
+  const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: object };
+  visit(ROOT, [...Object.keys(root.dependencies ?? {}), ...EXAMPLE_PACKAGES]);
+  return [...dirs];
+}
+
+export function collectTree(arch: string = process.arch): TreeFile[] {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js')) || !existsSync(join(ROOT, 'dist', 'web', 'index.html'))) {
     throw new Error('dist/ is not built: run npm run build first (npm run build:sea does)');
   }
@@ -90,7 +115,18 @@ export function collectTree(): TreeFile[] {
   walk(join(ROOT, 'examples'), () => true, files);
   walk(join(ROOT, 'src'), (rel) => !rel.endsWith('.d.ts'), files);
   for (const dir of productionPackages()) {
-    walk(dir, (rel) => !isForeignBuild(rel) && !rel.endsWith('.map') && !rel.endsWith('.d.ts') && !/\/(test|tests|docs?|\.github)\//.test(`/${rel.slice(rel.lastIndexOf('node_modules/') + 13)}/`), files);
+    // A package of prebuilt binaries named for this host (@koromix/koffi-linux-x64) stands for the
+    // same package built for the target (@koromix/koffi-linux-arm64), which npm did not install here.
+    const hostSuffix = `-linux-${process.arch}`;
+    if (arch !== process.arch && dir.endsWith(hostSuffix)) {
+      const rel = relative(ROOT, dir).split(sep).join('/');
+      const { name, version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string };
+      const target = foreignPackage(`${name.slice(0, -hostSuffix.length)}-linux-${arch}`, version);
+      walk(target, (r) => !isForeignBuild(r, 'linux', arch), files, target);
+      for (const f of files) if (f.abs.startsWith(target + sep)) f.path = `${rel.slice(0, -hostSuffix.length)}-linux-${arch}/${f.path}`;
+      continue;
+    }
+    walk(dir, (rel) => !isForeignBuild(rel, 'linux', arch) && !rel.endsWith('.map') && !rel.endsWith('.d.ts') && !/\/(test|tests|docs?|\.github)\//.test(`/${rel.slice(rel.lastIndexOf('node_modules/') + 13)}/`), files);
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
   return files;
@@ -102,9 +138,38 @@ export function packTree(files: TreeFile[]): Buffer {
   return Buffer.concat([Buffer.from(index + '\n'), ...files.map((f) => readFileSync(f.abs))]);
 }
 
+const ARCHES: Record<string, { strip: string }> = { x64: { strip: 'strip' }, arm64: { strip: 'aarch64-linux-gnu-strip' } };
+
+/** An npm package fetched once into build/sea/ (npm pack from the registry) and unpacked; its directory. */
+function foreignPackage(name: string, version: string): string {
+  const dir = join(ROOT, 'build', 'sea', 'foreign', `${name.replace('/', '+')}@${version}`);
+  if (existsSync(join(dir, 'package', 'package.json'))) return join(dir, 'package');
+  mkdirSync(dir, { recursive: true });
+  let tgz: string;
+  try {
+    tgz = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').at(-1)!;
+  } catch (err) {
+    throw new Error(`cannot fetch ${name}@${version} from the npm registry: ${((err as { stderr?: string }).stderr ?? String(err)).trim().split('\n')[0]}`);
+  }
+  execFileSync('tar', ['-xzf', join(dir, tgz), '-C', dir]);
+  return join(dir, 'package');
+}
+
+/**
+ * Node's official binary for `arch`, of the running version: this node for its own architecture,
+ * else bin/node of the npm package node-linux-<arch>, fetched once into build/sea/.
+ */
+function nodeFor(arch: string): string {
+  if (arch === process.arch) return realpathSync(process.execPath);
+  return join(foreignPackage(`node-linux-${arch}`, process.versions.node), 'bin', 'node');
+}
+
 function main(): void {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, 'no-strip': { type: 'boolean' } } });
-  const out = resolve(values.out ?? DEFAULT_SEA_PATH);
+  const { values } = parseArgs({ options: { out: { type: 'string' }, arch: { type: 'string', default: process.arch }, 'no-strip': { type: 'boolean' } } });
+  const arch = values.arch!;
+  const tools = ARCHES[arch];
+  if (!tools) throw new Error(`--arch ${arch}: the executable is built for ${Object.keys(ARCHES).join(' or ')}`);
+  const out = resolve(values.out ?? join(ROOT, 'build', `tcplens-linux-${arch}`));
   const work = join(ROOT, 'build', 'sea');
   mkdirSync(work, { recursive: true });
   mkdirSync(dirname(out), { recursive: true });
@@ -112,7 +177,7 @@ function main(): void {
   if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`build with the pinned Node 24 (npm run build:sea), not ${process.version}`);
 
   const started = Date.now();
-  const files = collectTree();
+  const files = collectTree(arch);
   const raw = packTree(files);
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const id = `${version}-${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
@@ -131,8 +196,8 @@ function main(): void {
     assets: { 'tree.br': join(work, 'tree.br'), 'tree.id': join(work, 'tree.id') },
   };
   writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
-  const node = realpathSync(process.execPath);
-  execFileSync(node, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(realpathSync(process.execPath), ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const node = nodeFor(arch);
 
   // The copy of node is written beside the output and renamed at the end: a failed build never
   // leaves a half-injected executable under the final name.
@@ -143,9 +208,9 @@ function main(): void {
   // neither (native addons link against the dynamic symbol table, which strip keeps).
   if (!values['no-strip']) {
     try {
-      execFileSync('strip', ['--strip-all', tmp], { stdio: 'ignore' });
+      execFileSync(tools.strip, ['--strip-all', tmp], { stdio: 'ignore' });
     } catch {
-      process.stderr.write('build-sea: strip is missing (binutils): the executable keeps node\'s symbols\n');
+      process.stderr.write(`build-sea: ${tools.strip} is missing (binutils${arch === process.arch ? '' : `-${tools.strip.replace(/-strip$/, '')}`}): the executable keeps node's symbols\n`);
     }
   }
   // postject's own log lines are noise here; its failure still throws.
@@ -157,7 +222,7 @@ function main(): void {
   execFileSync('mv', ['-f', tmp, out]);
   const size = statSync(out).size;
   process.stdout.write(
-    `${out}: ${(size / 2 ** 20).toFixed(1)} MiB (node ${process.versions.node}, ${files.length} files, tree ${(raw.length / 2 ** 20).toFixed(1)} MiB → ${(compressed.length / 2 ** 20).toFixed(1)} MiB), ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    `${out}: ${(size / 2 ** 20).toFixed(1)} MiB (node ${process.versions.node} ${arch}, ${files.length} files, tree ${(raw.length / 2 ** 20).toFixed(1)} MiB → ${(compressed.length / 2 ** 20).toFixed(1)} MiB), ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
   );
 }
 
