@@ -285,7 +285,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     BPFTRACE_PERF_RB_PAGES: String(o.perfPages ?? defaultPerfPages()),
     BPFTRACE_MAP_KEYS_MAX: String(o.mapKeys ?? 65_536),
   };
-  const args = ['-f', 'json', '-e', script];
+  // Text output, fully buffered: one write per 8 KiB instead of one write (and, with -f json, one
+  // flush) per event; the script's interval probe flushes what a quiet host leaves in the buffer.
+  const args = ['-B', 'full', '-e', script];
   // setpriv --pdeathsig: bpftrace is killed with us even when we die by SIGKILL, so it never
   // outlives tcplens. Its own process group keeps a terminal's Ctrl-C for us: we stop it in order.
   const setpriv = SEARCH_DIRS.map((d) => join(d, 'setpriv')).find(isExecutable);
@@ -324,17 +326,25 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       }
     }, o.startTimeoutMs ?? 60_000);
 
+    /** The last event read: a line that is no event of its own continues its process name. */
+    let last: TraceEvent | undefined;
     const handleLine = (line: string, arrivalMs: number) => {
       let msg;
       try {
         msg = parseBpftraceLine(line, ctx);
       } catch (err) {
+        last = undefined;
         sink.notice?.(`skipped a line of bpftrace output: ${(err as Error).message}`);
         return;
       }
+      if (!msg || (msg.kind !== 'event' && msg.kind !== 'text')) last = undefined;
       if (!msg) return;
-      if (msg.kind === 'event') order.push(named(msg.event), arrivalMs);
-      else if (msg.kind === 'lost') {
+      if (msg.kind === 'event') order.push((last = named(msg.event)), arrivalMs);
+      else if (msg.kind === 'text') {
+        // The process name of the event before went on past a newline of its own.
+        if (last?.comm != null) last.comm += `\n${msg.text}`;
+        else sink.notice?.(`skipped a line of bpftrace output: unexpected '${msg.text.slice(0, 80)}'`);
+      } else if (msg.kind === 'lost') {
         lost += msg.events;
         sink.lost?.(msg.events);
       } else if (msg.kind === 'attached') attached();

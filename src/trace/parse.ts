@@ -1,4 +1,5 @@
-// bpftrace's JSON output (-f json) as typed trace events: one line in, one message out. Pure.
+// bpftrace's output as typed trace events: one line in, one message out. Pure. tcplens runs bpftrace
+// with text output (each printf of the script is one line); JSON lines (-f json) are read too.
 
 import { formatAddress } from '../kernel/proc-net-tcp.ts';
 import type { Family } from '../model/socket.ts';
@@ -14,7 +15,12 @@ export type BpftraceMessage =
   /** Every probe is attached (bpftrace prints this when __BPFTRACE_NOTIFY_PROBES_ATTACHED is set). */
   | { kind: 'attached' }
   /** The script's BEGIN block ran. */
-  | { kind: 'begin' };
+  | { kind: 'begin' }
+  /**
+   * A text line that is none of the above: the rest of the previous event's process name, which
+   * held a newline (a process may name itself anything; text output does not escape it).
+   */
+  | { kind: 'text'; text: string };
 
 export interface ParseContext {
   /** Add to CLOCK_MONOTONIC milliseconds (bpftrace's nsecs / 1e6) to get epoch milliseconds. */
@@ -43,10 +49,27 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceMess
     if (msg.type !== 'printf' || typeof msg.data !== 'string') return null;
     data = msg.data;
   } else {
-    return line.trim() === ATTACHED_LINE ? { kind: 'attached' } : null;
+    return parseTextLine(line, ctx);
   }
   if (data === 'B') return { kind: 'begin' };
   return { kind: 'event', event: parseEventData(data, ctx) };
+}
+
+/** The tags that start an event's line (script.ts), as character codes. */
+const EVENT_TAGS = new Set([...'SRrTYDL'].map((c) => c.charCodeAt(0)));
+const LOST = /^Lost (\d+) events$/;
+
+/** A line of bpftrace's text output: an event, the BEGIN mark, a loss, a notice or an empty flush line. */
+function parseTextLine(line: string, ctx: ParseContext): BpftraceMessage | null {
+  if (line.charCodeAt(1) === 32 /* space */ && EVENT_TAGS.has(line.charCodeAt(0))) return { kind: 'event', event: parseEventData(line, ctx) };
+  if (line === 'B') return { kind: 'begin' };
+  const lost = LOST.exec(line);
+  if (lost) return { kind: 'lost', events: Number(lost[1]) };
+  const trimmed = line.trim();
+  if (trimmed === ATTACHED_LINE) return { kind: 'attached' };
+  // bpftrace's own "Attaching 7 probes..." (text output puts it on stdout).
+  if (/^Attaching \d+ probes?\.\.\.$/.test(trimmed)) return null;
+  return { kind: 'text', text: line };
 }
 
 const FAMILY: Record<string, Family> = { '4': 'ipv4', '6': 'ipv6' };

@@ -31,7 +31,7 @@ test('attaches the state tracepoint always, and the others only for the events a
   assert.deepEqual(tracepointsFor(['state']), ['sock:inet_sock_set_state', 'tcp:tcp_send_reset', 'tcp:tcp_receive_reset']);
   assert.deepEqual(tracepointsFor([...ALL]).length, 5);
   const names = [...probes(buildScript({ events: ['synack'] })).keys()];
-  assert.deepEqual(names, ['BEGIN {', 'tracepoint:sock:inet_sock_set_state', 'tracepoint:tcp:tcp_retransmit_synack', 'END {']);
+  assert.deepEqual(names, ['BEGIN {', 'tracepoint:sock:inet_sock_set_state', 'tracepoint:tcp:tcp_retransmit_synack', 'interval:ms:100 {', 'END {']);
 });
 
 test('prints each event with the fields the parser reads', () => {
