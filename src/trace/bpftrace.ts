@@ -5,11 +5,10 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkS
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { PermissionError, TcplensError, UnsupportedPlatformError } from '../errors.ts';
-import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
 import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts';
-import { stateCode } from '../model/tcp-state.ts';
 import { DEFAULT_TRACE_EVENTS, type TraceEvent, type TraceHandle, type TraceOptions, type TraceSink } from './event.ts';
 import { planEvents } from './kernel-support.ts';
+import { readListenRows } from './listen-rows.ts';
 import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
@@ -133,6 +132,9 @@ function eventOf(tp: string): string {
   return 'retrans';
 }
 
+/** The shortest time between two releases of events held for reordering (see scheduleRelease). */
+const RELEASE_EVERY_MS = 20;
+
 /** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
 const MAX_LISTENERS = 256;
 
@@ -158,27 +160,19 @@ export function namespacesOfProcesses(procRoot = '/proc'): Map<number, number> {
 
 /**
  * The listeners that exist now, in every network namespace (each read through /proc/<pid>/net/tcp
- * of a process inside it): their owners, so that sockets they accept during the trace carry a pid,
+ * of a process inside it, as far as its listeners go): their owners, so that sockets they accept during the trace carry a pid,
  * and every listening port, owned or not, so that the summary names a connection by its server's
  * port also when the trace never saw its listener start.
  */
 export function knownListeners(ports?: readonly number[]): { owned: KnownListener[]; ports: number[] } {
-  const listen = stateCode('LISTEN');
   const byInode = new Map<number, { netns: number; port: number }>();
   const namespaces = namespacesOfProcesses();
   if (namespaces.size === 0) namespaces.set(0, process.pid);
   for (const [netns, pid] of namespaces) {
-    for (const family of ['ipv4', 'ipv6'] as const) {
-      try {
-        readProcNetTcp(
-          family,
-          (row) => {
-            if (row.state === listen && row.inode && (!ports?.length || ports.includes(row.localPort))) byInode.set(row.inode, { netns, port: row.localPort });
-          },
-          `/proc/${pid}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`,
-        );
-      } catch {
-        // Without them, accepted sockets just show no owner until their process closes them.
+    // Unreadable (the process gone): accepted sockets just show no owner until their process closes them.
+    for (const table of ['tcp', 'tcp6']) {
+      for (const row of readListenRows(`/proc/${pid}/net/${table}`)) {
+        if (row.inode && (!ports?.length || ports.includes(row.port))) byInode.set(row.inode, { netns, port: row.port });
       }
     }
   }
@@ -369,8 +363,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     const scheduleRelease = () => {
       const due = order.nextDueMs();
       if (due === undefined || releaseTimer) return;
-      // A long hold (bpftrace far behind) needs no millisecond timing: fewer, larger releases, each a sort.
-      const wait = Math.max(1, Math.ceil(due - now()), Math.floor(order.holdMs / 50));
+      // Events leave in batches at most every RELEASE_EVERY_MS (a quarter of a long hold): each release
+      // is a sort and one write of its output, and millisecond timing would add nothing a reader sees.
+      const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
       releaseTimer = setTimeout(() => {
         releaseTimer = undefined;
         emit(order.release(now()));
