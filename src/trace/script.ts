@@ -84,8 +84,12 @@ const LAST_ACK = stateCode('LAST_ACK');
 const LISTEN = stateCode('LISTEN');
 const CLOSING = stateCode('CLOSING');
 const AF_INET = 2;
-/** How often bpftrace flushes its buffered output (see the interval probe in buildScript). */
-export const FLUSH_INTERVAL_MS = 100;
+/**
+ * How often bpftrace flushes its buffered output (see the interval probe in buildScript). Short: an
+ * event's process is looked up when the event arrives (a Node thread's name → its program), and a
+ * short-lived client may be gone a few milliseconds after its close.
+ */
+export const FLUSH_INTERVAL_MS = 25;
 
 /** The tracepoints a choice of events attaches to (sock:inet_sock_set_state always: it tracks owners and times). */
 export function tracepointsFor(events: readonly TraceEventKind[]): string[] {
