@@ -3,7 +3,8 @@
 // namespace of its own (10 state changes each, 20,000+ per second). Rounds alternate between the two
 // (A B A B …); each tool's output is read and counted here, as a consumer would. Neither filters
 // (tcpstates cannot filter on either end's port at once), so both see the whole host; the churn is
-// most of it. Prints per round and the medians, and the ratio of the medians.
+// most of it. Prints per round and the medians, and the ratio of the medians: CPU per transition the
+// churn made, and per event each tool put out (the fairer one when other processes add connections).
 // Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
 //
 //   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state]
@@ -55,6 +56,8 @@ interface Round {
   /** Lines of output that are events. */
   events: number;
   lost: number;
+  /** tcplens: of `lost`, the events the kernel skipped (a BPF program already running on that CPU) rather than a full buffer's. */
+  missed?: number;
   cpu: number;
   /** tcplens: the CPU of its bpftrace, of the total. */
   bpftraceCpu?: number;
@@ -99,17 +102,28 @@ try {
     await exited;
     let events: number;
     let lost: number;
+    let missed: number | undefined;
     if (tool === 'tcplens') {
       const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as { events: Record<string, number>; lostEvents: number; missedEvents: number };
       events = Object.values(summary.events).reduce((a, b) => a + b, 0);
       lost = summary.lostEvents + summary.missedEvents;
+      missed = summary.missedEvents;
     } else {
       // Header line once; every other line an event. tcpstates reports losses on stderr.
       events = out.lines - 1;
       lost = [...stderr.matchAll(/lost (\d+) events/gi)].reduce((n, m) => n + Number(m[1]), 0);
     }
     void linesBefore;
-    return { tool, made: run.connections * TRANSITIONS_PER_CONNECTION, seconds: run.seconds, events, lost, cpu: used, ...(bpftraceCpu === undefined ? {} : { bpftraceCpu }) };
+    return {
+      tool,
+      made: run.connections * TRANSITIONS_PER_CONNECTION,
+      seconds: run.seconds,
+      events,
+      lost,
+      ...(missed === undefined ? {} : { missed }),
+      cpu: used,
+      ...(bpftraceCpu === undefined ? {} : { bpftraceCpu }),
+    };
   };
 
   const results: Round[] = [];
@@ -120,7 +134,7 @@ try {
       results.push(r);
       console.log(
         `${tool.padEnd(9)} round ${i + 1}: ${Math.round(r.made / r.seconds).toLocaleString('en-US').padStart(7)} transitions/s made by the churn, ` +
-          `${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost, CPU ${r.cpu.toFixed(2)} s` +
+          `${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s` +
           (r.bpftraceCpu === undefined ? '' : ` (its bpftrace ${r.bpftraceCpu.toFixed(2)} s)`),
       );
     }
@@ -133,6 +147,12 @@ try {
   const b = median(of('tcplens').map(per));
   console.log(`\nmedian CPU per 100,000 transitions: tcpstates ${a.toFixed(3)} s, tcplens trace --json --events ${values.events} (with its bpftrace) ${b.toFixed(3)} s`);
   console.log(`ratio tcplens / tcpstates: ${(b / a).toFixed(2)}x`);
+  // Both see the whole host: other processes' connections add events the churn did not make, more in
+  // rounds where the churn runs slower. Per event each tool put out, that share does not matter.
+  const perOut = (r: Round) => (r.cpu / Math.max(1, r.events)) * 100_000;
+  const ao = median(of('tcpstates').map(perOut));
+  const bo = median(of('tcplens').map(perOut));
+  console.log(`median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`);
   const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
   console.log(lost.length ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}` : 'no round lost an event (events out ≥ transitions made, none reported lost)');
 } finally {

@@ -61,7 +61,8 @@ try {
     sockState: hasKernelBtf(),
   });
   const bpftraceAlone = async (toNull: boolean) => {
-    const bt = spawn('bpftrace', ['-f', 'json', '-e', script], {
+    // As tcplens runs it: text output, fully buffered.
+    const bt = spawn('bpftrace', ['-B', 'full', '-e', script], {
       env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1', BPFTRACE_PERF_RB_PAGES: String(defaultPerfPages()), BPFTRACE_MAP_KEYS_MAX: '65536' },
       stdio: ['ignore', toNull ? openSync('/dev/null', 'w') : 'pipe', 'pipe'],
     });
@@ -70,8 +71,9 @@ try {
     let lost = 0;
     if (!toNull) {
       createInterface({ input: bt.stdout! }).on('line', (l) => {
-        lines++;
-        if (l.startsWith('{"type": "lost_events"')) lost += (JSON.parse(l) as { data: { events: number } }).data.events;
+        if (/^[SRrTYDL] /.test(l)) lines++;
+        const m = /^Lost (\d+) events$/.exec(l);
+        if (m) lost += Number(m[1]);
       });
     }
     await new Promise<void>((resolve, reject) => {

@@ -55,6 +55,17 @@ function isoTime(timeMs: number): string {
 
 const jsonString = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
 
+// The process name of one event after another is mostly the same: its JSON is kept.
+let lastComm: string | null = null;
+let lastCommJson = 'null';
+function commJson(comm: string | null): string {
+  if (comm !== lastComm) {
+    lastComm = comm;
+    lastCommJson = jsonString(comm);
+  }
+  return lastCommJson;
+}
+
 /** The socket id in JSON: null when the event had no socket (a reset or drop for a closed port). */
 const skId = (sk: string): string | null => (sk === '0' ? null : sk);
 
@@ -65,7 +76,7 @@ const skId = (sk: string): string | null => (sk === '0' ? null : sk);
  */
 export function traceEventLine(e: TraceEvent): string {
   let line =
-    `{"time":"${isoTime(e.timeMs)}","type":"${e.type}","pid":${e.pid},"comm":${jsonString(e.comm)},"family":"${e.family}",` +
+    `{"time":"${isoTime(e.timeMs)}","type":"${e.type}","pid":${e.pid},"comm":${commJson(e.comm)},"family":"${e.family}",` +
     `"saddr":"${e.saddr}","sport":${e.sport},"daddr":"${e.daddr}","dport":${e.dport},` +
     `"oldState":${e.oldState === null ? 'null' : `"${e.oldState}"`},"newState":${e.newState === null ? 'null' : `"${e.newState}"`},"ms":${e.ms},` +
     `"sk":${e.sk === '0' ? 'null' : `"${e.sk}"`}`;

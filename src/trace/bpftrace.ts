@@ -5,11 +5,10 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkS
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { PermissionError, TcplensError, UnsupportedPlatformError } from '../errors.ts';
-import { readProcNetTcp } from '../kernel/proc-net-tcp.ts';
 import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts';
-import { stateCode } from '../model/tcp-state.ts';
 import { DEFAULT_TRACE_EVENTS, type TraceEvent, type TraceHandle, type TraceOptions, type TraceSink } from './event.ts';
 import { planEvents } from './kernel-support.ts';
+import { readListenRows } from './listen-rows.ts';
 import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
@@ -133,6 +132,9 @@ function eventOf(tp: string): string {
   return 'retrans';
 }
 
+/** The shortest time between two releases of events held for reordering (see scheduleRelease). */
+const RELEASE_EVERY_MS = 20;
+
 /** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
 const MAX_LISTENERS = 256;
 
@@ -158,27 +160,19 @@ export function namespacesOfProcesses(procRoot = '/proc'): Map<number, number> {
 
 /**
  * The listeners that exist now, in every network namespace (each read through /proc/<pid>/net/tcp
- * of a process inside it): their owners, so that sockets they accept during the trace carry a pid,
+ * of a process inside it, as far as its listeners go): their owners, so that sockets they accept during the trace carry a pid,
  * and every listening port, owned or not, so that the summary names a connection by its server's
  * port also when the trace never saw its listener start.
  */
 export function knownListeners(ports?: readonly number[]): { owned: KnownListener[]; ports: number[] } {
-  const listen = stateCode('LISTEN');
   const byInode = new Map<number, { netns: number; port: number }>();
   const namespaces = namespacesOfProcesses();
   if (namespaces.size === 0) namespaces.set(0, process.pid);
   for (const [netns, pid] of namespaces) {
-    for (const family of ['ipv4', 'ipv6'] as const) {
-      try {
-        readProcNetTcp(
-          family,
-          (row) => {
-            if (row.state === listen && row.inode && (!ports?.length || ports.includes(row.localPort))) byInode.set(row.inode, { netns, port: row.localPort });
-          },
-          `/proc/${pid}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`,
-        );
-      } catch {
-        // Without them, accepted sockets just show no owner until their process closes them.
+    // Unreadable (the process gone): accepted sockets just show no owner until their process closes them.
+    for (const table of ['tcp', 'tcp6']) {
+      for (const row of readListenRows(`/proc/${pid}/net/${table}`)) {
+        if (row.inode && (!ports?.length || ports.includes(row.port))) byInode.set(row.inode, { netns, port: row.port });
       }
     }
   }
@@ -285,7 +279,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     BPFTRACE_PERF_RB_PAGES: String(o.perfPages ?? defaultPerfPages()),
     BPFTRACE_MAP_KEYS_MAX: String(o.mapKeys ?? 65_536),
   };
-  const args = ['-f', 'json', '-e', script];
+  // Text output, fully buffered: one write per 8 KiB instead of one write (and, with -f json, one
+  // flush) per event; the script's interval probe flushes what a quiet host leaves in the buffer.
+  const args = ['-B', 'full', '-e', script];
   // setpriv --pdeathsig: bpftrace is killed with us even when we die by SIGKILL, so it never
   // outlives tcplens. Its own process group keeps a terminal's Ctrl-C for us: we stop it in order.
   const setpriv = SEARCH_DIRS.map((d) => join(d, 'setpriv')).find(isExecutable);
@@ -324,17 +320,25 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       }
     }, o.startTimeoutMs ?? 60_000);
 
+    /** The last event read: a line that is no event of its own continues its process name. */
+    let last: TraceEvent | undefined;
     const handleLine = (line: string, arrivalMs: number) => {
       let msg;
       try {
         msg = parseBpftraceLine(line, ctx);
       } catch (err) {
+        last = undefined;
         sink.notice?.(`skipped a line of bpftrace output: ${(err as Error).message}`);
         return;
       }
+      if (!msg || (msg.kind !== 'event' && msg.kind !== 'text')) last = undefined;
       if (!msg) return;
-      if (msg.kind === 'event') order.push(named(msg.event), arrivalMs);
-      else if (msg.kind === 'lost') {
+      if (msg.kind === 'event') order.push((last = named(msg.event)), arrivalMs);
+      else if (msg.kind === 'text') {
+        // The process name of the event before went on past a newline of its own.
+        if (last?.comm != null) last.comm += `\n${msg.text}`;
+        else sink.notice?.(`skipped a line of bpftrace output: unexpected '${msg.text.slice(0, 80)}'`);
+      } else if (msg.kind === 'lost') {
         lost += msg.events;
         sink.lost?.(msg.events);
       } else if (msg.kind === 'attached') attached();
@@ -359,8 +363,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     const scheduleRelease = () => {
       const due = order.nextDueMs();
       if (due === undefined || releaseTimer) return;
-      // A long hold (bpftrace far behind) needs no millisecond timing: fewer, larger releases, each a sort.
-      const wait = Math.max(1, Math.ceil(due - now()), Math.floor(order.holdMs / 50));
+      // Events leave in batches at most every RELEASE_EVERY_MS (a quarter of a long hold): each release
+      // is a sort and one write of its output, and millisecond timing would add nothing a reader sees.
+      const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
       releaseTimer = setTimeout(() => {
         releaseTimer = undefined;
         emit(order.release(now()));

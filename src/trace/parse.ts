@@ -1,4 +1,5 @@
-// bpftrace's JSON output (-f json) as typed trace events: one line in, one message out. Pure.
+// bpftrace's output as typed trace events: one line in, one message out. Pure. tcplens runs bpftrace
+// with text output (each printf of the script is one line); JSON lines (-f json) are read too.
 
 import { formatAddress } from '../kernel/proc-net-tcp.ts';
 import type { Family } from '../model/socket.ts';
@@ -14,7 +15,12 @@ export type BpftraceMessage =
   /** Every probe is attached (bpftrace prints this when __BPFTRACE_NOTIFY_PROBES_ATTACHED is set). */
   | { kind: 'attached' }
   /** The script's BEGIN block ran. */
-  | { kind: 'begin' };
+  | { kind: 'begin' }
+  /**
+   * A text line that is none of the above: the rest of the previous event's process name, which
+   * held a newline (a process may name itself anything; text output does not escape it).
+   */
+  | { kind: 'text'; text: string };
 
 export interface ParseContext {
   /** Add to CLOCK_MONOTONIC milliseconds (bpftrace's nsecs / 1e6) to get epoch milliseconds. */
@@ -43,10 +49,27 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceMess
     if (msg.type !== 'printf' || typeof msg.data !== 'string') return null;
     data = msg.data;
   } else {
-    return line.trim() === ATTACHED_LINE ? { kind: 'attached' } : null;
+    return parseTextLine(line, ctx);
   }
   if (data === 'B') return { kind: 'begin' };
   return { kind: 'event', event: parseEventData(data, ctx) };
+}
+
+/** The tags that start an event's line (script.ts), as character codes. */
+const EVENT_TAGS = new Set([...'SRrTYDL'].map((c) => c.charCodeAt(0)));
+const LOST = /^Lost (\d+) events$/;
+
+/** A line of bpftrace's text output: an event, the BEGIN mark, a loss, a notice or an empty flush line. */
+function parseTextLine(line: string, ctx: ParseContext): BpftraceMessage | null {
+  if (line.charCodeAt(1) === 32 /* space */ && EVENT_TAGS.has(line.charCodeAt(0))) return { kind: 'event', event: parseEventData(line, ctx) };
+  if (line === 'B') return { kind: 'begin' };
+  const lost = LOST.exec(line);
+  if (lost) return { kind: 'lost', events: Number(lost[1]) };
+  const trimmed = line.trim();
+  if (trimmed === ATTACHED_LINE) return { kind: 'attached' };
+  // bpftrace's own "Attaching 7 probes..." (text output puts it on stdout).
+  if (/^Attaching \d+ probes?\.\.\.$/.test(trimmed)) return null;
+  return { kind: 'text', text: line };
 }
 
 const FAMILY: Record<string, Family> = { '4': 'ipv4', '6': 'ipv6' };
@@ -117,8 +140,106 @@ function event(
   };
 }
 
+// ---- state changes: most of what a busy host prints, read without splitting the line ----------
+
+/** Where the field reader stands in the line. */
+let at = 0;
+
+/** The end of the field that starts at `at` (a space or the line's end). */
+function fieldEnd(line: string): number {
+  const sp = line.indexOf(' ', at);
+  return sp < 0 ? line.length : sp;
+}
+
+/** A decimal integer field (an optional '-', then digits), as Number() would read it. */
+function intField(line: string): number {
+  const end = fieldEnd(line);
+  let i = at;
+  const negative = line.charCodeAt(i) === 45; /* - */
+  if (negative) i++;
+  let n = 0;
+  // Past 15 digits a double no longer holds every integer, and anything but digits is for Number() to judge.
+  for (; i < end && end - i <= 15; i++) {
+    const d = line.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  if (i < end || end === at + (negative ? 1 : 0)) n = Number(line.slice(at, end));
+  else if (negative) n = -n;
+  at = end + 1;
+  return n;
+}
+
+function stringField(line: string): string {
+  const end = fieldEnd(line);
+  const v = line.slice(at, end);
+  at = end + 1;
+  return v;
+}
+
+// The addresses and process names of consecutive events repeat: the last ones are kept and reused
+// when the line holds the same text again, instead of a new string for each event.
+const lastAddress = ['', ''];
+let lastComm = '';
+
+function addressField(line: string): string {
+  for (const known of lastAddress) {
+    if (known !== '' && line.charCodeAt(at + known.length) === 32 && line.startsWith(known, at)) {
+      at += known.length + 1;
+      return address(known);
+    }
+  }
+  const v = stringField(line);
+  lastAddress[1] = lastAddress[0]!;
+  lastAddress[0] = v;
+  return address(v);
+}
+
+/** The rest of the line: the process name, spaces and all. */
+function commField(line: string): string {
+  if (line.length - at === lastComm.length && line.startsWith(lastComm, at)) return lastComm;
+  lastComm = line.slice(at);
+  return lastComm;
+}
+
+/** S now sk old new derived family sport dport saddr daddr us pid comm (script.ts). */
+function stateEvent(line: string, ctx: ParseContext): TraceEvent {
+  at = 2;
+  const timeMs = intField(line) / 1e6 + ctx.monoToEpochMs;
+  const sk = stringField(line);
+  const oldState = stateOfCode(intField(line));
+  const newState = stateOfCode(intField(line));
+  const derived = intField(line) === 1;
+  const fam = family(stringField(line));
+  const sport = intField(line);
+  const dport = intField(line);
+  const saddr = addressField(line);
+  const daddr = addressField(line);
+  const us = intField(line);
+  const pid = intField(line);
+  const comm = pid > 0 && at <= line.length ? commField(line) : '';
+  const e: TraceEvent = {
+    timeMs,
+    type: 'state',
+    pid: pid > 0 ? pid : null,
+    comm: comm || null,
+    family: fam,
+    saddr,
+    sport,
+    daddr,
+    dport,
+    oldState,
+    newState,
+    ms: us >= 0 ? us / 1000 : null,
+    sk,
+  };
+  if (derived) e.derived = true;
+  return e;
+}
+
 /** The fields of one printf of the script (see script.ts for the layout). */
 export function parseEventData(data: string, ctx: ParseContext): TraceEvent {
+  if (data.charCodeAt(0) === 83 /* S */ && data.charCodeAt(1) === 32) return stateEvent(data, ctx);
   const f = data.split(' ');
   const timeMs = Number(f[1]) / 1e6 + ctx.monoToEpochMs;
   switch (f[0]) {

@@ -1,7 +1,8 @@
 // The bpftrace program behind `tcplens trace`, generated for the chosen events and filters. Pure.
 //
-// Each event is one printf with fixed, space-separated fields (parsed by bpftrace.ts), the process
-// name last because it may contain spaces. Times are CLOCK_MONOTONIC ns (bpftrace's nsecs), socket
+// Each event is one printf of one line with fixed, space-separated fields (parsed by parse.ts), the
+// process name last because it may contain spaces. bpftrace prints them as text, not -f json: JSON
+// output writes and flushes each line on its own, which cost bpftrace more than all else it does. Times are CLOCK_MONOTONIC ns (bpftrace's nsecs), socket
 // ids the kernel's sock address in hex; family is 4 or 6; addresses come from ntop(), except for
 // resets sent, whose tracepoint gives whole struct sockaddr_in/in6 (28 bytes, printed as %rx hex).
 //
@@ -83,6 +84,12 @@ const LAST_ACK = stateCode('LAST_ACK');
 const LISTEN = stateCode('LISTEN');
 const CLOSING = stateCode('CLOSING');
 const AF_INET = 2;
+/**
+ * How often bpftrace flushes its buffered output (see the interval probe in buildScript). Short: an
+ * event's process is looked up when the event arrives (a Node thread's name → its program), and a
+ * short-lived client may be gone a few milliseconds after its close.
+ */
+export const FLUSH_INTERVAL_MS = 25;
 
 /** The tracepoints a choice of events attaches to (sock:inet_sock_set_state always: it tracks owners and times). */
 export function tracepointsFor(events: readonly TraceEventKind[]): string[] {
@@ -116,7 +123,7 @@ const be16 = (arr: string, at: number) => `(((uint16)${arr}[${at}] << 8) | (uint
 function printAddressed(o: { tag: string; head: [string, string]; tail: [string, string]; indent: string }): string {
   const i = o.indent;
   const line = (fam: number, s: string, d: string) =>
-    `printf("${o.tag} ${o.head[0]} ${fam} %d %d %s %s ${o.tail[0]}", ${o.head[1]}, args->sport, args->dport, ntop(${s}), ntop(${d}), ${o.tail[1]});`;
+    `printf("${o.tag} ${o.head[0]} ${fam} %d %d %s %s ${o.tail[0]}\\n", ${o.head[1]}, args->sport, args->dport, ntop(${s}), ntop(${d}), ${o.tail[1]});`;
   return (
     `${i}if (args->family == ${AF_INET}) {\n${i}  ${line(4, 'args->saddr', 'args->daddr')}\n` +
     `${i}} else {\n${i}  ${line(6, 'args->saddr_v6', 'args->daddr_v6')}\n${i}}\n`
@@ -155,7 +162,7 @@ export function buildScript(o: ScriptOptions): string {
   for (const l of o.listeners ?? []) {
     s += `  @lis[(uint32)${o.sockState ? l.netns : 0}, (uint16)${l.port}] = ((uint64)${l.pid}, ${commLiteral(l.comm)});\n`;
   }
-  s += '  printf("B");\n}\n\n';
+  s += '  printf("B\\n");\n}\n\n';
 
   // -- state changes: always attached, as owners and times serve every other event --
   let b = `  $sk = (uint64)args->skaddr;\n  $old = args->oldstate;\n  $new = args->newstate;\n${wantState ? '  $now = nsecs;\n' : ''}`;
@@ -215,7 +222,7 @@ export function buildScript(o: ScriptOptions): string {
       b += `  $c = @closing[cpu];\n  if ($state == ${CLOSE} && $c.0 == $sk) {\n    $pid = $c.1;\n    $comm = $c.2;\n    $state = $c.3;\n    delete(@closing[cpu]);\n  }\n`;
       const reason = o.resetReason ? 'args->reason' : '-1';
       b += guarded(
-        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s", nsecs, $sk, $state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $pid, $comm);\n`,
+        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s\\n", nsecs, $sk, $state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $pid, $comm);\n`,
         and(inState('$state'), pidCond('$pid')),
       );
     }
@@ -266,6 +273,11 @@ export function buildScript(o: ScriptOptions): string {
 
   if (events.has('drop')) s += dropProbe(o, and(inState('$state'), pidCond('$w.0')));
 
+  // bpftrace runs with its stdout fully buffered (one write per 8 KiB, not one per event): this
+  // empty line, printed as a value, makes it flush what it holds, so that a quiet host's events
+  // still come within FLUSH_INTERVAL_MS.
+  s += `interval:ms:${FLUSH_INTERVAL_MS} {\n  print("");\n}\n\n`;
+
   // Left alone, bpftrace prints every map at exit.
   s += `END {\n${wantLife ? '  clear(@birth);\n' : ''}${wantState ? '  clear(@ts);\n' : ''}${wantState || wantReset ? '  clear(@rst);\n' : ''}${wantReset ? '  clear(@closing);\n' : ''}  clear(@who);\n  clear(@lis);\n}\n`;
   return s;
@@ -299,7 +311,7 @@ function dropProbe(o: ScriptOptions, cond: string): string {
     b += '    $sk = (uint64)0;\n    $state = 0;\n    $w = @who[$sk];\n';
   }
   const line = (fam: number, s: string, d: string) =>
-    `printf("D %llu %llx %d %d %d ${fam} %d %d %s %s %s %llu %s", nsecs, $sk, $state, args->reason, $out, $ps, $pd, ntop(${s}), ntop(${d}), ksym(args->location), $w.0, $w.1);`;
+    `printf("D %llu %llx %d %d %d ${fam} %d %d %s %s %s %llu %s\\n", nsecs, $sk, $state, args->reason, $out, $ps, $pd, ntop(${s}), ntop(${d}), ksym(args->location), $w.0, $w.1);`;
   const print = (i: string) =>
     `${i}if ($v6) {\n${i}  ${line(6, '((struct ipv6hdr *)$ip)->saddr.in6_u.u6_addr8', '((struct ipv6hdr *)$ip)->daddr.in6_u.u6_addr8')}\n` +
     `${i}} else {\n${i}  ${line(4, '((struct iphdr *)$ip)->saddr', '((struct iphdr *)$ip)->daddr')}\n${i}}\n`;

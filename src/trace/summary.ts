@@ -83,7 +83,8 @@ function peerOf(e: TraceEvent): string {
 
 export class TraceSummaryBuilder {
   #events: Record<TraceEventType, number> = { state: 0, 'reset-sent': 0, 'reset-received': 0, retransmit: 0, 'synack-retransmit': 0, drop: 0, life: 0 };
-  #transitions = new Map<string, TransitionCount>();
+  #transitions = new Map<TcpState | null, Map<TcpState, TransitionCount>>();
+  #derivedTransitions = new Map<TcpState | null, Map<TcpState, TransitionCount>>();
   /** Open connections: when their life began, and which side we are. */
   #open = new Map<string, { startMs: number; role: 'client' | 'server' }>();
   #listeningPorts = new Set<number>();
@@ -129,10 +130,13 @@ export class TraceSummaryBuilder {
   #state(e: TraceEvent): void {
     const to = e.newState;
     if (!to) return;
-    const key = `${e.oldState}>${to}${e.derived ? '*' : ''}`;
-    const t = this.#transitions.get(key);
+    // By from, then to: two lookups of the states' own names, no key built for each event.
+    const derived = e.derived === true;
+    let row = (derived ? this.#derivedTransitions : this.#transitions).get(e.oldState);
+    if (!row) (derived ? this.#derivedTransitions : this.#transitions).set(e.oldState, (row = new Map()));
+    const t = row.get(to);
     if (t) t.count++;
-    else this.#transitions.set(key, { from: e.oldState, to, count: 1, derived: Boolean(e.derived) });
+    else row.set(to, { from: e.oldState, to, count: 1, derived });
 
     if (to === 'LISTEN') this.#listeningPorts.add(e.sport);
     const from = e.oldState;
@@ -190,7 +194,7 @@ export class TraceSummaryBuilder {
       events: { ...this.#events },
       lostEvents: meta.lostEvents,
       missedEvents: meta.missedEvents,
-      transitions: [...this.#transitions.values()].sort(byCount),
+      transitions: [...this.#transitions.values(), ...this.#derivedTransitions.values()].flatMap((row) => [...row.values()]).sort(byCount),
       lifetimes: h.totalCount
         ? {
             count: h.totalCount,

@@ -111,3 +111,24 @@ test('rejects output it does not understand instead of guessing', () => {
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "Z 1 2"}', ctx), /unexpected/);
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 1 2 0 5 1 2 a b 3 0 "}', ctx), /family/);
 });
+
+test('reads bpftrace text output (what tcplens runs) into the same messages as its JSON output', () => {
+  // The fixture's lines as bpftrace prints them without -f json: each printf's data as a line.
+  const text = fixture('bpftrace-output.ndjson')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const m = JSON.parse(l) as { type: string; data: unknown };
+      if (m.type === 'printf') return m.data as string;
+      if (m.type === 'lost_events') return `Lost ${(m.data as { events: number }).events} events`;
+      return `Attaching ${(m.data as { probes: number }).probes} probes...`;
+    });
+  assert.ok(text.some((l) => l.includes('\\x0a')), 'resets sent carry their %rx bytes unescaped');
+  const fromText = [...text, ''].map((l) => parseBpftraceLine(l, ctx)).filter((m) => m !== null);
+  assert.deepEqual(fromText, parseAll());
+  assert.deepEqual(parseBpftraceLine('Lost 17 events', ctx), { kind: 'lost', events: 17 });
+  assert.equal(parseBpftraceLine('Attaching 1 probe...', ctx), null);
+  // A newline inside a process name: the rest comes as a line of its own, for the reader to join.
+  assert.deepEqual(parseBpftraceLine('two"', ctx), { kind: 'text', text: 'two"' });
+  assert.throws(() => parseBpftraceLine('S 1 ff 1 2 0 5 1 2 a b 3 0 ', ctx), /family/);
+});

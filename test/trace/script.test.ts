@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildScript, portCondition, tracepointsFor } from '../../src/trace/script.ts';
+import { buildScript, FLUSH_INTERVAL_MS, portCondition, tracepointsFor } from '../../src/trace/script.ts';
 
 const ALL = ['state', 'reset', 'retrans', 'synack'] as const;
 
@@ -31,7 +31,7 @@ test('attaches the state tracepoint always, and the others only for the events a
   assert.deepEqual(tracepointsFor(['state']), ['sock:inet_sock_set_state', 'tcp:tcp_send_reset', 'tcp:tcp_receive_reset']);
   assert.deepEqual(tracepointsFor([...ALL]).length, 5);
   const names = [...probes(buildScript({ events: ['synack'] })).keys()];
-  assert.deepEqual(names, ['BEGIN {', 'tracepoint:sock:inet_sock_set_state', 'tracepoint:tcp:tcp_retransmit_synack', 'END {']);
+  assert.deepEqual(names, ['BEGIN {', 'tracepoint:sock:inet_sock_set_state', 'tracepoint:tcp:tcp_retransmit_synack', `interval:ms:${FLUSH_INTERVAL_MS} {`, 'END {']);
 });
 
 test('prints each event with the fields the parser reads', () => {
