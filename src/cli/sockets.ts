@@ -22,7 +22,7 @@ import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 import { parseStateName } from '../model/tcp-state.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson, writeJsonWithList } from '../render/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
@@ -117,14 +117,20 @@ Examples:
         sort: opts.sort,
       };
       const once = async () => {
-        // Text is rendered from columns (no object per socket); JSON needs the objects.
-        const report = await querySockets({ ...query, columns: !opts.json });
+        // Text is rendered from columns (no object per socket), and so is a single JSON document,
+        // written socket by socket; only a --watch line of JSON needs the objects all at once.
+        const report = await querySockets({ ...query, columns: !(opts.json && opts.watch) });
         if (report.fallback) {
           // Said once: later refreshes read /proc directly.
           process.stderr.write(`tcplens: note: reading /proc/net/tcp instead of netlink: ${report.fallback}\n`);
           query.source = 'proc';
         }
         for (const note of reportNotes(report)) process.stderr.write(`tcplens: note: ${note}\n`);
+        if (opts.json && report.listing) {
+          const { listing, ...head } = report;
+          writeJsonWithList(head, 'sockets', listing.order.length, (k) => listing.socket(listing.order[k]!), out);
+          return '';
+        }
         if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
         const render = { color: useColor(), extended: opts.extended, processes: opts.process, info: query.info, memory: opts.memory };
         if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
@@ -132,7 +138,8 @@ Examples:
         return renderSummary(report.summary, render);
       };
       if (!opts.watch) {
-        out(await once());
+        const rendered = await once();
+        if (rendered.length > 0) out(rendered);
         return;
       }
       const tty = process.stdout.isTTY && !opts.json;
