@@ -114,6 +114,14 @@ Examples:
  * loads) is a large share of a whole `tcplens sockets` run.
  */
 export async function runSocketsFast(args: string[]): Promise<boolean> {
+  const opts = parseSocketsFast(args);
+  if (!opts) return false;
+  await runSockets(opts);
+  return true;
+}
+
+/** The options as commander would hand them to the action, or undefined where commander must decide. */
+export function parseSocketsFast(args: string[]): SocketsOptions | undefined {
   const config: NonNullable<ParseArgsConfig['options']> = {};
   const specs = OPTIONS.map(([flags, , parse]) => {
     const m = /^(?:-(\w), )?--([a-z0-9-]+)( <\w+>)?$/.exec(flags);
@@ -135,10 +143,9 @@ export async function runSocketsFast(args: string[]): Promise<boolean> {
       opts[spec.key] = value;
     }
   } catch {
-    return false;
+    return undefined;
   }
-  await runSockets(opts as SocketsOptions);
-  return true;
+  return opts as SocketsOptions;
 }
 
 async function runSockets(opts: SocketsOptions): Promise<void> {
