@@ -18,6 +18,8 @@ const runs: [string, number][][] = [];
 for (let r = 0; r < Number(values.rounds); r++) {
   const out = spawnSync(process.execPath, [child, ...positionals], {
     encoding: 'utf8',
+    // The output itself is thrown away, as `> /dev/null` does in bench/sockets.ts.
+    stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...(values.commander ? { SOCKETS_PHASES_COMMANDER: '1' } : {}) },
   });
   if (out.status !== 0) throw new Error(out.stderr);
