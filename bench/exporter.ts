@@ -1,5 +1,6 @@
 // Benchmark: one `tcplens exporter` scrape over 100,000+ real sockets, side by side with `ss -tan`
-// and node_exporter (netstat, sockstat and tcpstat collectors) on the same sockets, runs interleaved.
+// and node_exporter (netstat, sockstat and tcpstat collectors; and tcpstat alone) on the same sockets,
+// runs interleaved.
 // The sockets grow in a network namespace of our own, fast and without descriptors where possible:
 // - queue farms: a listener with a huge backlog that never accepts, and N clients connected to it:
 //   2N ESTABLISHED sockets for N descriptors (the server's side waits in the accept queue);
@@ -101,14 +102,18 @@ try {
   const url = (JSON.parse(exporter.line) as { url: string }).url;
   const nodeExporter = existsSync('/usr/bin/prometheus-node-exporter');
   if (nodeExporter) {
-    const argv = inNs('exec prometheus-node-exporter --collector.disable-defaults --collector.netstat --collector.sockstat --collector.tcpstat --web.listen-address=127.0.0.1:19100 2>/tmp/tcplens-bench-node-exporter.log');
-    children.push(spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' }));
-    let up = false;
-    for (let i = 0; i < 100 && !up; i++) {
-      up = run('curl -s -o /dev/null -w %{http_code} http://127.0.0.1:19100/metrics') === '200';
-      if (!up) await new Promise((r) => setTimeout(r, 100));
+    // Two of them: the three collectors tcplens's series cover, and tcpstat alone (the socket
+    // table by state, read through netlink as tcplens reads it).
+    for (const [port, collectors] of [[19100, 'netstat --collector.sockstat --collector.tcpstat'], [19101, 'tcpstat']] as const) {
+      const argv = inNs(`exec prometheus-node-exporter --collector.disable-defaults --collector.${collectors} --web.listen-address=127.0.0.1:${port} 2>/tmp/tcplens-bench-node-exporter-${port}.log`);
+      children.push(spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' }));
+      let up = false;
+      for (let i = 0; i < 100 && !up; i++) {
+        up = run(`curl -s -o /dev/null -w %{http_code} http://127.0.0.1:${port}/metrics`) === '200';
+        if (!up) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (!up) throw new Error(`node_exporter did not come up: see /tmp/tcplens-bench-node-exporter-${port}.log`);
     }
-    if (!up) throw new Error('node_exporter did not come up: see /tmp/tcplens-bench-node-exporter.log');
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-bench-exporter-'));
@@ -141,7 +146,12 @@ try {
   const jobs = [
     { name: 'tcplens exporter scrape (curl /metrics)', cmd: `curl -sf ${url}` },
     { name: 'ss -tan state all | wc -l', cmd: 'ss -tan state all | wc -l' },
-    ...(nodeExporter ? [{ name: 'node_exporter netstat+sockstat+tcpstat scrape', cmd: 'curl -sf http://127.0.0.1:19100/metrics' }] : []),
+    ...(nodeExporter
+      ? [
+          { name: 'node_exporter netstat+sockstat+tcpstat scrape', cmd: 'curl -sf http://127.0.0.1:19100/metrics' },
+          { name: 'node_exporter --collector.tcpstat scrape', cmd: 'curl -sf http://127.0.0.1:19101/metrics' },
+        ]
+      : []),
     // The floor of any /proc reader: the kernel formatting the tables, nothing parsed.
     { name: 'cat /proc/net/tcp /proc/net/tcp6', cmd: 'cat /proc/net/tcp /proc/net/tcp6' },
   ];

@@ -2,11 +2,12 @@
 // pipelines, over 60,000 sockets (50,000 of them ESTABLISHED) grown in a namespace of its own, runs
 // interleaved. Needs root.
 //
-//   npm run build && node bench/sockets.ts [--established 25000] [--time-wait 10000] [--rounds 7]
+//   npm run build && node bench/sockets.ts [--established 25000] [--time-wait 10000] [--rounds 7] [--baseline OTHER/dist/cli/main.js]
 // --established counts connections: each is two ESTABLISHED sockets.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createNetns } from '../src/kernel/netns.ts';
 import { startFarms } from './lib/socket-farms.ts';
@@ -16,6 +17,8 @@ const { values } = parseArgs({
     established: { type: 'string', default: '25000' },
     'time-wait': { type: 'string', default: '10000' },
     rounds: { type: 'string', default: '7' },
+    // Another build's dist/cli/main.js (an earlier commit's, say), timed in the same rounds.
+    baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -53,12 +56,19 @@ try {
       // The floor of any /proc reader: the kernel formatting the tables, with nothing parsed.
       { name: 'cat /proc/net/tcp /proc/net/tcp6', cmd: 'cat /proc/net/tcp /proc/net/tcp6' },
       { name: 'node -e 0 (Node start-up alone)', cmd: `${node} -e 0` },
+      ...(values.baseline ? [{ name: 'baseline: sockets --summary', cmd: `${node} ${values.baseline} sockets --summary` }] : []),
     ],
     'tcp_info of every connection': [
       { name: 'tcplens sockets -i', cmd: `${node} ${cli} sockets -i` },
       { name: 'ss -tin', cmd: 'ss -tin' },
       { name: 'tcplens sockets -i --json', cmd: `${node} ${cli} sockets -i --json` },
       { name: 'tcplens sockets -i --by peer', cmd: `${node} ${cli} sockets -i --by peer` },
+      ...(values.baseline
+        ? [
+            { name: 'baseline: sockets -i', cmd: `${node} ${values.baseline} sockets -i` },
+            { name: 'baseline: sockets -i --json', cmd: `${node} ${values.baseline} sockets -i --json` },
+          ]
+        : []),
     ],
     'TIME_WAIT by peer (handbook 2.2)': [
       { name: 'tcplens sockets --state time-wait --by peer --top 5', cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5` },
@@ -102,7 +112,7 @@ try {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ours = median(times.get(list[0]!.name)!);
     const oursCpu = median(cpu.get(list[0]!.name)!);
-    console.log(`${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall time of each command, start-up included)`);
+    console.log(`${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall time of each command, start-up included); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     for (const j of list) {
       const m = median(times.get(j.name)!);
       const c = median(cpu.get(j.name)!);

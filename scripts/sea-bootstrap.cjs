@@ -96,14 +96,37 @@ function unpack(dest) {
   }
 }
 
+// Set in the child that unpacks: the directory to unpack into.
+const UNPACK_ENV = 'TCPLENS_SEA_UNPACK_INTO';
+
 function treeDir() {
   const id = sea.getAsset('tree.id', 'utf8').trim();
   const dir = path.join(cacheRoot(id), id);
-  if (!fs.existsSync(path.join(dir, 'package.json'))) unpack(dir);
+  if (!fs.existsSync(path.join(dir, 'package.json'))) unpackInChild(dir);
   return dir;
 }
 
+/**
+ * Unpacking reads the whole compressed tree from this file and decompresses it in memory: done in
+ * this process, those pages and the allocator's freed buffers would stay in its resident memory
+ * for as long as it runs (an exporter runs for months), so a short-lived child does it.
+ */
+function unpackInChild(dir) {
+  const { spawnSync } = require('node:child_process');
+  const r = spawnSync(process.execPath, [], { env: { ...process.env, [UNPACK_ENV]: dir }, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error) throw r.error;
+  if (r.status !== 0 || !fs.existsSync(path.join(dir, 'package.json'))) throw new Error(`unpacking exited with ${r.status ?? r.signal}`);
+}
+
 function run() {
+  if (process.env[UNPACK_ENV]) {
+    try {
+      unpack(process.env[UNPACK_ENV]);
+    } catch (err) {
+      fail(`could not unpack into the cache directory: ${err && err.message ? err.message : String(err)} (set TCPLENS_CACHE_DIR to a writable directory)`);
+    }
+    process.exit(0);
+  }
   checkPlatform();
   let dir;
   try {

@@ -1,6 +1,5 @@
 // Which sockets a query selects: a predicate over scanned rows, so filtered-out lines cost no objects.
 
-import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
 import { type TcpState, stateCode } from '../model/tcp-state.ts';
 import { type TcpRow, formatAddress, remoteAddress } from '../kernel/socket-row.ts';
@@ -32,7 +31,7 @@ export function parsePeer(input: string): { address: string; port?: number } {
     port = Number(host.slice(i + 1));
     host = host.slice(0, i);
   }
-  const kind = isIP(host);
+  const kind = process.getBuiltinModule('node:net').isIP(host);
   if (kind === 0) throw new UsageError(`--peer takes an IP address, optionally with :port, not '${input}'`);
   if (port !== undefined && port > 65535) throw new UsageError(`--peer port must be at most 65535, not ${port}`);
   return { address: canonicalAddress(host, kind), port };

@@ -60,8 +60,8 @@ export interface SocketReport {
   fallback?: string;
   summary: SocketSummary;
   sockets?: ListedSocket[];
-  /** With `columns`: the listed sockets column by column, and which positions to show in which order. */
-  listing?: { columns: SocketListing; order: Uint32Array };
+  /** With `columns`: the listed sockets column by column, which positions to show in which order, and the socket at a position as `sockets` would hold it. */
+  listing?: { columns: SocketListing; order: Uint32Array; socket(i: number): ListedSocket };
   groups?: Group[];
   /** Lines or messages of the table that did not parse (a kernel format we do not know, a cut-off read). */
   malformedLines: number;
@@ -135,19 +135,18 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
       if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
       if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
     }
-    if (query.columns) report.listing = { columns: listing, order };
-    else {
-      report.sockets = Array.from(order, (i) => {
-        const s = listing.socket(i);
-        const inode = listing.get(i, R.inode);
-        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-        if (owner) {
-          s.pid = owner.pid;
-          s.process = owner.command;
-        }
-        return s;
-      });
-    }
+    const socketAt = (i: number): ListedSocket => {
+      const s = listing.socket(i);
+      const inode = listing.get(i, R.inode);
+      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+      if (owner) {
+        s.pid = owner.pid;
+        s.process = owner.command;
+      }
+      return s;
+    };
+    if (query.columns) report.listing = { columns: listing, order, socket: socketAt };
+    else report.sockets = Array.from(order, socketAt);
   }
   return report;
 }

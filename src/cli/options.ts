@@ -1,6 +1,5 @@
 // Parsers for command-line values: each returns a typed value or throws a UsageError naming the flag.
 
-import { isIP } from 'node:net';
 import { UsageError } from '../errors.ts';
 
 export function parseInteger(flag: string, min: number, max: number) {
@@ -67,6 +66,6 @@ export function parseListen(raw: string): { host: string; port: number } {
   if (portText === undefined) throw bad();
   const port = Number(portText);
   if (port > 65535) throw new UsageError(`--listen: the port must be between 0 and 65535, not ${portText}`);
-  if (host !== 'localhost' && isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
+  if (host !== 'localhost' && process.getBuiltinModule('node:net').isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
   return { host, port };
 }

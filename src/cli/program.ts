@@ -1,6 +1,6 @@
 // The tcplens program: registers each command and turns typed errors into one line and an exit code.
 
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { TcplensError } from '../errors.ts';
 import { handleClosedStdout } from './output.ts';
 import { packageVersion } from '../version.ts';
@@ -27,6 +27,7 @@ const COMMANDS: [string, () => Promise<Register>][] = [
 
 /** The program with every command, or only `only` when it names one (what a run of it needs). */
 export async function buildProgram(only?: string): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('tcplens')
     .description('See, reproduce and tune the life of TCP connections under HTTP on Linux.')
     .version(packageVersion(), '-V, --version')
@@ -44,13 +45,14 @@ export async function buildProgram(only?: string): Promise<Command> {
 
 export async function main(argv: string[]): Promise<number> {
   handleClosedStdout();
-  const program = await buildProgram(argv[0]);
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // `tcplens sockets` with plain options runs without loading commander at all.
+    const fast = argv[0] === 'sockets' && (await (await import('./sockets.ts')).runSocketsFast(argv.slice(1)));
+    if (!fast) await (await buildProgram(argv[0])).parseAsync(argv, { from: 'user' });
     // A command may set its own exit code (doctor --fail-on: 3).
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (isCommanderError(err)) {
       // Help and version are not errors; commander already printed its message otherwise.
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') {
         return 0;
@@ -68,3 +70,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** commander's own errors (help shown, unknown option...), told apart without loading commander. */
+function isCommanderError(err: unknown): err is Error & { code: string } {
+  const code: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code.startsWith('commander.');
+}

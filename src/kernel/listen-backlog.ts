@@ -1,7 +1,5 @@
 // The accept-queue maximum of each listening socket: only netlink inet_diag has it, so ask `ss`.
 
-import { execFile } from 'node:child_process';
-
 /** Parse `ss -ltnHe` (or `ss -ltnHe -A inet`) output: inode → the queue's maximum (ss's Send-Q). */
 export function parseSsListen(text: string): Map<number, number> {
   const byInode = new Map<number, number>();
@@ -21,6 +19,8 @@ export function parseSsListen(text: string): Map<number, number> {
  * then say "unknown" rather than guess. Asynchronous so that ss runs while we scan /proc.
  */
 export function readListenBacklogs(): Promise<Map<number, number> | undefined> {
+  // node:child_process is loaded here, when needed: netlink readers never are.
+  const { execFile } = process.getBuiltinModule('node:child_process');
   return new Promise((resolve) => {
     execFile('ss', ['-ltnHe'], { encoding: 'latin1', timeout: 5000, maxBuffer: 64 << 20 }, (err, stdout) => {
       resolve(err ? undefined : parseSsListen(stdout));

@@ -76,9 +76,23 @@ const V4_MAPPED_PREFIX = `0000000000000000${LITTLE_ENDIAN ? 'FFFF0000' : '0000FF
 export function peerKey(row: TcpRow): number | string {
   const v4 = remoteKeyV4(row);
   if (v4 >= 0) return Math.floor(v4 / 65536);
-  const hex = remoteHex(row);
+  const hex = row.addressHex ? remoteHex(row) : procHex(row.buf, row.remoteAt);
   if (hex.startsWith(V4_MAPPED_PREFIX)) return Number.parseInt(hex.slice(24), 16);
   return hex;
+}
+
+const HEX = '0123456789ABCDEF';
+
+/** 16 address bytes (netlink's, in network order) as /proc/net/tcp6 prints them: four words, each in host order. */
+function procHex(b: Uint8Array, at: number): string {
+  let text = '';
+  for (let w = 0; w < 16; w += 4) {
+    for (let k = 0; k < 4; k++) {
+      const x = b[at + w + (LITTLE_ENDIAN ? 3 - k : k)]!;
+      text += HEX[x >> 4]! + HEX[x & 15]!;
+    }
+  }
+  return text;
 }
 
 /** The address text of a peerKey: dotted IPv4 or RFC 5952 IPv6, as everywhere else in tcplens. */

@@ -103,11 +103,16 @@ export function intWidth(v: number): number {
  */
 export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>): Uint8Array {
   const widths = columns.map((c) => c.header.length);
+  // Each cell is measured once: its width is kept (one byte per cell; wider cells, which no
+  // number or address makes, are measured again when written).
+  const rows = order.length;
+  const cellWidths = new Uint8Array(rows * columns.length);
   for (let c = 0; c < columns.length; c++) {
     const col = columns[c]!;
     let w = widths[c]!;
-    for (let k = 0; k < order.length; k++) {
+    for (let k = 0, at = c; k < rows; k++, at += columns.length) {
       const x = col.width(order[k]!);
+      cellWidths[at] = x > 255 ? 0 : x;
       if (x > w) w = x;
     }
     widths[c] = w;
@@ -117,13 +122,13 @@ export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>)
   const header = columns.map((c, i) => (c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!)));
   out.text(header.join('  ').trimEnd());
   out.byte(10);
-  for (let k = 0; k < order.length; k++) {
+  for (let k = 0, at = 0; k < rows; k++) {
     const i = order[k]!;
     let pendingSpaces = 0;
-    for (let c = 0; c <= last; c++) {
+    for (let c = 0; c <= last; c++, at++) {
       const col = columns[c]!;
       if (c > 0) pendingSpaces += 2;
-      const pad = widths[c]! - col.width(i);
+      const pad = widths[c]! - (cellWidths[at] || col.width(i));
       if (col.right) pendingSpaces += pad;
       // Spaces are written only before something that is not trailing.
       out.spaces(pendingSpaces);

@@ -57,6 +57,14 @@ test('asking for SYN_RECV also asks for request sockets (NEW_SYN_RECV), which th
   assert.equal(mask, (1 << stateCode('SYN_RECV')) | (1 << stateCode('NEW_SYN_RECV')));
 });
 
+test('every state means what ss -a and /proc list: not the bound-but-inactive sockets, whose dump walks the whole bind table', () => {
+  const all = statesMask(undefined);
+  assert.equal(all & (1 << stateCode('BOUND_INACTIVE')), 0);
+  for (const s of ['ESTABLISHED', 'TIME_WAIT', 'LISTEN', 'CLOSE_WAIT', 'NEW_SYN_RECV'] as const) assert.notEqual(all & (1 << stateCode(s)), 0, s);
+  // Asked for by name, they are dumped.
+  assert.notEqual(statesMask(['BOUND_INACTIVE']) & (1 << stateCode('BOUND_INACTIVE')), 0);
+});
+
 test('tcp_info is asked for only when wanted', () => {
   let withInfo = 0;
   scanSocketTable({ source: 'netlink', states: ['LISTEN'] }, (row) => (withInfo += row.hasInfo ? 1 : 0));

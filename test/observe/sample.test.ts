@@ -44,6 +44,27 @@ test('a peer reached over IPv4 and as IPv4-mapped IPv6 has one key; a real IPv6 
   assert.equal(formatPeerKey(peerKey(v6)), '::1');
 });
 
+test('a netlink row (address bytes in network order) has the same peer key as the /proc row of that peer', () => {
+  const procRow = (hex: string) =>
+    row(`   0: ${hex}:1F90 ${hex}:9470 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1`, 'ipv6');
+  const netlinkRow = (bytes: number[]) => {
+    const r = newRow('ipv6');
+    r.buf = Uint8Array.from([...new Array(16).fill(0), ...bytes]);
+    r.addressHex = false;
+    r.remoteAt = 16;
+    return r;
+  };
+  const cases: [number[], string, string][] = [
+    [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], '00000000000000000000000001000000', '::1'],
+    [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], '0000000000000000FFFF00000100007F', '127.0.0.1'],
+    [[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 0x0e], 'B80D012000000000000000000E00CDAB', '2001:db8::abcd:e'],
+  ];
+  for (const [bytes, hex, text] of cases) {
+    assert.equal(peerKey(netlinkRow(bytes)), peerKey(procRow(hex)), text);
+    assert.equal(formatPeerKey(peerKey(netlinkRow(bytes))), text);
+  }
+});
+
 test('top-N lists keep the biggest, biggest first, and their "other" makes the total', () => {
   const counts = new Uint32Array(65536);
   counts[443] = 50;

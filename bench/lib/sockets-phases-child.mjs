@@ -1,0 +1,31 @@
+// One `tcplens sockets ARGS` run from dist/, with the process's CPU time (user + system) read at
+// each phase boundary; prints the marks as one JSON line on stderr. Run by bench/sockets-phases.ts;
+// plain JavaScript, since a .ts entry would add Node's type stripping to the start-up it measures.
+
+import module from 'node:module';
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const marks = [['node start-up (before any of our code)', cpuMs()]];
+module.enableCompileCache?.();
+const dist = new URL('../../dist/', import.meta.url).href;
+const args = process.argv.slice(2);
+if (process.env.SOCKETS_PHASES_COMMANDER) {
+  // The path every other command takes: commander and the program.
+  const { buildProgram } = await import(`${dist}cli/program.js`);
+  const program = await buildProgram('sockets');
+  marks.push(['commander + the sockets command modules', cpuMs()]);
+  await program.parseAsync(['sockets', ...args], { from: 'user' });
+} else {
+  const { parseSocketsFast, runSocketsFast } = await import(`${dist}cli/sockets.js`);
+  marks.push(['the sockets command modules', cpuMs()]);
+  const { loadLibc } = await import(`${dist}kernel/libc.js`);
+  loadLibc();
+  marks.push(['koffi loaded, libc bound', cpuMs()]);
+  if (!parseSocketsFast(args)) throw new Error('these arguments need commander');
+  await runSocketsFast(args);
+}
+marks.push(['the dump, the work and the output', cpuMs()]);
+process.on('exit', () => process.stderr.write(`${JSON.stringify(marks)}\n`));
