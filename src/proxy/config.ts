@@ -47,6 +47,14 @@ export interface ShortcutOptions {
   retryAfterS?: number;
   resetBodyBytes?: number;
   stallMs?: number;
+  /** Terminate TLS from clients with a self-signed certificate made at start. */
+  tls?: boolean;
+  certFile?: string;
+  keyFile?: string;
+  /** Speak TLS to the upstream (implied by upstreamCaFile and upstreamInsecure). */
+  upstreamTls?: boolean;
+  upstreamCaFile?: string;
+  upstreamInsecure?: boolean;
 }
 
 /** One proxy with a toxic per shortcut given; a shortcut of the other mode is a usage error. */
@@ -101,7 +109,18 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
     httpOnly('--stall');
     add('stall', { timeout: o.stallMs });
   }
-  return { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
+  const config: ProxyConfig = { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
+  if ((o.certFile === undefined) !== (o.keyFile === undefined)) throw new UsageError('--cert and --key go together');
+  if (o.tls && o.certFile !== undefined) throw new UsageError('give --tls (self-signed) or --cert/--key, not both');
+  if (o.certFile !== undefined) config.listen_tls = { cert_file: o.certFile, key_file: o.keyFile };
+  else if (o.tls) config.listen_tls = { self_signed: true };
+  if (o.upstreamCaFile !== undefined && o.upstreamInsecure) throw new UsageError('give --upstream-ca or --upstream-insecure, not both');
+  if (o.upstreamTls || o.upstreamCaFile !== undefined || o.upstreamInsecure) {
+    config.upstream_tls = {};
+    if (o.upstreamCaFile !== undefined) config.upstream_tls.ca_file = o.upstreamCaFile;
+    if (o.upstreamInsecure) config.upstream_tls.insecure = true;
+  }
+  return config;
 }
 
 /** "200ms", "1.5s", or a range "200ms-2s" / "200-2000" (uniform: latency at the middle, jitter half the width). */
