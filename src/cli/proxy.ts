@@ -35,6 +35,7 @@ interface ProxyCliOptions {
   stall?: number;
   toxicity: number;
   stream: 'upstream' | 'downstream';
+  clients?: string[];
   maxConnections?: number;
   tls?: boolean;
   cert?: string;
@@ -46,7 +47,7 @@ interface ProxyCliOptions {
   verbose?: boolean;
 }
 
-const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall', 'tls', 'cert', 'key', 'upstreamTls', 'upstreamCa', 'upstreamInsecure'] as const;
+const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall', 'tls', 'cert', 'key', 'upstreamTls', 'upstreamCa', 'upstreamInsecure', 'clients'] as const;
 
 export function registerProxy(program: Command): void {
   program
@@ -80,6 +81,7 @@ export function registerProxy(program: Command): void {
     .option('--upstream-tls', 'one-off proxy: speak TLS to the upstream, verified against the system CAs')
     .option('--upstream-ca <file>', 'speak TLS to the upstream, trusting the CA certificates in this PEM file')
     .option('--upstream-insecure', 'speak TLS to the upstream without verifying its certificate')
+    .option('--clients <list>', 'the shortcuts hit only connections from these addresses or CIDR blocks (127.0.0.2,10.0.0.0/8)', (raw: string) => raw.split(',').map((c) => c.trim()))
     .option('--max-connections <n>', 'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")', parseInteger('--max-connections', 1, 2 ** 31 - 1))
     .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
     .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
@@ -91,6 +93,7 @@ Toxics (API and --config; attributes as in Toxiproxy):
         reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}  noop
   http: latency {latency,jitter ms}  status {code,retry_after s}  reset_body {body_bytes}  stall {timeout ms}
   Toxicity is rolled once per connection (tcp) or once per request (http).
+  "clients": ["127.0.0.2", "10.0.0.0/8"] on a toxic limits it to connections from those addresses.
 TLS (API and --config: "listen_tls": {"cert_file","key_file"} or {} for self-signed;
   "upstream_tls": {} or {"ca_file"} or {"insecure":true}, "server_name"): HTTP toxics in front of https.
 
@@ -118,6 +121,7 @@ Examples:
             http: Boolean(o.http),
             toxicity: o.toxicity,
             stream: o.stream,
+            clients: o.clients,
             latency: o.latency,
             jitterMs: o.jitter,
             bandwidthKBps: o.bandwidth,

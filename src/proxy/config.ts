@@ -35,6 +35,8 @@ export interface ShortcutOptions {
   http: boolean;
   toxicity: number;
   stream: Stream;
+  /** The shortcuts' toxics hit only connections from these addresses or CIDR blocks. */
+  clients?: string[];
   latency?: { latencyMs: number; jitterMs: number };
   jitterMs?: number;
   bandwidthKBps?: number;
@@ -60,7 +62,8 @@ export interface ShortcutOptions {
 /** One proxy with a toxic per shortcut given; a shortcut of the other mode is a usage error. */
 export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
   const toxics: ToxicConfig[] = [];
-  const add = (type: string, attributes: Record<string, number>) => toxics.push({ type, stream: o.stream, toxicity: o.toxicity, attributes });
+  const add = (type: string, attributes: Record<string, number>) =>
+    toxics.push({ type, stream: o.stream, toxicity: o.toxicity, attributes, ...(o.clients ? { clients: o.clients } : {}) });
   const tcpOnly = (flag: string) => {
     if (o.http) throw new UsageError(`${flag} is a TCP toxic: drop --http, or use an HTTP one (--latency, --status, --reset-body, --stall)`);
   };
@@ -109,6 +112,7 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
     httpOnly('--stall');
     add('stall', { timeout: o.stallMs });
   }
+  if (o.clients && toxics.length === 0) throw new UsageError('--clients limits the toxic flags (--latency, --status…): give one');
   const config: ProxyConfig = { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
   if ((o.certFile === undefined) !== (o.keyFile === undefined)) throw new UsageError('--cert and --key go together');
   if (o.tls && o.certFile !== undefined) throw new UsageError('give --tls (self-signed) or --cert/--key, not both');

@@ -74,12 +74,19 @@ export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: 
 export class Rolls {
   private readonly values = new Map<ToxicEntry, number>();
   private readonly counted = new Set<ToxicEntry>();
+  /** The client socket, whose address toxics limited to some clients read. */
+  private readonly client: { readonly remoteAddress?: string | undefined };
+
+  constructor(client: { readonly remoteAddress?: string | undefined }) {
+    this.client = client;
+  }
 
   /**
    * Whether the toxic applies to this connection; counts the connection once as affected. The same
    * draw is compared with a toxicity changed later, so raising it only ever adds connections.
    */
   applies(entry: ToxicEntry): boolean {
+    if (!entry.appliesTo(this.client)) return false;
     let u = this.values.get(entry);
     if (u === undefined) {
       u = Math.random();

@@ -224,7 +224,7 @@ export class HttpConnection implements ProxiedConnection {
     this.host.counters.requestsTotal++;
     const plan = emptyPlan();
     for (const entry of this.host.toxics.list()) {
-      if (Math.random() < entry.toxicity) {
+      if (entry.appliesTo(this.client) && Math.random() < entry.toxicity) {
         entry.requestsAffected++;
         (entry.definition as HttpToxic).apply(entry.effective, entry.stream, plan);
       }

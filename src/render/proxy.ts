@@ -23,7 +23,8 @@ export function describeToxic(t: ToxicJson, mode: string): string {
     : t.type === 'noop' ? 'nothing'
     : JSON.stringify(a);
   const unit = mode === 'http' ? 'requests' : 'connections';
-  return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit})`;
+  const from = t.clients ? ` from ${t.clients.join(', ')}` : '';
+  return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit}${from})`;
 }
 
 export function renderStartup(apiUrl: string | undefined, proxies: ProxyJson[]): string {
