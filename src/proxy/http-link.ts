@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { dialUpstream, type ConnectionHost, type ProxiedConnection } from './connection.ts';
-import { MessageFramer, type MessageHead } from './http-framing.ts';
+import { MessageFramer, type MessageHead } from '../http/message-framer.ts';
 import { MAX_TIMER_MS, emptyPlan, type HttpToxic, type RequestPlan } from './toxics/toxic.ts';
 
 // Why a socket is paused; it reads again when no reason is left.
