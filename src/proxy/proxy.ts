@@ -65,7 +65,7 @@ export interface ProxyHandle {
   readonly upstream: string;
   readonly enabled: boolean;
   addToxic(toxic: ToxicConfig): ToxicJson;
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number }): ToxicJson;
+  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson;
   removeToxic(name: string): void;
   /** false is "down": the listener and every connection close. */
   setEnabled(enabled: boolean): Promise<void>;
@@ -224,7 +224,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     return this.toxics.add(toxic).toJSON();
   }
 
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number }): ToxicJson {
+  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson {
     return this.toxics.update(name, change).toJSON();
   }
 

@@ -92,10 +92,11 @@ export function parseProxyInput(input: unknown, at = ''): ProxyInput {
   const maxConnections = maxConnectionsField(input, struct);
   const rawToxics = member(input, 'toxics');
   const toxics = rawToxics === undefined || rawToxics === null ? undefined : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
-  const listenTls = parseListenTls(member(input, 'listen_tls'));
-  const upstreamTls = parseUpstreamTls(member(input, 'upstream_tls'));
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
+  // Ours, so checked after every field Toxiproxy knows: its errors come first, as it gives them.
+  const listenTls = parseListenTls(member(input, 'listen_tls'));
+  const upstreamTls = parseUpstreamTls(member(input, 'upstream_tls'));
   return { name, listen, upstream, enabled, mode, maxConnections, toxics, listenTls, upstreamTls };
 }
 
