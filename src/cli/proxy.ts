@@ -49,6 +49,17 @@ interface ProxyCliOptions {
 
 const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall', 'tls', 'cert', 'key', 'upstreamTls', 'upstreamCa', 'upstreamInsecure', 'clients'] as const;
 
+/** The one-off proxy's files are flags on this command line: its errors name the flags, not the API's fields. */
+function flagWords(message: string, o: ProxyCliOptions): string {
+  if (o.upstream === undefined || !message.includes(`proxy ${o.name}`)) return message;
+  return message
+    .replace(`listen_tls.cert_file ${o.cert}`, `--cert ${o.cert}`)
+    .replace(`listen_tls.key_file ${o.key}`, `--key ${o.key}`)
+    .replace(`upstream_tls.ca_file ${o.upstreamCa}`, `--upstream-ca ${o.upstreamCa}`)
+    .replace(/ (for|of) proxy [^\s:]+/, '')
+    .replace(/^listen_tls \(/, '--cert/--key (');
+}
+
 export function registerProxy(program: Command): void {
   program
     .command('proxy')
@@ -150,7 +161,7 @@ Examples:
       const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections }).catch((err: unknown) => {
         if (err instanceof ApiError) {
           const where = o.config ? `--config ${o.config}: ` : '';
-          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${err.message}`);
+          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${flagWords(err.message, o)}`);
         }
         throw err;
       });
