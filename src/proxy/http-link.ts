@@ -273,7 +273,7 @@ export class HttpConnection implements ProxiedConnection {
     ex.closeAfter = head.close;
     let text = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;
     for (const [name, value] of Object.entries(answer.headers)) text += `${name}: ${value}\r\n`;
-    text += `content-length: ${Buffer.byteLength(answer.body)}\r\nconnection: ${head.close ? 'close' : 'keep-alive'}\r\n\r\n${body}`;
+    text += `content-length: ${Buffer.byteLength(body)}\r\nconnection: ${head.close ? 'close' : 'keep-alive'}\r\n\r\n${body}`;
     this.toClient(Buffer.from(text, 'latin1'));
     ex.responseDone = true;
   }

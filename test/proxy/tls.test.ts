@@ -275,6 +275,7 @@ test('a TLS proxy whose certificate or key cannot be used is refused at creation
         /give cert_file and key_file, or self_signed, not both/,
       ],
       [{ listen_tls: true }, /listen_tls must be an object, not boolean/],
+      [{ listen_tls: { self_signed: false } }, /listen_tls: give cert_file and key_file, or self_signed/],
       [
         { listen_tls: { cert_file: 5, key_file: f.listenKey } },
         /cannot unmarshal number into Go struct field listen_tls\.cert_file of type string/,
