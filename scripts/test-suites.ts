@@ -29,7 +29,6 @@ export const UNIT_FILES: readonly string[] = [
   'test/lab/render.test.ts',
   'test/layering.test.ts',
   'test/node-internals.test.ts',
-  'test/proxy/http-framing.test.ts',
   'test/test-split.test.ts',
   'test/trace/filter.test.ts',
   'test/trace/parse.test.ts',

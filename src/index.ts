@@ -74,7 +74,7 @@ export { hardenServer, hardenedSettings, type HardenOptions, type HardenResult }
 export { gracefulShutdown, type ShutdownResult } from './serve/graceful.ts';
 export { startWorkers, reusePortSupported, type WorkersOptions, type WorkersHandle } from './serve/workers.ts';
 export { createTlsServer, tlsStats, type TlsServer, type TlsServerOptions, type TlsStats } from './serve/tls.ts';
-export { selfSignedCertificate } from './serve/self-signed.ts';
+export { selfSignedCertificate } from './http/self-signed.ts';
 export { debugRoutes, type DebugRoutesOptions } from './serve/debug.ts';
 export { createServerMetrics, type ServerMetrics } from './serve/metrics.ts';
 export { createServeServer, type ServeSettings } from './serve/serve.ts';

@@ -19,7 +19,7 @@ import {
 } from '../src/node-internals.ts';
 import { fastPath } from '../src/bench/transport.ts';
 import { rawHandleOf } from '../src/proxy/raw-stream.ts';
-import { selfSignedCertificate } from '../src/serve/self-signed.ts';
+import { selfSignedCertificate } from '../src/http/self-signed.ts';
 
 const functions = (o: Record<string, unknown> | undefined, names: string[]) => names.filter((n) => typeof o?.[n] !== 'function');
 

@@ -1,9 +1,9 @@
 // `tcplens proxy`: a fault-injecting proxy driven by Toxiproxy's API, a config file or a one-off
 // from flags; HTTP mode puts faults on single requests.
 //
-// --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode","max_connections"}]}
+// --json prints one line at start, {"api":"http://…"|null,"proxies":[{"name","listen","upstream","enabled","toxics":[…],"mode","max_connections","listen_tls"?,"upstream_tls"?}]}
 // (listen is the bound address), and one at shutdown, {"stats":[{"name","mode","enabled","listen","upstream","maxConnections",
-// "connectionsTotal","connectionsActive","connectionsRejected","upstreamFailures","requestsTotal","bytesUpstream","bytesDownstream",
+// "connectionsTotal","connectionsActive","connectionsRejected","upstreamFailures","tlsHandshakeFailures","requestsTotal","bytesUpstream","bytesDownstream",
 // "droppedUpstream","droppedDownstream","toxics":[{"name","type","stream","toxicity","connectionsAffected","requestsAffected"}]}]}.
 
 import type { Command } from 'commander';
@@ -35,12 +35,30 @@ interface ProxyCliOptions {
   stall?: number;
   toxicity: number;
   stream: 'upstream' | 'downstream';
+  clients?: string[];
   maxConnections?: number;
+  tls?: boolean;
+  cert?: string;
+  key?: string;
+  upstreamTls?: boolean;
+  upstreamCa?: string;
+  upstreamInsecure?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
 
-const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall'] as const;
+const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall', 'tls', 'cert', 'key', 'upstreamTls', 'upstreamCa', 'upstreamInsecure', 'clients'] as const;
+
+/** The one-off proxy's files are flags on this command line: its errors name the flags, not the API's fields. */
+function flagWords(message: string, o: ProxyCliOptions): string {
+  if (o.upstream === undefined || !message.includes(`proxy ${o.name}`)) return message;
+  return message
+    .replace(`listen_tls.cert_file ${o.cert}`, `--cert ${o.cert}`)
+    .replace(`listen_tls.key_file ${o.key}`, `--key ${o.key}`)
+    .replace(`upstream_tls.ca_file ${o.upstreamCa}`, `--upstream-ca ${o.upstreamCa}`)
+    .replace(/ (for|of) proxy [^\s:]+/, '')
+    .replace(/^listen_tls \(/, '--cert/--key (');
+}
 
 export function registerProxy(program: Command): void {
   program
@@ -68,6 +86,13 @@ export function registerProxy(program: Command): void {
     .option('--stall <ms>', 'HTTP: withhold the response; close after ms (0: never)', parseMilliseconds('--stall'))
     .option('--toxicity <p>', 'share of connections (HTTP: requests) the shortcuts hit: 0-1 or 5%', parseFraction('--toxicity'), 1)
     .option('--stream <dir>', 'direction of the shortcuts: downstream (server to client) or upstream', parseChoice('--stream', ['downstream', 'upstream'] as const), 'downstream')
+    .option('--tls', 'one-off proxy: terminate TLS from clients with a self-signed certificate made at start')
+    .option('--cert <file>', 'one-off proxy: terminate TLS with this certificate (PEM; with --key)')
+    .option('--key <file>', 'the private key for --cert (PEM)')
+    .option('--upstream-tls', 'one-off proxy: speak TLS to the upstream, verified against the system CAs')
+    .option('--upstream-ca <file>', 'speak TLS to the upstream, trusting the CA certificates in this PEM file')
+    .option('--upstream-insecure', 'speak TLS to the upstream without verifying its certificate')
+    .option('--clients <list>', 'the shortcuts hit only connections from these addresses or CIDR blocks (127.0.0.2,10.0.0.0/8)', (raw: string) => raw.split(',').map((c) => c.trim()))
     .option('--max-connections <n>', 'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")', parseInteger('--max-connections', 1, 2 ** 31 - 1))
     .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
     .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
@@ -79,12 +104,16 @@ Toxics (API and --config; attributes as in Toxiproxy):
         reset_peer {timeout ms}  slicer {average_size,size_variation bytes, delay µs}  limit_data {bytes}  noop
   http: latency {latency,jitter ms}  status {code,retry_after s}  reset_body {body_bytes}  stall {timeout ms}
   Toxicity is rolled once per connection (tcp) or once per request (http).
+  "clients": ["127.0.0.2", "10.0.0.0/8"] on a toxic limits it to connections from those addresses.
+TLS (API and --config: "listen_tls": {"cert_file","key_file"} or {} for self-signed;
+  "upstream_tls": {} or {"ca_file"} or {"insecure":true}, "server_name"): HTTP toxics in front of https.
 
 Examples:
   tcplens proxy                                                   the API on 127.0.0.1:8474, for Toxiproxy clients
   tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --latency 200ms --jitter 50ms
   tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --http --latency 200ms-2s --toxicity 5%
   tcplens proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --http --status 429 --retry-after 2 --toxicity 0.1
+  tcplens proxy --listen 127.0.0.1:9443 --upstream example.test:443 --tls --upstream-tls --http --status 503 --toxicity 10%
   tcplens proxy --config proxies.json --verbose
   curl -s localhost:8474/proxies/proxy/toxics -d '{"type":"bandwidth","attributes":{"rate":100}}'`,
     )
@@ -103,6 +132,7 @@ Examples:
             http: Boolean(o.http),
             toxicity: o.toxicity,
             stream: o.stream,
+            clients: o.clients,
             latency: o.latency,
             jitterMs: o.jitter,
             bandwidthKBps: o.bandwidth,
@@ -115,6 +145,12 @@ Examples:
             retryAfterS: o.retryAfter,
             resetBodyBytes: o.resetBody,
             stallMs: o.stall,
+            tls: o.tls,
+            certFile: o.cert,
+            keyFile: o.key,
+            upstreamTls: o.upstreamTls,
+            upstreamCaFile: o.upstreamCa,
+            upstreamInsecure: o.upstreamInsecure,
           }),
         );
       } else if (o.listen !== undefined || o.http || shortcuts.length > 0) {
@@ -125,7 +161,7 @@ Examples:
       const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections }).catch((err: unknown) => {
         if (err instanceof ApiError) {
           const where = o.config ? `--config ${o.config}: ` : '';
-          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${err.message}`);
+          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${flagWords(err.message, o)}`);
         }
         throw err;
       });

@@ -1,6 +1,9 @@
 // An incremental HTTP/1.x response parser for the load generator's hot path: bytes in, one call per
 // complete response out, no allocation per response, every input handled (errors are reported, never thrown).
 
+import { ChunkedBody } from './chunked-body.ts';
+import { MAX_HEAD_BYTES, MAX_HEAD_TEXT } from './head-limit.ts';
+
 // Parser states. Plain numbers: the type stripper accepts no enums, and the switch stays cheap.
 const S_STATUS = 0; // matching "HTTP/1."
 const S_STATUS_MINOR = 1;
@@ -15,12 +18,7 @@ const S_HDR_SKIP = 9; // the rest of a header we do not need
 const S_HEAD_END_LF = 10; // saw CR of the blank line
 const S_BODY_CL = 11;
 const S_BODY_EOF = 12; // no length: the body ends when the connection closes
-const S_CHUNK_SIZE = 13;
-const S_CHUNK_EXT = 14;
-const S_CHUNK_DATA = 15;
-const S_CHUNK_DATA_END = 16; // CRLF after chunk data
-const S_TRAILER_START = 17;
-const S_TRAILER_LINE = 18;
+const S_CHUNKED = 13; // the body's chunks and trailer, read by ChunkedBody
 const S_HDR_SKIP_NAME = 19; // inside a header name that is not one of ours
 const S_ERROR = 20;
 
@@ -29,7 +27,6 @@ const CR = 13;
 const SP = 32;
 const HTAB = 9;
 const COLON = 58;
-const SEMICOLON = 59;
 const COMMA = 44;
 
 const HTTP_1 = [72, 84, 84, 80, 47, 49, 46]; // "HTTP/1."
@@ -42,8 +39,7 @@ const CONTENT_LENGTH = new TextEncoder().encode('content-length');
 const TRANSFER_ENCODING = new TextEncoder().encode('transfer-encoding');
 const CONNECTION = new TextEncoder().encode('connection');
 
-/** Largest response head (status line and headers) we accept, like llhttp's default of 80 KiB. */
-export const MAX_HEAD_BYTES = 80 * 1024;
+export { MAX_HEAD_BYTES };
 
 export type ResponseHandler = (status: number, keepAlive: boolean, bodyBytes: number) => void;
 
@@ -71,7 +67,7 @@ export class ResponseParser {
   private clValue = 0;
   private clDigits = 0;
   private remaining = 0;
-  private chunkDigits = 0;
+  private readonly chunks = new ChunkedBody();
   private bodyBytes = 0;
   private readonly onResponse: ResponseHandler;
   private executing = false;
@@ -257,69 +253,20 @@ export class ResponseParser {
           this.bodyBytes += end - p;
           p = end;
           break;
-        case S_CHUNK_SIZE: {
-          const d = hexDigit(c);
-          if (d >= 0) {
-            if (++this.chunkDigits > 15) return this.fail('chunk size too large');
-            this.remaining = this.remaining * 16 + d;
-          } else if (this.chunkDigits === 0) {
-            return this.fail('bad chunk size');
-          } else if (c === LF) {
-            this.state = this.remaining === 0 ? S_TRAILER_START : S_CHUNK_DATA;
-          } else if (c === SEMICOLON || c === SP || c === HTAB) {
-            this.state = S_CHUNK_EXT;
-          } else if (c !== CR) {
-            return this.fail('bad chunk size');
-          }
-          p++;
+        case S_CHUNKED: {
+          const chunks = this.chunks;
+          p = chunks.read(buf, p, end);
+          this.bodyBytes += chunks.dataBytes;
+          if (chunks.error !== undefined) return this.fail(chunks.error);
+          if (chunks.done) this.complete(true);
           break;
         }
-        case S_CHUNK_EXT:
-          if (c === LF) this.state = this.remaining === 0 ? S_TRAILER_START : S_CHUNK_DATA;
-          p++;
-          break;
-        case S_CHUNK_DATA: {
-          const n = Math.min(this.remaining, end - p);
-          p += n;
-          this.remaining -= n;
-          this.bodyBytes += n;
-          if (this.remaining === 0) {
-            this.state = S_CHUNK_DATA_END;
-            this.matched = 0;
-          }
-          break;
-        }
-        case S_CHUNK_DATA_END:
-          if (c === CR && this.matched === 0) {
-            this.matched = 1;
-          } else if (c === LF) {
-            this.state = S_CHUNK_SIZE;
-            this.chunkDigits = 0;
-            this.remaining = 0;
-          } else {
-            return this.fail('missing CRLF after chunk data');
-          }
-          p++;
-          break;
-        case S_TRAILER_START:
-          if (c === LF) {
-            p++;
-            this.complete(true);
-          } else {
-            if (c !== CR) this.state = S_TRAILER_LINE;
-            p++;
-          }
-          break;
-        case S_TRAILER_LINE:
-          if (c === LF) this.state = S_TRAILER_START;
-          p++;
-          break;
         default:
           return false;
       }
       // The head's size, counted byte by byte here and in bulk by the scanning states above.
       if ((this.state < S_BODY_CL || this.state === S_HDR_SKIP_NAME) && ++this.headBytes > MAX_HEAD_BYTES) {
-        return this.fail('response head larger than 80 KiB');
+        return this.fail(`response head larger than ${MAX_HEAD_TEXT}`);
       }
     }
     return true;
@@ -459,7 +406,6 @@ export class ResponseParser {
     this.connClose = false;
     this.connKeepAlive = false;
     this.remaining = 0;
-    this.chunkDigits = 0;
     this.bodyBytes = 0;
   }
 
@@ -507,9 +453,8 @@ export class ResponseParser {
       this.complete(s !== 101);
     } else if (this.hasTransferEncoding) {
       if (this.chunked) {
-        this.state = S_CHUNK_SIZE;
-        this.remaining = 0;
-        this.chunkDigits = 0;
+        this.state = S_CHUNKED;
+        this.chunks.reset();
       } else {
         this.state = S_BODY_EOF; // a coding we cannot frame: read to the end (RFC 9112 6.3)
       }
@@ -545,13 +490,6 @@ function sameName(buf: Uint8Array, at: number, lower: Uint8Array): boolean {
     if ((c >= 65 && c <= 90 ? c | 32 : c) !== lower[i]) return false;
   }
   return true;
-}
-
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
 }
 
 // Token checks over a lowercased header value, without strings or closures: Connection comes

@@ -35,6 +35,8 @@ export interface ShortcutOptions {
   http: boolean;
   toxicity: number;
   stream: Stream;
+  /** The shortcuts' toxics hit only connections from these addresses or CIDR blocks. */
+  clients?: string[];
   latency?: { latencyMs: number; jitterMs: number };
   jitterMs?: number;
   bandwidthKBps?: number;
@@ -47,12 +49,21 @@ export interface ShortcutOptions {
   retryAfterS?: number;
   resetBodyBytes?: number;
   stallMs?: number;
+  /** Terminate TLS from clients with a self-signed certificate made at start. */
+  tls?: boolean;
+  certFile?: string;
+  keyFile?: string;
+  /** Speak TLS to the upstream (implied by upstreamCaFile and upstreamInsecure). */
+  upstreamTls?: boolean;
+  upstreamCaFile?: string;
+  upstreamInsecure?: boolean;
 }
 
 /** One proxy with a toxic per shortcut given; a shortcut of the other mode is a usage error. */
 export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
   const toxics: ToxicConfig[] = [];
-  const add = (type: string, attributes: Record<string, number>) => toxics.push({ type, stream: o.stream, toxicity: o.toxicity, attributes });
+  const add = (type: string, attributes: Record<string, number>) =>
+    toxics.push({ type, stream: o.stream, toxicity: o.toxicity, attributes, ...(o.clients ? { clients: o.clients } : {}) });
   const tcpOnly = (flag: string) => {
     if (o.http) throw new UsageError(`${flag} is a TCP toxic: drop --http, or use an HTTP one (--latency, --status, --reset-body, --stall)`);
   };
@@ -101,7 +112,19 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
     httpOnly('--stall');
     add('stall', { timeout: o.stallMs });
   }
-  return { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
+  if (o.clients && toxics.length === 0) throw new UsageError('--clients limits the toxic flags (--latency, --status…): give one');
+  const config: ProxyConfig = { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
+  if ((o.certFile === undefined) !== (o.keyFile === undefined)) throw new UsageError('--cert and --key go together');
+  if (o.tls && o.certFile !== undefined) throw new UsageError('give --tls (self-signed) or --cert/--key, not both');
+  if (o.certFile !== undefined) config.listen_tls = { cert_file: o.certFile, key_file: o.keyFile };
+  else if (o.tls) config.listen_tls = { self_signed: true };
+  if (o.upstreamCaFile !== undefined && o.upstreamInsecure) throw new UsageError('give --upstream-ca or --upstream-insecure, not both');
+  if (o.upstreamTls || o.upstreamCaFile !== undefined || o.upstreamInsecure) {
+    config.upstream_tls = {};
+    if (o.upstreamCaFile !== undefined) config.upstream_tls.ca_file = o.upstreamCaFile;
+    if (o.upstreamInsecure) config.upstream_tls.insecure = true;
+  }
+  return config;
 }
 
 /** "200ms", "1.5s", or a range "200ms-2s" / "200-2000" (uniform: latency at the middle, jitter half the width). */

@@ -2,6 +2,7 @@
 // the dial to the upstream, and the per-connection toxicity roll.
 
 import { connect, Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import type { HostPort } from './address.ts';
 import type { ToxicEntry, ToxicSet } from './toxic-set.ts';
 
@@ -11,8 +12,10 @@ export interface ProxyCounters {
   connectionsActive: number;
   /** Connections closed at accept because the proxy had max_connections open. */
   connectionsRejected: number;
-  /** Connections closed because the upstream could not be reached. */
+  /** Connections closed because the upstream could not be reached (or its TLS handshake failed). */
   upstreamFailures: number;
+  /** Client connections whose TLS handshake with the proxy failed (listen_tls). */
+  tlsHandshakeFailures: number;
   requestsTotal: number;
   bytesUpstream: number;
   bytesDownstream: number;
@@ -22,7 +25,7 @@ export interface ProxyCounters {
 }
 
 export function newCounters(): ProxyCounters {
-  return { connectionsTotal: 0, connectionsActive: 0, connectionsRejected: 0, upstreamFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0, droppedUpstream: 0, droppedDownstream: 0 };
+  return { connectionsTotal: 0, connectionsActive: 0, connectionsRejected: 0, upstreamFailures: 0, tlsHandshakeFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0, droppedUpstream: 0, droppedDownstream: 0 };
 }
 
 /** What a connection needs from its proxy. */
@@ -30,6 +33,8 @@ export interface ConnectionHost {
   readonly name: string;
   /** Undefined when the upstream has no port: every dial fails. */
   readonly upstreamAddress: HostPort | undefined;
+  /** Dial the upstream over TLS with these options; undefined: plain TCP. */
+  readonly upstreamTls: ConnectionOptions | undefined;
   readonly toxics: ToxicSet;
   readonly counters: ProxyCounters;
   /** The connection has closed both its sockets. */
@@ -52,9 +57,13 @@ export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: 
     queueMicrotask(failed);
     return new Socket();
   }
-  const upstream = connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true });
+  const tls = host.upstreamTls;
+  // tls.connect hands allowHalfOpen to its TLSSocket; its types omit it.
+  const upstream = tls
+    ? connectTls({ ...tls, host: address.host, port: address.port, allowHalfOpen: true } as ConnectionOptions).setNoDelay(true)
+    : connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true });
   upstream.once('error', failed);
-  upstream.once('connect', () => {
+  upstream.once(tls ? 'secureConnect' : 'connect', () => {
     upstream.off('error', failed);
     onConnected(upstream);
   });
@@ -65,12 +74,19 @@ export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: 
 export class Rolls {
   private readonly values = new Map<ToxicEntry, number>();
   private readonly counted = new Set<ToxicEntry>();
+  /** The client socket, whose address toxics limited to some clients read. */
+  private readonly client: { readonly remoteAddress?: string | undefined };
+
+  constructor(client: { readonly remoteAddress?: string | undefined }) {
+    this.client = client;
+  }
 
   /**
    * Whether the toxic applies to this connection; counts the connection once as affected. The same
    * draw is compared with a toxicity changed later, so raising it only ever adds connections.
    */
   applies(entry: ToxicEntry): boolean {
+    if (!entry.appliesTo(this.client)) return false;
     let u = this.values.get(entry);
     if (u === undefined) {
       u = Math.random();

@@ -2,12 +2,14 @@
 // each request's fault plan (rolled per request from the proxy's HTTP toxics) carried out between
 // them, so that faults hit single requests of a keep-alive connection. Requests on a connection are
 // handled one at a time: a pipelined request waits, unread, until the previous response is complete.
+// What each toxic does is in its own file (toxics/http-*.ts); here are the primitives its plan
+// uses: delays, an answer in place of the upstream's, a withheld response, a response cut short.
 
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { dialUpstream, type ConnectionHost, type ProxiedConnection } from './connection.ts';
-import { MessageFramer, type MessageHead } from './http-framing.ts';
-import { MAX_TIMER_MS, emptyPlan, type HttpToxic, type RequestPlan } from './toxics/toxic.ts';
+import { MessageFramer, type MessageHead } from '../http/message-framer.ts';
+import { MAX_TIMER_MS, emptyPlan, type HttpAnswer, type HttpToxic, type RequestPlan } from './toxics/toxic.ts';
 
 // Why a socket is paused; it reads again when no reason is left.
 const WAITING = 1; // its bytes wait for the exchange in flight
@@ -39,8 +41,8 @@ interface Exchange {
   answered: boolean;
   /** Close the connection once the answered request is read (it asked for Connection: close). */
   closeAfter: boolean;
-  /** Body bytes still let through before the RST; -1: no reset. */
-  resetLeft: number;
+  /** The plan cuts the response short: its cuts are asked before bytes go. */
+  cutting: boolean;
   /** The response is withheld and dropped. */
   stalled: boolean;
   /** The proxy's answer waits for the end of this request's body. */
@@ -224,18 +226,18 @@ export class HttpConnection implements ProxiedConnection {
     this.host.counters.requestsTotal++;
     const plan = emptyPlan();
     for (const entry of this.host.toxics.list()) {
-      if (Math.random() < entry.toxicity) {
+      if (entry.appliesTo(this.client) && Math.random() < entry.toxicity) {
         entry.requestsAffected++;
-        (entry.definition as HttpToxic).apply(entry.effective, entry.stream, plan);
+        (entry.definition as HttpToxic).apply(entry.effective, entry.stream, plan, head);
       }
     }
     const ex: Exchange = {
       plan,
       requestDone: false,
       responseDone: false,
-      answered: plan.status !== undefined,
+      answered: plan.answer !== undefined,
       closeAfter: false,
-      resetLeft: -1,
+      cutting: plan.cuts.length > 0,
       stalled: false,
       answerAfterBody: undefined,
     };
@@ -264,16 +266,14 @@ export class HttpConnection implements ProxiedConnection {
     });
   }
 
-  /** The status toxic's answer, in place of the upstream's. */
+  /** The plan's answer, in place of the upstream's, framed for this request: keep-alive as asked, no body to HEAD. */
   private answer(ex: Exchange, head: MessageHead): void {
-    const { code, retryAfterS } = ex.plan.status!;
-    const reason = STATUS_CODES[code] ?? 'Unknown';
-    const body = head.method === 'HEAD' ? '' : `${code} ${reason} (injected by tcplens proxy)\n`;
+    const answer: HttpAnswer = ex.plan.answer!;
+    const body = head.method === 'HEAD' ? '' : answer.body;
     ex.closeAfter = head.close;
-    const text =
-      `HTTP/1.1 ${code} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      (retryAfterS > 0 ? `retry-after: ${retryAfterS}\r\n` : '') +
-      `x-tcplens-fault: status\r\nconnection: ${head.close ? 'close' : 'keep-alive'}\r\n\r\n${body}`;
+    let text = `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? 'Unknown'}\r\n`;
+    for (const [name, value] of Object.entries(answer.headers)) text += `${name}: ${value}\r\n`;
+    text += `content-length: ${Buffer.byteLength(body)}\r\nconnection: ${head.close ? 'close' : 'keep-alive'}\r\n\r\n${body}`;
     this.toClient(Buffer.from(text, 'latin1'));
     ex.responseDone = true;
   }
@@ -346,8 +346,8 @@ export class HttpConnection implements ProxiedConnection {
         this.toClient(part);
         continue;
       }
-      if (ex.resetLeft >= 0) {
-        if (this.bodyBeforeReset(ex, part, step.complete)) return;
+      if (ex.cutting) {
+        if (this.cut(ex, part, 'body', step.complete)) return;
       } else {
         this.toClient(part);
       }
@@ -394,30 +394,22 @@ export class HttpConnection implements ProxiedConnection {
   }
 
   private deliverHead(ex: Exchange, head: MessageHead, bodyless: boolean): void {
-    const resetAfter = ex.plan.resetAfterBodyBytes;
-    if (resetAfter < 0) {
-      this.toClient(head.raw);
-      if (bodyless) this.responseComplete(ex);
-      return;
-    }
-    ex.resetLeft = resetAfter;
-    if (bodyless) {
-      // Nothing to cut but the head itself: it never arrives whole.
-      this.toClient(head.raw.subarray(0, head.raw.length - 1), () => this.reset());
-      ex.stalled = true;
-    } else if (resetAfter === 0) {
-      this.toClient(head.raw, () => this.reset());
-      ex.stalled = true;
-    } else {
-      this.toClient(head.raw);
-    }
+    if (ex.cutting && this.cut(ex, head.raw, 'head', bodyless)) return;
+    if (!ex.cutting) this.toClient(head.raw);
+    if (bodyless) this.responseComplete(ex);
   }
 
-  /** Body bytes up to the reset point; true once the reset is under way. The last byte never goes. */
-  private bodyBeforeReset(ex: Exchange, part: Buffer, complete: boolean): boolean {
-    const allowed = Math.min(ex.resetLeft, complete ? part.length - 1 : part.length);
-    ex.resetLeft -= allowed;
-    if (ex.resetLeft > 0 && !complete) {
+  /**
+   * Bytes of the response through the plan's cuts: all of them when every cut lets them go (false),
+   * or as many as the strictest allows, then RST; true once the reset is under way.
+   */
+  private cut(ex: Exchange, part: Buffer, kind: 'head' | 'body', last: boolean): boolean {
+    let allowed: number | undefined;
+    for (const c of ex.plan.cuts) {
+      const n = c.allow(part.length, kind, last);
+      if (n !== undefined) allowed = Math.min(allowed ?? n, n);
+    }
+    if (allowed === undefined) {
       this.toClient(part);
       return false;
     }

@@ -323,7 +323,7 @@ export class TcpConnection implements ProxiedConnection {
 
   /** Toxicity rolls, made when a toxic first asks. */
   get rolls(): Rolls {
-    return (this.rollsObject ??= new Rolls());
+    return (this.rollsObject ??= new Rolls(this.client));
   }
 
   /** Per-connection state of stateful toxics, kept across updates. */

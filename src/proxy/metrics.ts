@@ -45,7 +45,8 @@ export function createProxyMetrics(collection: ProxyCollection, prefix = 'tcplen
   define('gauge', 'connections_active', 'Client connections open now.', ['proxy'], (s) => [[proxy(s), s.connectionsActive]]);
   define('gauge', 'max_connections', 'Client connections the proxy keeps open at once (max_connections).', ['proxy'], (s) => [[proxy(s), s.maxConnections]]);
   define('counter', 'connections_rejected_total', 'Client connections closed at accept because max_connections were open.', ['proxy'], (s) => [[proxy(s), s.connectionsRejected]]);
-  define('counter', 'upstream_failures_total', 'Client connections closed because the upstream could not be reached.', ['proxy'], (s) => [[proxy(s), s.upstreamFailures]]);
+  define('counter', 'upstream_failures_total', 'Client connections closed because the upstream could not be reached (or its TLS handshake failed).', ['proxy'], (s) => [[proxy(s), s.upstreamFailures]]);
+  define('counter', 'tls_handshake_failures_total', 'Client TLS handshakes with the proxy that failed (listen_tls).', ['proxy'], (s) => [[proxy(s), s.tlsHandshakeFailures]]);
   define('counter', 'requests_total', 'HTTP requests seen (proxies in http mode).', ['proxy'], (s) => (s.mode === 'http' ? [[proxy(s), s.requestsTotal]] : []));
   define('counter', 'received_bytes_total', 'Bytes read from the client (upstream) or from the upstream (downstream).', ['proxy', 'direction'], (s) => [
     [{ proxy: s.name, direction: 'upstream' }, s.bytesUpstream],

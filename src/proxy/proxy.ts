@@ -2,6 +2,7 @@
 // as Toxiproxy's Proxy is.
 
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { ApiError, badRequestBody, listenFailed } from './api-error.ts';
 import { dialsItself, formatHostPort, parseHostPort, type HostPort } from './address.ts';
 import { newCounters, type ConnectionHost, type ProxiedConnection, type ProxyCounters } from './connection.ts';
@@ -9,6 +10,7 @@ import { HttpConnection } from './http-link.ts';
 import { TcpConnection } from './link.ts';
 import { ToxicSet, type ToxicConfig, type ToxicJson } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
+import type { ListenTls, ListenTlsJson, UpstreamTls, UpstreamTlsJson } from './tls.ts';
 
 /** A proxy as the API shows it: Toxiproxy's fields in its order, then ours. */
 export interface ProxyJson {
@@ -19,6 +21,16 @@ export interface ProxyJson {
   toxics: ToxicJson[];
   mode: ProxyMode;
   max_connections: number;
+  /** Present when the proxy terminates TLS from its clients. */
+  listen_tls?: ListenTlsJson;
+  /** Present when the proxy speaks TLS to its upstream. */
+  upstream_tls?: UpstreamTlsJson;
+}
+
+/** Both sides' TLS, loaded (files read, certificate checked or made). */
+export interface ProxyTls {
+  listen?: ListenTls;
+  upstream?: UpstreamTls;
 }
 
 export interface ToxicStats {
@@ -53,7 +65,7 @@ export interface ProxyHandle {
   readonly upstream: string;
   readonly enabled: boolean;
   addToxic(toxic: ToxicConfig): ToxicJson;
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number }): ToxicJson;
+  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson;
   removeToxic(name: string): void;
   /** false is "down": the listener and every connection close. */
   setEnabled(enabled: boolean): Promise<void>;
@@ -95,17 +107,23 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   upstreamAddress: HostPort | undefined;
   enabled = false;
   maxConnections: number;
+  readonly tls: ProxyTls;
   private server: Server | undefined;
   private readonly connections = new Set<ProxiedConnection>();
 
-  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS) {
+  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS, tls: ProxyTls = {}) {
     this.name = name;
+    this.tls = tls;
     this.maxConnections = maxConnections;
     this.mode = mode;
     this.listen = listen || '127.0.0.1:0';
     this.upstream = upstream;
     this.upstreamAddress = upstreamAddress(upstream);
     this.toxics = new ToxicSet(mode);
+  }
+
+  get upstreamTls(): UpstreamTls['options'] | undefined {
+    return this.tls.upstream?.options;
   }
 
   get host(): string {
@@ -120,7 +138,19 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   async start(): Promise<void> {
     if (this.enabled) return;
     const address = listenAddress(this.listen);
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+    const listenTls = this.tls.listen;
+    let server: Server;
+    if (listenTls) {
+      // Connections count once their handshake is done; a failed handshake never reaches a toxic.
+      // Nothing is read past the handshake until the upstream is there (the connection resumes it).
+      server = createTlsServer({ cert: listenTls.pem.cert, key: listenTls.pem.key, allowHalfOpen: true, noDelay: true }, (socket) => {
+        socket.pause();
+        this.accept(socket);
+      });
+      server.on('tlsClientError', () => this.counters.tlsHandshakeFailures++);
+    } else {
+      server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
       server.listen({ host: address.host, port: address.port }, () => resolve());
@@ -194,7 +224,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     return this.toxics.add(toxic).toJSON();
   }
 
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number }): ToxicJson {
+  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson {
     return this.toxics.update(name, change).toJSON();
   }
 
@@ -235,6 +265,8 @@ export class Proxy implements ConnectionHost, ProxyHandle {
       toxics: this.toxics.list().map((t) => t.toJSON()),
       mode: this.mode,
       max_connections: this.maxConnections,
+      ...(this.tls.listen ? { listen_tls: { ...this.tls.listen.json } } : {}),
+      ...(this.tls.upstream ? { upstream_tls: { ...this.tls.upstream.json } } : {}),
     };
   }
 }

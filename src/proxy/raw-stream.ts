@@ -82,6 +82,8 @@ let netOnRead: RawHandle['onread'] | undefined;
  */
 export function rawHandleOf(socket: Socket): RawHandle | undefined {
   if (binding === undefined) return undefined;
+  // A TLS socket's handle carries records, not the application's bytes: the socket decrypts them.
+  if ((socket as { encrypted?: boolean }).encrypted === true) return undefined;
   const h = socketHandle(socket) as Partial<RawHandle> | undefined;
   if (!h || typeof h.onread !== 'function') return undefined;
   for (const m of ['useUserBuffer', 'readStart', 'readStop', 'writeBuffer'] as const) if (typeof h[m] !== 'function') return undefined;

@@ -2,7 +2,9 @@
 // control API and the metrics around it. createProxyServer is the library's entry point.
 
 import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFound } from './api-error.ts';
-import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, type ProxyHandle, type ProxyJson, type ProxyStats } from './proxy.ts';
+import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, upstreamAddress, type ProxyHandle, type ProxyJson, type ProxyStats, type ProxyTls } from './proxy.ts';
+import { loadListenTls, loadUpstreamTls, parseListenTls, parseUpstreamTls, type ListenTlsJson, type UpstreamTlsJson } from './tls.ts';
+import { parseHostPort } from './address.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
 import { MAX_NAME_BYTES, arrayOf, booleanField, integerValue, jsonType, member, objectOf, stringField } from './json.ts';
@@ -20,6 +22,10 @@ export interface ProxyConfig {
   /** Client connections open at once; more are closed at accept (default: the server's). */
   max_connections?: number;
   toxics?: ToxicConfig[];
+  /** Terminate TLS from clients: {cert_file, key_file}, or {} / {self_signed: true} for a certificate made at start. */
+  listen_tls?: ListenTlsJson;
+  /** Speak TLS to the upstream: {} verifies against the system's CAs; ca_file, insecure, server_name. */
+  upstream_tls?: UpstreamTlsJson;
 }
 
 export interface ProxyServerOptions {
@@ -56,6 +62,8 @@ interface ProxyInput {
   mode: ProxyMode;
   maxConnections: number | undefined;
   toxics: unknown[] | undefined;
+  listenTls: ListenTlsJson | undefined;
+  upstreamTls: UpstreamTlsJson | undefined;
 }
 
 /** The Go types Toxiproxy decodes a proxy and a populate list into, for its error messages. */
@@ -86,12 +94,33 @@ export function parseProxyInput(input: unknown, at = ''): ProxyInput {
   const toxics = rawToxics === undefined || rawToxics === null ? undefined : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
-  return { name, listen, upstream, enabled, mode, maxConnections, toxics };
+  // Ours, so checked after every field Toxiproxy knows: its errors come first, as it gives them.
+  const listenTls = parseListenTls(member(input, 'listen_tls'));
+  const upstreamTls = parseUpstreamTls(member(input, 'upstream_tls'));
+  return { name, listen, upstream, enabled, mode, maxConnections, toxics, listenTls, upstreamTls };
 }
 
-/** A new proxy with its toxics, not started (throws ApiError for a bad toxic). */
-function build(input: ProxyInput, defaultMaxConnections: number): Proxy {
-  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections);
+/** The proxy's TLS, files read and certificates checked (or made): ApiError 400 when one cannot be used. */
+async function loadTls(input: ProxyInput): Promise<ProxyTls> {
+  const tls: ProxyTls = {};
+  if (input.listenTls) {
+    const listen = parseHostPort(input.listen || '127.0.0.1:0');
+    tls.listen = await loadListenTls(input.listenTls, input.name, typeof listen === 'string' ? '' : listen.host);
+  }
+  if (input.upstreamTls) tls.upstream = await loadUpstreamTls(input.upstreamTls, input.name, upstreamAddress(input.upstream)?.host);
+  return tls;
+}
+
+/** The TLS settings as given, to tell whether populate changes them. */
+const tlsKey = (listen: ListenTlsJson | undefined, upstream: UpstreamTlsJson | undefined) =>
+  JSON.stringify([listen?.self_signed ? { self_signed: true } : (listen ?? null), upstream ?? null]);
+
+/**
+ * A new proxy with its toxics, not started: every toxic is checked before the proxy exists anywhere,
+ * so a bad one (ApiError) leaves nothing behind.
+ */
+function build(input: ProxyInput, defaultMaxConnections: number, tls: ProxyTls = {}): Proxy {
+  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections, tls);
   for (const t of input.toxics ?? []) proxy.toxics.add(t);
   return proxy;
 }
@@ -131,8 +160,9 @@ export class ProxyCollection {
   create(body: unknown): Promise<Proxy> {
     return this.serial(async () => {
       const input = parseProxyInput(body);
-      const proxy = build(input, this.maxConnections);
-      if (this.proxies.has(proxy.name)) throw proxyAlreadyExists();
+      build(input, this.maxConnections); // toxics checked before any file is read or certificate made
+      if (this.proxies.has(input.name)) throw proxyAlreadyExists();
+      const proxy = build(input, this.maxConnections, await loadTls(input));
       if (input.enabled) await proxy.start();
       this.proxies.set(proxy.name, proxy);
       return proxy;
@@ -153,7 +183,8 @@ export class ProxyCollection {
       try {
         for (const input of inputs) {
           const existing = this.proxies.get(input.name);
-          if (existing && existing.mode === input.mode && !existing.differs(input.listen || '127.0.0.1:0', input.upstream)) {
+          const sameTls = existing !== undefined && tlsKey(existing.tls.listen?.json, existing.tls.upstream?.json) === tlsKey(input.listenTls, input.upstreamTls);
+          if (existing && sameTls && existing.mode === input.mode && !existing.differs(input.listen || '127.0.0.1:0', input.upstream)) {
             if (input.maxConnections !== undefined) await existing.update({ maxConnections: input.maxConnections });
             if (input.toxics) {
               const fresh = build(input, this.maxConnections); // validates before anything changes
@@ -163,7 +194,8 @@ export class ProxyCollection {
             done.push(existing);
             continue;
           }
-          const proxy = build(input, this.maxConnections);
+          build(input, this.maxConnections);
+          const proxy = build(input, this.maxConnections, await loadTls(input));
           existing?.stop();
           if (input.enabled) await proxy.start();
           this.proxies.set(proxy.name, proxy);

@@ -10,6 +10,7 @@ import {
 } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
 import { MAX_TIMER_MS, type AttributeSpec, type Attributes, type Stream, type ToxicDefinition } from './toxics/toxic.ts';
+import { type ClientFilter, parseClients } from './client-filter.ts';
 import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, member, objectOf, stringField } from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
@@ -20,6 +21,8 @@ export interface ToxicJson {
   /** As given ("UPSTREAM" stays so, as Toxiproxy echoes it). */
   stream: string;
   toxicity: number;
+  /** Only connections from these addresses or CIDR blocks; absent: every client. */
+  clients?: string[];
 }
 
 /** A toxic as configured: every field but type is optional (name <type>_<stream>, downstream, toxicity 1). */
@@ -29,6 +32,8 @@ export interface ToxicConfig {
   stream?: Stream;
   toxicity?: number;
   attributes?: Record<string, number>;
+  /** Only connections from these addresses or CIDR blocks ("127.0.0.2", "10.0.0.0/8"). */
+  clients?: string[];
 }
 
 export class ToxicEntry {
@@ -47,8 +52,11 @@ export class ToxicEntry {
   connectionsAffected = 0;
   /** Requests whose roll picked this toxic (HTTP mode). */
   requestsAffected = 0;
+  /** The clients it applies to; undefined: all. */
+  clients: ClientFilter | undefined;
 
-  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes, streamName: string = stream) {
+  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes, streamName: string = stream, clients?: ClientFilter) {
+    this.clients = clients;
     this.name = name;
     this.type = definition.type;
     this.stream = stream;
@@ -65,8 +73,18 @@ export class ToxicEntry {
     this.toxicity = toxicity;
   }
 
+  /**
+   * Whether a connection from this client is one the toxic may hit (its toxicity still decides). The
+   * address is read only for a toxic limited to some clients.
+   */
+  appliesTo(client: { readonly remoteAddress?: string | undefined }): boolean {
+    return this.clients === undefined || this.clients.matches(client.remoteAddress);
+  }
+
   toJSON(): ToxicJson {
-    return { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.streamName, toxicity: this.toxicity };
+    const json: ToxicJson = { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.streamName, toxicity: this.toxicity };
+    if (this.clients) json.clients = [...this.clients.list];
+    return json;
   }
 }
 
@@ -144,7 +162,7 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
   }
   if (exists(name)) throw toxicAlreadyExists();
   const attributes = parseAttributes(def, member(input, 'attributes'), defaults(def), 'ToxicWrapper.attributes of type toxics.NoopToxic');
-  return new ToxicEntry(name, stream, def, toxicity, attributes, streamName);
+  return new ToxicEntry(name, stream, def, toxicity, attributes, streamName, parseClients(member(input, 'clients')));
 }
 
 /** The types a mode offers, for messages. */
@@ -201,6 +219,9 @@ export class ToxicSet {
     if (!entry) throw toxicNotFound();
     objectOf(input, UPDATE);
     const attributes = parseAttributes(entry.definition, member(input, 'attributes'), entry.attributes, `.attributes of type toxics.${goStruct(entry.type)}`);
+    const clients = member(input, 'clients');
+    // Given: replaced (null: every client again); absent: kept.
+    if (clients !== undefined) entry.clients = parseClients(clients);
     entry.set(attributes, parseToxicity(member(input, 'toxicity'), entry.toxicity, '.toxicity'));
     this.emit({ kind: 'update', entry });
     return entry;

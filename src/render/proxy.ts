@@ -23,14 +23,16 @@ export function describeToxic(t: ToxicJson, mode: string): string {
     : t.type === 'noop' ? 'nothing'
     : JSON.stringify(a);
   const unit = mode === 'http' ? 'requests' : 'connections';
-  return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit})`;
+  const from = t.clients ? ` from ${t.clients.join(', ')}` : '';
+  return `${t.name} (${t.type} ${what}, ${t.stream}, ${percent(t.toxicity)} of ${unit}${from})`;
 }
 
 export function renderStartup(apiUrl: string | undefined, proxies: ProxyJson[]): string {
   const lines: string[] = [];
   lines.push(apiUrl ? `tcplens proxy: control API on ${apiUrl} (Toxiproxy 2.x compatible; ${apiUrl}/metrics)` : 'tcplens proxy: no control API');
   for (const p of proxies) {
-    lines.push(`  ${p.name}: ${p.listen} -> ${p.upstream} (${p.mode}${p.enabled ? '' : ', down'})`);
+    const tls = [p.listen_tls ? `TLS from clients${p.listen_tls.self_signed ? ' (self-signed)' : ''}` : '', p.upstream_tls ? `TLS to upstream${p.upstream_tls.insecure ? ' (not verified)' : ''}` : ''].filter(Boolean);
+    lines.push(`  ${p.name}: ${p.listen} -> ${p.upstream} (${[p.mode, ...tls].join(', ')}${p.enabled ? '' : ', down'})`);
     for (const t of p.toxics) lines.push(`    ${describeToxic(t, p.mode)}`);
   }
   lines.push('Ctrl-C to stop');
@@ -44,6 +46,7 @@ export function renderCounts(stats: ProxyStats[]): string {
       const head = `${s.name}: ${formatCount(s.connectionsTotal)} connections (${formatCount(s.connectionsActive)} open)` +
         (s.mode === 'http' ? `, ${formatCount(s.requestsTotal)} requests` : '') +
         (s.upstreamFailures > 0 ? `, ${formatCount(s.upstreamFailures)} upstream failures` : '') +
+        (s.tlsHandshakeFailures > 0 ? `, ${formatCount(s.tlsHandshakeFailures)} failed TLS handshakes` : '') +
         (s.connectionsRejected > 0 ? `, ${formatCount(s.connectionsRejected)} refused at max_connections ${formatCount(s.maxConnections)}` : '');
       const toxics = s.toxics.map((t) =>
         `${t.name}: ${formatCount(s.mode === 'http' ? t.requestsAffected : t.connectionsAffected)} ${s.mode === 'http' ? 'requests' : 'connections'}`,

@@ -3,18 +3,20 @@
 
 import { createServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { RequestListener } from 'node:http';
-import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServerBase, type TLSSocket } from 'node:tls';
+import type { SecureContext, SecureContextOptions, Server as TlsServerBase, TLSSocket } from 'node:tls';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, resolve } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Histogram } from 'hdr-histogram-js';
 import { newHistogram } from '../bench/recorder.ts';
 import { UsageError } from '../errors.ts';
 import { tcpSocketUnderTls } from '../node-internals.ts';
-import { selfSignedCertificate, type SelfSignedOptions } from './self-signed.ts';
+import { selfSignedCertificate, type SelfSignedOptions } from '../http/self-signed.ts';
+import { CertificateError, checkedSecureContext, readPem } from '../http/certificate.ts';
+
+export { CertificateError };
 
 /** PEM text given inline: used as is, never reloaded. */
 export interface CertificatePem {
@@ -100,15 +102,6 @@ export interface TlsServer {
    * closing the server stops the watchers too.
    */
   close(): void;
-}
-
-/** A certificate or key that cannot be read or used; at start it is the user's input that is wrong. */
-export class CertificateError extends UsageError {
-  readonly host: string | undefined;
-  constructor(message: string, host: string | undefined) {
-    super(message);
-    this.host = host;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,33 +228,13 @@ function isFiles(s: CertificateSource): s is CertificateFiles {
 }
 
 async function readPair(files: CertificateFiles, host: string | undefined): Promise<Pair> {
-  const read = async (path: string, what: string) => {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new CertificateError(`cannot read ${what} file ${path} for ${label(host)}: ${reason}`, host);
-    }
-  };
-  const [cert, key] = await Promise.all([read(files.certFile, 'certificate'), read(files.keyFile, 'key')]);
+  const [cert, key] = await Promise.all([readPem(files.certFile, 'certificate file', label(host), host), readPem(files.keyFile, 'key file', label(host), host)]);
   return { cert, key };
 }
 
-/** Builds the context a handshake would use: OpenSSL rejects unparsable PEM and a key that is not the certificate's. */
 function checkedContext(pair: Pair, base: SecureContextOptions, slot: Pick<Slot, 'host' | 'files'>): { context: SecureContext; cert: X509Certificate } {
   const where = slot.files ? ` (${slot.files.certFile}, ${slot.files.keyFile})` : '';
-  // createSecureContext skips an empty cert or key without a word, and a context with a certificate
-  // but no key fails every handshake (alert 40): what a reload sees while a writer has truncated the
-  // key file and not yet written it.
-  for (const [what, pem] of [['certificate', pair.cert], ['key', pair.key]] as const) {
-    if (String(pem).trim() === '') throw new CertificateError(`${label(slot.host)}${where} cannot be used: the ${what} is empty`, slot.host);
-  }
-  try {
-    const context = createSecureContext({ ...base, cert: pair.cert, key: pair.key });
-    return { context, cert: new X509Certificate(pair.cert) };
-  } catch (err) {
-    throw new CertificateError(`${label(slot.host)}${where} cannot be used: ${(err as Error).message}`, slot.host);
-  }
+  return checkedSecureContext(pair, base, `${label(slot.host)}${where}`, slot.host);
 }
 
 const samePair = (a: Pair, b: Pair) => String(a.cert) === String(b.cert) && String(a.key) === String(b.key);

@@ -82,6 +82,29 @@ test('bad input and busy ports give one line and exit 2', async () => {
   }
 });
 
+test('a TLS proxy whose files cannot be used: one line naming the flag, exit 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tcplens-proxy-cli-tls-'));
+  const missing = join(dir, 'not-pem.json');
+  writeFileSync(missing, '[]');
+  try {
+    const cases: [string[], RegExp][] = [
+      [['--no-api', '--upstream', '127.0.0.1:9', '--cert', join(dir, 'none.pem'), '--key', missing], /^tcplens: cannot read --cert .*none\.pem: ENOENT$/m],
+      [['--no-api', '--upstream', '127.0.0.1:9', '--cert', missing, '--key', missing], /^tcplens: --cert\/--key \(.*\) cannot be used: /m],
+      [['--no-api', '--upstream', '127.0.0.1:9', '--upstream-ca', join(dir, 'none.pem')], /^tcplens: cannot read --upstream-ca .*none\.pem: ENOENT$/m],
+      [['--no-api', '--upstream', '127.0.0.1:9', '--cert', missing], /--cert and --key go together/],
+    ];
+    const results = await Promise.all(cases.map(([args]) => runCli(['proxy', ...args], { timeoutMs: 90_000 })));
+    cases.forEach(([args, message], i) => {
+      const r = results[i]!;
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(isOneCleanLine(r.stderr), `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a one-off proxy from flags: --json gives the bound address, curl drives the API, the counts come at shutdown', async () => {
   const echo = await echoServer();
   const proxy = await startCliProxy(['--api', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--upstream', echo.address, '--latency', '50ms', '--jitter', '5ms']);

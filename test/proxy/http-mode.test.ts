@@ -281,3 +281,43 @@ test('HTTP mode: a 101 upgrade turns the connection into a plain tunnel', async 
     server.close();
   }
 });
+
+test('HTTP mode: reset_body at its edges: 0 bytes (the head, then RST), a HEAD answer (never whole), a body shorter than N (all but its last byte), two cuts (the stricter)', async () => {
+  const up = await origin((req, res) => {
+    res.setHeader('content-length', req.url === '/short' ? 10 : 2000);
+    res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(req.url === '/short' ? 10 : 2000, 'b'));
+  });
+  const cases: { toxics: { name: string; body_bytes: number }[]; method: string; path: string; body: number | 'head-1' }[] = [
+    { toxics: [{ name: 'r', body_bytes: 0 }], method: 'GET', path: '/', body: 0 },
+    { toxics: [{ name: 'r', body_bytes: 1000 }], method: 'HEAD', path: '/', body: 'head-1' },
+    { toxics: [{ name: 'r', body_bytes: 1000 }], method: 'GET', path: '/short', body: 9 },
+    { toxics: [{ name: 'a', body_bytes: 1000 }, { name: 'b', body_bytes: 5 }], method: 'GET', path: '/', body: 5 },
+  ];
+  try {
+    for (const c of cases) {
+      const px = await createProxyServer({
+        api: false,
+        proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: c.toxics.map((t) => ({ name: t.name, type: 'reset_body', attributes: { body_bytes: t.body_bytes } })) }],
+      });
+      try {
+        const s = await dial(px.proxy('h')!.port);
+        const got = collect(s);
+        s.write(`${c.method} ${c.path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        const r = await got;
+        const what = JSON.stringify(c);
+        assert.equal(r.how, 'ECONNRESET', what);
+        const text = r.bytes.toString('latin1');
+        assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, what);
+        if (c.body === 'head-1') {
+          assert.ok(!text.includes('\r\n\r\n') && text.endsWith('\r\n\r'), `${what}: the head, less its last byte: ${JSON.stringify(text.slice(-8))}`);
+        } else {
+          assert.equal(r.bytes.length - (text.indexOf('\r\n\r\n') + 4), c.body, what);
+        }
+      } finally {
+        await px.close();
+      }
+    }
+  } finally {
+    await up.close();
+  }
+});

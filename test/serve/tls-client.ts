@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
-import type { CertificatePair } from '../../src/serve/self-signed.ts';
+import type { CertificatePair } from '../../src/http/self-signed.ts';
 
 export async function listen(server: Server): Promise<number> {
   server.listen({ host: '127.0.0.1', port: 0 });

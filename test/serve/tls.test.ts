@@ -7,7 +7,7 @@ import type { RequestListener } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile } from 'node:fs/promises';
-import { selfSignedCertificate, type CertificatePair } from '../../src/serve/self-signed.ts';
+import { selfSignedCertificate, type CertificatePair } from '../../src/http/self-signed.ts';
 import { createTlsServer, tlsStats, CertificateError, type ReloadEvent, type TlsServerOptions, type TlsServer } from '../../src/serve/tls.ts';
 import { certDir, get, handshake, listen, peerCommonName, sessionOf, shut, type CertDir } from './tls-client.ts';
 

@@ -66,31 +66,58 @@ export interface TcpToxic {
   createStage(attributes: Attributes, ctx: StageContext, state: unknown): Stage;
 }
 
+/** An answer the proxy gives in place of the upstream's; the connection frames it (length, keep-alive, HEAD). */
+export interface HttpAnswer {
+  status: number;
+  /** Header fields besides Content-Length and Connection, lowercase names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * A toxic that cuts a response short. Before bytes of the response go to the client the connection
+ * asks each cut how many of them may go: undefined lets them all through; a number lets that many
+ * go, and then the connection is reset (RST) with the response incomplete.
+ */
+export interface ResponseCut {
+  /** `bytes` of the head (`last`: no body follows it) or of the body (`last`: they end it). */
+  allow(bytes: number, part: 'head' | 'body', last: boolean): number | undefined;
+}
+
 /** What the proxy does with one HTTP request; each HTTP toxic the roll picked adds to it. */
 export interface RequestPlan {
   /** Hold the request this long before forwarding it. */
   requestDelayMs: number;
   /** Hold the response head this long. */
   responseDelayMs: number;
-  /** Answer with this status instead of forwarding the request. */
-  status: { code: number; retryAfterS: number } | undefined;
-  /** Let the response head and this many body bytes through, then RST (-1: no reset). */
-  resetAfterBodyBytes: number;
+  /** Answer with this instead of forwarding the request (the first toxic to set it wins). */
+  answer: HttpAnswer | undefined;
   /** Withhold the response; close the connection after this long (0: never; -1: no stall). */
   stallMs: number;
+  /** Cuts of the response, each asked before its bytes go. */
+  cuts: ResponseCut[];
 }
 
 export function emptyPlan(): RequestPlan {
-  return { requestDelayMs: 0, responseDelayMs: 0, status: undefined, resetAfterBodyBytes: -1, stallMs: -1 };
+  return { requestDelayMs: 0, responseDelayMs: 0, answer: undefined, stallMs: -1, cuts: [] };
 }
 
+/** What a toxic sees of the request it acts on. */
+export interface RequestHead {
+  readonly method: string;
+}
+
+/**
+ * A per-request toxic: its file holds all it does. It adds its fault to the plan of a request its
+ * roll picked, with the primitives the connection carries out (delays, an answer, a stall, cuts).
+ */
 export interface HttpToxic {
   readonly mode: 'http';
   readonly type: string;
   readonly doc: string;
   readonly attributes: Record<string, AttributeSpec>;
   /** Add this toxic's fault to the plan of a request its toxicity roll picked. */
-  apply(attributes: Attributes, stream: Stream, plan: RequestPlan): void;
+  apply(attributes: Attributes, stream: Stream, plan: RequestPlan, request: RequestHead): void;
 }
 
 export type ToxicDefinition = TcpToxic | HttpToxic;

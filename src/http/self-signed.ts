@@ -1,4 +1,4 @@
-// A throwaway self-signed server certificate made at run time (no openssl binary), for `serve --tls`.
+// A throwaway self-signed server certificate made at run time (no openssl binary), for `serve --tls` and `proxy --tls`.
 
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';

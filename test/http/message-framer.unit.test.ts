@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MessageFramer } from '../../src/proxy/http-framing.ts';
+import { MessageFramer } from '../../src/http/message-framer.ts';
+import { ResponseParser } from '../../src/http/response-parser.ts';
+import { MAX_HEAD_BYTES } from '../../src/http/head-limit.ts';
 
 /** Boundaries as absolute offsets: "head@end" and "done@end", fed in pieces of the given sizes. */
 function frame(kind: 'request' | 'response', text: string, cut: (i: number) => number, methods: string[] = []): string[] {
@@ -66,9 +68,9 @@ test('request and response boundaries are the same in one piece, byte by byte, a
   }
 });
 
-test('bytes that are not HTTP/1.x, or a head over 64 KiB, end the framing with the bytes held', () => {
+test('bytes that are not HTTP/1.x, or a head over the limit, end the framing with the bytes held', () => {
   assert.deepEqual(frame('request', 'SSH-2.0-OpenSSH\r\n\r\n', () => 100), ['error:not an HTTP/1.x request line']);
-  assert.deepEqual(frame('request', `GET / HTTP/1.1\r\nX: ${'a'.repeat(70_000)}`, () => 4096), ['error:head larger than 64 KiB']);
+  assert.deepEqual(frame('request', `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES + 1000)}`, () => 4096), ['error:head larger than 80 KiB']);
   assert.deepEqual(frame('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', () => 100), ['error:request body of unknown length']);
   const f = new MessageFramer('request');
   const step = f.next(Buffer.from('GET / HTTP/1.1\r\nHo'), 0);
@@ -100,4 +102,22 @@ test('generated hostile messages frame the same whole and in any pieces, and nev
     }),
     { numRuns: 300 },
   );
+});
+
+test('one head limit: a response head just under it frames in both framers, one just over it in neither', () => {
+  const head = (bytes: number) => `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(bytes - 24)}\r\ncontent-length: 0\r\n\r\n`;
+  for (const [size, ok] of [
+    [MAX_HEAD_BYTES - 2048, true],
+    [MAX_HEAD_BYTES + 2048, false],
+  ] as const) {
+    const text = head(size);
+    const framed = frame('response', text, () => 4096);
+    assert.equal(framed.some((e) => e.startsWith('error')), !ok, `framer, ${text.length} bytes: ${framed}`);
+    let responses = 0;
+    const parser = new ResponseParser(() => responses++);
+    const bytes = Buffer.from(text, 'latin1');
+    let sound = true;
+    for (let at = 0; at < bytes.length && sound; at += 4096) sound = parser.execute(bytes, at, Math.min(bytes.length, at + 4096));
+    assert.equal(sound && responses === 1, ok, `parser, ${text.length} bytes: ${parser.error}`);
+  }
 });

@@ -1,10 +1,11 @@
-// Where HTTP/1.x messages begin and end in a byte stream, for the proxy's HTTP mode: heads collected
-// and parsed, bodies framed by Content-Length, chunked coding or the end of the connection, each
-// step reported with its offset so that the proxy can act between requests on a keep-alive connection.
-// (src/http/response-parser.ts reports a response only once it is complete, without offsets.)
+// Where HTTP/1.x requests and responses begin and end in a byte stream, for the proxy's HTTP mode:
+// heads collected and parsed, bodies framed by Content-Length, chunked coding or the end of the
+// connection, each step reported with its offset so that the proxy can act between requests on a
+// keep-alive connection. It shares the chunked coding and the head limit with response-parser.ts,
+// which the load generator uses: no offsets, no head text, no allocation per response.
 
-/** Largest head we frame; a larger one ends HTTP mode for the connection (it is then passed through). */
-export const MAX_HEAD_BYTES = 64 * 1024;
+import { ChunkedBody } from './chunked-body.ts';
+import { MAX_HEAD_BYTES, MAX_HEAD_TEXT } from './head-limit.ts';
 
 export interface MessageHead {
   /** The head's bytes as received, to forward or hold. */
@@ -32,22 +33,11 @@ export type Step =
 const HEAD = 0;
 const BODY_LENGTH = 1;
 const BODY_EOF = 2;
-const CHUNK_SIZE = 3;
-const CHUNK_EXT = 4;
-const CHUNK_DATA = 5;
-const CHUNK_DATA_END = 6;
-const TRAILER = 7;
-const DEAD = 8;
+const CHUNKED = 3;
+const DEAD = 4;
 
 const LF = 10;
 const CR = 13;
-
-function hex(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
 
 export class MessageFramer {
   private readonly request: boolean;
@@ -59,8 +49,7 @@ export class MessageFramer {
   private lastWasCR = false;
   private sawLine = false;
   private remaining = 0;
-  private sizeDigits = 0;
-  private trailerLineBytes = 0;
+  private readonly chunks = new ChunkedBody();
   /** For responses: the request being answered (HEAD has no body, CONNECT may tunnel). */
   requestMethod = 'GET';
 
@@ -94,8 +83,14 @@ export class MessageFramer {
         return { kind: 'body', end: buf.length, complete: false };
       case DEAD:
         return { kind: 'error', reason: 'the stream is no longer HTTP', held: Buffer.alloc(0) };
-      default:
-        return this.chunked(buf, pos);
+      default: {
+        const chunks = this.chunks;
+        const end = chunks.read(buf, pos, buf.length);
+        if (chunks.error !== undefined) return this.fail(chunks.error, buf.subarray(pos));
+        if (!chunks.done) return { kind: 'body', end, complete: false };
+        this.state = HEAD;
+        return { kind: 'body', end, complete: true };
+      }
     }
   }
 
@@ -115,11 +110,15 @@ export class MessageFramer {
       this.lastWasCR = false;
       p = lf + 1;
       if (!empty) this.sawLine = true;
-      else if (this.sawLine) return this.endOfHead(buf, pos, p);
+      else if (this.sawLine) {
+        // The limit holds for a head that ends in this chunk too, not only for one still growing.
+        if (this.heldBytes + (p - pos) > MAX_HEAD_BYTES) return this.fail(`head larger than ${MAX_HEAD_TEXT}`, buf.subarray(pos));
+        return this.endOfHead(buf, pos, p);
+      }
       // An empty line before the start line is tolerated (RFC 9112 2.2) and passed on.
     }
     this.hold(buf.subarray(pos));
-    if (this.heldBytes > MAX_HEAD_BYTES) return this.fail('head larger than 64 KiB', Buffer.alloc(0));
+    if (this.heldBytes > MAX_HEAD_BYTES) return this.fail(`head larger than ${MAX_HEAD_TEXT}`, Buffer.alloc(0));
     return { kind: 'more' };
   }
 
@@ -154,9 +153,8 @@ export class MessageFramer {
       return { kind: 'head', end, head, bodyless: true };
     }
     if (framing === 'chunked') {
-      this.state = CHUNK_SIZE;
-      this.remaining = 0;
-      this.sizeDigits = 0;
+      this.state = CHUNKED;
+      this.chunks.reset();
     } else if (framing === 'eof') {
       this.state = BODY_EOF;
     } else {
@@ -234,71 +232,5 @@ export class MessageFramer {
     if (te !== undefined) return { head, framing: chunked ? 'chunked' : 'eof' };
     if (contentLength >= 0) return { head, framing: contentLength };
     return { head, framing: 'eof' };
-  }
-
-  private chunked(buf: Buffer, pos: number): Step {
-    let p = pos;
-    while (p < buf.length) {
-      const c = buf[p]!;
-      switch (this.state) {
-        case CHUNK_SIZE: {
-          const d = hex(c);
-          if (d >= 0) {
-            if (++this.sizeDigits > 15) return this.fail('chunk size too large', buf.subarray(pos));
-            this.remaining = this.remaining * 16 + d;
-          } else if (this.sizeDigits === 0) {
-            return this.fail('bad chunk size', buf.subarray(pos));
-          } else if (c === LF) {
-            this.state = this.remaining === 0 ? TRAILER : CHUNK_DATA;
-            this.trailerLineBytes = 0;
-          } else if (c === CR || c === 59 || c === 32 || c === 9) {
-            this.state = CHUNK_EXT;
-          } else {
-            return this.fail('bad chunk size', buf.subarray(pos));
-          }
-          p++;
-          break;
-        }
-        case CHUNK_EXT:
-          if (c === LF) {
-            this.state = this.remaining === 0 ? TRAILER : CHUNK_DATA;
-            this.trailerLineBytes = 0;
-          }
-          p++;
-          break;
-        case CHUNK_DATA: {
-          const n = Math.min(this.remaining, buf.length - p);
-          p += n;
-          this.remaining -= n;
-          if (this.remaining === 0) this.state = CHUNK_DATA_END;
-          break;
-        }
-        case CHUNK_DATA_END:
-          if (c === LF) {
-            this.state = CHUNK_SIZE;
-            this.sizeDigits = 0;
-            this.remaining = 0;
-          } else if (c !== CR) {
-            return this.fail('missing CRLF after chunk data', buf.subarray(pos));
-          }
-          p++;
-          break;
-        case TRAILER:
-          p++;
-          if (c === LF) {
-            if (this.trailerLineBytes === 0) {
-              this.state = HEAD;
-              return { kind: 'body', end: p, complete: true };
-            }
-            this.trailerLineBytes = 0;
-          } else if (c !== CR) {
-            this.trailerLineBytes++;
-          }
-          break;
-        default:
-          return { kind: 'body', end: p, complete: false };
-      }
-    }
-    return { kind: 'body', end: p, complete: false };
   }
 }
