@@ -82,6 +82,23 @@ export interface DashboardFrame {
   establishedRemote: TopView<PortCountView>;
   /** Remote addresses with the most ESTABLISHED and TIME_WAIT sockets. */
   peers: PeerView[];
+  /** Drops and resets by the kernel's reason (--ebpf); null without a trace. */
+  reasons: ReasonFrame | null;
+}
+
+/**
+ * Drops and resets by reason, keyed "drop NAME", "reset sent NAME" and "reset received" (the kernel
+ * gives no reason for those); NAME is the running kernel's, or "other" past the first few of a kind.
+ */
+export interface ReasonFrame {
+  /** Per second since the previous frame, only those that moved (absent: 0); null on the first. */
+  rates: Record<string, number> | null;
+  /** Since the trace began. */
+  totals: Record<string, number>;
+  /** Events the kernel or bpftrace lost so far: the counts are short by at most this. */
+  lostEvents: number;
+  /** False once the trace ended on its own. */
+  running: boolean;
 }
 
 /** Event `hello`, first on every connection: who we watch, and the frames already taken. */
@@ -93,6 +110,8 @@ export interface DashboardHello {
   findingsIntervalMs: number;
   history: DashboardFrame[];
   findings: DashboardFindings | null;
+  /** Whether drops and resets are traced by reason (--ebpf), and if not, why (null: --ebpf was not asked). */
+  ebpf: { tracing: boolean; why: string | null };
 }
 
 /** Event `findings`, every findingsIntervalMs: doctor's diagnosis of the last window. */

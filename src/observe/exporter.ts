@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { parseSysctlValue, portCount, type PortRange } from '../kernel/sysctl.ts';
 import { SEVERITY_ORDER, type Severity } from '../model/finding.ts';
+import type { ReasonSource } from '../model/reason-totals.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
 import { createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
@@ -12,6 +13,8 @@ import { createSampler, type HostSample, type Sampler, type SamplerOptions, type
 export interface HostMetricsOptions extends SamplerOptions {
   /** A sampler to share (the dashboard's, say); by default one of our own from the other options. */
   sampler?: Sampler;
+  /** A running trace of drops and resets (--ebpf): without one, their metrics are absent. */
+  reasons?: ReasonSource;
 }
 
 /**
@@ -97,6 +100,26 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   );
   const scrapeSockets = gauge('scrape_sockets', 'TCP sockets read from /proc/net/tcp and tcp6 for the sample this scrape shows');
   const scrapes = new Counter({ name: `${PREFIX}scrapes_total`, help: 'Samples rendered for scrapes since the exporter started (scrapes sharing a sample count once)', registers: [registry] });
+  const reasons = options.reasons;
+  const kernelTotal = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name: PREFIX + name, help, labelNames, registers: [registry] });
+  const drops = reasons
+    ? kernelTotal(
+        'drops_total',
+        "TCP packets the kernel dropped, by its reason (skb:kfree_skb, the running kernel's enum skb_drop_reason names; past the first few reasons the rest are summed as reason=\"other\"), since the exporter started",
+        ['reason'],
+      )
+    : undefined;
+  const resets = reasons
+    ? kernelTotal(
+        'resets_total',
+        'TCP resets sent (tcp:tcp_send_reset, by the kernel\'s reason, Linux 6.10+; "unknown" before) and received (tcp:tcp_receive_reset: the kernel gives no reason, reason="unknown"), since the exporter started',
+        ['direction', 'reason'],
+      )
+    : undefined;
+  const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
+  const traceUp = reasons ? gauge('trace_up', 'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)') : undefined;
+
   // The exporter's own cost, under the names every Prometheus client library uses: process_cpu_seconds_total,
   // process_resident_memory_bytes, process_open_fds, process_max_fds, nodejs_eventloop_lag_*_seconds, ...
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
@@ -225,6 +248,25 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
 
     sampleDuration.set(s.durationMs / 1000);
     sampleTime.set(s.takenAt / 1000);
+    if (reasons) updateReasons();
+  }
+
+  function setTotal(c: Counter, labels: Labels, value: number): void {
+    if (value > 0) c.inc(labels, value);
+  }
+
+  function updateReasons(): void {
+    const t = reasons!.totals();
+    // The trace's own totals, set rather than added to (as the kernel's counters are).
+    drops!.reset();
+    for (const [reason, n] of Object.entries(t.drops)) setTotal(drops!, { reason }, n);
+    resets!.reset();
+    for (const [reason, n] of Object.entries(t.resetsSent)) setTotal(resets!, { direction: 'sent', reason }, n);
+    // Always present: the one series of its direction, zero included.
+    resets!.inc({ direction: 'received', reason: 'unknown' }, t.resetsReceived);
+    traceLost!.reset();
+    if (t.lostEvents > 0) traceLost!.inc(t.lostEvents);
+    traceUp!.set(t.running ? 1 : 0);
   }
 
   // Renders run one at a time: update() and the registry's read must not interleave between samples.

@@ -58,6 +58,7 @@ export class LiveChart {
   private readonly capacity: number;
   private plot: uPlot | undefined;
   private readonly opts: uPlot.Options;
+  private readonly unit: string;
   /** How many points it holds: the tests read it as data-points. */
   count = 0;
 
@@ -65,6 +66,7 @@ export class LiveChart {
     this.el = el;
     this.capacity = o.capacity ?? 300;
     this.ys = series.map(() => []);
+    this.unit = o.unit ?? '';
     this.opts = {
       width: width(el),
       height: HEIGHT,
@@ -76,6 +78,19 @@ export class LiveChart {
       series: [{ label: 'time', value: (_u, v) => (v == null ? '–' : clock(v)) }, ...series.map((s) => seriesOpts(s, o.unit ?? ''))],
     };
     follow(el, () => this.plot);
+  }
+
+  /** Series this chart draws, in order. */
+  get seriesCount(): number {
+    return this.ys.length;
+  }
+
+  /** A series that appears later (a reason seen for the first time): empty before now. */
+  addSeries(s: SeriesSpec): void {
+    this.ys.push(this.xs.map(() => null));
+    const opts = seriesOpts(s, this.unit);
+    this.opts.series.push(opts);
+    this.plot?.addSeries(opts);
   }
 
   push(t: number, values: (number | null)[]): void {
