@@ -21,3 +21,6 @@ export interface ReasonSource {
 
 /** The label that stands for every reason past the cap. */
 export const OTHER_REASON = 'other';
+
+/** The label of a reset sent by a kernel that gives no reason, and of every reset received. */
+export const UNKNOWN_REASON = 'unknown';

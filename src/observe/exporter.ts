@@ -5,7 +5,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { parseSysctlValue, portCount, type PortRange } from '../kernel/sysctl.ts';
 import { SEVERITY_ORDER, type Severity } from '../model/finding.ts';
-import type { ReasonSource } from '../model/reason-totals.ts';
+import { UNKNOWN_REASON, type ReasonSource } from '../model/reason-totals.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
 import { createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
@@ -117,7 +117,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
         ['direction', 'reason'],
       )
     : undefined;
-  const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
+  const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer, or a BPF program already running on that CPU, counted before any --ebpf-port filter): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
   const traceUp = reasons ? gauge('trace_up', 'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)') : undefined;
 
   // The exporter's own cost, under the names every Prometheus client library uses: process_cpu_seconds_total,
@@ -263,7 +263,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     resets!.reset();
     for (const [reason, n] of Object.entries(t.resetsSent)) setTotal(resets!, { direction: 'sent', reason }, n);
     // Always present: the one series of its direction, zero included.
-    resets!.inc({ direction: 'received', reason: 'unknown' }, t.resetsReceived);
+    resets!.inc({ direction: 'received', reason: UNKNOWN_REASON }, t.resetsReceived);
     traceLost!.reset();
     if (t.lostEvents > 0) traceLost!.inc(t.lostEvents);
     traceUp!.set(t.running ? 1 : 0);

@@ -2,7 +2,7 @@
 // dashboard's --ebpf. The label set stays bounded: the kernel's names only, the first maxReasons of
 // each kind seen keep their own, the rest are summed as "other".
 
-import { OTHER_REASON, type ReasonSource, type ReasonTotals } from '../model/reason-totals.ts';
+import { OTHER_REASON, UNKNOWN_REASON, type ReasonSource, type ReasonTotals } from '../model/reason-totals.ts';
 import type { TraceEvent, TraceFilter } from './event.ts';
 
 /** Distinct reasons of each kind (drops, resets sent) kept as labels of their own. */
@@ -23,19 +23,20 @@ export function createReasonCounts(maxReasons = DEFAULT_MAX_REASONS): ReasonCoun
   let labelsDrops = 0;
   let labelsSent = 0;
   let resetsReceived = 0;
-  const bump = (into: Record<string, number>, reason: string, labels: number): number => {
-    let label = KERNEL_NAME.test(reason) ? reason : OTHER_REASON;
-    if (!Object.hasOwn(into, label)) {
-      if (label !== OTHER_REASON && labels >= maxReasons) label = OTHER_REASON;
-      else if (label !== OTHER_REASON) labels++;
+  // A kernel that gives no reason (resets before Linux 6.10): "unknown", a label of its own outside the cap.
+  const bump = (into: Record<string, number>, reason: string | undefined, labels: number): number => {
+    let label = reason === undefined ? UNKNOWN_REASON : KERNEL_NAME.test(reason) ? reason : OTHER_REASON;
+    if (!Object.hasOwn(into, label) && label !== OTHER_REASON && label !== UNKNOWN_REASON) {
+      if (labels >= maxReasons) label = OTHER_REASON;
+      else labels++;
     }
     into[label] = (into[label] ?? 0) + 1;
     return labels;
   };
   return {
     add(e) {
-      if (e.type === 'drop') labelsDrops = bump(drops, e.reason ?? 'unknown', labelsDrops);
-      else if (e.type === 'reset-sent') labelsSent = bump(resetsSent, e.reason ?? 'unknown', labelsSent);
+      if (e.type === 'drop') labelsDrops = bump(drops, e.reason, labelsDrops);
+      else if (e.type === 'reset-sent') labelsSent = bump(resetsSent, e.reason, labelsSent);
       else if (e.type === 'reset-received') resetsReceived++;
     },
     totals: () => ({ drops: { ...drops }, resetsSent: { ...resetsSent }, resetsReceived, lostEvents: 0, running: true }),
