@@ -12,6 +12,7 @@ interface ExporterCliOptions {
   listen: { host: string; port: number };
   top: number;
   findingsInterval: number;
+  rttInterval: number;
   ebpf?: boolean;
   ebpfPort?: number[];
   json?: boolean;
@@ -20,7 +21,7 @@ interface ExporterCliOptions {
 export function registerExporter(program: Command): void {
   program
     .command('exporter')
-    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, kernel counters, sysctls, doctor's findings")
+    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, RTT and retransmits per peer, kernel counters, sysctls, doctor's findings")
     .addOption(
       new Option('--listen <host:port>', 'address to serve /metrics on (loopback unless you say otherwise; 0.0.0.0:9477 for every interface)')
         .argParser(parseListen)
@@ -32,6 +33,12 @@ export function registerExporter(program: Command): void {
       "how often doctor's findings are recomputed (each needs a walk of every process's descriptors); 0 turns them off",
       parseSeconds('--findings-interval', { min: 0, max: 3600 }),
       30,
+    )
+    .option(
+      '--rtt-interval <seconds>',
+      'how often per-peer RTT and retransmits are read from tcp_info (a scan of every connection through netlink); 0 turns them off',
+      parseSeconds('--rtt-interval', { min: 0, max: 3600 }),
+      15,
     )
     .option('--ebpf', 'also trace drops and resets with the kernel\'s reasons (root and bpftrace): tcplens_drops_total{reason}, tcplens_resets_total{direction,reason}')
     .option('--ebpf-port <port>', 'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)', commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)))
@@ -46,7 +53,7 @@ Endpoints:
 Examples:
   tcplens exporter                              http://127.0.0.1:9477/metrics
   tcplens exporter --listen 0.0.0.0:9477        for a Prometheus on another machine
-  tcplens exporter --top 20                     keep 20 ports per breakdown
+  tcplens exporter --top 20                     keep 20 ports and peers per breakdown
   sudo tcplens exporter --ebpf                  drops and resets by the kernel's reason too
   curl -s 127.0.0.1:9477/metrics | grep tcplens_tcpext_listen_overflows_total
 
@@ -65,6 +72,7 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
           port: o.listen.port,
           topN: o.top,
           findingsIntervalMs: Math.round(o.findingsInterval * 1000),
+          rttIntervalMs: Math.round(o.rttInterval * 1000),
           reasons: ebpf?.tally,
         });
       } catch (err) {
