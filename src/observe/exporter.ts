@@ -301,7 +301,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
       if (group.rttP99Ms != null) peerRttP99.set(labels, seconds(group.rttP99Ms));
       peerRetrans.set(labels, group.totalRetrans ?? 0);
     }
-    RTT_BOUNDS_MS.forEach((bound, i) => rttBuckets.set({ at_most: String(seconds(bound)) }, p.rtt.atMost[i]!));
+    for (const [i, bound] of RTT_BOUNDS_MS.entries()) rttBuckets.set({ at_most: String(seconds(bound)) }, p.rtt.atMost[i]!);
     rttBuckets.set({ at_most: '+Inf' }, p.rtt.count);
     if (p.rtt.p50Ms !== null) rttP50.set(seconds(p.rtt.p50Ms));
     if (p.rtt.p90Ms !== null) rttP90.set(seconds(p.rtt.p90Ms));
