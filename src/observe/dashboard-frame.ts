@@ -4,8 +4,10 @@
 import { counterKind } from '../analyze/counter-delta.ts';
 import type { PortCount } from '../analyze/doctor/snapshot.ts';
 import type { ReasonSource, ReasonTotals } from '../model/reason-totals.ts';
-import { createSampler, type HostSample, type TopList } from './sample.ts';
-import type { DashboardFindings, DashboardFrame, PeerView, PortCountView, ReasonFrame, TopView } from './dashboard-protocol.ts';
+import type { Group } from '../analyze/socket-query.ts';
+import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
+import { DEFAULT_TOP_N, createSampler, type HostSample, type TopList } from './sample.ts';
+import type { DashboardFindings, DashboardFrame, PeerRttView, PeerView, PortCountView, ReasonFrame, RttFrame, TopView } from './dashboard-protocol.ts';
 
 /** Counter changes per second between two samples; a counter that went down (wrapped) counts 0. */
 export function counterRates(prev: HostSample, cur: HostSample): Record<string, number> {
@@ -81,8 +83,29 @@ export function reasonFrameOf(t: ReasonTotals, nowMs: number, prev: { totals: Re
   return { rates, totals, lostEvents: t.lostEvents, running: t.running };
 }
 
+const peerView = (g: Group): PeerRttView => ({
+  peer: g.key,
+  connections: g.count,
+  rttMedianMs: g.rttMedianMs ?? null,
+  rttP99Ms: g.rttP99Ms ?? null,
+  retransmits: g.totalRetrans ?? 0,
+});
+
+/** What the page shows of a tcp_info reading, or why there is none. Pure. */
+export function rttFrameOf(p: PeerRtt | undefined, why: string | undefined): RttFrame | null {
+  if (!p) return why === undefined ? null : { why, connections: 0, p50Ms: null, p90Ms: null, p99Ms: null, peers: [] };
+  return {
+    why: null,
+    connections: p.rtt.count,
+    p50Ms: p.rtt.p50Ms,
+    p90Ms: p.rtt.p90Ms,
+    p99Ms: p.rtt.p99Ms,
+    peers: (p.rest ? [...p.peers, p.rest] : p.peers).map(peerView),
+  };
+}
+
 /** The frame of sample `cur`; `prev` (the sample before) gives the rates. Pure. */
-export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: ReasonFrame | null = null): DashboardFrame {
+export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: ReasonFrame | null = null, rtt: RttFrame | null = null): DashboardFrame {
   const owners = new Map(cur.listeners.filter((l) => l.process !== undefined).map((l) => [l.local.port, l]));
   const e = cur.ephemeral;
   return {
@@ -115,6 +138,7 @@ export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: 
     establishedRemote: fromTopList(cur.established.byRemotePort, new Map()),
     peers: peers(cur),
     reasons,
+    rtt,
   };
 }
 
@@ -129,20 +153,22 @@ export interface FrameSource {
   close(): void;
 }
 
-export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource } = {}): FrameSource {
+export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource; rttIntervalMs?: number } = {}): FrameSource {
   const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs });
+  // A little under the sampling interval, so that every sample (not every other one) gets a fresh reading.
+  const peerRtt = createPeerRttSource({ topN: o.topN ?? DEFAULT_TOP_N, intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 });
   let prev: HostSample | undefined;
   let prevReasons: { totals: Record<string, number>; atMs: number } | undefined;
   return {
     async next() {
-      const cur = await sampler.get();
+      const [cur, peers] = await Promise.all([sampler.get(), peerRtt.get()]);
       let reasons: ReasonFrame | null = null;
       if (o.reasons) {
         const atMs = Date.now();
         reasons = reasonFrameOf(o.reasons.totals(), atMs, prevReasons);
         prevReasons = { totals: reasons.totals, atMs };
       }
-      const frame = frameOf(cur, prev, reasons);
+      const frame = frameOf(cur, prev, reasons, rttFrameOf(peers, peerRtt.problem()));
       prev = cur;
       return { frame, findings: findingsOf(cur) };
     },

@@ -84,6 +84,31 @@ export interface DashboardFrame {
   peers: PeerView[];
   /** Drops and resets by the kernel's reason (--ebpf); null without a trace. */
   reasons: ReasonFrame | null;
+  /** RTT and retransmits of ESTABLISHED connections from tcp_info; null until the first reading. */
+  rtt: RttFrame | null;
+}
+
+export interface PeerRttView {
+  /** Remote address, or "other" for every peer past the top N. */
+  peer: string;
+  connections: number;
+  /** Nearest-rank, over the connections that report an RTT; null for none. */
+  rttMedianMs: number | null;
+  rttP99Ms: number | null;
+  /** Segments retransmitted over the life of the peer's open connections. */
+  retransmits: number;
+}
+
+/** RTTs of every ESTABLISHED connection now (tcp_info through netlink), and per peer. */
+export interface RttFrame {
+  /** Why there is no reading (netlink cannot be used here); the rest is then empty. */
+  why: string | null;
+  connections: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  /** The top N peers by connections, then "other" when some were left out. */
+  peers: PeerRttView[];
 }
 
 /**

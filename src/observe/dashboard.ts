@@ -71,6 +71,7 @@ function chartOnly(f: DashboardFrame): DashboardFrame {
     establishedLocal: noList,
     establishedRemote: noList,
     peers: [],
+    rtt: f.rtt && { ...f.rtt, peers: [] },
   };
 }
 
@@ -125,7 +126,7 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   const findingsIntervalMs = o.findingsIntervalMs ?? 10_000;
   const historyLength = o.historyLength ?? 300;
   const assets: Map<string, Asset> = loadAssets(o.assetsDir);
-  const source = createFrameSource({ topN: o.topN, findingsIntervalMs, reasons: o.ebpf?.reasons });
+  const source = createFrameSource({ topN: o.topN, findingsIntervalMs, reasons: o.ebpf?.reasons, rttIntervalMs: intervalMs });
   const ebpf = { tracing: o.ebpf?.reasons !== undefined, why: o.ebpf?.reasons ? null : (o.ebpf?.why ?? null) };
   const version = packageVersion();
 

@@ -8,6 +8,7 @@ import { LiveChart, PALETTE, type SeriesSpec } from './charts.ts';
 import { byId, fmtTime } from './format.ts';
 import { renderFindings, renderListeners, renderPorts, renderStats } from './panels.ts';
 import { addReasonPoint, drawReasons, renderEbpfState, renderReasonTotals } from './reasons.ts';
+import { addRttPoint, drawRtt, renderRtt } from './rtt.ts';
 import { openStream, type StreamState } from './stream.ts';
 
 const STATES: SeriesSpec[] = [
@@ -51,11 +52,13 @@ function addPoint(f: DashboardFrame): void {
   charts.listen.push(f.t, rates(LISTEN_RATES));
   charts.resets.push(f.t, rates(RESET_RATES));
   addReasonPoint(f);
+  addRttPoint(f);
 }
 
 function drawAll(): void {
   for (const c of Object.values(charts)) c.draw();
   drawReasons();
+  drawRtt();
 }
 
 function showLatest(f: DashboardFrame): void {
@@ -63,6 +66,7 @@ function showLatest(f: DashboardFrame): void {
   renderListeners(f.listeners);
   renderPorts(f);
   renderReasonTotals(f);
+  renderRtt(f);
   document.body.dataset.lastSample = String(f.t);
   byId('sample-ms').textContent = String(f.sampleMs);
   byId('stream-text').textContent = `live · ${fmtTime(f.t)}`;
