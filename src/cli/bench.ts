@@ -53,6 +53,7 @@ interface BenchCliOptions {
   warmup: number;
   insecure?: boolean;
   kernel: boolean;
+  trace?: boolean;
   compare?: string;
   json?: boolean;
   html?: string;
@@ -95,6 +96,32 @@ export function progressLine(p: Progress): string {
   return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${refused}${tw}`;
 }
 
+/** --trace: the resets on the target's port, or one line saying why not (the run goes on without). */
+async function startResetTrace(url: string): Promise<import('../trace/reset-senders.ts').ResetSenders | undefined> {
+  let port: number;
+  try {
+    const u = new URL(url);
+    port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  } catch {
+    return undefined; // the run itself says what is wrong with the URL
+  }
+  const { startResetSenders } = await import('../trace/reset-senders.ts');
+  const notice = (text: string) => {
+    clearProgress();
+    process.stderr.write(`tcplens: ${text}\n`);
+  };
+  progress('tcplens bench: starting the trace (bpftrace compiles its probes)…');
+  try {
+    return await startResetSenders(port, notice);
+  } catch (err) {
+    if (!(err instanceof TcplensError)) throw err;
+    notice(`--trace: ${err.message}; the verdict counts resets without saying whose`);
+    return undefined;
+  } finally {
+    clearProgress();
+  }
+}
+
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
@@ -116,6 +143,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <seconds>', 'run this long first without recording or counting towards -n', parseSeconds('--warmup', { min: 0 }), 0)
     .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
     .option('--no-kernel', 'do not sample the kernel during the run')
+    .option('--trace', "trace the resets on the target's port during the run (root, bpftrace): the verdict says whose they are and the kernel's reason")
     .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
     .option('--json', 'machine-readable result (schema: docs/json-schemas.md)')
     .option('--html <file>', 'also write a self-contained HTML report')
@@ -128,6 +156,7 @@ Examples:
   tcplens bench http://127.0.0.1:8080/ --compare keepalive,close -d 5
   tcplens bench http://127.0.0.1:8080/ -R 2000 -c 50 -d 30      fixed rate, coordinated omission corrected
   tcplens bench http://127.0.0.1:8080/ -n 10000 --json > a.json
+  sudo tcplens bench https://127.0.0.1:8443/ -k --trace          whose resets, and why
   tcplens bench merge a.json b.json                              add up runs from several load machines`,
     )
     .action(async (url: string | undefined, o: BenchCliOptions) => {
@@ -181,7 +210,20 @@ Examples:
             signal: controller.signal,
             onProgress: (p) => progress(`${modes.length > 1 ? `${mode}  ` : ''}${progressLine(p)}`),
           };
-          runs.push(await runBench(options));
+          const tracer = o.trace ? await startResetTrace(url) : undefined;
+          let traced: import('../model/bench-result.ts').TracedResets | undefined;
+          let result: BenchResult;
+          try {
+            result = await runBench(options);
+          } finally {
+            if (tracer) traced = await tracer.stop();
+          }
+          if (traced && !result.interruptedInWarmup) {
+            const { verdict } = await import('../bench/verdict.ts');
+            result.resetsTraced = traced;
+            result.verdict = verdict(result);
+          }
+          runs.push(result);
           clearProgress();
           if (controller.signal.aborted) break;
         }

@@ -133,6 +133,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   const rttIntervalMs = options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
   const peerRtt = rttIntervalMs > 0 ? createPeerRttSource({ topN: options.topN ?? DEFAULT_TOP_N, intervalMs: rttIntervalMs }) : undefined;
   let latestPeers: PeerRtt | undefined;
+  peerRtt?.peek();
   const peerConnections = gauge(
     'peer_connections',
     'ESTABLISHED connections by remote address, from tcp_info (netlink): the top N peers, the rest as peer="other" (sums to the connections read)',
@@ -352,8 +353,10 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     contentType: registry.contentType,
     scrape: async () => {
       const arrivedAt = performance.now();
-      const [sample, peers] = await Promise.all([sampler.get(), peerRtt?.get()]);
-      latestPeers = peers;
+      const sample = await sampler.get();
+      // The reading of the last scrape (or the start): a new one is taken after this answer leaves,
+      // so that concurrent scrapes are not held apart by it and still share one sample.
+      latestPeers = peerRtt?.peek();
       return render(sample, arrivedAt);
     },
     render,

@@ -19,6 +19,11 @@ export interface PeerRtt {
 export interface PeerRttSource {
   /** The latest reading (a new one when the last is older than the interval); undefined when it cannot be read. */
   get(): Promise<PeerRtt | undefined>;
+  /**
+   * The latest reading as it is, and a new one started after the caller's answer has left
+   * (setImmediate) when it is older than the interval: the exporter's scrapes never wait for it.
+   */
+  peek(): PeerRtt | undefined;
   /** Why there is no reading (netlink unusable here), once one was tried. */
   problem(): string | undefined;
 }
@@ -30,7 +35,13 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
   const read = async (): Promise<PeerRtt | undefined> => {
     const takenAt = Date.now();
     try {
-      const r = await querySockets({ by: 'peer', info: true, spread: true, top: o.topN, filter: { states: ['ESTABLISHED'] } });
+      const r = await querySockets({
+        by: 'peer',
+        info: true,
+        spread: true,
+        top: o.topN,
+        filter: { states: ['ESTABLISHED'] },
+      });
       problem = undefined;
       return { takenAt, peers: r.groups ?? [], ...(r.rest ? { rest: r.rest } : {}), rtt: r.rtt! };
     } catch (err) {
@@ -42,23 +53,36 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
   };
   // Time of the last reading tried, so that a host where it fails is not asked more often than one where it works.
   let lastTry = -Infinity;
+  let scheduled = false;
+  const get = (): Promise<PeerRtt | undefined> => {
+    if (pending) return pending;
+    if (Date.now() - lastTry < o.intervalMs) return Promise.resolve(latest);
+    lastTry = Date.now();
+    pending = read().then(
+      (r) => {
+        pending = undefined;
+        latest = r;
+        return r;
+      },
+      (err: unknown) => {
+        pending = undefined;
+        throw err;
+      },
+    );
+    return pending;
+  };
   return {
-    get() {
-      if (pending) return pending;
-      if (Date.now() - lastTry < o.intervalMs) return Promise.resolve(latest);
-      lastTry = Date.now();
-      pending = read().then(
-        (r) => {
-          pending = undefined;
-          latest = r;
-          return r;
-        },
-        (err: unknown) => {
-          pending = undefined;
-          throw err;
-        },
-      );
-      return pending;
+    get,
+    peek() {
+      if (!scheduled && !pending && Date.now() - lastTry >= o.intervalMs) {
+        scheduled = true;
+        setImmediate(() => {
+          scheduled = false;
+          // A failure of ours shows on the next get(); here the exporter keeps its last reading.
+          get().catch(() => undefined);
+        });
+      }
+      return latest;
     },
     problem: () => problem,
   };

@@ -105,6 +105,10 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
     await exporter.waitFor((l) => 'url' in l, 30_000);
     const url = (exporter.lines[0] as { url: string }).url;
 
+    // A scrape shows the reading taken after the one before it (or at start-up, maybe before the
+    // test's connections): one scrape first, to have a reading of them.
+    scrapeIn(ns, url);
+    await new Promise((r) => setTimeout(r, 300));
     // Idle connections keep their tcp_info: ss before and after the scrape agree, or it is read again.
     let before: Map<string, PeerFigures> | undefined;
     let after: Map<string, PeerFigures> | undefined;
@@ -136,10 +140,12 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
     const retrans = [...expected.values()].reduce((a, f) => a + f.retrans, 0);
     assert.ok(retrans > 0, 'the dropped share was retransmitted');
 
-    // The distribution: the scrape's own two sockets (curl's and the exporter's) are the only ones ss did not see.
+    // The distribution: the sockets of a scrape (curl's and the exporter's, up to two, read just after the
+    // previous answer left) are the only ones ss did not see.
     const all = rows.map((r) => r.fields.get('rtt') ?? 0);
     const buckets = e.samples.filter((s) => s.name === 'tcplens_connections_by_rtt');
-    assert.equal(buckets.find((s) => s.labels.at_most === '+Inf')?.value, all.length + 2);
+    const every = buckets.find((s) => s.labels.at_most === '+Inf')?.value ?? -1;
+    assert.ok(every >= all.length && every <= all.length + 2, `${every} connections read, ss ${all.length}`);
     for (const b of buckets.filter((s) => s.labels.at_most !== '+Inf')) {
       const seen = all.filter((r) => r <= Number(b.labels.at_most) * 1000).length;
       assert.ok(b.value >= seen && b.value <= seen + 2, `at most ${b.labels.at_most} s: ${b.value}, ss ${seen}`);
@@ -164,15 +170,19 @@ test('exporter: past --top, the other peers are summed as peer="other", so that 
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
     await exporter.waitFor((l) => 'url' in l, 30_000);
-    const { e } = scrapeIn(ns, (exporter.lines[0] as { url: string }).url);
+    const url = (exporter.lines[0] as { url: string }).url;
+    scrapeIn(ns, url); // the reading after it has the test's connections (see above)
+    await new Promise((r) => setTimeout(r, 300));
+    const { e } = scrapeIn(ns, url);
     const peers = e.samples.filter((s) => s.name === 'tcplens_peer_connections');
     assert.deepEqual(
       peers.map((s) => s.labels.peer),
       ['127.0.0.1', '127.0.0.2', 'other'],
     );
-    // 12 of the test, and the scrape's own two.
-    assert.equal(peers.reduce((a, s) => a + s.value, 0), 12 + 2);
-    assert.equal(metric(e, 'tcplens_peer_connections', 'other'), 2 + 1 + 2);
+    // 12 of the test, and up to two of the scrape before.
+    const total = peers.reduce((a, s) => a + s.value, 0);
+    assert.ok(total >= 12 && total <= 14, `${total}`);
+    assert.equal(metric(e, 'tcplens_peer_connections', 'other'), total - 6 - 3);
   } finally {
     await exporter.stop('SIGKILL');
     load.kill('SIGKILL');
