@@ -12,11 +12,13 @@
 //               "timeWaitAdded","timeWaitAddedClientSide","timeWaitAddedServerSide","ephemeralPortsPeak",
 //               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal",
 //               "timeWaitReuse"?:{"tcpTwReuse","tcpTimestamps","delayMs","targetIsLoopback"},"fromParts"?:{"with","of"}},
+//    "resetsTraced"?:{"sent":[{"sender":"client"|"server","reason","state"|null,"count"}],"receivedByClient","lostEvents"},
 //    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
 //    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms",
 //    "interrupted"?:true,"interruptedInWarmup"?:true,"gaveUp"?:true}
 // The kernel section covers the measured part only (after --warmup); "timeWaitAdded…" is this run's own
 // TIME_WAIT (peak minus what was there at start). timeline[].errors counts failed connects too.
+// "resetsTraced" (--trace): the resets on the target's port during the run, warm-up and bench's own check included.
 // With --compare: {"runs":[<run>, <run>]}; after Ctrl-C, the runs made (the last "interrupted") and
 // "missing":["close"] for the modes never run. "interruptedInWarmup":true: Ctrl-C came during warm-up, nothing was measured. `bench merge` prints a run (with "merged": N).
 // "ok" counts responses with a status below 400; "failed" counts requests that ended in an error.
