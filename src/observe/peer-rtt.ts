@@ -32,8 +32,13 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
   let latest: PeerRtt | undefined;
   let pending: Promise<PeerRtt | undefined> | undefined;
   let problem: string | undefined;
+  // A reading holds the event loop for as long as it takes (a scan of every connection): on a host
+  // where that is long, it is taken less often, so that it never takes more than a fifth of the time.
+  let lastReadMs = 0;
+  const interval = () => Math.max(o.intervalMs, 5 * lastReadMs);
   const read = async (): Promise<PeerRtt | undefined> => {
     const takenAt = Date.now();
+    const started = performance.now();
     try {
       const r = await querySockets({
         by: 'peer',
@@ -43,6 +48,7 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
         filter: { states: ['ESTABLISHED'] },
       });
       problem = undefined;
+      lastReadMs = performance.now() - started;
       return { takenAt, peers: r.groups ?? [], ...(r.rest ? { rest: r.rest } : {}), rtt: r.rtt! };
     } catch (err) {
       // tcp_info comes only through netlink: where it cannot be used, the rest goes on without RTTs.
@@ -56,7 +62,7 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
   let scheduled = false;
   const get = (): Promise<PeerRtt | undefined> => {
     if (pending) return pending;
-    if (Date.now() - lastTry < o.intervalMs) return Promise.resolve(latest);
+    if (Date.now() - lastTry < interval()) return Promise.resolve(latest);
     lastTry = Date.now();
     pending = read().then(
       (r) => {
@@ -74,7 +80,7 @@ export function createPeerRttSource(o: { topN: number; intervalMs: number }): Pe
   return {
     get,
     peek() {
-      if (!scheduled && !pending && Date.now() - lastTry >= o.intervalMs) {
+      if (!scheduled && !pending && Date.now() - lastTry >= interval()) {
         scheduled = true;
         setImmediate(() => {
           scheduled = false;
