@@ -117,7 +117,8 @@ async function startResetTrace(url: string): Promise<import('../trace/reset-send
     return await startResetSenders(port, notice);
   } catch (err) {
     if (!(err instanceof TcplensError)) throw err;
-    notice(`--trace: ${err.message}; the verdict counts resets without saying whose`);
+    const { withoutFallbackAdvice } = await import('./ebpf-option.ts');
+    notice(`--trace: ${withoutFallbackAdvice(err.message)}; the verdict counts resets without saying whose`);
     return undefined;
   } finally {
     clearProgress();

@@ -4,6 +4,11 @@
 import { TcplensError } from '../errors.ts';
 import type { ReasonTally } from '../trace/reason-tally.ts';
 
+/** The trace's own advice to sample /proc instead (its --fallback) is no option of the commands that trace in the background. */
+export function withoutFallbackAdvice(message: string): string {
+  return message.replace(/,? or use --fallback\b[^;]*/, '');
+}
+
 export interface EbpfStart {
   tally?: ReasonTally;
   /** Why there is no trace: for the one line on stderr, the JSON start line and the page. */
@@ -18,7 +23,7 @@ export async function startEbpf(o: { ports?: number[] }, command: string, notice
     return { tally };
   } catch (err) {
     if (!(err instanceof TcplensError)) throw err;
-    const why = `--ebpf: ${err.message}`;
+    const why = `--ebpf: ${withoutFallbackAdvice(err.message)}`;
     notice(`${why}; the ${command} runs without drops and resets by reason`);
     return { why };
   }

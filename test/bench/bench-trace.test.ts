@@ -51,6 +51,7 @@ test('bench --trace without root: one line says why, the run and its verdict go 
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
     assert.match(r.stderr, /^tcplens: --trace: .*root.*; the verdict counts resets without saying whose\n$/);
+    assert.doesNotMatch(r.stderr, /--fallback/, 'no advice of an option bench does not have');
     const result = JSON.parse(r.stdout) as BenchResult;
     assert.equal(result.requests.ok, 50);
     assert.equal(result.resetsTraced, undefined);

@@ -146,9 +146,21 @@ test('exporter --ebpf without root: one line says why, the metrics are absent, e
     const lines = exporter.stderr().trim().split('\n');
     assert.equal(lines.length, 1, exporter.stderr());
     assert.match(lines[0]!, /^tcplens: --ebpf: .*root.*; the exporter runs without drops and resets by reason$/);
+    assert.doesNotMatch(lines[0]!, /--fallback/, 'no advice of an option the exporter does not have');
     const { e } = await scrape(start.url);
     assert.equal(e.samples.filter((s) => /^tcplens_(drops|resets|trace)_/.test(s.name)).length, 0);
     assert.ok((sampleValue(e, 'tcplens_sockets', { state: 'LISTEN', family: 'ipv4' }) ?? 0) >= 1, 'the rest is there');
+    assert.equal(await exporter.stop('SIGTERM'), 0);
+  } finally {
+    await exporter.stop('SIGKILL');
+  }
+});
+
+test('exporter --ebpf where bpftrace is missing: one line with the command that installs it', { skip: !isRoot && 'needs root (else it is root that is missing)' }, async () => {
+  const exporter = streamCli(['exporter', '--ebpf', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0'], { env: { TCPLENS_BPFTRACE: '/nonexistent/bpftrace' } });
+  try {
+    await exporter.waitFor((l) => 'url' in l, 30_000);
+    assert.equal(exporter.stderr(), 'tcplens: --ebpf: bpftrace not found at /nonexistent/bpftrace: install it with apt-get install -y bpftrace; the exporter runs without drops and resets by reason\n');
     assert.equal(await exporter.stop('SIGTERM'), 0);
   } finally {
     await exporter.stop('SIGKILL');
