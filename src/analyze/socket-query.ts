@@ -41,7 +41,27 @@ export interface SocketQuery {
   sort?: SortKey;
   /** Return the listing column by column (`listing`) instead of one object per socket (`sockets`). */
   columns?: boolean;
+  /**
+   * With `by` and `info`: the groups past `top` merged into one (`rest`), and the RTT distribution
+   * of every connection counted (`rtt`), for bounded per-group metrics that still add up.
+   */
+  spread?: boolean;
 }
+
+/** RTTs of the connections counted: nearest-rank quantiles, and how many at most each bound. */
+export interface RttSpread {
+  /** Connections that reported an RTT. */
+  count: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  /** Cumulative: connections whose RTT is at most RTT_BOUNDS_MS[i]; the last is every one (+Inf). */
+  atMost: number[];
+  sumMs: number;
+}
+
+/** Upper bounds of the RTT distribution, ms: loopback and a LAN below 1 ms, a continent near 100 ms. */
+export const RTT_BOUNDS_MS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
 export interface Group {
   key: string;
@@ -63,6 +83,10 @@ export interface SocketReport {
   /** With `columns`: the listed sockets column by column, which positions to show in which order, and the socket at a position as `sockets` would hold it. */
   listing?: { columns: SocketListing; order: Uint32Array; socket(i: number): ListedSocket };
   groups?: Group[];
+  /** With `spread`: the groups past `top` as one, key "other" (absent when none was left out). */
+  rest?: Group;
+  /** With `spread`: the RTTs of every connection grouped. */
+  rtt?: RttSpread;
   /** Lines or messages of the table that did not parse (a kernel format we do not know, a cut-off read). */
   malformedLines: number;
   /** Set when processes were resolved: processes whose sockets we could not see. */
@@ -122,10 +146,19 @@ export async function querySockets(query: SocketQuery = {}): Promise<SocketRepor
   if (scan.fallback) report.fallback = scan.fallback;
   if (owners) report.hiddenProcesses = owners.hiddenProcesses;
   if (groupKey) {
-    report.groups = [...groups]
-      .map(([key, g]) => toGroup(String(key), g, withInfo))
-      .sort((a, b) => b.count - a.count || compareKeys(a.key, b.key))
-      .slice(0, query.top ?? Infinity);
+    const all = [...groups].sort(([ka, a], [kb, b]) => b.count - a.count || compareKeys(String(ka), String(kb)));
+    const top = all.slice(0, query.top ?? Infinity);
+    report.groups = top.map(([key, g]) => toGroup(String(key), g, withInfo));
+    if (query.spread && withInfo) {
+      const rest: GroupAcc = { count: 0, rttsMs: [], totalRetrans: 0 };
+      for (const [, g] of all.slice(top.length)) {
+        rest.count += g.count;
+        rest.totalRetrans += g.totalRetrans;
+        for (const r of g.rttsMs) rest.rttsMs.push(r);
+      }
+      if (all.length > top.length) report.rest = toGroup('other', rest, true);
+      report.rtt = rttSpread(all.map(([, g]) => g.rttsMs));
+    }
   }
   if (listAll) {
     const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
@@ -172,6 +205,29 @@ function toGroup(key: string, g: GroupAcc, withInfo: boolean): Group {
   group.rttP99Ms = nearestRank(sorted, 0.99);
   group.totalRetrans = g.totalRetrans;
   return group;
+}
+
+function rttSpread(lists: number[][]): RttSpread {
+  let n = 0;
+  for (const l of lists) n += l.length;
+  const sorted = new Float64Array(n);
+  let at = 0;
+  let sumMs = 0;
+  for (const l of lists) {
+    for (const r of l) {
+      sorted[at++] = r;
+      sumMs += r;
+    }
+  }
+  sorted.sort();
+  const atMost: number[] = [];
+  let i = 0;
+  for (const bound of RTT_BOUNDS_MS) {
+    while (i < n && sorted[i]! <= bound) i++;
+    atMost.push(i);
+  }
+  atMost.push(n);
+  return { count: n, p50Ms: nearestRank(sorted, 0.5), p90Ms: nearestRank(sorted, 0.9), p99Ms: nearestRank(sorted, 0.99), atMost, sumMs };
 }
 
 /** The nearest-rank percentile of sorted values, or null for none. */

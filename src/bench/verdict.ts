@@ -1,6 +1,7 @@
 // Sentences computed from a run's numbers: what the load did to the kernel and what follows from it.
 
-import type { BenchResult, KernelFootprint, TimeWaitReuse, Verdict } from '../model/bench-result.ts';
+import { resetReasonMeaning } from '../analyze/reset-reasons.ts';
+import type { BenchResult, KernelFootprint, TimeWaitReuse, TracedReset, TracedResets, Verdict } from '../model/bench-result.ts';
 import { formatCount } from '../render/table.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
@@ -48,7 +49,7 @@ type VerdictInput = Pick<
   | 'errorDetails'
   | 'rate'
   | 'connectErrors'
-> & Partial<Pick<BenchResult, 'statuses'>>;
+> & Partial<Pick<BenchResult, 'statuses' | 'resetsTraced' | 'target'>>;
 
 /**
  * New connections per second that take a port: in close mode every request's, with keep-alive the
@@ -290,19 +291,86 @@ export function verdict(r: VerdictInput): Verdict[] {
       out.push({ severity: 'info', text: `SYN cookies were sent ${formatCount(cookies)} times: a SYN queue filled, and cookies kept the connections.` });
     }
     const resets = (c['Tcp.EstabResets'] ?? 0) + (c['Tcp.OutRsts'] ?? 0);
-    if (resets > 0 && r.mode === 'keepalive') {
-      out.push({ severity: 'info', text: `resets: ${formatCount(c['Tcp.OutRsts'] ?? 0)} RST sent, ${formatCount(c['Tcp.EstabResets'] ?? 0)} established connections reset (whole host).` });
-    }
+    if (r.resetsTraced) out.push(...tracedResets(r.resetsTraced, r.target, k.targetIsLocal));
+    else if (resets > 0 && (r.mode === 'keepalive' || (r.errors.ECONNRESET ?? 0) > 0)) out.push({ severity: 'info', text: resetCounters(r, k) });
     const retrans = c['Tcp.RetransSegs'] ?? 0;
     if (retrans > 0) out.push({ severity: 'info', text: `${formatCount(retrans)} segments retransmitted on this host during the run (${formatCount(c['TcpExt.TCPSynRetrans'] ?? 0)} of them SYNs).` });
     if ((c['TcpExt.TCPTimeWaitOverflow'] ?? 0) > 0) {
       out.push({ severity: 'warning', text: `TCPTimeWaitOverflow rose by ${formatCount(c['TcpExt.TCPTimeWaitOverflow']!)}: tcp_max_tw_buckets was reached and connections closed without TIME_WAIT.` });
     }
-  }
+  } else if (r.resetsTraced) out.push(...tracedResets(r.resetsTraced, r.target, undefined));
   // A check mark next to a warning would contradict it.
   if (out.some((v) => v.severity === 'critical' || v.severity === 'warning')) {
     for (const v of out) if (v.severity === 'ok') v.severity = 'info';
   }
+  return out;
+}
+
+function targetPort(target: string | undefined): string {
+  if (!target) return 'PORT';
+  try {
+    const u = new URL(target);
+    return u.port || (u.protocol === 'https:' ? '443' : '80');
+  } catch {
+    return 'PORT';
+  }
+}
+
+/**
+ * Whose resets, from the counters alone: OutRsts and EstabResets are the whole host's, so they
+ * cannot tell this client's resets from the server's (or anyone's); the resets this client's requests
+ * met (ECONNRESET) were sent to it. The rest takes a trace, which the sentence names.
+ */
+function resetCounters(r: VerdictInput, k: KernelFootprint): string {
+  const sent = k.counters['Tcp.OutRsts'] ?? 0;
+  const estab = k.counters['Tcp.EstabResets'] ?? 0;
+  const met = r.errors.ECONNRESET ?? 0;
+  const where = k.targetIsLocal ? 'by this client and the server alike, and by anything else on this host' : "by this client's sockets or anything else on this host (the server's resets are not sent from here)";
+  const parts = [`resets: ${countOf(sent, 'RST')} sent ${where}, ${countOf(estab, 'established connection')} reset (counters of the whole host)`];
+  if (met > 0) parts.push(`${countOf(met, 'request')} of this client met a reset (ECONNRESET): the server${k.targetIsLocal ? '' : ', or something on the way,'} sent those`);
+  else parts.push('none reached a request of this client');
+  return `${parts.join('; ')}. Whose and why: sudo tcplens bench --trace …, or sudo tcplens trace --events reset --port ${targetPort(r.target)} during the run.`;
+}
+
+const SENDER = { client: "this client's sockets", server: 'the server' } as const;
+
+/**
+ * Bench checks that the target answers before the run with a connection it aborts (SO_LINGER 0, so
+ * that the check leaves no TIME_WAIT): one reset from this client in ESTABLISHED, traced like any other.
+ */
+function withoutOwnCheck(sent: TracedReset[]): { sent: TracedReset[]; check: boolean } {
+  const i = sent.findIndex((x) => x.sender === 'client' && x.state === 'ESTABLISHED' && (x.reason === 'TCP_STATE' || x.reason === 'unknown'));
+  if (i < 0) return { sent, check: false };
+  const rest = sent.map((x) => ({ ...x }));
+  rest[i]!.count--;
+  return { sent: rest.filter((x) => x.count > 0), check: true };
+}
+
+/** Whose resets, from the trace of the target's port: the sender, the kernel's reason and its meaning. */
+function tracedResets(t: TracedResets, target: string | undefined, targetIsLocal: boolean | undefined): Verdict[] {
+  const port = targetPort(target);
+  const lost = t.lostEvents > 0 ? ` (${countOf(t.lostEvents, 'event')} lost by the trace: counts may be short)` : '';
+  const { sent, check } = withoutOwnCheck(t.sent);
+  const own = check ? "bench's own check of the target before the run ended with one more reset, on purpose." : '';
+  if (sent.length === 0 && t.receivedByClient === 0) {
+    return [{ severity: 'ok', text: `no resets on port ${port} during the run (traced)${check ? ", but for bench's own check of the target before it, which ends with one on purpose" : ''}${lost}.` }];
+  }
+  const out: Verdict[] = [];
+  for (const sender of ['client', 'server'] as const) {
+    const mine = sent.filter((x) => x.sender === sender);
+    if (mine.length === 0) continue;
+    const total = mine.reduce((a, x) => a + x.count, 0);
+    const kinds = mine.map((x) => {
+      const meaning = resetReasonMeaning(x.reason);
+      return `${formatCount(x.count)} ${x.reason}${x.state ? ` in ${x.state}` : ''}${meaning ? `: ${meaning}` : ''}`;
+    });
+    out.push({ severity: 'info', text: `${SENDER[sender]} sent ${countOf(total, 'RST')} on port ${port} (traced) — ${kinds.join('; ')}${lost}.` });
+  }
+  const fromServer = sent.filter((x) => x.sender === 'server').reduce((a, x) => a + x.count, 0);
+  if (t.receivedByClient > 0 && (!targetIsLocal || fromServer === 0)) {
+    out.push({ severity: 'info', text: `this client's sockets received ${countOf(t.receivedByClient, 'RST')} from port ${port}${targetIsLocal ? '' : ' (sent by the server or something on the way; the kernel gives no reason for a reset received)'}.` });
+  }
+  if (own) out.push({ severity: 'info', text: own });
   return out;
 }
 

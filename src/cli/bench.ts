@@ -12,11 +12,13 @@
 //               "timeWaitAdded","timeWaitAddedClientSide","timeWaitAddedServerSide","ephemeralPortsPeak",
 //               "ephemeralPortsUsable","samples","counters":{"TcpExt.ListenOverflows":N,…},"targetIsLocal",
 //               "timeWaitReuse"?:{"tcpTwReuse","tcpTimestamps","delayMs","targetIsLoopback"},"fromParts"?:{"with","of"}},
+//    "resetsTraced"?:{"sent":[{"sender":"client"|"server","reason","state"|null,"count"}],"receivedByClient","lostEvents"},
 //    "verdict":[{"severity","text"}],"timeline":[{"t","requests","errors","p50Ms","p99Ms","timeWait"?,"ephemeralPorts"?}],
 //    "histogram":"<HdrHistogram compressed base64, microseconds>","connectHistogram"?,"tlsHistogram"?,"timelineHistograms",
 //    "interrupted"?:true,"interruptedInWarmup"?:true,"gaveUp"?:true}
 // The kernel section covers the measured part only (after --warmup); "timeWaitAdded…" is this run's own
 // TIME_WAIT (peak minus what was there at start). timeline[].errors counts failed connects too.
+// "resetsTraced" (--trace): the resets on the target's port during the run, warm-up and bench's own check included.
 // With --compare: {"runs":[<run>, <run>]}; after Ctrl-C, the runs made (the last "interrupted") and
 // "missing":["close"] for the modes never run. "interruptedInWarmup":true: Ctrl-C came during warm-up, nothing was measured. `bench merge` prints a run (with "merged": N).
 // "ok" counts responses with a status below 400; "failed" counts requests that ended in an error.
@@ -53,6 +55,7 @@ interface BenchCliOptions {
   warmup: number;
   insecure?: boolean;
   kernel: boolean;
+  trace?: boolean;
   compare?: string;
   json?: boolean;
   html?: string;
@@ -95,6 +98,33 @@ export function progressLine(p: Progress): string {
   return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${refused}${tw}`;
 }
 
+/** --trace: the resets on the target's port, or one line saying why not (the run goes on without). */
+async function startResetTrace(url: string): Promise<import('../trace/reset-senders.ts').ResetSenders | undefined> {
+  let port: number;
+  try {
+    const u = new URL(url);
+    port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+  } catch {
+    return undefined; // the run itself says what is wrong with the URL
+  }
+  const { startResetSenders } = await import('../trace/reset-senders.ts');
+  const notice = (text: string) => {
+    clearProgress();
+    process.stderr.write(`tcplens: ${text}\n`);
+  };
+  progress('tcplens bench: starting the trace (bpftrace compiles its probes)…');
+  try {
+    return await startResetSenders(port, notice);
+  } catch (err) {
+    if (!(err instanceof TcplensError)) throw err;
+    const { withoutFallbackAdvice } = await import('./ebpf-option.ts');
+    notice(`--trace: ${withoutFallbackAdvice(err.message)}; the verdict counts resets without saying whose`);
+    return undefined;
+  } finally {
+    clearProgress();
+  }
+}
+
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
@@ -116,6 +146,7 @@ export function registerBench(program: Command): void {
     .option('--warmup <seconds>', 'run this long first without recording or counting towards -n', parseSeconds('--warmup', { min: 0 }), 0)
     .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
     .option('--no-kernel', 'do not sample the kernel during the run')
+    .option('--trace', "trace the resets on the target's port during the run (root, bpftrace): the verdict says whose they are and the kernel's reason")
     .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
     .option('--json', 'machine-readable result (schema: docs/json-schemas.md)')
     .option('--html <file>', 'also write a self-contained HTML report')
@@ -128,6 +159,7 @@ Examples:
   tcplens bench http://127.0.0.1:8080/ --compare keepalive,close -d 5
   tcplens bench http://127.0.0.1:8080/ -R 2000 -c 50 -d 30      fixed rate, coordinated omission corrected
   tcplens bench http://127.0.0.1:8080/ -n 10000 --json > a.json
+  sudo tcplens bench https://127.0.0.1:8443/ -k --trace          whose resets, and why
   tcplens bench merge a.json b.json                              add up runs from several load machines`,
     )
     .action(async (url: string | undefined, o: BenchCliOptions) => {
@@ -181,7 +213,20 @@ Examples:
             signal: controller.signal,
             onProgress: (p) => progress(`${modes.length > 1 ? `${mode}  ` : ''}${progressLine(p)}`),
           };
-          runs.push(await runBench(options));
+          const tracer = o.trace ? await startResetTrace(url) : undefined;
+          let traced: import('../model/bench-result.ts').TracedResets | undefined;
+          let result: BenchResult;
+          try {
+            result = await runBench(options);
+          } finally {
+            if (tracer) traced = await tracer.stop();
+          }
+          if (traced && !result.interruptedInWarmup) {
+            const { verdict } = await import('../bench/verdict.ts');
+            result.resetsTraced = traced;
+            result.verdict = verdict(result);
+          }
+          runs.push(result);
           clearProgress();
           if (controller.signal.aborted) break;
         }

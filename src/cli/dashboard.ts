@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
-import { collect, parseInteger, parseListen, parseSeconds } from './options.ts';
+import { collect, commaList, parseInteger, parseListen, parseSeconds } from './options.ts';
 import { out } from './output.ts';
 
 interface DashboardCliOptions {
@@ -13,6 +13,8 @@ interface DashboardCliOptions {
   allowHost?: string[];
   interval: number;
   top: number;
+  ebpf?: boolean;
+  ebpfPort?: number[];
   json?: boolean;
 }
 
@@ -50,6 +52,8 @@ export function registerDashboard(program: Command): void {
     .option('--allow-host <name>', 'another Host name to answer, as a reverse proxy sends it (repeatable); others get 403', collect(String))
     .option('--interval <seconds>', 'how often to sample', parseSeconds('--interval', { min: 0.2, max: 60 }), 1)
     .option('--top <n>', 'entries in each list of ports, peers and destinations', parseInteger('--top', 1, 1000), 10)
+    .option('--ebpf', 'also trace drops and resets with the kernel\'s reasons (root and bpftrace): a chart of reasons over time')
+    .option('--ebpf-port <port>', 'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)', commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)))
     .option('--json', 'print where it listens as one JSON line')
     .addHelpText(
       'after',
@@ -64,17 +68,29 @@ per-second histograms set aside; see docs/commands.md for the other limits.
 Examples:
   tcplens dashboard                              http://127.0.0.1:9470/
   tcplens dashboard --listen 127.0.0.1:8000 --open
+  sudo tcplens dashboard --ebpf                  with drops and resets by the kernel's reason
   ssh -L 9470:127.0.0.1:9470 server              then open http://localhost:9470/ here`,
     )
     .action(async (o: DashboardCliOptions) => {
+      const { UsageError } = await import('../errors.ts');
+      if (o.ebpfPort && !o.ebpf) throw new UsageError('--ebpf-port narrows --ebpf: add --ebpf');
       const { startDashboard } = await import('../observe/dashboard.ts');
-      const dashboard = await startDashboard({
-        host: o.listen.host,
-        port: o.listen.port,
-        allowHosts: o.allowHost,
-        intervalMs: o.interval * 1000,
-        topN: o.top,
-      });
+      const notice = (text: string) => process.stderr.write(`tcplens: ${text}\n`);
+      const ebpf = o.ebpf ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'dashboard', notice) : undefined;
+      let dashboard;
+      try {
+        dashboard = await startDashboard({
+          host: o.listen.host,
+          port: o.listen.port,
+          allowHosts: o.allowHost,
+          intervalMs: o.interval * 1000,
+          topN: o.top,
+          ebpf: ebpf && { reasons: ebpf.tally, why: ebpf.why },
+        });
+      } catch (err) {
+        await ebpf?.tally?.close();
+        throw err;
+      }
       const { isLoopback } = await import('../observe/dashboard-guard.ts');
       if (o.json) {
         out(JSON.stringify({ url: dashboard.url, host: dashboard.host, port: dashboard.port, allowedHosts: dashboard.allowedHosts }) + '\n');
@@ -94,7 +110,7 @@ Examples:
         const onSignal = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
-          void dashboard.close().then(resolve);
+          void Promise.all([dashboard.close(), ebpf?.tally?.close()]).then(() => resolve());
         };
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);

@@ -1,9 +1,10 @@
 // `tcplens exporter`: serve this host's TCP picture as Prometheus metrics until Ctrl-C.
 //
-// --json: one line at start, {"url","host","port","topN","findingsIntervalS"}, then {"stopped":true} at the end.
+// --json: one line at start, {"url","host","port","topN","findingsIntervalS","ebpf"}, then {"stopped":true} at the end;
+// "ebpf" is {"tracing":true}, or {"tracing":false,"why":"…"} when --ebpf was asked and cannot trace, or null without --ebpf.
 
 import { Option, type Command } from 'commander';
-import { parseInteger, parseListen, parseSeconds } from './options.ts';
+import { commaList, parseInteger, parseListen, parseSeconds } from './options.ts';
 import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
 
@@ -11,13 +12,16 @@ interface ExporterCliOptions {
   listen: { host: string; port: number };
   top: number;
   findingsInterval: number;
+  rttInterval: number;
+  ebpf?: boolean;
+  ebpfPort?: number[];
   json?: boolean;
 }
 
 export function registerExporter(program: Command): void {
   program
     .command('exporter')
-    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, kernel counters, sysctls, doctor's findings")
+    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, RTT and retransmits per peer, kernel counters, sysctls, doctor's findings")
     .addOption(
       new Option('--listen <host:port>', 'address to serve /metrics on (loopback unless you say otherwise; 0.0.0.0:9477 for every interface)')
         .argParser(parseListen)
@@ -30,6 +34,14 @@ export function registerExporter(program: Command): void {
       parseSeconds('--findings-interval', { min: 0, max: 3600 }),
       30,
     )
+    .option(
+      '--rtt-interval <seconds>',
+      'how often per-peer RTT and retransmits are read from tcp_info (a scan of every connection through netlink); 0 turns them off',
+      parseSeconds('--rtt-interval', { min: 0, max: 3600 }),
+      15,
+    )
+    .option('--ebpf', 'also trace drops and resets with the kernel\'s reasons (root and bpftrace): tcplens_drops_total{reason}, tcplens_resets_total{direction,reason}')
+    .option('--ebpf-port <port>', 'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)', commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)))
     .option('--json', 'print where it listens as one JSON line')
     .addHelpText(
       'after',
@@ -41,21 +53,35 @@ Endpoints:
 Examples:
   tcplens exporter                              http://127.0.0.1:9477/metrics
   tcplens exporter --listen 0.0.0.0:9477        for a Prometheus on another machine
-  tcplens exporter --top 20                     keep 20 ports per breakdown
+  tcplens exporter --top 20                     keep 20 ports and peers per breakdown
+  sudo tcplens exporter --ebpf                  drops and resets by the kernel's reason too
   curl -s 127.0.0.1:9477/metrics | grep tcplens_tcpext_listen_overflows_total
 
 Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/grafana/tcplens.json`,
     )
     .action(async (o: ExporterCliOptions) => {
+      const { UsageError } = await import('../errors.ts');
+      if (o.ebpfPort && !o.ebpf) throw new UsageError('--ebpf-port narrows --ebpf: add --ebpf');
       const { startExporter } = await import('../observe/exporter-server.ts');
-      const exporter = await startExporter({
-        host: o.listen.host,
-        port: o.listen.port,
-        topN: o.top,
-        findingsIntervalMs: Math.round(o.findingsInterval * 1000),
-      });
+      const notice = (text: string) => process.stderr.write(`tcplens: ${text}\n`);
+      const ebpf = o.ebpf ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'exporter', notice) : undefined;
+      let exporter;
+      try {
+        exporter = await startExporter({
+          host: o.listen.host,
+          port: o.listen.port,
+          topN: o.top,
+          findingsIntervalMs: Math.round(o.findingsInterval * 1000),
+          rttIntervalMs: Math.round(o.rttInterval * 1000),
+          reasons: ebpf?.tally,
+        });
+      } catch (err) {
+        await ebpf?.tally?.close();
+        throw err;
+      }
+      const ebpfState = ebpf ? (ebpf.tally ? { tracing: true } : { tracing: false, why: ebpf.why }) : null;
       if (o.json) {
-        out(`${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval })}\n`);
+        out(`${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval, ebpf: ebpfState })}\n`);
       } else {
         const exposed = isLoopback(o.listen.host) ? '' : ` (bound to ${o.listen.host}: every client that reaches this port can read it)`;
         out(`tcplens exporter serving ${exporter.url}${exposed}\nCtrl-C to stop\n`);
@@ -64,7 +90,7 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
         const onSignal = () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
-          void exporter.close().then(() => {
+          void Promise.all([exporter.close(), ebpf?.tally?.close()]).then(() => {
             out(o.json ? `${JSON.stringify({ stopped: true })}\n` : 'stopped\n');
             resolve();
           });

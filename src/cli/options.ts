@@ -69,3 +69,15 @@ export function parseListen(raw: string): { host: string; port: number } {
   if (host !== 'localhost' && process.getBuiltinModule('node:net').isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
   return { host, port };
 }
+
+/**
+ * A repeatable flag whose values may also be comma lists: --port 80,443 --port 8080. An empty item
+ * (--port '', --port 80,) is an error: dropping it would turn the filter off and trace everything.
+ */
+export function commaList<T>(flag: string, parse: (raw: string) => T) {
+  return (raw: string, previous: T[] | undefined): T[] => {
+    const items = raw.split(',').map((s) => s.trim());
+    if (items.some((s) => s === '')) throw new UsageError(`${flag} needs a value in each item of its list, not '${raw}'`);
+    return [...(previous ?? []), ...items.map(parse)];
+  };
+}

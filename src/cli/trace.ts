@@ -23,7 +23,7 @@ import { UsageError } from '../errors.ts';
 import { parseStateName, type TcpState } from '../model/tcp-state.ts';
 import { useColor } from '../render/table.ts';
 import { DEFAULT_TRACE_EVENTS, TRACE_EVENT_KINDS, type TraceEvent, type TraceEventKind } from '../trace/event.ts';
-import { parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
+import { commaList as list, parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
 
 interface TraceCliOptions {
@@ -38,18 +38,6 @@ interface TraceCliOptions {
   fallback?: boolean;
   json?: boolean;
   noise?: boolean;
-}
-
-/**
- * A repeatable flag whose values may also be comma lists: --port 80,443 --port 8080. An empty item
- * (--port '', --port 80,) is an error: dropping it would turn the filter off and trace everything.
- */
-function list<T>(flag: string, parse: (raw: string) => T) {
-  return (raw: string, previous: T[] | undefined): T[] => {
-    const items = raw.split(',').map((s) => s.trim());
-    if (items.some((s) => s === '')) throw new UsageError(`${flag} needs a value in each item of its list, not '${raw}'`);
-    return [...(previous ?? []), ...items.map(parse)];
-  };
 }
 
 const parsePid = (raw: string): number => {

@@ -86,6 +86,27 @@ export interface Verdict {
   text: string;
 }
 
+/** Resets of one kind traced on the target's port during a run (bench --trace). */
+export interface TracedReset {
+  /** Whose socket sent it: this client's (its remote port is the target's) or the server's (its local port is). */
+  sender: 'client' | 'server';
+  /** The kernel's reason (enum sk_rst_reason, Linux 6.10+), "unknown" before. */
+  reason: string;
+  /** The sending socket's state, when the kernel knew the socket. */
+  state: string | null;
+  count: number;
+}
+
+/** Resets on the target's port seen by tracepoints during the run, warm-up included (bench --trace, root). */
+export interface TracedResets {
+  /** Most first. */
+  sent: TracedReset[];
+  /** Resets this client's sockets received (the kernel gives no reason for those). */
+  receivedByClient: number;
+  /** Events the kernel or bpftrace lost: the counts are short by at most this. */
+  lostEvents: number;
+}
+
 export interface BenchResult {
   tool: 'tcplens';
   version: 1;
@@ -128,6 +149,8 @@ export interface BenchResult {
   errorDetails: ErrorDetail[];
   statuses: Record<string, number>;
   kernel?: KernelFootprint;
+  /** With --trace: the resets on the target's port, whose and why. */
+  resetsTraced?: TracedResets;
   verdict: Verdict[];
   timeline: TimelinePoint[];
   /** The latency histogram, microseconds, compressed HDR (HdrHistogram's base64 format). */

@@ -3,8 +3,11 @@
 
 import { counterKind } from '../analyze/counter-delta.ts';
 import type { PortCount } from '../analyze/doctor/snapshot.ts';
-import { createSampler, type HostSample, type TopList } from './sample.ts';
-import type { DashboardFindings, DashboardFrame, PeerView, PortCountView, TopView } from './dashboard-protocol.ts';
+import type { ReasonSource, ReasonTotals } from '../model/reason-totals.ts';
+import type { Group } from '../analyze/socket-query.ts';
+import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
+import { DEFAULT_TOP_N, createSampler, type HostSample, type TopList } from './sample.ts';
+import type { DashboardFindings, DashboardFrame, PeerRttView, PeerView, PortCountView, ReasonFrame, RttFrame, TopView } from './dashboard-protocol.ts';
 
 /** Counter changes per second between two samples; a counter that went down (wrapped) counts 0. */
 export function counterRates(prev: HostSample, cur: HostSample): Record<string, number> {
@@ -56,8 +59,53 @@ function peers(s: HostSample): PeerView[] {
   return [...byAddress.values()].sort((a, b) => (b.established ?? 0) + (b.timeWait ?? 0) - ((a.established ?? 0) + (a.timeWait ?? 0)));
 }
 
+/** A trace's totals under the page's keys: "drop NAME", "reset sent NAME", "reset received". */
+export function reasonKeys(t: ReasonTotals): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [reason, n] of Object.entries(t.drops)) out[`drop ${reason}`] = n;
+  for (const [reason, n] of Object.entries(t.resetsSent)) out[`reset sent ${reason}`] = n;
+  out['reset received'] = t.resetsReceived;
+  return out;
+}
+
+/** The reasons' frame at `nowMs`, with rates from the previous one (taken at `prevMs`). Pure. */
+export function reasonFrameOf(t: ReasonTotals, nowMs: number, prev: { totals: Record<string, number>; atMs: number } | undefined): ReasonFrame {
+  const totals = reasonKeys(t);
+  let rates: Record<string, number> | null = null;
+  const seconds = prev ? (nowMs - prev.atMs) / 1000 : 0;
+  if (prev && seconds > 0) {
+    rates = {};
+    for (const [k, v] of Object.entries(totals)) {
+      const moved = v - (prev.totals[k] ?? 0);
+      if (moved > 0) rates[k] = moved / seconds;
+    }
+  }
+  return { rates, totals, lostEvents: t.lostEvents, running: t.running };
+}
+
+const peerView = (g: Group): PeerRttView => ({
+  peer: g.key,
+  connections: g.count,
+  rttMedianMs: g.rttMedianMs ?? null,
+  rttP99Ms: g.rttP99Ms ?? null,
+  retransmits: g.totalRetrans ?? 0,
+});
+
+/** What the page shows of a tcp_info reading, or why there is none. Pure. */
+export function rttFrameOf(p: PeerRtt | undefined, why: string | undefined): RttFrame | null {
+  if (!p) return why === undefined ? null : { why, connections: 0, p50Ms: null, p90Ms: null, p99Ms: null, peers: [] };
+  return {
+    why: null,
+    connections: p.rtt.count,
+    p50Ms: p.rtt.p50Ms,
+    p90Ms: p.rtt.p90Ms,
+    p99Ms: p.rtt.p99Ms,
+    peers: (p.rest ? [...p.peers, p.rest] : p.peers).map(peerView),
+  };
+}
+
 /** The frame of sample `cur`; `prev` (the sample before) gives the rates. Pure. */
-export function frameOf(cur: HostSample, prev: HostSample | undefined): DashboardFrame {
+export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: ReasonFrame | null = null, rtt: RttFrame | null = null): DashboardFrame {
   const owners = new Map(cur.listeners.filter((l) => l.process !== undefined).map((l) => [l.local.port, l]));
   const e = cur.ephemeral;
   return {
@@ -89,6 +137,8 @@ export function frameOf(cur: HostSample, prev: HostSample | undefined): Dashboar
     establishedLocal: fromTopList(cur.established.byLocalPort, owners),
     establishedRemote: fromTopList(cur.established.byRemotePort, new Map()),
     peers: peers(cur),
+    reasons,
+    rtt,
   };
 }
 
@@ -103,13 +153,22 @@ export interface FrameSource {
   close(): void;
 }
 
-export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number } = {}): FrameSource {
+export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource; rttIntervalMs?: number } = {}): FrameSource {
   const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs });
+  // A little under the sampling interval, so that every sample (not every other one) gets a fresh reading.
+  const peerRtt = createPeerRttSource({ topN: o.topN ?? DEFAULT_TOP_N, intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 });
   let prev: HostSample | undefined;
+  let prevReasons: { totals: Record<string, number>; atMs: number } | undefined;
   return {
     async next() {
-      const cur = await sampler.get();
-      const frame = frameOf(cur, prev);
+      const [cur, peers] = await Promise.all([sampler.get(), peerRtt.get()]);
+      let reasons: ReasonFrame | null = null;
+      if (o.reasons) {
+        const atMs = Date.now();
+        reasons = reasonFrameOf(o.reasons.totals(), atMs, prevReasons);
+        prevReasons = { totals: reasons.totals, atMs };
+      }
+      const frame = frameOf(cur, prev, reasons, rttFrameOf(peers, peerRtt.problem()));
       prev = cur;
       return { frame, findings: findingsOf(cur) };
     },

@@ -82,6 +82,48 @@ export interface DashboardFrame {
   establishedRemote: TopView<PortCountView>;
   /** Remote addresses with the most ESTABLISHED and TIME_WAIT sockets. */
   peers: PeerView[];
+  /** Drops and resets by the kernel's reason (--ebpf); null without a trace. */
+  reasons: ReasonFrame | null;
+  /** RTT and retransmits of ESTABLISHED connections from tcp_info; null until the first reading. */
+  rtt: RttFrame | null;
+}
+
+export interface PeerRttView {
+  /** Remote address, or "other" for every peer past the top N. */
+  peer: string;
+  connections: number;
+  /** Nearest-rank, over the connections that report an RTT; null for none. */
+  rttMedianMs: number | null;
+  rttP99Ms: number | null;
+  /** Segments retransmitted over the life of the peer's open connections. */
+  retransmits: number;
+}
+
+/** RTTs of every ESTABLISHED connection now (tcp_info through netlink), and per peer. */
+export interface RttFrame {
+  /** Why there is no reading (netlink cannot be used here); the rest is then empty. */
+  why: string | null;
+  connections: number;
+  p50Ms: number | null;
+  p90Ms: number | null;
+  p99Ms: number | null;
+  /** The top N peers by connections, then "other" when some were left out. */
+  peers: PeerRttView[];
+}
+
+/**
+ * Drops and resets by reason, keyed "drop NAME", "reset sent NAME" and "reset received" (the kernel
+ * gives no reason for those); NAME is the running kernel's, or "other" past the first few of a kind.
+ */
+export interface ReasonFrame {
+  /** Per second since the previous frame, only those that moved (absent: 0); null on the first. */
+  rates: Record<string, number> | null;
+  /** Since the trace began. */
+  totals: Record<string, number>;
+  /** Events the kernel or bpftrace lost so far: the counts are short by at most this. */
+  lostEvents: number;
+  /** False once the trace ended on its own. */
+  running: boolean;
 }
 
 /** Event `hello`, first on every connection: who we watch, and the frames already taken. */
@@ -93,6 +135,8 @@ export interface DashboardHello {
   findingsIntervalMs: number;
   history: DashboardFrame[];
   findings: DashboardFindings | null;
+  /** Whether drops and resets are traced by reason (--ebpf), and if not, why (null: --ebpf was not asked). */
+  ebpf: { tracing: boolean; why: string | null };
 }
 
 /** Event `findings`, every findingsIntervalMs: doctor's diagnosis of the last window. */

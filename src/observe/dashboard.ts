@@ -14,6 +14,7 @@ import { hostGuard, type HostGuard } from './dashboard-guard.ts';
 import { createUploadScanner } from './dashboard-upload.ts';
 import type { DashboardFindings, DashboardFrame, DashboardHello } from './dashboard-protocol.ts';
 import { packageVersion } from '../version.ts';
+import type { ReasonSource } from '../model/reason-totals.ts';
 
 export interface DashboardOptions {
   /** Address to bind; 127.0.0.1 unless told otherwise. */
@@ -32,6 +33,8 @@ export interface DashboardOptions {
   historyLength?: number;
   /** Where the built page is (dist/web by default). */
   assetsDir?: string;
+  /** --ebpf: a running trace of drops and resets by reason, or why there is none (the page says it). */
+  ebpf?: { reasons?: ReasonSource; why?: string };
 }
 
 export interface DashboardHandle {
@@ -68,6 +71,7 @@ function chartOnly(f: DashboardFrame): DashboardFrame {
     establishedLocal: noList,
     establishedRemote: noList,
     peers: [],
+    rtt: f.rtt && { ...f.rtt, peers: [] },
   };
 }
 
@@ -122,7 +126,8 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   const findingsIntervalMs = o.findingsIntervalMs ?? 10_000;
   const historyLength = o.historyLength ?? 300;
   const assets: Map<string, Asset> = loadAssets(o.assetsDir);
-  const source = createFrameSource({ topN: o.topN, findingsIntervalMs });
+  const source = createFrameSource({ topN: o.topN, findingsIntervalMs, reasons: o.ebpf?.reasons, rttIntervalMs: intervalMs });
+  const ebpf = { tracing: o.ebpf?.reasons !== undefined, why: o.ebpf?.reasons ? null : (o.ebpf?.why ?? null) };
   const version = packageVersion();
 
   const clients = new Set<ServerResponse>();
@@ -177,6 +182,7 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
       findingsIntervalMs,
       history: history.map((f, i) => (i === history.length - 1 ? f : chartOnly(f))),
       findings,
+      ebpf,
     };
     // retry: how soon the browser reconnects after losing us (EventSource's default is ~3 s).
     res.write(`retry: 1000\nevent: hello\ndata: ${JSON.stringify(hello)}\n\n`);

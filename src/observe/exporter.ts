@@ -5,14 +5,24 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { parseSysctlValue, portCount, type PortRange } from '../kernel/sysctl.ts';
 import { SEVERITY_ORDER, type Severity } from '../model/finding.ts';
+import { UNKNOWN_REASON, type ReasonSource } from '../model/reason-totals.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
-import { createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
+import { RTT_BOUNDS_MS } from '../analyze/socket-query.ts';
+import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
+import { DEFAULT_TOP_N, createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
 
 export interface HostMetricsOptions extends SamplerOptions {
   /** A sampler to share (the dashboard's, say); by default one of our own from the other options. */
   sampler?: Sampler;
+  /** A running trace of drops and resets (--ebpf): without one, their metrics are absent. */
+  reasons?: ReasonSource;
+  /** How often per-peer RTT and retransmits are read from tcp_info (a second scan of the table); 0: never. */
+  rttIntervalMs?: number;
 }
+
+/** Per-peer RTTs are read at most this often by default: a scan of every connection with its tcp_info. */
+export const DEFAULT_RTT_INTERVAL_MS = 15_000;
 
 /**
  * Scrapes within this long of a sample share it. The scan of /proc/net/tcp is synchronous, so
@@ -34,6 +44,9 @@ export interface HostMetrics {
 }
 
 type Labels = Record<string, string>;
+
+/** tcp_info counts RTT in whole microseconds: seconds without the float noise of ms / 1000. */
+const seconds = (ms: number) => Math.round(ms * 1000) / 1e6;
 
 const SEVERITIES = Object.keys(SEVERITY_ORDER) as Severity[];
 const BREAKDOWN_STATES = [
@@ -97,6 +110,56 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   );
   const scrapeSockets = gauge('scrape_sockets', 'TCP sockets read from /proc/net/tcp and tcp6 for the sample this scrape shows');
   const scrapes = new Counter({ name: `${PREFIX}scrapes_total`, help: 'Samples rendered for scrapes since the exporter started (scrapes sharing a sample count once)', registers: [registry] });
+  const reasons = options.reasons;
+  const kernelTotal = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name: PREFIX + name, help, labelNames, registers: [registry] });
+  const drops = reasons
+    ? kernelTotal(
+        'drops_total',
+        "TCP packets the kernel dropped, by its reason (skb:kfree_skb, the running kernel's enum skb_drop_reason names; past the first few reasons the rest are summed as reason=\"other\"), since the exporter started",
+        ['reason'],
+      )
+    : undefined;
+  const resets = reasons
+    ? kernelTotal(
+        'resets_total',
+        'TCP resets sent (tcp:tcp_send_reset, by the kernel\'s reason, Linux 6.10+; "unknown" before) and received (tcp:tcp_receive_reset: the kernel gives no reason, reason="unknown"), since the exporter started',
+        ['direction', 'reason'],
+      )
+    : undefined;
+  const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer, or a BPF program already running on that CPU, counted before any --ebpf-port filter): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
+  const traceUp = reasons ? gauge('trace_up', 'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)') : undefined;
+
+  const rttIntervalMs = options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
+  const peerRtt = rttIntervalMs > 0 ? createPeerRttSource({ topN: options.topN ?? DEFAULT_TOP_N, intervalMs: rttIntervalMs }) : undefined;
+  let latestPeers: PeerRtt | undefined;
+  peerRtt?.peek();
+  const peerConnections = gauge(
+    'peer_connections',
+    'ESTABLISHED connections by remote address, from tcp_info (netlink): the top N peers, the rest as peer="other" (sums to the connections read)',
+    ['peer'],
+  );
+  const peerRttMedian = gauge('peer_rtt_median_seconds', "Median smoothed RTT (tcpi_rtt) of the peer's ESTABLISHED connections, peers as in tcplens_peer_connections", ['peer']);
+  const peerRttP99 = gauge('peer_rtt_p99_seconds', "99th percentile (nearest rank) of the smoothed RTT of the peer's ESTABLISHED connections", ['peer']);
+  const peerRetrans = gauge(
+    'peer_retransmitted_segments',
+    "Segments retransmitted over the life of the peer's open ESTABLISHED connections (tcpi_total_retrans summed); falls when connections close",
+    ['peer'],
+  );
+  // Not a histogram: the distribution now, which goes down as well as up (rate() on it would lie), so
+  // the bound is not called le either. Quantiles over every connection come with it.
+  const rttBuckets = gauge(
+    'connections_by_rtt',
+    'ESTABLISHED connections whose smoothed RTT (tcpi_rtt) is at most at_most seconds now, cumulative; at_most="+Inf" is every connection read',
+    ['at_most'],
+  );
+  const rttQuantile = (q: string) =>
+    gauge(`connections_rtt_${q}_seconds`, `${q === 'p50' ? 'Median' : `${q.slice(1)}th percentile (nearest rank)`} of the smoothed RTT of every ESTABLISHED connection now`);
+  const rttP50 = rttQuantile('p50');
+  const rttP90 = rttQuantile('p90');
+  const rttP99 = rttQuantile('p99');
+  const peerRttTime = gauge('peer_rtt_timestamp_seconds', 'When the tcp_info behind tcplens_peer_* and tcplens_connections_by_rtt was read (Unix time)');
+
   // The exporter's own cost, under the names every Prometheus client library uses: process_cpu_seconds_total,
   // process_resident_memory_bytes, process_open_fds, process_max_fds, nodejs_eventloop_lag_*_seconds, ...
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
@@ -225,6 +288,44 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
 
     sampleDuration.set(s.durationMs / 1000);
     sampleTime.set(s.takenAt / 1000);
+    if (reasons) updateReasons();
+    updatePeers(latestPeers);
+  }
+
+  function updatePeers(p: PeerRtt | undefined): void {
+    for (const g of [peerConnections, peerRttMedian, peerRttP99, peerRetrans, rttBuckets, rttP50, rttP90, rttP99, peerRttTime]) g.reset();
+    if (!p) return;
+    for (const group of p.rest ? [...p.peers, p.rest] : p.peers) {
+      const labels = { peer: group.key };
+      peerConnections.set(labels, group.count);
+      if (group.rttMedianMs != null) peerRttMedian.set(labels, seconds(group.rttMedianMs));
+      if (group.rttP99Ms != null) peerRttP99.set(labels, seconds(group.rttP99Ms));
+      peerRetrans.set(labels, group.totalRetrans ?? 0);
+    }
+    for (const [i, bound] of RTT_BOUNDS_MS.entries()) rttBuckets.set({ at_most: String(seconds(bound)) }, p.rtt.atMost[i]!);
+    rttBuckets.set({ at_most: '+Inf' }, p.rtt.count);
+    if (p.rtt.p50Ms !== null) rttP50.set(seconds(p.rtt.p50Ms));
+    if (p.rtt.p90Ms !== null) rttP90.set(seconds(p.rtt.p90Ms));
+    if (p.rtt.p99Ms !== null) rttP99.set(seconds(p.rtt.p99Ms));
+    peerRttTime.set(p.takenAt / 1000);
+  }
+
+  function setTotal(c: Counter, labels: Labels, value: number): void {
+    if (value > 0) c.inc(labels, value);
+  }
+
+  function updateReasons(): void {
+    const t = reasons!.totals();
+    // The trace's own totals, set rather than added to (as the kernel's counters are).
+    drops!.reset();
+    for (const [reason, n] of Object.entries(t.drops)) setTotal(drops!, { reason }, n);
+    resets!.reset();
+    for (const [reason, n] of Object.entries(t.resetsSent)) setTotal(resets!, { direction: 'sent', reason }, n);
+    // Always present: the one series of its direction, zero included.
+    resets!.inc({ direction: 'received', reason: UNKNOWN_REASON }, t.resetsReceived);
+    traceLost!.reset();
+    if (t.lostEvents > 0) traceLost!.inc(t.lostEvents);
+    traceUp!.set(t.running ? 1 : 0);
   }
 
   // Renders run one at a time: update() and the registry's read must not interleave between samples.
@@ -252,7 +353,11 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     contentType: registry.contentType,
     scrape: async () => {
       const arrivedAt = performance.now();
-      return render(await sampler.get(), arrivedAt);
+      const sample = await sampler.get();
+      // The reading of the last scrape (or the start): a new one is taken after this answer leaves,
+      // so that concurrent scrapes are not held apart by it and still share one sample.
+      latestPeers = peerRtt?.peek();
+      return render(sample, arrivedAt);
     },
     render,
     close() {

@@ -29,7 +29,9 @@ const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ pa
 
 /** Names of every metric family the exporter exports, from a real scrape of this host. */
 async function exportedFamilies(): Promise<Set<string>> {
-  const metrics = createHostMetrics({ findingsIntervalMs: 0 });
+  // With a trace's source, as with --ebpf: its families are exported too.
+  const reasons = { totals: () => ({ drops: {}, resetsSent: {}, resetsReceived: 0, lostEvents: 0, running: true }) };
+  const metrics = createHostMetrics({ findingsIntervalMs: 0, reasons });
   try {
     return new Set(parseExposition(await metrics.scrape()).types.keys());
   } finally {

@@ -1,11 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createNetns } from '../../src/kernel/netns.ts';
 import { has, streamCli } from './live.ts';
-import { nstatIn, overflowListener } from './overflow.ts';
+import { countingDrops, nstatIn, overflowListener } from './overflow.ts';
 
 const FORMAT = '/sys/kernel/tracing/events/skb/kfree_skb/format';
 const isRoot = process.getuid?.() === 0;
@@ -16,36 +14,6 @@ const skip = !isRoot
     : !readFileSync(FORMAT, 'utf8').includes('"TCP_LISTEN_OVERFLOW"')
       ? 'this kernel has no TCP_LISTEN_OVERFLOW drop reason'
       : false;
-
-/**
- * The oracle: a minimal bpftrace script counting skb:kfree_skb with the reason's number (grepped from
- * the tracepoint's format) on packets to `port`, read from the TCP header as tcplens does not: by
- * the struct's fields.
- */
-async function countingDrops(reason: string, port: number) {
-  const code = new RegExp(`\\{ (\\d+), "${reason}" \\}`).exec(readFileSync(FORMAT, 'utf8'))![1];
-  const script = `BEGIN { printf("ready\\n"); }
-tracepoint:skb:kfree_skb /args->reason == ${code}/ {
-  $skb = (struct sk_buff *)args->skbaddr;
-  $th = (struct tcphdr *)($skb->head + $skb->transport_header);
-  if ((($th->dest & 0xff) << 8 | ($th->dest >> 8)) == ${port}) { @drops = count(); }
-}`;
-  const child = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  for (const deadline = Date.now() + 60_000; !out.includes('ready'); await new Promise((r) => setTimeout(r, 100))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the oracle bpftrace did not start');
-  }
-  return {
-    kill: () => child.kill('SIGKILL'),
-    async stop(): Promise<number> {
-      const closed = once(child, 'close');
-      child.kill('SIGINT');
-      await closed;
-      return Number(/@drops: (\d+)/.exec(out)?.[1] ?? 0);
-    },
-  };
-}
 
 test('an accept-queue overflow: as many TCP_LISTEN_OVERFLOW drops as an independent bpftrace counts, owned by the listener', { skip }, async () => {
   const ns = createNetns('tcplens-test-drop');

@@ -4,6 +4,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Netns } from '../../src/kernel/netns.ts';
 
@@ -75,4 +76,36 @@ export async function overflowListener(ns: Netns, port: number): Promise<Overflo
 export function nstatIn(ns: Netns, name: string): number {
   const out = execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'nstat', '-asz', name], { encoding: 'utf8' });
   return Number(new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(out)?.[1] ?? NaN);
+}
+
+const FORMAT = '/sys/kernel/tracing/events/skb/kfree_skb/format';
+
+/**
+ * The oracle: a minimal bpftrace script counting skb:kfree_skb with the reason's number (grepped from
+ * the tracepoint's format) on packets to `port`, read from the TCP header as tcplens does not: by
+ * the struct's fields.
+ */
+export async function countingDrops(reason: string, port: number) {
+  const code = new RegExp(`\\{ (\\d+), "${reason}" \\}`).exec(readFileSync(FORMAT, 'utf8'))![1];
+  const script = `BEGIN { printf("ready\\n"); }
+tracepoint:skb:kfree_skb /args->reason == ${code}/ {
+  $skb = (struct sk_buff *)args->skbaddr;
+  $th = (struct tcphdr *)($skb->head + $skb->transport_header);
+  if ((($th->dest & 0xff) << 8 | ($th->dest >> 8)) == ${port}) { @drops = count(); }
+}`;
+  const child = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  for (const deadline = Date.now() + 60_000; !out.includes('ready'); await new Promise((r) => setTimeout(r, 100))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the oracle bpftrace did not start');
+  }
+  return {
+    kill: () => child.kill('SIGKILL'),
+    async stop(): Promise<number> {
+      const closed = once(child, 'close');
+      child.kill('SIGINT');
+      await closed;
+      return Number(/@drops: (\d+)/.exec(out)?.[1] ?? 0);
+    },
+  };
 }

@@ -32,7 +32,7 @@ function follow(el: HTMLElement, plot: () => uPlot | undefined): ResizeObserver 
 /** The bench viewer's charts, so that opening another file replaces them. */
 const drawn = new WeakMap<HTMLElement, { plot: uPlot; observer: ResizeObserver }>();
 
-function seriesOpts(s: SeriesSpec, unit: string, points = false): uPlot.Series {
+function seriesOpts(s: SeriesSpec, unit: string, points = false, digits = 1): uPlot.Series {
   return {
     label: s.label,
     stroke: s.color,
@@ -40,7 +40,7 @@ function seriesOpts(s: SeriesSpec, unit: string, points = false): uPlot.Series {
     dash: s.dash ? [6, 4] : undefined,
     show: !s.hidden,
     points: { show: points, fill: s.color },
-    value: (_u, v) => (v == null ? '–' : `${v.toLocaleString('en-US', { maximumFractionDigits: 1 })}${unit}`),
+    value: (_u, v) => (v == null ? '–' : `${v.toLocaleString('en-US', { maximumFractionDigits: digits })}${unit}`),
   };
 }
 
@@ -58,13 +58,15 @@ export class LiveChart {
   private readonly capacity: number;
   private plot: uPlot | undefined;
   private readonly opts: uPlot.Options;
+  private readonly unit: string;
   /** How many points it holds: the tests read it as data-points. */
   count = 0;
 
-  constructor(el: HTMLElement, series: SeriesSpec[], o: { yLabel: string; unit?: string; capacity?: number }) {
+  constructor(el: HTMLElement, series: SeriesSpec[], o: { yLabel: string; unit?: string; capacity?: number; digits?: number }) {
     this.el = el;
     this.capacity = o.capacity ?? 300;
     this.ys = series.map(() => []);
+    this.unit = o.unit ?? '';
     this.opts = {
       width: width(el),
       height: HEIGHT,
@@ -73,9 +75,22 @@ export class LiveChart {
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       // Wall-clock time to the second: the samples are a second apart.
       axes: [{ values: (_u, splits) => splits.map(clock), space: 90 }, { label: o.yLabel, size: 60 }],
-      series: [{ label: 'time', value: (_u, v) => (v == null ? '–' : clock(v)) }, ...series.map((s) => seriesOpts(s, o.unit ?? ''))],
+      series: [{ label: 'time', value: (_u, v) => (v == null ? '–' : clock(v)) }, ...series.map((s) => seriesOpts(s, o.unit ?? '', false, o.digits))],
     };
     follow(el, () => this.plot);
+  }
+
+  /** Series this chart draws, in order. */
+  get seriesCount(): number {
+    return this.ys.length;
+  }
+
+  /** A series that appears later (a reason seen for the first time): empty before now. */
+  addSeries(s: SeriesSpec): void {
+    this.ys.push(this.xs.map(() => null));
+    const opts = seriesOpts(s, this.unit);
+    this.opts.series.push(opts);
+    this.plot?.addSeries(opts);
   }
 
   push(t: number, values: (number | null)[]): void {

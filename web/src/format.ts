@@ -34,3 +34,8 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   if (!el) throw new Error(`the page has no #${id}`);
   return el as T;
 }
+
+/** A grey line where a table would be. */
+export function empty(text: string): HTMLElement {
+  return h('p', { class: 'empty' }, text);
+}

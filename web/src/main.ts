@@ -7,6 +7,8 @@ import { setUpBenchViewer } from './bench-viewer.ts';
 import { LiveChart, PALETTE, type SeriesSpec } from './charts.ts';
 import { byId, fmtTime } from './format.ts';
 import { renderFindings, renderListeners, renderPorts, renderStats } from './panels.ts';
+import { addReasonPoint, drawReasons, renderEbpfState, renderReasonTotals } from './reasons.ts';
+import { addRttPoint, drawRtt, renderRtt } from './rtt.ts';
 import { openStream, type StreamState } from './stream.ts';
 
 const STATES: SeriesSpec[] = [
@@ -49,16 +51,22 @@ function addPoint(f: DashboardFrame): void {
   const rates = (list: [string, string][]) => list.map(([key]) => (f.rates ? (f.rates[key] ?? 0) : null));
   charts.listen.push(f.t, rates(LISTEN_RATES));
   charts.resets.push(f.t, rates(RESET_RATES));
+  addReasonPoint(f);
+  addRttPoint(f);
 }
 
 function drawAll(): void {
   for (const c of Object.values(charts)) c.draw();
+  drawReasons();
+  drawRtt();
 }
 
 function showLatest(f: DashboardFrame): void {
   renderStats(f);
   renderListeners(f.listeners);
   renderPorts(f);
+  renderReasonTotals(f);
+  renderRtt(f);
   document.body.dataset.lastSample = String(f.t);
   byId('sample-ms').textContent = String(f.sampleMs);
   byId('stream-text').textContent = `live · ${fmtTime(f.t)}`;
@@ -87,6 +95,7 @@ openStream('./api/events', {
     byId('interval').textContent = String(hello.intervalMs / 1000);
     document.title = `tcplens · ${hello.host}`;
     findingsIntervalMs = hello.findingsIntervalMs;
+    renderEbpfState(hello.ebpf);
     // After a reconnect the server may be a new one with a short history: keep what we drew.
     for (const f of hello.history) addPoint(f);
     drawAll();

@@ -2,7 +2,7 @@
 // peers, doctor's findings. Built from text nodes only: nothing from the host is parsed as HTML.
 
 import type { DashboardFindings, DashboardFrame, ListenerView, PortCountView, TopView } from '../../src/observe/dashboard-protocol.ts';
-import { byId, fmtCount, fmtPercent, fmtRate, fmtTime, h } from './format.ts';
+import { byId, empty, fmtCount, fmtPercent, fmtRate, fmtTime, h } from './format.ts';
 
 const MAX_ROWS = 10;
 
@@ -34,10 +34,6 @@ export function renderStats(f: DashboardFrame): void {
   const r = f.rates;
   setStat('overflows', r ? fmtRate(r['TcpExt.ListenOverflows'] ?? 0) : '…');
   setStat('retransmits', r ? fmtRate(r['Tcp.RetransSegs'] ?? 0) : '…');
-}
-
-function empty(text: string): HTMLElement {
-  return h('p', { class: 'empty' }, text);
 }
 
 function more(n: number): HTMLElement | null {
