@@ -34,15 +34,6 @@ const LAYERS: { name: string; units: string[]; peers?: boolean }[] = [
  */
 const KNOWN_UPWARD: readonly string[] = [
   // Text helpers used from below render (formatting belongs in a leaf).
-  'analyze/doctor/snapshot.ts -> render/table.ts',
-  'bench/verdict.ts -> render/table.ts',
-  'lab/experiments/e1-keepalive.ts -> render/table.ts',
-  'lab/experiments/e2-time-wait.ts -> render/table.ts',
-  'lab/experiments/e5-server-timeouts.ts -> render/lab.ts',
-  'lab/experiments/e6-reuseport.ts -> render/lab.ts',
-  'lab/experiments/e7-pool.ts -> render/lab.ts',
-  'lab/experiments/e8-tls.ts -> render/lab.ts',
-  'lab/experiments/e9-chaos.ts -> render/lab.ts',
   'observe/dashboard-bench.ts -> render/bench-html.ts',
   'serve/debug.ts -> render/json.ts',
   // The histogram factory lives in bench; pool and serve want only it.
@@ -59,8 +50,6 @@ const KNOWN_UPWARD: readonly string[] = [
 const KNOWN_CYCLES: readonly string[] = [
   // The worker imports the sampler's spacing; the sampler imports the worker's sample type.
   'bench/footprint-worker.ts <-> bench/footprint.ts',
-  // Experiments format their cells with render/lab.ts, which imports the runner's types.
-  'lab/experiments/e5-server-timeouts.ts <-> lab/experiments/e6-reuseport.ts <-> lab/experiments/e7-pool.ts <-> lab/experiments/e8-tls.ts <-> lab/experiments/e9-chaos.ts <-> lab/registry.ts <-> lab/runner.ts <-> render/lab.ts',
   // The sampler loads its doctor lazily; the doctor imports the sample's types.
   'observe/sample-doctor.ts <-> observe/sample.ts',
   // The server serves the API, the API reads the metrics, the metrics read the server's proxies.

@@ -1,7 +1,7 @@
 // Sentences computed from a run's numbers: what the load did to the kernel and what follows from it.
 
 import type { BenchResult, KernelFootprint, TimeWaitReuse, Verdict } from '../model/bench-result.ts';
-import { formatCount } from '../render/table.ts';
+import { formatCount } from '../text/number.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
 export const TIME_WAIT_SECONDS = 60;

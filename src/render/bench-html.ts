@@ -4,7 +4,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { BenchResult } from '../model/bench-result.ts';
 import { asset, escapeHtml } from './html.ts';
-import { formatCount } from './table.ts';
+import { formatCount } from '../text/number.ts';
 import { formatDuration, partialNote, warmupOf } from './bench.ts';
 import { timeWaitAddedOf } from '../bench/verdict.ts';
 

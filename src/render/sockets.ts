@@ -8,7 +8,8 @@ import { type ByteColumn, type ByteWriter, intWidth, renderByteTable } from './b
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';
-import { type Color, type Column, formatCount, formatShare, paint, renderTable } from './table.ts';
+import { formatCount, formatShare } from '../text/number.ts';
+import { type Color, type Column, paint, renderTable } from './table.ts';
 
 export interface RenderOptions {
   color: boolean;

@@ -4,7 +4,8 @@ import type { TraceEvent } from '../trace/event.ts';
 import type { TraceSummary } from '../trace/summary.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
-import { type Color, formatCount, paint, renderTable } from './table.ts';
+import { formatCount } from '../text/number.ts';
+import { type Color, paint, renderTable } from './table.ts';
 
 // ---- NDJSON ----------------------------------------------------------------------------------
 

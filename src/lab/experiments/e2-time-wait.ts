@@ -4,7 +4,7 @@
 import type { Netns } from '../../kernel/netns.ts';
 import type { Socket } from '../../model/socket.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
-import { formatCount } from '../../render/table.ts';
+import { formatCount } from '../../text/number.ts';
 import { bench, counterDelta, countersIn, labScript, round, sleep, socketsIn, sysctlIn } from '../steps.ts';
 
 const RANGE_LO = 21000;

@@ -4,7 +4,7 @@
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
 import { hardenedSettings } from '../../serve/harden.ts';
-import { formatCell } from '../../render/lab.ts';
+import { formatCell } from '../../text/number.ts';
 import type { RaceResult } from '../scripts/e5-idle-race.ts';
 import type { SlowlorisResult } from '../scripts/e5-slowloris.ts';
 

@@ -4,7 +4,7 @@
 import { availableParallelism } from 'node:os';
 import type { Cell, Experiment, LabChart, LabContext } from '../experiment.ts';
 import { startServe, labPlace, type Place, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
+import { formatCell } from '../../text/number.ts';
 import type { Load, LoadResult, Spread } from '../scripts/e6-load.ts';
 
 /** Sockets listening on the port, as ss sees them in the server's namespace; undefined without ss. */

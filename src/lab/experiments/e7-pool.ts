@@ -3,7 +3,7 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
+import { formatCell } from '../../text/number.ts';
 import type { PoolResult, PoolRun } from '../scripts/e7-pool.ts';
 
 /** ms to two decimals: the histogram's microseconds are noise at this scale. */

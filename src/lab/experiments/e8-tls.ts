@@ -3,7 +3,7 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
+import { formatCell } from '../../text/number.ts';
 import type { TlsMode, TlsResult } from '../scripts/e8-tls.ts';
 
 const LABELS: Record<TlsMode['mode'], string> = {
