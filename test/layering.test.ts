@@ -36,11 +36,7 @@ const KNOWN_UPWARD: readonly string[] = [
   // Text helpers used from below render (formatting belongs in a leaf).
   'observe/dashboard-bench.ts -> render/bench-html.ts',
   'serve/debug.ts -> render/json.ts',
-  // The histogram factory lives in bench; pool and serve want only it.
-  'pool/pool.ts -> bench/recorder.ts',
-  'serve/tls.ts -> bench/recorder.ts',
   // Sideways between capabilities.
-  'serve/metrics.ts -> pool/pool.ts',
   'serve/debug.ts -> pool/pool.ts',
   'observe/dashboard.ts -> serve/listen.ts',
   'observe/exporter-server.ts -> serve/listen.ts',

@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Histogram } from 'hdr-histogram-js';
-import { newHistogram } from '../bench/recorder.ts';
+import { newHistogram } from '../text/histogram.ts';
 import { UsageError } from '../errors.ts';
 import { tcpSocketUnderTls } from '../node-internals.ts';
 import { selfSignedCertificate, type SelfSignedOptions } from './self-signed.ts';
