@@ -22,7 +22,7 @@ import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 import { parseStateName } from '../model/tcp-state.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';

@@ -3,6 +3,7 @@
 import type { Finding } from '../../model/finding.ts';
 import { type DoctorSnapshot, sysctlNumber } from './snapshot.ts';
 import { formatCount } from '../../text/number.ts';
+import { bracketHost } from '../../text/host-port.ts';
 
 export const PORT_SHARE_WARNING = 0.5;
 export const PORT_SHARE_CRITICAL = 0.8;
@@ -14,7 +15,7 @@ export function ephemeralPorts(s: DoctorSnapshot): Finding[] {
   if (worst.length === 0) return [];
   const reuse = sysctlNumber(s, 'net.ipv4.tcp_tw_reuse');
   const top = worst[0]!;
-  const host = top.remote.address.includes(':') ? `[${top.remote.address}]` : top.remote.address;
+  const host = bracketHost(top.remote.address);
   return [
     {
       id: 'ephemeral-port-exhaustion',

@@ -6,11 +6,12 @@ import { dropReasonMeaning } from '../drop-reasons.ts';
 import { resetReasonMeaning } from '../reset-reasons.ts';
 import type { DoctorSnapshot, ReasonCount } from './snapshot.ts';
 import { formatCount } from '../../text/number.ts';
+import { formatHostPort } from '../../text/host-port.ts';
 
 /** At most this many evidence lines of reasons per finding. */
 const MAX_LINES = 6;
 
-const end = (c: ReasonCount) => `${c.address.includes(':') ? `[${c.address}]` : c.address}:${c.port}`;
+const end = (c: ReasonCount) => formatHostPort(c.address, c.port);
 const owner = (c: ReasonCount) => (c.pid !== undefined ? ` (${c.process ?? '?'}/${c.pid})` : '');
 
 /** `TCP_LISTEN_OVERFLOW ×8 on 127.0.0.1:8080 (python3/123)` */
