@@ -26,7 +26,8 @@ import { renderJson } from '../text/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
-import { out, sleep } from './output.ts';
+import { out } from './output.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface SocketsOptions {
   state?: TcpState[];

@@ -5,7 +5,8 @@ import type { Netns } from '../../kernel/netns.ts';
 import type { Socket } from '../../model/socket.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
 import { formatCount } from '../../text/number.ts';
-import { bench, counterDelta, countersIn, labScript, round, sleep, socketsIn, sysctlIn } from '../steps.ts';
+import { bench, counterDelta, countersIn, labScript, round, socketsIn, sysctlIn } from '../steps.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const RANGE_LO = 21000;
 const RANGE_PORTS = 100;
