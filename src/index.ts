@@ -73,7 +73,8 @@ export {
 export { hardenServer, hardenedSettings, type HardenOptions, type HardenResult } from './serve/harden.ts';
 export { gracefulShutdown, type ShutdownResult } from './serve/graceful.ts';
 export { startWorkers, reusePortSupported, type WorkersOptions, type WorkersHandle } from './serve/workers.ts';
-export { createTlsServer, tlsStats, type TlsServer, type TlsServerOptions, type TlsStats } from './serve/tls.ts';
+export { createTlsServer, type TlsServer, type TlsServerOptions } from './serve/tls.ts';
+export { tlsStats, type TlsStats } from './serve/tls-handshakes.ts';
 export { selfSignedCertificate } from './serve/self-signed.ts';
 export { debugRoutes, type DebugRoutesOptions } from './serve/debug.ts';
 export { createServerMetrics, type ServerMetrics } from './serve/metrics.ts';
