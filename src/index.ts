@@ -69,7 +69,7 @@ export {
   type ConnectionInfo,
   type ConnState,
   type StateCounts,
-} from './serve/observe.ts';
+} from './serve/conn-state.ts';
 export { hardenServer, hardenedSettings, type HardenOptions, type HardenResult } from './serve/harden.ts';
 export { gracefulShutdown, type ShutdownResult } from './serve/graceful.ts';
 export { startWorkers, reusePortSupported, type WorkersOptions, type WorkersHandle } from './serve/workers.ts';

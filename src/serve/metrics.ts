@@ -3,7 +3,7 @@
 
 import { createHistogram, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
-import type { ConnectionObserver } from './observe.ts';
+import type { ConnectionObserver } from './conn-state.ts';
 import type { PoolStats } from '../model/pool-stats.ts';
 
 export interface ServerMetricsOptions {
