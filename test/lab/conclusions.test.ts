@@ -12,8 +12,8 @@ import { abovePct, throughputVerdict, type Throughput } from '../../src/lab/expe
 import { conclude as e7 } from '../../src/lab/experiments/e7-pool.ts';
 import { conclude as e8 } from '../../src/lab/experiments/e8-tls.ts';
 import { conclude as e9, type CallerRun } from '../../src/lab/experiments/e9-chaos.ts';
-import type { PoolRun } from '../../src/lab/scripts/e7-pool.ts';
-import type { TlsMode } from '../../src/lab/scripts/e8-tls.ts';
+import type { PoolRun } from '../../src/lab/scripts/pool-load.ts';
+import type { TlsMode } from '../../src/lab/scripts/https-client.ts';
 
 const e1Row = (mode: string, portRange: string, o: Record<string, number>) => ({ mode, portRange, rps: 1000, p99Ms: 5, timeWaitPeak: 0, portsPerSec: 0, errors: 0, eaddrnotavail: 0, requests: 1500, ok: 1500, notMade: 0, connections: 4, ...o });
 
