@@ -40,7 +40,8 @@ export {
   type DestinationPorts,
   type EphemeralUse,
 } from './analyze/socket-summary.ts';
-export { querySockets, GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export { GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export { querySockets } from './doctor/socket-query.ts';
 
 // Counters: /proc/net/snmp, netstat, sockstat{,6}
 export { parseSnmp, readSnmp } from './kernel/snmp.ts';

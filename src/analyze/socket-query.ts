@@ -1,10 +1,10 @@
-// One query over the live socket table: filter, then list, group or summarise — the data behind `tcplens sockets`.
+// One query over a socket table's rows: filter, then list, group or summarise — the data behind
+// `tcplens sockets`. Pure: the rows, owners and backlogs are read by kernel/ (doctor/socket-query.ts runs it).
 
-import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
-import { readListenBacklogs } from '../kernel/listen-backlog.ts';
-import { readSocketOwners } from '../kernel/processes.ts';
+import type { EphemeralRange } from '../kernel/ephemeral-range.ts';
+import type { SocketOwners } from '../kernel/processes.ts';
 import { type TcpRow, remoteAddress } from '../kernel/socket-row.ts';
-import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
+import type { SocketSource, TableScan } from '../kernel/socket-table.ts';
 import type { Family } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
 import { type SocketFilter, compileFilter } from './socket-filter.ts';
@@ -77,79 +77,108 @@ interface GroupAcc {
   totalRetrans: number;
 }
 
-export async function querySockets(query: SocketQuery = {}): Promise<SocketReport> {
-  const pass = compileFilter(query.filter ?? {});
-  const families = query.families ?? ['ipv4', 'ipv6'];
-  const wantOwners = Boolean(query.processes) || query.by === 'process';
-  const owners = wantOwners ? readSocketOwners() : undefined;
-  const summaryOnly = Boolean(query.summaryOnly) && !query.by;
-  const builder = new SummaryBuilder(summaryOnly ? readEphemeralRange() : undefined);
-  const withInfo = Boolean(query.info);
-  const listing = new SocketListing(withInfo);
-  const groups = new Map<string | number, GroupAcc>();
-  const groupKey = query.by ? keyFunction(query.by, owners?.byInode) : undefined;
-  const listAll = !summaryOnly && !query.by;
-
-  const visit = (row: TcpRow) => {
-    if (!pass(row)) return;
-    builder.add(row);
-    if (groupKey) {
-      const key = groupKey(row);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
-      g.count++;
-      if (withInfo && row.hasInfo && row.state !== LISTEN) {
-        const v = row.info!.values;
-        g.rttsMs.push(v[TI.rttUs]! / 1000);
-        g.totalRetrans += v[TI.totalRetrans] || 0;
-      }
-    } else if (listAll) {
-      listing.add(row);
-    }
+/** What a query needs read besides the socket table: the owning processes, the ephemeral port range. */
+export function socketQueryNeeds(query: SocketQuery): { owners: boolean; ephemeralRange: boolean } {
+  return {
+    owners: Boolean(query.processes) || query.by === 'process',
+    ephemeralRange: Boolean(query.summaryOnly) && !query.by,
   };
-  const scan = scanSocketTable(
-    { families, states: query.filter?.states, info: query.info, memory: query.memory, source: query.source },
-    visit,
-  );
+}
 
-  const summary = builder.result(query.top ?? 10);
-  // Netlink gave each listener its maximum; /proc has none, so ask ss then.
-  const needBacklogs = scan.source === 'proc' && (summaryOnly || listAll) && summary.listeners.length > 0;
-  const backlogs = needBacklogs ? await readListenBacklogs() : undefined;
-  annotateListeners(summary.listeners, backlogs, owners?.byInode);
+/**
+ * One query over the rows of one table scan, pure: the reader calls visit for each row, then report
+ * with the scan's outcome. Owners and the ephemeral range are read before (socketQueryNeeds), and the
+ * listeners' accept-queue maxima after, only when needsBacklogs says the table lacked them.
+ */
+export class SocketQueryPass {
+  readonly visit: (row: TcpRow) => void;
+  private readonly query: SocketQuery;
+  private readonly owners: SocketOwners | undefined;
+  private readonly builder: SummaryBuilder;
+  private readonly listing: SocketListing;
+  private readonly groups = new Map<string | number, GroupAcc>();
+  private readonly groupKey: ((r: TcpRow) => string | number) | undefined;
+  private readonly summaryOnly: boolean;
+  private readonly listAll: boolean;
+  private summary: SocketSummary | undefined;
 
-  const report: SocketReport = { source: scan.source, summary, malformedLines: scan.malformed };
-  if (scan.fallback) report.fallback = scan.fallback;
-  if (owners) report.hiddenProcesses = owners.hiddenProcesses;
-  if (groupKey) {
-    report.groups = [...groups]
-      .map(([key, g]) => toGroup(String(key), g, withInfo))
-      .sort((a, b) => b.count - a.count || compareKeys(a.key, b.key))
-      .slice(0, query.top ?? Infinity);
+  constructor(query: SocketQuery, inputs: { owners?: SocketOwners; ephemeralRange?: EphemeralRange } = {}) {
+    this.query = query;
+    this.owners = inputs.owners;
+    const pass = compileFilter(query.filter ?? {});
+    this.summaryOnly = Boolean(query.summaryOnly) && !query.by;
+    const builder = (this.builder = new SummaryBuilder(this.summaryOnly ? inputs.ephemeralRange : undefined));
+    const withInfo = Boolean(query.info);
+    const listing = (this.listing = new SocketListing(withInfo));
+    const groups = this.groups;
+    const groupKey = (this.groupKey = query.by ? keyFunction(query.by, inputs.owners?.byInode) : undefined);
+    const listAll = (this.listAll = !this.summaryOnly && !query.by);
+    this.visit = (row: TcpRow) => {
+      if (!pass(row)) return;
+      builder.add(row);
+      if (groupKey) {
+        const key = groupKey(row);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
+        g.count++;
+        if (withInfo && row.hasInfo && row.state !== LISTEN) {
+          const v = row.info!.values;
+          g.rttsMs.push(v[TI.rttUs]! / 1000);
+          g.totalRetrans += v[TI.totalRetrans] || 0;
+        }
+      } else if (listAll) {
+        listing.add(row);
+      }
+    };
   }
-  if (listAll) {
-    const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
-    for (const i of order) {
-      const inode = listing.get(i, R.inode);
-      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-      if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
-      if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
+
+  private result(): SocketSummary {
+    this.summary ??= this.builder.result(this.query.top ?? 10);
+    return this.summary;
+  }
+
+  /** Netlink gives each listener its maximum; /proc has none, so ss is asked then. */
+  needsBacklogs(scan: Pick<TableScan, 'source'>): boolean {
+    return scan.source === 'proc' && (this.summaryOnly || this.listAll) && this.result().listeners.length > 0;
+  }
+
+  report(scan: TableScan, backlogs?: Map<number, number>): SocketReport {
+    const { query, owners, listing } = this;
+    const summary = this.result();
+    annotateListeners(summary.listeners, backlogs, owners?.byInode);
+    const report: SocketReport = { source: scan.source, summary, malformedLines: scan.malformed };
+    if (scan.fallback) report.fallback = scan.fallback;
+    if (owners) report.hiddenProcesses = owners.hiddenProcesses;
+    if (this.groupKey) {
+      report.groups = [...this.groups]
+        .map(([key, g]) => toGroup(String(key), g, Boolean(query.info)))
+        .sort((a, b) => b.count - a.count || compareKeys(a.key, b.key))
+        .slice(0, query.top ?? Infinity);
     }
-    if (query.columns) report.listing = { columns: listing, order };
-    else {
-      report.sockets = Array.from(order, (i) => {
-        const s = listing.socket(i);
+    if (this.listAll) {
+      const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
+      for (const i of order) {
         const inode = listing.get(i, R.inode);
         const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-        if (owner) {
-          s.pid = owner.pid;
-          s.process = owner.command;
-        }
-        return s;
-      });
+        if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
+        if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
+      }
+      if (query.columns) report.listing = { columns: listing, order };
+      else {
+        report.sockets = Array.from(order, (i) => {
+          const s = listing.socket(i);
+          const inode = listing.get(i, R.inode);
+          const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+          if (owner) {
+            s.pid = owner.pid;
+            s.process = owner.command;
+          }
+          return s;
+        });
+      }
     }
+    return report;
   }
-  return report;
 }
 
 // Worst first; sockets without the value (no tcp_info: TIME_WAIT, listeners) go last.

@@ -17,7 +17,8 @@
 // Counts cover only the sockets that pass the filters.
 
 import type { Command } from 'commander';
-import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey, querySockets } from '../analyze/socket-query.ts';
+import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey } from '../analyze/socket-query.ts';
+import { querySockets } from '../doctor/socket-query.ts';
 import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
