@@ -11,6 +11,7 @@ import { type SocketFilter, compileFilter } from './socket-filter.ts';
 import { type ListedSocket, R, SocketListing } from './socket-listing.ts';
 import { TI } from '../kernel/tcp-info.ts';
 import { SummaryBuilder, type SocketSummary, annotateListeners } from './socket-summary.ts';
+import { percentileOfSorted } from '../text/percentile.ts';
 
 export type { ListedSocket } from './socket-listing.ts';
 
@@ -198,16 +199,11 @@ function toGroup(key: string, g: GroupAcc, withInfo: boolean): Group {
   const group: Group = { key, count: g.count };
   if (!withInfo) return group;
   const sorted = Float64Array.from(g.rttsMs).sort();
-  group.rttMedianMs = nearestRank(sorted, 0.5);
-  group.rttP99Ms = nearestRank(sorted, 0.99);
+  // null, not 0, for a group with no RTT to report.
+  group.rttMedianMs = sorted.length === 0 ? null : percentileOfSorted(sorted, 50);
+  group.rttP99Ms = sorted.length === 0 ? null : percentileOfSorted(sorted, 99);
   group.totalRetrans = g.totalRetrans;
   return group;
-}
-
-/** The nearest-rank percentile of sorted values, or null for none. */
-function nearestRank(sorted: Float64Array, p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 function compareKeys(a: string, b: string): number {

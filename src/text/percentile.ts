@@ -2,7 +2,7 @@
 // which p percent of them lie, always one of the values themselves.
 
 /** Percentile p (0–100) of values sorted ascending; 0 when there are none. */
-export function percentileOfSorted(sorted: readonly number[], p: number): number {
+export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
