@@ -40,7 +40,8 @@ export {
   type DestinationPorts,
   type EphemeralUse,
 } from './analyze/socket-summary.ts';
-export { querySockets, GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export { GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export { querySockets } from './doctor/socket-query.ts';
 
 // Counters: /proc/net/snmp, netstat, sockstat{,6}
 export { parseSnmp, readSnmp } from './kernel/snmp.ts';
@@ -69,11 +70,12 @@ export {
   type ConnectionInfo,
   type ConnState,
   type StateCounts,
-} from './serve/observe.ts';
+} from './serve/conn-state.ts';
 export { hardenServer, hardenedSettings, type HardenOptions, type HardenResult } from './serve/harden.ts';
 export { gracefulShutdown, type ShutdownResult } from './serve/graceful.ts';
 export { startWorkers, reusePortSupported, type WorkersOptions, type WorkersHandle } from './serve/workers.ts';
-export { createTlsServer, tlsStats, type TlsServer, type TlsServerOptions, type TlsStats } from './serve/tls.ts';
+export { createTlsServer, type TlsServer, type TlsServerOptions } from './serve/tls.ts';
+export { tlsStats, type TlsStats } from './serve/tls-handshakes.ts';
 export { selfSignedCertificate } from './http/self-signed.ts';
 export { debugRoutes, type DebugRoutesOptions } from './serve/debug.ts';
 export { createServerMetrics, type ServerMetrics } from './serve/metrics.ts';

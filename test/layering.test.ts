@@ -32,35 +32,12 @@ const LAYERS: { name: string; units: string[]; peers?: boolean }[] = [
  * Edges that break the order today ("from -> to", files relative to src/). Each goes when its
  * import does; the test says so when one is gone.
  */
-const KNOWN_UPWARD: readonly string[] = [
-  // Text helpers used from below render (formatting belongs in a leaf).
-  'analyze/doctor/snapshot.ts -> render/table.ts',
-  'bench/verdict.ts -> render/table.ts',
-  'lab/experiments/e1-keepalive.ts -> render/table.ts',
-  'lab/experiments/e2-time-wait.ts -> render/table.ts',
-  'lab/experiments/e5-server-timeouts.ts -> render/lab.ts',
-  'lab/experiments/e6-reuseport.ts -> render/lab.ts',
-  'lab/experiments/e7-pool.ts -> render/lab.ts',
-  'lab/experiments/e8-tls.ts -> render/lab.ts',
-  'lab/experiments/e9-chaos.ts -> render/lab.ts',
-  'observe/dashboard-bench.ts -> render/bench-html.ts',
-  'serve/debug.ts -> render/json.ts',
-  // The histogram factory lives in bench; pool and serve want only it.
-  'pool/pool.ts -> bench/recorder.ts',
-  'serve/tls.ts -> bench/recorder.ts',
-  // Sideways between capabilities.
-  'serve/metrics.ts -> pool/pool.ts',
-  'serve/debug.ts -> pool/pool.ts',
-  'observe/dashboard.ts -> serve/listen.ts',
-  'observe/exporter-server.ts -> serve/listen.ts',
-];
+const KNOWN_UPWARD: readonly string[] = [];
 
 /** Cycles today, each as its files sorted and joined; each goes when broken. */
 const KNOWN_CYCLES: readonly string[] = [
   // The worker imports the sampler's spacing; the sampler imports the worker's sample type.
   'bench/footprint-worker.ts <-> bench/footprint.ts',
-  // Experiments format their cells with render/lab.ts, which imports the runner's types.
-  'lab/experiments/e5-server-timeouts.ts <-> lab/experiments/e6-reuseport.ts <-> lab/experiments/e7-pool.ts <-> lab/experiments/e8-tls.ts <-> lab/experiments/e9-chaos.ts <-> lab/registry.ts <-> lab/runner.ts <-> render/lab.ts',
   // The sampler loads its doctor lazily; the doctor imports the sample's types.
   'observe/sample-doctor.ts <-> observe/sample.ts',
   // The server serves the API, the API reads the metrics, the metrics read the server's proxies.

@@ -1,7 +1,7 @@
 // A minimal node:http server, bare or with the connection observer attached, for bench/observer.ts.
 //   node bench/lib/observed-server.ts bare|observed
 import { createServer } from 'node:http';
-import { observeConnections } from '../../src/serve/observe.ts';
+import { observeConnections } from '../../src/serve/conn-state.ts';
 
 const mode = process.argv[2];
 const body = Buffer.from('hello world\n');

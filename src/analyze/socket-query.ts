@@ -1,16 +1,17 @@
-// One query over the live socket table: filter, then list, group or summarise — the data behind `tcplens sockets`.
+// One query over a socket table's rows: filter, then list, group or summarise — the data behind
+// `tcplens sockets`. Pure: the rows, owners and backlogs are read by kernel/ (doctor/socket-query.ts runs it).
 
-import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
-import { readListenBacklogs } from '../kernel/listen-backlog.ts';
-import { readSocketOwners } from '../kernel/processes.ts';
+import type { EphemeralRange } from '../kernel/ephemeral-range.ts';
+import type { SocketOwners } from '../kernel/processes.ts';
 import { type TcpRow, remoteAddress } from '../kernel/socket-row.ts';
-import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
+import type { SocketSource, TableScan } from '../kernel/socket-table.ts';
 import type { Family } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
 import { type SocketFilter, compileFilter } from './socket-filter.ts';
 import { type ListedSocket, R, SocketListing } from './socket-listing.ts';
 import { TI } from '../kernel/tcp-info.ts';
 import { SummaryBuilder, type SocketSummary, annotateListeners } from './socket-summary.ts';
+import { percentileOfSorted } from '../text/percentile.ts';
 
 export type { ListedSocket } from './socket-listing.ts';
 
@@ -101,87 +102,117 @@ interface GroupAcc {
   totalRetrans: number;
 }
 
-export async function querySockets(query: SocketQuery = {}): Promise<SocketReport> {
-  const pass = compileFilter(query.filter ?? {});
-  const families = query.families ?? ['ipv4', 'ipv6'];
-  const wantOwners = Boolean(query.processes) || query.by === 'process';
-  const owners = wantOwners ? readSocketOwners() : undefined;
-  const summaryOnly = Boolean(query.summaryOnly) && !query.by;
-  const builder = new SummaryBuilder(summaryOnly ? readEphemeralRange() : undefined);
-  const withInfo = Boolean(query.info);
-  const listing = new SocketListing(withInfo);
-  const groups = new Map<string | number, GroupAcc>();
-  const groupKey = query.by ? keyFunction(query.by, owners?.byInode) : undefined;
-  const listAll = !summaryOnly && !query.by;
-
-  const visit = (row: TcpRow) => {
-    if (!pass(row)) return;
-    builder.add(row);
-    if (groupKey) {
-      const key = groupKey(row);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
-      g.count++;
-      if (withInfo && row.hasInfo && row.state !== LISTEN) {
-        const v = row.info!.values;
-        g.rttsMs.push(v[TI.rttUs]! / 1000);
-        g.totalRetrans += v[TI.totalRetrans] || 0;
-      }
-    } else if (listAll) {
-      listing.add(row);
-    }
+/** What a query needs read besides the socket table: the owning processes, the ephemeral port range. */
+export function socketQueryNeeds(query: SocketQuery): { owners: boolean; ephemeralRange: boolean } {
+  return {
+    owners: Boolean(query.processes) || query.by === 'process',
+    ephemeralRange: Boolean(query.summaryOnly) && !query.by,
   };
-  const scan = scanSocketTable(
-    { families, states: query.filter?.states, info: query.info, memory: query.memory, source: query.source },
-    visit,
-  );
+}
 
-  const summary = builder.result(query.top ?? 10);
-  // Netlink gave each listener its maximum; /proc has none, so ask ss then.
-  const needBacklogs = scan.source === 'proc' && (summaryOnly || listAll) && summary.listeners.length > 0;
-  const backlogs = needBacklogs ? await readListenBacklogs() : undefined;
-  annotateListeners(summary.listeners, backlogs, owners?.byInode);
+/**
+ * One query over the rows of one table scan, pure: the reader calls visit for each row, then report
+ * with the scan's outcome. Owners and the ephemeral range are read before (socketQueryNeeds), and the
+ * listeners' accept-queue maxima after, only when needsBacklogs says the table lacked them.
+ */
+export class SocketQueryPass {
+  readonly visit: (row: TcpRow) => void;
+  private readonly query: SocketQuery;
+  private readonly owners: SocketOwners | undefined;
+  private readonly builder: SummaryBuilder;
+  private readonly listing: SocketListing;
+  private readonly groups = new Map<string | number, GroupAcc>();
+  private readonly groupKey: ((r: TcpRow) => string | number) | undefined;
+  private readonly summaryOnly: boolean;
+  private readonly listAll: boolean;
+  private summary: SocketSummary | undefined;
 
-  const report: SocketReport = { source: scan.source, summary, malformedLines: scan.malformed };
-  if (scan.fallback) report.fallback = scan.fallback;
-  if (owners) report.hiddenProcesses = owners.hiddenProcesses;
-  if (groupKey) {
-    const all = [...groups].sort(([ka, a], [kb, b]) => b.count - a.count || compareKeys(String(ka), String(kb)));
-    const top = all.slice(0, query.top ?? Infinity);
-    report.groups = top.map(([key, g]) => toGroup(String(key), g, withInfo));
-    if (query.spread && withInfo) {
-      const rest: GroupAcc = { count: 0, rttsMs: [], totalRetrans: 0 };
-      for (const [, g] of all.slice(top.length)) {
-        rest.count += g.count;
-        rest.totalRetrans += g.totalRetrans;
-        for (const r of g.rttsMs) rest.rttsMs.push(r);
+  constructor(query: SocketQuery, inputs: { owners?: SocketOwners; ephemeralRange?: EphemeralRange } = {}) {
+    this.query = query;
+    this.owners = inputs.owners;
+    const pass = compileFilter(query.filter ?? {});
+    this.summaryOnly = Boolean(query.summaryOnly) && !query.by;
+    const builder = (this.builder = new SummaryBuilder(this.summaryOnly ? inputs.ephemeralRange : undefined));
+    const withInfo = Boolean(query.info);
+    const listing = (this.listing = new SocketListing(withInfo));
+    const groups = this.groups;
+    const groupKey = (this.groupKey = query.by ? keyFunction(query.by, inputs.owners?.byInode) : undefined);
+    const listAll = (this.listAll = !this.summaryOnly && !query.by);
+    this.visit = (row: TcpRow) => {
+      if (!pass(row)) return;
+      builder.add(row);
+      if (groupKey) {
+        const key = groupKey(row);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { count: 0, rttsMs: [], totalRetrans: 0 }));
+        g.count++;
+        if (withInfo && row.hasInfo && row.state !== LISTEN) {
+          const v = row.info!.values;
+          g.rttsMs.push(v[TI.rttUs]! / 1000);
+          g.totalRetrans += v[TI.totalRetrans] || 0;
+        }
+      } else if (listAll) {
+        listing.add(row);
       }
-      if (all.length > top.length) report.rest = toGroup('other', rest, true);
-      report.rtt = rttSpread(all.map(([, g]) => g.rttsMs));
-    }
-  }
-  if (listAll) {
-    const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
-    for (const i of order) {
-      const inode = listing.get(i, R.inode);
-      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-      if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
-      if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
-    }
-    const socketAt = (i: number): ListedSocket => {
-      const s = listing.socket(i);
-      const inode = listing.get(i, R.inode);
-      const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-      if (owner) {
-        s.pid = owner.pid;
-        s.process = owner.command;
-      }
-      return s;
     };
-    if (query.columns) report.listing = { columns: listing, order, socket: socketAt };
-    else report.sockets = Array.from(order, socketAt);
   }
-  return report;
+
+  private result(): SocketSummary {
+    this.summary ??= this.builder.result(this.query.top ?? 10);
+    return this.summary;
+  }
+
+  /** Netlink gives each listener its maximum; /proc has none, so ss is asked then. */
+  needsBacklogs(scan: Pick<TableScan, 'source'>): boolean {
+    return scan.source === 'proc' && (this.summaryOnly || this.listAll) && this.result().listeners.length > 0;
+  }
+
+  report(scan: TableScan, backlogs?: Map<number, number>): SocketReport {
+    const { query, owners, listing } = this;
+    const summary = this.result();
+    annotateListeners(summary.listeners, backlogs, owners?.byInode);
+    const report: SocketReport = { source: scan.source, summary, malformedLines: scan.malformed };
+    if (scan.fallback) report.fallback = scan.fallback;
+    if (owners) report.hiddenProcesses = owners.hiddenProcesses;
+    if (this.groupKey) {
+      const withInfo = Boolean(query.info);
+      const all = [...this.groups].sort(([ka, a], [kb, b]) => b.count - a.count || compareKeys(String(ka), String(kb)));
+      const top = all.slice(0, query.top ?? Infinity);
+      report.groups = top.map(([key, g]) => toGroup(String(key), g, withInfo));
+      if (query.spread && withInfo) {
+        const rest: GroupAcc = { count: 0, rttsMs: [], totalRetrans: 0 };
+        for (const [, g] of all.slice(top.length)) {
+          rest.count += g.count;
+          rest.totalRetrans += g.totalRetrans;
+          for (const r of g.rttsMs) rest.rttsMs.push(r);
+        }
+        if (all.length > top.length) report.rest = toGroup('other', rest, true);
+        report.rtt = rttSpread(all.map(([, g]) => g.rttsMs));
+      }
+    }
+    if (this.listAll) {
+      const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
+      for (const i of order) {
+        const inode = listing.get(i, R.inode);
+        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+        if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
+        if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
+      }
+      const socketAt = (i: number): ListedSocket => {
+        const s = listing.socket(i);
+        const inode = listing.get(i, R.inode);
+        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
+        if (owner) {
+          s.pid = owner.pid;
+          s.process = owner.command;
+        }
+        return s;
+      };
+      if (query.columns) report.listing = { columns: listing, order, socket: socketAt };
+      else report.sockets = Array.from(order, socketAt);
+    }
+    return report;
+  }
 }
 
 // Worst first; sockets without the value (no tcp_info: TIME_WAIT, listeners) go last.
@@ -201,39 +232,11 @@ function toGroup(key: string, g: GroupAcc, withInfo: boolean): Group {
   const group: Group = { key, count: g.count };
   if (!withInfo) return group;
   const sorted = Float64Array.from(g.rttsMs).sort();
-  group.rttMedianMs = nearestRank(sorted, 0.5);
-  group.rttP99Ms = nearestRank(sorted, 0.99);
+  // null, not 0, for a group with no RTT to report.
+  group.rttMedianMs = sorted.length === 0 ? null : percentileOfSorted(sorted, 50);
+  group.rttP99Ms = sorted.length === 0 ? null : percentileOfSorted(sorted, 99);
   group.totalRetrans = g.totalRetrans;
   return group;
-}
-
-function rttSpread(lists: number[][]): RttSpread {
-  let n = 0;
-  for (const l of lists) n += l.length;
-  const sorted = new Float64Array(n);
-  let at = 0;
-  let sumMs = 0;
-  for (const l of lists) {
-    for (const r of l) {
-      sorted[at++] = r;
-      sumMs += r;
-    }
-  }
-  sorted.sort();
-  const atMost: number[] = [];
-  let i = 0;
-  for (const bound of RTT_BOUNDS_MS) {
-    while (i < n && sorted[i]! <= bound) i++;
-    atMost.push(i);
-  }
-  atMost.push(n);
-  return { count: n, p50Ms: nearestRank(sorted, 0.5), p90Ms: nearestRank(sorted, 0.9), p99Ms: nearestRank(sorted, 0.99), atMost, sumMs };
-}
-
-/** The nearest-rank percentile of sorted values, or null for none. */
-function nearestRank(sorted: Float64Array, p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)]!;
 }
 
 function compareKeys(a: string, b: string): number {
@@ -259,4 +262,28 @@ function keyFunction(by: GroupKey, owners?: Map<number, { pid: number; command: 
         return o ? `${o.command}/${o.pid}` : '-';
       };
   }
+}
+
+function rttSpread(lists: number[][]): RttSpread {
+  let n = 0;
+  for (const l of lists) n += l.length;
+  const sorted = new Float64Array(n);
+  let at = 0;
+  let sumMs = 0;
+  for (const l of lists) {
+    for (const r of l) {
+      sorted[at++] = r;
+      sumMs += r;
+    }
+  }
+  sorted.sort();
+  const atMost: number[] = [];
+  let i = 0;
+  for (const bound of RTT_BOUNDS_MS) {
+    while (i < n && sorted[i]! <= bound) i++;
+    atMost.push(i);
+  }
+  atMost.push(n);
+  const q = (p: number) => (n === 0 ? null : percentileOfSorted(sorted, p));
+  return { count: n, p50Ms: q(50), p90Ms: q(90), p99Ms: q(99), atMost, sumMs };
 }

@@ -4,7 +4,8 @@
 import * as hdr from 'hdr-histogram-js';
 import { UsageError } from '../errors.ts';
 import type { BenchResult, KernelFootprint, TimeWaitReuse } from '../model/bench-result.ts';
-import { newHistogram, type ErrorCount, type SecondSample } from './recorder.ts';
+import { newHistogram } from '../text/histogram.ts';
+import type { ErrorCount, SecondSample } from './recorder.ts';
 import { clampPercentiles, type RunData, summarize } from './summarize.ts';
 
 function addEncoded(into: hdr.Histogram, encoded: string | undefined): void {

@@ -17,6 +17,7 @@ import { parseTarget, type Target } from './target.ts';
 import { engineResult } from './summarize.ts';
 import { verdict } from './verdict.ts';
 import { p99OfEncoded, type Recorder } from './recorder.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 export interface BenchOptions {
   url: string;
@@ -156,7 +157,7 @@ function preflight(host: string, port: number, timeoutMs: number): Promise<void>
     const s = netConnect({ host, port });
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new UnreachableError(`cannot reach ${hostPort(host, port)}: no answer within ${timeoutMs} ms`));
+      reject(new UnreachableError(`cannot reach ${formatHostPort(host, port)}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
@@ -165,14 +166,9 @@ function preflight(host: string, port: number, timeoutMs: number): Promise<void>
     });
     s.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new UnreachableError(`cannot reach ${hostPort(host, port)}: ${describeConnectFailure(err)}`));
+      reject(new UnreachableError(`cannot reach ${formatHostPort(host, port)}: ${describeConnectFailure(err)}`));
     });
   });
-}
-
-/** host:port, with brackets for an IPv6 address ([::1]:8080). */
-export function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Split n as evenly as possible into k parts. */

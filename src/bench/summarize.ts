@@ -1,7 +1,7 @@
 // Turns what a run recorded into a BenchResult: percentiles in milliseconds, errors explained, the timeline.
 
 import * as hdr from 'hdr-histogram-js';
-import type { BenchResult, ErrorDetail, KernelFootprint, Percentiles, TimelinePoint } from '../model/bench-result.ts';
+import type { BenchResult, ErrorDetail, Percentiles, TimelinePoint } from '../model/bench-result.ts';
 import { errorMeaning, oneLineMessage } from './error-meanings.ts';
 import type { ErrorCount, SecondSample } from './recorder.ts';
 import { verdict } from './verdict.ts';
@@ -35,16 +35,28 @@ export function percentilesMs(h: hdr.Histogram): Percentiles {
   });
 }
 
-/** Everything a run (or several merged) measured, before it becomes a result. */
-export interface RunData {
-  target: string;
-  mode: 'keepalive' | 'close';
-  method: string;
-  connections: number;
-  pipelining: number;
-  workers: number;
-  rate?: number;
-  durationS: number;
+/**
+ * Everything a run (or several merged) measured, before it becomes a result: the result's own
+ * settings and counts as they are, and what the result summarizes (histograms, status and error
+ * counts, per-second samples) still raw.
+ */
+export type RunData = Pick<
+  BenchResult,
+  | 'target'
+  | 'mode'
+  | 'method'
+  | 'connections'
+  | 'pipelining'
+  | 'workers'
+  | 'rate'
+  | 'durationS'
+  | 'warmupS'
+  | 'connectionsOpened'
+  | 'connectErrors'
+  | 'connectionsFromWarmup'
+  | 'kernel'
+  | 'merged'
+> & {
   latency: hdr.Histogram;
   connect: hdr.Histogram;
   tls: hdr.Histogram;
@@ -55,17 +67,8 @@ export interface RunData {
   completed: number;
   failed: number;
   bytesRead: number;
-  connectionsOpened: number;
-  /** Connect attempts that failed: no request went out on them (their codes are in errors). */
-  connectErrors?: number;
-  /** Connections open when warm-up ended; undefined without a warm-up. */
-  connectionsFromWarmup?: number;
-  /** Seconds of warm-up before measuring; undefined without one. */
-  warmupS?: number;
   timeline: SecondSample[];
-  kernel?: KernelFootprint;
-  merged?: number;
-}
+};
 
 export function summarize(d: RunData): BenchResult {
   const total = d.completed + d.failed;

@@ -2,7 +2,7 @@
 
 import { resetReasonMeaning } from '../analyze/reset-reasons.ts';
 import type { BenchResult, KernelFootprint, TimeWaitReuse, TracedReset, TracedResets, Verdict } from '../model/bench-result.ts';
-import { formatCount } from '../render/table.ts';
+import { formatCount } from '../text/number.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
 export const TIME_WAIT_SECONDS = 60;

@@ -33,8 +33,9 @@ import { TcplensError, UsageError } from '../errors.ts';
 import type { BenchOptions, Progress } from '../bench/run.ts';
 import { asksClose, parseHeader } from '../http/request.ts';
 import type { BenchResult } from '../model/bench-result.ts';
-import { renderJson } from '../render/json.ts';
-import { formatCount, useColor } from '../render/table.ts';
+import { renderJson } from '../text/json.ts';
+import { formatCount } from '../text/number.ts';
+import { useColor } from '../render/table.ts';
 import { collect, parseInteger, parseSeconds } from './options.ts';
 import { assertWritableFile, clearProgress, out, progress } from './output.ts';
 

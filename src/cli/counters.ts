@@ -36,7 +36,7 @@ import { UsageError } from '../errors.ts';
 import { readCounters } from '../kernel/counters.ts';
 import type { Counters } from '../model/counters.ts';
 import { type CounterRenderOptions, type CounterSample, countersJson, renderCounterSample, renderCounterTable, sampleJson } from '../render/counters.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { useColor } from '../render/table.ts';
 import { parseInteger, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';

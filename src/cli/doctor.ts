@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { useColor } from '../render/table.ts';
 
 interface DoctorOptions {

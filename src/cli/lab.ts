@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { useColor } from '../render/table.ts';
 import { assertWritableFile, clearProgress, out, progress } from './output.ts';
 

@@ -31,11 +31,6 @@ export function clearProgress(): void {
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
 }
 
-/** Sleep that Ctrl-C can interrupt (the default SIGINT handler ends the process). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /**
  * Throws a UsageError unless `path` (given with `flag`, e.g. --html) can be written, without creating
  * it: checked before a run, so minutes of measurements are not lost to a typo at the end.

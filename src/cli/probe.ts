@@ -8,7 +8,7 @@
 
 import type { Command } from 'commander';
 import { parseHeader } from '../http/request.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { useColor } from '../render/table.ts';
 import { collect, parseInteger, parseMilliseconds, parseSeconds } from './options.ts';
 import { out } from './output.ts';

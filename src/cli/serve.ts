@@ -10,6 +10,7 @@ import { UsageError } from '../errors.ts';
 import { parseInteger, parsePort, parseSeconds } from './options.ts';
 import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 interface ServeCliOptions {
   host: string;
@@ -108,15 +109,14 @@ Examples:
       } else {
         const { createServeServer } = await import('../serve/serve.ts');
         const { gracefulShutdown } = await import('../serve/graceful.ts');
-        const { listenOrExplain } = await import('../serve/listen.ts');
+        const { listenOrExplain } = await import('../http/listen.ts');
         const { server, tls } = await createServeServer(settings);
         // Certificates reload when their files change; SIGHUP asks for it now, as daemons do.
         if (tls) process.on('SIGHUP', () => void tls.reload());
         port = await listenOrExplain(server, o.host, o.port, o.backlog);
         stop = () => gracefulShutdown(server, { deadlineMs: o.shutdownDeadline * 1000 });
       }
-      const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-      const url = `${settings.tls ? 'https' : 'http'}://${host}:${port}/`;
+      const url = `${settings.tls ? 'https' : 'http'}://${formatHostPort(o.host, port)}/`;
       if (o.json) {
         out(JSON.stringify({ url, host: o.host, port, workers: o.workers, mode, tls: Boolean(settings.tls), debug: o.debug, settings: hardening.settings, warnings: hardening.warnings }) + '\n');
       } else {

@@ -18,16 +18,18 @@
 
 import type { Command } from 'commander';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey, querySockets } from '../analyze/socket-query.ts';
+import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey } from '../analyze/socket-query.ts';
+import { querySockets } from '../doctor/socket-query.ts';
 import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 import { parseStateName } from '../model/tcp-state.ts';
-import { renderJson, writeJsonWithList } from '../render/json.ts';
+import { renderJson, writeJsonWithList } from '../text/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
-import { out, sleep } from './output.ts';
+import { out } from './output.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface SocketsOptions {
   state?: TcpState[];

@@ -37,7 +37,7 @@ import { readOpenFilesLimit } from '../kernel/limits.ts';
 import { assertSysctlRoot, readSysctls, writeSysctls, type SysctlWriteResult } from '../kernel/sysctl.ts';
 import { PROFILES, SYSCTL_CATALOG, type Profile } from '../analyze/sysctl-catalog.ts';
 import { buildSysctlReport, emitSysctlConf, planApply } from '../analyze/sysctl-advice.ts';
-import { renderJson } from '../render/json.ts';
+import { renderJson } from '../text/json.ts';
 import { renderApplyPlan, renderApplyResult, renderRollback, renderSysctlReport } from '../render/sysctl.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger } from './options.ts';

@@ -9,7 +9,7 @@ import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { PermissionError, UsageError } from '../errors.ts';
-import { procRootDir } from '../kernel/proc-net-tcp.ts';
+import { procRootDir } from '../kernel/proc-root.ts';
 import { readProcessesWithLimits } from '../kernel/processes.ts';
 import { normalizeSysctlText, readSysctls } from '../kernel/sysctl.ts';
 import { stateCode } from '../model/tcp-state.ts';

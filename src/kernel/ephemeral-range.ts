@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describeFsError } from '../errors.ts';
-import { procRootDir } from './proc-net-tcp.ts';
+import { procRootDir } from './proc-root.ts';
 import { parsePortList, parsePortRange, sysctlPath } from './sysctl.ts';
 
 export interface EphemeralRange {

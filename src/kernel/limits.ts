@@ -2,7 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { KernelReadError, describeFsError } from '../errors.ts';
-import { procRootDir } from './proc-net-tcp.ts';
+import { procRootDir } from './proc-root.ts';
 
 /** A limit value: a count, or no limit at all. */
 export type LimitValue = number | 'unlimited';

@@ -18,6 +18,7 @@ export {
   remoteKeyV4,
   toSocket,
 } from './socket-row.ts';
+import { procRootDir } from './proc-root.ts';
 
 const NL = 10;
 const SP = 32;
@@ -163,10 +164,6 @@ let chunk: Buffer | undefined;
 /** Default paths of the two tables, overridable for tests and for other roots (TCPLENS_PROC). */
 export function procNetTcpPath(family: Family, procRoot = procRootDir()): string {
   return `${procRoot}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`;
-}
-
-export function procRootDir(): string {
-  return process.env.TCPLENS_PROC ?? '/proc';
 }
 
 /**

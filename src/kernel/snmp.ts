@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describeFsError, KernelReadError } from '../errors.ts';
 import type { CounterFields, ParsedCounters } from '../model/counters.ts';
-import { procRootDir } from './proc-net-tcp.ts';
+import { procRootDir } from './proc-root.ts';
 
 // Kernel names are plain identifiers. Anything else ('__proto__' from a doctored file, say) is
 // refused rather than used as an object key.

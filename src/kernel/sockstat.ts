@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describeFsError, KernelReadError } from '../errors.ts';
 import type { CounterFields, ParsedCounters } from '../model/counters.ts';
-import { procRootDir } from './proc-net-tcp.ts';
+import { procRootDir } from './proc-root.ts';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 const INTEGER = /^-?\d+$/;

@@ -2,7 +2,7 @@
 
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { KernelReadError, PermissionError, UsageError, describeFsError } from '../errors.ts';
-import { procRootDir } from './proc-net-tcp.ts';
+import { procRootDir } from './proc-root.ts';
 
 /** An inclusive range of ports, as in ip_local_port_range or one entry of ip_local_reserved_ports. */
 export interface PortRange {

@@ -93,8 +93,6 @@ export function round(n: number, digits = 1): number {
   return Math.round(n * f) / f;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Where an experiment's server and client run: the lab's namespaces when root (apart, over a veth), else loopback. */
 export interface Place {
   /** The server's address, as the client reaches it. */

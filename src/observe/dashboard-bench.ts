@@ -6,7 +6,7 @@
 import * as v from 'valibot';
 import { inflateSync } from 'node:zlib';
 import { UsageError } from '../errors.ts';
-import { percentileCurve } from '../render/bench-html.ts';
+import { percentileCurve } from '../analyze/percentile-curve.ts';
 import type { BenchResult, TimelinePoint } from '../model/bench-result.ts';
 import type { BenchRunView, BenchView } from './dashboard-protocol.ts';
 import type { UploadLimits } from './dashboard-upload.ts';

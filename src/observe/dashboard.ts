@@ -2,7 +2,7 @@
 // doctor's findings (renewed every 10 s), and the bench viewer's decoder. Nothing it answers
 // changes the host.
 
-import { listenOrExplain } from '../serve/listen.ts';
+import { listenOrExplain } from '../http/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { hostname, release } from 'node:os';
 import type { Duplex } from 'node:stream';

@@ -1,6 +1,6 @@
 // The exporter's HTTP server: GET /metrics for Prometheus, a one-line page at /, nothing else.
 
-import { listenOrExplain } from '../serve/listen.ts';
+import { listenOrExplain } from '../http/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './exporter.ts';
 

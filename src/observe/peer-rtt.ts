@@ -2,7 +2,8 @@
 // `tcplens sockets -i --by peer`, the top N peers by connections and the rest as one, with the RTT
 // distribution of every connection. Taken at most once per interval, shared by whoever asks meanwhile.
 
-import { type Group, type RttSpread, querySockets } from '../analyze/socket-query.ts';
+import type { Group, RttSpread } from '../analyze/socket-query.ts';
+import { querySockets } from '../doctor/socket-query.ts';
 import { TcplensError } from '../errors.ts';
 
 export interface PeerRtt {

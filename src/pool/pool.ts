@@ -2,7 +2,10 @@
 // show contention: connected, free, pending, queued, running, and queue wait.
 
 import { DecoratorHandler, Pool, interceptors, type Dispatcher } from 'undici';
-import { newHistogram } from '../bench/recorder.ts';
+import type { PoolStats } from '../model/pool-stats.ts';
+import { newHistogram } from '../text/histogram.ts';
+
+export type { PoolStats } from '../model/pool-stats.ts';
 
 export interface PoolOptions {
   /** Connections at most (default 10). */
@@ -18,18 +21,6 @@ export interface PoolOptions {
   marginMs?: number;
   /** Retries of idempotent requests that met a connection the server had just closed (default 2). */
   retries?: number;
-}
-
-export interface PoolStats {
-  connected: number;
-  free: number;
-  pending: number;
-  queued: number;
-  running: number;
-  size: number;
-  /** Time requests waited for a connection, ms: the contention signal. */
-  queueWaitMs: { count: number; p50: number; p90: number; p99: number; max: number; mean: number };
-  retries: number;
 }
 
 export interface TcplensPool {

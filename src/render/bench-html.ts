@@ -1,28 +1,12 @@
 // A self-contained HTML report of bench runs: summary, latency over time, the percentile curve,
 // TIME_WAIT and ports over time. Charts are uPlot, inlined, so the file opens with no network.
 
-import * as hdr from 'hdr-histogram-js';
 import type { BenchResult } from '../model/bench-result.ts';
+import { percentileCurve } from '../analyze/percentile-curve.ts';
 import { asset, escapeHtml } from './html.ts';
-import { formatCount } from './table.ts';
+import { formatCount } from '../text/number.ts';
 import { formatDuration, partialNote, warmupOf } from './bench.ts';
 import { timeWaitAddedOf } from '../bench/verdict.ts';
-
-// Percentiles to plot, spread evenly on the "nines" axis (x = 1 / (1 - q)).
-const CURVE = [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];
-
-export function percentileCurve(r: BenchResult): { x: number[]; y: number[] } {
-  const h = hdr.decodeFromCompressedBase64(r.histogram, 32, false);
-  const x: number[] = [];
-  const y: number[] = [];
-  if (h.totalCount === 0) return { x, y };
-  for (const q of CURVE) {
-    x.push(1 / (1 - q / 100));
-    // A bucket's top can lie above the exact max the run saw; the curve ends at that max.
-    y.push(Math.min(h.getValueAtPercentile(q) / 1000, r.latencyMs.max || Infinity));
-  }
-  return { x, y };
-}
 
 export function renderBenchHtml(runs: BenchResult[]): string {
   const data = runs.map((r) => ({

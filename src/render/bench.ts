@@ -3,7 +3,8 @@
 import type { BenchResult, Percentiles } from '../model/bench-result.ts';
 import { countOf, portsPerSecond, timeWaitAddedOf } from '../bench/verdict.ts';
 import { oneLineMessage } from '../bench/error-meanings.ts';
-import { type Color, formatCount, paint, renderTable } from './table.ts';
+import { formatCount } from '../text/number.ts';
+import { type Color, paint, renderTable } from './table.ts';
 
 function ms(x: number): string {
   if (x >= 1000) return `${(x / 1000).toFixed(2)} s`;

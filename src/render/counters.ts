@@ -1,7 +1,8 @@
 // Text and JSON for `tcplens counters`: a table of absolute values or of one interval's changes.
 
 import { type CounterRow, groupRows } from '../analyze/counter-delta.ts';
-import { type Column, formatCount, paint, renderTable } from './table.ts';
+import { formatCount } from '../text/number.ts';
+import { type Column, paint, renderTable } from './table.ts';
 
 export interface CounterRenderOptions {
   color: boolean;

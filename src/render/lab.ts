@@ -2,18 +2,8 @@
 
 import type { Cell, Experiment, ExperimentResult } from '../lab/experiment.ts';
 import type { LabReport } from '../lab/runner.ts';
-import { formatCount, paint, renderTable } from './table.ts';
-
-/** One cell as text: whole numbers with separators, fractions to three significant places. */
-export function formatCell(v: Cell | undefined): string {
-  if (v === null || v === undefined) return '-';
-  if (typeof v === 'boolean') return v ? 'yes' : 'no';
-  if (typeof v === 'string') return v;
-  if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v)) return formatCount(v);
-  const abs = Math.abs(v);
-  return abs >= 100 ? formatCount(Math.round(v)) : abs >= 10 ? v.toFixed(1) : abs >= 1 ? v.toFixed(2) : v.toPrecision(2);
-}
+import { formatCell } from '../text/number.ts';
+import { paint, renderTable } from './table.ts';
 
 /** The columns of a set of rows: every key, in the order first seen. */
 export function rowColumns(rows: Record<string, Cell>[]): string[] {

@@ -2,7 +2,7 @@
 
 import type { ProxyJson, ProxyStats } from '../proxy/proxy.ts';
 import type { ToxicJson } from '../proxy/toxic-set.ts';
-import { formatCount } from './table.ts';
+import { formatCount } from '../text/number.ts';
 
 function percent(p: number): string {
   return `${Number((p * 100).toFixed(2))}%`;

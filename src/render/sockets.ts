@@ -8,7 +8,9 @@ import { type ByteColumn, type ByteWriter, intWidth, renderByteTable } from './b
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';
-import { type Color, type Column, formatCount, formatShare, paint, renderTable } from './table.ts';
+import { formatCount, formatShare } from '../text/number.ts';
+import { type Color, type Column, paint, renderTable } from './table.ts';
+import { bracketHost } from '../text/host-port.ts';
 
 export interface RenderOptions {
   color: boolean;
@@ -22,7 +24,7 @@ export interface RenderOptions {
 
 /** "127.0.0.1:80", "[::1]:80", "*:*" for the unspecified remote of a listener. */
 export function formatEndpoint(e: Endpoint): string {
-  const host = e.address.includes(':') ? `[${e.address}]` : e.address;
+  const host = bracketHost(e.address);
   const unspecified = e.address === '0.0.0.0' || e.address === '::';
   return `${unspecified ? (e.port === 0 ? '*' : host) : host}:${e.port === 0 ? '*' : e.port}`;
 }

@@ -3,7 +3,8 @@
 import type { ApplyPlan, KnobRow, KnobStatus, NofileRow, SysctlReport } from '../analyze/sysctl-advice.ts';
 import type { SysctlWriteResult } from '../kernel/sysctl.ts';
 import type { LimitValue } from '../kernel/limits.ts';
-import { formatCount, paint, renderTable, type Color } from './table.ts';
+import { formatCount } from '../text/number.ts';
+import { paint, renderTable, type Color } from './table.ts';
 
 const STATUS_COLOR: Record<KnobStatus, Color> = { ok: 'green', differs: 'yellow', absent: 'dim', info: 'dim' };
 

@@ -43,19 +43,3 @@ export function renderTable(columns: Column[], rows: string[][]): string {
       .trimEnd();
   return [line(columns.map((c) => c.header)), ...rows.map(line)].join('\n') + '\n';
 }
-
-/** 12345 → "12,345". */
-export function formatCount(n: number): string {
-  // By hand: the first toLocaleString call loads ICU data, which costs more than a whole scan.
-  if (!Number.isInteger(n)) return String(n);
-  const s = String(Math.abs(n));
-  let outText = '';
-  for (let i = s.length; i > 0; i -= 3) outText = s.slice(Math.max(0, i - 3), i) + (outText ? ',' + outText : '');
-  return n < 0 ? '-' + outText : outText;
-}
-
-/** 0.1234 → "12.3%". */
-export function formatShare(fraction: number): string {
-  if (!Number.isFinite(fraction)) return '-';
-  return `${(fraction * 100).toFixed(1)}%`;
-}

@@ -4,7 +4,9 @@ import type { TraceEvent } from '../trace/event.ts';
 import type { TraceSummary } from '../trace/summary.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
-import { type Color, formatCount, paint, renderTable } from './table.ts';
+import { formatCount } from '../text/number.ts';
+import { type Color, paint, renderTable } from './table.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 // ---- NDJSON ----------------------------------------------------------------------------------
 
@@ -109,10 +111,6 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-function endpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 // Local HH:MM:SS.mmm, the part down to the second cached as for isoTime.
 let clockSecond = NaN;
 let clockPrefix = '';
@@ -166,8 +164,8 @@ export function traceEventText(e: TraceEvent, color: boolean): string {
   const w = what(e);
   const ms = e.ms === null ? '' : e.ms.toFixed(3);
   return (
-    pad(clock(e.timeMs), WIDTH.time) + '  ' + pad(who, WIDTH.who) + '  ' + pad(endpoint(e.saddr, e.sport), WIDTH.local) +
-    '→ ' + pad(endpoint(e.daddr, e.dport), WIDTH.remote) + '  ' + paint(pad(w.text, WIDTH.what), w.color, color) + '  ' + ms
+    pad(clock(e.timeMs), WIDTH.time) + '  ' + pad(who, WIDTH.who) + '  ' + pad(formatHostPort(e.saddr, e.sport), WIDTH.local) +
+    '→ ' + pad(formatHostPort(e.daddr, e.dport), WIDTH.remote) + '  ' + paint(pad(w.text, WIDTH.what), w.color, color) + '  ' + ms
   ).trimEnd() + '\n';
 }
 

@@ -10,9 +10,9 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../errors.ts';
-import { renderJson } from '../render/json.ts';
-import { observerOf, type ConnectionObserver } from './observe.ts';
-import type { PoolStats } from '../pool/pool.ts';
+import { renderJson } from '../text/json.ts';
+import { observerOf, type ConnectionObserver } from './conn-state.ts';
+import type { PoolStats } from '../model/pool-stats.ts';
 import { createServerMetrics, eventLoopDelayWindows, type EventLoopDelayWindows, type ServerMetrics } from './metrics.ts';
 
 export interface DebugRoutesOptions {

@@ -2,7 +2,7 @@
 // let requests in flight finish, destroy what remains at the deadline; report what happened.
 
 import type { Server as HttpServer } from 'node:http';
-import { observeConnections, observerOf } from './observe.ts';
+import { observeConnections, observerOf } from './conn-state.ts';
 
 export interface ShutdownResult {
   /** Connections that were idle (or had not sent a request yet) when shutdown began: closed at once. */

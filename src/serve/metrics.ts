@@ -3,8 +3,8 @@
 
 import { createHistogram, performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Registry, Gauge, Counter, collectDefaultMetrics } from 'prom-client';
-import type { ConnectionObserver } from './observe.ts';
-import type { PoolStats } from '../pool/pool.ts';
+import type { ConnectionObserver } from './conn-state.ts';
+import type { PoolStats } from '../model/pool-stats.ts';
 
 export interface ServerMetricsOptions {
   /** Source of the connection metrics; without one only event-loop and process metrics are exported. */

@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { isMainThread, threadId } from 'node:worker_threads';
 import { serveApp } from './app.ts';
 import { hardenServer, type HardenResult } from './harden.ts';
-import { observeConnections } from './observe.ts';
+import { observeConnections } from './conn-state.ts';
 import type { TlsServer } from './tls.ts';
 
 export interface ServeSettings {

@@ -3,7 +3,7 @@
 
 import type { Server as HttpServer } from 'node:http';
 import { gracefulShutdown } from './graceful.ts';
-import { observeConnections } from './observe.ts';
+import { observeConnections } from './conn-state.ts';
 
 interface Port {
   postMessage(m: unknown): void;

@@ -8,7 +8,8 @@
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
-import { addressBytes, formatAddress, procRootDir, readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
+import { addressBytes, formatAddress, readProcNetTcp, type TcpRow } from '../kernel/proc-net-tcp.ts';
+import { procRootDir } from '../kernel/proc-root.ts';
 import type { Family } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
 import { matchesFilter, type TraceEvent, type TraceFilter, type TraceHandle, type TraceSink } from './event.ts';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { conclude as e1, row as e1BenchRow } from '../../src/lab/experiments/e1-keepalive.ts';
 import type { BenchResult } from '../../src/model/bench-result.ts';
-import { conclude as e2 } from '../../src/lab/experiments/e2-time-wait.ts';
+import { conclude as e2, type ReuseRun, type TimeWaitRuns } from '../../src/lab/experiments/e2-time-wait-text.ts';
 import { conclude as e3 } from '../../src/lab/experiments/e3-queue-overflow.ts';
 import { conclude as e4, NOT_WAITED } from '../../src/lab/experiments/e4-resets.ts';
 import { normalLatency } from '../../src/lab/experiments/e5-server-timeouts.ts';
@@ -12,8 +12,8 @@ import { abovePct, throughputVerdict, type Throughput } from '../../src/lab/expe
 import { conclude as e7 } from '../../src/lab/experiments/e7-pool.ts';
 import { conclude as e8 } from '../../src/lab/experiments/e8-tls.ts';
 import { conclude as e9, type CallerRun } from '../../src/lab/experiments/e9-chaos.ts';
-import type { PoolRun } from '../../src/lab/scripts/e7-pool.ts';
-import type { TlsMode } from '../../src/lab/scripts/e8-tls.ts';
+import type { PoolRun } from '../../src/lab/scripts/pool-load.ts';
+import type { TlsMode } from '../../src/lab/scripts/https-client.ts';
 
 const e1Row = (mode: string, portRange: string, o: Record<string, number>) => ({ mode, portRange, rps: 1000, p99Ms: 5, timeWaitPeak: 0, portsPerSec: 0, errors: 0, eaddrnotavail: 0, requests: 1500, ok: 1500, notMade: 0, connections: 4, ...o });
 
@@ -66,14 +66,20 @@ test("E1's errors count failed connects as well as failed requests, and the requ
 });
 
 test('E2 says when tcp_fin_timeout did change the TIME_WAIT timer and who held TIME_WAIT', () => {
-  const rows = (tw5: number): Record<string, string | number>[] => [
-    { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=0', runS: 5, ok: 100, lastOkS: 1, eaddrnotavail: 30 },
-    { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=1', runS: 5, ok: 100, lastOkS: 1, eaddrnotavail: 30 },
-    { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=60', state: 'TIME_WAIT', sockets: 50, timerS: 59.9 },
-    { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=5', state: 'TIME_WAIT', sockets: 50, timerS: tw5 },
-    { part: 'who closes first', setting: 'client closes first', clientTimeWait: 0, serverTimeWait: 100 },
-    { part: 'who closes first', setting: 'server closes first', clientTimeWait: 0, serverTimeWait: 100 },
-  ];
+  const rows = (tw5: number): TimeWaitRuns => ({
+    reuse: [
+      { reuse: 0, runS: 5, ok: 100, lastOkS: 1, eaddrnotavail: 30, timestamps: 1 },
+      { reuse: 1, runS: 5, ok: 100, lastOkS: 1, eaddrnotavail: 30, timestamps: 1 },
+    ],
+    fin: [
+      { finTimeoutS: 60, state: 'TIME_WAIT', connections: 50, sockets: 50, timerS: 59.9, peerRsts: 0 },
+      { finTimeoutS: 5, state: 'TIME_WAIT', connections: 50, sockets: 50, timerS: tw5, peerRsts: 0 },
+    ],
+    who: [
+      { closer: 'client', connections: 100, clientTimeWait: 0, serverTimeWait: 100, peerRsts: null },
+      { closer: 'server', connections: 100, clientTimeWait: 0, serverTimeWait: 100, peerRsts: null },
+    ],
+  });
   const same = e2(rows(59.9), '1000');
   assert.match(same, /left TIME_WAIT as long as 60 did/);
   assert.match(same, /tcp_tw_reuse=1 did no better: 100 requests went through in the first 1 s, then connects failed the same way/);
@@ -84,29 +90,42 @@ test('E2 says when tcp_fin_timeout did change the TIME_WAIT timer and who held T
 test('E2 gives tcp_tw_reuse=0 as requests until the ports ran out, not as a rate, and =1 as the rate reuse allows', () => {
   // The audit's run: with 0 the 100 ports went in the first second, then only failed connects; the
   // EADDRNOTAVAIL counts are bench's back-off retries, higher where connects kept succeeding.
-  const r0 = { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=0', runS: 2, ok: 99, lastOkS: 1, eaddrnotavail: 32 };
-  const r1 = { part: 'tcp_tw_reuse', setting: 'tcp_tw_reuse=1', runS: 2, ok: 198, lastOkS: 2, eaddrnotavail: 52 };
-  const text = e2([r0, r1], '1000');
+  const r0: ReuseRun = { reuse: 0, runS: 2, ok: 99, lastOkS: 1, eaddrnotavail: 32, timestamps: 1 };
+  const r1: ReuseRun = { reuse: 1, runS: 2, ok: 198, lastOkS: 2, eaddrnotavail: 52, timestamps: 1 };
+  const reuse = (a: ReuseRun, b: ReuseRun): TimeWaitRuns => ({ reuse: [a, b], fin: [], who: [] });
+  const text = e2(reuse(r0, r1), '1000');
   assert.match(text, /tcp_tw_reuse=0, 99 requests went through in the first 1 s, then every connect\(\) failed with EADDRNOTAVAIL for the rest of the 2 s run/);
   assert.match(text, /With tcp_tw_reuse=1 connections went on to the end: 198 requests, ~99 per second, where reuse allows at most 100 ports \/ 1 s = 100 per second/);
   assert.match(text, /\(tcp_tw_reuse_delay\)\. Bench retried each failed connect after 10 ms, doubling to 1 s: its EADDRNOTAVAIL counts \(32 with 0, 52 with 1\) count those retries, not demand\./);
   assert.doesNotMatch(text, /connections\/s against|99 connections\/s|50 with 0/);
   // A longer tcp_tw_reuse_delay: the rate reuse allows follows it.
-  assert.match(e2([r0, { ...r1, ok: 100 }], '2000'), /100 ports \/ 2 s = 50 per second/);
+  assert.match(e2(reuse(r0, { ...r1, ok: 100 }), '2000'), /100 ports \/ 2 s = 50 per second/);
   // Ports that never ran out: no claim either way.
-  assert.match(e2([{ ...r0, eaddrnotavail: 0, lastOkS: 2 }, r1], '1000'), /did not run out in the 2 s run/);
+  assert.match(e2(reuse({ ...r0, eaddrnotavail: 0, lastOkS: 2 }, r1), '1000'), /did not run out in the 2 s run/);
 });
 
 test('E2 says a --quick run did not watch TIME_WAIT to its end, and why a count is short of the connections made', () => {
-  const rows = (o: { gone: number | null; sockets: number; rsts: number }): Record<string, string | number | null>[] => [
-    { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=60', state: 'TIME_WAIT', connections: 200, sockets: 200, timerS: 60, peerRsts: 0 },
-    { part: 'tcp_fin_timeout', setting: 'tcp_fin_timeout=3', state: 'TIME_WAIT', connections: 200, sockets: o.sockets, timerS: 59.9, peerRsts: o.rsts, stillAfterS: 3.5, stillThere: o.sockets, goneAfterS: o.gone },
-  ];
+  const rows = (o: { gone: number | null; sockets: number; rsts: number; lastSeen?: number }): TimeWaitRuns => ({
+    reuse: [],
+    fin: [
+      { finTimeoutS: 60, state: 'TIME_WAIT', connections: 200, sockets: 200, timerS: 60, peerRsts: 0 },
+      {
+        finTimeoutS: 3,
+        state: 'TIME_WAIT',
+        connections: 200,
+        sockets: o.sockets,
+        timerS: 59.9,
+        peerRsts: o.rsts,
+        watch: { stillAfterS: 3.5, stillThere: o.sockets, lastSeenS: o.lastSeen ?? null, goneAfterS: o.gone },
+      },
+    ],
+    who: [],
+  });
   const quick = e2(rows({ gone: null, sockets: 200, rsts: 0 }), '1000', 3.5);
   assert.match(quick, /200 of 200 TIME_WAIT sockets were still there 3.5 s later, past tcp_fin_timeout=3 \(not watched until they went/);
   assert.doesNotMatch(quick, /the last went after/);
   assert.doesNotMatch(quick, /left no TIME_WAIT/);
-  const full = e2(rows({ gone: 66.2, sockets: 197, rsts: 3 }).map((r) => (r.goneAfterS ? { ...r, lastSeenS: 61.3 } : r)), '1000', 66);
+  const full = e2(rows({ gone: 66.2, sockets: 197, rsts: 3, lastSeen: 61.3 }), '1000', 66);
   // Counted 5 s apart: seen at 61.3 s, gone at 66.2 s; TIME_WAIT is 60 s, so not "after 66.2 s".
   assert.match(full, /the last went between 61.3 and 66.2 s after the close/);
   assert.doesNotMatch(full, /went after/);

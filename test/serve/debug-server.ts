@@ -4,7 +4,7 @@
 import { createServer, request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { debugRoutes, type DebugRoutes, type DebugRoutesOptions } from '../../src/serve/debug.ts';
-import { observeConnections, type ConnectionObserver } from '../../src/serve/observe.ts';
+import { observeConnections, type ConnectionObserver } from '../../src/serve/conn-state.ts';
 
 export interface DebugServer {
   port: number;

@@ -4,7 +4,7 @@ import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:
 import { setTimeout as sleep } from 'node:timers/promises';
 import { debugRoutes, parseProfileSeconds } from '../../src/serve/debug.ts';
 import { isLoopbackAddress } from '../../src/text/loopback.ts';
-import type { ConnectionInfo, ConnectionObserver, StateCounts } from '../../src/serve/observe.ts';
+import type { ConnectionInfo, ConnectionObserver, StateCounts } from '../../src/serve/conn-state.ts';
 import { debugServer, get, getJson, until } from './debug-server.ts';
 
 interface Conns {

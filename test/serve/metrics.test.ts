@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { register as globalRegistry } from 'prom-client';
 import { createServerMetrics } from '../../src/serve/metrics.ts';
-import type { ConnectionObserver, StateCounts } from '../../src/serve/observe.ts';
+import type { ConnectionObserver, StateCounts } from '../../src/serve/conn-state.ts';
 import { debugServer, get, until } from './debug-server.ts';
 
 interface Sample {

@@ -8,7 +8,8 @@ import { connect as netConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile } from 'node:fs/promises';
 import { selfSignedCertificate, type CertificatePair } from '../../src/http/self-signed.ts';
-import { createTlsServer, tlsStats, CertificateError, type ReloadEvent, type TlsServerOptions, type TlsServer } from '../../src/serve/tls.ts';
+import { createTlsServer, CertificateError, type ReloadEvent, type TlsServerOptions, type TlsServer } from '../../src/serve/tls.ts';
+import { tlsStats } from '../../src/serve/tls-handshakes.ts';
 import { certDir, get, handshake, listen, peerCommonName, sessionOf, shut, type CertDir } from './tls-client.ts';
 
 let alpha: CertificatePair, beta: CertificatePair, gamma: CertificatePair, delta: CertificatePair;

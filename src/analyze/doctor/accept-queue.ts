@@ -1,7 +1,8 @@
 // Accept-queue overflow and the backlog settings behind it, as this kernel applies them.
 
 import type { Finding } from '../../model/finding.ts';
-import { type DoctorSnapshot, fmt, sysctlNumber } from './snapshot.ts';
+import { type DoctorSnapshot, sysctlNumber } from './snapshot.ts';
+import { formatCount } from '../../text/number.ts';
 
 /** A listener this full is one burst away from dropping handshakes. */
 export const QUEUE_FILL_WARNING = 0.8;
@@ -12,7 +13,7 @@ export function acceptQueue(s: DoctorSnapshot): Finding[] {
   const drops = s.deltas['TcpExt.ListenDrops'] ?? 0;
   const full = s.sockets.listeners.filter((l) => l.fill !== null && l.fill >= QUEUE_FILL_WARNING);
   const where = (full.length ? full : s.sockets.listeners.filter((l) => l.queue > 0))
-    .map((l) => `${l.local.address}:${l.local.port}${l.process ? ` (${l.process}/${l.pid})` : ''} queue ${fmt(l.queue)}/${l.maxQueue ?? '?'}`)
+    .map((l) => `${l.local.address}:${l.local.port}${l.process ? ` (${l.process}/${l.pid})` : ''} queue ${formatCount(l.queue)}/${l.maxQueue ?? '?'}`)
     .slice(0, 5);
   if (overflows > 0 || full.length > 0) {
     out.push({
@@ -20,7 +21,7 @@ export function acceptQueue(s: DoctorSnapshot): Finding[] {
       severity: overflows > 0 ? 'critical' : 'warning',
       title: overflows > 0 ? 'Accept queues overflowed: connections are being dropped' : 'An accept queue is nearly full',
       evidence: [
-        `TcpExt.ListenOverflows +${fmt(overflows)}, ListenDrops +${fmt(drops)} in ${s.durationS} s (/proc/net/netstat)`,
+        `TcpExt.ListenOverflows +${formatCount(overflows)}, ListenDrops +${formatCount(drops)} in ${s.durationS} s (/proc/net/netstat)`,
         ...where.map((w) => `listener ${w}`),
       ],
       mechanism:

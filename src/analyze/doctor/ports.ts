@@ -1,7 +1,9 @@
 // Ephemeral-port exhaustion towards one destination, and the failed connects that announce it.
 
 import type { Finding } from '../../model/finding.ts';
-import { type DoctorSnapshot, fmt, sysctlNumber } from './snapshot.ts';
+import { type DoctorSnapshot, sysctlNumber } from './snapshot.ts';
+import { formatCount } from '../../text/number.ts';
+import { bracketHost } from '../../text/host-port.ts';
 
 export const PORT_SHARE_WARNING = 0.5;
 export const PORT_SHARE_CRITICAL = 0.8;
@@ -13,16 +15,16 @@ export function ephemeralPorts(s: DoctorSnapshot): Finding[] {
   if (worst.length === 0) return [];
   const reuse = sysctlNumber(s, 'net.ipv4.tcp_tw_reuse');
   const top = worst[0]!;
-  const host = top.remote.address.includes(':') ? `[${top.remote.address}]` : top.remote.address;
+  const host = bracketHost(top.remote.address);
   return [
     {
       id: 'ephemeral-port-exhaustion',
       severity: top.share >= PORT_SHARE_CRITICAL ? 'critical' : 'warning',
-      title: `${fmt(top.ports)} of ${fmt(e.usable)} ephemeral ports in use towards ${host}:${top.remote.port}`,
+      title: `${formatCount(top.ports)} of ${formatCount(e.usable)} ephemeral ports in use towards ${host}:${top.remote.port}`,
       evidence: [
-        ...worst.slice(0, 5).map((d) => `${d.remote.address}:${d.remote.port}: ${fmt(d.ports)} ports (${(d.share * 100).toFixed(0)}%), ${fmt(d.timeWait)} of them in TIME_WAIT`),
-        `usable range ${e.range.low}-${e.range.high}${e.reservedInRange ? ` minus ${fmt(e.reservedInRange)} reserved` : ''} = ${fmt(e.usable)} per destination`,
-        `Tcp.AttemptFails +${fmt(s.deltas['Tcp.AttemptFails'] ?? 0)} in ${s.durationS} s; tcp_tw_reuse = ${reuse ?? '?'}`,
+        ...worst.slice(0, 5).map((d) => `${d.remote.address}:${d.remote.port}: ${formatCount(d.ports)} ports (${(d.share * 100).toFixed(0)}%), ${formatCount(d.timeWait)} of them in TIME_WAIT`),
+        `usable range ${e.range.low}-${e.range.high}${e.reservedInRange ? ` minus ${formatCount(e.reservedInRange)} reserved` : ''} = ${formatCount(e.usable)} per destination`,
+        `Tcp.AttemptFails +${formatCount(s.deltas['Tcp.AttemptFails'] ?? 0)} in ${s.durationS} s; tcp_tw_reuse = ${reuse ?? '?'}`,
       ],
       mechanism:
         'Every connection to one remote ip:port needs its own local port, and a port stays taken for 60 s of TIME_WAIT after this host closes. When the range runs out connect() fails with EADDRNOTAVAIL.',

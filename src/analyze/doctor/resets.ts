@@ -1,7 +1,8 @@
 // Resets and aborts: connections that ended with RST rather than a close, and why.
 
 import type { Finding } from '../../model/finding.ts';
-import { type DoctorSnapshot, fmt } from './snapshot.ts';
+import type { DoctorSnapshot } from './snapshot.ts';
+import { formatCount } from '../../text/number.ts';
 
 /** Established connections reset per second before it is worth a look. */
 export const ESTAB_RESETS_PER_S = 10;
@@ -21,13 +22,13 @@ export function resets(s: DoctorSnapshot): Finding[] {
   const memory = d('TcpExt.TCPAbortOnMemory');
   const perS = s.durationS > 0 ? estab / s.durationS : 0;
   if (perS < ESTAB_RESETS_PER_S && memory === 0) return [];
-  const aborts = ABORTS.filter(([k]) => d(k) > 0).map(([k, why]) => `${k} +${fmt(d(k))}: ${why}`);
+  const aborts = ABORTS.filter(([k]) => d(k) > 0).map(([k, why]) => `${k} +${formatCount(d(k))}: ${why}`);
   return [
     {
       id: 'connection-resets',
       severity: memory > 0 ? 'critical' : 'warning',
-      title: `${fmt(Math.round(perS))} established connections reset per second`,
-      evidence: [`Tcp.EstabResets +${fmt(estab)}, Tcp.OutRsts +${fmt(out)} in ${s.durationS} s (/proc/net/snmp)`, ...aborts],
+      title: `${formatCount(Math.round(perS))} established connections reset per second`,
+      evidence: [`Tcp.EstabResets +${formatCount(estab)}, Tcp.OutRsts +${formatCount(out)} in ${s.durationS} s (/proc/net/snmp)`, ...aborts],
       mechanism:
         'A reset ends a connection at once, and the other side sees ECONNRESET on its next read or write. The usual causes are a peer that aborts (a crash, SO_LINGER 0, closing with unread data), an idle connection closed by one side while the other reuses it, or a full accept queue with tcp_abort_on_overflow=1.',
       fix: [

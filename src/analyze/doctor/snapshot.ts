@@ -77,4 +77,3 @@ export function sysctlNumber(s: DoctorSnapshot, name: string): number | undefine
   return Number.isFinite(n) ? n : undefined;
 }
 
-export { formatCount as fmt } from '../../render/table.ts';

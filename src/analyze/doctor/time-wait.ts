@@ -1,7 +1,8 @@
 // TIME_WAIT pile-up: how many, against tcp_max_tw_buckets, and which side closes first.
 
 import type { Finding } from '../../model/finding.ts';
-import { type DoctorSnapshot, fmt, sysctlNumber } from './snapshot.ts';
+import { type DoctorSnapshot, sysctlNumber } from './snapshot.ts';
+import { formatCount } from '../../text/number.ts';
 
 /** Below this, TIME_WAIT is the normal residue of a quiet host. */
 export const TIME_WAIT_NOTABLE = 1000;
@@ -22,12 +23,12 @@ export function timeWait(s: DoctorSnapshot): Finding[] {
     {
       id: 'time-wait-pile-up',
       severity,
-      title: `${fmt(tw)} sockets in TIME_WAIT: ${serverFirst ? 'the server side closes first' : 'this host closes its outgoing connections first'}`,
+      title: `${formatCount(tw)} sockets in TIME_WAIT: ${serverFirst ? 'the server side closes first' : 'this host closes its outgoing connections first'}`,
       evidence: [
-        `TIME_WAIT ${fmt(tw)}${buckets ? ` of tcp_max_tw_buckets ${fmt(buckets)} (${(share * 100).toFixed(0)}%)` : ''} (/proc/net/tcp{,6})`,
-        `on listening ports (server closed first): ${fmt(server)}; towards remote ports (this host closed first): ${fmt(client)}`,
-        ...top.map((p) => `${serverFirst ? 'local' : 'remote'} port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${fmt(p.count)}`),
-        ...(overflow ? [`TcpExt.TCPTimeWaitOverflow +${fmt(overflow)}: connections closed without TIME_WAIT`] : []),
+        `TIME_WAIT ${formatCount(tw)}${buckets ? ` of tcp_max_tw_buckets ${formatCount(buckets)} (${(share * 100).toFixed(0)}%)` : ''} (/proc/net/tcp{,6})`,
+        `on listening ports (server closed first): ${formatCount(server)}; towards remote ports (this host closed first): ${formatCount(client)}`,
+        ...top.map((p) => `${serverFirst ? 'local' : 'remote'} port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${formatCount(p.count)}`),
+        ...(overflow ? [`TcpExt.TCPTimeWaitOverflow +${formatCount(overflow)}: connections closed without TIME_WAIT`] : []),
       ],
       mechanism:
         'The side that closes a connection first holds it in TIME_WAIT for a fixed 60 s on Linux (tcp_fin_timeout does not change that). At N new connections a second, that is 60·N sockets: harmless on a server\'s listening port, but on the connecting side each one holds an ephemeral port towards its destination.',
@@ -54,7 +55,7 @@ export function finTimeout(s: DoctorSnapshot): Finding[] {
       id: 'fin-timeout-misread',
       severity: 'info',
       title: `tcp_fin_timeout is ${fin} s, but TIME_WAIT still lasts 60 s`,
-      evidence: [`net.ipv4.tcp_fin_timeout = ${fin}; TIME_WAIT sockets now: ${fmt(s.sockets.byState.TIME_WAIT ?? 0)}`],
+      evidence: [`net.ipv4.tcp_fin_timeout = ${fin}; TIME_WAIT sockets now: ${formatCount(s.sockets.byState.TIME_WAIT ?? 0)}`],
       mechanism:
         'tcp_fin_timeout is how long an orphaned socket may wait in FIN_WAIT2 for the peer\'s FIN. TIME_WAIT is fixed at 60 s (TCP_TIMEWAIT_LEN) and no sysctl shortens it.',
       fix: ['to cut TIME_WAIT, reuse connections (keep-alive) or let the other side close first; tcp_tw_reuse=1 helps only outgoing connections'],
@@ -64,8 +65,8 @@ export function finTimeout(s: DoctorSnapshot): Finding[] {
     out.push({
       id: 'fin-wait2-accumulation',
       severity: 'warning',
-      title: `${fmt(fw2)} sockets in FIN_WAIT2: peers that never finish closing`,
-      evidence: [`FIN_WAIT2 ${fmt(fw2)} (/proc/net/tcp{,6}); tcp_fin_timeout ${fin ?? '?'} s`],
+      title: `${formatCount(fw2)} sockets in FIN_WAIT2: peers that never finish closing`,
+      evidence: [`FIN_WAIT2 ${formatCount(fw2)} (/proc/net/tcp{,6}); tcp_fin_timeout ${fin ?? '?'} s`],
       mechanism:
         'After this host closed, the peer acknowledged but never sent its own FIN: the application on the other side keeps the connection half-open. Orphaned sockets give up after tcp_fin_timeout; sockets this host still holds open wait for ever.',
       fix: ['find the peers: tcplens sockets --state fin-wait-2 --by peer', 'sysctl -w net.ipv4.tcp_fin_timeout=30 to free orphaned ones sooner'],

@@ -4,17 +4,19 @@
 import type { Finding } from '../../model/finding.ts';
 import { dropReasonMeaning } from '../drop-reasons.ts';
 import { resetReasonMeaning } from '../reset-reasons.ts';
-import { type DoctorSnapshot, fmt, type ReasonCount } from './snapshot.ts';
+import type { DoctorSnapshot, ReasonCount } from './snapshot.ts';
+import { formatCount } from '../../text/number.ts';
+import { formatHostPort } from '../../text/host-port.ts';
 
 /** At most this many evidence lines of reasons per finding. */
 const MAX_LINES = 6;
 
-const end = (c: ReasonCount) => `${c.address.includes(':') ? `[${c.address}]` : c.address}:${c.port}`;
+const end = (c: ReasonCount) => formatHostPort(c.address, c.port);
 const owner = (c: ReasonCount) => (c.pid !== undefined ? ` (${c.process ?? '?'}/${c.pid})` : '');
 
 /** `TCP_LISTEN_OVERFLOW ×8 on 127.0.0.1:8080 (python3/123)` */
 export function reasonLine(c: ReasonCount, what: 'on' | 'from' = 'on'): string {
-  return `${c.reason} ×${fmt(c.count)} ${what} ${end(c)}${owner(c)}${c.where ? ` at ${c.where}` : ''}`;
+  return `${c.reason} ×${formatCount(c.count)} ${what} ${end(c)}${owner(c)}${c.where ? ` at ${c.where}` : ''}`;
 }
 
 /** An ACK refused at a full accept queue for a SYN-cookie connection: the cookie checked out, the queue had no room. */
@@ -42,10 +44,10 @@ export function partitionListenOverflows(s: DoctorSnapshot): ListenOverflowParti
 
 function partitionLine(p: ListenOverflowPartition): string {
   const seen = p.listenOverflow + p.cookie;
-  const parts = [p.listenOverflow && `${fmt(p.listenOverflow)} TCP_LISTEN_OVERFLOW`, p.cookie && `${fmt(p.cookie)} NO_SOCKET at cookie_v*_check (SYN-cookie connections)`].filter(Boolean);
+  const parts = [p.listenOverflow && `${formatCount(p.listenOverflow)} TCP_LISTEN_OVERFLOW`, p.cookie && `${formatCount(p.cookie)} NO_SOCKET at cookie_v*_check (SYN-cookie connections)`].filter(Boolean);
   return (
-    `${fmt(p.overflows)} ListenOverflows: ${fmt(seen)} drops seen with reasons${parts.length ? ` (${parts.join(', ')})` : ''}, ` +
-    `${fmt(p.refused)} SYNs refused at the full queue (no tracepoint)` +
+    `${formatCount(p.overflows)} ListenOverflows: ${formatCount(seen)} drops seen with reasons${parts.length ? ` (${parts.join(', ')})` : ''}, ` +
+    `${formatCount(p.refused)} SYNs refused at the full queue (no tracepoint)` +
     (seen > p.overflows ? ' — the trace saw more than the counter: their windows differ by the time bpftrace takes to stop' : '')
   );
 }
@@ -85,7 +87,7 @@ export function traceReasons(s: DoctorSnapshot): Finding[] {
     out.push({
       id: 'abort-on-close',
       severity: 'warning',
-      title: `${fmt(abortCount)} connections reset because their application closed them with data unread`,
+      title: `${formatCount(abortCount)} connections reset because their application closed them with data unread`,
       evidence: aborts.slice(0, MAX_LINES).map((c) => reasonLine(c, 'from')),
       mechanism:
         'When an application closes a socket whose receive queue still holds data, the kernel sends RST instead of FIN (RFC 2525, 2.17) and throws the data away. The peer gets ECONNRESET, and may lose a response it had not yet read.',
@@ -103,7 +105,7 @@ export function traceReasons(s: DoctorSnapshot): Finding[] {
     out.push({
       id: 'drops-with-reasons',
       severity: 'info',
-      title: `${fmt(otherCount)} TCP packets dropped by the kernel, with its reasons`,
+      title: `${formatCount(otherCount)} TCP packets dropped by the kernel, with its reasons`,
       evidence: other.slice(0, MAX_LINES).map((c) => {
         const m = dropReasonMeaning(c.reason);
         return `${reasonLine(c)}${m ? `: ${m.meaning}${m.counter ? ` (${m.counter})` : ''}` : ''}`;
@@ -117,8 +119,8 @@ export function traceReasons(s: DoctorSnapshot): Finding[] {
     out.push({
       id: 'trace-lost-events',
       severity: 'info',
-      title: `tracing lost ${fmt(t.lostEvents)} events: the counts of reasons are short by up to that many`,
-      evidence: [`${fmt(t.lostEvents)} events lost or skipped by bpftrace in ${t.durationS} s`],
+      title: `tracing lost ${formatCount(t.lostEvents)} events: the counts of reasons are short by up to that many`,
+      evidence: [`${formatCount(t.lostEvents)} events lost or skipped by bpftrace in ${t.durationS} s`],
       mechanism: "bpftrace's per-CPU buffers overflowed, or a BPF program was already running on that CPU.",
       fix: ['trace a narrower window: doctor --port PORT --trace SECONDS'],
     });

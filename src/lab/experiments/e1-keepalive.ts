@@ -5,7 +5,7 @@ import type { BenchResult } from '../../model/bench-result.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
 import { bench, labScript, ratio, round, timeWaitIn } from '../steps.ts';
 import type { Netns } from '../../kernel/netns.ts';
-import { formatCount } from '../../render/table.ts';
+import { formatCount } from '../../text/number.ts';
 
 const NARROW_RANGE = '20000 20999'; // outside the default range: earlier runs' TIME_WAIT cannot hold these ports
 

@@ -1,14 +1,15 @@
 // E2 of the lab: TIME_WAIT tuning measured over a veth — what tcp_tw_reuse does to a
 // client short of ports, what tcp_fin_timeout does (not) to TIME_WAIT, and who holds TIME_WAIT.
+// The measuring; its conclusion and charts are in e2-time-wait-text.ts.
 
 import type { Netns } from '../../kernel/netns.ts';
 import type { Socket } from '../../model/socket.ts';
-import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
-import { formatCount } from '../../render/table.ts';
-import { bench, counterDelta, countersIn, labScript, round, sleep, socketsIn, sysctlIn } from '../steps.ts';
+import type { Cell, Experiment, ExperimentOutcome, LabContext } from '../experiment.ts';
+import { bench, counterDelta, countersIn, labScript, round, socketsIn, sysctlIn } from '../steps.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RANGE_PORTS, type FinRun, type ReuseRun, type TimeWaitRuns, type WhoRun, charts, conclude, finSetting, reuseSetting, whoSetting } from './e2-time-wait-text.ts';
 
 const RANGE_LO = 21000;
-const RANGE_PORTS = 100;
 
 type Row = Record<string, Cell>;
 
@@ -62,13 +63,13 @@ async function withPeerRsts<T>(ctx: LabContext, peer: Netns | undefined, step: (
 }
 
 /** Who closes first holds TIME_WAIT: counted at both ends. Runs on loopback too (one table then). */
-async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netns; host: string }, count: number): Promise<Row[]> {
+async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netns; host: string }, count: number): Promise<WhoRun[]> {
   ctx.progress('who closes first');
   const [answerPort, firstPort] = (await startServers(ctx, where.server, where.host, ['0:answer', '0:first'])) as [number, number];
-  const rows: Row[] = [];
-  for (const [setting, port, mode] of [
-    ['client closes first', answerPort, 'first'],
-    ['server closes first', firstPort, 'wait'],
+  const runs: WhoRun[] = [];
+  for (const [closer, port, mode] of [
+    ['client', answerPort, 'first'],
+    ['server', firstPort, 'wait'],
   ] as const) {
     // The passive closer is the one whose RSTs could end the other's TIME_WAIT.
     const passive = mode === 'first' ? where.server : where.client;
@@ -79,9 +80,8 @@ async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netn
       return [done, cs, where.server === where.client ? cs : await settle(ctx, where.server, port)] as const;
     });
     const tw = (s: Socket) => s.state === 'TIME_WAIT';
-    rows.push({
-      part: 'who closes first',
-      setting,
+    runs.push({
+      closer,
       connections: c.closed,
       clientTimeWait: clientSockets.filter((s) => tw(s) && towards(port)(s)).length,
       serverTimeWait: serverSockets.filter((s) => tw(s) && from(port)(s)).length,
@@ -89,150 +89,40 @@ async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netn
       peerRsts: where.server === where.client ? null : peerRsts,
     });
   }
-  return rows;
+  return runs;
 }
 
-/** "N of M … : the passive closer sent K RSTs" when a TIME_WAIT count is short of the connections made. */
-function shortfall(held: number, made: number, rsts: Cell | undefined, peer: 'client' | 'server'): string {
-  if (!(made > held)) return '';
-  const n = made - held;
-  return typeof rsts === 'number' && rsts > 0
-    ? ` ${n} of the ${made} connections left no TIME_WAIT, and the ${peer} sent ${rsts} RST${rsts === 1 ? '' : 's'} meanwhile (Tcp.OutRsts of its namespace): ` +
-        `an RST that reaches a TIME_WAIT socket ends it at once (tcp_rfc1337=0). On this kernel the active closer now and then sends its final ACK twice, and the ${peer}, closed by the first, answers the second with an RST.`
-    : ` ${n} of the ${made} connections left no TIME_WAIT that /proc/net/tcp listed, with no RST from the ${peer}.`;
-}
-
-/** The short tcp_fin_timeout of a row's setting ("tcp_fin_timeout=5" → 5). */
-const finOf = (r: Row) => Number(String(r.setting).split('=')[1]);
-
-/** "N requests went through in the first X s" from a reuse row: lastOkS is the end of the last second with a completed request. */
-const okUntil = (r: Row) =>
-  `${formatCount(Number(r.ok))} request${Number(r.ok) === 1 ? '' : 's'} went through${typeof r.lastOkS === 'number' ? ` in the first ${r.lastOkS} s` : ''}`;
-
-/**
- * tcp_tw_reuse 0 against 1 by what tells them apart: the errors once the ports run out. Not a rate for 0: its
- * requests stop once each port has been used once, so ok / run length is only ports / run length. Nor
- * the raw EADDRNOTAVAIL counts: bench retries a failed connect after 10 ms doubling to 1 s, so they
- * count retries, and run higher where connects go on succeeding (each success resets the back-off).
- */
-export function reuseText(r0: Row, r1: Row, reuseDelayMs: string | undefined): string {
-  const runS = Number(r0.runS);
-  const ports = RANGE_PORTS;
-  // Ran out: connects failed, and requests stopped at least a second before the run's end.
-  const ranOut = (r: Row) => Number(r.eaddrnotavail) > 0 && typeof r.lastOkS === 'number' && r.lastOkS < runS;
-  const delayS = Number(reuseDelayMs ?? '1000') / 1000;
-  const expected = round(ports / delayS, 0);
-  const rate1 = round(Number(r1.ok) / runS, 0);
-  const retries = ` bench retried each failed connect after 10 ms, doubling to 1 s: its EADDRNOTAVAIL counts (${r0.eaddrnotavail} with 0, ${r1.eaddrnotavail} with 1) count those retries, not demand.`;
-  if (!ranOut(r0)) {
-    return `With ${ports} client ports and tcp_tw_reuse=0 the ports did not run out in the ${runS} s run (${okUntil(r0)}; with 1, ${okUntil(r1)}), so it shows no difference.`;
-  }
-  const zero = `With ${ports} client ports and tcp_tw_reuse=0, ${okUntil(r0)}, then every connect() failed with EADDRNOTAVAIL for the rest of the ${runS} s run: each port stays in TIME_WAIT for 60 s.`;
-  if (ranOut(r1)) {
-    return `${zero} tcp_tw_reuse=1 did no better: ${okUntil(r1)}, then connects failed the same way;${retries}`;
-  }
-  return (
-    `${zero} With tcp_tw_reuse=1 connections went on to the end: ${formatCount(Number(r1.ok))} requests, ~${rate1} per second, ` +
-    `where reuse allows at most ${ports} ports / ${delayS} s = ${expected} per second — connect() may take over a TIME_WAIT port once its last timestamp is ` +
-    `${reuseDelayMs ?? '1000'} ms old (tcp_tw_reuse_delay).${retries.replace(' bench', ' Bench')}`
-  );
-}
-
-/**
- * watchS: how long after the close the short-fin_timeout TIME_WAIT sockets were watched (--quick
- * watches only past fin_timeout, not for TIME_WAIT's 60 s).
- */
-export function conclude(rows: Row[], reuseDelayMs: string | undefined, watchS = 66): string {
-  const parts: string[] = [];
-  const r0 = rows.find((r) => r.setting === 'tcp_tw_reuse=0');
-  const r1 = rows.find((r) => r.setting === 'tcp_tw_reuse=1');
-  if (r0 && r1) parts.push(reuseText(r0, r1, reuseDelayMs));
-  const fin = rows.filter((r) => r.part === 'tcp_fin_timeout');
-  const tw60 = fin.find((r) => r.state === 'TIME_WAIT' && finOf(r) === 60);
-  const twShort = fin.find((r) => r.state === 'TIME_WAIT' && finOf(r) !== 60);
-  const fw = fin.find((r) => r.state === 'FIN_WAIT2');
-  if (tw60 && twShort) {
-    const short = finOf(twShort);
-    const same = Math.abs(Number(twShort.timerS) - Number(tw60.timerS)) < 5;
-    parts.push(
-      same
-        ? `tcp_fin_timeout=${short} left TIME_WAIT as long as 60 did: the kernel's timers read ${twShort.timerS} s and ${tw60.timerS} s right after the close` +
-            `${fw ? `, while an orphaned FIN_WAIT_2 socket's read ${fw.timerS} s — that is what tcp_fin_timeout bounds` : ''}.`
-        : `tcp_fin_timeout changed the TIME_WAIT timer here: ${twShort.timerS} s with ${short} against ${tw60.timerS} s with 60.`,
-    );
-    if (twShort.stillAfterS !== undefined && twShort.stillAfterS !== null) {
-      const gone = twShort.goneAfterS;
-      parts.push(
-        `${twShort.stillThere} of ${twShort.sockets} TIME_WAIT sockets were still there ${twShort.stillAfterS} s later, past tcp_fin_timeout=${short}` +
-          (typeof gone === 'number'
-            ? typeof twShort.lastSeenS === 'number'
-              ? `; the last went between ${twShort.lastSeenS} and ${gone} s after the close (two counts in a row).`
-              : `; all gone ${gone} s after the close.`
-            : watchS < 60
-              ? ` (not watched until they went: that takes TIME_WAIT's 60 s, longer than --quick waits).`
-              : `; some were still there ${watchS} s after the close.`),
-      );
-    }
-    for (const r of [tw60, twShort]) {
-      const note = shortfall(Number(r.sockets), Number(r.connections), r.peerRsts, 'server');
-      if (note) parts.push(`With tcp_fin_timeout=${finOf(r)}:${note}`);
-    }
-  }
-  const cf = rows.find((r) => r.setting === 'client closes first');
-  const sf = rows.find((r) => r.setting === 'server closes first');
-  if (cf && sf) {
-    const holds = (r: Row) => (Number(r.clientTimeWait) > Number(r.serverTimeWait) ? 'the client' : Number(r.serverTimeWait) > Number(r.clientTimeWait) ? 'the server' : 'neither side more');
-    parts.push(
-      `When the client closed first ${holds(cf)} held TIME_WAIT (${cf.clientTimeWait} client, ${cf.serverTimeWait} server sockets); ` +
-        `when the server closed first ${holds(sf)} did (${sf.clientTimeWait} client, ${sf.serverTimeWait} server).`,
-    );
-    const cfNote = shortfall(Number(cf.clientTimeWait), Number(cf.connections), cf.peerRsts, 'server');
-    const sfNote = shortfall(Number(sf.serverTimeWait), Number(sf.connections), sf.peerRsts, 'client');
-    if (cfNote) parts.push(`Client first:${cfNote}`);
-    if (sfNote) parts.push(`Server first:${sfNote}`);
-  }
-  return parts.join(' ');
-}
-
-function charts(rows: Row[], timeline: [number, number][], durationS: number, finShortS: number): LabChart[] {
-  const out: LabChart[] = [];
-  const reuse = rows.filter((r) => r.part === 'tcp_tw_reuse');
-  if (reuse.length) {
-    out.push({
-      title: `tcp_tw_reuse with ${RANGE_PORTS} client ports: requests completed in ${durationS} s of short connections`,
-      kind: 'bar',
-      xLabel: 'setting',
-      yLabel: 'requests',
-      series: [{ label: 'completed', points: reuse.map((r) => [String(r.setting), Number(r.ok)]) }],
-    });
-  }
-  const fin = rows.filter((r) => r.part === 'tcp_fin_timeout');
-  if (fin.length) {
-    out.push({
-      title: 'Remaining timer right after the close, as the kernel reports it (/proc/net/tcp)',
-      kind: 'bar',
-      xLabel: 'socket',
-      yLabel: 'seconds',
-      series: [{ label: 'timer (median)', points: fin.map((r) => [`${r.state} ${r.setting}`, Number(r.timerS)]) }],
-    });
-  }
-  if (timeline.length > 1) {
-    out.push({ title: `TIME_WAIT sockets over time with tcp_fin_timeout=${finShortS}`, kind: 'line', xLabel: 'seconds after the close', yLabel: 'sockets', series: [{ label: 'TIME_WAIT', points: timeline }] });
-  }
-  const who = rows.filter((r) => r.part === 'who closes first');
-  if (who.length) {
-    out.push({
-      title: 'Who holds TIME_WAIT',
-      kind: 'bar',
-      xLabel: 'closing order',
-      yLabel: 'TIME_WAIT sockets',
-      series: [
-        { label: 'client side', points: who.map((r) => [String(r.setting), Number(r.clientTimeWait)]) },
-        { label: 'server side', points: who.map((r) => [String(r.setting), Number(r.serverTimeWait)]) },
-      ],
-    });
-  }
-  return out;
+/** The runs as the experiment's rows, in the order and with the keys its JSON and tables have always had. */
+function rowsOf(runs: TimeWaitRuns): Row[] {
+  return [
+    ...runs.reuse.map((r): Row => ({
+      part: 'tcp_tw_reuse',
+      setting: reuseSetting(r),
+      runS: r.runS,
+      ok: r.ok,
+      lastOkS: r.lastOkS,
+      eaddrnotavail: r.eaddrnotavail,
+      timestamps: r.timestamps,
+    })),
+    ...runs.fin.map((r): Row => ({
+      part: 'tcp_fin_timeout',
+      setting: finSetting(r),
+      state: r.state,
+      connections: r.connections,
+      sockets: r.sockets,
+      timerS: r.timerS,
+      peerRsts: r.peerRsts,
+      ...(r.watch ?? {}),
+    })),
+    ...runs.who.map((r): Row => ({
+      part: 'who closes first',
+      setting: whoSetting(r),
+      connections: r.connections,
+      clientTimeWait: r.clientTimeWait,
+      serverTimeWait: r.serverTimeWait,
+      peerRsts: r.peerRsts,
+    })),
+  ];
 }
 
 export const experiment: Experiment = {
@@ -246,19 +136,18 @@ export const experiment: Experiment = {
     'orphaned FIN_WAIT_2. Last, whichever side sends the first FIN is the one left holding TIME_WAIT.',
   rootFor: 'tcp_tw_reuse and tcp_fin_timeout',
   async run(ctx): Promise<ExperimentOutcome> {
-    const rows: Row[] = [];
     const skipped: string[] = [];
     let timeline: [number, number][] = [];
     // --quick looks past a shorter fin_timeout, sooner: the point (TIME_WAIT outlives it) is the same.
     const finShortS = ctx.quick ? 3 : 5;
     if (!ctx.root) {
       skipped.push('tcp_tw_reuse 0 vs 1 and tcp_fin_timeout: they need sysctls inside a network namespace of its own (root); the host\'s are never changed');
-      rows.push(...(await whoCloses(ctx, { host: '127.0.0.1' }, ctx.quick ? 100 : 500)));
+      const runs: TimeWaitRuns = { reuse: [], fin: [], who: await whoCloses(ctx, { host: '127.0.0.1' }, ctx.quick ? 100 : 500) };
       const shows =
         'Without root only the last part runs, on loopback: whichever side sends the first FIN is the one left holding TIME_WAIT. ' +
         'tcp_tw_reuse (with the client limited to a few ports) and tcp_fin_timeout (often advised to "shorten TIME_WAIT", which it does not) ' +
         'need sysctls in a network namespace of their own.';
-      return { rows, charts: charts(rows, timeline, 0, finShortS), conclusion: conclude(rows, undefined), skipped, shows };
+      return { rows: rowsOf(runs), charts: charts(runs, timeline, 0, finShortS), conclusion: conclude(runs, undefined), skipped, shows };
     }
     // Three namespace pairs, so that the parts run side by side: tcp_tw_reuse 0 and 1 each in one of
     // its own (its sysctls and its narrowed port range are per namespace), fin_timeout and then who
@@ -270,20 +159,17 @@ export const experiment: Experiment = {
     const durationS = ctx.quick ? 2 : 5;
 
     // tcp_tw_reuse 0 vs 1, with the client limited to RANGE_PORTS ports.
-    const reusePart = async (topo: typeof t, reuse: 0 | 1): Promise<Row> => {
+    const reusePart = async (topo: typeof t, reuse: 0 | 1): Promise<ReuseRun> => {
       const responder = ctx.start([process.execPath, labScript('http-responder'), topo.serverAddress, '8081'], { ns: topo.server });
       await responder.waitFor(/^\{/, 10_000);
       topo.client.sysctl({ 'net.ipv4.ip_local_port_range': `${RANGE_LO} ${RANGE_LO + RANGE_PORTS - 1}`, 'net.ipv4.tcp_tw_reuse': reuse });
       ctx.progress(`tcp_tw_reuse=${reuse}`);
       const b = await bench(ctx, `http://${topo.serverAddress}:8081/`, ['--no-keepalive', '-c', '4', '-d', String(durationS)], { ns: topo.client });
       return {
-        part: 'tcp_tw_reuse',
-        setting: `tcp_tw_reuse=${reuse}`,
+        reuse,
         runS: durationS,
         ok: b.requests.ok,
-        // The end of the last second in which a request completed: where tcp_tw_reuse=0 ran out of ports.
         lastOkS: b.timeline.filter((p) => p.requests > 0).at(-1)?.t ?? null,
-        // Failed connect attempts, bench's retries included: not requests (connectErrors).
         eaddrnotavail: b.errors.EADDRNOTAVAIL ?? 0,
         timestamps: timestamps === undefined ? null : Number(timestamps),
       };
@@ -293,10 +179,10 @@ export const experiment: Experiment = {
     // FIN_WAIT_2's with the short value. The short one's TIME_WAIT sockets are counted again later.
     let t0 = 0;
     let pShort = 0;
-    const finPart = async (): Promise<Row[]> => {
+    const finPart = async (): Promise<FinRun[]> => {
       let p60: number, pNever: number;
       [p60, pShort, pNever] = (await startServers(ctx, t.server, t.serverAddress, ['8083:answer', '8084:answer', '8085:never'])) as [number, number, number];
-      const out: Row[] = [];
+      const out: FinRun[] = [];
       for (const [fin, port, state] of [
         [60, p60, 'TIME_WAIT'],
         [finShortS, pShort, 'TIME_WAIT'],
@@ -314,8 +200,7 @@ export const experiment: Experiment = {
         });
         const socks = settled.filter((s) => s.state === state && s.remote.port === port);
         out.push({
-          part: 'tcp_fin_timeout',
-          setting: `tcp_fin_timeout=${fin}`,
+          finTimeoutS: fin,
           state,
           connections: c.closed,
           sockets: socks.length,
@@ -326,21 +211,21 @@ export const experiment: Experiment = {
       return out;
     };
 
-    const [reuseRows, [finRows, whoRows]] = await Promise.all([
+    const [reuseRuns, [finRuns, whoRuns]] = await Promise.all([
       Promise.all([reusePart(reuse0, 0), reusePart(reuse1, 1)]),
       (async () => {
         const fin = await finPart();
         return [fin, await whoCloses(ctx, { client: t.client, server: t.server, host: t.serverAddress }, ctx.quick ? 100 : 500)] as const;
       })(),
     ]);
-    rows.push(...reuseRows, ...finRows, ...whoRows);
+    const runs: TimeWaitRuns = { reuse: reuseRuns, fin: finRuns, who: whoRuns };
 
     // The short fin_timeout's TIME_WAIT sockets again: just past fin_timeout in --quick, to their end otherwise.
-    const twShort = finRows[1]!;
+    const twShort = finRuns[1]!;
     const countTw = async () => (await socketsIn(ctx, t.client)).filter((s) => s.state === 'TIME_WAIT' && s.remote.port === pShort).length;
     const firstLookS = finShortS + 0.5;
     const watchS = ctx.quick ? firstLookS : 66;
-    timeline = [[0, Number(twShort.sockets)]];
+    timeline = [[0, twShort.sockets]];
     let goneAfterS: number | null = null;
     // The sample before the one that found none: TIME_WAIT ended between the two.
     let lastSeenS: number | null = null;
@@ -360,16 +245,13 @@ export const experiment: Experiment = {
       }
       if (n === 0 || at >= watchS) break;
     }
-    twShort.stillAfterS = timeline[1]![0];
-    twShort.stillThere = timeline[1]![1];
-    // null: not seen gone — in --quick because nobody waited for TIME_WAIT's 60 s.
-    twShort.lastSeenS = lastSeenS;
-    twShort.goneAfterS = goneAfterS;
+    // goneAfterS null: not seen gone — in --quick because nobody waited for TIME_WAIT's 60 s.
+    twShort.watch = { stillAfterS: timeline[1]![0], stillThere: timeline[1]![1], lastSeenS, goneAfterS };
     t.client.sysctl({ 'net.ipv4.tcp_fin_timeout': 60 });
     return {
-      rows,
-      charts: charts(rows, timeline, durationS, finShortS),
-      conclusion: conclude(rows, reuseDelayMs, watchS),
+      rows: rowsOf(runs),
+      charts: charts(runs, timeline, durationS, finShortS),
+      conclusion: conclude(runs, reuseDelayMs, watchS),
       skipped,
       blanks: { goneAfterS: ctx.quick ? 'not watched' : `not by ${watchS} s` },
     };

@@ -5,6 +5,7 @@ import type { Netns } from '../../kernel/netns.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext } from '../experiment.ts';
 import { counterDelta, countersIn, labScript, round, runScriptJson, sysctlIn } from '../steps.ts';
 import type { BurstResult } from '../scripts/burst.ts';
+import { percentile } from '../../text/percentile.ts';
 
 type Row = Record<string, Cell>;
 
@@ -27,12 +28,6 @@ interface Where {
   server?: Netns;
   host: string;
   port: number;
-}
-
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 async function burst(ctx: LabContext, w: Where, syncookies: string, connections: number, withinS: number): Promise<Row> {

@@ -3,7 +3,8 @@
 
 import type { Netns } from '../../kernel/netns.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabChart, LabContext, LabProcess } from '../experiment.ts';
-import { labScript, round, sleep, socketsIn, sysctlIn } from '../steps.ts';
+import { labScript, round, socketsIn, sysctlIn } from '../steps.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 type Row = Record<string, Cell>;
 

@@ -4,9 +4,9 @@
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
 import { hardenedSettings } from '../../serve/harden.ts';
-import { formatCell } from '../../render/lab.ts';
-import type { RaceResult } from '../scripts/e5-idle-race.ts';
-import type { SlowlorisResult } from '../scripts/e5-slowloris.ts';
+import { formatCell } from '../../text/number.ts';
+import type { RaceResult } from '../scripts/idle-race.ts';
+import type { SlowlorisResult } from '../scripts/slowloris.ts';
 
 const codes = (c: Record<string, number>) =>
   Object.entries(c)
@@ -89,8 +89,8 @@ export const experiment: Experiment = {
     // Both clients at once, to keep the experiment short: each phase of the slowloris part sees the
     // race's light load alike, and the race's latency window does not depend on a quiet machine.
     const [s, r] = await Promise.all([
-      runScriptJson<SlowlorisResult>(ctx, p, 'e5-slowloris', { url: slowServer.url, ...slow }, 60_000),
-      runScriptJson<RaceResult>(ctx, p, 'e5-idle-race', { url: `http://${pathListen}/`, ...race }, 120_000),
+      runScriptJson<SlowlorisResult>(ctx, p, 'slowloris', { url: slowServer.url, ...slow }, 60_000),
+      runScriptJson<RaceResult>(ctx, p, 'idle-race', { url: `http://${pathListen}/`, ...race }, 120_000),
     ]);
 
     const [blind, fixed, pooled] = r.clients;

@@ -4,8 +4,8 @@
 import { availableParallelism } from 'node:os';
 import type { Cell, Experiment, LabChart, LabContext } from '../experiment.ts';
 import { startServe, labPlace, type Place, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
-import type { Load, LoadResult, Spread } from '../scripts/e6-load.ts';
+import { formatCell } from '../../text/number.ts';
+import type { Load, LoadResult, Spread } from '../scripts/worker-spread.ts';
 
 /** Sockets listening on the port, as ss sees them in the server's namespace; undefined without ss. */
 async function listeners(ctx: LabContext, p: Place, port: number): Promise<number | undefined> {
@@ -109,7 +109,7 @@ export const experiment: Experiment = {
 
     // Quick: new connections only, where the three differ most (who accepts); full: keep-alive too.
     ctx.progress('load on each server, the one listener again for the noise, then who served whom');
-    const out = await runScriptJson<LoadResult>(ctx, p, 'e6-load', { urls: servers.map((s) => s.url), benchS, quick, ...spread }, 120_000);
+    const out = await runScriptJson<LoadResult>(ctx, p, 'worker-spread', { urls: servers.map((s) => s.url), benchS, quick, ...spread }, 120_000);
     const results = out.runs.map((r, i) => ({ ...r, spread: out.servers[i]! }));
     // serve names its workers in a header: threads with SO_REUSEPORT, processes with node:cluster.
     const kinds = ['single', 'pid ', 'thread '];

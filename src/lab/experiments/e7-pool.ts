@@ -3,8 +3,8 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
-import type { PoolResult, PoolRun } from '../scripts/e7-pool.ts';
+import { formatCell } from '../../text/number.ts';
+import type { PoolResult, PoolRun } from '../scripts/pool-load.ts';
 
 /** ms to two decimals: the histogram's microseconds are noise at this scale. */
 const ms = (x: number) => Math.round(x * 100) / 100;
@@ -65,7 +65,7 @@ export const experiment: Experiment = {
     ctx.progress(`starting the server (${p.where})`);
     const server = await startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug'] });
     ctx.progress(`${rate} requests/s through pools of three sizes`);
-    const r = await runScriptJson<PoolResult>(ctx, p, 'e7-pool', { url: `${server.url}delay/${delayMs}`, rate, durationMs, sizes: null, calibrate: 10 }, 120_000);
+    const r = await runScriptJson<PoolResult>(ctx, p, 'pool-load', { url: `${server.url}delay/${delayMs}`, rate, durationMs, sizes: null, calibrate: 10 }, 120_000);
     // Three sizes, as the script chose them: too small, Little's law, twice that.
     const label = (i: number) => ['too small', `Little’s law: ${rate}/s × ${r.serviceMs} ms = ${r.little.toFixed(2)}, rounded up`, 'twice Little’s law'][i]!;
 

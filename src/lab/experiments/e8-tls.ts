@@ -3,8 +3,8 @@
 
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 import { startServe, labPlace, runScriptJson } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
-import type { TlsMode, TlsResult } from '../scripts/e8-tls.ts';
+import { formatCell } from '../../text/number.ts';
+import type { TlsMode, TlsResult } from '../scripts/https-client.ts';
 
 const LABELS: Record<TlsMode['mode'], string> = {
   // Short: they head the table's columns. The first two open a new connection per request.
@@ -68,7 +68,7 @@ export const experiment: Experiment = {
     ctx.progress('full handshakes, resumed sessions, keep-alive');
     // Quick runs measure one client at a time: with fewer handshakes, queueing on 2 cores would hide the difference.
     const lanes = quick ? 1 : 8;
-    const r = await runScriptJson<TlsResult>(ctx, p, 'e8-tls', { url: server.url, lanes, durationMs: quick ? 600 : 3000 }, 120_000);
+    const r = await runScriptJson<TlsResult>(ctx, p, 'https-client', { url: server.url, lanes, durationMs: quick ? 600 : 3000 }, 120_000);
     const [full, resumed] = r.modes;
 
     const rows: Record<string, Cell>[] = r.modes.map((m) => ({

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { labPlace } from '../steps.ts';
-import { formatCell } from '../../render/lab.ts';
+import { formatCell } from '../../text/number.ts';
 import type { Cell, Experiment, LabChart } from '../experiment.ts';
 
 // The example ships with the source tree (examples/ is not part of the npm package), as TypeScript

@@ -5,6 +5,7 @@
 
 import { Agent, request } from 'node:http';
 import { Socket } from 'node:net';
+import { percentileOfSorted } from '../../text/percentile.ts';
 
 interface Config {
   url: string;
@@ -140,10 +141,6 @@ function startCrowd(t0: number): { conns: SlowConnection[]; stop(): void } {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 const round = (x: number) => Math.round(x * 100) / 100;
 
@@ -151,7 +148,7 @@ function summary(samples: Sample[]): Latency {
   const ok = samples.filter((s) => !s.error).map((s) => s.latencyMs).sort((a, b) => a - b);
   const errors: Record<string, number> = {};
   for (const s of samples) if (s.error) errors[s.error] = (errors[s.error] ?? 0) + 1;
-  return { requests: samples.length, errors: samples.length - ok.length, errorCodes: errors, p50Ms: round(percentile(ok, 50)), p99Ms: round(percentile(ok, 99)), maxMs: round(ok.at(-1) ?? 0) };
+  return { requests: samples.length, errors: samples.length - ok.length, errorCodes: errors, p50Ms: round(percentileOfSorted(ok, 50)), p99Ms: round(percentileOfSorted(ok, 99)), maxMs: round(ok.at(-1) ?? 0) };
 }
 
 const t0 = performance.now();
@@ -191,7 +188,7 @@ const result: SlowlorisResult = {
     closedByServer: closedByServer.length,
     got408: crowd.conns.filter((c) => c.got408).length,
     stillOpenAtEnd: stillOpen,
-    lifetimeMs: { min: round(lifetimes[0] ?? 0), p50: round(percentile(lifetimes, 50)), max: round(lifetimes.at(-1) ?? 0) },
+    lifetimeMs: { min: round(lifetimes[0] ?? 0), p50: round(percentileOfSorted(lifetimes, 50)), max: round(lifetimes.at(-1) ?? 0) },
     bytesSentMean: round(crowd.conns.reduce((a, c) => a + c.bytesSent, 0) / Math.max(1, crowd.conns.length)),
     timeline,
   },

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { observeConnections, observerOf, type ConnState } from '../../src/serve/observe.ts';
+import { observeConnections, observerOf, type ConnState } from '../../src/serve/conn-state.ts';
 import { gracefulShutdown } from '../../src/serve/graceful.ts';
 import { hardenedSettings, hardenServer } from '../../src/serve/harden.ts';
 import { until } from './debug-server.ts';

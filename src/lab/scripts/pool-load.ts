@@ -9,6 +9,8 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createPool, type PoolStats } from '../../pool/pool.ts';
+import { percentileOfSorted } from '../../text/percentile.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Config {
   url: string;
@@ -49,12 +51,7 @@ export interface PoolResult {
 
 const config = JSON.parse(process.argv[2] ?? '{}') as Config;
 const target = new URL(config.url);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 const round = (x: number) => Math.round(x * 100) / 100;
 
 /** mulberry32: every pool size meets the very same arrivals. */
@@ -94,7 +91,7 @@ async function serviceTimeMs(): Promise<number> {
   } finally {
     await pool.close();
   }
-  return percentile(times.sort((a, b) => a - b), 50);
+  return percentileOfSorted(times.sort((a, b) => a - b), 50);
 }
 
 async function drive(connections: number, schedule: number[]): Promise<PoolRun> {
@@ -113,7 +110,7 @@ async function drive(connections: number, schedule: number[]): Promise<PoolRun> 
   loop.enable();
   const inFlight: Promise<void>[] = [];
   for (const at of schedule) {
-    await sleep(at - (performance.now() - t0));
+    await sleep(Math.max(0, at - (performance.now() - t0)));
     inFlight.push(
       (async () => {
         try {
@@ -143,7 +140,7 @@ async function drive(connections: number, schedule: number[]): Promise<PoolRun> 
     elapsedMs: Math.round(elapsedMs),
     errors,
     queueWaitMs: stats.queueWaitMs,
-    latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
+    latencyMs: { p50: round(percentileOfSorted(latencies, 50)), p99: round(percentileOfSorted(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
     loopDelayMs: { p50: round(loop.percentile(50) / 1e6), p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
     peakQueued,
     queued,

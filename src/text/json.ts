@@ -1,4 +1,5 @@
-// JSON output: one stable, documented document per command, written with a trailing newline.
+// JSON as tcplens writes it: two-space indents and a trailing newline, for every command's --json
+// output and for the debug endpoints.
 
 export function renderJson(data: unknown): string {
   return JSON.stringify(data, null, 2) + '\n';

@@ -6,6 +6,7 @@
 // argv[2]: {"url","lanes","durationMs"}
 
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { percentileOfSorted } from '../../text/percentile.ts';
 
 interface Config {
   url: string;
@@ -22,10 +23,6 @@ const port = Number(target.port);
 const REQUEST_CLOSE = Buffer.from('GET / HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n');
 const REQUEST_KEEP = Buffer.from('GET / HTTP/1.1\r\nHost: lab\r\n\r\n');
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 const round = (x: number) => Math.round(x * 100) / 100;
 
 interface Conn {
@@ -159,8 +156,8 @@ async function run(mode: Mode): Promise<TlsMode> {
     handshakes: handshakes.length,
     resumed,
     errors,
-    handshakeMs: { p10: round(percentile(handshakes, 10)), p50: round(percentile(handshakes, 50)), p99: round(percentile(handshakes, 99)) },
-    tcpConnectMs: { p50: round(percentile(tcp, 50)) },
+    handshakeMs: { p10: round(percentileOfSorted(handshakes, 10)), p50: round(percentileOfSorted(handshakes, 50)), p99: round(percentileOfSorted(handshakes, 99)) },
+    tcpConnectMs: { p50: round(percentileOfSorted(tcp, 50)) },
   };
 }
 

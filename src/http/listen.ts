@@ -3,11 +3,7 @@
 
 import type { Server } from 'node:net';
 import { UsageError } from '../errors.ts';
-
-/** host:port as a URL writes it, IPv6 in brackets. */
-export function showHostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
+import { formatHostPort } from '../text/host-port.ts';
 
 /** Listen, or throw a UsageError that names the address and the reason (in use, no such address, privileged port). */
 export async function listenOrExplain(server: Server, host: string, port: number, backlog?: number): Promise<number> {
@@ -29,8 +25,8 @@ export async function listenOrExplain(server: Server, host: string, port: number
           : code === 'EACCES'
             ? 'ports below 1024 need root'
             : (err as Error).message;
-    throw new UsageError(`cannot listen on ${showHostPort(host, port)}: ${why}`);
+    throw new UsageError(`cannot listen on ${formatHostPort(host, port)}: ${why}`);
   }
-  server.on('error', (err) => process.stderr.write(`tcplens: ${showHostPort(host, port)}: ${err.message}\n`));
+  server.on('error', (err) => process.stderr.write(`tcplens: ${formatHostPort(host, port)}: ${err.message}\n`));
   return (server.address() as { port: number }).port;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderJson, writeJsonWithList } from '../../src/render/json.ts';
+import { renderJson, writeJsonWithList } from '../../src/text/json.ts';
 
 const collect = (head: object, items: unknown[]) => {
   const parts: string[] = [];

@@ -8,6 +8,7 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createPool } from '../../pool/pool.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Config {
   url: string;
@@ -55,7 +56,6 @@ class HintBlindAgent extends Agent {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 /** How long the server keeps an idle connection, measured, and the Keep-Alive header it sends. */
 async function measureIdleClose(): Promise<{ closeMs: number; keepAliveHeader: string | null }> {
@@ -183,7 +183,7 @@ async function lane(i: number): Promise<number> {
       // Each gap starts when the client's own response ended: that is when its connection idles.
       let idleSince = o.doneAt ?? performance.now();
       for (let k = 0; k < config.rounds; k++) {
-        await sleep(edge.ms + offsetMs - (performance.now() - idleSince));
+        await sleep(Math.max(0, edge.ms + offsetMs - (performance.now() - idleSince)));
         o = await send();
         idleSince = o.doneAt ?? performance.now();
         count(t, o, true);
