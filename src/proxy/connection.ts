@@ -71,6 +71,8 @@ export class Rolls {
    * draw is compared with a toxicity changed later, so raising it only ever adds connections.
    */
   applies(entry: ToxicEntry): boolean {
+    // Toxicity 0 (or below) never applies: no draw is needed yet, and a later one is as uniform.
+    if (!(entry.toxicity > 0)) return false;
     let u = this.values.get(entry);
     if (u === undefined) {
       u = Math.random();

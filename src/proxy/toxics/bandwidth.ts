@@ -36,5 +36,6 @@ export const bandwidth: TcpToxic = {
   type: 'bandwidth',
   doc: 'limit throughput to rate KB/s',
   attributes: { rate: { default: 0, unit: 'count', doc: 'KB/s (1 KB = 1000 bytes); 0: no limit' } },
+  inert: (a) => a.rate! <= 0,
   createStage: (a) => new BandwidthStage(a),
 };

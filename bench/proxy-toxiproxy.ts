@@ -1,0 +1,225 @@
+// Benchmark: tcplens proxy against the real Toxiproxy, side by side in one run, rounds interleaved
+// (which goes first rotates), each configured through the same Toxiproxy API calls:
+// - requests/s and the proxy's CPU per request (from /proc/<pid>/stat) under wrk -c64 (keep-alive)
+//   to nginx (one worker), with no toxic, a latency toxic of 0 ms and one of 1 ms (downstream);
+// - MB/s of 1 GiB over one connection (a sender and a receiver process) with no toxic, latency 0 ms,
+//   and a bandwidth toxic far above the link's speed;
+// - elapsed ms of 2 MB through a slicer of 1000 ± 100 byte pieces with a 10 µs delay.
+// Every ratio printed is the median of the per-round ratios tcplens / Toxiproxy.
+//
+//   node bench/proxy-toxiproxy.ts [--rounds 5] [--seconds 3] [--threads 2] [--bulk-gib 1] [--only rps|bulk|slicer]
+//
+// Needs the toxiproxy-server binary ($TOXIPROXY_SERVER, default ../shared/anchors/toxiproxy/bin) and
+// wrk (Debian: wrk); nginx (Debian: nginx-light) is used as the target when installed.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpuTicks } from './lib/cpu-ticks.ts';
+import { freePort, median, receive, sleep, start, startSender, startTarget, waitForPort } from './lib/proxy-ends.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+    'bulk-gib': { type: 'string', default: '1' },
+    only: { type: 'string' },
+  },
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+const threads = Number(values.threads);
+const bulkBytes = Math.round(Number(values['bulk-gib']) * 2 ** 30);
+const TOXIPROXY = process.env.TOXIPROXY_SERVER ?? '/work/shared/anchors/toxiproxy/bin/toxiproxy-server';
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'src/cli/main.ts');
+const work = mkdtempSync(join(tmpdir(), 'tcplens-bench-toxiproxy-'));
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+
+if (!existsSync(TOXIPROXY)) {
+  console.error(`tcplens: no toxiproxy-server at ${TOXIPROXY} (set TOXIPROXY_SERVER)`);
+  process.exit(1);
+}
+if (spawnSync('wrk', ['--version']).error) {
+  console.error('tcplens: wrk is not installed (Debian: apt-get install wrk)');
+  process.exit(1);
+}
+
+/** A proxy server under test: its API and the pid whose CPU is counted. */
+interface Server {
+  name: string;
+  api: string;
+  pid: number;
+}
+
+async function startToxiproxy(): Promise<Server> {
+  const port = await freePort();
+  const c = start(TOXIPROXY, ['-host', '127.0.0.1', '-port', String(port)], 'ignore');
+  // Its log goes to stdout, a line or more per connection: read and dropped, or it blocks.
+  c.stdout!.resume();
+  await waitForPort(port);
+  return { name: 'toxiproxy', api: `http://127.0.0.1:${port}`, pid: c.pid! };
+}
+
+async function startTcplens(): Promise<Server> {
+  const port = await freePort();
+  const c = start(process.execPath, [cli, 'proxy', '--api', `127.0.0.1:${port}`]);
+  c.stdout!.resume();
+  await waitForPort(port);
+  return { name: 'tcplens', api: `http://127.0.0.1:${port}`, pid: c.pid! };
+}
+
+async function call(server: Server, method: string, path: string, body?: unknown): Promise<void> {
+  if (process.env.BENCH_DEBUG) console.error(server.name, method, path);
+  const r = await fetch(`${server.api}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  if (!r.ok) throw new Error(`${server.name}: ${method} ${path}: ${r.status} ${await r.text()}`);
+  await r.arrayBuffer();
+}
+
+interface Toxic {
+  type: string;
+  attributes: Record<string, number>;
+}
+
+/** A proxy named `name` in front of `upstreamPort` on both servers; returns each one's listen port. */
+async function createProxy(servers: Server[], name: string, upstreamPort: number): Promise<Map<Server, number>> {
+  const ports = new Map<Server, number>();
+  for (const s of servers) {
+    const port = await freePort();
+    await call(s, 'POST', '/proxies', { name, listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}`, enabled: true });
+    ports.set(s, port);
+  }
+  return ports;
+}
+
+/** Replace the proxy's toxics on a server with `toxic` (or none). */
+async function setToxic(server: Server, proxy: string, toxic: Toxic | undefined): Promise<void> {
+  await call(server, 'POST', '/reset');
+  if (toxic) await call(server, 'POST', `/proxies/${proxy}/toxics`, { name: 't', stream: 'downstream', toxicity: 1, ...toxic });
+}
+
+function wrk(port: number): { rps: number; requests: number } {
+  const r = spawnSync('wrk', [`-t${threads}`, '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const total = /(\d+) requests in/.exec(r.stdout);
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
+  if (r.status !== 0 || !total || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
+  if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
+  return { rps: Number(rps[1]), requests: Number(total[1]) };
+}
+
+/** Each case once per server per round, the order rotating; figures[case][server] per round. */
+async function interleaved<T>(servers: Server[], cases: string[], measure: (server: Server, c: string) => Promise<T>, show: (c: string, round: number, bySrv: Map<string, T>) => string): Promise<Map<string, Map<string, T[]>>> {
+  const out = new Map(cases.map((c) => [c, new Map(servers.map((s) => [s.name, [] as T[]]))]));
+  for (let r = 0; r < rounds; r++) {
+    for (const c of cases) {
+      const got = new Map<string, T>();
+      for (let i = 0; i < servers.length; i++) {
+        const s = servers[(i + r) % servers.length]!;
+        const v = await measure(s, c);
+        got.set(s.name, v);
+        out.get(c)!.get(s.name)!.push(v);
+      }
+      console.log(`round ${r + 1} ${c.padEnd(14)} ${show(c, r, got)}`);
+    }
+  }
+  return out;
+}
+
+const ratio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!));
+
+console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
+const servers = [await startTcplens(), await startToxiproxy()];
+
+const TOXICS: Record<string, Toxic | undefined> = {
+  none: undefined,
+  'latency 0': { type: 'latency', attributes: { latency: 0 } },
+  'latency 1': { type: 'latency', attributes: { latency: 1 } },
+  // 1 TB/s: far above any loopback link, so it only costs what its pacing costs.
+  'bandwidth max': { type: 'bandwidth', attributes: { rate: 1_000_000_000 } },
+  slicer: { type: 'slicer', attributes: { average_size: 1000, size_variation: 100, delay: 10 } },
+};
+
+if (values.only === undefined || values.only === 'rps') {
+  const target = await startTarget(work);
+  const ports = await createProxy(servers, 'http', target.port);
+  console.log(`\nrequests: ${target.name}; wrk -t${threads} -c64 -d${seconds}s; ${rounds} rounds, interleaved`);
+  const cases = ['none', 'latency 0', 'latency 1'];
+  const res = await interleaved(
+    servers,
+    cases,
+    async (s, c) => {
+      await setToxic(s, 'http', TOXICS[c]);
+      const before = cpuTicks(s.pid);
+      const r = wrk(ports.get(s)!);
+      return { rps: r.rps, cpuUs: ((cpuTicks(s.pid) - before) * 1e4) / r.requests };
+    },
+    (_c, _r, got) => [...got].map(([n, v]) => `${n} ${Math.round(v.rps)} req/s ${v.cpuUs.toFixed(1)} µs CPU/req`).join('; '),
+  );
+  console.log('medians (ratio: median of per-round tcplens/toxiproxy):');
+  for (const c of cases) {
+    const t = res.get(c)!.get('tcplens')!;
+    const x = res.get(c)!.get('toxiproxy')!;
+    console.log(
+      `  ${c.padEnd(14)} tcplens ${Math.round(median(t.map((v) => v.rps)))} req/s ${median(t.map((v) => v.cpuUs)).toFixed(1)} µs/req; ` +
+        `toxiproxy ${Math.round(median(x.map((v) => v.rps)))} req/s ${median(x.map((v) => v.cpuUs)).toFixed(1)} µs/req; ` +
+        `req/s ${ratio(t.map((v) => v.rps), x.map((v) => v.rps)).toFixed(2)}x, CPU/req ${ratio(t.map((v) => v.cpuUs), x.map((v) => v.cpuUs)).toFixed(2)}x`,
+    );
+  }
+  await call(servers[0]!, 'DELETE', '/proxies/http');
+  await call(servers[1]!, 'DELETE', '/proxies/http');
+}
+
+if (values.only === undefined || values.only === 'bulk') {
+  const senderPort = await startSender(bulkBytes);
+  const ports = await createProxy(servers, 'bulk', senderPort);
+  console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection; ${rounds} rounds, interleaved`);
+  const cases = ['none', 'latency 0', 'bandwidth max'];
+  const res = await interleaved(
+    servers,
+    cases,
+    async (s, c) => {
+      await setToxic(s, 'bulk', TOXICS[c]);
+      const before = cpuTicks(s.pid);
+      const got = await receive(ports.get(s)!);
+      if (got.bytes !== bulkBytes) throw new Error(`${s.name}, ${c}: got ${got.bytes} of ${bulkBytes} bytes`);
+      return { mbps: got.bytes / 1e6 / (got.ms / 1000), cpuS: (cpuTicks(s.pid) - before) / 100 };
+    },
+    (_c, _r, got) => [...got].map(([n, v]) => `${n} ${Math.round(v.mbps)} MB/s ${v.cpuS.toFixed(2)} CPU s`).join('; '),
+  );
+  console.log('medians:');
+  for (const c of cases) {
+    const t = res.get(c)!.get('tcplens')!.map((v) => v.mbps);
+    const x = res.get(c)!.get('toxiproxy')!.map((v) => v.mbps);
+    console.log(`  ${c.padEnd(14)} tcplens ${Math.round(median(t))} MB/s; toxiproxy ${Math.round(median(x))} MB/s; ${ratio(t, x).toFixed(2)}x`);
+  }
+  await call(servers[0]!, 'DELETE', '/proxies/bulk');
+  await call(servers[1]!, 'DELETE', '/proxies/bulk');
+}
+
+if (values.only === undefined || values.only === 'slicer') {
+  const bytes = 2_000_000;
+  const senderPort = await startSender(bytes);
+  const ports = await createProxy(servers, 'slicer', senderPort);
+  console.log(`\nslicer: 2 MB in 1000 ± 100 byte pieces, 10 µs apart; ${rounds} rounds, interleaved (the floor: 2000 pieces × 10 µs = 20 ms)`);
+  for (const s of servers) await setToxic(s, 'slicer', TOXICS.slicer);
+  const res = await interleaved(
+    servers,
+    ['slicer'],
+    async (s) => {
+      const got = await receive(ports.get(s)!);
+      if (got.bytes !== bytes) throw new Error(`${s.name}: got ${got.bytes} of ${bytes} bytes`);
+      return got;
+    },
+    (_c, _r, got) => [...got].map(([n, v]) => `${n} ${v.ms.toFixed(0)} ms in ${v.reads} reads`).join('; '),
+  );
+  const t = res.get('slicer')!.get('tcplens')!.map((v) => v.ms);
+  const x = res.get('slicer')!.get('toxiproxy')!.map((v) => v.ms);
+  console.log(`medians: tcplens ${median(t).toFixed(0)} ms; toxiproxy ${median(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`);
+}
+
+await sleep(0);
+console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+process.exit(0);
