@@ -73,8 +73,9 @@ async function startTcplens(): Promise<Server> {
 }
 
 async function call(server: Server, method: string, path: string, body?: unknown): Promise<void> {
-  if (process.env.BENCH_DEBUG) console.error(server.name, method, path);
-  const r = await fetch(`${server.api}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const init = { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  // A kept-alive API connection may have been closed by its server while wrk ran: once more on a new one.
+  const r = await fetch(`${server.api}${path}`, init).catch(() => fetch(`${server.api}${path}`, init));
   if (!r.ok) throw new Error(`${server.name}: ${method} ${path}: ${r.status} ${await r.text()}`);
   await r.arrayBuffer();
 }
