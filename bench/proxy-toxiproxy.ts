@@ -85,21 +85,26 @@ interface Toxic {
   attributes: Record<string, number>;
 }
 
-/** A proxy named `name` in front of `upstreamPort` on both servers; returns each one's listen port. */
-async function createProxy(servers: Server[], name: string, upstreamPort: number): Promise<Map<Server, number>> {
-  const ports = new Map<Server, number>();
-  for (const s of servers) {
-    const port = await freePort();
-    await call(s, 'POST', '/proxies', { name, listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}`, enabled: true });
-    ports.set(s, port);
+/**
+ * One proxy per case on each server, in front of `upstreamPort`, made with its toxic: nothing changes
+ * while load runs (Toxiproxy stopped answering for seconds on some rounds after its toxics were
+ * reset between them). Returns each case's listen port per server.
+ */
+async function createProxies(servers: Server[], prefix: string, cases: string[], upstreamPort: number): Promise<Map<string, Map<Server, number>>> {
+  const ports = new Map<string, Map<Server, number>>();
+  for (const [i, c] of cases.entries()) {
+    const byServer = new Map<Server, number>();
+    for (const s of servers) {
+      const port = await freePort();
+      const name = `${prefix}${i}`;
+      await call(s, 'POST', '/proxies', { name, listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}`, enabled: true });
+      const toxic = TOXICS[c];
+      if (toxic) await call(s, 'POST', `/proxies/${name}/toxics`, { name: 't', stream: 'downstream', toxicity: 1, ...toxic });
+      byServer.set(s, port);
+    }
+    ports.set(c, byServer);
   }
   return ports;
-}
-
-/** Replace the proxy's toxics on a server with `toxic` (or none). */
-async function setToxic(server: Server, proxy: string, toxic: Toxic | undefined): Promise<void> {
-  await call(server, 'POST', '/reset');
-  if (toxic) await call(server, 'POST', `/proxies/${proxy}/toxics`, { name: 't', stream: 'downstream', toxicity: 1, ...toxic });
 }
 
 function wrk(port: number): { rps: number; requests: number } {
@@ -108,6 +113,7 @@ function wrk(port: number): { rps: number; requests: number } {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (r.status !== 0 || !total || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
   if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
+  if (Number(total[1]) === 0) throw new Error(`wrk: no response in ${seconds} s`);
   return { rps: Number(rps[1]), requests: Number(total[1]) };
 }
 
@@ -145,16 +151,15 @@ const TOXICS: Record<string, Toxic | undefined> = {
 
 if (values.only === undefined || values.only === 'rps') {
   const target = await startTarget(work);
-  const ports = await createProxy(servers, 'http', target.port);
-  console.log(`\nrequests: ${target.name}; wrk -t${threads} -c64 -d${seconds}s; ${rounds} rounds, interleaved`);
   const cases = ['none', 'latency 0', 'latency 1'];
+  const ports = await createProxies(servers, 'http', cases, target.port);
+  console.log(`\nrequests: ${target.name}; wrk -t${threads} -c64 -d${seconds}s; ${rounds} rounds, interleaved`);
   const res = await interleaved(
     servers,
     cases,
     async (s, c) => {
-      await setToxic(s, 'http', TOXICS[c]);
       const before = cpuTicks(s.pid);
-      const r = wrk(ports.get(s)!);
+      const r = wrk(ports.get(c)!.get(s)!);
       return { rps: r.rps, cpuUs: ((cpuTicks(s.pid) - before) * 1e4) / r.requests };
     },
     (_c, _r, got) => [...got].map(([n, v]) => `${n} ${Math.round(v.rps)} req/s ${v.cpuUs.toFixed(1)} µs CPU/req`).join('; '),
@@ -169,22 +174,19 @@ if (values.only === undefined || values.only === 'rps') {
         `req/s ${ratio(t.map((v) => v.rps), x.map((v) => v.rps)).toFixed(2)}x, CPU/req ${ratio(t.map((v) => v.cpuUs), x.map((v) => v.cpuUs)).toFixed(2)}x`,
     );
   }
-  await call(servers[0]!, 'DELETE', '/proxies/http');
-  await call(servers[1]!, 'DELETE', '/proxies/http');
 }
 
 if (values.only === undefined || values.only === 'bulk') {
   const senderPort = await startSender(bulkBytes);
-  const ports = await createProxy(servers, 'bulk', senderPort);
-  console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection; ${rounds} rounds, interleaved`);
   const cases = ['none', 'latency 0', 'bandwidth max'];
+  const ports = await createProxies(servers, 'bulk', cases, senderPort);
+  console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection; ${rounds} rounds, interleaved`);
   const res = await interleaved(
     servers,
     cases,
     async (s, c) => {
-      await setToxic(s, 'bulk', TOXICS[c]);
       const before = cpuTicks(s.pid);
-      const got = await receive(ports.get(s)!);
+      const got = await receive(ports.get(c)!.get(s)!);
       if (got.bytes !== bulkBytes) throw new Error(`${s.name}, ${c}: got ${got.bytes} of ${bulkBytes} bytes`);
       return { mbps: got.bytes / 1e6 / (got.ms / 1000), cpuS: (cpuTicks(s.pid) - before) / 100 };
     },
@@ -196,21 +198,18 @@ if (values.only === undefined || values.only === 'bulk') {
     const x = res.get(c)!.get('toxiproxy')!.map((v) => v.mbps);
     console.log(`  ${c.padEnd(14)} tcplens ${Math.round(median(t))} MB/s; toxiproxy ${Math.round(median(x))} MB/s; ${ratio(t, x).toFixed(2)}x`);
   }
-  await call(servers[0]!, 'DELETE', '/proxies/bulk');
-  await call(servers[1]!, 'DELETE', '/proxies/bulk');
 }
 
 if (values.only === undefined || values.only === 'slicer') {
   const bytes = 2_000_000;
   const senderPort = await startSender(bytes);
-  const ports = await createProxy(servers, 'slicer', senderPort);
+  const ports = await createProxies(servers, 'slicer', ['slicer'], senderPort);
   console.log(`\nslicer: 2 MB in 1000 ± 100 byte pieces, 10 µs apart; ${rounds} rounds, interleaved (the floor: 2000 pieces × 10 µs = 20 ms)`);
-  for (const s of servers) await setToxic(s, 'slicer', TOXICS.slicer);
   const res = await interleaved(
     servers,
     ['slicer'],
     async (s) => {
-      const got = await receive(ports.get(s)!);
+      const got = await receive(ports.get('slicer')!.get(s)!);
       if (got.bytes !== bytes) throw new Error(`${s.name}: got ${got.bytes} of ${bytes} bytes`);
       return got;
     },
