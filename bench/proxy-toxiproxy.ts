@@ -57,17 +57,16 @@ interface Server {
 
 async function startToxiproxy(): Promise<Server> {
   const port = await freePort();
-  const c = start(TOXIPROXY, ['-host', '127.0.0.1', '-port', String(port)], 'ignore');
-  // Its log goes to stdout, a line or more per connection: read and dropped, or it blocks.
-  c.stdout!.resume();
+  // Its log goes to stdout, lines per connection: into a pipe this process does not read while wrk
+  // runs, it would block.
+  const c = start(TOXIPROXY, ['-host', '127.0.0.1', '-port', String(port)], 'ignore', 'ignore');
   await waitForPort(port);
   return { name: 'toxiproxy', api: `http://127.0.0.1:${port}`, pid: c.pid! };
 }
 
 async function startTcplens(): Promise<Server> {
   const port = await freePort();
-  const c = start(process.execPath, [cli, 'proxy', '--api', `127.0.0.1:${port}`]);
-  c.stdout!.resume();
+  const c = start(process.execPath, [cli, 'proxy', '--api', `127.0.0.1:${port}`], 'inherit', 'ignore');
   await waitForPort(port);
   return { name: 'tcplens', api: `http://127.0.0.1:${port}`, pid: c.pid! };
 }
@@ -118,16 +117,21 @@ function wrk(port: number): { rps: number; requests: number } {
 }
 
 /** Each case once per server per round, the order rotating; figures[case][server] per round. */
-async function interleaved<T>(servers: Server[], cases: string[], measure: (server: Server, c: string) => Promise<T>, show: (c: string, round: number, bySrv: Map<string, T>) => string): Promise<Map<string, Map<string, T[]>>> {
-  const out = new Map(cases.map((c) => [c, new Map(servers.map((s) => [s.name, [] as T[]]))]));
+async function interleaved<T>(servers: Server[], cases: string[], measure: (server: Server, c: string) => Promise<T>, show: (c: string, round: number, bySrv: Map<string, T>) => string): Promise<Map<string, Map<string, (T | undefined)[]>>> {
+  const out = new Map(cases.map((c) => [c, new Map(servers.map((s) => [s.name, [] as (T | undefined)[]]))]));
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
       const got = new Map<string, T>();
       for (let i = 0; i < servers.length; i++) {
         const s = servers[(i + r) % servers.length]!;
-        const v = await measure(s, c);
-        got.set(s.name, v);
+        const v = await measure(s, c).catch((err: Error) => {
+          // Kept as a failed run (NaN, left out of the medians and counted), not the end of the bench.
+          console.log(`round ${r + 1} ${c}: ${s.name} failed: ${err.message.split('\n')[0]}`);
+          return undefined;
+        });
         out.get(c)!.get(s.name)!.push(v);
+        if (v === undefined) failures++;
+        else got.set(s.name, v);
       }
       console.log(`round ${r + 1} ${c.padEnd(14)} ${show(c, r, got)}`);
     }
@@ -135,7 +139,12 @@ async function interleaved<T>(servers: Server[], cases: string[], measure: (serv
   return out;
 }
 
-const ratio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!));
+let failures = 0;
+/** Median of the per-round ratios, over the rounds where both ran. */
+const ratio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!).filter((x) => Number.isFinite(x)));
+/** One figure of each round, NaN where the run failed (medians leave NaN out). */
+const fig = <T>(runs: (T | undefined)[], f: (v: T) => number) => runs.map((v) => (v === undefined ? Number.NaN : f(v)));
+const med = (xs: number[]) => median(xs.filter((x) => !Number.isNaN(x)));
 
 console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
 const servers = [await startTcplens(), await startToxiproxy()];
@@ -168,10 +177,10 @@ if (values.only === undefined || values.only === 'rps') {
   for (const c of cases) {
     const t = res.get(c)!.get('tcplens')!;
     const x = res.get(c)!.get('toxiproxy')!;
+    const [tr, tc, xr, xc] = [fig(t, (v) => v.rps), fig(t, (v) => v.cpuUs), fig(x, (v) => v.rps), fig(x, (v) => v.cpuUs)];
     console.log(
-      `  ${c.padEnd(14)} tcplens ${Math.round(median(t.map((v) => v.rps)))} req/s ${median(t.map((v) => v.cpuUs)).toFixed(1)} µs/req; ` +
-        `toxiproxy ${Math.round(median(x.map((v) => v.rps)))} req/s ${median(x.map((v) => v.cpuUs)).toFixed(1)} µs/req; ` +
-        `req/s ${ratio(t.map((v) => v.rps), x.map((v) => v.rps)).toFixed(2)}x, CPU/req ${ratio(t.map((v) => v.cpuUs), x.map((v) => v.cpuUs)).toFixed(2)}x`,
+      `  ${c.padEnd(14)} tcplens ${Math.round(med(tr))} req/s ${med(tc).toFixed(1)} µs/req; toxiproxy ${Math.round(med(xr))} req/s ${med(xc).toFixed(1)} µs/req; ` +
+        `req/s ${ratio(tr, xr).toFixed(2)}x, CPU/req ${ratio(tc, xc).toFixed(2)}x`,
     );
   }
 }
@@ -187,16 +196,17 @@ if (values.only === undefined || values.only === 'bulk') {
     async (s, c) => {
       const before = cpuTicks(s.pid);
       const got = await receive(ports.get(c)!.get(s)!);
-      if (got.bytes !== bulkBytes) throw new Error(`${s.name}, ${c}: got ${got.bytes} of ${bulkBytes} bytes`);
+      if (got.bytes !== bulkBytes) throw new Error(`got ${got.bytes} of ${bulkBytes} bytes`);
       return { mbps: got.bytes / 1e6 / (got.ms / 1000), cpuS: (cpuTicks(s.pid) - before) / 100 };
     },
     (_c, _r, got) => [...got].map(([n, v]) => `${n} ${Math.round(v.mbps)} MB/s ${v.cpuS.toFixed(2)} CPU s`).join('; '),
   );
   console.log('medians:');
   for (const c of cases) {
-    const t = res.get(c)!.get('tcplens')!.map((v) => v.mbps);
-    const x = res.get(c)!.get('toxiproxy')!.map((v) => v.mbps);
-    console.log(`  ${c.padEnd(14)} tcplens ${Math.round(median(t))} MB/s; toxiproxy ${Math.round(median(x))} MB/s; ${ratio(t, x).toFixed(2)}x`);
+    const t = fig(res.get(c)!.get('tcplens')!, (v) => v.mbps);
+    const x = fig(res.get(c)!.get('toxiproxy')!, (v) => v.mbps);
+    const [tc, xc] = [fig(res.get(c)!.get('tcplens')!, (v) => v.cpuS), fig(res.get(c)!.get('toxiproxy')!, (v) => v.cpuS)];
+    console.log(`  ${c.padEnd(14)} tcplens ${Math.round(med(t))} MB/s ${med(tc).toFixed(2)} CPU s; toxiproxy ${Math.round(med(x))} MB/s ${med(xc).toFixed(2)} CPU s; ${ratio(t, x).toFixed(2)}x`);
   }
 }
 
@@ -210,16 +220,17 @@ if (values.only === undefined || values.only === 'slicer') {
     ['slicer'],
     async (s) => {
       const got = await receive(ports.get('slicer')!.get(s)!);
-      if (got.bytes !== bytes) throw new Error(`${s.name}: got ${got.bytes} of ${bytes} bytes`);
+      if (got.bytes !== bytes) throw new Error(`got ${got.bytes} of ${bytes} bytes`);
       return got;
     },
     (_c, _r, got) => [...got].map(([n, v]) => `${n} ${v.ms.toFixed(0)} ms in ${v.reads} reads`).join('; '),
   );
-  const t = res.get('slicer')!.get('tcplens')!.map((v) => v.ms);
-  const x = res.get('slicer')!.get('toxiproxy')!.map((v) => v.ms);
-  console.log(`medians: tcplens ${median(t).toFixed(0)} ms; toxiproxy ${median(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`);
+  const t = fig(res.get('slicer')!.get('tcplens')!, (v) => v.ms);
+  const x = fig(res.get('slicer')!.get('toxiproxy')!, (v) => v.ms);
+  console.log(`medians: tcplens ${med(t).toFixed(0)} ms; toxiproxy ${med(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`);
 }
 
 await sleep(0);
+if (failures > 0) console.log(`\n${failures} runs failed (see above) and are left out`);
 console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 process.exit(0);

@@ -13,9 +13,12 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** A child process, killed when this one exits. */
-export function start(command: string, args: string[], stderr: 'inherit' | 'ignore' = 'inherit', env?: NodeJS.ProcessEnv): ChildProcess {
-  const c = spawn(command, args, { stdio: ['ignore', 'pipe', stderr], env: env ?? process.env });
+/**
+ * A child process, killed when this one exits. Its stdout is a pipe unless `stdout` is 'ignore': a
+ * pipe nobody reads while this process waits (spawnSync) blocks a child that writes much to it.
+ */
+export function start(command: string, args: string[], stderr: 'inherit' | 'ignore' = 'inherit', stdout: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+  const c = spawn(command, args, { stdio: ['ignore', stdout, stderr] });
   children.push(c);
   return c;
 }
