@@ -25,7 +25,8 @@ export function slicePoints(start: number, end: number, average: number, variati
 /**
  * The pieces leave `delay` apart on a clock of their own: piece k of a run goes at the run's start
  * plus k delays, so that waits of a few µs add up to their sum on average, as Toxiproxy's sleeps do,
- * instead of the millisecond a timer would take for each.
+ * instead of the millisecond a timer would take for each; pieces that fell due together still leave
+ * one per turn of the loop, each its own write.
  */
 class SlicerStage extends QueuedStage {
   private readonly average: number;
@@ -35,7 +36,7 @@ class SlicerStage extends QueuedStage {
   private nextAt = 0;
 
   constructor(a: Attributes) {
-    super();
+    super(true);
     this.average = Math.max(1, a.average_size!);
     this.variation = a.size_variation!;
     this.delayMs = Math.min(MAX_TIMER_MS, a.delay! / 1000);

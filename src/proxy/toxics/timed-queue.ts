@@ -45,10 +45,16 @@ export class TimedQueue {
   private releasing = false;
   private disposed = false;
   private readonly sink: () => Sink;
+  private readonly onePerTurn: boolean;
 
-  /** sink() is read at each release: the chain may relink the stage's next meanwhile. */
-  constructor(sink: () => Sink) {
+  /**
+   * sink() is read at each release: the chain may relink the stage's next meanwhile. `onePerTurn`:
+   * items that fell due together still leave one per turn of the loop, so that writes due within
+   * microseconds of each other stay apart (the slicer's pieces reach a reader as separate reads).
+   */
+  constructor(sink: () => Sink, onePerTurn = false) {
     this.sink = sink;
+    this.onePerTurn = onePerTurn;
   }
 
   /** The time of the last item queued (or 0): later items never go before it, so nothing reorders. */
@@ -71,7 +77,7 @@ export class TimedQueue {
   /** Release everything now, in order (the toxic is interrupted). */
   flush(): void {
     this.cancel();
-    this.release(Infinity);
+    this.release(Infinity, Infinity);
   }
 
   /** Forget everything (the connection is gone). */
@@ -87,7 +93,7 @@ export class TimedQueue {
   wake(now: number): void {
     this.armed = false;
     if (this.disposed) return;
-    this.release(now);
+    this.release(now, this.onePerTurn ? 1 : Infinity);
     this.arm(now);
   }
 
@@ -144,12 +150,12 @@ export class TimedQueue {
     else sink.close();
   }
 
-  private release(until: number): void {
+  private release(until: number, most: number): void {
     if (this.releasing) return;
     this.releasing = true;
     try {
       // A sink may dispose of this queue (the connection closes) while it runs: re-read each time.
-      while (this.head < this.items.length && this.times[this.head]! <= until) {
+      for (let n = 0; n < most && this.head < this.items.length && this.times[this.head]! <= until; n++) {
         const item = this.items[this.head]!;
         this.items[this.head] = 0; // let the chunk go
         this.head++;
@@ -174,7 +180,12 @@ export class TimedQueue {
 
 /** A stage whose chunks wait in a TimedQueue: the end follows the last chunk, an interrupt lets all go. */
 export abstract class QueuedStage extends PassStage {
-  protected readonly queue = new TimedQueue(() => this.next);
+  protected readonly queue: TimedQueue;
+
+  constructor(onePerTurn = false) {
+    super();
+    this.queue = new TimedQueue(() => this.next, onePerTurn);
+  }
 
   // The end is not delayed itself: it goes right after the last chunk (Toxiproxy closes when it reads it).
   override end(): void {
