@@ -47,8 +47,10 @@ const SPARE_BUFFERS_IDLE = 2;
 // Why a direction's source is not read; it reads again when no reason is left.
 /** The read buffer is being written out: a read now would overwrite bytes not yet sent. */
 const WRITING = 1;
-/** Stages and the destination's queue hold more than HIGH_WATER, or the queue more than QUEUE_HIGH_WATER. */
+/** Stages and the destination's queue hold more than HIGH_WATER. */
 const FULL = 2;
+/** What the stages let through waits in the destination's queue beyond QUEUE_HIGH_WATER. */
+const QUEUE = 4;
 
 interface Link {
   entry: ToxicEntry;
@@ -119,7 +121,7 @@ class Direction implements RawReader, RawWriter {
         this.inFlight -= chunk.length;
         if (this.done || this.dst.destroyed) return;
         this.write(chunk);
-        if (this.queued > QUEUE_HIGH_WATER) this.stop(FULL);
+        if (this.queued > QUEUE_HIGH_WATER) this.stop(QUEUE);
         else this.relieve();
       },
       end: () => this.endDestination(),
@@ -227,7 +229,8 @@ class Direction implements RawReader, RawWriter {
     this.inFlight += chunk.length;
     // Stages hold chunks for later: they get memory of their own.
     head.push(owned ? chunk : Buffer.from(chunk));
-    if (this.pressure() > HIGH_WATER || this.queued > QUEUE_HIGH_WATER) this.stop(FULL);
+    if (this.pressure() > HIGH_WATER) this.stop(FULL);
+    if (this.queued > QUEUE_HIGH_WATER) this.stop(QUEUE);
   }
 
   private stop(reason: number): void {
@@ -305,9 +308,10 @@ class Direction implements RawReader, RawWriter {
     return this.inFlight + this.queued + this.dst.writableLength;
   }
 
-  /** Read again once what waits for the destination fell to LOW_WATER. */
+  /** Read again once what waits for the destination fell to LOW_WATER, and its queue to QUEUE_LOW_WATER. */
   private relieve(): void {
-    if ((this.stopped & FULL) !== 0 && this.pressure() <= LOW_WATER && this.queued <= QUEUE_LOW_WATER) this.go(FULL);
+    if ((this.stopped & QUEUE) !== 0 && this.queued <= QUEUE_LOW_WATER) this.go(QUEUE);
+    if ((this.stopped & FULL) !== 0 && this.pressure() <= LOW_WATER) this.go(FULL);
   }
 
   private endDestination(): void {
