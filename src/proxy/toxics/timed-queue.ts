@@ -5,9 +5,10 @@
 // a queue waits with a timer only when its head is a millisecond or more away, and otherwise with
 // the event loop's check phase: every queue whose head is due within a millisecond is looked at once
 // per turn of the loop, by one setImmediate shared by all of them, and releases everything due by
-// then. Turning the loop costs CPU while it waits, so only sub-millisecond waits do it. Each item keeps its own due time, so a run of sub-millisecond
-// waits (a slicer's pieces) adds up to their sum, not to a millisecond each. A chunk already due
-// when it arrives at an empty queue goes on at once, with no wait at all.
+// then. Turning the loop costs CPU while it waits, so only sub-millisecond waits do it. Each item
+// keeps its own due time, so a run of sub-millisecond waits (a slicer's pieces) adds up to their
+// sum, not to a millisecond each. A chunk already due when it arrives at an empty queue goes on at
+// once, with no wait at all.
 
 import { performance } from 'node:perf_hooks';
 import { MAX_TIMER_MS, PassStage, type Sink } from './toxic.ts';
