@@ -9,9 +9,11 @@ import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 
 const children: ChildProcess[] = [];
+// SIGTERM, not SIGKILL: nginx's master stops its workers on it, and a killed master leaves them running.
 process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) c.kill('SIGTERM');
 });
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130));
 
 /**
  * A child process, killed when this one exits. Its stdout is a pipe unless `stdout` is 'ignore': a
