@@ -18,13 +18,13 @@
 // --latency puts a latency toxic of MS ms on every tcplens proxy of the rounds (the baseline's too).
 // --pair keeps only direct, tcplens and the baseline: more rounds in the same time for a before/after ratio.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort, median, receive, sleep, start, startSender, startTarget, waitForPort } from './lib/proxy-ends.ts';
 
 const { values } = parseArgs({
   options: {
@@ -47,59 +47,7 @@ const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'src/cli/main.ts');
 const node = process.execPath;
 const work = mkdtempSync(join(tmpdir(), 'tcplens-bench-proxy-'));
-const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-  rmSync(work, { recursive: true, force: true });
-});
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return port;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = connect(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), resolve(true)));
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
-
-function start(command: string, args: string[], stderr: 'inherit' | 'ignore' = 'inherit'): ChildProcess {
-  const c = spawn(command, args, { stdio: ['ignore', 'pipe', stderr] });
-  children.push(c);
-  return c;
-}
-
-/** The HTTP target: nginx with one worker, or a Node server in a child process. */
-async function startTarget(): Promise<{ port: number; name: string }> {
-  const port = await freePort();
-  if (existsSync('/usr/sbin/nginx')) {
-    writeFileSync(
-      join(work, 'nginx.conf'),
-      `worker_processes 1; daemon off; pid ${work}/nginx.pid; error_log ${work}/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
-  server { listen 127.0.0.1:${port}; location / { return 200 "hello\\n"; } } }\n`,
-    );
-    start('/usr/sbin/nginx', ['-p', work, '-c', join(work, 'nginx.conf')]);
-    await waitForPort(port);
-    return { port, name: 'nginx (1 worker, return 200)' };
-  }
-  const script = `require('http').createServer({keepAliveTimeout:60000},(q,s)=>s.end('hello\\n')).listen(${port},'127.0.0.1')`;
-  start(node, ['-e', script]);
-  await waitForPort(port);
-  return { port, name: 'node http server' };
-}
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 interface Running {
   port: number;
@@ -179,37 +127,6 @@ function load(port: number): { rps: number; requests: number } {
   return { rps: result.requests.perSecond, requests: result.requests.total };
 }
 
-/** A process that sends `bulkBytes` to each connection, then closes it. */
-async function startSender(): Promise<number> {
-  const port = await freePort();
-  const script =
-    `const net=require('net');const chunk=Buffer.alloc(1<<20,0x5a);const total=${bulkBytes};` +
-    `net.createServer(s=>{s.on('error',()=>{});let sent=0;const pump=()=>{while(sent<total){const n=Math.min(chunk.length,total-sent);sent+=n;` +
-    `if(!s.write(n===chunk.length?chunk:chunk.subarray(0,n)))return void s.once('drain',pump)}s.end()};pump()}).listen(${port},'127.0.0.1')`;
-  start(node, ['-e', script]);
-  await waitForPort(port);
-  return port;
-}
-
-/** GB/s of one connection through `port`, read by a process of its own into one reused buffer. */
-async function bulk(port: number): Promise<number> {
-  const script =
-    `const net=require('net');const {performance}=require('perf_hooks');let got=0;const t0=performance.now();` +
-    `const c=net.connect({port:${port},host:'127.0.0.1',onread:{buffer:Buffer.allocUnsafe(1<<18),callback:(n)=>{got+=n}}});` +
-    `c.on('end',()=>{process.stdout.write(JSON.stringify({got,ms:performance.now()-t0}));process.exit(0)});c.on('error',e=>{console.error(e.message);process.exit(1)})`;
-  const c = start(node, ['-e', script]);
-  let out = '';
-  c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const [code] = (await once(c, 'exit')) as [number];
-  if (code !== 0) throw new Error(`bulk receiver failed (exit ${code})`);
-  const { got, ms } = JSON.parse(out) as { got: number; ms: number };
-  if (got !== bulkBytes) throw new Error(`bulk: got ${got} of ${bulkBytes}`);
-  return got / (ms / 1000) / 1e9;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface Way {
   name: string;
   /** Starts it in front of `upstreamPort`. */
@@ -268,7 +185,7 @@ async function startAll(upstreamPort: number): Promise<Map<string, Running | und
 }
 
 if (values.only !== 'bulk') {
-  const target = await startTarget();
+  const target = await startTarget(work);
   directPort = target.port;
   const running = await startAll(target.port);
   const loadName = loadTool === 'wrk' ? 'wrk -t1 -c64' : 'tcplens bench -w 1 -c 64';
@@ -314,7 +231,7 @@ if (values.only !== 'bulk') {
 
 if (values.only !== 'rps') {
   // Sender, proxy and receiver each in a process of its own.
-  const senderPort = await startSender();
+  const senderPort = await startSender(bulkBytes);
   directPort = senderPort;
   const running = await startAll(senderPort);
   console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection, a sender and a receiver process; ${rounds} rounds, interleaved`);
@@ -323,7 +240,9 @@ if (values.only !== 'rps') {
   await interleaved(
     running,
     async (way, port) => {
-      gbps.get(way)!.push(await bulk(port));
+      const got = await receive(port);
+      if (got.bytes !== bulkBytes) throw new Error(`bulk: got ${got.bytes} of ${bulkBytes}`);
+      gbps.get(way)!.push(got.bytes / (got.ms / 1000) / 1e9);
       return bulkBytes / 2 ** 30;
     },
     (r) => {
@@ -336,8 +255,7 @@ if (values.only !== 'rps') {
   );
 }
 
-const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-console.log(go.error ? '\nToxiproxy itself: skipped (no Go toolchain here to build it)' : `\nToxiproxy itself: ${go.stdout.trim()} present; build it from github.com/Shopify/toxiproxy and rerun with its port to compare`);
+console.log('\nAgainst the real Toxiproxy, with and without toxics: bench/proxy-toxiproxy.ts');
 
 if (profileDir) {
   // The profiled proxies write their profiles when they exit.

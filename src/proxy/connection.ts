@@ -87,6 +87,8 @@ export class Rolls {
    */
   applies(entry: ToxicEntry): boolean {
     if (!entry.appliesTo(this.client)) return false;
+    // Toxicity 0 (or below) never applies: no draw is needed yet, and a later one is as uniform.
+    if (!(entry.toxicity > 0)) return false;
     let u = this.values.get(entry);
     if (u === undefined) {
       u = Math.random();

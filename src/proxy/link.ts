@@ -16,6 +16,14 @@ import type { Sink, Stage, StageContext, Stream, TcpToxic } from './toxics/toxic
  */
 const HIGH_WATER = 16 * 1024 * 1024;
 const LOW_WATER = HIGH_WATER / 2;
+/**
+ * Bytes the stages let through that may wait in the destination's write queue before the source is
+ * paused, and the level it reads again at: none, as without stages. Once the kernel's send buffer
+ * is full more gain nothing, and reads into a few buffers in turn stay in the CPU's cache (measured:
+ * less CPU per GiB than with 1 MiB allowed).
+ */
+const QUEUE_HIGH_WATER = 0;
+const QUEUE_LOW_WATER = 0;
 
 /**
  * A direction's read buffer, reused for every read: small, since most connections carry requests
@@ -24,12 +32,25 @@ const LOW_WATER = HIGH_WATER / 2;
  */
 const READ_BYTES = 16 * 1024;
 const READ_BYTES_BULK = 256 * 1024;
+/**
+ * A read at least this big that stages will hold is handed over with its buffer (reads go on into a
+ * new one) instead of being copied out: copying is cheaper for small reads, allocating for big ones.
+ */
+const HAND_OVER_BYTES = 64 * 1024;
+/**
+ * Bulk read buffers (READ_BYTES_BULK each) a direction keeps to read into again: a few while bytes
+ * flow (a write waits in the queue while the next read comes in), fewer once all was written.
+ */
+const SPARE_BUFFERS = 4;
+const SPARE_BUFFERS_IDLE = 2;
 
 // Why a direction's source is not read; it reads again when no reason is left.
 /** The read buffer is being written out: a read now would overwrite bytes not yet sent. */
 const WRITING = 1;
 /** Stages and the destination's queue hold more than HIGH_WATER. */
 const FULL = 2;
+/** What the stages let through waits in the destination's queue beyond QUEUE_HIGH_WATER. */
+const QUEUE = 4;
 
 interface Link {
   entry: ToxicEntry;
@@ -71,6 +92,14 @@ class Direction implements RawReader, RawWriter {
   private srcEnded = false;
   /** The end (or a toxic's close) reached the destination: nothing more flows. */
   done = false;
+  /**
+   * Read buffers handed to the stages, by their memory, with the bytes not yet written out; and
+   * bulk buffers whose bytes all were, to read into again. Allocating a buffer per bulk read costs
+   * more in garbage collection than the copy it saves; a buffer whose bytes a stage dropped is
+   * never counted back, and is left to the collector.
+   */
+  private lent: Map<ArrayBufferLike, { buffer: Buffer; left: number }> | undefined;
+  private spare: Buffer[] = [];
   private sinkObject: Sink | undefined;
   private ctxObject: StageContext | undefined;
 
@@ -92,7 +121,8 @@ class Direction implements RawReader, RawWriter {
         this.inFlight -= chunk.length;
         if (this.done || this.dst.destroyed) return;
         this.write(chunk);
-        this.relieve();
+        if (this.queued > QUEUE_HIGH_WATER) this.stop(QUEUE);
+        else this.relieve();
       },
       end: () => this.endDestination(),
       close: () => {
@@ -120,7 +150,7 @@ class Direction implements RawReader, RawWriter {
     const toxics = this.conn.host.toxics;
     if (toxics.size > 0) {
       for (const entry of toxics.forStream(this.stream)) {
-        if (this.conn.rolls.applies(entry)) this.links.push({ entry, stage: this.createStage(entry) });
+        if (this.linked(entry)) this.links.push({ entry, stage: this.createStage(entry) });
       }
       this.relink();
     }
@@ -145,6 +175,14 @@ class Direction implements RawReader, RawWriter {
 
   rawData(n: number): Uint8Array | undefined {
     const buffer = this.buffer!;
+    if (this.head !== null && n >= HAND_OVER_BYTES) {
+      // The stages keep these bytes: they get the buffer itself, and reads go to a new one.
+      this.lend(buffer, n);
+      this.received(buffer.subarray(0, n), true);
+      this.view = undefined;
+      this.buffer = (buffer.length === READ_BYTES_BULK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(n < buffer.length ? buffer.length : READ_BYTES_BULK);
+      return this.buffer;
+    }
     // Requests and responses of one kind tend to have one size: the view of the last read often fits.
     let view = this.view;
     if (view === undefined || view.length !== n) view = this.view = buffer.subarray(0, n);
@@ -154,6 +192,23 @@ class Direction implements RawReader, RawWriter {
     this.buffer = Buffer.allocUnsafeSlow(READ_BYTES_BULK);
     this.view = undefined;
     return this.buffer;
+  }
+
+  private lend(buffer: Buffer, n: number): void {
+    (this.lent ??= new Map()).set(buffer.buffer, { buffer, left: n });
+  }
+
+  /** `chunk` was written out: its read buffer may be read into again once all of its bytes were. */
+  private returned(chunk: Uint8Array): void {
+    const lent = this.lent;
+    if (lent === undefined) return;
+    const e = lent.get(chunk.buffer);
+    if (e === undefined) return;
+    e.left -= chunk.length;
+    if (e.left > 0) return;
+    lent.delete(chunk.buffer);
+    if (this.spare.length < SPARE_BUFFERS) this.spare.push(e.buffer);
+    if (this.spare.length > SPARE_BUFFERS_IDLE && lent.size === 0) this.spare.length = SPARE_BUFFERS_IDLE;
   }
 
   rawEnd(): void {
@@ -175,6 +230,7 @@ class Direction implements RawReader, RawWriter {
     // Stages hold chunks for later: they get memory of their own.
     head.push(owned ? chunk : Buffer.from(chunk));
     if (this.pressure() > HIGH_WATER) this.stop(FULL);
+    if (this.queued > QUEUE_HIGH_WATER) this.stop(QUEUE);
   }
 
   private stop(reason: number): void {
@@ -229,8 +285,9 @@ class Direction implements RawReader, RawWriter {
       return;
     }
     const result = writeRaw(this.dstHandle, chunk, this);
-    if (result === QUEUED) this.queued += chunk.length;
-    else if (result !== WRITTEN) this.dst.destroy(errnoError(result, 'write'));
+    if (result === WRITTEN) this.returned(chunk);
+    else if (result === QUEUED) this.queued += chunk.length;
+    else this.dst.destroy(errnoError(result, 'write'));
   }
 
   rawWritten(data: Uint8Array, status: number): void {
@@ -243,7 +300,7 @@ class Direction implements RawReader, RawWriter {
     if (data === this.bufferInWrite) {
       this.bufferInWrite = undefined;
       this.go(WRITING);
-    }
+    } else this.returned(data);
     this.relieve();
   }
 
@@ -251,8 +308,9 @@ class Direction implements RawReader, RawWriter {
     return this.inFlight + this.queued + this.dst.writableLength;
   }
 
-  /** Read again once what waits for the destination fell to LOW_WATER. */
+  /** Read again once what waits for the destination fell to LOW_WATER, and its queue to QUEUE_LOW_WATER. */
   private relieve(): void {
+    if ((this.stopped & QUEUE) !== 0 && this.queued <= QUEUE_LOW_WATER) this.go(QUEUE);
     if ((this.stopped & FULL) !== 0 && this.pressure() <= LOW_WATER) this.go(FULL);
   }
 
@@ -265,6 +323,16 @@ class Direction implements RawReader, RawWriter {
   }
 
   // ——— toxics ———
+
+  /**
+   * Whether the toxic gets a stage on this connection: its roll picked it, and it would do
+   * something. An inert one (latency 0) costs nothing: with no stage, bytes take the direct path.
+   */
+  private linked(entry: ToxicEntry): boolean {
+    if (!this.conn.rolls.applies(entry)) return false;
+    const def = entry.definition as TcpToxic;
+    return def.inert === undefined || !def.inert(entry.effective);
+  }
 
   private createStage(entry: ToxicEntry): Stage {
     const def = entry.definition as TcpToxic;
@@ -293,7 +361,7 @@ class Direction implements RawReader, RawWriter {
     // The old stage hands on what it holds while its neighbours are still linked.
     old?.interrupt();
     if (i >= 0) this.links.splice(i, 1);
-    if (change.kind !== 'remove' && this.conn.rolls.applies(entry)) this.links.push({ entry, stage: this.createStage(entry) });
+    if (change.kind !== 'remove' && this.linked(entry)) this.links.push({ entry, stage: this.createStage(entry) });
     this.relink();
     if (change.kind === 'remove') old?.cleanup?.();
   }

@@ -5,6 +5,14 @@ import { performance } from 'node:perf_hooks';
 import type { Attributes, TcpToxic } from './toxic.ts';
 import { QueuedStage } from './timed-queue.ts';
 
+/**
+ * A piece whose time is up within this goes at once, not a turn of the event loop later: at rates
+ * above the link's a turn per piece costs more than the pacing, and while a piece waits the source
+ * is read in small pieces. The link's clock (freeAt) still counts its full time, so over any span
+ * longer than this the rate holds.
+ */
+const SLACK_MS = 0.05;
+
 class BandwidthStage extends QueuedStage {
   private readonly bytesPerMs: number;
   /** When the link is free again: the virtual clock of bytes already paid for. */
@@ -21,11 +29,12 @@ class BandwidthStage extends QueuedStage {
       return;
     }
     const slice = this.bytesPerMs * 100;
-    let t = Math.max(performance.now(), this.freeAt);
+    const now = performance.now();
+    let t = Math.max(now, this.freeAt);
     for (let off = 0; off < chunk.length; off += slice) {
       const piece = off === 0 && chunk.length <= slice ? chunk : chunk.subarray(off, Math.min(chunk.length, off + slice));
       t += piece.length / this.bytesPerMs;
-      this.queue.add(t, piece);
+      this.queue.add(t - now <= SLACK_MS ? now : t, piece);
     }
     this.freeAt = t;
   }
@@ -36,5 +45,6 @@ export const bandwidth: TcpToxic = {
   type: 'bandwidth',
   doc: 'limit throughput to rate KB/s',
   attributes: { rate: { default: 0, unit: 'count', doc: 'KB/s (1 KB = 1000 bytes); 0: no limit' } },
+  inert: (a) => a.rate! <= 0,
   createStage: (a) => new BandwidthStage(a),
 };

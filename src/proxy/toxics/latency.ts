@@ -27,5 +27,6 @@ export const latency: TcpToxic = {
     latency: { default: 0, unit: 'ms', doc: 'ms added to every chunk' },
     jitter: { default: 0, unit: 'ms', doc: 'ms of uniform variation, ±' },
   },
+  inert: (a) => a.latency! <= 0 && a.jitter! <= 0,
   createStage: (a) => new LatencyStage(a),
 };

@@ -7,6 +7,7 @@ export const noop: TcpToxic = {
   type: 'noop',
   doc: 'nothing: every byte passes as it came',
   attributes: {},
+  inert: () => true,
   createStage: () => new PassStage(),
 };
 

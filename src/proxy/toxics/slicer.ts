@@ -2,7 +2,9 @@
 // own with `delay` µs after it (Toxiproxy's recursive halving and its wait between pieces), so that
 // a reader sees many small reads of the same bytes.
 
-import { MAX_TIMER_MS, PassStage, type Attributes, type TcpToxic } from './toxic.ts';
+import { performance } from 'node:perf_hooks';
+import { MAX_TIMER_MS, type Attributes, type TcpToxic } from './toxic.ts';
+import { QueuedStage } from './timed-queue.ts';
 
 /**
  * Cut points of [start, end): halves until a piece is within average + variation. The varied
@@ -20,18 +22,21 @@ export function slicePoints(start: number, end: number, average: number, variati
   slicePoints(mid, end, average, variation, out);
 }
 
-const END = 1;
-const CLOSE = 2;
-
-class SlicerStage extends PassStage {
+/**
+ * The pieces leave `delay` apart on a clock of their own: piece k of a run goes at the run's start
+ * plus k delays, so that waits of a few µs add up to their sum on average, as Toxiproxy's sleeps do,
+ * instead of the millisecond a timer would take for each; pieces that fell due together still leave
+ * one per turn of the loop, each its own write.
+ */
+class SlicerStage extends QueuedStage {
   private readonly average: number;
   private readonly variation: number;
   private readonly delayMs: number;
-  private queue: (Buffer | number)[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  /** When the next piece may go: a delay after the last one. */
+  private nextAt = 0;
 
   constructor(a: Attributes) {
-    super();
+    super(true);
     this.average = Math.max(1, a.average_size!);
     this.variation = a.size_variation!;
     this.delayMs = Math.min(MAX_TIMER_MS, a.delay! / 1000);
@@ -39,48 +44,16 @@ class SlicerStage extends PassStage {
   override push(chunk: Buffer): void {
     const cuts: number[] = [];
     slicePoints(0, chunk.length, this.average, this.variation, cuts);
+    let at = Math.max(performance.now(), this.nextAt);
     let from = 0;
     for (const to of cuts) {
-      if (to > from) this.queue.push(chunk.subarray(from, to));
+      if (to > from) {
+        this.queue.add(at, chunk.subarray(from, to));
+        at += this.delayMs;
+      }
       from = to;
     }
-    this.pump();
-  }
-  override end(): void {
-    this.queue.push(END);
-    this.pump();
-  }
-  override close(): void {
-    this.queue.push(CLOSE);
-    this.pump();
-  }
-  /** One piece out, then a wait of `delay` before the next, as Toxiproxy waits after each. */
-  private pump(): void {
-    while (this.timer === undefined && this.queue.length > 0) {
-      this.emit(this.queue.shift()!);
-      if (this.delayMs > 0) this.timer = setTimeout(this.onTimer, this.delayMs);
-    }
-  }
-  private onTimer = (): void => {
-    this.timer = undefined;
-    this.pump();
-  };
-  private emit(item: Buffer | number): void {
-    if (typeof item !== 'number') this.next.push(item);
-    else if (item === END) this.next.end();
-    else this.next.close();
-  }
-  override interrupt(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const held = this.queue;
-    this.queue = [];
-    for (const item of held) this.emit(item);
-  }
-  override dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.queue = [];
+    this.nextAt = at;
   }
 }
 

@@ -1,5 +1,14 @@
-// Chunks and end signals released in order, each no earlier than its time, with one timer per queue:
-// what latency, bandwidth and slicer hold. Times are performance.now() milliseconds.
+// Chunks and end signals released in order, each no earlier than its time: what latency, bandwidth
+// and slicer hold. Times are performance.now() milliseconds.
+//
+// Node's timers count whole milliseconds (a wait of 10 µs or of 0 takes a millisecond or more), so
+// a queue waits with a timer only when its head is a millisecond or more away, and otherwise with
+// the event loop's check phase: every queue whose head is due within a millisecond is looked at once
+// per turn of the loop, by one setImmediate shared by all of them, and releases everything due by
+// then. Turning the loop costs CPU while it waits, so only sub-millisecond waits do it. Each item
+// keeps its own due time, so a run of sub-millisecond waits (a slicer's pieces) adds up to their
+// sum, not to a millisecond each. A chunk already due when it arrives at an empty queue goes on at
+// once, with no wait at all.
 
 import { performance } from 'node:perf_hooks';
 import { MAX_TIMER_MS, PassStage, type Sink } from './toxic.ts';
@@ -7,16 +16,46 @@ import { MAX_TIMER_MS, PassStage, type Sink } from './toxic.ts';
 const END = 1;
 const CLOSE = 2;
 
+/** Queues whose head is due within a millisecond, released at the next check phase. */
+let soon: TimedQueue[] = [];
+let polling = false;
+
+function pollSoon(): void {
+  polling = false;
+  const due = soon;
+  soon = [];
+  const now = performance.now();
+  for (const q of due) q.wake(now);
+}
+
+function wakeSoon(q: TimedQueue): void {
+  soon.push(q);
+  if (!polling) {
+    polling = true;
+    setImmediate(pollSoon);
+  }
+}
+
 export class TimedQueue {
   private times: number[] = [];
   private items: (Buffer | number)[] = [];
   private head = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** In `soon`, or waiting on `timer`. */
+  private armed = false;
+  private releasing = false;
+  private disposed = false;
   private readonly sink: () => Sink;
+  private readonly onePerTurn: boolean;
 
-  /** sink() is read at each release: the chain may relink the stage's next meanwhile. */
-  constructor(sink: () => Sink) {
+  /**
+   * sink() is read at each release: the chain may relink the stage's next meanwhile. `onePerTurn`:
+   * items that fell due together still leave one per turn of the loop, so that writes due within
+   * microseconds of each other stay apart (the slicer's pieces reach a reader as separate reads).
+   */
+  constructor(sink: () => Sink, onePerTurn = false) {
     this.sink = sink;
+    this.onePerTurn = onePerTurn;
   }
 
   /** The time of the last item queued (or 0): later items never go before it, so nothing reorders. */
@@ -39,55 +78,100 @@ export class TimedQueue {
   /** Release everything now, in order (the toxic is interrupted). */
   flush(): void {
     this.cancel();
-    this.release(Infinity);
+    this.release(Infinity, Infinity);
   }
 
   /** Forget everything (the connection is gone). */
   dispose(): void {
     this.cancel();
+    this.disposed = true;
     this.times = [];
     this.items = [];
     this.head = 0;
   }
 
+  /** From the shared check phase: release what is due, wait for the rest. */
+  wake(now: number): void {
+    this.armed = false;
+    if (this.disposed) return;
+    this.release(now, this.onePerTurn ? 1 : Infinity);
+    this.arm(now);
+  }
+
   private cancel(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.armed = false;
+    }
+    // A pending check-phase wake still comes, finds nothing due (or a disposed queue) and re-arms
+    // only for what was queued since.
   }
 
   private enqueue(at: number, item: Buffer | number): void {
+    if (this.disposed) return;
     if (at < this.lastAt) at = this.lastAt;
     this.lastAt = at;
+    if (this.head === this.items.length && !this.releasing) {
+      // Nothing ahead of it: if already due it goes on now, without being stored.
+      const now = performance.now();
+      if (at <= now) {
+        this.emit(item);
+        return;
+      }
+      this.times.push(at);
+      this.items.push(item);
+      if (!this.armed) this.arm(now);
+      return;
+    }
     this.times.push(at);
     this.items.push(item);
-    if (this.timer === undefined) this.arm();
   }
 
-  private arm(): void {
-    if (this.head >= this.items.length) return;
-    // setTimeout has millisecond resolution; anything due within half a millisecond goes now.
+  private arm(now: number): void {
+    if (this.armed || this.disposed || this.head >= this.items.length) return;
+    this.armed = true;
+    const wait = this.times[this.head]! - now;
     // A wait past MAX_TIMER_MS is taken in steps: onTimer releases only what is due, then re-arms.
-    const wait = this.times[this.head]! - performance.now();
-    this.timer = setTimeout(this.onTimer, wait > 0.5 ? Math.min(MAX_TIMER_MS, Math.ceil(wait - 0.5)) : 0);
+    // A timer's whole milliseconds are rounded up: it seldom fires before the time, and then only by
+    // what its start lagged the loop's cached clock, which the check phase makes up.
+    if (wait >= 1) this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.ceil(wait)));
+    else wakeSoon(this);
   }
 
   private onTimer = (): void => {
     this.timer = undefined;
-    this.release(performance.now() + 0.5);
-    this.arm();
+    this.wake(performance.now());
   };
 
-  private release(until: number): void {
-    while (this.head < this.items.length && this.times[this.head]! <= until) {
-      const item = this.items[this.head]!;
-      this.items[this.head] = 0; // let the chunk go
-      this.head++;
-      const sink = this.sink();
-      if (typeof item !== 'number') sink.push(item);
-      else if (item === END) sink.end();
-      else sink.close();
+  private emit(item: Buffer | number): void {
+    const sink = this.sink();
+    if (typeof item !== 'number') sink.push(item);
+    else if (item === END) sink.end();
+    else sink.close();
+  }
+
+  private release(until: number, most: number): void {
+    if (this.releasing) return;
+    this.releasing = true;
+    try {
+      // A sink may dispose of this queue (the connection closes) while it runs: re-read each time.
+      for (let n = 0; n < most && this.head < this.items.length && this.times[this.head]! <= until; n++) {
+        const item = this.items[this.head]!;
+        this.items[this.head] = 0; // let the chunk go
+        this.head++;
+        this.emit(item);
+      }
+    } finally {
+      this.releasing = false;
     }
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      if (this.head > 0) {
+        this.times = [];
+        this.items = [];
+        this.head = 0;
+      }
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.times = this.times.slice(this.head);
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -97,7 +181,12 @@ export class TimedQueue {
 
 /** A stage whose chunks wait in a TimedQueue: the end follows the last chunk, an interrupt lets all go. */
 export abstract class QueuedStage extends PassStage {
-  protected readonly queue = new TimedQueue(() => this.next);
+  protected readonly queue: TimedQueue;
+
+  constructor(onePerTurn = false) {
+    super();
+    this.queue = new TimedQueue(() => this.next, onePerTurn);
+  }
 
   // The end is not delayed itself: it goes right after the last chunk (Toxiproxy closes when it reads it).
   override end(): void {

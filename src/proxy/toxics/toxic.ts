@@ -61,6 +61,11 @@ export interface TcpToxic {
   readonly type: string;
   readonly doc: string;
   readonly attributes: Record<string, AttributeSpec>;
+  /**
+   * True when these (effective) attributes make the toxic do nothing at all (latency 0 without
+   * jitter): the connection then links no stage for it, and its bytes take the direct path.
+   */
+  inert?(attributes: Attributes): boolean;
   /** State that survives an update of the toxic on a live connection (limit_data's byte count). */
   newState?(): unknown;
   createStage(attributes: Attributes, ctx: StageContext, state: unknown): Stage;
@@ -138,7 +143,10 @@ export class PassStage implements Stage {
   dispose(): void {}
 }
 
-/** Latency ± jitter in ms, uniform like Toxiproxy's rand.Int63n(2*jitter) - jitter. */
+/**
+ * Latency ± jitter in ms, uniform over [latency - jitter, latency + jitter) and not in whole
+ * milliseconds: Toxiproxy draws it in nanoseconds (rand.Int63n(2*jitter) - jitter).
+ */
 export function jittered(latencyMs: number, jitterMs: number): number {
-  return jitterMs > 0 ? latencyMs + Math.floor(Math.random() * 2 * jitterMs) - jitterMs : latencyMs;
+  return jitterMs > 0 ? latencyMs + (Math.random() * 2 - 1) * jitterMs : latencyMs;
 }
