@@ -79,8 +79,10 @@ export async function tcpdump(filter: string, prefix: string[] = []): Promise<{ 
   const argv = [...prefix, 'tcpdump', '-i', 'lo', '-n', '-l', filter];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let packets = 0;
+  let lastLineAt = Date.now();
   createInterface({ input: child.stdout! }).on('line', (l) => {
     if (l.trim()) packets++;
+    lastLineAt = Date.now();
   });
   let err = '';
   await new Promise<void>((resolve, reject) => {
@@ -97,6 +99,12 @@ export async function tcpdump(filter: string, prefix: string[] = []): Promise<{ 
   const closed = once(child, 'close');
   return {
     async stop() {
+      // tcpdump drops what it has not read yet when interrupted: let it print what the kernel holds
+      // first, until 300 ms pass without a line (at most 5 s).
+      const asked = Date.now();
+      while (child.exitCode === null && Date.now() - Math.max(lastLineAt, asked) < 300 && Date.now() - asked < 5_000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await closed;
       return packets;
