@@ -90,7 +90,8 @@ export type { ToxicConfig, ToxicJson } from './proxy/toxic-set.ts';
 export { ApiError } from './proxy/api-error.ts';
 
 // Watching a host: one sample, Prometheus metrics of it, a live page
-export { createSampler, takeHostSample, type HostSample, type Sampler, type SamplerOptions } from './observe/sample.ts';
+export { takeHostSample, type HostSample } from './host/sample.ts';
+export { createSampler, type Sampler, type SamplerOptions } from './host/sampler.ts';
 export { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './observe/exporter.ts';
 export { startExporter, type Exporter, type ExporterOptions } from './observe/exporter-server.ts';
 export { startDashboard, type DashboardOptions, type DashboardHandle } from './observe/dashboard.ts';
