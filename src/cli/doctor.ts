@@ -79,7 +79,7 @@ Examples:
       }
       const fromMs = Date.now();
       try {
-        snapshot = await collectDoctorSnapshot({ durationS: o.trace ?? o.duration, port: o.port, pid: o.pid, source: o.source, signal: controller.signal });
+        snapshot = await collectDoctorSnapshot({ durationS: o.trace ?? o.duration, port: o.port, pid: o.pid, source: o.source, signal: controller.signal, onNote: (text) => notice(`note: ${text}`) });
         if (tracer) snapshot.trace = await tracer.stop(fromMs, Date.now());
         snapshot.rootWouldAdd.push(...rootWouldAdd);
       } finally {

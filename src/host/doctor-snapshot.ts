@@ -91,6 +91,8 @@ export interface DoctorWindowOptions {
   pid?: number;
   source?: SocketSource;
   signal?: AbortSignal;
+  /** Told once, in a line, when netlink cannot be used and the tcp_info rules are left out. */
+  onNote?: (text: string) => void;
 }
 
 /**
@@ -123,16 +125,16 @@ export async function collectDoctorSnapshot(o: DoctorWindowOptions): Promise<Doc
   const base = counterBase();
   const started = performance.now();
   let window: ConnectionWindow | undefined;
-  let noConnections: string | undefined;
-  if (o.source === 'proc') noConnections = '/proc/net/tcp has no tcp_info';
-  else {
+  // /proc chosen (--source proc, or a /proc root of the caller's, TCPLENS_PROC): the tcp_info rules are simply not run.
+  const procChosen = o.source === 'proc' || ((o.source ?? 'auto') === 'auto' && process.env.TCPLENS_PROC !== undefined);
+  if (!procChosen) {
     window = new ConnectionWindow();
     try {
       readConnections(window, o.source);
     } catch (err) {
       if (!(err instanceof NetlinkUnavailableError) || o.source === 'netlink') throw err;
       window = undefined;
-      noConnections = err.message;
+      o.onNote?.(`reading /proc/net/tcp instead of netlink, so without the tcp_info rules (retransmits per peer, limited senders, stuck send queues): ${err.message}`);
     }
   }
   // The socket tables and /proc are read inside the window, as late as they can be and still end
@@ -147,7 +149,5 @@ export async function collectDoctorSnapshot(o: DoctorWindowOptions): Promise<Doc
   const remaining = o.durationS * 1000 - (performance.now() - started);
   if (remaining > 0) await sleep(remaining, undefined, { signal: o.signal }).catch(() => undefined);
   const end = counterBase();
-  const snapshot = doctorSnapshotOf(base, sample, listeners.processes, listeners.hidden, end);
-  if (noConnections) snapshot.rootWouldAdd.push(`per-connection retransmits, limits and send queues from tcp_info (netlink sock_diag: ${noConnections})`);
-  return snapshot;
+  return doctorSnapshotOf(base, sample, listeners.processes, listeners.hidden, end);
 }
