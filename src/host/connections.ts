@@ -46,6 +46,16 @@ export function connectionText(row: TcpRow): string {
 
 const n = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 0 : v);
 
+// A host with thousands of limited connections keeps only the worst: the lists stay bounded while
+// the scan runs, not only in the result.
+const limitedShare = (c: LimitedConnection) => (c.rwndLimitedMs + c.sndbufLimitedMs) / Math.max(1, c.busyMs);
+function worstLimited(list: LimitedConnection[]): LimitedConnection[] {
+  return list.sort((a, b) => limitedShare(b) - limitedShare(a) || b.busyMs - a.busyMs).slice(0, MAX_LISTED);
+}
+function biggestQueues(list: StuckSendQueue[]): StuckSendQueue[] {
+  return list.sort((a, b) => b.sendQueueEndBytes - a.sendQueueEndBytes).slice(0, MAX_LISTED);
+}
+
 /**
  * Feed it the rows of a scan with tcp_info between begin() and end(); the first end() keeps a
  * reading, each later one compares against the previous reading and returns the evidence.
@@ -126,8 +136,10 @@ export class ConnectionWindow {
       const wnd = info.values[TI.sndWnd]!;
       if (!Number.isNaN(wnd)) c.peerWindowBytes = wnd;
       this.limited.push(c);
+      if (this.limited.length >= 20 * MAX_LISTED) this.limited = worstLimited(this.limited);
     }
     if (b && b[SEND_Q]! > 0 && now[SEND_Q]! > 0 && now[ACKED] === b[ACKED]) {
+      if (this.stuck.length >= 20 * MAX_LISTED) this.stuck = biggestQueues(this.stuck);
       this.stuck.push({
         connection: connectionText(row),
         peer: formatPeerKey(key),
@@ -144,7 +156,6 @@ export class ConnectionWindow {
     this.previous = this.reading;
     this.previousMs = this.readingMs;
     if (!had) return undefined;
-    const share = (c: LimitedConnection) => (c.rwndLimitedMs + c.sndbufLimitedMs) / Math.max(1, c.busyMs);
     const peers: PeerRetransmits[] = [...this.peers]
       .sort((a, b) => b[1].segsOut - a[1].segsOut)
       .slice(0, MAX_PEERS)
@@ -159,8 +170,8 @@ export class ConnectionWindow {
       peers,
       segsOut: this.segsOut,
       retransSegs: this.retrans,
-      limited: this.limited.sort((a, b) => share(b) - share(a) || b.busyMs - a.busyMs).slice(0, MAX_LISTED),
-      stuckSendQueues: this.stuck.sort((a, b) => b.sendQueueEndBytes - a.sendQueueEndBytes).slice(0, MAX_LISTED),
+      limited: worstLimited(this.limited),
+      stuckSendQueues: biggestQueues(this.stuck),
     };
   }
 }
