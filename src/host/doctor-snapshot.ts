@@ -5,7 +5,7 @@
 import { release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { flattenCounters, readCounters } from '../kernel/counters.ts';
-import { readProcessesWithLimits, type SocketOwner } from '../kernel/processes.ts';
+import { readProcessesWithLimits, sameNetworkNamespace, type SocketOwner } from '../kernel/processes.ts';
 import { NetlinkUnavailableError } from '../errors.ts';
 import type { SocketSource } from '../kernel/socket-table.ts';
 import type { Listener } from '../analyze/socket-summary.ts';
@@ -70,7 +70,7 @@ export function doctorSnapshotOf(base: CounterBase, sample: HostSample, processe
 
 /** Run doctor's rules over the window from base to sample. Reads /proc/<pid>/fd once. */
 export function findingsOver(base: CounterBase, sample: HostSample): { findings: SampleFindings; owners: Map<number, SocketOwner> } {
-  const { processes, owners, hidden } = readProcessesWithLimits(new Set(sample.listeners.map((l) => l.inode)));
+  const { processes, owners, hidden } = readProcessesWithLimits(new Set(sample.listeners.map((l) => l.inode)), 10, sameNetworkNamespace());
   const snapshot = doctorSnapshotOf(base, sample, processes, hidden);
   return {
     findings: {
@@ -108,7 +108,9 @@ class DoctorListeners implements ListenerAnnotator {
     this.pid = pid;
   }
   async annotate(listeners: Listener[]): Promise<void> {
-    const { processes, owners, hidden } = readProcessesWithLimits(new Set(listeners.map((l) => l.inode)));
+    // Processes of other network namespaces hold none of the sockets read here (a doctor run inside
+    // a container or a namespace is about that namespace).
+    const { processes, owners, hidden } = readProcessesWithLimits(new Set(listeners.map((l) => l.inode)), 10, sameNetworkNamespace());
     this.maxima.learnOwners(owners);
     await this.maxima.annotate(listeners, false);
     this.processes = processes.filter((p) => this.pid === undefined || p.pid === this.pid);
