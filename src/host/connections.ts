@@ -65,7 +65,6 @@ export class ConnectionWindow {
   private previous: Map<number, Float64Array> | undefined;
   private previousMs = 0;
   private reading = new Map<number, Float64Array>();
-  private readingMs = 0;
   private windowMs = 0;
   private peers = new Map<number | string, PeerAcc>();
   private limited: LimitedConnection[] = [];
@@ -76,8 +75,9 @@ export class ConnectionWindow {
 
   begin(): void {
     this.reading = new Map();
-    this.readingMs = performance.now();
-    this.windowMs = this.previous ? this.readingMs - this.previousMs : 0;
+    // The window ends when the scan does (end() sets it): this first guess only sorts out the
+    // connections too little busy to judge.
+    this.windowMs = this.previous ? performance.now() - this.previousMs : 0;
     this.peers = new Map();
     this.limited = [];
     this.stuck = [];
@@ -153,8 +153,12 @@ export class ConnectionWindow {
   /** Ends the reading: undefined after the first, the evidence over the window after each later one. */
   end(): ConnectionEvidence | undefined {
     const had = this.previous;
+    // Both readings are timed at the end of their scans, so a process held up before a scan (a
+    // busy machine) does not shorten the window against the kernel's own counts.
+    const now = performance.now();
+    if (had) this.windowMs = now - this.previousMs;
     this.previous = this.reading;
-    this.previousMs = this.readingMs;
+    this.previousMs = now;
     if (!had) return undefined;
     const peers: PeerRetransmits[] = [...this.peers]
       .sort((a, b) => b[1].segsOut - a[1].segsOut)
