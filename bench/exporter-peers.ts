@@ -28,7 +28,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 if (values.inner) {
   const { createHostMetrics } = await import('../src/observe/exporter.ts');
-  const { querySockets } = await import('../src/doctor/socket-query.ts');
+  const { querySockets } = await import('../src/host/socket-query.ts');
   const metrics = createHostMetrics({ minIntervalMs: 0, findingsIntervalMs: 0, rttIntervalMs: 0 });
   const peers = () => querySockets({ by: 'peer', info: true, spread: true, top: 10, filter: { states: ['ESTABLISHED'] } });
   await metrics.scrape(); // warm-up: JIT, ss for the listeners

@@ -41,7 +41,7 @@ export {
   type EphemeralUse,
 } from './analyze/socket-summary.ts';
 export { GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
-export { querySockets } from './doctor/socket-query.ts';
+export { querySockets } from './host/socket-query.ts';
 
 // Counters: /proc/net/snmp, netstat, sockstat{,6}
 export { parseSnmp, readSnmp } from './kernel/snmp.ts';
@@ -92,7 +92,8 @@ export type { ToxicConfig, ToxicJson } from './proxy/toxic-set.ts';
 export { ApiError } from './proxy/api-error.ts';
 
 // Watching a host: one sample, Prometheus metrics of it, a live page
-export { createSampler, takeHostSample, type HostSample, type Sampler, type SamplerOptions } from './observe/sample.ts';
+export { takeHostSample, type HostSample } from './host/sample.ts';
+export { createSampler, type Sampler, type SamplerOptions } from './host/sampler.ts';
 export { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './observe/exporter.ts';
 export { startExporter, type Exporter, type ExporterOptions } from './observe/exporter-server.ts';
 export { startDashboard, type DashboardOptions, type DashboardHandle } from './observe/dashboard.ts';

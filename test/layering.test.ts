@@ -20,7 +20,7 @@ const LAYERS: { name: string; units: string[]; peers?: boolean }[] = [
   { name: 'leaf', units: ['errors.ts', 'version.ts', 'node-internals.ts', 'model', 'text'] },
   { name: 'read and wire', units: ['kernel', 'http'] },
   { name: 'analyze', units: ['analyze'] },
-  { name: 'host snapshot', units: ['doctor'] },
+  { name: 'host snapshot', units: ['host'] },
   { name: 'capabilities', units: ['pool', 'serve', 'probe', 'bench', 'proxy', 'trace', 'observe'], peers: true },
   { name: 'lab (runs the capabilities)', units: ['lab'] },
   { name: 'render', units: ['render'] },
@@ -36,10 +36,6 @@ const KNOWN_UPWARD: readonly string[] = [];
 
 /** Cycles today, each as its files sorted and joined; each goes when broken. */
 const KNOWN_CYCLES: readonly string[] = [
-  // The worker imports the sampler's spacing; the sampler imports the worker's sample type.
-  'bench/footprint-worker.ts <-> bench/footprint.ts',
-  // The sampler loads its doctor lazily; the doctor imports the sample's types.
-  'observe/sample-doctor.ts <-> observe/sample.ts',
   // The server serves the API, the API reads the metrics, the metrics read the server's proxies.
   'proxy/api.ts <-> proxy/metrics.ts <-> proxy/server.ts',
 ];

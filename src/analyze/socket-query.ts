@@ -1,5 +1,5 @@
 // One query over a socket table's rows: filter, then list, group or summarise — the data behind
-// `tcplens sockets`. Pure: the rows, owners and backlogs are read by kernel/ (doctor/socket-query.ts runs it).
+// `tcplens sockets`. Pure: the rows, owners and backlogs are read by kernel/ (host/socket-query.ts runs it).
 
 import type { EphemeralRange } from '../kernel/ephemeral-range.ts';
 import type { SocketOwners } from '../kernel/processes.ts';

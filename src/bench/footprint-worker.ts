@@ -2,34 +2,10 @@
 // sockets, so the scan (costly with 50,000 TIME_WAIT sockets) never stalls the load loop.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { readProcNetTcp, remoteAddress, localAddress } from '../kernel/proc-net-tcp.ts';
+import { localAddress, remoteAddress } from '../kernel/socket-row.ts';
 import { stateCode } from '../model/tcp-state.ts';
-import { sampleSpacingMs } from './footprint.ts';
-
-export interface FootprintSample {
-  /** Seconds since the sampler started. */
-  t: number;
-  /** When the scan ended, ms since the epoch (performance.timeOrigin + now()): comparable across threads. */
-  atMs: number;
-  /** TIME_WAIT with the target's port as the remote port: this host's client side. */
-  timeWaitClient: number;
-  /** TIME_WAIT with the target's port as the local port: the server side, when it runs here. */
-  timeWaitServer: number;
-  /**
-   * Sockets towards the target address and port, any state but LISTEN, whose local port lies in
-   * ip_local_port_range and is not reserved: the ephemeral ports held. Ports outside it (TIME_WAIT
-   * from before the range was narrowed, explicit binds) take nothing from the range.
-   */
-  ephemeral: number;
-  /**
-   * Of the TIME_WAIT on each side, those that began after the measured part did (or, before it is
-   * known, after sampling started): their 60 s timer has more left than the time since then.
-   */
-  timeWaitClientNew: number;
-  timeWaitServerNew: number;
-  /** The first sample that counts new TIME_WAIT from the start of the measured part (end of warm-up). */
-  mark?: true;
-}
+import { SIDE_CLIENT, SIDE_SERVER, scanHostSockets } from '../host/scan.ts';
+import { type FootprintSample, sampleSpacingMs } from './footprint-sample.ts';
 
 interface Config {
   port: number;
@@ -42,14 +18,13 @@ interface Config {
 }
 
 const cfg = workerData as Config;
-const TIME_WAIT = stateCode('TIME_WAIT');
 const LISTEN = stateCode('LISTEN');
 const start = performance.now();
 /** TCP_TIMEWAIT_LEN: every TIME_WAIT's timer starts at 60 s. */
 const TIME_WAIT_MS = 60_000;
 
-// Local ports already counted in this scan. /proc/net/tcp is read a page at a time while
-// connections come and go, so a socket can be listed twice (a TIME_WAIT taken over by a new
+// Local ports already counted in this scan. The table is read a page (or a netlink batch) at a time
+// while connections come and go, so a socket can be listed twice (a TIME_WAIT taken over by a new
 // connection under tcp_tw_reuse shows up as both): count ports, not rows.
 const seen = new Uint8Array(65536);
 /** New TIME_WAIT are those begun after this moment (this thread's performance.now()). */
@@ -67,26 +42,25 @@ function isNew(timerTicks: number): boolean {
 function sample(): FootprintSample {
   const s: FootprintSample = { t: 0, atMs: 0, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0, timeWaitClientNew: 0, timeWaitServerNew: 0 };
   seen.fill(0);
-  for (const family of ['ipv4', 'ipv6'] as const) {
-    readProcNetTcp(family, (row) => {
-      if (row.remotePort === cfg.port) {
-        if (row.state === LISTEN) return;
-        // Formatting is the costly part: only for rows whose port already matched.
-        if (remoteAddress(row) !== cfg.address) return;
-        const port = row.localPort;
-        if (seen[port] === 1) return;
-        seen[port] = 1;
-        if (port >= cfg.low && port <= cfg.high && cfg.reserved[port] !== 1) s.ephemeral++;
-        if (row.state === TIME_WAIT) {
-          s.timeWaitClient++;
-          if (isNew(row.timerTicks)) s.timeWaitClientNew++;
-        }
-      } else if (row.localPort === cfg.port && row.state === TIME_WAIT && localAddress(row) === cfg.address) {
-        s.timeWaitServer++;
-        if (isNew(row.timerTicks)) s.timeWaitServerNew++;
+  // The host's one scan decides each TIME_WAIT's side (host/time-wait-side.ts), as doctor and the exporter do.
+  scanHostSockets({}, (row, side) => {
+    if (row.state === LISTEN) return;
+    if (row.remotePort === cfg.port && side !== SIDE_SERVER) {
+      // Formatting is the costly part: only for rows whose port already matched.
+      if (remoteAddress(row) !== cfg.address) return;
+      const port = row.localPort;
+      if (seen[port] === 1) return;
+      seen[port] = 1;
+      if (port >= cfg.low && port <= cfg.high && cfg.reserved[port] !== 1) s.ephemeral++;
+      if (side === SIDE_CLIENT) {
+        s.timeWaitClient++;
+        if (isNew(row.timerTicks)) s.timeWaitClientNew++;
       }
-    });
-  }
+    } else if (side === SIDE_SERVER && row.localPort === cfg.port && localAddress(row) === cfg.address) {
+      s.timeWaitServer++;
+      if (isNew(row.timerTicks)) s.timeWaitServerNew++;
+    }
+  });
   const now = performance.now();
   s.t = (now - start) / 1000;
   s.atMs = performance.timeOrigin + now;

@@ -7,7 +7,10 @@ import { readEphemeralRange, type EphemeralRange } from '../kernel/ephemeral-ran
 import { parseSysctlInt, readSysctl } from '../kernel/sysctl.ts';
 import type { Counters } from '../model/counters.ts';
 import type { KernelFootprint, TimeWaitReuse, TimelinePoint } from '../model/bench-result.ts';
-import type { FootprintSample } from './footprint-worker.ts';
+import type { FootprintSample } from './footprint-sample.ts';
+
+export type { FootprintSample } from './footprint-sample.ts';
+export { sampleSpacingMs } from './footprint-sample.ts';
 
 /** The counters whose movement a load run explains, as Section.Field. */
 export const FOOTPRINT_COUNTERS = [
@@ -42,11 +45,6 @@ export function isLocalAddress(address: string): boolean {
 export function isLoopbackAddress(address: string): boolean {
   const a = address.toLowerCase();
   return a.startsWith('127.') || a === '::1' || a.startsWith('::ffff:127.');
-}
-
-/** Scans at most 5% of a core: once per intervalMs, or 20x the last scan's cost when that is longer. */
-export function sampleSpacingMs(scanCostMs: number, intervalMs = 1000): number {
-  return Math.max(intervalMs, scanCostMs * 20);
 }
 
 /** The knobs that decide TIME_WAIT reuse towards this address; undefined where they cannot be read. */

@@ -7,6 +7,7 @@
 // Exit 3 when --fail-on is given and a finding reaches that severity; otherwise 0.
 
 import type { Command } from 'commander';
+import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
 import { clearProgress, out, progress } from './output.ts';
 import { renderJson } from '../text/json.ts';
@@ -20,6 +21,7 @@ interface DoctorOptions {
   markdown?: boolean;
   failOn?: 'warning' | 'critical';
   trace?: number;
+  source?: SocketSource;
 }
 
 export function registerDoctor(program: Command): void {
@@ -30,6 +32,7 @@ export function registerDoctor(program: Command): void {
     .option('--port <port>', 'only sockets with this port at either end', parsePort('--port'))
     .option('--pid <pid>', "only this process's sockets (and TIME_WAIT on its listening ports)", parseInteger('--pid', 1, 2 ** 22))
     .option('--trace <seconds>', 'a window of this long, traced too (root, bpftrace): the kernel\'s reasons for drops and resets, with ports and owners', parseSeconds('--trace', { min: 0.1, max: 600 }))
+    .option('--source <source>', `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc; the tcp_info rules need netlink)`, parseChoice('--source', SOCKET_SOURCES))
     .option('--json', 'machine-readable findings')
     .option('--markdown', 'findings as Markdown (for a ticket or a CI summary)')
     .option('--fail-on <severity>', 'exit 3 when a finding is at least warning|critical', parseChoice('--fail-on', ['warning', 'critical'] as const))
@@ -44,7 +47,7 @@ Examples:
   tcplens doctor --json | jq '.findings[].id'`,
     )
     .action(async (o: DoctorOptions) => {
-      const { collectSnapshot } = await import('../doctor/collect.ts');
+      const { collectDoctorSnapshot } = await import('../host/doctor-snapshot.ts');
       const { diagnose } = await import('../analyze/doctor/index.ts');
       const { renderDoctor, renderDoctorMarkdown } = await import('../render/doctor.ts');
       const controller = new AbortController();
@@ -76,7 +79,7 @@ Examples:
       }
       const fromMs = Date.now();
       try {
-        snapshot = await collectSnapshot({ durationS: o.trace ?? o.duration, port: o.port, pid: o.pid, signal: controller.signal });
+        snapshot = await collectDoctorSnapshot({ durationS: o.trace ?? o.duration, port: o.port, pid: o.pid, source: o.source, signal: controller.signal, onNote: (text) => notice(`note: ${text}`) });
         if (tracer) snapshot.trace = await tracer.stop(fromMs, Date.now());
         snapshot.rootWouldAdd.push(...rootWouldAdd);
       } finally {

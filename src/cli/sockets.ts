@@ -19,7 +19,7 @@
 import type { Command } from 'commander';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { GROUP_KEYS, SORT_KEYS, type GroupKey, type SocketQuery, type SortKey } from '../analyze/socket-query.ts';
-import { querySockets } from '../doctor/socket-query.ts';
+import { querySockets } from '../host/socket-query.ts';
 import { SOCKET_SOURCES, type SocketSource } from '../kernel/socket-table.ts';
 import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';

@@ -76,6 +76,26 @@ export function scanProcesses(inodes?: Set<number>, procRoot = procRootDir()): P
   return { byInode, usage, hiddenProcesses };
 }
 
+/**
+ * Whether a process lives in the same network namespace as this one (its sockets are in the tables
+ * this process reads). A process whose namespace cannot be read is counted in.
+ */
+export function sameNetworkNamespace(procRoot = procRootDir()): (pid: number) => boolean {
+  let mine: string;
+  try {
+    mine = readlinkSync(`${procRoot}/self/ns/net`);
+  } catch {
+    return () => true;
+  }
+  return (pid) => {
+    try {
+      return readlinkSync(`${procRoot}/${pid}/ns/net`) === mine;
+    } catch {
+      return true;
+    }
+  };
+}
+
 /** Map socket inodes to their owning process (only `inodes` when given). */
 export function readSocketOwners(inodes?: Set<number>, procRoot = procRootDir()): SocketOwners {
   const { byInode, hiddenProcesses } = scanProcesses(inodes, procRoot);
@@ -121,10 +141,17 @@ export interface ProcessWithLimit extends ProcessFdUsage {
   softLimit?: number;
 }
 
-/** The top socket holders with their descriptor limits, and the owners of `inodes`, in one /proc walk. */
-export function readProcessesWithLimits(inodes: Set<number>, top = 10): { processes: ProcessWithLimit[]; owners: Map<number, SocketOwner>; hidden: number } {
+/**
+ * The top socket holders with their descriptor limits, and the owners of `inodes`, in one /proc
+ * walk. `keep` leaves processes out of the top (not of the owners).
+ */
+export function readProcessesWithLimits(
+  inodes: Set<number>,
+  top = 10,
+  keep?: (pid: number) => boolean,
+): { processes: ProcessWithLimit[]; owners: Map<number, SocketOwner>; hidden: number } {
   const scan = scanProcesses(inodes);
-  const processes = topBySockets(scan.usage, top).map((p) => {
+  const processes = topBySockets(keep ? scan.usage.filter((p) => keep(p.pid)) : scan.usage, top).map((p) => {
     let softLimit: number | undefined;
     try {
       const l = readOpenFilesLimit(p.pid);

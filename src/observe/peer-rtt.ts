@@ -3,7 +3,7 @@
 // distribution of every connection. Taken at most once per interval, shared by whoever asks meanwhile.
 
 import type { Group, RttSpread } from '../analyze/socket-query.ts';
-import { querySockets } from '../doctor/socket-query.ts';
+import { querySockets } from '../host/socket-query.ts';
 import { TcplensError } from '../errors.ts';
 
 export interface PeerRtt {

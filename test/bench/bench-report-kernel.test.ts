@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli.ts';
 import { createNetns, type Netns } from '../../src/kernel/netns.ts';
 import { placeSamples, sampleAt, sampleSpacingMs, startFootprint } from '../../src/bench/footprint.ts';
-import type { FootprintSample } from '../../src/bench/footprint-worker.ts';
+import type { FootprintSample } from '../../src/bench/footprint-sample.ts';
 import type { TimelinePoint } from '../../src/model/bench-result.ts';
 import { httpServer, hello } from '../helpers/servers.ts';
 

@@ -66,6 +66,8 @@ export function hasSs(): boolean {
 export interface SsInfo {
   local: string;
   peer: string;
+  /** The Send-Q column: bytes not yet acknowledged or not yet sent. */
+  sendQ: number;
   /** Numbers by ss's names; rtt and retrans split into rtt/rttvar and retrans/retrans_total. */
   fields: Map<string, number>;
   congestion?: string;
@@ -101,7 +103,7 @@ export function parseSsInfo(text: string): SsInfo[] {
         if (second && m[3] !== undefined) fields.set(second, Number(m[3]));
       }
     }
-    out.push({ local: normalizeEndpoint(t[at + 2]!), peer: normalizeEndpoint(t[at + 3]!), fields, congestion });
+    out.push({ local: normalizeEndpoint(t[at + 2]!), peer: normalizeEndpoint(t[at + 3]!), sendQ: Number(t[at + 1]), fields, congestion });
   }
   return out;
 }

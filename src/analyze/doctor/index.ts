@@ -11,9 +11,12 @@ import { resets } from './resets.ts';
 import { retransmits } from './retransmits.ts';
 import { keepalive, orphans } from './orphans-keepalive.ts';
 import { nofile } from './nofile.ts';
+import { peerRetransmits } from './peer-retransmits.ts';
+import { sendLimits } from './send-limits.ts';
+import { sendQueues } from './send-queue.ts';
 import { traceReasons, withTraceEvidence } from './trace-reasons.ts';
 
-export const RULES: Rule[] = [acceptQueue, synQueue, timeWait, finTimeout, ephemeralPorts, closeWait, resets, retransmits, orphans, keepalive, nofile, traceReasons];
+export const RULES: Rule[] = [acceptQueue, synQueue, timeWait, finTimeout, ephemeralPorts, closeWait, resets, retransmits, peerRetransmits, sendLimits, sendQueues, orphans, keepalive, nofile, traceReasons];
 
 export function diagnose(s: DoctorSnapshot): Finding[] {
   return withTraceEvidence(RULES.flatMap((rule) => rule(s)), s).sort((a, b) => SEVERITY_ORDER[b.severity] - SEVERITY_ORDER[a.severity]);

@@ -42,8 +42,68 @@ export interface DoctorSnapshot {
   processes: { pid: number; command: string; fds: number; sockets: number; softLimit?: number }[];
   /** What a run as root would have seen that this one could not. */
   rootWouldAdd: string[];
+  /**
+   * What tcp_info says about the connections over the window (netlink only; absent on /proc):
+   * each connection's counters at the end less those at the start (all of them for a connection
+   * opened in the window).
+   */
+  connections?: ConnectionEvidence;
   /** With --trace: the drops and resets the kernel's tracepoints reported in the window, with their reasons. */
   trace?: TraceEvidence;
+}
+
+/** Retransmissions towards one remote address over the window. */
+export interface PeerRetransmits {
+  peer: string;
+  /** Connections towards it with tcp_info at the end of the window. */
+  connections: number;
+  /** Segments sent (tcpi_segs_out) and retransmitted (tcpi_total_retrans) in the window. */
+  segsOut: number;
+  retransSegs: number;
+  /** The connection that retransmitted most, as "local -> remote", with its own figures. */
+  worst?: { connection: string; segsOut: number; retransSegs: number };
+}
+
+/** A connection's time with data to send in the window, and how much of it a limit held it back. */
+export interface LimitedConnection {
+  /** "local -> remote". */
+  connection: string;
+  peer: string;
+  busyMs: number;
+  /** tcpi_rwnd_limited: the receiver's advertised window was full. */
+  rwndLimitedMs: number;
+  /** tcpi_sndbuf_limited: the socket's send buffer was full. */
+  sndbufLimitedMs: number;
+  /** The send buffer (skmem sndbuf) in bytes, when read. */
+  sndBufBytes?: number;
+  /** The receiver's advertised window at the end (tcpi_snd_wnd), bytes, when the kernel says. */
+  peerWindowBytes?: number;
+}
+
+/** A connection whose send queue held data at the start and the end of the window, with nothing acknowledged between. */
+export interface StuckSendQueue {
+  connection: string;
+  peer: string;
+  /** Send-Q (unacknowledged plus unsent bytes) at the start and at the end. */
+  sendQueueStartBytes: number;
+  sendQueueEndBytes: number;
+  /** The timer the kernel runs on it: 'zero-window-probe' (the peer's window is closed) or 'retransmit' (no answer at all). */
+  timer: string;
+}
+
+export interface ConnectionEvidence {
+  /** Seconds between the two readings. */
+  windowS: number;
+  /** Connections with tcp_info at the end of the window. */
+  connections: number;
+  /** Every peer's figures (the busiest by segments sent first), at most a few hundred. */
+  peers: PeerRetransmits[];
+  /** All connections together, the peers beyond the list included. */
+  segsOut: number;
+  retransSegs: number;
+  /** Connections busy for at least a tenth of the window and held back by a limit part of it, most limited first. */
+  limited: LimitedConnection[];
+  stuckSendQueues: StuckSendQueue[];
 }
 
 /** Drops or resets of one reason at one local end and owner, as traced. */

@@ -4,9 +4,10 @@ import { newRow, scanTcpLines, type TcpRow } from '../../src/kernel/proc-net-tcp
 import { TCP_STATES } from '../../src/model/tcp-state.ts';
 import { SYSCTL_CATALOG } from '../../src/analyze/sysctl-catalog.ts';
 import { diagnose } from '../../src/analyze/doctor/index.ts';
-import { createSampler, takeHostSample, type HostSample } from '../../src/observe/sample.ts';
-import { doctorSnapshotOf } from '../../src/observe/sample-doctor.ts';
-import { formatPeerKey, peerKey, topOfMap, topPorts } from '../../src/observe/sample-top.ts';
+import { takeHostSample, type HostSample } from '../../src/host/sample.ts';
+import { createSampler } from '../../src/host/sampler.ts';
+import { doctorSnapshotOf } from '../../src/host/doctor-snapshot.ts';
+import { formatPeerKey, peerKey, topOfMap, topPorts } from '../../src/host/top-list.ts';
 import { createScenario, type Scenario } from '../helpers/scenarios.ts';
 import { ssSockets } from '../helpers/ss.ts';
 
@@ -180,4 +181,20 @@ test("doctor's snapshot from two samples carries the counters' deltas over the w
   const overflow = diagnose(snapshot).find((f) => f.id === 'accept-queue-overflow');
   assert.equal(overflow?.severity, 'critical', 'overflows in the window are critical');
   assert.match(overflow.evidence[0]!, /ListenOverflows \+40, .* in 5 s/);
+});
+
+test('netlink and /proc give the same sample of the test\'s sockets: peers, CLOSE_WAIT with owners, listeners; every TIME_WAIT has a side', async () => {
+  const viaNetlink = await takeHostSample({ topN: 1000, source: 'netlink' });
+  const viaProc = await takeHostSample({ topN: 1000, source: 'proc' });
+  assert.equal(viaNetlink.source, 'netlink');
+  assert.equal(viaProc.source, 'proc');
+  // The scenario's TIME_WAIT may have expired by now (60 s): each source must give every TIME_WAIT a side.
+  for (const s of [viaNetlink, viaProc]) assert.equal(s.closing.timeWaitServerTotal + s.closing.timeWaitClientTotal, s.sockets.byState.TIME_WAIT, s.source);
+  const peer = (s: HostSample) => s.established.byPeer.top.find((e) => e.key === '127.0.0.1')?.count ?? 0;
+  assert.ok(peer(viaNetlink) > 0 && peer(viaProc) > 0, 'the peer 127.0.0.1 formatted alike from both sources');
+  const cw = (s: HostSample) => s.closing.closeWait.find((p) => p.port === scenario.ports.closeWait);
+  assert.deepEqual(cw(viaNetlink), cw(viaProc));
+  const listener = (s: HostSample) => s.listeners.find((l) => l.local.port === scenario.ports.fullQueue);
+  assert.equal(listener(viaNetlink)?.maxQueue, listener(viaProc)?.maxQueue, 'the maximum from netlink, and from ss after /proc');
+  assert.equal(listener(viaNetlink)?.process, 'python3');
 });

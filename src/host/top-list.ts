@@ -1,7 +1,7 @@
 // Top-N lists with an "other" remainder, and peer-address keys that are cheap per row and formatted only for the top.
 
 import { endianness } from 'node:os';
-import { addressBytes, formatAddress, remoteHex, remoteKeyV4, type TcpRow } from '../kernel/proc-net-tcp.ts';
+import { formatAddress, remoteHex, remoteKeyV4, rowAddressBytes, type TcpRow } from '../kernel/socket-row.ts';
 
 /**
  * The biggest `top` entries of a count, biggest first, and what is left: the top's counts plus
@@ -67,36 +67,39 @@ export function topOfMap<K, D extends string | number>(counts: Map<K, number>, n
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 // The first three words of ::ffff:a.b.c.d as /proc/net/tcp6 prints them (each word in host order).
-const V4_MAPPED_PREFIX = `0000000000000000${LITTLE_ENDIAN ? 'FFFF0000' : '0000FFFF'}`;
+const V4_MAPPED_PROC = `0000000000000000${LITTLE_ENDIAN ? 'FFFF0000' : '0000FFFF'}`;
+// The same in network order, as netlink gives the bytes.
+const V4_MAPPED_NET = '00000000000000000000ffff';
+
+/** A 32-bit word as printed in /proc (host order) turned into network order. */
+function netOrder(hostWord: number): number {
+  if (!LITTLE_ENDIAN) return hostWord;
+  return (((hostWord & 255) << 24) | ((hostWord >>> 8) & 255) << 16 | ((hostWord >>> 16) & 255) << 8 | (hostWord >>> 24)) >>> 0;
+}
 
 /**
- * A key for the remote address of a row (its port left out): a number for IPv4, the kernel's hex
- * for IPv6. An IPv4-mapped IPv6 peer gets its IPv4 key, so a peer reached over both tables counts once.
+ * A key for the remote address of a row (its port left out), the same whichever reader filled the
+ * row: the IPv4 address as a number in network order, or an IPv6 address as lower-case hex in
+ * network order. An IPv4-mapped IPv6 peer gets its IPv4 key, so a peer reached over both tables
+ * counts once.
  */
 export function peerKey(row: TcpRow): number | string {
   const v4 = remoteKeyV4(row);
-  if (v4 >= 0) return Math.floor(v4 / 65536);
-  const hex = row.addressHex ? remoteHex(row) : procHex(row.buf, row.remoteAt);
-  if (hex.startsWith(V4_MAPPED_PREFIX)) return Number.parseInt(hex.slice(24), 16);
-  return hex;
-}
-
-const HEX = '0123456789ABCDEF';
-
-/** 16 address bytes (netlink's, in network order) as /proc/net/tcp6 prints them: four words, each in host order. */
-function procHex(b: Uint8Array, at: number): string {
-  let text = '';
-  for (let w = 0; w < 16; w += 4) {
-    for (let k = 0; k < 4; k++) {
-      const x = b[at + w + (LITTLE_ENDIAN ? 3 - k : k)]!;
-      text += HEX[x >> 4]! + HEX[x & 15]!;
-    }
+  if (v4 >= 0) {
+    const word = Math.floor(v4 / 65536);
+    return row.addressHex ? netOrder(word) : word;
   }
-  return text;
+  if (!row.addressHex) {
+    const hex = remoteHex(row);
+    return hex.startsWith(V4_MAPPED_NET) ? Number.parseInt(hex.slice(24), 16) : hex;
+  }
+  const text = remoteHex(row);
+  if (text.startsWith(V4_MAPPED_PROC)) return netOrder(Number.parseInt(text.slice(24), 16));
+  return Buffer.from(rowAddressBytes(row, row.remoteAt)).toString('hex');
 }
 
 /** The address text of a peerKey: dotted IPv4 or RFC 5952 IPv6, as everywhere else in tcplens. */
 export function formatPeerKey(key: number | string): string {
-  const hex = typeof key === 'number' ? key.toString(16).toUpperCase().padStart(8, '0') : key;
-  return formatAddress(addressBytes(Buffer.from(hex, 'latin1'), 0, typeof key === 'number' ? 'ipv4' : 'ipv6'));
+  if (typeof key === 'number') return `${key >>> 24}.${(key >>> 16) & 255}.${(key >>> 8) & 255}.${key & 255}`;
+  return formatAddress(Buffer.from(key, 'hex'));
 }
