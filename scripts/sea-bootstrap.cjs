@@ -109,13 +109,20 @@ function treeDir() {
 /**
  * Unpacking reads the whole compressed tree from this file and decompresses it in memory: done in
  * this process, those pages and the allocator's freed buffers would stay in its resident memory
- * for as long as it runs (an exporter runs for months), so a short-lived child does it.
+ * for as long as it runs (an exporter runs for months), so a short-lived child does it. Where this
+ * executable cannot start itself (under qemu-user without binfmt, exec of a foreign ELF fails),
+ * this process unpacks after all.
  */
 function unpackInChild(dir) {
   const { spawnSync } = require('node:child_process');
-  const r = spawnSync(process.execPath, [], { env: { ...process.env, [UNPACK_ENV]: dir }, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.error) throw r.error;
-  if (r.status !== 0 || !fs.existsSync(path.join(dir, 'package.json'))) throw new Error(`unpacking exited with ${r.status ?? r.signal}`);
+  const r = spawnSync(process.execPath, [], { env: { ...process.env, [UNPACK_ENV]: dir }, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  if (!r.error && r.status === 0 && fs.existsSync(path.join(dir, 'package.json'))) return;
+  try {
+    unpack(dir);
+  } catch (err) {
+    const child = r.error ? r.error.message : `exited with ${r.status ?? r.signal}${r.stderr ? `: ${r.stderr.trim().split('\n')[0]}` : ''}`;
+    throw new Error(`${err && err.message ? err.message : String(err)} (and the unpacking child ${child})`);
+  }
 }
 
 function run() {

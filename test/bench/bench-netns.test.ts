@@ -72,8 +72,11 @@ test('a target that dies mid-run: the kernel counts as many failed connects as b
     assert.ok(Math.abs(attemptFails - result.connectErrors) <= 4, `kernel AttemptFails ${attemptFails}, bench connectErrors ${result.connectErrors}`);
     // A pause that doubles from 10 ms to 1 s: at most 8 attempts per connection in 2 s (not tens of thousands).
     assert.ok(attemptFails >= 1 && attemptFails <= 4 * 9, `kernel AttemptFails ${attemptFails}`);
-    // Connects started, exactly: bench's check of the target, the connections opened, and the failed ones.
-    assert.equal(activeOpens, 1 + opened + attemptFails, `kernel ActiveOpens ${activeOpens}, AttemptFails ${attemptFails}`);
+    // Connects started: bench's check of the target, the connections opened, and the failed ones;
+    // plus, at most once per connection slot, a reconnect the kernel completed just as the listener
+    // went (queued, then reset with it) before bench saw it open: not refused, so not a failed attempt.
+    const unseen = activeOpens - (1 + opened + attemptFails);
+    assert.ok(unseen >= 0 && unseen <= 4, `kernel ActiveOpens ${activeOpens}, AttemptFails ${attemptFails}, opened ${opened}, errors ${JSON.stringify(result.errors)}`);
   } finally {
     ns.close();
   }

@@ -91,6 +91,19 @@ function scrapeIn(ns: Netns, url: string): { text: string; e: Exposition } {
   return { text, e: parseExposition(text) };
 }
 
+/**
+ * Scrapes until the exporter shows a per-peer reading taken at or after sinceMs (bounded): a scrape
+ * answers with the last reading and asks for the next, which a slow first reading may put off
+ * (readings are spaced at least five times their own length).
+ */
+async function scrapeReadingSince(ns: Netns, url: string, sinceMs: number): Promise<{ text: string; e: Exposition }> {
+  for (const deadline = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 100))) {
+    const scraped = scrapeIn(ns, url);
+    const takenAt = scraped.e.samples.find((s) => s.name === 'tcplens_peer_rtt_timestamp_seconds')?.value;
+    if ((takenAt !== undefined && takenAt * 1000 >= sinceMs) || Date.now() > deadline) return scraped;
+  }
+}
+
 const metric = (e: Exposition, name: string, peer: string) => e.samples.find((s) => s.name === name && s.labels.peer === peer)?.value;
 
 test('exporter: connections, RTT median and p99, and retransmits per peer as ss -tin shows them; the RTT distribution adds up', { skip }, async () => {
@@ -102,13 +115,13 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
   const exporter = streamCli(['exporter', '--listen', `${EXPORTER_AT}:0`, '--json', '--findings-interval', '0', '--rtt-interval', '0.1', '--top', '1000'], { prefix: ns.exec });
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
+    const readyAt = Date.now();
     await exporter.waitFor((l) => 'url' in l, 30_000);
     const url = (exporter.lines[0] as { url: string }).url;
 
     // A scrape shows the reading taken after the one before it (or at start-up, maybe before the
-    // test's connections): one scrape first, to have a reading of them.
-    scrapeIn(ns, url);
-    await new Promise((r) => setTimeout(r, 300));
+    // test's connections): scrape until one of them shows.
+    await scrapeReadingSince(ns, url, readyAt);
     // Idle connections keep their tcp_info: ss before and after the scrape agree, or it is read again.
     let before: Map<string, PeerFigures> | undefined;
     let after: Map<string, PeerFigures> | undefined;
@@ -169,11 +182,10 @@ test('exporter: past --top, the other peers are summed as peer="other", so that 
   const exporter = streamCli(['exporter', '--listen', `${EXPORTER_AT}:0`, '--json', '--findings-interval', '0', '--rtt-interval', '0.1', '--top', '2'], { prefix: ns.exec });
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
+    const readyAt = Date.now();
     await exporter.waitFor((l) => 'url' in l, 30_000);
     const url = (exporter.lines[0] as { url: string }).url;
-    scrapeIn(ns, url); // the reading after it has the test's connections (see above)
-    await new Promise((r) => setTimeout(r, 300));
-    const { e } = scrapeIn(ns, url);
+    const { e } = await scrapeReadingSince(ns, url, readyAt);
     const peers = e.samples.filter((s) => s.name === 'tcplens_peer_connections');
     assert.deepEqual(
       peers.map((s) => s.labels.peer),
