@@ -6,7 +6,9 @@
 //
 // The exporter runs as shipped: dist/cli/main.js (npm run build), or --from src, or --from sea
 // (build/tcplens-linux-x64, npm run build:sea). --node-options sets NODE_OPTIONS for it (the
-// executable honours it too), e.g. --node-options=--max-semi-space-size=1 as deploy/ runs it.
+// executable honours it too), e.g. --node-options=--max-semi-space-size=1 as deploy/ runs it; the
+// environment passes through, so deploy/'s glibc settings are measured by prefixing them:
+//   MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=131072 node bench/exporter-memory.ts --from sea --node-options=--max-semi-space-size=1
 //
 //   node bench/exporter-memory.ts [--farms 6] [--clients 9000] [--scrapes 1000] [--pause-ms 150]
 
