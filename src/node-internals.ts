@@ -1,6 +1,6 @@
 // The Node.js internals tcplens reaches under the public API, all in this one module. Each is read
 // defensively (undefined when missing, never a throw) so callers fall back to the public API, and
-// each has a canary in test/node-internals.test.ts that fails loudly when a Node release removes or
+// each has a canary in test/node-internals.unit.test.ts that fails loudly when a Node release removes or
 // changes it, rather than letting a fallback hide the change.
 //
 // Environment switches that force the public-API path (documented in docs/internals.md):

@@ -25,7 +25,7 @@ interface LabRunCliOptions {
 export function registerLab(program: Command): void {
   const lab = program
     .command('lab')
-    .description("the handbook's experiments run for real in network namespaces: measured tables, charts and conclusions")
+    .description("experiments on TCP under HTTP, run for real in network namespaces: measured tables, charts and conclusions")
     .addHelpText(
       'after',
       `

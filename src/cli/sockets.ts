@@ -95,7 +95,7 @@ export function registerSockets(program: Command): void {
 Examples:
   tcplens sockets --summary                 counts by state, listeners, ephemeral ports per destination
   tcplens sockets --state time-wait --by peer --top 10
-                                            who holds TIME_WAIT sockets (the handbook's ss | awk | sort | uniq)
+                                            who holds TIME_WAIT sockets (the usual ss | awk | sort | uniq -c)
   tcplens sockets -l                        listening sockets with accept queue and its maximum
   tcplens sockets --port 8080 --by state    the life of connections on one port
   tcplens sockets --state close-wait -p     CLOSE_WAIT sockets and the process that never closes them

@@ -7,6 +7,7 @@ import { type TcpState, stateCode } from '../model/tcp-state.ts';
 import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
 import type { ConnectionEvidence, LimitedConnection, PeerRetransmits, StuckSendQueue } from '../analyze/doctor/snapshot.ts';
 import { formatPeerKey, peerKey } from './top-list.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 const LISTEN = stateCode('LISTEN');
 const TIME_WAIT = stateCode('TIME_WAIT');
@@ -36,12 +37,9 @@ interface PeerAcc {
   worst?: { connection: string; segsOut: number; retransSegs: number };
 }
 
-function endpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 export function connectionText(row: TcpRow): string {
-  return `${endpoint(localAddress(row), row.localPort)} -> ${endpoint(remoteAddress(row), row.remotePort)}`;
+  return `${formatHostPort(localAddress(row), row.localPort)} -> ${formatHostPort(remoteAddress(row), row.remotePort)}`;
 }
 
 const n = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? 0 : v);

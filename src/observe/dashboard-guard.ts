@@ -1,9 +1,9 @@
 // Which Host headers the dashboard answers: only names of the address it is bound to, so that a web
 // page whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) cannot read this host's state.
 
-import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { isLoopbackHost } from '../text/loopback.ts';
+import { bracketHost } from '../text/host-port.ts';
 
 export interface HostGuard {
   /** host:port strings accepted, lower case, IPv6 in brackets. */
@@ -19,7 +19,6 @@ export interface HostGuard {
 
 export { isLoopbackHost as isLoopback };
 
-const bracket = (a: string) => (isIP(a) === 6 ? `[${a}]` : a);
 
 /** Split a Host header into name and port; undefined when it is malformed. */
 export function parseHostHeader(header: string): { name: string; port: number | undefined } | undefined {
@@ -35,15 +34,15 @@ export function parseHostHeader(header: string): { name: string; port: number | 
  * are names the user allowed (a reverse proxy's, for example).
  */
 export function hostGuard(address: string, port: number, extraNames: string[] = []): HostGuard {
-  const names = new Set<string>(extraNames.map((n) => bracket(n.toLowerCase())));
+  const names = new Set<string>(extraNames.map((n) => bracketHost(n.toLowerCase())));
   if (address === '0.0.0.0' || address === '::') {
     for (const list of Object.values(networkInterfaces())) {
-      for (const i of list ?? []) if (address === '::' || i.family === 'IPv4') names.add(bracket(i.address.toLowerCase()));
+      for (const i of list ?? []) if (address === '::' || i.family === 'IPv4') names.add(bracketHost(i.address.toLowerCase()));
     }
     names.add(hostname().toLowerCase());
     names.add('localhost');
   } else {
-    names.add(bracket(address.toLowerCase()));
+    names.add(bracketHost(address.toLowerCase()));
     if (isLoopbackHost(address)) names.add('localhost');
   }
   const allowed = new Set([...names].map((n) => `${n}:${port}`));

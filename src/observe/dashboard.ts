@@ -15,6 +15,7 @@ import { createUploadScanner } from './dashboard-upload.ts';
 import type { DashboardFindings, DashboardFrame, DashboardHello } from './dashboard-protocol.ts';
 import { packageVersion } from '../version.ts';
 import type { ReasonSource } from '../model/reason-totals.ts';
+import { bracketHost } from '../text/host-port.ts';
 
 export interface DashboardOptions {
   /** Address to bind; 127.0.0.1 unless told otherwise. */
@@ -266,7 +267,7 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   guard = hostGuard(host, port, o.allowHosts);
   void tick();
 
-  const shown = host.includes(':') ? `[${host}]` : host;
+  const shown = bracketHost(host);
   return {
     url: `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : shown}:${port}/`,
     host,

@@ -3,6 +3,7 @@
 import { listenOrExplain } from '../http/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './exporter.ts';
+import { bracketHost } from '../text/host-port.ts';
 
 export const DEFAULT_EXPORTER_PORT = 9477;
 
@@ -58,7 +59,7 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
     handle(req, res).catch(() => res.destroy());
   });
   const port = options.port ?? DEFAULT_EXPORTER_PORT;
-  const shown = host.includes(':') ? `[${host}]` : host;
+  const shown = bracketHost(host);
   let bound: number;
   try {
     bound = await listenOrExplain(server, host, port);

@@ -11,6 +11,7 @@ import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName }
 import { RTT_BOUNDS_MS } from '../analyze/socket-query.ts';
 import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
 import { DEFAULT_TOP_N, createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 export interface HostMetricsOptions extends SamplerOptions {
   /** A sampler to share (the dashboard's, say); by default one of our own from the other options. */
@@ -237,8 +238,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
       ephemeralUsable.set(s.ephemeral.usable);
       ephemeralInUse.set(s.ephemeral.portsInUse);
       for (const d of s.ephemeral.destinations) {
-        const address = d.remote.address.includes(':') ? `[${d.remote.address}]` : d.remote.address;
-        ephemeralByDest.set({ destination: `${address}:${d.remote.port}` }, d.ports);
+        ephemeralByDest.set({ destination: formatHostPort(d.remote.address, d.remote.port) }, d.ports);
       }
       if (s.ephemeral.otherSockets > 0) ephemeralByDest.set({ destination: 'other' }, s.ephemeral.otherSockets);
     }

@@ -14,7 +14,7 @@ export interface HostPort {
  * loopback unless told otherwise, and Go resolves "localhost" to IPv4 first. Returns a reason on failure.
  */
 export function parseHostPort(raw: string, { allowZero = true } = {}): HostPort | string {
-  const m = /^(?:\[([^\]]*)\]|([^:\[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
   if (!m) return `missing port in address ${raw}`;
   let host = m[1] ?? m[2] ?? '';
   if (m[1] !== undefined && isIP(host) !== 6) return `bad IPv6 address in ${raw}`;
@@ -24,9 +24,7 @@ export function parseHostPort(raw: string, { allowZero = true } = {}): HostPort 
   return { host, port };
 }
 
-export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { formatHostPort } from '../text/host-port.ts';
 
 function sameAddress(a: string, b: string): boolean {
   const plain = (x: string) => (x.toLowerCase().startsWith('::ffff:') ? x.slice(7) : x.toLowerCase());

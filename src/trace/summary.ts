@@ -3,6 +3,7 @@
 import * as hdr from 'hdr-histogram-js';
 import type { TcpState } from '../model/tcp-state.ts';
 import type { TraceEvent, TraceEventType } from './event.ts';
+import { formatHostPort } from '../text/host-port.ts';
 
 export interface TransitionCount {
   /** null: a socket first seen in `to` (sampling only). */
@@ -78,7 +79,7 @@ export interface SummaryMeta {
 const MAX_LIFETIME_US = 86_400_000_000;
 
 function peerOf(e: TraceEvent): string {
-  return e.family === 'ipv6' && e.daddr.includes(':') ? `[${e.daddr}]:${e.dport}` : `${e.daddr}:${e.dport}`;
+  return formatHostPort(e.daddr, e.dport);
 }
 
 export class TraceSummaryBuilder {

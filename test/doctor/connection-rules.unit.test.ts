@@ -5,23 +5,7 @@ import assert from 'node:assert/strict';
 import { peerRetransmits, PEER_RETRANS_FACTOR } from '../../src/analyze/doctor/peer-retransmits.ts';
 import { sendLimits, LIMITED_SHARE_WARNING } from '../../src/analyze/doctor/send-limits.ts';
 import { sendQueues } from '../../src/analyze/doctor/send-queue.ts';
-import type { ConnectionEvidence, DoctorSnapshot } from '../../src/analyze/doctor/snapshot.ts';
-
-function snapshot(c: Partial<ConnectionEvidence>): DoctorSnapshot {
-  return {
-    host: 'h',
-    kernel: '6.18',
-    durationS: 3,
-    root: true,
-    deltas: {},
-    counters: {},
-    sysctls: {},
-    sockets: { total: 0, byState: {}, listeners: [], timeWaitServerSide: [], timeWaitClientSide: [], closeWait: [], timeWaitServerTotal: 0, timeWaitClientTotal: 0, finWait2: 0 },
-    processes: [],
-    rootWouldAdd: [],
-    connections: { windowS: 3, connections: 0, peers: [], segsOut: 0, retransSegs: 0, limited: [], stuckSendQueues: [], ...c },
-  };
-}
+import { snapshotWithConnections as snapshot } from './snapshot-fixture.ts';
 
 const peer = (name: string, segsOut: number, retransSegs: number) => ({ peer: name, connections: 1, segsOut, retransSegs });
 

@@ -36,7 +36,7 @@ export function parseExposition(text: string): Exposition {
 }
 
 /** The value of the one sample with this name and (at least) these labels, or undefined. */
-export function valueOf(e: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(e: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
   return e.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 }
 

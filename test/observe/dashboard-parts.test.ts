@@ -64,7 +64,7 @@ test('serves only the files of the build, and says how to build it when it is mi
   ensureWebBuilt();
   const assets = loadAssets();
   const index = assets.get('/index.html');
-  assert.ok(index && index.type.startsWith('text/html') && !index.immutable);
+  assert.ok(index?.type.startsWith('text/html') && !index.immutable);
   const scripts = [...assets.keys()].filter((p) => p.endsWith('.js'));
   assert.ok(scripts.length >= 1 && scripts.every((p) => p.startsWith('/assets/') && assets.get(p)!.immutable));
   // uPlot is bundled, not fetched from a CDN: no absolute URL in the page or its scripts.

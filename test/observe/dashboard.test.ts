@@ -40,9 +40,17 @@ describe('tcplens dashboard', () => {
     ensureWebBuilt();
     const target = await httpServer((_req, res) => res.end('ok'));
     cleanups.push(() => target.close());
-    [dashboard, browser, bench] = await Promise.all([
-      startDashboard({ port: 0, intervalMs: 500, findingsIntervalMs: 2000 }),
-      launchBrowser(),
+    // Each part is closed by after() as soon as it has started, and all three settle before any
+    // failure is thrown: a browser left open by a failed bench would keep this process alive.
+    const [d, b, f] = await Promise.allSettled([
+      startDashboard({ port: 0, intervalMs: 500, findingsIntervalMs: 2000 }).then((h) => {
+        cleanups.push(() => h.close());
+        return h;
+      }),
+      launchBrowser().then((h) => {
+        cleanups.push(() => h.close());
+        return h;
+      }),
       // A real `bench --json` file, made while the browser starts. A count (capped in time), not
       // only a duration: on a busy machine a short timed run may complete no request at all.
       runCli(['bench', target.url, '-c', '2', '-n', '300', '-d', '2', '--compare', 'keepalive,close', '--json'], { timeoutMs: 30_000 }).then((r) => {
@@ -53,6 +61,10 @@ describe('tcplens dashboard', () => {
         return file;
       }),
     ]);
+    for (const r of [d, b, f]) if (r.status === 'rejected') throw r.reason;
+    dashboard = (d as PromiseFulfilledResult<DashboardHandle>).value;
+    browser = (b as PromiseFulfilledResult<Browser>).value;
+    bench = (f as PromiseFulfilledResult<{ runs: BenchResult[] }>).value;
     page = await browser.context.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()} (${m.location().url})`);
@@ -66,8 +78,6 @@ describe('tcplens dashboard', () => {
 
   after(async () => {
     await page?.close().catch(() => {});
-    await browser?.close();
-    await dashboard?.close();
     for (const c of cleanups.reverse()) await c();
   });
 

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createNetns, type Netns } from '../../src/kernel/netns.ts';
 import { runCli } from '../helpers/cli.ts';
-import { hasPromtool, parseExposition, promtoolCheckMetrics, valueOf as sampleValue, type Exposition } from '../helpers/prom-text.ts';
+import { hasPromtool, parseExposition, promtoolCheckMetrics, sampleValue, type Exposition } from '../helpers/prom-text.ts';
 import { has, streamCli, tcpdump } from '../trace/live.ts';
 import { countingDrops, nstatIn, overflowListener } from '../trace/overflow.ts';
 

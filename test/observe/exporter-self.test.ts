@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { startExporter, type Exporter } from '../../src/observe/exporter-server.ts';
-import { parseExposition, valueOf as sampleValue, type Exposition } from '../helpers/prom-text.ts';
+import { parseExposition, sampleValue, type Exposition } from '../helpers/prom-text.ts';
 import { hasSs, ssSockets } from '../helpers/ss.ts';
 
 let exporter: Exporter;

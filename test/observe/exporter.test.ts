@@ -10,7 +10,7 @@ import { UsageError } from '../../src/errors.ts';
 import { createScenario, type Scenario } from '../helpers/scenarios.ts';
 import { ssSockets, type SsSocket } from '../helpers/ss.ts';
 import { isOneCleanLine, runCli } from '../helpers/cli.ts';
-import { hasPromtool, parseExposition, promtoolCheckMetrics, valueOf, type Exposition } from '../helpers/prom-text.ts';
+import { hasPromtool, parseExposition, promtoolCheckMetrics, sampleValue, type Exposition } from '../helpers/prom-text.ts';
 
 let exporter: Exporter;
 let v4: Scenario;
@@ -93,7 +93,7 @@ test("per-port gauges, listen queues and ephemeral use agree with ss for the tes
     if (mine(a) === mine(b)) break;
   }
   assert.ok(e);
-  const gauge = (name: string, labels: Record<string, string>) => valueOf(e!, name, labels) ?? 0;
+  const gauge = (name: string, labels: Record<string, string>) => sampleValue(e!, name, labels) ?? 0;
 
   // TIME_WAIT on the client side, towards the scenario's port.
   const twTowards = count(ss, (s) => s.state === 'TIME_WAIT' && port(s.peer) === ports.timeWait);
@@ -120,9 +120,9 @@ test("per-port gauges, listen queues and ephemeral use agree with ss for the tes
   assert.equal(listener.sendQ, v4.counts.backlog);
   assert.equal(listener.recvQ, v4.counts.backlog + 1, 'the queue holds backlog + 1');
   const labels = { address: '127.0.0.1', port: String(ports.fullQueue) };
-  assert.equal(valueOf(e, 'tcplens_listen_queue', labels), listener.recvQ);
-  assert.equal(valueOf(e, 'tcplens_listen_queue_max', labels), listener.sendQ);
-  assert.equal(valueOf(e, 'tcplens_listeners', { ...labels, process: 'python3' }), 1, 'one listening socket, owned by python3');
+  assert.equal(sampleValue(e, 'tcplens_listen_queue', labels), listener.recvQ);
+  assert.equal(sampleValue(e, 'tcplens_listen_queue_max', labels), listener.sendQ);
+  assert.equal(sampleValue(e, 'tcplens_listeners', { ...labels, process: 'python3' }), 1, 'one listening socket, owned by python3');
 
   // Each breakdown adds up to the state's total, "other" included.
   for (const state of ['TIME_WAIT', 'ESTABLISHED']) {
@@ -134,7 +134,7 @@ test("per-port gauges, listen queues and ephemeral use agree with ss for the tes
   }
 
   // The counter is the kernel's own total: between two readings of nstat, and moved by our overflow.
-  const overflows = valueOf(e, 'tcplens_tcpext_listen_overflows_total');
+  const overflows = sampleValue(e, 'tcplens_tcpext_listen_overflows_total');
   const overflowsAfter = nstat('TcpExtListenOverflows');
   assert.ok(overflows !== undefined);
   assert.ok(overflowsBefore <= overflows && overflows <= overflowsAfter, `${overflowsBefore} <= ${overflows} <= ${overflowsAfter}`);
@@ -151,10 +151,10 @@ test('IPv6 sockets are counted under family ipv6 and by their peer address', asy
   const e = parseExposition(await scrape());
   const twTowards = count(ss, (s) => s.state === 'TIME_WAIT' && s.peer === `::1:${v6!.ports.timeWait}`);
   assert.ok(twTowards >= 5);
-  assert.equal(valueOf(e, 'tcplens_sockets_by_remote_port', { state: 'TIME_WAIT', port: String(v6.ports.timeWait) }), twTowards);
-  assert.equal(valueOf(e, 'tcplens_ephemeral_ports_by_destination', { destination: `[::1]:${v6.ports.timeWait}` }), twTowards);
-  assert.ok((valueOf(e, 'tcplens_sockets', { state: 'ESTABLISHED', family: 'ipv6' }) ?? 0) >= 6);
-  assert.ok((valueOf(e, 'tcplens_sockets_by_peer', { state: 'TIME_WAIT', peer: '::1' }) ?? 0) >= 5);
+  assert.equal(sampleValue(e, 'tcplens_sockets_by_remote_port', { state: 'TIME_WAIT', port: String(v6.ports.timeWait) }), twTowards);
+  assert.equal(sampleValue(e, 'tcplens_ephemeral_ports_by_destination', { destination: `[::1]:${v6.ports.timeWait}` }), twTowards);
+  assert.ok((sampleValue(e, 'tcplens_sockets', { state: 'ESTABLISHED', family: 'ipv6' }) ?? 0) >= 6);
+  assert.ok((sampleValue(e, 'tcplens_sockets_by_peer', { state: 'TIME_WAIT', peer: '::1' }) ?? 0) >= 5);
   assert.ok(!e.samples.some((s) => s.labels.peer?.startsWith('::ffff:')), 'IPv4-mapped peers are shown as IPv4');
 });
 
@@ -172,10 +172,10 @@ test('every state is exported for both families, zeros included, and kernel coun
   assert.equal(e.types.get('tcplens_sockstat_tcp_tw'), 'gauge');
   assert.equal(e.types.get('tcplens_sysctl_net_core_somaxconn'), 'gauge');
   const somaxconn = Number(execFileSync('sysctl', ['-n', 'net.core.somaxconn'], { encoding: 'utf8' }));
-  assert.equal(valueOf(e, 'tcplens_sysctl_net_core_somaxconn'), somaxconn);
+  assert.equal(sampleValue(e, 'tcplens_sysctl_net_core_somaxconn'), somaxconn);
   const [low, high] = execFileSync('sysctl', ['-n', 'net.ipv4.ip_local_port_range'], { encoding: 'utf8' }).trim().split(/\s+/).map(Number);
-  assert.equal(valueOf(e, 'tcplens_sysctl_net_ipv4_ip_local_port_range_low'), low);
-  assert.equal(valueOf(e, 'tcplens_sysctl_net_ipv4_ip_local_port_range_high'), high);
+  assert.equal(sampleValue(e, 'tcplens_sysctl_net_ipv4_ip_local_port_range_low'), low);
+  assert.equal(sampleValue(e, 'tcplens_sysctl_net_ipv4_ip_local_port_range_high'), high);
   for (const [name, type] of e.types) {
     if (type === 'counter') assert.match(name, /_total$/, `${name} is a counter named _total`);
     else assert.doesNotMatch(name, /_total$/, `${name} (${type}) is not named like a counter`);
@@ -191,14 +191,14 @@ test('counters never go down between scrapes', async () => {
   let checked = 0;
   for (const [name, type] of first.types) {
     if (type !== 'counter') continue;
-    const a = valueOf(first, name);
-    const b = valueOf(second, name);
+    const a = sampleValue(first, name);
+    const b = sampleValue(second, name);
     assert.ok(a !== undefined && b !== undefined, name);
     assert.ok(b >= a, `${name}: ${a} then ${b}`);
     checked++;
   }
   assert.ok(checked > 50, `${checked} counters checked`);
-  assert.ok(valueOf(second, 'tcplens_tcp_active_opens_total')! >= valueOf(first, 'tcplens_tcp_active_opens_total')! + 3);
+  assert.ok(sampleValue(second, 'tcplens_tcp_active_opens_total')! >= sampleValue(first, 'tcplens_tcp_active_opens_total')! + 3);
 });
 
 test('concurrent scrapes share one sample; a later scrape takes a new one', async () => {
@@ -209,7 +209,7 @@ test('concurrent scrapes share one sample; a later scrape takes a new one', asyn
     const first = parseExposition(bodies[0]!);
     await new Promise((r) => setTimeout(r, 600));
     const later = parseExposition(await scrape(shared.url));
-    assert.ok(valueOf(later, 'tcplens_sample_timestamp_seconds')! > valueOf(first, 'tcplens_sample_timestamp_seconds')!, 'a new sample');
+    assert.ok(sampleValue(later, 'tcplens_sample_timestamp_seconds')! > sampleValue(first, 'tcplens_sample_timestamp_seconds')!, 'a new sample');
   } finally {
     await shared.close();
   }
@@ -218,17 +218,17 @@ test('concurrent scrapes share one sample; a later scrape takes a new one', asyn
 test("doctor's findings are exported by id and severity, with a count for every severity", async () => {
   await new Promise((r) => setTimeout(r, 350)); // past the findings interval
   const e = parseExposition(await scrape());
-  for (const sev of ['critical', 'warning', 'info', 'ok']) assert.ok(valueOf(e, 'tcplens_doctor_findings', { severity: sev }) !== undefined, sev);
+  for (const sev of ['critical', 'warning', 'info', 'ok']) assert.ok(sampleValue(e, 'tcplens_doctor_findings', { severity: sev }) !== undefined, sev);
   const findings = e.samples.filter((s) => s.name === 'tcplens_doctor_finding');
   const bySeverity = (sev: string) => findings.filter((f) => f.labels.severity === sev).reduce((n, f) => n + f.value, 0);
-  for (const sev of ['critical', 'warning', 'info']) assert.equal(valueOf(e, 'tcplens_doctor_findings', { severity: sev }), bySeverity(sev));
+  for (const sev of ['critical', 'warning', 'info']) assert.equal(sampleValue(e, 'tcplens_doctor_findings', { severity: sev }), bySeverity(sev));
   assert.ok(findings.every((f) => /^[a-z0-9-]+$/.test(f.labels.id!)), 'ids are kebab-case');
   // The scenario's never-accepting listener holds backlog + 1 connections: a full accept queue.
   assert.ok(
     findings.some((f) => f.labels.id === 'accept-queue-overflow' && ['warning', 'critical'].includes(f.labels.severity!)),
     `accept-queue-overflow among ${findings.map((f) => f.labels.id).join(', ')}`,
   );
-  assert.ok((valueOf(e, 'tcplens_doctor_window_seconds') ?? -1) >= 0);
+  assert.ok((sampleValue(e, 'tcplens_doctor_window_seconds') ?? -1) >= 0);
 });
 
 test('/ links to /metrics; other paths are 404 and other methods 405', async () => {

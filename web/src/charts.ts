@@ -96,7 +96,7 @@ export class LiveChart {
   push(t: number, values: (number | null)[]): void {
     if (this.xs.length > 0 && t <= this.xs[this.xs.length - 1]!) return;
     this.xs.push(t);
-    values.forEach((v, i) => this.ys[i]?.push(v));
+    for (const [i, v] of values.entries()) this.ys[i]?.push(v);
     if (this.xs.length > this.capacity) {
       this.xs.shift();
       for (const y of this.ys) y.shift();

@@ -66,7 +66,10 @@ function listenerRow(l: ListenerView): HTMLElement {
 
 export function renderListeners(list: ListenerView[]): void {
   const el = byId('listeners');
-  if (list.length === 0) return el.replaceChildren(empty('No listening TCP sockets.'));
+  if (list.length === 0) {
+    el.replaceChildren(empty('No listening TCP sockets.'));
+    return;
+  }
   // Fullest first: a queue near its maximum is the one to look at.
   const sorted = [...list].sort((a, b) => (b.fill ?? -1) - (a.fill ?? -1) || b.queue - a.queue || a.port - b.port);
   const shown = sorted.slice(0, 40);
@@ -91,7 +94,10 @@ interface CountRow {
 
 function countTable(id: string, heads: string[], rows: CountRow[], other: number, emptyText: string): void {
   const el = byId(id);
-  if (rows.length === 0) return el.replaceChildren(empty(emptyText));
+  if (rows.length === 0) {
+    el.replaceChildren(empty(emptyText));
+    return;
+  }
   // The bar behind the first count column is its share of the biggest one.
   const first = (r: CountRow) => (typeof r.counts[0] === 'number' ? r.counts[0] : 0);
   const max = Math.max(...rows.map(first), 1);

@@ -109,7 +109,7 @@ export const experiment: Experiment = {
   title: 'Chaos: injected latency with and without a circuit breaker',
   shows:
     'A storefront service calls an inventory service through tcplens proxy in HTTP mode, which holds 5% of the responses for ' +
-    '200 ms–2 s — the handbook’s chapter 5 resilience check. Without protection every delayed call passes its delay on to the ' +
+    '200 ms–2 s: does one slow dependency make the whole service slow? Without protection every delayed call passes its delay on to the ' +
     'storefront’s own clients, so their p99 becomes the injected latency. With an opossum circuit breaker (timeout 150 ms, ' +
     'fallback “stock unknown”, opens above 5% errors) slow calls are cut at the timeout and, once the breaker opens, skipped ' +
     'altogether for a while: the p99 stays near the timeout, paid for in answers that come from the fallback. The load is ' +

@@ -65,7 +65,7 @@ const unitOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexO
 
 function layerOf(file: string): number {
   const i = LAYERS.findIndex((l) => l.units.includes(unitOf(file)));
-  if (i < 0) throw new Error(`src/${file}: its folder is in no layer of test/layering.test.ts; add it where it belongs`);
+  if (i < 0) throw new Error(`src/${file}: its folder is in no layer of test/layering.unit.test.ts; add it where it belongs`);
   return i;
 }
 
@@ -150,7 +150,7 @@ test('imports go down the layers and not sideways between capabilities (beyond t
   const added = bad.filter((e) => !KNOWN_UPWARD.includes(e));
   const gone = KNOWN_UPWARD.filter((e) => !bad.includes(e));
   assert.deepEqual(added, [], `new imports against the layer order (${LAYERS.map((l) => l.name).join(' < ')}); import something lower instead`);
-  assert.deepEqual(gone, [], 'fixed: remove these from KNOWN_UPWARD in test/layering.test.ts');
+  assert.deepEqual(gone, [], 'fixed: remove these from KNOWN_UPWARD in test/layering.unit.test.ts');
 });
 
 test('no files import each other in a cycle, not even for a type (beyond the known list)', () => {
@@ -158,5 +158,5 @@ test('no files import each other in a cycle, not even for a type (beyond the kno
   const added = found.filter((c) => !KNOWN_CYCLES.includes(c));
   const gone = KNOWN_CYCLES.filter((c) => !found.includes(c));
   assert.deepEqual(added, [], 'new import cycles');
-  assert.deepEqual(gone, [], 'broken: remove these from KNOWN_CYCLES in test/layering.test.ts');
+  assert.deepEqual(gone, [], 'broken: remove these from KNOWN_CYCLES in test/layering.unit.test.ts');
 });

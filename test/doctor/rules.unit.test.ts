@@ -2,36 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diagnose } from '../../src/analyze/doctor/index.ts';
 import type { DoctorSnapshot } from '../../src/analyze/doctor/snapshot.ts';
+import { cleanSnapshot } from './snapshot-fixture.ts';
 import { QUEUE_FILL_WARNING } from '../../src/analyze/doctor/accept-queue.ts';
 import { TIME_WAIT_NOTABLE } from '../../src/analyze/doctor/time-wait.ts';
 import { PORT_SHARE_WARNING, PORT_SHARE_CRITICAL } from '../../src/analyze/doctor/ports.ts';
 import { CLOSE_WAIT_WARNING } from '../../src/analyze/doctor/close-wait.ts';
 
-function clean(): DoctorSnapshot {
-  return {
-    host: 'h',
-    kernel: '6.18',
-    durationS: 3,
-    root: true,
-    deltas: {},
-    counters: {},
-    sysctls: { 'net.core.somaxconn': '4096', 'net.ipv4.tcp_max_tw_buckets': '262144', 'net.ipv4.tcp_fin_timeout': '60', 'net.ipv4.tcp_tw_reuse': '2' },
-    sockets: {
-      total: 0,
-      byState: { ESTABLISHED: 10, TIME_WAIT: 0, CLOSE_WAIT: 0, FIN_WAIT2: 0 },
-      listeners: [],
-      timeWaitServerSide: [],
-      timeWaitClientSide: [],
-      closeWait: [],
-      timeWaitServerTotal: 0,
-      timeWaitClientTotal: 0,
-      finWait2: 0,
-      ephemeral: { range: { low: 32768, high: 60999 }, reservedInRange: 0, usable: 28232, portsInUse: 0, destinations: [] },
-    },
-    processes: [],
-    rootWouldAdd: [],
-  };
-}
+const clean = cleanSnapshot;
 
 const ids = (s: DoctorSnapshot) => diagnose(s).map((f) => `${f.id}:${f.severity}`);
 
