@@ -52,8 +52,9 @@ describe('tcplens dashboard', () => {
         return h;
       }),
       // A real `bench --json` file, made while the browser starts. A count (capped in time), not
-      // only a duration: on a busy machine a short timed run may complete no request at all.
-      runCli(['bench', target.url, '-c', '2', '-n', '300', '-d', '2', '--compare', 'keepalive,close', '--json'], { timeoutMs: 30_000 }).then((r) => {
+      // only a duration: on a busy machine a short timed run may complete no request at all. The
+      // cap is generous: the target shares this process's event loop with the dashboard's scans.
+      runCli(['bench', target.url, '-c', '2', '-n', '300', '-d', '10', '--compare', 'keepalive,close', '--json'], { timeoutMs: 30_000 }).then((r) => {
         assert.equal(r.code, 0, r.stderr);
         const file = JSON.parse(r.stdout) as { runs: BenchResult[] };
         // The viewer draws what the file holds: a run whose histogram is empty would be bench's bug.
