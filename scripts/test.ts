@@ -9,10 +9,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const [suite = 'all', ...extra] = process.argv.slice(2);
 
 const runs: Record<string, { files: string[]; flags: string[] }> = {
-  unit: { files: unitTestFiles(root), flags: ['--test-timeout=60000'] },
+  unit: { files: unitTestFiles(root), flags: ['--test-timeout=60000', '--test-force-exit'] },
   // System tests share ports, namespaces and the host's counters: one file at a time.
-  system: { files: systemTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000'] },
-  all: { files: allTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000'] },
+  system: { files: systemTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000', '--test-force-exit'] },
+  all: { files: allTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000', '--test-force-exit'] },
 };
 const run = runs[suite];
 if (!run) {

@@ -79,7 +79,14 @@ describe('tcplens dashboard', () => {
 
   after(async () => {
     await page?.close().catch(() => {});
-    for (const c of cleanups.reverse()) await c();
+    // A part that does not close within 15 s fails the suite by name instead of holding it open.
+    for (const c of cleanups.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`dashboard test: ${String(c)} did not close within 15 s`)), 15_000);
+      });
+      await Promise.race([Promise.resolve().then(c), late]).finally(() => clearTimeout(timer));
+    }
   });
 
   test('serves a page that loads with no console errors and goes live', async () => {
