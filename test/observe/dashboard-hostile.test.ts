@@ -163,11 +163,23 @@ describe('the upload scanner, against JSON.parse', () => {
     const kept = scan(text, loose, [0.5, 0.5 + 1 / text.length]);
     const oneMs = performance.now() - t0;
     assert.deepEqual(JSON.parse(kept), { skip: null, t: 'a\\"b' });
-    // Linear: twice the escapes take about twice as long, not four times.
-    const t1 = performance.now();
-    scan(JSON.stringify({ skip: '\\"'.repeat(1 << 20) }), loose, []);
-    const twoMs = performance.now() - t1;
-    assert.ok(twoMs < 4 * oneMs + 20, `${oneMs.toFixed(1)} ms, then ${twoMs.toFixed(1)} ms for twice as many`);
+    // Linear: twice the escapes take about twice as long, not four times. Each size is timed five
+    // times, interleaved, and the fastest of each compared: one pass preempted or caught by a GC on
+    // a busy machine says nothing about the scanner.
+    const one = JSON.stringify({ skip: '\\"'.repeat(1 << 19) });
+    const two = JSON.stringify({ skip: '\\"'.repeat(1 << 20) });
+    const timed = (t: string) => {
+      const start = performance.now();
+      scan(t, loose, []);
+      return performance.now() - start;
+    };
+    let oneBest = oneMs;
+    let twoBest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      twoBest = Math.min(twoBest, timed(two));
+      oneBest = Math.min(oneBest, timed(one));
+    }
+    assert.ok(twoBest < 3 * oneBest + 20, `fastest of five: ${oneBest.toFixed(1)} ms, then ${twoBest.toFixed(1)} ms for twice as many`);
   });
 });
 
