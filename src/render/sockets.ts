@@ -4,7 +4,7 @@ import type { Group, SocketReport } from '../analyze/socket-query.ts';
 import { R, type SocketListing } from '../analyze/socket-listing.ts';
 import { INFINITE_SSTHRESH, TI } from '../kernel/tcp-info.ts';
 import { TIMER_KINDS } from '../kernel/socket-row.ts';
-import { type ByteColumn, type ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
+import { type ByteColumn, type ByteWriter, type ChunkWriter, intWidth, renderByteTable } from './byte-table.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';
@@ -156,7 +156,8 @@ function limitedColumn(header: string, getUs: (i: number) => number, busyUs: (i:
  * The listing as an ss-like table, written from the columns straight into bytes (UTF-8): no
  * object and no string per cell, whatever the number of sockets.
  */
-export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions): Uint8Array {
+/** With `write`, the table goes to it in chunks as it is laid out, and what is returned is the rest. */
+export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions, write?: ChunkWriter): Uint8Array {
   const g = (i: number, f: number) => l.get(i, f);
   const listeners = order.length > 0 && order.every((i) => g(i, R.state) === LISTEN);
   const stateText = (i: number) => l.stateName(i);
@@ -236,7 +237,7 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
     );
   }
   if (opts.processes) cols.push(textColumn('Process', (i) => l.owner[i] ?? '-'));
-  return renderByteTable(cols, order);
+  return renderByteTable(cols, order, write);
 }
 
 function unknownAsQuestion(get: (i: number) => number): Pick<ByteColumn, 'width' | 'write'> {
