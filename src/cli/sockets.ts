@@ -28,7 +28,7 @@ import { renderJson, writeJsonWithList } from '../text/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
-import { out } from './output.ts';
+import { outSync as out } from './output.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 interface SocketsOptions {
@@ -150,7 +150,7 @@ export function parseSocketsFast(args: string[]): SocketsOptions | undefined {
   return opts as SocketsOptions;
 }
 
-/** A chunk to stdout; done with its bytes when stdout took them at once (pipes and files on Linux do). */
+/** A chunk to stdout; done with its bytes once written (they were, unless the stream queued them). */
 function writeChunk(chunk: Uint8Array): boolean {
   out(chunk);
   return process.stdout.writableLength === 0;
