@@ -58,7 +58,7 @@ test('the built CLI answers as the sources do, for listings, groups, JSON, help 
   }
 });
 
-test('the built CLI loads `sockets` from the bundle, not from its separate modules', { skip: skip || (!has('strace') && 'needs strace') }, () => {
+test('the built CLI loads `sockets` from the bundle, not from its separate modules, and koffi\'s binary without its loader', { skip: skip || (!has('strace') && 'needs strace') }, () => {
   const trace = join(mkdtempSync(join(tmpdir(), 'tcplens-bundle-')), 'opens.txt');
   try {
     const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUILT, 'sockets', '--summary'], { encoding: 'utf8' });
@@ -67,10 +67,15 @@ test('the built CLI loads `sockets` from the bundle, not from its separate modul
       .split('\n')
       .filter((l) => !l.includes('ENOENT'))
       .map((l) => /openat\([^"]*"([^"]+)"/.exec(l)?.[1])
-      .filter((p): p is string => p?.startsWith(join(ROOT, 'dist')) ?? false)
+      .filter((p): p is string => p?.startsWith(ROOT) ?? false)
       .map((p) => p.slice(ROOT.length));
     assert.ok(opened.includes('dist/cli/program-bundle.js'), opened.join('\n'));
     assert.ok(!opened.includes('dist/cli/sockets.js') && !opened.includes('dist/cli/program.js'), opened.join('\n'));
+    // On glibc Linux x64 or arm64 (this test's hosts) koffi's native module loads straight from its package.
+    if (['x64', 'arm64'].includes(process.arch)) {
+      assert.ok(opened.some((p) => p.endsWith(`/linux_${process.arch}/koffi.node`)), opened.join('\n'));
+      assert.ok(!opened.some((p) => p.endsWith('koffi/index.cjs')), opened.join('\n'));
+    }
   } finally {
     rmSync(join(trace, '..'), { recursive: true, force: true });
   }
