@@ -23,10 +23,8 @@ if (process.env.SOCKETS_PHASES_COMMANDER) {
   // sockets command's chunk when it runs it.
   const { main } = await import(`${dist}cli/program-bundle.js`);
   marks.push(['the program (bundled)', cpuMs()]);
-  module.createRequire(`${dist}cli/`)('koffi');
-  marks.push(['koffi loaded', cpuMs()]);
   const code = await main(['sockets', ...args]);
   if (code !== 0) throw new Error(`tcplens sockets ${args.join(' ')}: exit ${code}`);
 }
-marks.push(['the sockets chunk, libc bound, the dump, the work and the output', cpuMs()]);
+marks.push([process.env.SOCKETS_PHASES_COMMANDER ? 'the dump, the work and the output' : 'sockets chunk, koffi, dump, work, output', cpuMs()]);
 process.on('exit', () => process.stderr.write(`${JSON.stringify(marks)}\n`));
