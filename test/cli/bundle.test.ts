@@ -42,6 +42,12 @@ test('the built CLI answers as the sources do, for listings, groups, JSON, help 
       ['sockets', '--source', 'proc', '-i'],
       ['--version'],
       ['--help'],
+      ['help', 'sockets'],
+      // Other commands run from their own modules, through the bundled program.
+      ['counters', '--help'],
+      ['exporter', '--help'],
+      ['doctor', '--help'],
+      ['trace', '--bogus'],
     ];
     for (const args of cases) {
       const built = run(BUILT, args, env);
