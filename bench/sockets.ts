@@ -2,8 +2,10 @@
 // pipelines, over 60,000 sockets (50,000 of them ESTABLISHED) grown in a namespace of its own, runs
 // interleaved. Needs root.
 //
-//   npm run build && node bench/sockets.ts [--established 25000] [--time-wait 10000] [--rounds 7] [--baseline OTHER/dist/cli/main.js]
-// --established counts connections: each is two ESTABLISHED sockets.
+//   npm run build && node bench/sockets.ts [--established 25000] [--time-wait 10000] [--rounds 7] [--output pipe|null] [--baseline OTHER/dist/cli/main.js]
+// --established counts connections: each is two ESTABLISHED sockets. Each command's output goes
+// through a pipe to cat (as a user's `| less` or `| grep` would read it; cat's time is counted for
+// every command alike), or with --output null straight to /dev/null.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,8 +21,14 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '7' },
     // Another build's dist/cli/main.js (an earlier commit's, say), timed in the same rounds.
     baseline: { type: 'string' },
+    output: { type: 'string', default: 'pipe' },
   },
 });
+if (values.output !== 'pipe' && values.output !== 'null') {
+  console.error('--output is pipe or null');
+  process.exit(2);
+}
+const sink = values.output === 'pipe' ? ' | cat > /dev/null' : ' > /dev/null';
 const rounds = Number(values.rounds);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
 if (!existsSync(cli)) {
@@ -47,6 +55,11 @@ try {
   console.log(`sockets in the namespace (ss -tanH | wc -l): ${sockets}\n`);
 
   const node = process.execPath;
+  // The issue's targets: tcplens / the first ss command of the group, at most.
+  const targets: Record<string, { against: string; ratio: number }> = {
+    'counts by state': { against: 'ss -tan', ratio: 0.8 },
+    'tcp_info of every connection': { against: 'ss -tin', ratio: 1.0 },
+  };
   const jobs: Record<string, { name: string; cmd: string }[]> = {
     'counts by state': [
       { name: 'tcplens sockets --summary', cmd: `${node} ${cli} sockets --summary` },
@@ -86,7 +99,7 @@ try {
   // less with other people's load than the wall time does.
   const timeOne = (cmd: string): { ms: number; cpuMs: number; rssKb: number } => {
     const rssFile = `/tmp/tcplens-bench-rss-${process.pid}`;
-    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M %U %S' -o ${rssFile} bash -c ${JSON.stringify(cmd + ' > /dev/null')} )`;
+    const script = `TIMEFORMAT=%3R; time ( /usr/bin/time -f '%M %U %S' -o ${rssFile} bash -c ${JSON.stringify(`set -o pipefail; ${cmd}${sink}`)} )`;
     const argv = inNs(script);
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
@@ -112,7 +125,9 @@ try {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const ours = median(times.get(list[0]!.name)!);
     const oursCpu = median(cpu.get(list[0]!.name)!);
-    console.log(`${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall time of each command, start-up included); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(
+      `${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall and CPU time of each whole process, start-up included; output ${values.output === 'pipe' ? 'piped to cat' : 'to /dev/null'}); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}${loadavg()[0]! > 2 ? ' (busy: 2 cores)' : ''}`,
+    );
     for (const j of list) {
       const m = median(times.get(j.name)!);
       const c = median(cpu.get(j.name)!);
@@ -120,6 +135,13 @@ try {
       console.log(
         `  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms (CPU ${c.toFixed(0).padStart(5)} ms)  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`,
       );
+    }
+    const target = targets[title];
+    if (target) {
+      const wall = ours / median(times.get(target.against)!);
+      const cpuRatio = oursCpu / median(cpu.get(target.against)!);
+      const verdict = (x: number) => `${x.toFixed(2)}x ${x <= target.ratio ? 'met' : 'not met'}`;
+      console.log(`  target: ${list[0]!.name} at most ${target.ratio}x ${target.against}: wall ${verdict(wall)}, CPU ${verdict(cpuRatio)}`);
     }
     console.log();
   }

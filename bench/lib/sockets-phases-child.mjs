@@ -19,13 +19,12 @@ if (process.env.SOCKETS_PHASES_COMMANDER) {
   marks.push(['commander + the sockets command modules', cpuMs()]);
   await program.parseAsync(['sockets', ...args], { from: 'user' });
 } else {
-  const { parseSocketsFast, runSocketsFast } = await import(`${dist}cli/sockets.js`);
-  marks.push(['the sockets command modules', cpuMs()]);
-  const { loadLibc } = await import(`${dist}kernel/libc.js`);
-  loadLibc();
-  marks.push(['koffi loaded, libc bound', cpuMs()]);
-  if (!parseSocketsFast(args)) throw new Error('these arguments need commander');
-  await runSocketsFast(args);
+  // What dist/cli/main.js runs: the bundled program (scripts/bundle-cli.ts), which loads the
+  // sockets command's chunk when it runs it.
+  const { main } = await import(`${dist}cli/program-bundle.js`);
+  marks.push(['the program (bundled)', cpuMs()]);
+  const code = await main(['sockets', ...args]);
+  if (code !== 0) throw new Error(`tcplens sockets ${args.join(' ')}: exit ${code}`);
 }
-marks.push(['the dump, the work and the output', cpuMs()]);
+marks.push([process.env.SOCKETS_PHASES_COMMANDER ? 'the dump, the work and the output' : 'sockets chunk, koffi, dump, work, output', cpuMs()]);
 process.on('exit', () => process.stderr.write(`${JSON.stringify(marks)}\n`));

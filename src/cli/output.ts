@@ -1,7 +1,7 @@
 // Writing results to stdout: quiet exit when the reader goes away (| head), progress only on a TTY;
 // and checking a report file can be written before a long run that would end in it.
 
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 
@@ -19,6 +19,42 @@ export function handleClosedStdout(): void {
 
 export function out(text: string | Uint8Array): void {
   process.stdout.write(text);
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Writes to stdout and returns once the bytes are written, waiting for a slow reader as a blocking
+ * write does. For one-shot commands with large results (`tcplens sockets`): process.stdout queues
+ * in memory whatever a pipe cannot take at once, which for a listing of 100,000 connections read by
+ * `| jq` or `| less` is hundreds of megabytes. Not for commands that serve or trace while they
+ * write: they must not stop for their reader.
+ */
+export function outSync(text: string | Uint8Array): void {
+  // Something another write left queued in the stream goes first.
+  if (process.stdout.writableLength > 0) {
+    process.stdout.write(text);
+    return;
+  }
+  const bytes = typeof text === 'string' ? Buffer.from(text) : text;
+  let waitMs = 1;
+  for (let at = 0; at < bytes.length; ) {
+    try {
+      at += writeSync(1, bytes, at, bytes.length - at);
+      waitMs = 1;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // stdout is non-blocking (Node made it so, or the shell's pipe is): wait for the reader.
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, waitMs);
+        waitMs = Math.min(waitMs * 2, 50);
+        continue;
+      }
+      // The reader went away (`| head`): quiet, as handleClosedStdout does for the stream.
+      if (code === 'EPIPE') process.exit(0);
+      throw err;
+    }
+  }
 }
 
 /** A one-line progress indicator on stderr, shown only when stderr is a terminal. */

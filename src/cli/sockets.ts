@@ -28,7 +28,7 @@ import { renderJson, writeJsonWithList } from '../text/json.ts';
 import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
-import { out } from './output.ts';
+import { outSync as out } from './output.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 interface SocketsOptions {
@@ -150,6 +150,12 @@ export function parseSocketsFast(args: string[]): SocketsOptions | undefined {
   return opts as SocketsOptions;
 }
 
+/** A chunk to stdout; done with its bytes once written (they were, unless the stream queued them). */
+function writeChunk(chunk: Uint8Array): boolean {
+  out(chunk);
+  return process.stdout.writableLength === 0;
+}
+
 async function runSockets(opts: SocketsOptions): Promise<void> {
   if (opts.peer !== undefined) parsePeer(opts.peer); // reject a bad address before reading anything
   const states = [...(opts.state ?? []), ...(opts.listening ? (['LISTEN'] as TcpState[]) : [])];
@@ -190,7 +196,8 @@ async function runSockets(opts: SocketsOptions): Promise<void> {
     if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
     const render = { color: useColor(), extended: opts.extended, processes: opts.process, info: query.info, memory: opts.memory };
     if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
-    if (report.listing) return renderSocketList(report.listing.columns, report.listing.order, render);
+    // Once, a long listing goes out in chunks as it is laid out (a --watch refresh is written whole).
+    if (report.listing) return renderSocketList(report.listing.columns, report.listing.order, render, opts.watch ? undefined : writeChunk);
     return renderSummary(report.summary, render);
   };
   if (!opts.watch) {

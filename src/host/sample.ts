@@ -18,13 +18,15 @@ import type { ConnectionEvidence, DoctorSnapshot, PortCount } from '../analyze/d
 import { SYSCTL_CATALOG } from '../analyze/sysctl-catalog.ts';
 import { compileFilter } from '../analyze/socket-filter.ts';
 import { SummaryBuilder, annotateListeners, type DestinationPorts, type Listener } from '../analyze/socket-summary.ts';
-import { PermissionError, UsageError } from '../errors.ts';
+import { NetlinkUnavailableError, PermissionError, UsageError } from '../errors.ts';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { SIDE_CLIENT, SIDE_SERVER, type TimeWaitSide, scanHostSockets } from './scan.ts';
 import type { ConnectionWindow } from './connections.ts';
+import { type PeerRtt, PeerRttReading } from './peer-rtt.ts';
 import { formatPeerKey, peerKey, topOfMap, topPorts, type TopList } from './top-list.ts';
 
 export type { TopList } from './top-list.ts';
+export type { PeerRtt } from './peer-rtt.ts';
 
 /** Sockets of one state broken down three ways, each a top-N list with an "other" remainder. */
 export interface StateBreakdown {
@@ -115,6 +117,13 @@ export interface HostSample {
   fallback?: string;
   /** With a ConnectionWindow in the options (netlink only), from its second reading on: tcp_info over the window. */
   connections?: ConnectionEvidence;
+  /**
+   * With `peerRtt` in the options: per-peer RTT and retransmits from this sample's scan. A sampler
+   * reads them every so often and hands its latest reading (takenAt says when) to the samples between.
+   */
+  peerRtt?: PeerRtt;
+  /** Why there is no per-peer reading (tcp_info cannot be read here), once one was tried. */
+  peerRttProblem?: string;
 }
 
 export interface SampleOptions {
@@ -128,6 +137,8 @@ export interface SampleOptions {
   source?: SocketSource;
   /** Take a reading of every connection's tcp_info into it (netlink only): its window's evidence lands in `connections`. */
   connections?: ConnectionWindow;
+  /** Read every ESTABLISHED connection's tcp_info in the same scan, grouped by peer (top N and the rest; netlink only). */
+  peerRtt?: { topN: number };
 }
 
 export const DEFAULT_TOP_N = 10;
@@ -293,10 +304,19 @@ export async function takeHostSample(options: SampleOptions = {}, details: Liste
   let ephemeralSockets = 0;
   const pass = selection(options);
   const window = options.connections;
+  let peerReading = options.peerRtt ? new PeerRttReading(options.peerRtt.topN, takenAt) : undefined;
+  let peerRttProblem: string | undefined;
+  // tcp_info comes only through netlink: a sample read from /proc goes on without it.
+  if (peerReading && options.source === 'proc') {
+    peerRttProblem = 'per-peer RTT needs tcp_info, which /proc/net/tcp lacks: read with --source netlink or auto';
+    peerReading = undefined;
+  }
   // Sockets left out by a selection still mark their listening ports: a TIME_WAIT's side is the host's fact.
   const listening = s.listening;
 
   const visit = (r: TcpRow, side: TimeWaitSide): void => {
+    // Per-peer figures are the host's, whatever this sample selects.
+    if (peerReading) peerReading.visit(r);
     if (pass && !pass(r)) return;
     const state = r.state;
     stateFamily[(r.family === 'ipv4' ? 0 : 64) + (state < 64 ? state : 0)]!++;
@@ -326,7 +346,17 @@ export async function takeHostSample(options: SampleOptions = {}, details: Liste
     }
   };
   window?.begin();
-  const scan = scanHostSockets({ source: options.source, info: window !== undefined, memory: window !== undefined }, visit, listening);
+  const withInfo = (reading: boolean) => ({ source: options.source, info: window !== undefined || reading, memory: window !== undefined });
+  let scan;
+  try {
+    scan = scanHostSockets(withInfo(peerReading !== undefined), visit, listening);
+  } catch (err) {
+    // Refused before any socket was visited (scanSocketTable's rule): the sample is read again without tcp_info.
+    if (!peerReading || window || !(err instanceof NetlinkUnavailableError)) throw err;
+    peerRttProblem = err.message;
+    peerReading = undefined;
+    scan = scanHostSockets(withInfo(false), visit, listening);
+  }
   const connections = window?.end();
   const malformed = scan.malformed;
 
@@ -402,6 +432,8 @@ export async function takeHostSample(options: SampleOptions = {}, details: Liste
   };
   if (scan.fallback) sample.fallback = scan.fallback;
   if (connections) sample.connections = connections;
+  if (peerReading) sample.peerRtt = peerReading.result(scan);
+  if (peerRttProblem !== undefined) sample.peerRttProblem = peerRttProblem;
   if (summary.ephemeral) {
     const e = summary.ephemeral;
     const shown = e.destinations.reduce((x, d) => x + d.ports, 0);

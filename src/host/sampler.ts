@@ -2,7 +2,7 @@
 // dashboard streams), with doctor's findings recomputed on a slower cadence.
 
 import { flattenCounters, readCounters } from '../kernel/counters.ts';
-import { DEFAULT_TOP_N, ListenerDetails, takeHostSample, type HostSample, type SampleFindings, type SampleOptions } from './sample.ts';
+import { DEFAULT_TOP_N, ListenerDetails, takeHostSample, type HostSample, type PeerRtt, type SampleFindings, type SampleOptions } from './sample.ts';
 import { findingsOver, type CounterBase } from './doctor-snapshot.ts';
 
 export interface SamplerOptions extends Pick<SampleOptions, 'topN' | 'source'> {
@@ -15,6 +15,13 @@ export interface SamplerOptions extends Pick<SampleOptions, 'topN' | 'source'> {
    * 0 turns findings off.
    */
   findingsIntervalMs?: number;
+  /**
+   * Per-peer RTT and retransmits (HostSample.peerRtt): every intervalMs at most, a sample's one scan
+   * asks for every connection's tcp_info too; the samples between carry the latest reading. A reading
+   * that takes long is taken less often, so that it never takes more than a fifth of the time.
+   * Absent: never. topN defaults to the sampler's.
+   */
+  peerRtt?: { intervalMs: number; topN?: number };
 }
 
 export interface Sampler {
@@ -46,6 +53,12 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
 
   let findingsPending = false;
 
+  const peerRtt = options.peerRtt;
+  let peerTriedAt = -Infinity;
+  let peerCostMs = 0;
+  let latestPeers: PeerRtt | undefined;
+  let peerProblem: string | undefined;
+
   // Findings run after the sample is handed out (setImmediate: the scrape's or the frame's answer
   // leaves first), so the walk of every process's descriptors never lengthens a get(). The next
   // samples carry them.
@@ -71,7 +84,17 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
   }
 
   async function take(): Promise<HostSample> {
-    const sample = await takeHostSample({ topN, source: options.source }, details);
+    const now = performance.now();
+    const peersDue = peerRtt !== undefined && now - peerTriedAt >= Math.max(peerRtt.intervalMs, 5 * peerCostMs);
+    if (peersDue) peerTriedAt = now;
+    const sample = await takeHostSample({ topN, source: options.source, ...(peersDue ? { peerRtt: { topN: peerRtt.topN ?? topN } } : {}) }, details);
+    if (peersDue) {
+      peerCostMs = sample.durationMs;
+      latestPeers = sample.peerRtt;
+      peerProblem = sample.peerRttProblem;
+    }
+    if (latestPeers) sample.peerRtt = latestPeers;
+    if (peerProblem !== undefined) sample.peerRttProblem = peerProblem;
     if (findings) sample.findings = findings;
     maybeFindings(sample);
     return sample;
@@ -101,6 +124,7 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       closed = true;
       last = undefined;
       base = undefined;
+      latestPeers = undefined;
     },
   };
 }

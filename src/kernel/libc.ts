@@ -1,6 +1,7 @@
 // The C library's socket calls through koffi (an FFI with prebuilt binaries in its npm package):
 // the only module that loads it, so a bundle or a single executable has one place to adapt.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { NetlinkUnavailableError } from '../errors.ts';
 
@@ -41,7 +42,7 @@ export function loadLibc(): Libc {
 function bind(): Libc {
   const require = createRequire(import.meta.url);
   const name = process.env.TCPLENS_NETLINK_FAULT === 'koffi' ? 'koffi-absent-on-purpose' : 'koffi';
-  const koffi = require(name) as Koffi;
+  const koffi = (name === 'koffi' && nativeKoffi(require)) || (require(name) as Koffi);
   const lib = koffi.load('libc.so.6');
   // koffi has no ssize_t: intptr_t has its size and sign on every Linux ABI.
   const socket = lib.func('int socket(int domain, int type, int protocol)') as Libc['socket'];
@@ -49,4 +50,25 @@ function bind(): Libc {
   const recv = lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as Libc['recv'];
   const close = lib.func('int close(int fd)') as Libc['close'];
   return { socket, send, recv, close, errno: () => koffi.errno() };
+}
+
+/**
+ * koffi's prebuilt binary for glibc Linux on x64 or arm64, loaded straight from the package koffi
+ * depends on for it: koffi's own loader (which finds the same file after telling glibc from musl by
+ * reading node's ELF headers, and wraps deprecated calls) costs several times the load itself, a
+ * share a short `tcplens sockets` run notices. Anywhere else, or if anything is unusual (a musl
+ * loader present, the package elsewhere), undefined: koffi's loader decides.
+ */
+function nativeKoffi(require: NodeJS.Require): Koffi | undefined {
+  const cpu = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : undefined;
+  if (process.platform !== 'linux' || cpu === undefined || existsSync(`/lib/ld-musl-${cpu}.so.1`)) return undefined;
+  try {
+    const fromKoffi = createRequire(require.resolve('koffi'));
+    const file = fromKoffi.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`);
+    const module = { exports: {} as Koffi };
+    process.dlopen(module, file);
+    return typeof module.exports.load === 'function' ? module.exports : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,8 +5,7 @@ import { counterKind } from '../analyze/counter-delta.ts';
 import type { PortCount } from '../analyze/doctor/snapshot.ts';
 import type { ReasonSource, ReasonTotals } from '../model/reason-totals.ts';
 import type { Group } from '../analyze/socket-query.ts';
-import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
-import { DEFAULT_TOP_N, createSampler, type HostSample, type TopList } from './sample.ts';
+import { createSampler, type HostSample, type PeerRtt, type TopList } from './sample.ts';
 import type { DashboardFindings, DashboardFrame, PeerRttView, PeerView, PortCountView, ReasonFrame, RttFrame, TopView } from './dashboard-protocol.ts';
 
 /** Counter changes per second between two samples; a counter that went down (wrapped) counts 0. */
@@ -154,21 +153,20 @@ export interface FrameSource {
 }
 
 export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource; rttIntervalMs?: number } = {}): FrameSource {
-  const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs });
-  // A little under the sampling interval, so that every sample (not every other one) gets a fresh reading.
-  const peerRtt = createPeerRttSource({ topN: o.topN ?? DEFAULT_TOP_N, intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 });
+  // Per-peer RTT a little under the sampling interval, so that every sample (not every other one) reads it.
+  const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs, peerRtt: { intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 } });
   let prev: HostSample | undefined;
   let prevReasons: { totals: Record<string, number>; atMs: number } | undefined;
   return {
     async next() {
-      const [cur, peers] = await Promise.all([sampler.get(), peerRtt.get()]);
+      const cur = await sampler.get();
       let reasons: ReasonFrame | null = null;
       if (o.reasons) {
         const atMs = Date.now();
         reasons = reasonFrameOf(o.reasons.totals(), atMs, prevReasons);
         prevReasons = { totals: reasons.totals, atMs };
       }
-      const frame = frameOf(cur, prev, reasons, rttFrameOf(peers, peerRtt.problem()));
+      const frame = frameOf(cur, prev, reasons, rttFrameOf(cur.peerRtt, cur.peerRttProblem));
       prev = cur;
       return { frame, findings: findingsOf(cur) };
     },

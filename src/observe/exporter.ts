@@ -9,16 +9,18 @@ import { UNKNOWN_REASON, type ReasonSource } from '../model/reason-totals.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
 import { RTT_BOUNDS_MS } from '../analyze/socket-query.ts';
-import { createPeerRttSource, type PeerRtt } from './peer-rtt.ts';
-import { DEFAULT_TOP_N, createSampler, type HostSample, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
+import { DEFAULT_TOP_N, createSampler, type HostSample, type PeerRtt, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
 import { formatHostPort } from '../text/host-port.ts';
 
 export interface HostMetricsOptions extends SamplerOptions {
-  /** A sampler to share (the dashboard's, say); by default one of our own from the other options. */
+  /**
+   * A sampler to share (the dashboard's, say); by default one of our own from the other options.
+   * A shared sampler's own peerRtt option decides whether per-peer RTT is read (rttIntervalMs does not).
+   */
   sampler?: Sampler;
   /** A running trace of drops and resets (--ebpf): without one, their metrics are absent. */
   reasons?: ReasonSource;
-  /** How often per-peer RTT and retransmits are read from tcp_info (a second scan of the table); 0: never. */
+  /** How often per-peer RTT and retransmits are read from tcp_info (the sample's one scan asks for it then); 0: never. */
   rttIntervalMs?: number;
 }
 
@@ -57,7 +59,14 @@ const BREAKDOWN_STATES = [
 
 export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics {
   const ownSampler = options.sampler === undefined;
-  const sampler = options.sampler ?? createSampler({ minIntervalMs: DEFAULT_SHARE_MS, ...options });
+  const rttIntervalMs = options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
+  const sampler =
+    options.sampler ??
+    createSampler({
+      minIntervalMs: DEFAULT_SHARE_MS,
+      ...options,
+      ...(rttIntervalMs > 0 ? { peerRtt: { intervalMs: rttIntervalMs, topN: options.topN ?? DEFAULT_TOP_N } } : {}),
+    });
   const registry = new Registry();
   const gauge = (name: string, help: string, labelNames: string[] = []) =>
     new Gauge({ name: PREFIX + name, help, labelNames, registers: [registry] });
@@ -131,10 +140,6 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer, or a BPF program already running on that CPU, counted before any --ebpf-port filter): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
   const traceUp = reasons ? gauge('trace_up', 'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)') : undefined;
 
-  const rttIntervalMs = options.rttIntervalMs ?? DEFAULT_RTT_INTERVAL_MS;
-  const peerRtt = rttIntervalMs > 0 ? createPeerRttSource({ topN: options.topN ?? DEFAULT_TOP_N, intervalMs: rttIntervalMs }) : undefined;
-  let latestPeers: PeerRtt | undefined;
-  peerRtt?.peek();
   const peerConnections = gauge(
     'peer_connections',
     'ESTABLISHED connections by remote address, from tcp_info (netlink): the top N peers, the rest as peer="other" (sums to the connections read)',
@@ -289,7 +294,7 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     sampleDuration.set(s.durationMs / 1000);
     sampleTime.set(s.takenAt / 1000);
     if (reasons) updateReasons();
-    updatePeers(latestPeers);
+    updatePeers(s.peerRtt);
   }
 
   function updatePeers(p: PeerRtt | undefined): void {
@@ -354,9 +359,6 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     scrape: async () => {
       const arrivedAt = performance.now();
       const sample = await sampler.get();
-      // The reading of the last scrape (or the start): a new one is taken after this answer leaves,
-      // so that concurrent scrapes are not held apart by it and still share one sample.
-      latestPeers = peerRtt?.peek();
       return render(sample, arrivedAt);
     },
     render,

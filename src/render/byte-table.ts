@@ -10,8 +10,12 @@ export interface ByteColumn {
 }
 
 export class ByteWriter {
-  buf = Buffer.allocUnsafe(1 << 16);
+  buf: Buffer;
   pos = 0;
+
+  constructor(bytes = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(bytes);
+  }
 
   reserve(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -88,7 +92,28 @@ export class ByteWriter {
   result(): Uint8Array {
     return this.buf.subarray(0, this.pos);
   }
+
+  /**
+   * Hands the bytes written so far to `write` and starts again at the beginning of the buffer when
+   * `write` says it is done with them (a synchronous write), else in a new buffer.
+   */
+  flush(write: ChunkWriter): void {
+    if (this.pos === 0) return;
+    const done = write(this.buf.subarray(0, this.pos));
+    if (!done) this.buf = Buffer.allocUnsafe(this.buf.length);
+    this.pos = 0;
+  }
 }
+
+/** Takes a chunk of output; true when it no longer needs the chunk's bytes (they were written). */
+export type ChunkWriter = (chunk: Uint8Array) => boolean;
+
+/**
+ * A table's bytes go out in chunks of about this size when a writer is given: one buffer reused,
+ * rather than one that doubles to the size of the whole table, copying itself each time and
+ * touching fresh memory.
+ */
+const CHUNK_BYTES = 1 << 20;
 
 /** Digits of a non-negative integer. */
 export function intWidth(v: number): number {
@@ -99,9 +124,10 @@ export function intWidth(v: number): number {
 
 /**
  * Lay out `order`'s rows under the headers, each column as wide as its widest cell, two spaces
- * apart, trailing spaces trimmed like renderTable.
+ * apart, trailing spaces trimmed like renderTable. With `write`, the table goes to it in chunks as
+ * it is laid out and what is returned is the rest.
  */
-export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>): Uint8Array {
+export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>, write?: ChunkWriter): Uint8Array {
   const widths = columns.map((c) => c.header.length);
   // Each cell is measured once: its width is kept (one byte per cell; wider cells, which no
   // number or address makes, are measured again when written).
@@ -117,7 +143,7 @@ export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>)
     }
     widths[c] = w;
   }
-  const out = new ByteWriter();
+  const out = new ByteWriter(write ? CHUNK_BYTES + 4096 : undefined);
   const last = columns.length - 1;
   const header = columns.map((c, i) => (c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!)));
   out.text(header.join('  ').trimEnd());
@@ -137,6 +163,7 @@ export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>)
       if (!col.right) pendingSpaces = pad;
     }
     out.byte(10);
+    if (write && out.pos >= CHUNK_BYTES) out.flush(write);
   }
   return out.result();
 }

@@ -4,7 +4,7 @@ import type { Group, SocketReport } from '../analyze/socket-query.ts';
 import { R, type SocketListing } from '../analyze/socket-listing.ts';
 import { INFINITE_SSTHRESH, TI } from '../kernel/tcp-info.ts';
 import { TIMER_KINDS } from '../kernel/socket-row.ts';
-import { type ByteColumn, type ByteWriter, intWidth, renderByteTable } from './byte-table.ts';
+import { type ByteColumn, type ByteWriter, type ChunkWriter, intWidth, renderByteTable } from './byte-table.ts';
 import { stateCode } from '../model/tcp-state.ts';
 import type { SocketSummary } from '../analyze/socket-summary.ts';
 import type { Endpoint } from '../model/socket.ts';
@@ -46,6 +46,34 @@ const DASH = 45;
 
 function textColumn(header: string, get: (i: number) => string, right = false): ByteColumn {
   return { header, right, width: (i) => get(i).length, write: (out, i) => out.text(get(i)) };
+}
+
+/**
+ * An endpoint as formatEndpoint writes it, from the address text (one string per distinct address,
+ * its host form made once) and the port's digits: no string per socket.
+ */
+function endpointColumn(header: string, address: (i: number) => string, port: (i: number) => number): ByteColumn {
+  const hosts = new Map<string, string>();
+  const host = (i: number): string => {
+    const a = address(i);
+    let h = hosts.get(a);
+    if (h === undefined) hosts.set(a, (h = bracketHost(a)));
+    return port(i) === 0 && (a === '0.0.0.0' || a === '::') ? '*' : h;
+  };
+  return {
+    header,
+    width: (i) => {
+      const p = port(i);
+      return host(i).length + 1 + (p === 0 ? 1 : intWidth(p));
+    },
+    write: (out, i) => {
+      out.text(host(i));
+      out.byte(58);
+      const p = port(i);
+      if (p === 0) out.byte(42);
+      else out.int(p);
+    },
+  };
 }
 
 function intColumn(header: string, get: (i: number) => number): ByteColumn {
@@ -156,17 +184,11 @@ function limitedColumn(header: string, getUs: (i: number) => number, busyUs: (i:
  * The listing as an ss-like table, written from the columns straight into bytes (UTF-8): no
  * object and no string per cell, whatever the number of sockets.
  */
-export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions): Uint8Array {
+/** With `write`, the table goes to it in chunks as it is laid out, and what is returned is the rest. */
+export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions, write?: ChunkWriter): Uint8Array {
   const g = (i: number, f: number) => l.get(i, f);
   const listeners = order.length > 0 && order.every((i) => g(i, R.state) === LISTEN);
   const stateText = (i: number) => l.stateName(i);
-  // Each endpoint's text is made once, for the width and then the write.
-  const localText: string[] = [];
-  const peerText: string[] = [];
-  for (const i of order) {
-    localText[i] = endpointText(l.local[i]!, g(i, R.localPort));
-    peerText[i] = endpointText(l.remote[i]!, g(i, R.remotePort));
-  }
   const cols: ByteColumn[] = [
     {
       header: 'State',
@@ -180,8 +202,8 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
       // An unknown maximum (-1) shows as '?'.
       ...unknownAsQuestion((i) => (g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue))),
     },
-    textColumn('Local', (i) => localText[i]!),
-    textColumn('Peer', (i) => peerText[i]!),
+    endpointColumn('Local', (i) => l.local[i]!, (i) => g(i, R.localPort)),
+    endpointColumn('Peer', (i) => l.remote[i]!, (i) => g(i, R.remotePort)),
   ];
   if (opts.extended) {
     cols.push(
@@ -236,7 +258,7 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
     );
   }
   if (opts.processes) cols.push(textColumn('Process', (i) => l.owner[i] ?? '-'));
-  return renderByteTable(cols, order);
+  return renderByteTable(cols, order, write);
 }
 
 function unknownAsQuestion(get: (i: number) => number): Pick<ByteColumn, 'width' | 'write'> {
@@ -244,11 +266,6 @@ function unknownAsQuestion(get: (i: number) => number): Pick<ByteColumn, 'width'
     width: (i) => (get(i) < 0 ? 1 : intWidth(get(i))),
     write: (out, i) => (get(i) < 0 ? out.byte(63) : out.int(get(i))),
   };
-}
-
-/** "127.0.0.1:80" from an address string and port, as formatEndpoint. */
-function endpointText(address: string, port: number): string {
-  return formatEndpoint({ address, port });
 }
 
 const msText = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
