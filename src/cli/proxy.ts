@@ -61,15 +61,6 @@ function flagWords(message: string, o: ProxyCliOptions): string {
     .replace(/^listen_tls \(/, '--cert/--key (');
 }
 
-/** TCPLENS_PROXY_THREADS, checked as --threads is. */
-function threadsFromEnv(): number | undefined {
-  const raw = process.env.TCPLENS_PROXY_THREADS;
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`TCPLENS_PROXY_THREADS must be an integer from 1 to 64, not '${raw}'`);
-  return n;
-}
-
 export function registerProxy(program: Command): void {
   program
     .command('proxy')
@@ -169,7 +160,7 @@ Examples:
       }
       if (o.api === false && proxies.length === 0) throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
 
-      const { defaultThreads } = await import('../proxy/threads.ts');
+      const { defaultThreads, threadsFromEnv } = await import('../proxy/threads.ts');
       const threads = o.threads ?? threadsFromEnv() ?? defaultThreads();
       const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections, threads }).catch((err: unknown) => {
         if (err instanceof ApiError) {

@@ -120,6 +120,18 @@ function selfLoop(listen: string, upstream: string): ApiError {
   return badRequestBody(`upstream ${upstream} is this proxy's own listen address ${listen}: every connection would open another`);
 }
 
+/** Bind `address` without SO_REUSEPORT and let it go again: the port it got, or listenFailed. */
+async function bindAlone(address: HostPort): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
+    probe.listen({ host: address.host, port: address.port }, () => resolve());
+  });
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
 export class Proxy implements ConnectionHost, ProxyHandle {
   readonly name: string;
   readonly mode: ProxyMode;
@@ -183,10 +195,14 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     } else {
       server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     }
+    // SO_REUSEPORT would let a second listener on a port in use join it instead of failing, as
+    // Toxiproxy's does: the main thread first binds the address alone, which fails then, and takes
+    // the port that gives (port 0: a free one) for the shared listeners.
+    const port = this.share?.mirror ? await bindAlone(address) : address.port;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
       // Shared, the kernel spreads the connections over every thread's listener.
-      server.listen({ host: address.host, port: address.port, reusePort: this.share !== undefined }, () => resolve());
+      server.listen({ host: address.host, port, reusePort: this.share !== undefined }, () => resolve());
     });
     server.on('error', () => {}); // accept errors (EMFILE) must not end the process
     const bound = server.address() as { address: string; port: number };

@@ -40,7 +40,8 @@ export interface ProxyServerOptions {
   /** Client connections each proxy keeps open at once, unless it sets max_connections (default 10,000). */
   maxConnections?: number;
   /**
-   * Threads that carry the proxies' connections, this one included (default 1). With more, each
+   * Threads that carry the proxies' connections, this one included (default: TCPLENS_PROXY_THREADS,
+   * else 1). With more, each
    * proxy listens in every thread (SO_REUSEPORT) and the kernel spreads connections over them;
    * changes through the API are in effect in all of them when it answers, changes through a
    * ProxyHandle's synchronous methods once `settled()` resolves.
@@ -276,9 +277,10 @@ export class ProxyCollection {
 }
 
 export async function createProxyServer(options: ProxyServerOptions = {}): Promise<ProxyServer> {
-  const threadCount = options.threads ?? 1;
-  if (!Number.isInteger(threadCount) || threadCount < 1) throw new RangeError(`threads must be an integer of at least 1, not ${threadCount}`);
-  const threads = threadCount > 1 ? await (await import('./threads.ts')).ProxyThreads.start(threadCount - 1) : undefined;
+  const { MAX_THREADS, ProxyThreads, threadsFromEnv } = await import('./threads.ts');
+  const threadCount = options.threads ?? threadsFromEnv() ?? 1;
+  if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > MAX_THREADS) throw new RangeError(`threads must be a whole number from 1 to ${MAX_THREADS}, not ${threadCount}`);
+  const threads = threadCount > 1 ? await ProxyThreads.start(threadCount - 1) : undefined;
   const collection = new ProxyCollection(options.maxConnections, threads);
   const { createProxyMetrics } = await import('./metrics.ts');
   const metrics = createProxyMetrics(collection);

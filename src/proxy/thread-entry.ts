@@ -4,7 +4,7 @@
 // after the other, in the order posted.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { Proxy, type ProxyTls } from './proxy.ts';
+import { Proxy as OneProxy, type ProxyTls } from './proxy.ts';
 import type { ToxicJson } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
 
@@ -33,15 +33,15 @@ export type ThreadMessage =
 export type ThreadReply = { op: 'ready' } | { op: 'synced'; seq: number; failures: string[] };
 
 const port = parentPort!;
-const slot = (workerData as { slot: number }).slot;
-const proxies = new Map<number, Proxy>();
+const { slot, acks } = workerData as { slot: number; acks: Int32Array };
+const proxies = new Map<number, OneProxy>();
 let failures: string[] = [];
 let queue: Promise<void> = Promise.resolve();
 
 async function carryOut(m: ThreadMessage): Promise<void> {
   switch (m.op) {
     case 'start': {
-      const p = new Proxy(m.name, m.listen, m.upstream, m.mode, m.maxConnections, m.tls, { block: { memory: m.memory, slots: m.slots }, slot });
+      const p = new OneProxy(m.name, m.listen, m.upstream, m.mode, m.maxConnections, m.tls, { block: { memory: m.memory, slots: m.slots }, slot });
       for (const t of m.toxics) p.toxics.add(t.json, t.counts);
       await p.start();
       proxies.set(m.id, p);
@@ -80,6 +80,13 @@ port.on('message', (m: ThreadMessage) => {
     .then(() => carryOut(m))
     .catch((err: Error) => {
       failures.push(`proxy thread ${slot}: ${m.op}: ${err.message}`);
+    })
+    .finally(() => {
+      // The main thread waits for this, blocked.
+      if (m.op === 'toxic') {
+        Atomics.add(acks, 0, 1);
+        Atomics.notify(acks, 0);
+      }
     });
 });
 port.postMessage({ op: 'ready' } satisfies ThreadReply);

@@ -3,13 +3,23 @@
 // the kernel spreads new connections over the threads. Each change (start, stop, a toxic added,
 // changed or removed, max_connections) is posted at once, in order; settle() waits until every
 // thread has carried out all posted so far, which the API does before it answers, so that a change
-// it reports is in effect for new and open connections alike, as with one thread.
+// it reports is in effect for new and open connections alike, as with one thread. A toxic's change
+// is waited for at once, blocking this thread until every other has made it (a fraction of a
+// millisecond): a ProxyHandle's addToxic returns with the toxic in effect everywhere, as it does
+// with one thread.
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Proxy, ProxyMirror } from './proxy.ts';
+import type { Proxy as OneProxy, ProxyMirror } from './proxy.ts';
 import type { ThreadMessage, ThreadReply } from './thread-entry.ts';
 import type { ToxicChange } from './toxic-set.ts';
+import { UsageError } from '../errors.ts';
+
+/** More is a mistake, not a machine. */
+export const MAX_THREADS = 64;
+
+/** A thread that has not made a toxic's change by then is stuck or gone: this one goes on. */
+const ACK_TIMEOUT_MS = 2000;
 
 /** Threads beyond this gain little: the kernel's share of each request does not shrink with them. */
 const MAX_DEFAULT_THREADS = 4;
@@ -17,6 +27,15 @@ const MAX_DEFAULT_THREADS = 4;
 /** One thread per core, at most MAX_DEFAULT_THREADS. */
 export function defaultThreads(): number {
   return Math.max(1, Math.min(availableParallelism(), MAX_DEFAULT_THREADS));
+}
+
+/** TCPLENS_PROXY_THREADS, when set: checked as --threads is. */
+export function threadsFromEnv(): number | undefined {
+  const raw = process.env.TCPLENS_PROXY_THREADS;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new UsageError(`TCPLENS_PROXY_THREADS must be a whole number from 1 to ${MAX_THREADS}, not '${raw}'`);
+  return n;
 }
 
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
@@ -34,20 +53,24 @@ export class ProxyThreads implements ProxyMirror {
   private readonly threads: Thread[];
   private readonly subscriptions = new Map<number, () => void>();
   private seq = 0;
+  /** Toxic changes made, summed over the threads: each adds one when it has made one. */
+  private readonly acks: Int32Array;
   /** Why a thread could not do what it was told (a listen that failed there), reported once. */
   private readonly failures: string[] = [];
 
-  private constructor(threads: Thread[]) {
+  private constructor(threads: Thread[], acks: Int32Array) {
     this.threads = threads;
+    this.acks = acks;
     this.slots = threads.length + 1;
   }
 
   /** `extra` threads besides the main one, each ready for its first proxy when this resolves. */
   static async start(extra: number): Promise<ProxyThreads> {
     const threads: Thread[] = [];
+    const acks = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
     try {
       for (let i = 0; i < extra; i++) {
-        const worker = new Worker(new URL(`./thread-entry${ext}`, import.meta.url), { workerData: { slot: i + 1 } });
+        const worker = new Worker(new URL(`./thread-entry${ext}`, import.meta.url), { workerData: { slot: i + 1, acks } });
         const thread: Thread = { worker, waiting: new Map(), alive: true };
         threads.push(thread);
         await new Promise<void>((resolve, reject) => {
@@ -62,7 +85,7 @@ export class ProxyThreads implements ProxyMirror {
       await Promise.all(threads.map((t) => t.worker.terminate()));
       throw err;
     }
-    const pool = new ProxyThreads(threads);
+    const pool = new ProxyThreads(threads, acks);
     for (const t of threads) pool.watch(t);
     return pool;
   }
@@ -88,7 +111,7 @@ export class ProxyThreads implements ProxyMirror {
     for (const t of this.threads) if (t.alive) t.worker.postMessage(m);
   }
 
-  started(p: Proxy): void {
+  started(p: OneProxy): void {
     this.post({
       op: 'start',
       id: p.id,
@@ -108,18 +131,34 @@ export class ProxyThreads implements ProxyMirror {
     );
   }
 
-  private toxicChanged(p: Proxy, { kind, entry }: ToxicChange): void {
+  private toxicChanged(p: OneProxy, { kind, entry }: ToxicChange): void {
+    const target = Atomics.load(this.acks, 0) + this.threads.filter((t) => t.alive).length;
     if (kind === 'remove') this.post({ op: 'toxic', id: p.id, kind, name: entry.name });
     else this.post({ op: 'toxic', id: p.id, kind, name: entry.name, json: entry.toJSON(), counts: entry.counts.buffer as SharedArrayBuffer });
+    this.waitForAcks(target);
   }
 
-  stopped(p: Proxy): void {
+  private waitForAcks(target: number): void {
+    const deadline = performance.now() + ACK_TIMEOUT_MS;
+    for (;;) {
+      const made = Atomics.load(this.acks, 0);
+      if (((made - target) | 0) >= 0) return;
+      const leftMs = deadline - performance.now();
+      if (leftMs <= 0) {
+        process.emitWarning(`a proxy thread did not make a toxic's change within ${ACK_TIMEOUT_MS} ms`, { code: 'TCPLENS_PROXY_THREAD' });
+        return;
+      }
+      Atomics.wait(this.acks, 0, made, leftMs);
+    }
+  }
+
+  stopped(p: OneProxy): void {
     this.subscriptions.get(p.id)?.();
     this.subscriptions.delete(p.id);
     this.post({ op: 'stop', id: p.id });
   }
 
-  limited(p: Proxy): void {
+  limited(p: OneProxy): void {
     this.post({ op: 'limit', id: p.id, maxConnections: p.maxConnections });
   }
 
