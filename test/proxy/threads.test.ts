@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
 import type { Socket } from 'node:net';
 import { createProxyServer, type ProxyServer } from '../../src/proxy/server.ts';
 import type { Proxy as OneProxy } from '../../src/proxy/proxy.ts';
@@ -148,6 +149,8 @@ test('with two threads, metrics and stats sum every thread, max_connections caps
 });
 
 test('with two threads, a listen address in use fails as with one, and close() leaves no thread and no listener', async () => {
+  // libuv's pool starts its threads at the first lookup, which the API's start makes: started first.
+  await lookup('localhost');
   const threadsBefore = readdirSync('/proc/self/task').length;
   const echo = await echoServer();
   const server = await createProxyServer({ api: '127.0.0.1:0', threads: THREADS });
