@@ -37,6 +37,7 @@ interface ProxyCliOptions {
   stream: 'upstream' | 'downstream';
   clients?: string[];
   maxConnections?: number;
+  threads?: number;
   tls?: boolean;
   cert?: string;
   key?: string;
@@ -94,6 +95,7 @@ export function registerProxy(program: Command): void {
     .option('--upstream-insecure', 'speak TLS to the upstream without verifying its certificate')
     .option('--clients <list>', 'the shortcuts hit only connections from these addresses or CIDR blocks (127.0.0.2,10.0.0.0/8)', (raw: string) => raw.split(',').map((c) => c.trim()))
     .option('--max-connections <n>', 'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")', parseInteger('--max-connections', 1, 2 ** 31 - 1))
+    .option('--threads <n>', 'threads that carry connections, each listening on every proxy\'s address (default: one per core, at most 4; env TCPLENS_PROXY_THREADS)', parseInteger('--threads', 1, 64))
     .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
     .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
     .addHelpText(
@@ -158,7 +160,9 @@ Examples:
       }
       if (o.api === false && proxies.length === 0) throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
 
-      const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections }).catch((err: unknown) => {
+      const { defaultThreads, threadsFromEnv } = await import('../proxy/threads.ts');
+      const threads = o.threads ?? threadsFromEnv() ?? defaultThreads();
+      const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections, threads }).catch((err: unknown) => {
         if (err instanceof ApiError) {
           const where = o.config ? `--config ${o.config}: ` : '';
           throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${flagWords(err.message, o)}`);

@@ -97,7 +97,7 @@ export class Rolls {
     const yes = u < entry.toxicity;
     if (yes && !this.counted.has(entry)) {
       this.counted.add(entry);
-      entry.connectionsAffected++;
+      entry.affectConnection();
     }
     return yes;
   }

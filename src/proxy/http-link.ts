@@ -227,7 +227,7 @@ export class HttpConnection implements ProxiedConnection {
     const plan = emptyPlan();
     for (const entry of this.host.toxics.list()) {
       if (entry.appliesTo(this.client) && Math.random() < entry.toxicity) {
-        entry.requestsAffected++;
+        entry.affectRequest();
         (entry.definition as HttpToxic).apply(entry.effective, entry.stream, plan, head);
       }
     }

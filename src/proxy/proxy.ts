@@ -9,6 +9,7 @@ import { newCounters, type ConnectionHost, type ProxiedConnection, type ProxyCou
 import { HttpConnection } from './http-link.ts';
 import { TcpConnection } from './link.ts';
 import { ToxicSet, type ToxicConfig, type ToxicJson } from './toxic-set.ts';
+import { connectionGate, rowCounters, totalCounters, type CounterBlock } from './shared-counters.ts';
 import type { ProxyMode } from './toxics/index.ts';
 import type { ListenTls, ListenTlsJson, UpstreamTls, UpstreamTlsJson } from './tls.ts';
 
@@ -93,15 +94,55 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** The most a listener's maxConnections takes (an int32). */
 export const MAX_CONNECTIONS_LIMIT = 2 ** 31 - 1;
 
+/** Told by the main thread's proxies of what the other threads must do the same (threads.ts). */
+export interface ProxyMirror {
+  started(proxy: Proxy): void;
+  stopped(proxy: Proxy): void;
+  /** max_connections changed. */
+  limited(proxy: Proxy): void;
+  /** Resolves once every thread has done what it was told so far. */
+  settle(): Promise<void>;
+}
+
+/** A proxy whose connections several threads carry: each listens on the same address (SO_REUSEPORT). */
+export interface ProxyShare {
+  /** The counters of every thread and the open-connection gate. */
+  block: CounterBlock;
+  /** This thread's row of counters. */
+  slot: number;
+  /** In the main thread. */
+  mirror?: ProxyMirror;
+}
+
+let lastId = 0;
+
 function selfLoop(listen: string, upstream: string): ApiError {
   return badRequestBody(`upstream ${upstream} is this proxy's own listen address ${listen}: every connection would open another`);
+}
+
+/** Bind `address` without SO_REUSEPORT and let it go again: the port it got, or listenFailed. */
+async function bindAlone(address: HostPort): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
+    probe.listen({ host: address.host, port: address.port }, () => resolve());
+  });
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
 }
 
 export class Proxy implements ConnectionHost, ProxyHandle {
   readonly name: string;
   readonly mode: ProxyMode;
+  /** Names this proxy to other threads: a name is reused by a new proxy once this one is deleted. */
+  readonly id = ++lastId;
   readonly toxics: ToxicSet;
-  readonly counters = newCounters();
+  /** This thread's counts (all of them, with one thread). */
+  readonly counters: ProxyCounters;
+  readonly share: ProxyShare | undefined;
+  /** Connections open in every thread, with several. */
+  private readonly gate: Int32Array | undefined;
   listen: string;
   upstream: string;
   upstreamAddress: HostPort | undefined;
@@ -111,15 +152,18 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   private server: Server | undefined;
   private readonly connections = new Set<ProxiedConnection>();
 
-  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS, tls: ProxyTls = {}) {
+  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS, tls: ProxyTls = {}, share?: ProxyShare) {
     this.name = name;
+    this.share = share;
+    this.counters = share ? rowCounters(share.block, share.slot) : newCounters();
+    this.gate = share ? connectionGate(share.block) : undefined;
     this.tls = tls;
     this.maxConnections = maxConnections;
     this.mode = mode;
     this.listen = listen || '127.0.0.1:0';
     this.upstream = upstream;
     this.upstreamAddress = upstreamAddress(upstream);
-    this.toxics = new ToxicSet(mode);
+    this.toxics = new ToxicSet(mode, share ? { slots: share.block.slots, slot: share.slot } : undefined);
   }
 
   get upstreamTls(): UpstreamTls['options'] | undefined {
@@ -151,9 +195,14 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     } else {
       server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
     }
+    // SO_REUSEPORT would let a second listener on a port in use join it instead of failing, as
+    // Toxiproxy's does: the main thread first binds the address alone, which fails then, and takes
+    // the port that gives (port 0: a free one) for the shared listeners.
+    const port = this.share?.mirror ? await bindAlone(address) : address.port;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
-      server.listen({ host: address.host, port: address.port }, () => resolve());
+      // Shared, the kernel spreads the connections over every thread's listener.
+      server.listen({ host: address.host, port, reusePort: this.share !== undefined }, () => resolve());
     });
     server.on('error', () => {}); // accept errors (EMFILE) must not end the process
     const bound = server.address() as { address: string; port: number };
@@ -167,18 +216,27 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     this.listen = formatHostPort(bound.address, bound.port);
     this.server = server;
     this.enabled = true;
+    this.share?.mirror?.started(this);
   }
 
   /** Close the listener and every connection (Toxiproxy's stop). */
   stop(): void {
     if (!this.enabled) return;
     this.enabled = false;
+    this.share?.mirror?.stopped(this);
     this.server?.close();
     this.server = undefined;
     for (const c of this.connections) c.destroy();
   }
 
   private accept(socket: Socket): void {
+    // Each listener counts only its own connections; the cap is on all of them.
+    if (this.gate && Atomics.add(this.gate, 0, 1) >= this.maxConnections) {
+      Atomics.sub(this.gate, 0, 1);
+      this.counters.connectionsRejected++;
+      socket.destroy();
+      return;
+    }
     this.counters.connectionsTotal++;
     this.counters.connectionsActive++;
     const conn = this.mode === 'http' ? new HttpConnection(this, socket) : new TcpConnection(this, socket);
@@ -187,7 +245,9 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   }
 
   forget(conn: ProxiedConnection): void {
-    if (this.connections.delete(conn)) this.counters.connectionsActive--;
+    if (!this.connections.delete(conn)) return;
+    this.counters.connectionsActive--;
+    if (this.gate) Atomics.sub(this.gate, 0, 1);
   }
 
   /** Whether listen or upstream differ from ours (Toxiproxy's Differs: a port 0 always differs). */
@@ -204,6 +264,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     if (input.maxConnections !== undefined) {
       this.maxConnections = input.maxConnections;
       if (this.server) this.server.maxConnections = input.maxConnections;
+      this.share?.mirror?.limited(this);
     }
     if (this.differs(listen, upstream)) {
       const address = upstreamAddress(upstream);
@@ -232,8 +293,14 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     this.toxics.remove(name);
   }
 
-  setEnabled(enabled: boolean): Promise<void> {
-    return this.update({ enabled });
+  async setEnabled(enabled: boolean): Promise<void> {
+    await this.update({ enabled });
+    await this.share?.mirror?.settle();
+  }
+
+  /** Counts of every thread. */
+  totals(): ProxyCounters {
+    return this.share ? totalCounters(this.share.block) : { ...this.counters };
   }
 
   stats(): ProxyStats {
@@ -244,7 +311,7 @@ export class Proxy implements ConnectionHost, ProxyHandle {
       listen: this.listen,
       upstream: this.upstream,
       maxConnections: this.maxConnections,
-      ...this.counters,
+      ...this.totals(),
       toxics: this.toxics.list().map((t) => ({
         name: t.name,
         type: t.type,

@@ -2,7 +2,9 @@
 // control API and the metrics around it. createProxyServer is the library's entry point.
 
 import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFound } from './api-error.ts';
-import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, upstreamAddress, type ProxyHandle, type ProxyJson, type ProxyStats, type ProxyTls } from './proxy.ts';
+import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, upstreamAddress, type ProxyHandle, type ProxyJson, type ProxyShare, type ProxyStats, type ProxyTls } from './proxy.ts';
+import { newCounterBlock } from './shared-counters.ts';
+import type { ProxyThreads } from './threads.ts';
 import { loadListenTls, loadUpstreamTls, parseListenTls, parseUpstreamTls, type ListenTlsJson, type UpstreamTlsJson } from './tls.ts';
 import { parseHostPort } from './address.ts';
 import type { ToxicConfig } from './toxic-set.ts';
@@ -37,6 +39,14 @@ export interface ProxyServerOptions {
   proxies?: ProxyConfig[];
   /** Client connections each proxy keeps open at once, unless it sets max_connections (default 10,000). */
   maxConnections?: number;
+  /**
+   * Threads that carry the proxies' connections, this one included (default: TCPLENS_PROXY_THREADS,
+   * else 1). With more, each
+   * proxy listens in every thread (SO_REUSEPORT) and the kernel spreads connections over them;
+   * changes through the API are in effect in all of them when it answers, changes through a
+   * ProxyHandle's synchronous methods once `settled()` resolves.
+   */
+  threads?: number;
 }
 
 export interface ProxyServer {
@@ -51,6 +61,8 @@ export interface ProxyServer {
   stats(): ProxyStats[];
   /** The Prometheus exposition text. */
   metrics(): Promise<string>;
+  /** Resolves once every thread carries out the changes made so far (at once with one thread). */
+  settled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -119,8 +131,9 @@ const tlsKey = (listen: ListenTlsJson | undefined, upstream: UpstreamTlsJson | u
  * A new proxy with its toxics, not started: every toxic is checked before the proxy exists anywhere,
  * so a bad one (ApiError) leaves nothing behind.
  */
-function build(input: ProxyInput, defaultMaxConnections: number, tls: ProxyTls = {}): Proxy {
-  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections, tls);
+function build(input: ProxyInput, defaultMaxConnections: number, tls: ProxyTls = {}, threads?: ProxyThreads): Proxy {
+  const share: ProxyShare | undefined = threads && { block: newCounterBlock(threads.slots), slot: 0, mirror: threads };
+  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections, tls, share);
   for (const t of input.toxics ?? []) proxy.toxics.add(t);
   return proxy;
 }
@@ -131,14 +144,30 @@ export class ProxyCollection {
   private queue: Promise<unknown> = Promise.resolve();
   /** For proxies that do not set max_connections. */
   readonly maxConnections: number;
+  /** The other threads that carry connections, if any. */
+  readonly threads: ProxyThreads | undefined;
 
-  constructor(maxConnections = DEFAULT_MAX_CONNECTIONS) {
+  constructor(maxConnections = DEFAULT_MAX_CONNECTIONS, threads?: ProxyThreads) {
     this.maxConnections = maxConnections;
+    this.threads = threads;
   }
 
-  /** Run changes one after the other: API requests arrive concurrently, listen() is async. */
+  /**
+   * Run changes one after the other: API requests arrive concurrently, listen() is async. Each is
+   * done when every thread has carried it out, failed or not.
+   */
   serial<T>(fn: () => Promise<T> | T): Promise<T> {
-    const run = this.queue.then(fn, fn);
+    const settle = () => this.threads?.settle();
+    const run = this.queue.then(fn, fn).then(
+      async (v) => {
+        await settle();
+        return v;
+      },
+      async (err: unknown) => {
+        await settle();
+        throw err;
+      },
+    );
     this.queue = run.catch(() => {});
     return run;
   }
@@ -162,7 +191,7 @@ export class ProxyCollection {
       const input = parseProxyInput(body);
       build(input, this.maxConnections); // toxics checked before any file is read or certificate made
       if (this.proxies.has(input.name)) throw proxyAlreadyExists();
-      const proxy = build(input, this.maxConnections, await loadTls(input));
+      const proxy = build(input, this.maxConnections, await loadTls(input), this.threads);
       if (input.enabled) await proxy.start();
       this.proxies.set(proxy.name, proxy);
       return proxy;
@@ -195,7 +224,7 @@ export class ProxyCollection {
             continue;
           }
           build(input, this.maxConnections);
-          const proxy = build(input, this.maxConnections, await loadTls(input));
+          const proxy = build(input, this.maxConnections, await loadTls(input), this.threads);
           existing?.stop();
           if (input.enabled) await proxy.start();
           this.proxies.set(proxy.name, proxy);
@@ -248,7 +277,11 @@ export class ProxyCollection {
 }
 
 export async function createProxyServer(options: ProxyServerOptions = {}): Promise<ProxyServer> {
-  const collection = new ProxyCollection(options.maxConnections);
+  const { MAX_THREADS, ProxyThreads, threadsFromEnv } = await import('./threads.ts');
+  const threadCount = options.threads ?? threadsFromEnv() ?? 1;
+  if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > MAX_THREADS) throw new RangeError(`threads must be a whole number from 1 to ${MAX_THREADS}, not ${threadCount}`);
+  const threads = threadCount > 1 ? await ProxyThreads.start(threadCount - 1) : undefined;
+  const collection = new ProxyCollection(options.maxConnections, threads);
   const { createProxyMetrics } = await import('./metrics.ts');
   const metrics = createProxyMetrics(collection);
   let api: { url: string; close(): Promise<void> } | undefined;
@@ -263,6 +296,7 @@ export async function createProxyServer(options: ProxyServerOptions = {}): Promi
     }
   } catch (err) {
     collection.closeAll();
+    await threads?.close();
     throw err;
   }
   return {
@@ -274,10 +308,14 @@ export async function createProxyServer(options: ProxyServerOptions = {}): Promi
     reset: () => collection.reset(),
     stats: () => collection.list().map((p) => p.stats()),
     metrics: () => metrics.text(),
+    settled: async () => {
+      await threads?.settle();
+    },
     close: async () => {
       await api?.close();
       collection.closeAll();
       metrics.close();
+      await threads?.close();
     },
   };
 }

@@ -48,10 +48,13 @@ export class ToxicEntry {
   attributes: Attributes;
   /** As the toxic carries them out: clamped once here, so that no stage checks them per chunk. */
   effective: Attributes;
-  /** Connections whose roll picked this toxic (TCP mode). */
-  connectionsAffected = 0;
-  /** Requests whose roll picked this toxic (HTTP mode). */
-  requestsAffected = 0;
+  /**
+   * Connections (TCP mode) and requests (HTTP mode) whose roll picked this toxic: a pair per thread
+   * that carries connections, in memory shared between them when there are several; this thread's
+   * pair at `slot`.
+   */
+  counts: Float64Array = new Float64Array(2);
+  slot = 0;
   /** The clients it applies to; undefined: all. */
   clients: ClientFilter | undefined;
 
@@ -65,6 +68,30 @@ export class ToxicEntry {
     this.toxicity = toxicity;
     this.attributes = attributes;
     this.effective = effectiveAttributes(definition, attributes);
+  }
+
+  /** A connection's roll picked the toxic. */
+  affectConnection(): void {
+    this.counts[2 * this.slot]!++;
+  }
+
+  /** A request's roll picked the toxic. */
+  affectRequest(): void {
+    this.counts[2 * this.slot + 1]!++;
+  }
+
+  /** Connections whose roll picked the toxic, in every thread (TCP mode). */
+  get connectionsAffected(): number {
+    let n = 0;
+    for (let i = 0; i < this.counts.length; i += 2) n += this.counts[i]!;
+    return n;
+  }
+
+  /** Requests whose roll picked the toxic, in every thread (HTTP mode). */
+  get requestsAffected(): number {
+    let n = 0;
+    for (let i = 1; i < this.counts.length; i += 2) n += this.counts[i]!;
+    return n;
   }
 
   set(attributes: Attributes, toxicity: number): void {
@@ -170,13 +197,21 @@ export function toxicTypes(mode: ProxyMode): string {
   return toxicsOf(mode).map((t) => t.type).join(', ');
 }
 
+/** Where a set's toxics keep their counts: `slots` threads share them, this one writes `slot`. */
+export interface CountSlots {
+  slots: number;
+  slot: number;
+}
+
 export class ToxicSet {
   readonly mode: ProxyMode;
   private entries: ToxicEntry[] = [];
   private readonly listeners = new Set<(change: ToxicChange) => void>();
+  private readonly share: CountSlots;
 
-  constructor(mode: ProxyMode) {
+  constructor(mode: ProxyMode, share: CountSlots = { slots: 1, slot: 0 }) {
     this.mode = mode;
+    this.share = share;
   }
 
   /** Follow changes (live connections re-link their chains); returns the unsubscribe. */
@@ -206,8 +241,13 @@ export class ToxicSet {
     return this.entries.length;
   }
 
-  add(input: unknown): ToxicEntry {
+  /** `counts`: the memory another thread's copy of this toxic counts in, to count in too. */
+  add(input: unknown, counts?: SharedArrayBuffer): ToxicEntry {
     const entry = parseToxic(this.mode, input, (name) => this.get(name) !== undefined);
+    const { slots, slot } = this.share;
+    if (counts) entry.counts = new Float64Array(counts);
+    else if (slots > 1) entry.counts = new Float64Array(new SharedArrayBuffer(2 * slots * Float64Array.BYTES_PER_ELEMENT));
+    entry.slot = slot;
     this.entries.push(entry);
     this.emit({ kind: 'add', entry });
     return entry;

@@ -15,7 +15,8 @@ class LatencyStage extends QueuedStage {
     this.jitterMs = a.jitter!;
   }
   override push(chunk: Buffer): void {
-    this.queue.add(performance.now() + jittered(this.latencyMs, this.jitterMs), chunk);
+    const now = performance.now();
+    this.queue.add(now + jittered(this.latencyMs, this.jitterMs), chunk, now);
   }
 }
 

@@ -65,8 +65,13 @@ export class TimedQueue {
     return this.items.length - this.head;
   }
 
-  add(at: number, chunk: Buffer): void {
-    this.enqueue(at, chunk);
+  /**
+   * `now`: the clock `at` was computed from, when the caller read it. Read again here it would be a
+   * little later, and a wait of exactly a millisecond would come out just under one: the check
+   * phase would turn the loop for all of it instead of a timer waiting.
+   */
+  add(at: number, chunk: Buffer, now?: number): void {
+    this.enqueue(at, chunk, now);
   }
   end(at: number): void {
     this.enqueue(at, END);
@@ -108,13 +113,13 @@ export class TimedQueue {
     // only for what was queued since.
   }
 
-  private enqueue(at: number, item: Buffer | number): void {
+  private enqueue(at: number, item: Buffer | number, known?: number): void {
     if (this.disposed) return;
     if (at < this.lastAt) at = this.lastAt;
     this.lastAt = at;
     if (this.head === this.items.length && !this.releasing) {
       // Nothing ahead of it: if already due it goes on now, without being stored.
-      const now = performance.now();
+      const now = known ?? performance.now();
       if (at <= now) {
         this.emit(item);
         return;
