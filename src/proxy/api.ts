@@ -12,7 +12,7 @@ import { MAX_BODY_BYTES } from './json.ts';
 import { decodeBody } from './go-json.ts';
 import { ApiError, toxicNotFound } from './api-error.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import type { ProxyCollection } from './server.ts';
+import type { ProxyCollection } from './collection.ts';
 import { packageVersion } from '../version.ts';
 
 export interface ApiOptions {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.ts';
 import { parseHostPort } from './address.ts';
-import type { ProxyConfig } from './server.ts';
+import type { ProxyConfig } from './collection.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { Stream } from './toxics/toxic.ts';
 

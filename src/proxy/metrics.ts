@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProxyStats } from './proxy.ts';
-import type { ProxyCollection } from './server.ts';
+import type { ProxyCollection } from './collection.ts';
 
 export interface ProxyMetrics {
   registry: Registry;
