@@ -110,7 +110,6 @@ try {
     await new Promise((r) => setTimeout(r, 1000));
     const pids = tool === 'tcplens' ? [child.pid!, onlyChild(child.pid!)] : [child.pid!];
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const linesBefore = out.lines;
     const before = cpu();
     const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
     const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as {
@@ -141,7 +140,6 @@ try {
       events = out.lines - 1;
       lost = [...stderr.matchAll(/lost (\d+) events/gi)].reduce((n, m) => n + Number(m[1]), 0);
     }
-    void linesBefore;
     return {
       tool,
       made: run.connections * TRANSITIONS_PER_CONNECTION,
@@ -186,6 +184,14 @@ try {
   const bo = median(of('tcplens').map(perOut));
   console.log(
     `median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`,
+  );
+  // The split of tcplens's CPU between its bpftrace (reading the kernel's buffers, printing each
+  // event as text) and its Node process (parsing, ordering, summing up, writing NDJSON), each per event.
+  const bt = median(of('tcplens').map((r) => ((r.bpftraceCpu ?? 0) / Math.max(1, r.events)) * 100_000));
+  const node = median(of('tcplens').map((r) => ((r.cpu - (r.bpftraceCpu ?? 0)) / Math.max(1, r.events)) * 100_000));
+  console.log(
+    `tcplens split, median CPU per 100,000 events: bpftrace ${bt.toFixed(3)} s (${(bt / ao).toFixed(2)}x tcpstates), ` +
+      `Node ${node.toFixed(3)} s (${(node / ao).toFixed(2)}x tcpstates)`,
   );
   const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
   console.log(
