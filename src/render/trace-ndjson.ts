@@ -13,16 +13,43 @@ const MAX_CACHED = 1024;
 
 const NULL = 'null';
 
+// The constant runs of a line, as bytes: keys, and the values that come from a few (types,
+// families, pairs of states), each with the keys around it.
+const COMM_KEY = Buffer.from(',"comm":');
+const SPORT_KEY = Buffer.from('","sport":');
+const DADDR_KEY = Buffer.from(',"daddr":"');
+const DPORT_KEY = Buffer.from('","dport":');
+const SK_KEY = Buffer.from(',"sk":');
+const TYPE_PIECES = new Map<string, Buffer>();
+const FAMILY_PIECES = new Map<string, Buffer>();
+const STATE_PIECES = new Map<string | null, Map<string | null, Buffer>>();
+
+const quote = (s: string | null) => (s === null ? NULL : `"${s}"`);
+
+/** A piece made the first time its key comes: a string as its bytes. */
+function piece<K>(pieces: Map<K, Buffer>, key: K, text: string): Buffer;
+function piece<K, V>(pieces: Map<K, V>, key: K, value: V): V;
+function piece<K>(pieces: Map<K, unknown>, key: K, value: unknown): unknown {
+  const v = typeof value === 'string' ? Buffer.from(value) : value;
+  pieces.set(key, v);
+  return v;
+}
+
 export class TraceNdjsonWriter {
   #buf = Buffer.allocUnsafe(INITIAL_BYTES);
   #at = 0;
   // The time down to the second, as in isoTime(): consecutive events share it.
   #second = Number.NaN;
-  #isoPrefix = '';
+  #isoPrefix = Buffer.alloc(0);
   // The process name of one event after another is mostly the same: its JSON bytes are kept.
   #comm: string | null = null;
   #commJson: Buffer = Buffer.from(NULL);
   #cached = new Map<string, Buffer>();
+  // The addresses of consecutive events repeat: the last two are kept as bytes.
+  #addr0 = '';
+  #addr0Bytes = Buffer.alloc(0);
+  #addr1 = '';
+  #addr1Bytes = Buffer.alloc(0);
 
   /** Bytes waiting to be taken. */
   get size(): number {
@@ -50,31 +77,23 @@ export class TraceNdjsonWriter {
         (where?.length ?? 0) +
         3 * (e.saddr.length + e.daddr.length + e.sk.length),
     );
-    this.#ascii('{"time":"');
     this.#time(e.timeMs);
-    this.#ascii('","type":"');
-    this.#ascii(e.type);
-    this.#ascii('","pid":');
+    this.#bytes(TYPE_PIECES.get(e.type) ?? piece(TYPE_PIECES, e.type, `","type":"${e.type}","pid":`));
     this.#number(e.pid);
-    this.#ascii(',"comm":');
+    this.#bytes(COMM_KEY);
     this.#bytes(this.#commJson);
-    this.#ascii(',"family":"');
-    this.#ascii(e.family);
-    this.#ascii('","saddr":"');
-    this.#ascii(e.saddr);
-    this.#ascii('","sport":');
+    this.#bytes(FAMILY_PIECES.get(e.family) ?? piece(FAMILY_PIECES, e.family, `,"family":"${e.family}","saddr":"`));
+    this.#address(e.saddr);
+    this.#bytes(SPORT_KEY);
     this.#number(e.sport);
-    this.#ascii(',"daddr":"');
-    this.#ascii(e.daddr);
-    this.#ascii('","dport":');
+    this.#bytes(DADDR_KEY);
+    this.#address(e.daddr);
+    this.#bytes(DPORT_KEY);
     this.#number(e.dport);
-    this.#ascii(',"oldState":');
-    this.#quoted(e.oldState);
-    this.#ascii(',"newState":');
-    this.#quoted(e.newState);
-    this.#ascii(',"ms":');
+    const row = STATE_PIECES.get(e.oldState) ?? piece(STATE_PIECES, e.oldState, new Map<string | null, Buffer>());
+    this.#bytes(row.get(e.newState) ?? piece(row, e.newState, `,"oldState":${quote(e.oldState)},"newState":${quote(e.newState)},"ms":`));
     this.#number(e.ms);
-    this.#ascii(',"sk":');
+    this.#bytes(SK_KEY);
     this.#quoted(e.sk === '0' ? null : e.sk);
     if (e.derived) this.#ascii(',"derived":true');
     if (e.sampled) this.#ascii(',"sampled":true');
@@ -139,10 +158,8 @@ export class TraceNdjsonWriter {
   }
 
   #bytes(b: Buffer): void {
-    const buf = this.#buf;
-    let at = this.#at;
-    for (let i = 0; i < b.length; i++) buf[at++] = b[i]!;
-    this.#at = at;
+    this.#buf.set(b, this.#at);
+    this.#at += b.length;
   }
 
   #quoted(s: string | null): void {
@@ -208,14 +225,14 @@ export class TraceNdjsonWriter {
     }
   }
 
-  /** isoTime(): the ISO-8601 time to the millisecond. */
+  /** The time key and isoTime(): the ISO-8601 time to the millisecond. */
   #time(timeMs: number): void {
     const second = Math.floor(timeMs / 1000);
     if (second !== this.#second) {
       this.#second = second;
-      this.#isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+      this.#isoPrefix = Buffer.from(`{"time":"${new Date(second * 1000).toISOString().slice(0, 20)}`);
     }
-    this.#ascii(this.#isoPrefix);
+    this.#bytes(this.#isoPrefix);
     const ms = Math.floor(timeMs - second * 1000);
     if (ms >= 0 && ms < 1000) {
       const buf = this.#buf;
@@ -226,5 +243,16 @@ export class TraceNdjsonWriter {
       this.#ascii(`${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}`);
     }
     this.#buf[this.#at++] = 90; /* Z */
+  }
+
+  /** An address, unescaped as traceEventLine() writes it. */
+  #address(s: string): void {
+    if (s !== this.#addr0 && s !== this.#addr1) {
+      this.#addr1 = this.#addr0;
+      this.#addr1Bytes = this.#addr0Bytes;
+      this.#addr0 = s;
+      this.#addr0Bytes = Buffer.from(s);
+    }
+    this.#bytes(s === this.#addr0 ? this.#addr0Bytes : this.#addr1Bytes);
   }
 }
