@@ -142,13 +142,14 @@ function event(
 
 // ---- state changes: most of what a busy host prints, read without splitting the line ----------
 
-/** Where the field reader stands in the line. */
+/** Where the field reader stands in the text, and where the line it reads ends. */
 let at = 0;
+let lineEnd = 0;
 
 /** The end of the field that starts at `at` (a space or the line's end). */
 function fieldEnd(line: string): number {
   const sp = line.indexOf(' ', at);
-  return sp < 0 ? line.length : sp;
+  return sp < 0 || sp > lineEnd ? lineEnd : sp;
 }
 
 /** A decimal integer field (an optional '-', then digits), as Number() would read it. */
@@ -197,8 +198,8 @@ function addressField(line: string): string {
 
 /** The rest of the line: the process name, spaces and all. */
 function commField(line: string): string {
-  if (line.length - at === lastComm.length && line.startsWith(lastComm, at)) return lastComm;
-  lastComm = line.slice(at);
+  if (lineEnd - at === lastComm.length && line.startsWith(lastComm, at)) return lastComm;
+  lastComm = line.slice(at, lineEnd);
   return lastComm;
 }
 
@@ -210,7 +211,7 @@ function ipv4Field(line: string): string {
   const n = intField(line);
   if (n === lastIpv4[0]) return lastIpv4Text[0]!;
   if (n === lastIpv4[1]) return lastIpv4Text[1]!;
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`bad IPv4 address in '${line.slice(0, 80)}'`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`bad IPv4 address '${n}'`);
   const text = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   lastIpv4[1] = lastIpv4[0]!;
   lastIpv4Text[1] = lastIpv4Text[0]!;
@@ -219,13 +220,27 @@ function ipv4Field(line: string): string {
   return text;
 }
 
-/** S now sk code us pid saddr daddr comm, code = old | new << 4 | derived << 8 | ipv6 << 9 | sport << 16 | dport << 32 (script.ts). */
 function stateEvent(line: string, ctx: ParseContext): TraceEvent {
-  at = 2;
+  return parseStateChange(line, 0, line.length, ctx);
+}
+
+/** Whether the line that starts at `start` of `text` is a state change (S, script.ts). */
+export function isStateChangeAt(text: string, start: number): boolean {
+  return text.charCodeAt(start) === 83 /* S */ && text.charCodeAt(start + 1) === 32;
+}
+
+/**
+ * The state change in text from start to end, read in place (no string for the line): most of what
+ * a busy host prints. S now sk code us pid saddr daddr comm, code = old | new << 4 | derived << 8 |
+ * ipv6 << 9 | sport << 16 | dport << 32 (script.ts).
+ */
+export function parseStateChange(line: string, start: number, end: number, ctx: ParseContext): TraceEvent {
+  at = start + 2;
+  lineEnd = end;
   const timeMs = intField(line) / 1e6 + ctx.monoToEpochMs;
   const sk = stringField(line);
   const code = intField(line);
-  if (!Number.isSafeInteger(code) || code < 0) throw new Error(`bad state change code in '${line.slice(0, 80)}'`);
+  if (!Number.isSafeInteger(code) || code < 0) throw new Error(`bad state change code in '${line.slice(start, Math.min(end, start + 80))}'`);
   // Past 32 bits, JavaScript's bit operators do not reach: the ports are taken by division.
   const low = code % 65536;
   const us = intField(line);
@@ -233,7 +248,7 @@ function stateEvent(line: string, ctx: ParseContext): TraceEvent {
   const ipv6 = (low & 512) !== 0;
   const saddr = ipv6 ? addressField(line) : ipv4Field(line);
   const daddr = ipv6 ? addressField(line) : ipv4Field(line);
-  const comm = pid > 0 && at <= line.length ? commField(line) : '';
+  const comm = pid > 0 && at <= lineEnd ? commField(line) : '';
   const e: TraceEvent = {
     timeMs,
     type: 'state',
