@@ -4,10 +4,12 @@
 // (A B A B …); each tool's output is read and counted here, as a consumer would. Neither filters
 // (tcpstates cannot filter on either end's port at once), so both see the whole host; the churn is
 // most of it. Prints per round and the medians, and the ratio of the medians: CPU per transition the
-// churn made, and per event each tool put out (the fairer one when other processes add connections).
+// churn made, and per event each tool put out (the fairer one when other processes add connections);
+// then tcplens's CPU split between its bpftrace and its Node process, and where missing events went.
+// --profile DIR writes a V8 CPU profile of each tcplens round's Node process there.
 // Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
 //
-//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state]
+//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state] [--profile DIR]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -199,6 +201,23 @@ try {
       ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}`
       : 'no round lost an event (events out ≥ transitions made, none reported lost)',
   );
+  // Where the missing ones went, all rounds together: the kernel skips a probe while another BPF
+  // program runs on that CPU (tcplens counts these; tcpstates does not look), and a reader that falls
+  // behind loses what no longer fits its perf buffer (both report these).
+  for (const tool of ['tcplens', 'tcpstates'] as const) {
+    const rs = of(tool);
+    const sum = (f: (r: Round) => number) => rs.reduce((n, r) => n + f(r), 0);
+    const made = sum((r) => r.made);
+    const out = sum((r) => r.events);
+    const skipped = sum((r) => r.missed ?? 0);
+    const overflowed = sum((r) => r.lost - (r.missed ?? 0));
+    console.log(
+      `${tool}: ${out.toLocaleString('en-US')} events out of ${made.toLocaleString('en-US')} transitions made; ` +
+        `lost from a full buffer ${overflowed.toLocaleString('en-US')}, ` +
+        (tool === 'tcplens' ? `skipped by the kernel ${skipped.toLocaleString('en-US')}, ` : '') +
+        `unaccounted ${Math.max(0, made - out - overflowed - skipped).toLocaleString('en-US')}`,
+    );
+  }
 } finally {
   churn.close();
 }
