@@ -1,7 +1,7 @@
-// `tcplens trace --json` output written straight into bytes: the same lines as traceEventLine()
-// (render/trace.ts), byte for byte, without building a string per event. A busy host makes tens of
-// thousands of events a second; building each line as a string, joining them and encoding the
-// result to UTF-8 was most of the CPU the trace spent, and the garbage it left the rest.
+// `tcplens trace --json` output written straight into bytes: each event as JSON.stringify would
+// write traceEventJson(e) (render/trace.ts), without building a string per event. A busy host makes
+// tens of thousands of events a second; building each line as a string, joining them and encoding
+// the result to UTF-8 took most of the Node process's time per event.
 
 import type { TraceEvent } from '../trace/event.ts';
 
@@ -38,7 +38,7 @@ function piece<K>(pieces: Map<K, unknown>, key: K, value: unknown): unknown {
 export class TraceNdjsonWriter {
   #buf = Buffer.allocUnsafe(INITIAL_BYTES);
   #at = 0;
-  // The time down to the second, as in isoTime(): consecutive events share it.
+  // The time down to the second: consecutive events share it.
   #second = Number.NaN;
   #isoPrefix = Buffer.alloc(0);
   // The process name of one event after another is mostly the same: its JSON bytes are kept.
@@ -62,7 +62,16 @@ export class TraceNdjsonWriter {
     this.#at += this.#buf.write(s, this.#at, 'utf8');
   }
 
-  /** Appends traceEventLine(e). */
+  /** The line of one event as a string (for a caller that wants one line, not a stream). */
+  line(e: TraceEvent): string {
+    const from = this.#at;
+    this.event(e);
+    const text = this.#buf.toString('utf8', from, this.#at);
+    this.#at = from;
+    return text;
+  }
+
+  /** Appends the event's NDJSON line: JSON.stringify(traceEventJson(e)) and a newline. */
   event(e: TraceEvent): void {
     if (e.comm !== this.#comm) {
       this.#comm = e.comm;
@@ -142,7 +151,7 @@ export class TraceNdjsonWriter {
     return b;
   }
 
-  /** A string written as traceEventLine() writes it (unescaped), one byte per character while it is ASCII. */
+  /** A string that needs no escaping (a socket id), one byte per character while it is ASCII. */
   #ascii(s: string): void {
     const buf = this.#buf;
     let at = this.#at;
@@ -225,7 +234,7 @@ export class TraceNdjsonWriter {
     }
   }
 
-  /** The time key and isoTime(): the ISO-8601 time to the millisecond. */
+  /** The time key and the ISO-8601 time to the millisecond (as Date#toISOString of a positive time). */
   #time(timeMs: number): void {
     const second = Math.floor(timeMs / 1000);
     if (second !== this.#second) {
@@ -245,7 +254,7 @@ export class TraceNdjsonWriter {
     this.#buf[this.#at++] = 90; /* Z */
   }
 
-  /** An address, unescaped as traceEventLine() writes it. */
+  /** An address (never needs escaping). */
   #address(s: string): void {
     if (s !== this.#addr0 && s !== this.#addr1) {
       this.#addr1 = this.#addr0;
