@@ -4,10 +4,12 @@
 // (A B A B …); each tool's output is read and counted here, as a consumer would. Neither filters
 // (tcpstates cannot filter on either end's port at once), so both see the whole host; the churn is
 // most of it. Prints per round and the medians, and the ratio of the medians: CPU per transition the
-// churn made, and per event each tool put out (the fairer one when other processes add connections).
+// churn made, and per event each tool put out (the fairer one when other processes add connections);
+// then tcplens's CPU split between its bpftrace and its Node process, and where missing events went.
+// --profile DIR writes a V8 CPU profile of each tcplens round's Node process there.
 // Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
 //
-//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state]
+//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state] [--profile DIR]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +27,8 @@ const { values } = parseArgs({
     loops: { type: 'string', default: '64' },
     port: { type: 'string', default: '7078' },
     events: { type: 'string', default: 'state' },
+    // A directory for V8 CPU profiles of the tcplens process (node --cpu-prof), one per round.
+    profile: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -69,7 +73,7 @@ try {
 
   /** Run one tool over one round of churn: its CPU (all its processes) and its event lines. */
   const round = async (tool: Round['tool']): Promise<Round> => {
-    const argv = tool === 'tcpstates' ? [TCPSTATES] : [process.execPath, MAIN, 'trace', '--json', '--events', values.events!];
+    const argv = tool === 'tcpstates' ? [TCPSTATES] : [process.execPath, ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []), MAIN, 'trace', '--json', '--events', values.events!];
     const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     churn.track(child);
     let stderr = '';
@@ -90,7 +94,6 @@ try {
     await new Promise((r) => setTimeout(r, 1000));
     const pids = tool === 'tcplens' ? [child.pid!, onlyChild(child.pid!)] : [child.pid!];
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const linesBefore = out.lines;
     const before = cpu();
     const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
     const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
@@ -113,7 +116,6 @@ try {
       events = out.lines - 1;
       lost = [...stderr.matchAll(/lost (\d+) events/gi)].reduce((n, m) => n + Number(m[1]), 0);
     }
-    void linesBefore;
     return {
       tool,
       made: run.connections * TRANSITIONS_PER_CONNECTION,
@@ -153,8 +155,33 @@ try {
   const ao = median(of('tcpstates').map(perOut));
   const bo = median(of('tcplens').map(perOut));
   console.log(`median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`);
+  // The split of tcplens's CPU between its bpftrace (reading the kernel's buffers, printing each
+  // event as text) and its Node process (parsing, ordering, summing up, writing NDJSON), each per event.
+  const bt = median(of('tcplens').map((r) => ((r.bpftraceCpu ?? 0) / Math.max(1, r.events)) * 100_000));
+  const node = median(of('tcplens').map((r) => ((r.cpu - (r.bpftraceCpu ?? 0)) / Math.max(1, r.events)) * 100_000));
+  console.log(
+    `tcplens split, median CPU per 100,000 events: bpftrace ${bt.toFixed(3)} s (${(bt / ao).toFixed(2)}x tcpstates), ` +
+      `Node ${node.toFixed(3)} s (${(node / ao).toFixed(2)}x tcpstates)`,
+  );
   const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
   console.log(lost.length ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}` : 'no round lost an event (events out ≥ transitions made, none reported lost)');
+  // Where the missing ones went, all rounds together: the kernel skips a probe while another BPF
+  // program runs on that CPU (tcplens counts these; tcpstates does not look), and a reader that falls
+  // behind loses what no longer fits its perf buffer (both report these).
+  for (const tool of ['tcplens', 'tcpstates'] as const) {
+    const rs = of(tool);
+    const sum = (f: (r: Round) => number) => rs.reduce((n, r) => n + f(r), 0);
+    const made = sum((r) => r.made);
+    const out = sum((r) => r.events);
+    const skipped = sum((r) => r.missed ?? 0);
+    const overflowed = sum((r) => r.lost - (r.missed ?? 0));
+    console.log(
+      `${tool}: ${out.toLocaleString('en-US')} events out of ${made.toLocaleString('en-US')} transitions made; ` +
+        `lost from a full buffer ${overflowed.toLocaleString('en-US')}, ` +
+        (tool === 'tcplens' ? `skipped by the kernel ${skipped.toLocaleString('en-US')}, ` : '') +
+        `unaccounted ${Math.max(0, made - out - overflowed - skipped).toLocaleString('en-US')}`,
+    );
+  }
 } finally {
   churn.close();
 }

@@ -109,26 +109,35 @@ Examples:
       const { startTrace } = await import('../trace/trace.ts');
       const { TraceSummaryBuilder } = await import('../trace/summary.ts');
       const render = await import('../render/trace.ts');
+      const { TraceNdjsonWriter } = await import('../render/trace-ndjson.ts');
       const color = useColor();
       const summary = new TraceSummaryBuilder();
+      // NDJSON goes straight into bytes (a busy host makes tens of thousands of events a second);
+      // the live table, for a person to read, is built as text.
+      const ndjson = o.json ? new TraceNdjsonWriter() : undefined;
       let buffered: string[] = [];
       let lostWarned = false;
       // Events can come in before startTrace() has returned: they wait for the header.
       let live = false;
       const write = () => {
-        if (!live || buffered.length === 0) return;
-        out(buffered.join(''));
-        buffered = [];
+        if (!live) return;
+        if (ndjson) {
+          if (ndjson.size > 0) out(ndjson.take());
+        } else if (buffered.length > 0) {
+          out(buffered.join(''));
+          buffered = [];
+        }
       };
       const sink = {
         event(e: TraceEvent) {
           summary.add(e);
           if (e.noise && !o.noise) return;
-          buffered.push(o.json ? render.traceEventLine(e) : render.traceEventText(e, color));
+          if (ndjson) ndjson.event(e);
+          else buffered.push(render.traceEventText(e, color));
         },
         flush: write,
         lost(n: number) {
-          if (o.json) buffered.push(render.lostLine(n));
+          if (ndjson) ndjson.text(render.lostLine(n));
           else if (!lostWarned) {
             lostWarned = true;
             process.stderr.write(`tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`);

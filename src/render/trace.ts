@@ -7,6 +7,7 @@ import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
 import { formatCount } from '../text/number.ts';
 import { type Color, paint, renderTable } from './table.ts';
 import { formatHostPort } from '../text/host-port.ts';
+import { TraceNdjsonWriter } from './trace-ndjson.ts';
 
 // ---- NDJSON ----------------------------------------------------------------------------------
 
@@ -42,52 +43,14 @@ export function traceEventJson(e: TraceEvent): Record<string, unknown> {
   return o;
 }
 
-// ISO-8601 of a time in ms, the part down to the second cached: one event after another share it.
-let isoSecond = NaN;
-let isoPrefix = '';
-function isoTime(timeMs: number): string {
-  const second = Math.floor(timeMs / 1000);
-  if (second !== isoSecond) {
-    isoSecond = second;
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20); // "2025-01-02T03:04:05."
-  }
-  const ms = Math.floor(timeMs - second * 1000);
-  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
-}
-
-const jsonString = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
-
-// The process name of one event after another is mostly the same: its JSON is kept.
-let lastComm: string | null = null;
-let lastCommJson = 'null';
-function commJson(comm: string | null): string {
-  if (comm !== lastComm) {
-    lastComm = comm;
-    lastCommJson = jsonString(comm);
-  }
-  return lastCommJson;
-}
-
 /** The socket id in JSON: null when the event had no socket (a reset or drop for a closed port). */
 const skId = (sk: string): string | null => (sk === '0' ? null : sk);
 
-/**
- * traceEventJson(e) as one NDJSON line, written out by hand: this runs for every event, at tens of
- * thousands per second, and JSON.stringify of an object costs twice as much. Addresses, states,
- * types and families never need escaping; the process name may.
- */
+const lineWriter = new TraceNdjsonWriter();
+
+/** traceEventJson(e) as one NDJSON line, as `trace --json` writes it (TraceNdjsonWriter, fast enough for every event). */
 export function traceEventLine(e: TraceEvent): string {
-  let line =
-    `{"time":"${isoTime(e.timeMs)}","type":"${e.type}","pid":${e.pid},"comm":${commJson(e.comm)},"family":"${e.family}",` +
-    `"saddr":"${e.saddr}","sport":${e.sport},"daddr":"${e.daddr}","dport":${e.dport},` +
-    `"oldState":${e.oldState === null ? 'null' : `"${e.oldState}"`},"newState":${e.newState === null ? 'null' : `"${e.newState}"`},"ms":${e.ms},` +
-    `"sk":${e.sk === '0' ? 'null' : `"${e.sk}"`}`;
-  if (e.derived) line += ',"derived":true';
-  if (e.sampled) line += ',"sampled":true';
-  if (e.reason !== undefined) line += `,"reason":${jsonString(e.reason)}`;
-  if (e.type === 'drop') line += `,"direction":"${e.direction}","where":${jsonString(e.where ?? null)}${e.noise ? ',"noise":true' : ''}`;
-  if (e.type === 'life') line += `,"bytesSent":${e.bytesSent},"bytesReceived":${e.bytesReceived}`;
-  return line + '}\n';
+  return lineWriter.line(e);
 }
 
 /** The first NDJSON line, once events are being captured (bpftrace compiles for seconds first): a script starts its traffic after it. */
@@ -111,7 +74,7 @@ function pad(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-// Local HH:MM:SS.mmm, the part down to the second cached as for isoTime.
+// Local HH:MM:SS.mmm, the part down to the second cached: one event after another share it.
 let clockSecond = NaN;
 let clockPrefix = '';
 function clock(timeMs: number): string {

@@ -9,7 +9,7 @@ import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts
 import { DEFAULT_TRACE_EVENTS, type TraceEvent, type TraceHandle, type TraceOptions, type TraceSink } from './event.ts';
 import { planEvents } from './kernel-support.ts';
 import { readListenRows } from './listen-rows.ts';
-import { ATTACHED_LINE, parseBpftraceLine, parseSymbolicNames, type ParseContext } from './parse.ts';
+import { ATTACHED_LINE, isStateChangeAt, parseBpftraceLine, parseStateChange, parseSymbolicNames, type ParseContext } from './parse.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
 
@@ -322,7 +322,19 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
     /** The last event read: a line that is no event of its own continues its process name. */
     let last: TraceEvent | undefined;
-    const handleLine = (line: string, arrivalMs: number) => {
+    /** The line of `text` from start to end (its newline or the text's end). */
+    const handleLine = (text: string, start: number, end: number, arrivalMs: number) => {
+      // State changes, most lines on a busy host, are read in place: no string or message for each.
+      if (isStateChangeAt(text, start)) {
+        try {
+          order.push((last = named(parseStateChange(text, start, end, ctx))), arrivalMs);
+        } catch (err) {
+          last = undefined;
+          sink.notice?.(`skipped a line of bpftrace output: ${(err as Error).message}`);
+        }
+        return;
+      }
+      const line = text.slice(start, end);
       let msg;
       try {
         msg = parseBpftraceLine(line, ctx);
@@ -385,7 +397,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       const arrivalMs = now();
       let start = 0;
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
-        handleLine(text.slice(start, nl), arrivalMs);
+        handleLine(text, start, nl, arrivalMs);
         start = nl + 1;
       }
       pending = text.slice(start);
@@ -409,7 +421,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       exited = true;
       clearTimeout(startTimer);
       process.off('exit', killNow);
-      if (pending) handleLine(pending, now());
+      if (pending) handleLine(pending, 0, pending.length, now());
       pending = '';
       clearTimeout(releaseTimer);
       releaseTimer = undefined;

@@ -142,13 +142,14 @@ function event(
 
 // ---- state changes: most of what a busy host prints, read without splitting the line ----------
 
-/** Where the field reader stands in the line. */
+/** Where the field reader stands in the text, and where the line it reads ends. */
 let at = 0;
+let lineEnd = 0;
 
 /** The end of the field that starts at `at` (a space or the line's end). */
 function fieldEnd(line: string): number {
   const sp = line.indexOf(' ', at);
-  return sp < 0 ? line.length : sp;
+  return sp < 0 || sp > lineEnd ? lineEnd : sp;
 }
 
 /** A decimal integer field (an optional '-', then digits), as Number() would read it. */
@@ -197,43 +198,73 @@ function addressField(line: string): string {
 
 /** The rest of the line: the process name, spaces and all. */
 function commField(line: string): string {
-  if (line.length - at === lastComm.length && line.startsWith(lastComm, at)) return lastComm;
-  lastComm = line.slice(at);
+  if (lineEnd - at === lastComm.length && line.startsWith(lastComm, at)) return lastComm;
+  lastComm = line.slice(at, lineEnd);
   return lastComm;
 }
 
-/** S now sk old new derived family sport dport saddr daddr us pid comm (script.ts). */
+// IPv4 addresses come as numbers: the last two are kept as text, as for addressField.
+const lastIpv4 = [-1, -1];
+const lastIpv4Text = ['', ''];
+
+function ipv4Field(line: string): string {
+  const n = intField(line);
+  if (n === lastIpv4[0]) return lastIpv4Text[0]!;
+  if (n === lastIpv4[1]) return lastIpv4Text[1]!;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`bad IPv4 address '${n}'`);
+  const text = `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  lastIpv4[1] = lastIpv4[0]!;
+  lastIpv4Text[1] = lastIpv4Text[0]!;
+  lastIpv4[0] = n;
+  lastIpv4Text[0] = text;
+  return text;
+}
+
 function stateEvent(line: string, ctx: ParseContext): TraceEvent {
-  at = 2;
+  return parseStateChange(line, 0, line.length, ctx);
+}
+
+/** Whether the line that starts at `start` of `text` is a state change (S, script.ts). */
+export function isStateChangeAt(text: string, start: number): boolean {
+  return text.charCodeAt(start) === 83 /* S */ && text.charCodeAt(start + 1) === 32;
+}
+
+/**
+ * The state change in text from start to end, read in place (no string for the line): most of what
+ * a busy host prints. S now sk code us pid saddr daddr comm, code = old | new << 4 | derived << 8 |
+ * ipv6 << 9 | sport << 16 | dport << 32 (script.ts).
+ */
+export function parseStateChange(line: string, start: number, end: number, ctx: ParseContext): TraceEvent {
+  at = start + 2;
+  lineEnd = end;
   const timeMs = intField(line) / 1e6 + ctx.monoToEpochMs;
   const sk = stringField(line);
-  const oldState = stateOfCode(intField(line));
-  const newState = stateOfCode(intField(line));
-  const derived = intField(line) === 1;
-  const fam = family(stringField(line));
-  const sport = intField(line);
-  const dport = intField(line);
-  const saddr = addressField(line);
-  const daddr = addressField(line);
+  const code = intField(line);
+  if (!Number.isSafeInteger(code) || code < 0) throw new Error(`bad state change code in '${line.slice(start, Math.min(end, start + 80))}'`);
+  // Past 32 bits, JavaScript's bit operators do not reach: the ports are taken by division.
+  const low = code % 65536;
   const us = intField(line);
   const pid = intField(line);
-  const comm = pid > 0 && at <= line.length ? commField(line) : '';
+  const ipv6 = (low & 512) !== 0;
+  const saddr = ipv6 ? addressField(line) : ipv4Field(line);
+  const daddr = ipv6 ? addressField(line) : ipv4Field(line);
+  const comm = pid > 0 && at <= lineEnd ? commField(line) : '';
   const e: TraceEvent = {
     timeMs,
     type: 'state',
     pid: pid > 0 ? pid : null,
     comm: comm || null,
-    family: fam,
+    family: ipv6 ? 'ipv6' : 'ipv4',
     saddr,
-    sport,
+    sport: Math.floor(code / 65536) % 65536,
     daddr,
-    dport,
-    oldState,
-    newState,
+    dport: Math.floor(code / 4294967296),
+    oldState: stateOfCode(low & 15),
+    newState: stateOfCode((low >> 4) & 15),
     ms: us >= 0 ? us / 1000 : null,
     sk,
   };
-  if (derived) e.derived = true;
+  if ((low & 256) !== 0) e.derived = true;
   return e;
 }
 
@@ -243,12 +274,6 @@ export function parseEventData(data: string, ctx: ParseContext): TraceEvent {
   const f = data.split(' ');
   const timeMs = Number(f[1]) / 1e6 + ctx.monoToEpochMs;
   switch (f[0]) {
-    case 'S': {
-      const us = Number(f[11]);
-      const e = event(f, 'state', timeMs, 6, 12, state(f[3]), state(f[4]), us >= 0 ? us / 1000 : null);
-      if (f[5] === '1') e.derived = true;
-      return e;
-    }
     case 'R': {
       const local = decodeSockaddr(f[5]!);
       const remote = decodeSockaddr(f[6]!);

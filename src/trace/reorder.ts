@@ -31,7 +31,7 @@ export class ReorderBuffer {
   /** Sorted by kernel time whenever `sorted` is true; events are appended as they arrive. */
   private held: TraceEvent[] = [];
   private sorted = true;
-  /** Arrival times and kernel times in arrival order (non-decreasing arrival), from `next` on not yet due. */
+  /** Arrival times and the newest kernel time of the events that came then, in arrival order (non-decreasing), from `next` on not yet due. */
   private arrivals: number[] = [];
   private kernelTimes: number[] = [];
   private next = 0;
@@ -74,12 +74,19 @@ export class ReorderBuffer {
 
   /** An event read from bpftrace at arrivalMs, on the clock of event.timeMs (epoch ms from CLOCK_MONOTONIC). */
   push(event: TraceEvent, arrivalMs: number): void {
-    const last = this.held.at(-1);
-    if (last && event.timeMs < last.timeMs) this.sorted = false;
+    const held = this.held;
+    if (held.length > 0 && event.timeMs < held[held.length - 1]!.timeMs) this.sorted = false;
     if (event.timeMs < this.lastOutMs) this.late++;
-    this.held.push(event);
-    this.arrivals.push(arrivalMs);
-    this.kernelTimes.push(event.timeMs);
+    held.push(event);
+    // Events read at once (one chunk of bpftrace's output) share their arrival: one entry holds
+    // their newest kernel time, unless release() has already passed it.
+    const k = this.arrivals.length;
+    if (k > this.next && this.arrivals[k - 1] === arrivalMs) {
+      if (event.timeMs > this.kernelTimes[k - 1]!) this.kernelTimes[k - 1] = event.timeMs;
+    } else {
+      this.arrivals.push(arrivalMs);
+      this.kernelTimes.push(event.timeMs);
+    }
     this.age(arrivalMs);
     const lag = arrivalMs - event.timeMs;
     if (lag > this.lagNow) this.lagNow = lag;

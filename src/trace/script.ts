@@ -5,9 +5,13 @@
 // output writes and flushes each line on its own, which cost bpftrace more than all else it does. Times are CLOCK_MONOTONIC ns (bpftrace's nsecs), socket
 // ids the kernel's sock address in hex; family is 4 or 6; addresses come from ntop(), except for
 // resets sent, whose tracepoint gives whole struct sockaddr_in/in6 (28 bytes, printed as %rx hex).
+// State changes, most of what a busy host prints, are the exception: bpftrace's cost of an event
+// grows with each argument it formats, so their small numbers go in one, code = old | new << 4 |
+// derived << 8 | ipv6 << 9 | sport << 16 | dport << 32, and IPv4 addresses as numbers (the address
+// read as big-endian), not ntop() text.
 //
 //   B                                                         BEGIN ran
-//   S now sk old new derived family sport dport saddr daddr us pid comm    a state change
+//   S now sk code us pid saddr daddr comm                                    a state change
 //   R now sk state reason sockaddr-local sockaddr-remote pid comm          a reset sent
 //   r now sk state family sport dport saddr daddr pid comm                  a reset received
 //   T now sk state family sport dport saddr daddr pid comm                  a retransmit
@@ -130,6 +134,21 @@ function printAddressed(o: { tag: string; head: [string, string]; tail: [string,
   );
 }
 
+/** An IPv4 address of a tracepoint (u8[4], network order) as one number. */
+const ipv4Number = (arr: string) =>
+  `(((uint64)${arr}[0] << 24) | ((uint64)${arr}[1] << 16) | ((uint64)${arr}[2] << 8) | (uint64)${arr}[3])`;
+
+/** printf of a state change (S, see the layout above), in sock:inet_sock_set_state with $now, $sk, $old, $shown, $derived, $us, $w. */
+function printState(i: string): string {
+  const code = '((uint64)$old | ((uint64)$shown << 4) | ((uint64)$derived << 8) | ((uint64)args->sport << 16) | ((uint64)args->dport << 32))';
+  const line = (v6: boolean, addr: string, s: string, d: string) =>
+    `printf("S %llu %llx %llu %lld %llu ${addr} ${addr} %s\\n", $now, $sk, ${code}${v6 ? ' | (1 << 9)' : ''}, $us, $w.0, ${s}, ${d}, $w.1);`;
+  return (
+    `${i}if (args->family == ${AF_INET}) {\n${i}  ${line(false, '%llu', ipv4Number('args->saddr'), ipv4Number('args->daddr'))}\n` +
+    `${i}} else {\n${i}  ${line(true, '%s', 'ntop(args->saddr_v6)', 'ntop(args->daddr_v6)')}\n${i}}\n`
+  );
+}
+
 /** The network namespace of a socket, as the inode number /proc/<pid>/ns/net shows; 0 where bpftrace cannot read struct sock. */
 function netnsOf(sk: string, o: ScriptOptions): string {
   return o.sockState ? `((struct sock *)${sk})->__sk_common.skc_net.net->ns.inum` : '(uint32)0';
@@ -175,11 +194,7 @@ export function buildScript(o: ScriptOptions): string {
     b += `  $derived = 0;\n  if ($new == ${CLOSE} && ($old == ${FIN_WAIT2} || $old == ${CLOSING}) && @rst[$sk] == 0) {\n    $derived = 1;\n  }\n`;
     b += `  $shown = $derived ? ${TIME_WAIT} : $new;\n`;
     const stateCond = codes.length ? `(${anyOf('$old', codes)} || ${anyOf('$shown', codes)})` : '';
-    b += guarded(
-      (indent) =>
-        printAddressed({ tag: 'S', head: ['%llu %llx %d %d %d', '$now, $sk, $old, $shown, $derived'], tail: ['%lld %llu %s', '$us, $w.0, $w.1'], indent }),
-      and('$old != $new', stateCond, pidCond('$w.0')),
-    );
+    b += guarded(printState, and('$old != $new', stateCond, pidCond('$w.0')));
   }
   if (wantReset) b += `  if ($new == ${CLOSE} && $old != $new && @rst[$sk] == 0) {\n    @closing[cpu] = ($sk, $w.0, $w.1, $old);\n  }\n`;
   if (wantLife) {

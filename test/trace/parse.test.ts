@@ -8,7 +8,8 @@ import type { TraceEvent } from '../../src/trace/event.ts';
 // an IPv6 connection closed by the client first, one the server aborted (SO_LINGER 0), a connect to
 // a closed IPv4 port; then a lost_events line and a hand-written event with an awkward comm. The two
 // reset-received lines got the state field the script prints since (ESTABLISHED and SYN_SENT, the
-// states those sockets were in), inserted by hand.
+// states those sockets were in), inserted by hand. The state changes were rewritten into the packed
+// layout the script prints since (script.ts: one code for the small numbers, IPv4 addresses as numbers).
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 const reasons = parseSymbolicNames(fixture('tcp_send_reset.format'), 'reason');
 const ctx = { monoToEpochMs: 1_700_000_000_000, resetReasons: reasons };
@@ -109,7 +110,9 @@ test('decodes struct sockaddr_in and sockaddr_in6 as printed by %rx', () => {
 
 test('rejects output it does not understand instead of guessing', () => {
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "Z 1 2"}', ctx), /unexpected/);
-  assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 1 2 0 5 1 2 a b 3 0 "}', ctx), /family/);
+  assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 23 -1 0 a b "}', ctx), /IPv4 address/);
+  assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 23 -1 0 4294967296 1 "}', ctx), /IPv4 address/);
+  assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff x -1 0 1 1 "}', ctx), /code/);
 });
 
 test('reads bpftrace text output (what tcplens runs) into the same messages as its JSON output', () => {
@@ -130,5 +133,5 @@ test('reads bpftrace text output (what tcplens runs) into the same messages as i
   assert.equal(parseBpftraceLine('Attaching 1 probe...', ctx), null);
   // A newline inside a process name: the rest comes as a line of its own, for the reader to join.
   assert.deepEqual(parseBpftraceLine('two"', ctx), { kind: 'text', text: 'two"' });
-  assert.throws(() => parseBpftraceLine('S 1 ff 1 2 0 5 1 2 a b 3 0 ', ctx), /family/);
+  assert.throws(() => parseBpftraceLine('S 1 ff 23 -1 0 a b ', ctx), /IPv4 address/);
 });

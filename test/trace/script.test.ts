@@ -35,8 +35,8 @@ test('attaches the state tracepoint always, and the others only for the events a
 });
 
 test('prints each event with the fields the parser reads', () => {
-  // parse.ts reads pid at field 12 of S (the tag is field 0), 7 of R, 8 of Y, 9 of r and T, and comm after it.
-  assert.deepEqual(Object.fromEntries(printfShapes(buildScript({ events: [...ALL], resetReason: true }))), { S: 13, R: 8, r: 10, T: 10, Y: 9 });
+  // parse.ts reads pid at field 5 of S (the tag is field 0; then its two addresses), 7 of R, 8 of Y, 9 of r and T, and comm after it.
+  assert.deepEqual(Object.fromEntries(printfShapes(buildScript({ events: [...ALL], resetReason: true }))), { S: 8, R: 8, r: 10, T: 10, Y: 9 });
 });
 
 test('keeps state changes of TCP only and filters ports in the kernel, on both ends for --port', () => {
