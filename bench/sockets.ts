@@ -1,4 +1,4 @@
-// Benchmark: `tcplens sockets` against `ss -tan`, `ss -tin` and the handbook's ss | awk | sort | uniq
+// Benchmark: `tcplens sockets` against `ss -tan`, `ss -tin` and the usual ss | awk | sort | uniq -c
 // pipelines, over 60,000 sockets (50,000 of them ESTABLISHED) grown in a namespace of its own, runs
 // interleaved. Needs root.
 //
@@ -83,11 +83,11 @@ try {
           ]
         : []),
     ],
-    'TIME_WAIT by peer (handbook 2.2)': [
+    'TIME_WAIT by peer': [
       { name: 'tcplens sockets --state time-wait --by peer --top 5', cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5` },
       { name: 'ss -ant state time-wait', cmd: 'ss -ant state time-wait' },
       {
-        name: 'handbook pipeline',
+        name: 'ss | awk pipeline',
         cmd: "ss -ant state time-wait | awk '{print $5}' | cut -d: -f2 | sort | uniq -c | sort -nr | head -5",
       },
     ],
