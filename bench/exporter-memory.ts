@@ -53,7 +53,8 @@ process.on('SIGINT', () => {
 
 const { start, run } = namespaceShell(ns.name, children);
 
-const rssMiB = (pid: number) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const rssMiB = (pid: number) =>
+  Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const mib = (x: number) => `${x.toFixed(1)} MiB`;
 
 try {
@@ -81,7 +82,9 @@ try {
   const grown = performance.now();
   await Promise.all(Array.from({ length: farms }, () => start(`python3 ${farmScript} ${values.clients}`)));
   const sockets = Number(run('ss -tanH | wc -l').trim());
-  console.log(`${sockets} sockets in the namespace (ss -tanH | wc -l), grown in ${((performance.now() - grown) / 1000).toFixed(1)} s; load ${loadavg()[0]!.toFixed(1)}`);
+  console.log(
+    `${sockets} sockets in the namespace (ss -tanH | wc -l), grown in ${((performance.now() - grown) / 1000).toFixed(1)} s; load ${loadavg()[0]!.toFixed(1)}`,
+  );
   console.log(`exporter RSS before any socket: ${mib(idle)} (after one scrape: ${mib(idleScraped)})`);
 
   const rss: number[] = [];
@@ -101,7 +104,10 @@ try {
       const seen = Number(/^tcplens_scrape_sockets (\S+)$/m.exec(text)?.[1]);
       console.log(`first scrape: the exporter read ${seen} sockets; RSS ${mib(rss[0]!)}`);
     }
-    if ((i + 1) % 100 === 0) console.log(`  scrape ${String(i + 1).padStart(4)}: RSS ${mib(rss[i]!)} (process_resident_memory_bytes ${mib(selfReported.at(-1) ?? NaN)})`);
+    if ((i + 1) % 100 === 0)
+      console.log(
+        `  scrape ${String(i + 1).padStart(4)}: RSS ${mib(rss[i]!)} (process_resident_memory_bytes ${mib(selfReported.at(-1) ?? NaN)})`,
+      );
     if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -109,9 +115,15 @@ try {
   const sorted = [...durations].sort((a, b) => a - b);
   const first100 = mean(rss.slice(0, 100));
   const last100 = mean(rss.slice(-100));
-  console.log(`\n${scrapes} scrapes in ${seconds.toFixed(0)} s (${samples} samples taken; scrapes within 500 ms of one share it)`);
-  console.log(`  RSS max ${mib(Math.max(...rss))}, min ${mib(Math.min(...rss))}; mean of the first 100 scrapes ${mib(first100)}, of the last 100 ${mib(last100)}: drift ${(last100 - first100).toFixed(1)} MiB (${((last100 / first100 - 1) * 100).toFixed(1)}%)`);
-  console.log(`  scrape duration (tcplens_scrape_duration_seconds) p50 ${sorted[sorted.length >> 1]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms; load ${loadavg()[0]!.toFixed(1)}`);
+  console.log(
+    `\n${scrapes} scrapes in ${seconds.toFixed(0)} s (${samples} samples taken; scrapes within 500 ms of one share it)`,
+  );
+  console.log(
+    `  RSS max ${mib(Math.max(...rss))}, min ${mib(Math.min(...rss))}; mean of the first 100 scrapes ${mib(first100)}, of the last 100 ${mib(last100)}: drift ${(last100 - first100).toFixed(1)} MiB (${((last100 / first100 - 1) * 100).toFixed(1)}%)`,
+  );
+  console.log(
+    `  scrape duration (tcplens_scrape_duration_seconds) p50 ${sorted[sorted.length >> 1]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms; load ${loadavg()[0]!.toFixed(1)}`,
+  );
 } finally {
   cleanup();
 }

@@ -78,7 +78,9 @@ try {
   ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.core.somaxconn': 65535 });
   const { start, run } = namespaceShell(ns.name, children);
   writeFileSync(join(dir, 'farm.py'), QUEUE_FARM);
-  await Promise.all(Array.from({ length: Number(values.farms) }, () => start(`python3 ${join(dir, 'farm.py')} ${values.clients}`)));
+  await Promise.all(
+    Array.from({ length: Number(values.farms) }, () => start(`python3 ${join(dir, 'farm.py')} ${values.clients}`)),
+  );
   const established = Number(run('ss -tanH state established | wc -l').trim());
   console.log(machineLine());
   console.log(`${established} ESTABLISHED sockets in the namespace (ss -tanH state established | wc -l)`);
@@ -88,7 +90,9 @@ try {
   console.log(`scrape without per-peer RTT: ${f(scrapeMs)}`);
   console.log(`scrape with per-peer RTT:    ${f(peerMs)}`);
   console.log(`ss -tinH state established:  ${f(ssMs)} (a whole process)`);
-  console.log(`with / without per-peer RTT: ${(median(peerMs) / median(scrapeMs)).toFixed(2)}x; with per-peer RTT / ss -tin: ${(median(peerMs) / median(ssMs)).toFixed(2)}x`);
+  console.log(
+    `with / without per-peer RTT: ${(median(peerMs) / median(scrapeMs)).toFixed(2)}x; with per-peer RTT / ss -tin: ${(median(peerMs) / median(ssMs)).toFixed(2)}x`,
+  );
 } finally {
   for (const c of children) c.kill('SIGKILL');
   ns.close();

@@ -78,7 +78,6 @@ function timeOne(cmd: string): number {
   return Number(r.stderr.trim().split('\n').pop()) * 1000;
 }
 
-
 // Bounded in count and in time (100 s), like QUEUE_FARM; holds its sockets until stdin closes.
 const TIME_WAIT_FARM = `
 import socket, sys, time
@@ -104,8 +103,13 @@ try {
   if (nodeExporter) {
     // Two of them: the three collectors tcplens's series cover, and tcpstat alone (the socket
     // table by state, read through netlink as tcplens reads it).
-    for (const [port, collectors] of [[19100, 'netstat --collector.sockstat --collector.tcpstat'], [19101, 'tcpstat']] as const) {
-      const argv = inNs(`exec prometheus-node-exporter --collector.disable-defaults --collector.${collectors} --web.listen-address=127.0.0.1:${port} 2>/tmp/tcplens-bench-node-exporter-${port}.log`);
+    for (const [port, collectors] of [
+      [19100, 'netstat --collector.sockstat --collector.tcpstat'],
+      [19101, 'tcpstat'],
+    ] as const) {
+      const argv = inNs(
+        `exec prometheus-node-exporter --collector.disable-defaults --collector.${collectors} --web.listen-address=127.0.0.1:${port} 2>/tmp/tcplens-bench-node-exporter-${port}.log`,
+      );
       children.push(spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' }));
       let up = false;
       for (let i = 0; i < 100 && !up; i++) {
@@ -129,7 +133,9 @@ try {
   const ready = await Promise.all(Array.from({ length: queueFarms }, () => start(py(queueFarm, values.clients))));
   ready.push(await start(py(twFarm, values['time-wait'])));
   const sockets = Number(run('ss -tanH | wc -l').trim());
-  console.log(`socket farms ready in ${((performance.now() - grown) / 1000).toFixed(1)} s: ${sockets} sockets in the namespace (ss -tanH | wc -l)`);
+  console.log(
+    `socket farms ready in ${((performance.now() - grown) / 1000).toFixed(1)} s: ${sockets} sockets in the namespace (ss -tanH | wc -l)`,
+  );
   console.log(run("ss -tanH | awk '{print $1}' | sort | uniq -c | sort -nr").trimEnd());
 
   // A copy of the tables and counters as files, for the processing-only run at the end.
@@ -174,33 +180,52 @@ try {
       }
     }
   }
-  if (sampleTimes.size !== rounds) console.log(`warning: ${rounds} timed scrapes saw ${sampleTimes.size} distinct samples`);
+  if (sampleTimes.size !== rounds)
+    console.log(`warning: ${rounds} timed scrapes saw ${sampleTimes.size} distinct samples`);
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
   const p50 = (xs: number[]) => sorted(xs)[Math.floor(xs.length / 2)]!;
   const max = (xs: number[]) => sorted(xs).at(-1)!;
   const ours = times.get(jobs[0]!.name)!;
   const scrapeText = run(`curl -sf ${url}`);
-  console.log(`\n${sockets} sockets, ${rounds} interleaved rounds, wall time of each command inside the namespace (start-up included)`);
+  console.log(
+    `\n${sockets} sockets, ${rounds} interleaved rounds, wall time of each command inside the namespace (start-up included)`,
+  );
   console.log(`  ${'command'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'max ms'.padStart(8)}   tcplens/this (p50)`);
   for (const j of jobs) {
     const xs = times.get(j.name)!;
     const ratio = j === jobs[0] ? '' : `${(p50(ours) / p50(xs)).toFixed(2)}x`;
-    console.log(`  ${j.name.padEnd(48)} ${p50(xs).toFixed(1).padStart(8)} ${max(xs).toFixed(1).padStart(8)}   ${ratio}`);
+    console.log(
+      `  ${j.name.padEnd(48)} ${p50(xs).toFixed(1).padStart(8)} ${max(xs).toFixed(1).padStart(8)}   ${ratio}`,
+    );
   }
-  console.log(`  first (cold) tcplens scrape: ${cold.toFixed(1)} ms; sample time inside the exporter p50 ${p50(sampleMs).toFixed(1)} ms, max ${max(sampleMs).toFixed(1)} ms`);
-  console.log(`  scrape size: ${scrapeText.split('\n').filter((l) => l && !l.startsWith('#')).length} series, ${(scrapeText.length / 1024).toFixed(0)} KiB`);
-  const own = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--processing-only', '--rounds', String(rounds)], {
-    encoding: 'utf8',
-    env: { ...process.env, TCPLENS_PROC: copy },
-  });
+  console.log(
+    `  first (cold) tcplens scrape: ${cold.toFixed(1)} ms; sample time inside the exporter p50 ${p50(sampleMs).toFixed(1)} ms, max ${max(sampleMs).toFixed(1)} ms`,
+  );
+  console.log(
+    `  scrape size: ${scrapeText.split('\n').filter((l) => l && !l.startsWith('#')).length} series, ${(scrapeText.length / 1024).toFixed(0)} KiB`,
+  );
+  const own = spawnSync(
+    process.execPath,
+    [new URL(import.meta.url).pathname, '--processing-only', '--rounds', String(rounds)],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, TCPLENS_PROC: copy },
+    },
+  );
   const ownMs = JSON.parse(own.stdout.trim().split('\n').pop() ?? '[]') as number[];
   if (ownMs.length) {
-    console.log(`  tcplens's own work on the same ${sockets} lines read from files (TCPLENS_PROC, no kernel formatting): p50 ${p50(ownMs).toFixed(1)} ms, max ${max(ownMs).toFixed(1)} ms (in-process scrape)`);
+    console.log(
+      `  tcplens's own work on the same ${sockets} lines read from files (TCPLENS_PROC, no kernel formatting): p50 ${p50(ownMs).toFixed(1)} ms, max ${max(ownMs).toFixed(1)} ms (in-process scrape)`,
+    );
   }
   const verdict = max(ours) < 300 ? 'PASS' : 'FAIL';
   const floor = p50(times.get('cat /proc/net/tcp /proc/net/tcp6')!);
-  console.log(`  target: a scrape with 100,000 sockets under 300 ms — ${verdict} (p50 ${p50(ours).toFixed(1)} ms, max ${max(ours).toFixed(1)} ms over ${sockets} sockets;`);
-  console.log(`          the kernel formatting the tables alone, cat, takes p50 ${floor.toFixed(1)} ms here; load average now ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs)`);
+  console.log(
+    `  target: a scrape with 100,000 sockets under 300 ms — ${verdict} (p50 ${p50(ours).toFixed(1)} ms, max ${max(ours).toFixed(1)} ms over ${sockets} sockets;`,
+  );
+  console.log(
+    `          the kernel formatting the tables alone, cat, takes p50 ${floor.toFixed(1)} ms here; load average now ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs)`,
+  );
   for (const f of ready) f.child.stdin!.end();
 } finally {
   cleanup();

@@ -111,7 +111,11 @@ async function once(tool: Tool): Promise<number> {
       if (r.stdout.includes('8080')) break;
       await new Promise((res) => setTimeout(res, 100));
     }
-    const r = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, ...tool.argv], { encoding: 'utf8', timeout: (seconds + 30) * 1000, maxBuffer: 64 << 20 });
+    const r = spawnSync('nsenter', [`--net=/run/netns/${ns.name}`, ...tool.argv], {
+      encoding: 'utf8',
+      timeout: (seconds + 30) * 1000,
+      maxBuffer: 64 << 20,
+    });
     if (r.status !== 0) throw new Error(`${tool.name} failed: ${r.stderr}`);
     return tool.rps(r.stdout);
   } finally {
@@ -140,7 +144,9 @@ for (const [title, tools] of Object.entries(groups)) {
       results.get(tool.name)!.push(await once(tool));
     }
   }
-  console.log(`${title}: nginx (1 worker) in a fresh namespace per run, ${seconds} s runs, ${rounds} rounds interleaved`);
+  console.log(
+    `${title}: nginx (1 worker) in a fresh namespace per run, ${seconds} s runs, ${rounds} rounds interleaved`,
+  );
   console.log(`  ${'requests/s'.padStart(56)}   median   min      max      per round`);
   for (const t of tools) {
     const xs = results.get(t.name)!;

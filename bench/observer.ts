@@ -8,7 +8,9 @@
 import { parseArgs } from 'node:util';
 import { runPinnedLoad } from './lib/pinned-load.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' } },
+});
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const cli = new URL('../dist/cli/main.js', import.meta.url).pathname;
@@ -31,13 +33,21 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const bare = median(results.bare);
 const observed = median(results.observed);
 console.log(`node:http server, 64 keep-alive connections, ${seconds} s runs, median of ${rounds}, interleaved`);
-console.log(`  bare                      ${Math.round(bare).toLocaleString('en-US').padStart(8)} req/s  [${results.bare.map((x) => Math.round(x)).join(' ')}]`);
-console.log(`  with observeConnections   ${Math.round(observed).toLocaleString('en-US').padStart(8)} req/s  [${results.observed.map((x) => Math.round(x)).join(' ')}]`);
+console.log(
+  `  bare                      ${Math.round(bare).toLocaleString('en-US').padStart(8)} req/s  [${results.bare.map((x) => Math.round(x)).join(' ')}]`,
+);
+console.log(
+  `  with observeConnections   ${Math.round(observed).toLocaleString('en-US').padStart(8)} req/s  [${results.observed.map((x) => Math.round(x)).join(' ')}]`,
+);
 console.log(`  observed/bare = ${(observed / bare).toFixed(3)}x (throughput, medians)`);
 // Paired: each round's two runs are back to back, so their ratio is spared the slow drift of a
 // shared machine; the median of those ratios is the figure to trust.
 const paired = results.bare.map((b, i) => results.observed[i]! / b);
-console.log(`  paired per round: median observed/bare = ${median(paired).toFixed(3)}x  [${paired.map((x) => x.toFixed(2)).join(' ')}]`);
+console.log(
+  `  paired per round: median observed/bare = ${median(paired).toFixed(3)}x  [${paired.map((x) => x.toFixed(2)).join(' ')}]`,
+);
 const cb = median(cpu.bare);
 const co = median(cpu.observed);
-console.log(`  server CPU per request: bare ${cb.toFixed(1)} µs, observed ${co.toFixed(1)} µs → bare/observed = ${(cb / co).toFixed(3)}x`);
+console.log(
+  `  server CPU per request: bare ${cb.toFixed(1)} µs, observed ${co.toFixed(1)} µs → bare/observed = ${(cb / co).toFixed(3)}x`,
+);

@@ -72,7 +72,11 @@ async function startTcplens(): Promise<Server> {
 }
 
 async function call(server: Server, method: string, path: string, body?: unknown): Promise<void> {
-  const init = { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const init = {
+    method,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  };
   // A kept-alive API connection may have been closed by its server while wrk ran: once more on a new one.
   const r = await fetch(`${server.api}${path}`, init).catch(() => fetch(`${server.api}${path}`, init));
   if (!r.ok) throw new Error(`${server.name}: ${method} ${path}: ${r.status} ${await r.text()}`);
@@ -89,16 +93,27 @@ interface Toxic {
  * while load runs (Toxiproxy stopped answering for seconds on some rounds after its toxics were
  * reset between them). Returns each case's listen port per server.
  */
-async function createProxies(servers: Server[], prefix: string, cases: string[], upstreamPort: number): Promise<Map<string, Map<Server, number>>> {
+async function createProxies(
+  servers: Server[],
+  prefix: string,
+  cases: string[],
+  upstreamPort: number,
+): Promise<Map<string, Map<Server, number>>> {
   const ports = new Map<string, Map<Server, number>>();
   for (const [i, c] of cases.entries()) {
     const byServer = new Map<Server, number>();
     for (const s of servers) {
       const port = await freePort();
       const name = `${prefix}${i}`;
-      await call(s, 'POST', '/proxies', { name, listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${upstreamPort}`, enabled: true });
+      await call(s, 'POST', '/proxies', {
+        name,
+        listen: `127.0.0.1:${port}`,
+        upstream: `127.0.0.1:${upstreamPort}`,
+        enabled: true,
+      });
       const toxic = TOXICS[c];
-      if (toxic) await call(s, 'POST', `/proxies/${name}/toxics`, { name: 't', stream: 'downstream', toxicity: 1, ...toxic });
+      if (toxic)
+        await call(s, 'POST', `/proxies/${name}/toxics`, { name: 't', stream: 'downstream', toxicity: 1, ...toxic });
       byServer.set(s, port);
     }
     ports.set(c, byServer);
@@ -107,7 +122,10 @@ async function createProxies(servers: Server[], prefix: string, cases: string[],
 }
 
 function wrk(port: number): { rps: number; requests: number } {
-  const r = spawnSync('wrk', [`-t${threads}`, '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const r = spawnSync('wrk', [`-t${threads}`, '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], {
+    encoding: 'utf8',
+    timeout: (seconds + 30) * 1000,
+  });
   const total = /(\d+) requests in/.exec(r.stdout);
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
   if (r.status !== 0 || !total || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
@@ -117,7 +135,12 @@ function wrk(port: number): { rps: number; requests: number } {
 }
 
 /** Each case once per server per round, the order rotating; figures[case][server] per round. */
-async function interleaved<T>(servers: Server[], cases: string[], measure: (server: Server, c: string) => Promise<T>, show: (c: string, round: number, bySrv: Map<string, T>) => string): Promise<Map<string, Map<string, (T | undefined)[]>>> {
+async function interleaved<T>(
+  servers: Server[],
+  cases: string[],
+  measure: (server: Server, c: string) => Promise<T>,
+  show: (c: string, round: number, bySrv: Map<string, T>) => string,
+): Promise<Map<string, Map<string, (T | undefined)[]>>> {
   const out = new Map(cases.map((c) => [c, new Map(servers.map((s) => [s.name, [] as (T | undefined)[]]))]));
   for (let r = 0; r < rounds; r++) {
     for (const c of cases) {
@@ -146,7 +169,11 @@ const ratio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!
 const fig = <T>(runs: (T | undefined)[], f: (v: T) => number) => runs.map((v) => (v === undefined ? Number.NaN : f(v)));
 const med = (xs: number[]) => median(xs.filter((x) => !Number.isNaN(x)));
 
-console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at start`);
+console.log(
+  `machine: ${cpus().length} cores, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} at start`,
+);
 const servers = [await startTcplens(), await startToxiproxy()];
 
 const TOXICS: Record<string, Toxic | undefined> = {
@@ -171,13 +198,19 @@ if (values.only === undefined || values.only === 'rps') {
       const r = wrk(ports.get(c)!.get(s)!);
       return { rps: r.rps, cpuUs: ((cpuTicks(s.pid) - before) * 1e4) / r.requests };
     },
-    (_c, _r, got) => [...got].map(([n, v]) => `${n} ${Math.round(v.rps)} req/s ${v.cpuUs.toFixed(1)} µs CPU/req`).join('; '),
+    (_c, _r, got) =>
+      [...got].map(([n, v]) => `${n} ${Math.round(v.rps)} req/s ${v.cpuUs.toFixed(1)} µs CPU/req`).join('; '),
   );
   console.log('medians (ratio: median of per-round tcplens/toxiproxy):');
   for (const c of cases) {
     const t = res.get(c)!.get('tcplens')!;
     const x = res.get(c)!.get('toxiproxy')!;
-    const [tr, tc, xr, xc] = [fig(t, (v) => v.rps), fig(t, (v) => v.cpuUs), fig(x, (v) => v.rps), fig(x, (v) => v.cpuUs)];
+    const [tr, tc, xr, xc] = [
+      fig(t, (v) => v.rps),
+      fig(t, (v) => v.cpuUs),
+      fig(x, (v) => v.rps),
+      fig(x, (v) => v.cpuUs),
+    ];
     console.log(
       `  ${c.padEnd(14)} tcplens ${Math.round(med(tr))} req/s ${med(tc).toFixed(1)} µs/req; toxiproxy ${Math.round(med(xr))} req/s ${med(xc).toFixed(1)} µs/req; ` +
         `req/s ${ratio(tr, xr).toFixed(2)}x, CPU/req ${ratio(tc, xc).toFixed(2)}x`,
@@ -205,8 +238,13 @@ if (values.only === undefined || values.only === 'bulk') {
   for (const c of cases) {
     const t = fig(res.get(c)!.get('tcplens')!, (v) => v.mbps);
     const x = fig(res.get(c)!.get('toxiproxy')!, (v) => v.mbps);
-    const [tc, xc] = [fig(res.get(c)!.get('tcplens')!, (v) => v.cpuS), fig(res.get(c)!.get('toxiproxy')!, (v) => v.cpuS)];
-    console.log(`  ${c.padEnd(14)} tcplens ${Math.round(med(t))} MB/s ${med(tc).toFixed(2)} CPU s; toxiproxy ${Math.round(med(x))} MB/s ${med(xc).toFixed(2)} CPU s; ${ratio(t, x).toFixed(2)}x`);
+    const [tc, xc] = [
+      fig(res.get(c)!.get('tcplens')!, (v) => v.cpuS),
+      fig(res.get(c)!.get('toxiproxy')!, (v) => v.cpuS),
+    ];
+    console.log(
+      `  ${c.padEnd(14)} tcplens ${Math.round(med(t))} MB/s ${med(tc).toFixed(2)} CPU s; toxiproxy ${Math.round(med(x))} MB/s ${med(xc).toFixed(2)} CPU s; ${ratio(t, x).toFixed(2)}x`,
+    );
   }
 }
 
@@ -214,7 +252,9 @@ if (values.only === undefined || values.only === 'slicer') {
   const bytes = 2_000_000;
   const senderPort = await startSender(bytes);
   const ports = await createProxies(servers, 'slicer', ['slicer'], senderPort);
-  console.log(`\nslicer: 2 MB in 1000 ± 100 byte pieces, 10 µs apart; ${rounds} rounds, interleaved (the floor: 2000 pieces × 10 µs = 20 ms)`);
+  console.log(
+    `\nslicer: 2 MB in 1000 ± 100 byte pieces, 10 µs apart; ${rounds} rounds, interleaved (the floor: 2000 pieces × 10 µs = 20 ms)`,
+  );
   const res = await interleaved(
     servers,
     ['slicer'],
@@ -227,10 +267,16 @@ if (values.only === undefined || values.only === 'slicer') {
   );
   const t = fig(res.get('slicer')!.get('tcplens')!, (v) => v.ms);
   const x = fig(res.get('slicer')!.get('toxiproxy')!, (v) => v.ms);
-  console.log(`medians: tcplens ${med(t).toFixed(0)} ms; toxiproxy ${med(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`);
+  console.log(
+    `medians: tcplens ${med(t).toFixed(0)} ms; toxiproxy ${med(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`,
+  );
 }
 
 await sleep(0);
 if (failures > 0) console.log(`\n${failures} runs failed (see above) and are left out`);
-console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `\nload average at the end ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 process.exit(0);

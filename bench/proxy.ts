@@ -58,7 +58,18 @@ interface Running {
 async function startTcplens(upstreamPort: number, profileDir?: string, main = cli): Promise<Running> {
   const prof = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const toxic = values.latency === undefined ? [] : ['--latency', values.latency];
-  const c = start(node, [...prof, main, 'proxy', '--no-api', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstreamPort}`, ...toxic, '--json']);
+  const c = start(node, [
+    ...prof,
+    main,
+    'proxy',
+    '--no-api',
+    '--listen',
+    '127.0.0.1:0',
+    '--upstream',
+    `127.0.0.1:${upstreamPort}`,
+    ...toxic,
+    '--json',
+  ]);
   const [line] = (await once(c.stdout!.setEncoding('utf8'), 'data')) as [string];
   const listen = (JSON.parse(line.split('\n')[0]!) as { proxies: { listen: string }[] }).proxies[0]!.listen;
   return { port: Number(listen.split(':').pop()), pid: c.pid!, child: c };
@@ -97,7 +108,16 @@ const SOCAT = '/usr/bin/socat';
  */
 async function startSocat(upstreamPort: number): Promise<Running> {
   const port = await freePort();
-  const c = start(SOCAT, ['-b', '262144', `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=4096`, `TCP:127.0.0.1:${upstreamPort},nodelay`], 'ignore');
+  const c = start(
+    SOCAT,
+    [
+      '-b',
+      '262144',
+      `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,nodelay,backlog=4096`,
+      `TCP:127.0.0.1:${upstreamPort},nodelay`,
+    ],
+    'ignore',
+  );
   await waitForPort(port);
   return { port, pid: c.pid!, child: c };
 }
@@ -110,17 +130,24 @@ function cpuSeconds(pid: number): number {
 
 function load(port: number): { rps: number; requests: number } {
   if (loadTool === 'wrk') {
-    const r = spawnSync('wrk', ['-t1', '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+    const r = spawnSync('wrk', ['-t1', '-c64', `-d${seconds}s`, `http://127.0.0.1:${port}/`], {
+      encoding: 'utf8',
+      timeout: (seconds + 30) * 1000,
+    });
     const total = /(\d+) requests in/.exec(r.stdout);
     const rps = /Requests\/sec:\s+([\d.]+)/.exec(r.stdout);
     if (r.status !== 0 || !total || !rps) throw new Error(`wrk failed: ${r.stderr}${r.stdout}`);
     if (/Non-2xx|Socket errors/.test(r.stdout)) throw new Error(`wrk saw errors: ${r.stdout}`);
     return { rps: Number(rps[1]), requests: Number(total[1]) };
   }
-  const r = spawnSync(node, [cli, 'bench', `http://127.0.0.1:${port}/`, '-w', '1', '-c', '64', '-d', String(seconds), '--no-kernel', '--json'], {
-    encoding: 'utf8',
-    timeout: (seconds + 30) * 1000,
-  });
+  const r = spawnSync(
+    node,
+    [cli, 'bench', `http://127.0.0.1:${port}/`, '-w', '1', '-c', '64', '-d', String(seconds), '--no-kernel', '--json'],
+    {
+      encoding: 'utf8',
+      timeout: (seconds + 30) * 1000,
+    },
+  );
   if (r.status !== 0) throw new Error(`bench failed: ${r.stderr}`);
   const result = JSON.parse(r.stdout) as { requests: { perSecond: number; failed: number; total: number } };
   if (result.requests.failed > 0) throw new Error(`${result.requests.failed} requests failed`);
@@ -140,12 +167,24 @@ const ways: Way[] = [
   { name: 'tcplens proxy', start: (p) => startTcplens(p, profileDir) },
   { name: 'node pipe() proxy', start: startPipeProxy },
 ];
-if (values.baseline) ways.splice(2, 0, { name: 'tcplens baseline', start: (p) => startTcplens(p, undefined, join(values.baseline!, 'src/cli/main.ts')) });
-if (values.pair) ways.splice(ways.findIndex((w) => w.name === 'node pipe() proxy'), 1);
+if (values.baseline)
+  ways.splice(2, 0, {
+    name: 'tcplens baseline',
+    start: (p) => startTcplens(p, undefined, join(values.baseline!, 'src/cli/main.ts')),
+  });
+if (values.pair)
+  ways.splice(
+    ways.findIndex((w) => w.name === 'node pipe() proxy'),
+    1,
+  );
 if (floorBinary && !values.pair) ways.push({ name: 'C floor proxy', start: (p) => startFloor(floorBinary, p) });
 if (existsSync(SOCAT) && !values.pair) ways.push({ name: 'socat', start: startSocat });
 
-console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (shared with other work: figures are noisy)`);
+console.log(
+  `machine: ${cpus().length} cores, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} (shared with other work: figures are noisy)`,
+);
 if (!floorBinary) console.log('C floor proxy: skipped (no gcc)');
 if (!existsSync(SOCAT)) console.log('socat: skipped (not installed; Debian: apt-get install socat)');
 
@@ -153,7 +192,11 @@ if (!existsSync(SOCAT)) console.log('socat: skipped (not installed; Debian: apt-
  * `measure` once per way and round, rotating which goes first so that a drift of the machine hits
  * all alike; it returns the work done (requests, GiB), and each proxy's CPU per unit of it is kept.
  */
-async function interleaved(running: Map<string, Running | undefined>, measure: (way: string, port: number) => Promise<number> | number, each: (round: number) => void): Promise<void> {
+async function interleaved(
+  running: Map<string, Running | undefined>,
+  measure: (way: string, port: number) => Promise<number> | number,
+  each: (round: number) => void,
+): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < ways.length; i++) {
       const way = ways[(i + r) % ways.length]!;
@@ -173,7 +216,9 @@ async function interleaved(running: Map<string, Running | undefined>, measure: (
 
 let directPort = 0;
 const cpu = new Map<string, number[]>();
-const resetCpu = () => ways.forEach((w) => cpu.set(w.name, []));
+const resetCpu = () => {
+  for (const w of ways) cpu.set(w.name, []);
+};
 const ratios = (xs: Map<string, number[]>, a: string, b: string) => xs.get(a)!.map((x, i) => x / xs.get(b)![i]!);
 const profiled: Running[] = [];
 
@@ -190,7 +235,9 @@ if (values.only !== 'bulk') {
   const running = await startAll(target.port);
   const loadName = loadTool === 'wrk' ? 'wrk -t1 -c64' : 'tcplens bench -w 1 -c 64';
   const withToxic = values.latency === undefined ? '' : `; tcplens proxies with a ${values.latency} ms latency toxic`;
-  console.log(`\nrequests: target ${target.name}; load ${loadName} -d ${seconds} (keep-alive); ${rounds} rounds, interleaved${withToxic}`);
+  console.log(
+    `\nrequests: target ${target.name}; load ${loadName} -d ${seconds} (keep-alive); ${rounds} rounds, interleaved${withToxic}`,
+  );
   const rps = new Map<string, number[]>(ways.map((w) => [w.name, []]));
   resetCpu();
   await interleaved(
@@ -204,7 +251,9 @@ if (values.only !== 'bulk') {
       const direct = rps.get('direct')![r]!;
       const parts = ways.map((w) => {
         const x = rps.get(w.name)![r]!;
-        return w.name === 'direct' ? `direct ${Math.round(x)}` : `${w.name} ${Math.round(x)} (${(x / direct).toFixed(2)}x, ${(cpu.get(w.name)![r]! * 1e6).toFixed(1)} µs CPU/req)`;
+        return w.name === 'direct'
+          ? `direct ${Math.round(x)}`
+          : `${w.name} ${Math.round(x)} (${(x / direct).toFixed(2)}x, ${(cpu.get(w.name)![r]! * 1e6).toFixed(1)} µs CPU/req)`;
       });
       console.log(`round ${r + 1}: ${parts.join('; ')}`);
     },
@@ -212,7 +261,10 @@ if (values.only !== 'bulk') {
   console.log('medians: requests/s; ratio to direct (median of the rounds); proxy CPU per request');
   for (const w of ways) {
     if (w.name === 'direct') console.log(`  direct              ${Math.round(median(rps.get('direct')!))}`);
-    else console.log(`  ${w.name.padEnd(19)} ${String(Math.round(median(rps.get(w.name)!))).padStart(6)}  ${median(ratios(rps, w.name, 'direct')).toFixed(2)}x  ${(median(cpu.get(w.name)!) * 1e6).toFixed(1)} µs`);
+    else
+      console.log(
+        `  ${w.name.padEnd(19)} ${String(Math.round(median(rps.get(w.name)!))).padStart(6)}  ${median(ratios(rps, w.name, 'direct')).toFixed(2)}x  ${(median(cpu.get(w.name)!) * 1e6).toFixed(1)} µs`,
+      );
   }
   console.log(`tcplens proxy/direct ${median(ratios(rps, 'tcplens proxy', 'direct')).toFixed(2)}x (goal >= 0.7x)`);
   if (values.baseline) {
@@ -234,7 +286,9 @@ if (values.only !== 'rps') {
   const senderPort = await startSender(bulkBytes);
   directPort = senderPort;
   const running = await startAll(senderPort);
-  console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection, a sender and a receiver process; ${rounds} rounds, interleaved`);
+  console.log(
+    `\nbulk: ${values['bulk-gib']} GiB over one connection, a sender and a receiver process; ${rounds} rounds, interleaved`,
+  );
   const gbps = new Map<string, number[]>(ways.map((w) => [w.name, []]));
   resetCpu();
   await interleaved(
@@ -246,7 +300,10 @@ if (values.only !== 'rps') {
       return bulkBytes / 2 ** 30;
     },
     (r) => {
-      const parts = ways.map((w) => `${w.name} ${gbps.get(w.name)![r]!.toFixed(2)}${w.name === 'direct' ? '' : ` (${cpu.get(w.name)![r]!.toFixed(2)} CPU s/GiB)`}`);
+      const parts = ways.map(
+        (w) =>
+          `${w.name} ${gbps.get(w.name)![r]!.toFixed(2)}${w.name === 'direct' ? '' : ` (${cpu.get(w.name)![r]!.toFixed(2)} CPU s/GiB)`}`,
+      );
       console.log(`bulk round ${r + 1}, GB/s: ${parts.join('; ')}`);
     },
   );
@@ -263,7 +320,8 @@ if (profileDir) {
     r.child.kill('SIGINT');
     await once(r.child, 'exit');
   }
-  for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'))) printProfile(join(profileDir, file));
+  for (const file of readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')))
+    printProfile(join(profileDir, file));
 }
 process.exit(0);
 
@@ -285,5 +343,6 @@ function printProfile(file: string): void {
     busy += p.timeDeltas[i] ?? 0;
   });
   console.log(`\n${file}: ${(busy / 1e6).toFixed(1)} s busy; self time:`);
-  for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${((t / busy) * 100).toFixed(1).padStart(5)}%  ${k}`);
+  for (const [k, t] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15))
+    console.log(`  ${((t / busy) * 100).toFixed(1).padStart(5)}%  ${k}`);
 }

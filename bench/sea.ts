@@ -48,7 +48,9 @@ try {
     ['sockets --summary --json', ['sockets', '--summary', '--json']],
   ];
   const sizeMiB = statSync(bin).size / 2 ** 20;
-  process.stdout.write(`executable ${bin}: ${sizeMiB.toFixed(1)} MiB; first run (unpacking) ${firstRunMs.toFixed(0)} ms\n`);
+  process.stdout.write(
+    `executable ${bin}: ${sizeMiB.toFixed(1)} MiB; first run (unpacking) ${firstRunMs.toFixed(0)} ms\n`,
+  );
   process.stdout.write(`node ${process.execPath} (${process.version}), ${rounds} interleaved rounds, medians:\n`);
   for (const [name, args] of cases) {
     // A warm-up of each, then alternate which goes first so neither always runs on a cooler cache.

@@ -43,7 +43,9 @@ const run = (main: string, path: string) =>
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 try {
-  console.log(`tcplens serve, this tree against ${values.ref}, 64 keep-alive connections, ${seconds} s runs, ${rounds} rounds interleaved`);
+  console.log(
+    `tcplens serve, this tree against ${values.ref}, 64 keep-alive connections, ${seconds} s runs, ${rounds} rounds interleaved`,
+  );
   for (const path of values.path) {
     const rps = { ref: [] as number[], tree: [] as number[] };
     const cpu = { ref: [] as number[], tree: [] as number[] };
@@ -57,10 +59,18 @@ try {
     }
     const paired = rps.ref.map((b, i) => rps.tree[i]! / b);
     console.log(`  ${path}`);
-    console.log(`    ${values.ref.padEnd(6)} ${Math.round(median(rps.ref)).toLocaleString('en-US').padStart(8)} req/s  [${rps.ref.map(Math.round).join(' ')}]`);
-    console.log(`    tree   ${Math.round(median(rps.tree)).toLocaleString('en-US').padStart(8)} req/s  [${rps.tree.map(Math.round).join(' ')}]`);
-    console.log(`    tree/${values.ref} = ${(median(rps.tree) / median(rps.ref)).toFixed(3)}x (medians); paired per round ${median(paired).toFixed(3)}x [${paired.map((x) => x.toFixed(2)).join(' ')}]`);
-    console.log(`    server CPU per request: ${values.ref} ${median(cpu.ref).toFixed(1)} µs, tree ${median(cpu.tree).toFixed(1)} µs → ${values.ref}/tree = ${(median(cpu.ref) / median(cpu.tree)).toFixed(3)}x`);
+    console.log(
+      `    ${values.ref.padEnd(6)} ${Math.round(median(rps.ref)).toLocaleString('en-US').padStart(8)} req/s  [${rps.ref.map(Math.round).join(' ')}]`,
+    );
+    console.log(
+      `    tree   ${Math.round(median(rps.tree)).toLocaleString('en-US').padStart(8)} req/s  [${rps.tree.map(Math.round).join(' ')}]`,
+    );
+    console.log(
+      `    tree/${values.ref} = ${(median(rps.tree) / median(rps.ref)).toFixed(3)}x (medians); paired per round ${median(paired).toFixed(3)}x [${paired.map((x) => x.toFixed(2)).join(' ')}]`,
+    );
+    console.log(
+      `    server CPU per request: ${values.ref} ${median(cpu.ref).toFixed(1)} µs, tree ${median(cpu.tree).toFixed(1)} µs → ${values.ref}/tree = ${(median(cpu.ref) / median(cpu.tree)).toFixed(3)}x`,
+    );
   }
 } finally {
   rmSync(other, { recursive: true, force: true });

@@ -26,10 +26,16 @@ for (let r = 0; r < Number(values.rounds); r++) {
   runs.push(JSON.parse(out.stderr.trim().split('\n').pop()!));
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`tcplens sockets ${positionals.join(' ')}${values.commander ? ' (through commander)' : ''}: CPU ms per phase, median of ${runs.length} processes; load average ${loadavg()[0]!.toFixed(1)}`);
+console.log(
+  `tcplens sockets ${positionals.join(' ')}${values.commander ? ' (through commander)' : ''}: CPU ms per phase, median of ${runs.length} processes; load average ${loadavg()[0]!.toFixed(1)}`,
+);
 const first = runs[0]!;
 for (let k = 0; k < first.length; k++) {
   const ms = median(runs.map((m) => (k === 0 ? m[0]![1] : m[k]![1] - m[k - 1]![1])));
   console.log(`  ${first[k]![0].padEnd(44)} ${ms.toFixed(1).padStart(7)}`);
 }
-console.log(`  ${'whole process (to exit)'.padEnd(44)} ${median(runs.map((m) => m.at(-1)![1])).toFixed(1).padStart(7)}`);
+console.log(
+  `  ${'whole process (to exit)'.padEnd(44)} ${median(runs.map((m) => m.at(-1)![1]))
+    .toFixed(1)
+    .padStart(7)}`,
+);

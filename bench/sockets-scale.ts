@@ -27,7 +27,15 @@ if (!existsSync(cli)) {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rows: { sockets: number; ms: number; ssMs: number; cpuMs: number; ssCpuMs: number; rssKb: number; ssRssKb: number }[] = [];
+const rows: {
+  sockets: number;
+  ms: number;
+  ssMs: number;
+  cpuMs: number;
+  ssCpuMs: number;
+  rssKb: number;
+  ssRssKb: number;
+}[] = [];
 
 for (const size of sizes) {
   const ns = createNetns('tcplens-bench-scale');
@@ -43,7 +51,11 @@ for (const size of sizes) {
       const argv = inNs(script);
       const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-      const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+      const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [
+        number,
+        number,
+        number,
+      ];
       return { ms: Number(r.stderr.trim().split('\n').pop()) * 1000, cpuMs: (userS + sysS) * 1000, rssKb };
     };
     const ours: number[] = [];
@@ -68,7 +80,15 @@ for (const size of sizes) {
         }
       }
     }
-    const row = { sockets, ms: median(ours), ssMs: median(ss), cpuMs: median(oursCpu), ssCpuMs: median(ssCpu), rssKb, ssRssKb };
+    const row = {
+      sockets,
+      ms: median(ours),
+      ssMs: median(ss),
+      cpuMs: median(oursCpu),
+      ssCpuMs: median(ssCpu),
+      rssKb,
+      ssRssKb,
+    };
     rows.push(row);
     console.log(
       `${String(sockets).padStart(7)} sockets: tcplens sockets --summary ${row.ms.toFixed(1)} ms (CPU ${row.cpuMs.toFixed(0)}), max RSS ${(rssKb / 1024).toFixed(1)} MiB;` +
@@ -85,15 +105,22 @@ for (const size of sizes) {
 const n = rows.length;
 const mx = rows.reduce((a, r) => a + r.sockets, 0) / n;
 const my = rows.reduce((a, r) => a + r.ms, 0) / n;
-const slope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ms - my), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const slope =
+  rows.reduce((a, r) => a + (r.sockets - mx) * (r.ms - my), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
 const ssMy = rows.reduce((a, r) => a + r.ssMs, 0) / n;
-const ssSlope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.ssMs - ssMy), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const ssSlope =
+  rows.reduce((a, r) => a + (r.sockets - mx) * (r.ssMs - ssMy), 0) /
+  rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
 const cpuMy = rows.reduce((a, r) => a + r.cpuMs, 0) / n;
-const cpuSlope = rows.reduce((a, r) => a + (r.sockets - mx) * (r.cpuMs - cpuMy), 0) / rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
+const cpuSlope =
+  rows.reduce((a, r) => a + (r.sockets - mx) * (r.cpuMs - cpuMy), 0) /
+  rows.reduce((a, r) => a + (r.sockets - mx) ** 2, 0);
 console.log(`CPU time: ${(cpuSlope * 1000).toFixed(2)} µs per socket above ${(cpuMy - cpuSlope * mx).toFixed(1)} ms`);
 const rss = rows.map((r) => r.rssKb / 1024);
 console.log(
   `\ntime: ${(slope * 1000).toFixed(2)} µs per socket above ${(my - slope * mx).toFixed(1)} ms` +
     ` (ss -tan: ${(ssSlope * 1000).toFixed(2)} µs per socket)`,
 );
-console.log(`max RSS: ${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)} MiB (spread ${(Math.max(...rss) - Math.min(...rss)).toFixed(1)} MiB)`);
+console.log(
+  `max RSS: ${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)} MiB (spread ${(Math.max(...rss) - Math.min(...rss)).toFixed(1)} MiB)`,
+);

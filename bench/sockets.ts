@@ -47,7 +47,10 @@ try {
   const inNs = (cmd: string) => ['nsenter', `--net=/run/netns/${ns.name}`, 'bash', '-c', cmd];
   ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 0 });
 
-  const farms = await startFarms(ns, { established: Number(values.established), timeWait: Number(values['time-wait']) });
+  const farms = await startFarms(ns, {
+    established: Number(values.established),
+    timeWait: Number(values['time-wait']),
+  });
   for (const line of farms.ready) console.log(`farm: ${line}`);
 
   const count = spawnSync(inNs('ss -tanH | wc -l')[0]!, inNs('ss -tanH | wc -l').slice(1), { encoding: 'utf8' });
@@ -65,11 +68,13 @@ try {
       { name: 'tcplens sockets --summary', cmd: `${node} ${cli} sockets --summary` },
       { name: 'ss -tan', cmd: 'ss -tan' },
       { name: 'tcplens sockets --summary --source proc', cmd: `${node} ${cli} sockets --summary --source proc` },
-      { name: "ss -tan | awk | sort | uniq -c", cmd: "ss -tan | awk 'NR>1 {print $1}' | sort | uniq -c | sort -nr" },
+      { name: 'ss -tan | awk | sort | uniq -c', cmd: "ss -tan | awk 'NR>1 {print $1}' | sort | uniq -c | sort -nr" },
       // The floor of any /proc reader: the kernel formatting the tables, with nothing parsed.
       { name: 'cat /proc/net/tcp /proc/net/tcp6', cmd: 'cat /proc/net/tcp /proc/net/tcp6' },
       { name: 'node -e 0 (Node start-up alone)', cmd: `${node} -e 0` },
-      ...(values.baseline ? [{ name: 'baseline: sockets --summary', cmd: `${node} ${values.baseline} sockets --summary` }] : []),
+      ...(values.baseline
+        ? [{ name: 'baseline: sockets --summary', cmd: `${node} ${values.baseline} sockets --summary` }]
+        : []),
     ],
     'tcp_info of every connection': [
       { name: 'tcplens sockets -i', cmd: `${node} ${cli} sockets -i` },
@@ -84,7 +89,10 @@ try {
         : []),
     ],
     'TIME_WAIT by peer': [
-      { name: 'tcplens sockets --state time-wait --by peer --top 5', cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5` },
+      {
+        name: 'tcplens sockets --state time-wait --by peer --top 5',
+        cmd: `${node} ${cli} sockets --state time-wait --by peer --top 5`,
+      },
       { name: 'ss -ant state time-wait', cmd: 'ss -ant state time-wait' },
       {
         name: 'ss | awk pipeline',
@@ -104,7 +112,11 @@ try {
     const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
     const ms = Number(r.stderr.trim().split('\n').pop()) * 1000;
-    const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [number, number, number];
+    const [rssKb, userS, sysS] = readFileSync(rssFile, 'utf8').trim().split(/\s+/).map(Number) as [
+      number,
+      number,
+      number,
+    ];
     return { ms, cpuMs: (userS + sysS) * 1000, rssKb };
   };
 
@@ -126,12 +138,15 @@ try {
     const ours = median(times.get(list[0]!.name)!);
     const oursCpu = median(cpu.get(list[0]!.name)!);
     console.log(
-      `${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall and CPU time of each whole process, start-up included; output ${values.output === 'pipe' ? 'piped to cat' : 'to /dev/null'}); load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}${loadavg()[0]! > 2 ? ' (busy: 2 cores)' : ''}`,
+      `${title} — ${sockets} sockets, median of ${rounds} interleaved runs (wall and CPU time of each whole process, start-up included; output ${values.output === 'pipe' ? 'piped to cat' : 'to /dev/null'}); load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}${loadavg()[0]! > 2 ? ' (busy: 2 cores)' : ''}`,
     );
     for (const j of list) {
       const m = median(times.get(j.name)!);
       const c = median(cpu.get(j.name)!);
-      const ratio = j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x wall, ${(oursCpu / c).toFixed(2)}x CPU`;
+      const ratio =
+        j === list[0] ? '' : `   tcplens/this = ${(ours / m).toFixed(2)}x wall, ${(oursCpu / c).toFixed(2)}x CPU`;
       console.log(
         `  ${j.name.padEnd(52)} ${m.toFixed(1).padStart(8)} ms (CPU ${c.toFixed(0).padStart(5)} ms)  max RSS ${(rss.get(j.name)! / 1024).toFixed(1).padStart(6)} MiB${ratio}`,
       );
@@ -141,7 +156,9 @@ try {
       const wall = ours / median(times.get(target.against)!);
       const cpuRatio = oursCpu / median(cpu.get(target.against)!);
       const verdict = (x: number) => `${x.toFixed(2)}x ${x <= target.ratio ? 'met' : 'not met'}`;
-      console.log(`  target: ${list[0]!.name} at most ${target.ratio}x ${target.against}: wall ${verdict(wall)}, CPU ${verdict(cpuRatio)}`);
+      console.log(
+        `  target: ${list[0]!.name} at most ${target.ratio}x ${target.against}: wall ${verdict(wall)}, CPU ${verdict(cpuRatio)}`,
+      );
     }
     console.log();
   }

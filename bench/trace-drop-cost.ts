@@ -46,12 +46,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 try {
   const port = values.port!;
-  const serve = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, MAIN, 'serve', '--port', port, '--json', '--max-requests-per-socket', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const serve = spawn(
+    ns.exec[0]!,
+    [...ns.exec.slice(1), process.execPath, MAIN, 'serve', '--port', port, '--json', '--max-requests-per-socket', '0'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   children.push(serve);
   await once(createInterface({ input: serve.stdout! }), 'line');
-  console.log(`drop tracing cost: tcplens bench -c ${values.connections} keep-alive against tcplens serve on 127.0.0.1:${port} in ${ns.name}, ${values.seconds} s per round`);
+  console.log(
+    `drop tracing cost: tcplens bench -c ${values.connections} keep-alive against tcplens serve on 127.0.0.1:${port} in ${ns.name}, ${values.seconds} s per round`,
+  );
   console.log(`${machineLine()}\n`);
 
   const timeFile = `/tmp/tcplens-bench-dropcost-${process.pid}.time`;
@@ -60,11 +66,30 @@ try {
     const serveBefore = cpuSeconds(serve.pid!);
     const r = spawnSync(
       '/usr/bin/time',
-      ['-f', '%U %S', '-o', timeFile, ...ns.exec, process.execPath, MAIN, 'bench', `http://127.0.0.1:${port}/`, '-d', values.seconds!, '-c', values.connections!, '--json', '--no-kernel'],
+      [
+        '-f',
+        '%U %S',
+        '-o',
+        timeFile,
+        ...ns.exec,
+        process.execPath,
+        MAIN,
+        'bench',
+        `http://127.0.0.1:${port}/`,
+        '-d',
+        values.seconds!,
+        '-c',
+        values.connections!,
+        '--json',
+        '--no-kernel',
+      ],
       { encoding: 'utf8', maxBuffer: 64 << 20 },
     );
     if (r.status !== 0) throw new Error(`bench failed: ${r.stderr}`);
-    const [user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [number, number];
+    const [user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number) as [
+      number,
+      number,
+    ];
     const result = JSON.parse(r.stdout) as { requests: { perSecond: number } };
     const perSecond = result.requests.perSecond;
     const requests = perSecond * Number(values.seconds);
@@ -79,7 +104,9 @@ try {
   for (let i = 0; i < Number(values.rounds); i++) {
     without.push(benchRound());
     console.log(`round ${i + 1} without trace:          ${show(without.at(-1)!)}`);
-    const trace = spawn(process.execPath, [MAIN, 'trace', '--json', '--events', 'drop', '--port', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const trace = spawn(process.execPath, [MAIN, 'trace', '--json', '--events', 'drop', '--port', port], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(trace);
     const lines = createInterface({ input: trace.stdout! });
     await once(lines, 'line'); // {"type":"start"}: the probes are attached
@@ -89,15 +116,23 @@ try {
     traceCpu.push(tracePids.reduce((n, p) => n + cpuSeconds(p), 0) - traceBefore);
     trace.kill('SIGINT');
     await once(trace, 'close');
-    console.log(`round ${i + 1} with trace --events drop: ${show(withDrop.at(-1)!)} (the trace itself: ${traceCpu.at(-1)!.toFixed(2)} s CPU)`);
+    console.log(
+      `round ${i + 1} with trace --events drop: ${show(withDrop.at(-1)!)} (the trace itself: ${traceCpu.at(-1)!.toFixed(2)} s CPU)`,
+    );
   }
   const a = median(without.map((r) => r.perSecond));
   const b = median(withDrop.map((r) => r.perSecond));
   const ca = median(without.map((r) => r.cpuUsPerRequest));
   const cb = median(withDrop.map((r) => r.cpuUsPerRequest));
-  console.log(`\nmedian req/s: without ${Math.round(a).toLocaleString('en-US')}, with trace --events drop ${Math.round(b).toLocaleString('en-US')}; ratio ${(b / a).toFixed(3)}x`);
-  console.log(`median CPU per request (serve + bench): without ${ca.toFixed(1)} µs, with ${cb.toFixed(1)} µs; ratio ${(cb / ca).toFixed(3)}x`);
-  console.log(`the trace's own CPU while the load ran: median ${median(traceCpu).toFixed(2)} s per ${values.seconds} s round`);
+  console.log(
+    `\nmedian req/s: without ${Math.round(a).toLocaleString('en-US')}, with trace --events drop ${Math.round(b).toLocaleString('en-US')}; ratio ${(b / a).toFixed(3)}x`,
+  );
+  console.log(
+    `median CPU per request (serve + bench): without ${ca.toFixed(1)} µs, with ${cb.toFixed(1)} µs; ratio ${(cb / ca).toFixed(3)}x`,
+  );
+  console.log(
+    `the trace's own CPU while the load ran: median ${median(traceCpu).toFixed(2)} s per ${values.seconds} s round`,
+  );
 } finally {
   cleanup();
 }

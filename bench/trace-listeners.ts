@@ -30,7 +30,10 @@ if (process.getuid?.() !== 0) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const ns = createNetns('tcplens-bench-listeners');
-const farms = await startFarms(ns, { established: Number(values.established), timeWait: Number(values['time-wait']) }).catch((err: unknown) => {
+const farms = await startFarms(ns, {
+  established: Number(values.established),
+  timeWait: Number(values['time-wait']),
+}).catch((err: unknown) => {
   ns.close();
   throw err;
 });
@@ -38,18 +41,25 @@ try {
   const inode = statSync(`/run/netns/${ns.name}`).ino;
   const pid = namespacesOfProcesses().get(inode);
   if (pid === undefined) throw new Error(`no process found in ${ns.name}`);
-  console.log(`listeners in ${ns.name} (${values.established} ESTABLISHED pairs, ${values['time-wait']} TIME_WAIT), through /proc/${pid}/net/tcp and tcp6`);
+  console.log(
+    `listeners in ${ns.name} (${values.established} ESTABLISHED pairs, ${values['time-wait']} TIME_WAIT), through /proc/${pid}/net/tcp and tcp6`,
+  );
   console.log(`${machineLine()}\n`);
   const listen = stateCode('LISTEN');
-  const early = (): number[] => ['tcp', 'tcp6'].flatMap((t) => readListenRows(`/proc/${pid}/net/${t}`).map((r) => r.port));
+  const early = (): number[] =>
+    ['tcp', 'tcp6'].flatMap((t) => readListenRows(`/proc/${pid}/net/${t}`).map((r) => r.port));
   const whole = (): number[] => {
     const ports: number[] = [];
     let rows = 0;
     for (const family of ['ipv4', 'ipv6'] as const) {
-      readProcNetTcp(family, (r) => {
-        rows++;
-        if (r.state === listen) ports.push(r.localPort);
-      }, `/proc/${pid}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`);
+      readProcNetTcp(
+        family,
+        (r) => {
+          rows++;
+          if (r.state === listen) ports.push(r.localPort);
+        },
+        `/proc/${pid}/net/${family === 'ipv4' ? 'tcp' : 'tcp6'}`,
+      );
     }
     wholeRows = rows;
     return ports;
@@ -65,9 +75,13 @@ try {
     const pw = whole();
     b.push(performance.now() - t);
     const same = pe.length === pw.length && pe.every((p, j) => p === pw[j]);
-    console.log(`round ${i + 1}: listeners only ${a.at(-1)!.toFixed(1)} ms (${pe.length} found), whole tables ${b.at(-1)!.toFixed(1)} ms (${wholeRows} rows, ${pw.length} listeners)${same ? '' : ' DIFFERENT LISTENERS'}`);
+    console.log(
+      `round ${i + 1}: listeners only ${a.at(-1)!.toFixed(1)} ms (${pe.length} found), whole tables ${b.at(-1)!.toFixed(1)} ms (${wholeRows} rows, ${pw.length} listeners)${same ? '' : ' DIFFERENT LISTENERS'}`,
+    );
   }
-  console.log(`\nmedian: listeners only ${median(a).toFixed(1)} ms, whole tables ${median(b).toFixed(1)} ms; ratio ${(median(a) / median(b)).toFixed(3)}x`);
+  console.log(
+    `\nmedian: listeners only ${median(a).toFixed(1)} ms, whole tables ${median(b).toFixed(1)} ms; ratio ${(median(a) / median(b)).toFixed(3)}x`,
+  );
 } finally {
   await farms.close();
   ns.close();

@@ -68,13 +68,29 @@ interface Round {
 }
 
 try {
-  console.log(`trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per round, ${rounds} rounds each, alternating`);
+  console.log(
+    `trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per round, ${rounds} rounds each, alternating`,
+  );
   console.log(`${machineLine()}\n`);
 
   /** Run one tool over one round of churn: its CPU (all its processes) and its event lines. */
   const round = async (tool: Round['tool']): Promise<Round> => {
-    const argv = tool === 'tcpstates' ? [TCPSTATES] : [process.execPath, ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []), MAIN, 'trace', '--json', '--events', values.events!];
-    const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv =
+      tool === 'tcpstates'
+        ? [TCPSTATES]
+        : [
+            process.execPath,
+            ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
+            MAIN,
+            'trace',
+            '--json',
+            '--events',
+            values.events!,
+          ];
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     churn.track(child);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -86,7 +102,9 @@ try {
     const ready = () =>
       tool === 'tcplens'
         ? out.lines >= 1
-        : spawnSync('sh', ['-c', `ls -l /proc/${child.pid}/fd 2>/dev/null | grep -c bpf-prog`], { encoding: 'utf8' }).stdout.trim() !== '0';
+        : spawnSync('sh', ['-c', `ls -l /proc/${child.pid}/fd 2>/dev/null | grep -c bpf-prog`], {
+            encoding: 'utf8',
+          }).stdout.trim() !== '0';
     while (!ready()) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${tool} did not start: ${stderr}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -96,7 +114,11 @@ try {
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
     const before = cpu();
     const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
-    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
+    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as {
+      connections: number;
+      stuck: number;
+      seconds: number;
+    };
     // Until the output has been quiet for a second: the last events read.
     await untilQuiet(out, deadline + 60_000);
     const used = cpu() - before;
@@ -107,7 +129,11 @@ try {
     let lost: number;
     let missed: number | undefined;
     if (tool === 'tcplens') {
-      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as { events: Record<string, number>; lostEvents: number; missedEvents: number };
+      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as {
+        events: Record<string, number>;
+        lostEvents: number;
+        missedEvents: number;
+      };
       events = Object.values(summary.events).reduce((a, b) => a + b, 0);
       lost = summary.lostEvents + summary.missedEvents;
       missed = summary.missedEvents;
@@ -135,7 +161,9 @@ try {
       const r = await round(tool);
       results.push(r);
       console.log(
-        `${tool.padEnd(9)} round ${i + 1}: ${Math.round(r.made / r.seconds).toLocaleString('en-US').padStart(7)} transitions/s made by the churn, ` +
+        `${tool.padEnd(9)} round ${i + 1}: ${Math.round(r.made / r.seconds)
+          .toLocaleString('en-US')
+          .padStart(7)} transitions/s made by the churn, ` +
           `${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s` +
           (r.bpftraceCpu === undefined ? '' : ` (its bpftrace ${r.bpftraceCpu.toFixed(2)} s)`),
       );
@@ -147,14 +175,18 @@ try {
   const per = (r: Round) => (r.cpu / r.made) * 100_000;
   const a = median(of('tcpstates').map(per));
   const b = median(of('tcplens').map(per));
-  console.log(`\nmedian CPU per 100,000 transitions: tcpstates ${a.toFixed(3)} s, tcplens trace --json --events ${values.events} (with its bpftrace) ${b.toFixed(3)} s`);
+  console.log(
+    `\nmedian CPU per 100,000 transitions: tcpstates ${a.toFixed(3)} s, tcplens trace --json --events ${values.events} (with its bpftrace) ${b.toFixed(3)} s`,
+  );
   console.log(`ratio tcplens / tcpstates: ${(b / a).toFixed(2)}x`);
   // Both see the whole host: other processes' connections add events the churn did not make, more in
   // rounds where the churn runs slower. Per event each tool put out, that share does not matter.
   const perOut = (r: Round) => (r.cpu / Math.max(1, r.events)) * 100_000;
   const ao = median(of('tcpstates').map(perOut));
   const bo = median(of('tcplens').map(perOut));
-  console.log(`median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`);
+  console.log(
+    `median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`,
+  );
   // The split of tcplens's CPU between its bpftrace (reading the kernel's buffers, printing each
   // event as text) and its Node process (parsing, ordering, summing up, writing NDJSON), each per event.
   const bt = median(of('tcplens').map((r) => ((r.bpftraceCpu ?? 0) / Math.max(1, r.events)) * 100_000));
@@ -164,7 +196,11 @@ try {
       `Node ${node.toFixed(3)} s (${(node / ao).toFixed(2)}x tcpstates)`,
   );
   const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
-  console.log(lost.length ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}` : 'no round lost an event (events out ≥ transitions made, none reported lost)');
+  console.log(
+    lost.length
+      ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}`
+      : 'no round lost an event (events out ≥ transitions made, none reported lost)',
+  );
   // Where the missing ones went, all rounds together: the kernel skips a probe while another BPF
   // program runs on that CPU (tcplens counts these; tcpstates does not look), and a reader that falls
   // behind loses what no longer fits its perf buffer (both report these).

@@ -14,7 +14,14 @@ import { openSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { buildScript } from '../src/trace/script.ts';
-import { checkTracepoints, defaultPerfPages, ensureTracefs, hasKernelBtf, recursionMisses, tracepointHasField } from '../src/trace/bpftrace.ts';
+import {
+  checkTracepoints,
+  defaultPerfPages,
+  ensureTracefs,
+  hasKernelBtf,
+  recursionMisses,
+  tracepointHasField,
+} from '../src/trace/bpftrace.ts';
 import { tracepointsFor } from '../src/trace/script.ts';
 import { startChurnNamespace } from './lib/churn-namespace.ts';
 import { cpuSeconds } from './lib/cpu-ticks.ts';
@@ -46,7 +53,9 @@ const ask = churn.ask;
 const note = (text: string) => process.stderr.write(`… ${text}\n`);
 
 try {
-  console.log(`trace benchmark: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per run`);
+  console.log(
+    `trace benchmark: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per run`,
+  );
   console.log(`${machineLine()}\n`);
 
   // ---- 1. bpftrace alone, tcplens's script: output to /dev/null (its CPU), then to a pipe read here (its losses) ----
@@ -63,7 +72,12 @@ try {
   const bpftraceAlone = async (toNull: boolean) => {
     // As tcplens runs it: text output, fully buffered.
     const bt = spawn('bpftrace', ['-B', 'full', '-e', script], {
-      env: { ...process.env, __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1', BPFTRACE_PERF_RB_PAGES: String(defaultPerfPages()), BPFTRACE_MAP_KEYS_MAX: '65536' },
+      env: {
+        ...process.env,
+        __BPFTRACE_NOTIFY_PROBES_ATTACHED: '1',
+        BPFTRACE_PERF_RB_PAGES: String(defaultPerfPages()),
+        BPFTRACE_MAP_KEYS_MAX: '65536',
+      },
       stdio: ['ignore', toNull ? openSync('/dev/null', 'w') : 'pipe', 'pipe'],
     });
     churn.track(bt);
@@ -85,7 +99,11 @@ try {
       bt.once('exit', () => reject(new Error(`bpftrace exited: ${err}`)));
     });
     const before = cpuSeconds(bt.pid!);
-    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
+    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as {
+      connections: number;
+      stuck: number;
+      seconds: number;
+    };
     await new Promise((r) => setTimeout(r, 500));
     const cpu = (cpuSeconds(bt.pid!) - before) / run.seconds;
     const missed = recursionMisses(bt.pid!);
@@ -135,7 +153,11 @@ try {
     await new Promise((r) => setTimeout(r, 300));
     const bpftrace = onlyChild(cli.pid!);
     const before = { node: cpuSeconds(cli.pid!), bt: cpuSeconds(bpftrace), lines: out.lines };
-    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as { connections: number; stuck: number; seconds: number };
+    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as {
+      connections: number;
+      stuck: number;
+      seconds: number;
+    };
     // Let the last closes happen and their events through (the server side lags on a loaded machine):
     // until no line has come for a second.
     await untilQuiet(out, deadline + 60_000);
@@ -147,7 +169,11 @@ try {
     let lost: number;
     let missed: number;
     if (json) {
-      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as { events: { state: number }; lostEvents: number; missedEvents: number };
+      const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as {
+        events: { state: number };
+        lostEvents: number;
+        missedEvents: number;
+      };
       processed = summary.events.state;
       lost = summary.lostEvents;
       missed = summary.missedEvents;
@@ -191,14 +217,27 @@ try {
   for (const r of runs) {
     const delivered = r.made - r.lost - r.missed;
     console.log(`\n${r.mode}:`);
-    console.log(`  transitions made by the kernel   ${rate(r.made, r.seconds).padStart(8)} /s  (${r.made.toLocaleString('en-US')} in ${r.seconds.toFixed(1)} s)`);
-    if (r.stuck) console.log(`  (${r.stuck} connections hung for 5 s and were dropped: not counted, their events may be)`);
-    console.log(`  delivered by bpftrace            ${rate(delivered, r.seconds).padStart(8)} /s  (made − lost − skipped)`);
-    console.log(`  processed by tcplens             ${rate(r.processed, r.seconds).padStart(8)} /s  (${r.processed.toLocaleString('en-US')}; its summary)`);
-    console.log(`  lost events reported by bpftrace ${r.lost.toLocaleString('en-US').padStart(8)}  (its perf buffer overflowed)`);
-    console.log(`  skipped by the kernel            ${r.missed.toLocaleString('en-US').padStart(8)}  (recursion misses: a BPF program already running on that CPU)`);
+    console.log(
+      `  transitions made by the kernel   ${rate(r.made, r.seconds).padStart(8)} /s  (${r.made.toLocaleString('en-US')} in ${r.seconds.toFixed(1)} s)`,
+    );
+    if (r.stuck)
+      console.log(`  (${r.stuck} connections hung for 5 s and were dropped: not counted, their events may be)`);
+    console.log(
+      `  delivered by bpftrace            ${rate(delivered, r.seconds).padStart(8)} /s  (made − lost − skipped)`,
+    );
+    console.log(
+      `  processed by tcplens             ${rate(r.processed, r.seconds).padStart(8)} /s  (${r.processed.toLocaleString('en-US')}; its summary)`,
+    );
+    console.log(
+      `  lost events reported by bpftrace ${r.lost.toLocaleString('en-US').padStart(8)}  (its perf buffer overflowed)`,
+    );
+    console.log(
+      `  skipped by the kernel            ${r.missed.toLocaleString('en-US').padStart(8)}  (recursion misses: a BPF program already running on that CPU)`,
+    );
     console.log(`  CPU, share of one core           tcplens ${pct(r.nodeCpu)}, its bpftrace ${pct(r.bpftraceCpu)}`);
-    console.log(`  (tcplens + its bpftrace) / bpftrace alone = ${((r.nodeCpu + r.bpftraceCpu) / refCpu).toFixed(2)}x CPU, at ${(((r.made / r.seconds) / refRate) * 100).toFixed(0)}% of the reference's rate`);
+    console.log(
+      `  (tcplens + its bpftrace) / bpftrace alone = ${((r.nodeCpu + r.bpftraceCpu) / refCpu).toFixed(2)}x CPU, at ${((r.made / r.seconds / refRate) * 100).toFixed(0)}% of the reference's rate`,
+    );
   }
 } finally {
   churn.close();

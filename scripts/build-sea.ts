@@ -23,7 +23,17 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { constants as zlibConstants, brotliCompressSync } from 'node:zlib';
@@ -42,13 +52,18 @@ interface TreeFile {
   abs: string;
 }
 
-const PLATFORM_DIR = /^(linux|linuxmusl|musl|darwin|macos|win32|windows|freebsd|openbsd|android)[-_](x64|x86_64|amd64|arm64|aarch64|arm|armhf|ia32|x86|riscv64\w*|loong64|ppc64\w*|s390x)$/i;
+const PLATFORM_DIR =
+  /^(linux|linuxmusl|musl|darwin|macos|win32|windows|freebsd|openbsd|android)[-_](x64|x86_64|amd64|arm64|aarch64|arm|armhf|ia32|x86|riscv64\w*|loong64|ppc64\w*|s390x)$/i;
 
 /**
  * A directory of prebuilt binaries for another platform or architecture than the one built for.
  * musl builds are foreign too: the node inside the executable is linked against glibc.
  */
-export function isForeignBuild(relPath: string, platform: string = process.platform, arch: string = process.arch): boolean {
+export function isForeignBuild(
+  relPath: string,
+  platform: string = process.platform,
+  arch: string = process.arch,
+): boolean {
   return relPath.split(/[\\/]/).some((part) => {
     if (!PLATFORM_DIR.test(part)) return false;
     const lower = part.toLowerCase();
@@ -91,7 +106,10 @@ function productionPackages(): string[] {
       const dir = installedPackage(fromDir, name);
       if (!dir || dirs.has(dir)) continue; // not installed: an optional dependency for another platform
       dirs.add(dir);
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: object; optionalDependencies?: object };
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        dependencies?: object;
+        optionalDependencies?: object;
+      };
       visit(dir, [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]);
     }
   };
@@ -106,7 +124,11 @@ export function collectTree(arch: string = process.arch): TreeFile[] {
   }
   const files: TreeFile[] = [];
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
-  const manifest = JSON.stringify({ name: pkg.name, version: pkg.version, type: pkg.type, bin: pkg.bin, exports: pkg.exports }, null, 2);
+  const manifest = JSON.stringify(
+    { name: pkg.name, version: pkg.version, type: pkg.type, bin: pkg.bin, exports: pkg.exports },
+    null,
+    2,
+  );
   const manifestPath = join(ROOT, 'build', 'sea', 'package.json');
   mkdirSync(dirname(manifestPath), { recursive: true });
   writeFileSync(manifestPath, manifest + '\n');
@@ -120,13 +142,25 @@ export function collectTree(arch: string = process.arch): TreeFile[] {
     const hostSuffix = `-linux-${process.arch}`;
     if (arch !== process.arch && dir.endsWith(hostSuffix)) {
       const rel = relative(ROOT, dir).split(sep).join('/');
-      const { name, version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string };
+      const { name, version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name: string;
+        version: string;
+      };
       const target = foreignPackage(`${name.slice(0, -hostSuffix.length)}-linux-${arch}`, version);
       walk(target, (r) => !isForeignBuild(r, 'linux', arch), files, target);
-      for (const f of files) if (f.abs.startsWith(target + sep)) f.path = `${rel.slice(0, -hostSuffix.length)}-linux-${arch}/${f.path}`;
+      for (const f of files)
+        if (f.abs.startsWith(target + sep)) f.path = `${rel.slice(0, -hostSuffix.length)}-linux-${arch}/${f.path}`;
       continue;
     }
-    walk(dir, (rel) => !isForeignBuild(rel, 'linux', arch) && !rel.endsWith('.map') && !rel.endsWith('.d.ts') && !/\/(test|tests|docs?|\.github)\//.test(`/${rel.slice(rel.lastIndexOf('node_modules/') + 13)}/`), files);
+    walk(
+      dir,
+      (rel) =>
+        !isForeignBuild(rel, 'linux', arch) &&
+        !rel.endsWith('.map') &&
+        !rel.endsWith('.d.ts') &&
+        !/\/(test|tests|docs?|\.github)\//.test(`/${rel.slice(rel.lastIndexOf('node_modules/') + 13)}/`),
+      files,
+    );
   }
   files.sort((a, b) => (a.path < b.path ? -1 : 1));
   return files;
@@ -138,7 +172,10 @@ export function packTree(files: TreeFile[]): Buffer {
   return Buffer.concat([Buffer.from(index + '\n'), ...files.map((f) => readFileSync(f.abs))]);
 }
 
-const ARCHES: Record<string, { strip: string }> = { x64: { strip: 'strip' }, arm64: { strip: 'aarch64-linux-gnu-strip' } };
+const ARCHES: Record<string, { strip: string }> = {
+  x64: { strip: 'strip' },
+  arm64: { strip: 'aarch64-linux-gnu-strip' },
+};
 
 /** An npm package fetched once into build/sea/ (npm pack from the registry) and unpacked; its directory. */
 function foreignPackage(name: string, version: string): string {
@@ -147,9 +184,17 @@ function foreignPackage(name: string, version: string): string {
   mkdirSync(dir, { recursive: true });
   let tgz: string;
   try {
-    tgz = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n').at(-1)!;
+    tgz = execFileSync('npm', ['pack', `${name}@${version}`, '--silent', '--pack-destination', dir], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+      .trim()
+      .split('\n')
+      .at(-1)!;
   } catch (err) {
-    throw new Error(`cannot fetch ${name}@${version} from the npm registry: ${((err as { stderr?: string }).stderr ?? String(err)).trim().split('\n')[0]}`);
+    throw new Error(
+      `cannot fetch ${name}@${version} from the npm registry: ${((err as { stderr?: string }).stderr ?? String(err)).trim().split('\n')[0]}`,
+    );
   }
   execFileSync('tar', ['-xzf', join(dir, tgz), '-C', dir]);
   return join(dir, 'package');
@@ -165,7 +210,13 @@ function nodeFor(arch: string): string {
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { out: { type: 'string' }, arch: { type: 'string', default: process.arch }, 'no-strip': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      arch: { type: 'string', default: process.arch },
+      'no-strip': { type: 'boolean' },
+    },
+  });
   const arch = values.arch!;
   const tools = ARCHES[arch];
   if (!tools) throw new Error(`--arch ${arch}: the executable is built for ${Object.keys(ARCHES).join(' or ')}`);
@@ -173,8 +224,10 @@ function main(): void {
   const work = join(ROOT, 'build', 'sea');
   mkdirSync(work, { recursive: true });
   mkdirSync(dirname(out), { recursive: true });
-  if (process.platform !== 'linux') throw new Error(`the single executable is built on Linux for Linux; this is ${process.platform}`);
-  if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`build with the pinned Node 24 (npm run build:sea), not ${process.version}`);
+  if (process.platform !== 'linux')
+    throw new Error(`the single executable is built on Linux for Linux; this is ${process.platform}`);
+  if (Number(process.versions.node.split('.')[0]) < 24)
+    throw new Error(`build with the pinned Node 24 (npm run build:sea), not ${process.version}`);
 
   const started = Date.now();
   const files = collectTree(arch);
@@ -182,7 +235,11 @@ function main(): void {
   const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const id = `${version}-${createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
   const compressed = brotliCompressSync(raw, {
-    params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 9, [zlibConstants.BROTLI_PARAM_LGWIN]: 24, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+    params: {
+      [zlibConstants.BROTLI_PARAM_QUALITY]: 9,
+      [zlibConstants.BROTLI_PARAM_LGWIN]: 24,
+      [zlibConstants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+    },
   });
   writeFileSync(join(work, 'tree.br'), compressed);
   writeFileSync(join(work, 'tree.id'), id + '\n');
@@ -196,7 +253,9 @@ function main(): void {
     assets: { 'tree.br': join(work, 'tree.br'), 'tree.id': join(work, 'tree.id') },
   };
   writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
-  execFileSync(realpathSync(process.execPath), ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(realpathSync(process.execPath), ['--experimental-sea-config', join(work, 'sea-config.json')], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const node = nodeFor(arch);
 
   // The copy of node is written beside the output and renamed at the end: a failed build never
@@ -210,13 +269,22 @@ function main(): void {
     try {
       execFileSync(tools.strip, ['--strip-all', tmp], { stdio: 'ignore' });
     } catch {
-      process.stderr.write(`build-sea: ${tools.strip} is missing (binutils${arch === process.arch ? '' : `-${tools.strip.replace(/-strip$/, '')}`}): the executable keeps node's symbols\n`);
+      process.stderr.write(
+        `build-sea: ${tools.strip} is missing (binutils${arch === process.arch ? '' : `-${tools.strip.replace(/-strip$/, '')}`}): the executable keeps node's symbols\n`,
+      );
     }
   }
   // postject's own log lines are noise here; its failure still throws.
   execFileSync(
     process.execPath,
-    [join(ROOT, 'node_modules', 'postject', 'dist', 'cli.js'), tmp, 'NODE_SEA_BLOB', config.output, '--sentinel-fuse', FUSE],
+    [
+      join(ROOT, 'node_modules', 'postject', 'dist', 'cli.js'),
+      tmp,
+      'NODE_SEA_BLOB',
+      config.output,
+      '--sentinel-fuse',
+      FUSE,
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   execFileSync('mv', ['-f', tmp, out]);

@@ -24,6 +24,16 @@ const isExternal = (id: string, importer: string | undefined): boolean => {
 };
 
 for (const f of readdirSync(CLI)) if (f.startsWith('program-bundle')) rmSync(join(CLI, f));
-const bundle = await rolldown({ input: { 'program-bundle': join(CLI, 'program.js') }, platform: 'node', external: isExternal });
-await bundle.write({ dir: CLI, format: 'esm', entryFileNames: '[name].js', chunkFileNames: 'program-bundle-[name]-[hash].js', sourcemap: true });
+const bundle = await rolldown({
+  input: { 'program-bundle': join(CLI, 'program.js') },
+  platform: 'node',
+  external: isExternal,
+});
+await bundle.write({
+  dir: CLI,
+  format: 'esm',
+  entryFileNames: '[name].js',
+  chunkFileNames: 'program-bundle-[name]-[hash].js',
+  sourcemap: true,
+});
 await bundle.close();

@@ -7,7 +7,20 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const COMMANDS = ['doctor', 'sockets', 'bench', 'probe', 'serve', 'counters', 'sysctl', 'trace', 'proxy', 'lab', 'dashboard', 'exporter'];
+const COMMANDS = [
+  'doctor',
+  'sockets',
+  'bench',
+  'probe',
+  'serve',
+  'counters',
+  'sysctl',
+  'trace',
+  'proxy',
+  'lab',
+  'dashboard',
+  'exporter',
+];
 
 /** The leading comment block of a command's file, without the comment markers. */
 function headerOf(file: string): string[] {
@@ -34,7 +47,12 @@ function jsonSchemas(): string {
     if (!files.has(`${command}.ts`)) continue;
     const [title = '', ...rest] = headerOf(join(root, 'src/cli', `${command}.ts`));
     const body = rest.join('\n').trim();
-    out.push('', `## tcplens ${command}`, '', title.replace(/^`tcplens [a-z]+`: /, '').replace(/^./, (c) => c.toUpperCase()));
+    out.push(
+      '',
+      `## tcplens ${command}`,
+      '',
+      title.replace(/^`tcplens [a-z]+`: /, '').replace(/^./, (c) => c.toUpperCase()),
+    );
     if (body) out.push('', '```text', body, '```');
   }
   return `${out.join('\n')}\n`;

@@ -31,7 +31,9 @@ if (import.meta.main) {
   const text = prometheusRule(readFileSync(RULES_FILE, 'utf8'));
   if (process.argv.includes('--check')) {
     if (readFileSync(PROMETHEUS_RULE_FILE, 'utf8') !== text) {
-      process.stderr.write(`prometheus-rule: ${PROMETHEUS_RULE_FILE} is out of date: run node scripts/prometheus-rule.ts\n`);
+      process.stderr.write(
+        `prometheus-rule: ${PROMETHEUS_RULE_FILE} is out of date: run node scripts/prometheus-rule.ts\n`,
+      );
       process.exit(1);
     }
   } else writeFileSync(PROMETHEUS_RULE_FILE, text);

@@ -11,7 +11,10 @@ const [suite = 'all', ...extra] = process.argv.slice(2);
 const runs: Record<string, { files: string[]; flags: string[] }> = {
   unit: { files: unitTestFiles(root), flags: ['--test-timeout=60000', '--test-force-exit'] },
   // System tests share ports, namespaces and the host's counters: one file at a time.
-  system: { files: systemTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000', '--test-force-exit'] },
+  system: {
+    files: systemTestFiles(root),
+    flags: ['--test-concurrency=1', '--test-timeout=120000', '--test-force-exit'],
+  },
   all: { files: allTestFiles(root), flags: ['--test-concurrency=1', '--test-timeout=120000', '--test-force-exit'] },
 };
 const run = runs[suite];
@@ -19,5 +22,8 @@ if (!run) {
   console.error(`tcplens: unknown test suite '${suite}' (unit, system or all)`);
   process.exit(2);
 }
-const result = spawnSync(process.execPath, ['--test', ...run.flags, ...extra, ...run.files], { cwd: root, stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', ...run.flags, ...extra, ...run.files], {
+  cwd: root,
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);

@@ -27,7 +27,13 @@ export {
   type ParsedTable,
 } from './kernel/proc-net-tcp.ts';
 // Sockets: netlink sock_diag, /proc as the fallback
-export { scanSocketTable, SOCKET_SOURCES, type SocketSource, type TableScan, type TableScanRequest } from './kernel/socket-table.ts';
+export {
+  scanSocketTable,
+  SOCKET_SOURCES,
+  type SocketSource,
+  type TableScan,
+  type TableScanRequest,
+} from './kernel/socket-table.ts';
 export { parseInetDiagMessages, buildInetDiagRequest } from './kernel/inet-diag.ts';
 export { readEphemeralRange, ephemeralRange, type EphemeralRange } from './kernel/ephemeral-range.ts';
 export { readSocketOwners, type SocketOwner } from './kernel/processes.ts';
@@ -40,7 +46,15 @@ export {
   type DestinationPorts,
   type EphemeralUse,
 } from './analyze/socket-summary.ts';
-export { GROUP_KEYS, SORT_KEYS, type SortKey, type SocketQuery, type SocketReport, type GroupKey, type Group } from './analyze/socket-query.ts';
+export {
+  GROUP_KEYS,
+  SORT_KEYS,
+  type SortKey,
+  type SocketQuery,
+  type SocketReport,
+  type GroupKey,
+  type Group,
+} from './analyze/socket-query.ts';
 export { querySockets } from './host/socket-query.ts';
 
 // Counters: /proc/net/snmp, netstat, sockstat{,6}
@@ -54,7 +68,13 @@ export { meaningOf, type CounterMeaning } from './analyze/counter-meanings.ts';
 export { readSysctl, readSysctls, parseSysctlValue, type SysctlReading, type SysctlValue } from './kernel/sysctl.ts';
 export { readOpenFilesLimit, parseOpenFilesLimit, type OpenFilesLimit } from './kernel/limits.ts';
 export { SYSCTL_CATALOG, PROFILES, findKnob, type KnobInfo, type Profile } from './analyze/sysctl-catalog.ts';
-export { buildSysctlReport, emitSysctlConf, planApply, type SysctlReport, type KnobRow } from './analyze/sysctl-advice.ts';
+export {
+  buildSysctlReport,
+  emitSysctlConf,
+  planApply,
+  type SysctlReport,
+  type KnobRow,
+} from './analyze/sysctl-advice.ts';
 
 // Load generation
 export { runBench, type BenchOptions, type Progress } from './bench/run.ts';

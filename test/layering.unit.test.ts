@@ -62,13 +62,15 @@ const unitOf = (file: string) => (file.includes('/') ? file.slice(0, file.indexO
 
 function layerOf(file: string): number {
   const i = LAYERS.findIndex((l) => l.units.includes(unitOf(file)));
-  if (i < 0) throw new Error(`src/${file}: its folder is in no layer of test/layering.unit.test.ts; add it where it belongs`);
+  if (i < 0)
+    throw new Error(`src/${file}: its folder is in no layer of test/layering.unit.test.ts; add it where it belongs`);
   return i;
 }
 
 function graph(): Map<string, string[]> {
   const edges = new Map<string, string[]>();
-  for (const file of sourceFiles(SRC).sort()) edges.set(file, [...new Set(importsOf(file, readFileSync(join(SRC, file), 'utf8')))].sort());
+  for (const file of sourceFiles(SRC).sort())
+    edges.set(file, [...new Set(importsOf(file, readFileSync(join(SRC, file), 'utf8')))].sort());
   return edges;
 }
 
@@ -131,7 +133,14 @@ test('the import parser sees static, type-only, re-exported and dynamic imports,
     "new Worker(new URL('./worker.ts', import.meta.url));",
     "import { readFileSync } from 'node:fs';",
   ].join('\n');
-  assert.deepEqual(importsOf('bench/x.ts', text).sort(), ['bench/a.ts', 'bench/c.ts', 'bench/d.ts', 'bench/fg.ts', 'model/b.ts', 'render/e.ts']);
+  assert.deepEqual(importsOf('bench/x.ts', text).sort(), [
+    'bench/a.ts',
+    'bench/c.ts',
+    'bench/d.ts',
+    'bench/fg.ts',
+    'model/b.ts',
+    'render/e.ts',
+  ]);
 });
 
 test('every folder of src/ has a layer, and every import resolves to a file of src/', () => {
@@ -146,7 +155,11 @@ test('imports go down the layers and not sideways between capabilities (beyond t
   const bad = badEdges(graph());
   const added = bad.filter((e) => !KNOWN_UPWARD.includes(e));
   const gone = KNOWN_UPWARD.filter((e) => !bad.includes(e));
-  assert.deepEqual(added, [], `new imports against the layer order (${LAYERS.map((l) => l.name).join(' < ')}); import something lower instead`);
+  assert.deepEqual(
+    added,
+    [],
+    `new imports against the layer order (${LAYERS.map((l) => l.name).join(' < ')}); import something lower instead`,
+  );
   assert.deepEqual(gone, [], 'fixed: remove these from KNOWN_UPWARD in test/layering.unit.test.ts');
 });
 

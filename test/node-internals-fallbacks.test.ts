@@ -28,11 +28,15 @@ async function bench(args: string[], env: NodeJS.ProcessEnv, code = 0): Promise<
 
 test('TCPLENS_BENCH_TRANSPORT=socket turns the handle path off, and only it', () => {
   const probe = (env: NodeJS.ProcessEnv) =>
-    execFileSync(process.execPath, ['--input-type=module', '-e', "import('./src/bench/transport.ts').then((m) => console.log(m.fastPath))"], {
-      encoding: 'utf8',
-      env: { ...process.env, ...env },
-      cwd: new URL('..', import.meta.url).pathname,
-    }).trim();
+    execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', "import('./src/bench/transport.ts').then((m) => console.log(m.fastPath))"],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+        cwd: new URL('..', import.meta.url).pathname,
+      },
+    ).trim();
   assert.equal(probe({ TCPLENS_BENCH_TRANSPORT: 'socket' }), 'false');
   assert.equal(probe({ TCPLENS_BENCH_TRANSPORT: '' }), 'true');
 });

@@ -21,16 +21,31 @@ import { fastPath } from '../src/bench/transport.ts';
 import { rawHandleOf } from '../src/proxy/raw-stream.ts';
 import { selfSignedCertificate } from '../src/http/self-signed.ts';
 
-const functions = (o: Record<string, unknown> | undefined, names: string[]) => names.filter((n) => typeof o?.[n] !== 'function');
+const functions = (o: Record<string, unknown> | undefined, names: string[]) =>
+  names.filter((n) => typeof o?.[n] !== 'function');
 
 test(`process.binding('tcp_wrap') has the TCP handle and connect request bench drives (Node ${process.version})`, () => {
   const tcp = legacyBinding('tcp_wrap');
   assert.ok(tcp, "process.binding('tcp_wrap') is gone: bench falls back to net.Socket");
   assert.deepEqual(functions(tcp, ['TCP', 'TCPConnectWrap']), [], 'tcp_wrap classes missing');
   const proto = (tcp.TCP as { prototype: Record<string, unknown> }).prototype;
-  const methods = ['useUserBuffer', 'connect', 'connect6', 'readStart', 'readStop', 'writeBuffer', 'shutdown', 'setNoDelay', 'close'];
+  const methods = [
+    'useUserBuffer',
+    'connect',
+    'connect6',
+    'readStart',
+    'readStop',
+    'writeBuffer',
+    'shutdown',
+    'setNoDelay',
+    'close',
+  ];
   assert.deepEqual(functions(proto, methods), [], 'TCP handle methods missing');
-  assert.equal(typeof (tcp.constants as { SOCKET?: unknown } | undefined)?.SOCKET, 'number', 'tcp_wrap.constants.SOCKET missing');
+  assert.equal(
+    typeof (tcp.constants as { SOCKET?: unknown } | undefined)?.SOCKET,
+    'number',
+    'tcp_wrap.constants.SOCKET missing',
+  );
 });
 
 test(`process.binding('stream_wrap') has the write and shutdown requests and the shared read state (Node ${process.version})`, () => {
@@ -38,7 +53,8 @@ test(`process.binding('stream_wrap') has the write and shutdown requests and the
   assert.ok(stream, "process.binding('stream_wrap') is gone: bench and the proxy fall back to net.Socket");
   assert.deepEqual(functions(stream, ['WriteWrap', 'ShutdownWrap']), []);
   assert.ok(stream.streamBaseState instanceof Int32Array, 'stream_wrap.streamBaseState is not an Int32Array');
-  for (const k of ['kReadBytesOrError', 'kLastWriteWasAsync']) assert.equal(typeof stream[k], 'number', `stream_wrap.${k} missing`);
+  for (const k of ['kReadBytesOrError', 'kLastWriteWasAsync'])
+    assert.equal(typeof stream[k], 'number', `stream_wrap.${k} missing`);
 });
 
 test('process.binding prints no deprecation warning for these two modules', async () => {
@@ -52,7 +68,10 @@ test('process.binding prints no deprecation warning for these two modules', asyn
   } finally {
     process.off('warning', onWarning);
   }
-  assert.deepEqual(warnings.map((w) => w.message), []);
+  assert.deepEqual(
+    warnings.map((w) => w.message),
+    [],
+  );
 });
 
 test('the fast paths are on in this Node: bench uses tcp_wrap handles unless TCPLENS_BENCH_TRANSPORT=socket', () => {
@@ -84,8 +103,13 @@ test("socket._handle is the connected socket's TCP handle with the read and writ
   try {
     const h = socketHandle(pair.client) as Record<string, unknown> | undefined;
     assert.ok(h, 'socket._handle is gone: the proxy falls back to net.Socket');
-    assert.deepEqual(functions(h, ['onread', 'useUserBuffer', 'readStart', 'readStop', 'writeBuffer']), [], 'handle methods missing');
-    if (process.env.TCPLENS_PROXY_IO !== 'socket') assert.ok(rawHandleOf(pair.client), "the proxy's direct handle path is off for a connected socket");
+    assert.deepEqual(
+      functions(h, ['onread', 'useUserBuffer', 'readStart', 'readStop', 'writeBuffer']),
+      [],
+      'handle methods missing',
+    );
+    if (process.env.TCPLENS_PROXY_IO !== 'socket')
+      assert.ok(rawHandleOf(pair.client), "the proxy's direct handle path is off for a connected socket");
     pair.client.destroy();
     await once(pair.client, 'close');
     assert.equal(socketHandle(pair.client), undefined);
@@ -111,7 +135,10 @@ test('socket._httpMessage is the response in progress on a server socket, and is
     client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     await once(client, 'data');
     for (let i = 0; i < 100 && after === null; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(during && during === handlerRes, "socket._httpMessage is not the handler's response: serve's connection states read it");
+    assert.ok(
+      during && during === handlerRes,
+      "socket._httpMessage is not the handler's response: serve's connection states read it",
+    );
     assert.equal(after, undefined, 'socket._httpMessage stays set after the response finished');
   } finally {
     client.destroy();
@@ -128,12 +155,20 @@ test('tlsSocket._parent is the accepted TCP socket under a server-side TLS socke
   server.on('secureConnection', (t: Socket) => (parent = tcpSocketUnderTls(t)));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const client = tlsConnect({ port: (server.address() as { port: number }).port, host: '127.0.0.1', rejectUnauthorized: false });
+  const client = tlsConnect({
+    port: (server.address() as { port: number }).port,
+    host: '127.0.0.1',
+    rejectUnauthorized: false,
+  });
   try {
     await once(client, 'secureConnect');
     for (let i = 0; i < 100 && parent === null; i++) await new Promise((r) => setTimeout(r, 10));
     assert.ok(tcp);
-    assert.equal(parent, tcp, 'tlsSocket._parent is not the accepted socket: serve loses TLS connection records and handshake times');
+    assert.equal(
+      parent,
+      tcp,
+      'tlsSocket._parent is not the accepted socket: serve loses TLS connection records and handshake times',
+    );
   } finally {
     client.destroy();
     server.close();
@@ -141,7 +176,11 @@ test('tlsSocket._parent is the accepted TCP socket under a server-side TLS socke
 });
 
 test('server.connectionsCheckingInterval holds the createServer option, and set before listen() it drives the timeout checks', async () => {
-  assert.equal(connectionsCheckingInterval(createHttpServer({ connectionsCheckingInterval: 1234 })), 1234, 'the property is gone or renamed');
+  assert.equal(
+    connectionsCheckingInterval(createHttpServer({ connectionsCheckingInterval: 1234 })),
+    1234,
+    'the property is gone or renamed',
+  );
   // Set as a property: a client that never finishes its headers is cut at headersTimeout by a
   // check every 50 ms, long before Node's default check (every 30 s) would notice it.
   const server = createHttpServer({ headersTimeout: 200, requestTimeout: 300 });
@@ -160,7 +199,10 @@ test('server.connectionsCheckingInterval holds the createServer option, and set 
     await once(client, 'close');
     const closedAfterMs = performance.now() - started;
     assert.match(answer, /^HTTP\/1\.1 408/);
-    assert.ok(closedAfterMs < defaultMs / 3, `closed after ${closedAfterMs} ms: the property did not set the check interval`);
+    assert.ok(
+      closedAfterMs < defaultMs / 3,
+      `closed after ${closedAfterMs} ms: the property did not set the check interval`,
+    );
   } finally {
     client.destroy();
     server.close();
@@ -170,17 +212,30 @@ test('server.connectionsCheckingInterval holds the createServer option, and set 
 test("_http_common's HTTPParser parses a response with the callbacks the parser tests use", () => {
   const HTTPParser = nodeHttpParser();
   assert.ok(HTTPParser, "require('_http_common').HTTPParser is gone: the response parser loses its reference");
-  for (const k of ['RESPONSE', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const) assert.equal(typeof HTTPParser[k], 'number', k);
+  for (const k of ['RESPONSE', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const)
+    assert.equal(typeof HTTPParser[k], 'number', k);
   const parser = new HTTPParser();
   parser.initialize(HTTPParser.RESPONSE, {});
   const seen: unknown[] = [];
-  parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, _h: unknown, _m: unknown, _u: unknown, status: number, _sm: unknown, _up: unknown, keepAlive: boolean) => {
+  parser[HTTPParser.kOnHeadersComplete] = (
+    _maj: number,
+    _min: number,
+    _h: unknown,
+    _m: unknown,
+    _u: unknown,
+    status: number,
+    _sm: unknown,
+    _up: unknown,
+    keepAlive: boolean,
+  ) => {
     seen.push(status, keepAlive);
     return 0;
   };
   parser[HTTPParser.kOnBody] = (b: Buffer) => seen.push(b.toString());
   parser[HTTPParser.kOnMessageComplete] = () => seen.push('complete');
-  const r = parser.execute(Buffer.from('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'));
+  const r = parser.execute(
+    Buffer.from('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+  );
   assert.ok(!(r instanceof Error), String(r));
   assert.deepEqual(seen, [204, true, 'complete', 200, true, 'ok', 'complete']);
 });

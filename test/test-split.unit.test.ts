@@ -24,7 +24,8 @@ function withTestHelpers(file: string, seen = new Set<string>()): Set<string> {
   const text = readFileSync(join(root, file), 'utf8');
   for (const m of text.matchAll(/from '(\.[^']+)'/g)) {
     const target = relative(root, join(root, dirname(file), m[1]!));
-    if (target.startsWith('test/') && target.endsWith('.ts') && existsSync(join(root, target))) withTestHelpers(target, seen);
+    if (target.startsWith('test/') && target.endsWith('.ts') && existsSync(join(root, target)))
+      withTestHelpers(target, seen);
   }
   return seen;
 }
@@ -43,7 +44,8 @@ test('unit tests start no process, namespace or browser and do not depend on roo
     for (const used of withTestHelpers(file)) {
       const text = readFileSync(join(root, used), 'utf8');
       for (const [mark, what] of SYSTEM_MARKS) {
-        if (mark.test(text)) problems.push(`${file}${used === file ? '' : ` (through ${used})`} ${what}: name it a system test`);
+        if (mark.test(text))
+          problems.push(`${file}${used === file ? '' : ` (through ${used})`} ${what}: name it a system test`);
       }
     }
   }

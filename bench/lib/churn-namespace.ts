@@ -34,10 +34,16 @@ export async function startChurnNamespace(prefix: string, port: number): Promise
     // Inside the namespace only: a wide port range and TIME_WAIT reuse, so the churn never runs out of ports.
     ns.sysctl({ 'net.ipv4.ip_local_port_range': '1024 65535', 'net.ipv4.tcp_tw_reuse': 1 });
     const churnScript = new URL('./trace-churn.ts', import.meta.url).pathname;
-    const churnServer = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port), 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const churnServer = spawn(
+      ns.exec[0]!,
+      [...ns.exec.slice(1), process.execPath, churnScript, String(port), 'server'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     children.push(churnServer);
     await new Promise((resolve) => createInterface({ input: churnServer.stdout! }).once('line', resolve));
-    const churn = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const churn = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, churnScript, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     children.push(churn);
     const replies = createInterface({ input: churn.stdout! })[Symbol.asyncIterator]();
     const reply = async () => String((await replies.next()).value);

@@ -25,10 +25,27 @@ export async function runPinnedLoad(o: PinnedLoad): Promise<{ rps: number; cpuUs
     const port = o.portOf(line);
     // taskset execs the server, so the child's pid is the server's.
     const before = cpuTicks(server.pid!);
-    const r = spawnSync('taskset', ['-c', '1', process.execPath, o.cli, 'bench', `http://127.0.0.1:${port}${o.path}`, '-c', '64', '-d', String(o.seconds), '--no-kernel', '--json'], {
-      encoding: 'utf8',
-      timeout: (o.seconds + 30) * 1000,
-    });
+    const r = spawnSync(
+      'taskset',
+      [
+        '-c',
+        '1',
+        process.execPath,
+        o.cli,
+        'bench',
+        `http://127.0.0.1:${port}${o.path}`,
+        '-c',
+        '64',
+        '-d',
+        String(o.seconds),
+        '--no-kernel',
+        '--json',
+      ],
+      {
+        encoding: 'utf8',
+        timeout: (o.seconds + 30) * 1000,
+      },
+    );
     if (r.status !== 0) throw new Error(r.stderr);
     const ticks = cpuTicks(server.pid!) - before;
     const result = JSON.parse(r.stdout) as { requests: { perSecond: number; total: number } };

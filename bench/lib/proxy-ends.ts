@@ -19,7 +19,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => pr
  * A child process, killed when this one exits. Its stdout is a pipe unless `stdout` is 'ignore': a
  * pipe nobody reads while this process waits (spawnSync) blocks a child that writes much to it.
  */
-export function start(command: string, args: string[], stderr: 'inherit' | 'ignore' = 'inherit', stdout: 'pipe' | 'ignore' = 'pipe'): ChildProcess {
+export function start(
+  command: string,
+  args: string[],
+  stderr: 'inherit' | 'ignore' = 'inherit',
+  stdout: 'pipe' | 'ignore' = 'pipe',
+): ChildProcess {
   const c = spawn(command, args, { stdio: ['ignore', stdout, stderr] });
   children.push(c);
   return c;

@@ -35,7 +35,12 @@ export async function startFarms(ns: Netns, n: { established: number; timeWait: 
         ...ns.exec,
         process.execPath,
         new URL('./socket-farm.ts', import.meta.url).pathname,
-        '--established', String(established), '--time-wait', String(timeWait), '--ports', '8',
+        '--established',
+        String(established),
+        '--time-wait',
+        String(timeWait),
+        '--ports',
+        '8',
       ];
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
       children.push(child);

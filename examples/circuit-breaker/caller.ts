@@ -47,7 +47,14 @@ interface Stock {
 export async function startCaller(o: CallerOptions): Promise<Caller> {
   const timeoutMs = o.timeoutMs ?? 150;
   const pool = new Pool(o.inventoryUrl, { connections: 64, keepAliveTimeout: 30_000 });
-  const stats: CallerStats = { fromBackend: 0, fallbacks: 0, timeouts: 0, shortCircuited: 0, breakerOpens: 0, errors: 0 };
+  const stats: CallerStats = {
+    fromBackend: 0,
+    fallbacks: 0,
+    timeouts: 0,
+    shortCircuited: 0,
+    breakerOpens: 0,
+    errors: 0,
+  };
 
   async function fetchStock(id: string, signal?: AbortSignal): Promise<Stock> {
     const res = await pool.request({ path: `/stock/${id}`, method: 'GET', signal });

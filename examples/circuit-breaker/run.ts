@@ -75,13 +75,22 @@ export async function run(o: RunOptions): Promise<RunSummary> {
       const latency = Math.round((o.latencyMinMs + o.latencyMaxMs) / 2);
       proxy = await createProxyServer({
         api: false,
-        proxies: [{
-          name: 'inventory',
-          listen: '127.0.0.1:0',
-          upstream: new URL(upstreamUrl).host,
-          mode: 'http',
-          toxics: [{ name: 'slow', type: 'latency', toxicity: o.toxicity, attributes: { latency, jitter: o.latencyMaxMs - latency } }],
-        }],
+        proxies: [
+          {
+            name: 'inventory',
+            listen: '127.0.0.1:0',
+            upstream: new URL(upstreamUrl).host,
+            mode: 'http',
+            toxics: [
+              {
+                name: 'slow',
+                type: 'latency',
+                toxicity: o.toxicity,
+                attributes: { latency, jitter: o.latencyMaxMs - latency },
+              },
+            ],
+          },
+        ],
       });
       closers.push(() => proxy!.close());
       inventoryUrl = `http://${proxy.proxy('inventory')!.listen}`;
@@ -160,11 +169,13 @@ function parseCli(argv: string[]): { options: RunOptions; json: boolean } {
   const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number) => {
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number between ${min} and ${max}, not '${raw}'`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new Error(`--${name} must be a number between ${min} and ${max}, not '${raw}'`);
     return n;
   };
   const [lo, hi] = (values.latency ?? `${DEFAULTS.latencyMinMs}-${DEFAULTS.latencyMaxMs}`).split('-').map(Number);
-  if (!Number.isFinite(lo) || !Number.isFinite(hi ?? lo) || (hi ?? lo!) < lo!) throw new Error(`--latency takes MIN-MAX in ms, not '${values.latency}'`);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi ?? lo) || (hi ?? lo!) < lo!)
+    throw new Error(`--latency takes MIN-MAX in ms, not '${values.latency}'`);
   return {
     json: Boolean(values.json),
     options: {
@@ -175,7 +186,13 @@ function parseCli(argv: string[]): { options: RunOptions; json: boolean } {
       latencyMinMs: lo!,
       latencyMaxMs: hi ?? lo!,
       timeoutMs: num('timeout-ms', values['timeout-ms'], DEFAULTS.timeoutMs, 1, 600_000),
-      errorThresholdPercentage: num('error-threshold', values['error-threshold'], DEFAULTS.errorThresholdPercentage, 0, 100),
+      errorThresholdPercentage: num(
+        'error-threshold',
+        values['error-threshold'],
+        DEFAULTS.errorThresholdPercentage,
+        0,
+        100,
+      ),
       resetTimeoutMs: num('reset-ms', values['reset-ms'], DEFAULTS.resetTimeoutMs, 1, 600_000),
       upstream: values.upstream,
       via: values.via,

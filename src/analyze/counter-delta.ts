@@ -121,7 +121,11 @@ export function selectRows(rows: readonly CounterRow[], selection: CounterSelect
 
 /** The section names a reading has, as `--section` accepts them. */
 export function sectionNames(counters: Counters): string[] {
-  return [...Object.keys(counters.sections), 'sockstat', ...Object.keys(counters.sockstat).map((s) => SOCKSTAT_PREFIX + s)];
+  return [
+    ...Object.keys(counters.sections),
+    'sockstat',
+    ...Object.keys(counters.sockstat).map((s) => SOCKSTAT_PREFIX + s),
+  ];
 }
 
 /** Those of `wanted` that name no section of this reading. */
@@ -131,10 +135,7 @@ export function unknownSections(counters: Counters, wanted: readonly string[]): 
 }
 
 /** Regroup rows by section, the way the kernel groups them, with one number picked per row. */
-export function groupRows(
-  rows: readonly CounterRow[],
-  pick: (row: CounterRow) => number | undefined,
-): Counters {
+export function groupRows(rows: readonly CounterRow[], pick: (row: CounterRow) => number | undefined): Counters {
   const sections: Counters['sections'] = {};
   const sockstat: Counters['sockstat'] = {};
   for (const row of rows) {

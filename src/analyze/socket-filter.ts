@@ -101,4 +101,3 @@ export function compileFilter(filter: SocketFilter): RowPredicate {
     return true;
   };
 }
-

@@ -13,8 +13,18 @@ export type ListedSocket = Socket & { acceptQueueMax?: number | null };
 
 /** Where each number of a socket sits in its row. */
 export const R = {
-  state: 0, txQueue: 1, rxQueue: 2, timer: 3, timerTicks: 4, retransmits: 5, uid: 6, timeout: 7,
-  inode: 8, localPort: 9, remotePort: 10, acceptQueueMax: 11,
+  state: 0,
+  txQueue: 1,
+  rxQueue: 2,
+  timer: 3,
+  timerTicks: 4,
+  retransmits: 5,
+  uid: 6,
+  timeout: 7,
+  inode: 8,
+  localPort: 9,
+  remotePort: 10,
+  acceptQueueMax: 11,
 } as const;
 const ROW_FIELDS = 12;
 
@@ -24,12 +34,23 @@ const LISTEN = stateCode('LISTEN');
 // less) as a u32, which takes 40% less memory than doubles for all; a listing of many connections
 // spends much of its time touching fresh memory. Fields the kernel's struct was too short to carry
 // are known by count: TI follows the struct's order, so they are the last ones.
-const WIDE_FIELDS: number[] = [TI.pacingRate, TI.bytesAcked, TI.bytesReceived, TI.deliveryRate, TI.busyUs, TI.rwndLimitedUs, TI.sndbufLimitedUs, TI.bytesSent, TI.bytesRetrans];
+const WIDE_FIELDS: number[] = [
+  TI.pacingRate,
+  TI.bytesAcked,
+  TI.bytesReceived,
+  TI.deliveryRate,
+  TI.busyUs,
+  TI.rwndLimitedUs,
+  TI.sndbufLimitedUs,
+  TI.bytesSent,
+  TI.bytesRetrans,
+];
 const INFO_WIDE = WIDE_FIELDS.length;
 const INFO_NARROW = TCP_INFO_FIELDS - INFO_WIDE;
 /** For each TI field, its place in the wide array (>= 0) or, as ~place, in the narrow one. */
 const INFO_SLOT = new Int8Array(TCP_INFO_FIELDS);
-for (let f = 0, wide = 0, narrow = 0; f < TCP_INFO_FIELDS; f++) INFO_SLOT[f] = WIDE_FIELDS.includes(f) ? wide++ : ~narrow++;
+for (let f = 0, wide = 0, narrow = 0; f < TCP_INFO_FIELDS; f++)
+  INFO_SLOT[f] = WIDE_FIELDS.includes(f) ? wide++ : ~narrow++;
 
 // Sockets are kept in blocks: a listing grows without copying what it already holds.
 const BLOCK_BITS = 12;
@@ -156,7 +177,9 @@ export class SocketListing {
     const at = i & MASK;
     if ((this.flagBlocks[b]![at]! & HAS_INFO) === 0 || field >= this.infoCountBlocks[b]![at]!) return NaN;
     const slot = INFO_SLOT[field]!;
-    return slot >= 0 ? this.infoWideBlocks[b]![at * INFO_WIDE + slot]! : this.infoNarrowBlocks[b]![at * INFO_NARROW + ~slot]!;
+    return slot >= 0
+      ? this.infoWideBlocks[b]![at * INFO_WIDE + slot]!
+      : this.infoNarrowBlocks[b]![at * INFO_NARROW + ~slot]!;
   }
 
   skmemValue(i: number, field: number): number {
@@ -175,11 +198,26 @@ export class SocketListing {
   socket(i: number): ListedSocket {
     const g = (f: number) => this.get(i, f);
     const row: TcpRow = {
-      family: this.family[i]!, state: g(R.state), localPort: g(R.localPort), remotePort: g(R.remotePort),
-      txQueue: g(R.txQueue), rxQueue: g(R.rxQueue), timer: g(R.timer), timerTicks: g(R.timerTicks),
-      retransmits: g(R.retransmits), uid: g(R.uid), timeout: g(R.timeout), inode: g(R.inode),
+      family: this.family[i]!,
+      state: g(R.state),
+      localPort: g(R.localPort),
+      remotePort: g(R.remotePort),
+      txQueue: g(R.txQueue),
+      rxQueue: g(R.rxQueue),
+      timer: g(R.timer),
+      timerTicks: g(R.timerTicks),
+      retransmits: g(R.retransmits),
+      uid: g(R.uid),
+      timeout: g(R.timeout),
+      inode: g(R.inode),
       // Addresses come from the stored strings below.
-      buf: EMPTY, addressHex: false, localAt: 0, remoteAt: 0, acceptQueueMax: g(R.acceptQueueMax), info: undefined, hasInfo: false,
+      buf: EMPTY,
+      addressHex: false,
+      localAt: 0,
+      remoteAt: 0,
+      acceptQueueMax: g(R.acceptQueueMax),
+      info: undefined,
+      hasInfo: false,
     };
     const s: ListedSocket = toSocket(row);
     s.local.address = this.local[i]!;

@@ -62,7 +62,9 @@ export interface RttSpread {
 }
 
 /** Upper bounds of the RTT distribution, ms: loopback and a LAN below 1 ms, a continent near 100 ms. */
-export const RTT_BOUNDS_MS: readonly number[] = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+export const RTT_BOUNDS_MS: readonly number[] = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+];
 
 export interface Group {
   key: string;
@@ -222,7 +224,8 @@ function sortBy(key: SortKey, l: SocketListing): (a: number, b: number) => numbe
     case 'rtt':
       return (a, b) => info(b, TI.rttUs) - info(a, TI.rttUs);
     case 'retrans':
-      return (a, b) => info(b, TI.totalRetrans) - info(a, TI.totalRetrans) || l.get(b, R.retransmits) - l.get(a, R.retransmits);
+      return (a, b) =>
+        info(b, TI.totalRetrans) - info(a, TI.totalRetrans) || l.get(b, R.retransmits) - l.get(a, R.retransmits);
     case 'sendq':
       return (a, b) => l.get(b, R.txQueue) - l.get(a, R.txQueue);
   }

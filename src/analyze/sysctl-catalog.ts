@@ -97,7 +97,9 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
       'Limit on half-open (SYN_RECV) requests, enforced only while tcp_syncookies is 0. With cookies on, a SYN ' +
       "queue full at the listener's backlog answers with cookies instead of dropping.",
     advice: every(
-      noOpinion('irrelevant while tcp_syncookies=1 (recommended); only if you turn cookies off, raise it above your listen backlog'),
+      noOpinion(
+        'irrelevant while tcp_syncookies=1 (recommended); only if you turn cookies off, raise it above your listen backlog',
+      ),
     ),
   },
   {
@@ -157,7 +159,9 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
     what:
       'How long (ms) after entering TIME_WAIT a socket may hand its port to a new connection under tcp_tw_reuse. ' +
       "Below the peer's timestamp clock tick, PAWS can reject the new connection's packets.",
-    advice: every(noOpinion("1000 ms is safe with any peer's timestamp clock; keep keep-alive on rather than shaving this")),
+    advice: every(
+      noOpinion("1000 ms is safe with any peer's timestamp clock; keep keep-alive on rather than shaving this"),
+    ),
   },
   {
     name: 'net.ipv4.tcp_fin_timeout',
@@ -165,7 +169,7 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
     scope: 'netns',
     default: '60',
     what:
-      'How long a socket the application already closed waits in FIN_WAIT_2 for the peer\'s FIN. It does NOT ' +
+      "How long a socket the application already closed waits in FIN_WAIT_2 for the peer's FIN. It does NOT " +
       'shorten TIME_WAIT, which lasts a fixed 60 s on Linux.',
     advice: listeners(
       {
@@ -184,7 +188,9 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
     what:
       'Cap on TIME_WAIT sockets; past it, new ones are destroyed at once (TCPTimeWaitOverflow, "time wait bucket ' +
       'table overflow"), losing the protection TIME_WAIT exists for.',
-    advice: every(noOpinion('raise it only if TCPTimeWaitOverflow grows (tcplens counters); never lower it to hide TIME_WAIT')),
+    advice: every(
+      noOpinion('raise it only if TCPTimeWaitOverflow grows (tcplens counters); never lower it to hide TIME_WAIT'),
+    ),
   },
   {
     name: 'net.ipv4.ip_local_port_range',
@@ -273,10 +279,12 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
     scope: 'netns',
     default: '5',
     what:
-      "SYN-ACK retransmissions for a handshake whose final ACK never comes (at 1, 3, 7, 15 and 31 s; given up " +
+      'SYN-ACK retransmissions for a handshake whose final ACK never comes (at 1, 3, 7, 15 and 31 s; given up ' +
       'at ~63 s); the request holds a SYN-queue slot meanwhile.',
     advice: every(
-      noOpinion('with syncookies on, a full SYN queue falls back to cookies, so lowering this buys little and hurts clients on lossy links'),
+      noOpinion(
+        'with syncookies on, a full SYN queue falls back to cookies, so lowering this buys little and hurts clients on lossy links',
+      ),
     ),
   },
   {
@@ -296,7 +304,7 @@ export const SYSCTL_CATALOG: readonly KnobInfo[] = [
     scope: 'global',
     default: '1000',
     what:
-      "Per-CPU queue of received packets waiting for protocol processing (RPS, veth, loopback, non-NAPI drivers); " +
+      'Per-CPU queue of received packets waiting for protocol processing (RPS, veth, loopback, non-NAPI drivers); ' +
       "overflows are dropped and counted in /proc/net/softnet_stat's second column.",
     advice: {
       server: noOpinion("raise it (e.g. to 16384) if /proc/net/softnet_stat's second column grows"),

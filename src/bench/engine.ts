@@ -342,7 +342,12 @@ class Connection implements TransportEvents {
   onData(b: Buffer, n: number): void {
     this.engine.rec.bytesRead += n;
     if (!this.parser.execute(b, 0, n)) {
-      this.fail('parse', this.inflight === 0 ? `bytes with no request outstanding (more than the last response's framing said): ${this.parser.error}` : `bad response: ${this.parser.error}`);
+      this.fail(
+        'parse',
+        this.inflight === 0
+          ? `bytes with no request outstanding (more than the last response's framing said): ${this.parser.error}`
+          : `bad response: ${this.parser.error}`,
+      );
     }
   }
 

@@ -16,11 +16,14 @@ const MEANINGS: Record<string, string> = {
   ENOTFOUND: 'the host name did not resolve',
   EAI_AGAIN: 'DNS did not answer in time',
   timeout: 'no complete response within --timeout: the server is slow or stalled',
-  'connect-timeout': 'no connection within --connect-timeout: SYNs dropped (a full SYN or accept queue, a firewall) or the host is down',
+  'connect-timeout':
+    'no connection within --connect-timeout: SYNs dropped (a full SYN or accept queue, a firewall) or the host is down',
   parse: 'the response was not valid HTTP/1.x, or arrived with no request outstanding',
-  closed: 'the server closed the connection before answering a request on it (an idle keep-alive close racing a new request, or a crash)',
+  closed:
+    'the server closed the connection before answering a request on it (an idle keep-alive close racing a new request, or a crash)',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'the server certificate is self-signed: use --insecure for a test server',
-  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed root: use --insecure for a test server',
+  SELF_SIGNED_CERT_IN_CHAIN:
+    'the certificate chain ends in an untrusted self-signed root: use --insecure for a test server',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate chain is incomplete or untrusted',
   CERT_HAS_EXPIRED: 'the server certificate has expired',
   ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate is not for this host name',

@@ -40,7 +40,15 @@ function isNew(timerTicks: number): boolean {
 }
 
 function sample(): FootprintSample {
-  const s: FootprintSample = { t: 0, atMs: 0, timeWaitClient: 0, timeWaitServer: 0, ephemeral: 0, timeWaitClientNew: 0, timeWaitServerNew: 0 };
+  const s: FootprintSample = {
+    t: 0,
+    atMs: 0,
+    timeWaitClient: 0,
+    timeWaitServer: 0,
+    ephemeral: 0,
+    timeWaitClientNew: 0,
+    timeWaitServerNew: 0,
+  };
   seen.fill(0);
   // The host's one scan decides each TIME_WAIT's side (host/time-wait-side.ts), as doctor and the exporter do.
   scanHostSockets({}, (row, side) => {

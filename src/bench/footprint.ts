@@ -69,7 +69,11 @@ export function readTimeWaitReuse(address: string): TimeWaitReuse | undefined {
  * The newest sample taken by atMs (plus half a second, as a second's figure is read at its end),
  * unless it is older than maxAgeMs: a stale count is worse than none, so the caller shows a gap.
  */
-export function sampleAt(samples: readonly FootprintSample[], atMs: number, maxAgeMs = 1500): FootprintSample | undefined {
+export function sampleAt(
+  samples: readonly FootprintSample[],
+  atMs: number,
+  maxAgeMs = 1500,
+): FootprintSample | undefined {
   let found: FootprintSample | undefined;
   for (const s of samples) if (s.atMs <= atMs + 500) found = s;
   return found && atMs - found.atMs <= maxAgeMs ? found : undefined;
@@ -81,7 +85,11 @@ export function sampleAt(samples: readonly FootprintSample[], atMs: number, maxA
  * same clock (performance.timeOrigin + now() on their thread), so a warm-up before the measured
  * part, or a sampler started earlier, shifts nothing.
  */
-export function placeSamples(timeline: TimelinePoint[], samples: readonly FootprintSample[], measuredFromMs: number): void {
+export function placeSamples(
+  timeline: TimelinePoint[],
+  samples: readonly FootprintSample[],
+  measuredFromMs: number,
+): void {
   for (const point of timeline) {
     const k = sampleAt(samples, measuredFromMs + point.t * 1000);
     if (k) {
@@ -124,7 +132,9 @@ export interface FootprintHandle {
  * Peaks and baselines of the measured part: from the sample marked at the end of warm-up (else the
  * first, taken before the load starts: see ready). Pure.
  */
-export function summarizeSamples(all: readonly FootprintSample[]): Pick<
+export function summarizeSamples(
+  all: readonly FootprintSample[],
+): Pick<
   KernelFootprint,
   | 'timeWaitPeak'
   | 'timeWaitPeakClientSide'
@@ -137,7 +147,10 @@ export function summarizeSamples(all: readonly FootprintSample[]): Pick<
   | 'timeWaitAddedServerSide'
   | 'ephemeralPortsPeak'
 > {
-  const from = Math.max(0, all.findIndex((s) => s.mark));
+  const from = Math.max(
+    0,
+    all.findIndex((s) => s.mark),
+  );
   const samples = all.slice(from);
   const base = samples[0];
   const peak = (f: (s: FootprintSample) => number) => samples.reduce((m, s) => Math.max(m, f(s)), 0);

@@ -32,8 +32,12 @@ function mergeKernel(parts: (KernelFootprint | undefined)[]): KernelFootprint | 
     timeWaitAtStartServerSide: sum((k) => k.timeWaitAtStartServerSide ?? 0),
     // Results from older versions have only the peaks: their own share is the peak above the start.
     timeWaitAdded: sum((k) => k.timeWaitAdded ?? Math.max(0, k.timeWaitPeak - (k.timeWaitAtStart ?? 0))),
-    timeWaitAddedClientSide: sum((k) => k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0))),
-    timeWaitAddedServerSide: sum((k) => k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0))),
+    timeWaitAddedClientSide: sum(
+      (k) => k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0)),
+    ),
+    timeWaitAddedServerSide: sum(
+      (k) => k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0)),
+    ),
     ephemeralPortsPeak: Math.max(...ks.map((k) => k.ephemeralPortsPeak)),
     ephemeralPortsUsable: Math.min(...ks.map((k) => k.ephemeralPortsUsable)),
     samples: sum((k) => k.samples),
@@ -70,7 +74,9 @@ export function mergeResults(results: BenchResult[], names?: readonly string[]):
       );
     }
     if (r?.tool !== 'tcplens' || typeof r.histogram !== 'string') {
-      throw new UsageError(`${names ? `${nameOf(names, i)}: ` : ''}bench merge takes files written by tcplens bench --json`);
+      throw new UsageError(
+        `${names ? `${nameOf(names, i)}: ` : ''}bench merge takes files written by tcplens bench --json`,
+      );
     }
   });
   if (names) {
@@ -93,10 +99,15 @@ export function mergeResults(results: BenchResult[], names?: readonly string[]):
   if (names) {
     // Machines loading one target at the same time add up; different targets, or a fixed rate with a closed loop, do not.
     const targets = [...new Set(results.map((r) => r.target))];
-    if (targets.length > 1) throw new UsageError(`cannot merge runs against different targets (${targets.join(', ')}): merge adds up machines loading one target`);
+    if (targets.length > 1)
+      throw new UsageError(
+        `cannot merge runs against different targets (${targets.join(', ')}): merge adds up machines loading one target`,
+      );
     const withRate = results.filter((r) => r.rate !== undefined).length;
     if (withRate > 0 && withRate < results.length) {
-      throw new UsageError('cannot merge runs with -R (open model) and without it: their latencies are measured from different moments');
+      throw new UsageError(
+        'cannot merge runs with -R (open model) and without it: their latencies are measured from different moments',
+      );
     }
   }
   const latency = newHistogram();
@@ -114,7 +125,8 @@ export function mergeResults(results: BenchResult[], names?: readonly string[]):
   let connectionsFromWarmup: number | undefined;
   for (const r of results) {
     if (r.connectErrors !== undefined) connectErrors = (connectErrors ?? 0) + r.connectErrors;
-    if (r.connectionsFromWarmup !== undefined) connectionsFromWarmup = (connectionsFromWarmup ?? 0) + r.connectionsFromWarmup;
+    if (r.connectionsFromWarmup !== undefined)
+      connectionsFromWarmup = (connectionsFromWarmup ?? 0) + r.connectionsFromWarmup;
     addEncoded(latency, r.histogram);
     addEncoded(connect, r.connectHistogram);
     addEncoded(tls, r.tlsHistogram);

@@ -61,7 +61,13 @@ export interface Progress {
 }
 
 /** What the engines report once a second, added up over threads. */
-type OnSecond = (completed: number, failed: number, connectErrors: number, lastRequests: number, lastP99: number) => void;
+type OnSecond = (
+  completed: number,
+  failed: number,
+  connectErrors: number,
+  lastRequests: number,
+  lastP99: number,
+) => void;
 
 /** A run's result, and when its measured part began (ms since the epoch) to place kernel samples on its timeline. */
 interface Measured {
@@ -86,18 +92,26 @@ async function plan(o: BenchOptions): Promise<Plan> {
   const method = (o.method ?? 'GET').toUpperCase();
   // Connection: close asks the server to close after every response: keep-alive in name only.
   if (asksClose(o.headers) && o.keepAlive === true) {
-    throw new UsageError('-H "Connection: close" means a new connection per request: leave it out for keep-alive, or use --no-keepalive');
+    throw new UsageError(
+      '-H "Connection: close" means a new connection per request: leave it out for keep-alive, or use --no-keepalive',
+    );
   }
   const keepAlive = asksClose(o.headers) ? false : (o.keepAlive ?? true);
   const pipelining = o.pipelining ?? 1;
-  if (o.connections !== undefined && (!Number.isInteger(o.connections) || o.connections < 1)) throw new UsageError('-c must be at least 1');
+  if (o.connections !== undefined && (!Number.isInteger(o.connections) || o.connections < 1))
+    throw new UsageError('-c must be at least 1');
   if (o.rate !== undefined && !(o.rate > 0)) throw new UsageError('-R (rate) must be more than 0 requests per second');
-  if (o.requests !== undefined && (!Number.isInteger(o.requests) || o.requests < 1)) throw new UsageError('-n must be at least 1');
+  if (o.requests !== undefined && (!Number.isInteger(o.requests) || o.requests < 1))
+    throw new UsageError('-n must be at least 1');
   // More connections than requests would open connections that never carry one.
   const connections = Math.min(o.connections ?? 64, o.requests ?? Infinity);
   if (o.durationS !== undefined && !(o.durationS > 0)) throw new UsageError('-d must be more than 0 seconds');
-  if (o.rate !== undefined && pipelining > 1) throw new UsageError('-R and -p cannot go together: the open model sends one request at a time per connection');
-  if (!keepAlive && pipelining > 1) throw new UsageError('--no-keepalive and -p cannot go together: a connection that closes after one response cannot pipeline');
+  if (o.rate !== undefined && pipelining > 1)
+    throw new UsageError('-R and -p cannot go together: the open model sends one request at a time per connection');
+  if (!keepAlive && pipelining > 1)
+    throw new UsageError(
+      '--no-keepalive and -p cannot go together: a connection that closes after one response cannot pipeline',
+    );
   // Every connection is a file descriptor; a few more are needed for the rest of the process.
   try {
     const { soft } = readOpenFilesLimit();
@@ -119,9 +133,11 @@ async function plan(o: BenchOptions): Promise<Plan> {
   }
   await preflight(address, target.port, o.connectTimeoutMs ?? 5000);
   const local = isLocalAddress(address);
-  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1)) throw new UsageError('-w must be at least 1');
+  if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1))
+    throw new UsageError('-w must be at least 1');
   const asked = o.connections ?? 64;
-  if (o.workers !== undefined && o.workers > asked) throw new UsageError(`-w ${o.workers} needs at least as many connections (-c ${asked})`);
+  if (o.workers !== undefined && o.workers > asked)
+    throw new UsageError(`-w ${o.workers} needs at least as many connections (-c ${asked})`);
   // Every thread needs a connection, and with -n a request, of its own.
   const workers = Math.min(o.workers ?? (local ? 1 : Math.max(1, availableParallelism())), connections);
   return {
@@ -138,7 +154,12 @@ async function plan(o: BenchOptions): Promise<Plan> {
       pipelining,
       keepAlive,
       requests: o.requests,
-      durationMs: o.requests === undefined ? (o.durationS ?? 10) * 1000 : o.durationS === undefined ? undefined : o.durationS * 1000,
+      durationMs:
+        o.requests === undefined
+          ? (o.durationS ?? 10) * 1000
+          : o.durationS === undefined
+            ? undefined
+            : o.durationS * 1000,
       ratePerSec: o.rate,
       timeoutMs: o.timeoutMs ?? 10_000,
       connectTimeoutMs: o.connectTimeoutMs ?? 5000,
@@ -211,7 +232,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   };
   let measured: Measured;
   try {
-    measured = p.workers === 1 ? await runHere(p, targetForEngine, o, progress, onMeasuring) : await runOnWorkers(p, o, progress, onMeasuring);
+    measured =
+      p.workers === 1
+        ? await runHere(p, targetForEngine, o, progress, onMeasuring)
+        : await runOnWorkers(p, o, progress, onMeasuring);
   } catch (err) {
     await footprint?.stop();
     throw err;
@@ -234,7 +258,13 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   return result;
 }
 
-async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSecond, onMeasuring: (atMs: number) => void): Promise<Measured> {
+async function runHere(
+  p: Plan,
+  target: Target,
+  o: BenchOptions,
+  progress: OnSecond,
+  onMeasuring: (atMs: number) => void,
+): Promise<Measured> {
   const engine = new Engine({
     ...p.engine,
     target,
@@ -253,7 +283,10 @@ async function runHere(p: Plan, target: Target, o: BenchOptions, progress: OnSec
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }
-  return { result: engineResult(engine, { target: p.target.url.href, mode: p.mode, method: p.method }), measuredFromMs: engine.measuredFromMs };
+  return {
+    result: engineResult(engine, { target: p.target.url.href, mode: p.mode, method: p.method }),
+    measuredFromMs: engine.measuredFromMs,
+  };
 }
 
 interface WorkerMessage {
@@ -268,10 +301,21 @@ interface WorkerMessage {
   message?: string;
 }
 
-async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond, onMeasuring: (atMs: number) => void): Promise<Measured> {
+async function runOnWorkers(
+  p: Plan,
+  o: BenchOptions,
+  progress: OnSecond,
+  onMeasuring: (atMs: number) => void,
+): Promise<Measured> {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const url = new URL(`./engine-worker${ext}`, import.meta.url);
-  const states = Array.from({ length: p.workers }, () => ({ completed: 0, failed: 0, connectErrors: 0, lastRequests: 0, lastP99: 0 }));
+  const states = Array.from({ length: p.workers }, () => ({
+    completed: 0,
+    failed: 0,
+    connectErrors: 0,
+    lastRequests: 0,
+    lastP99: 0,
+  }));
   const workers: Worker[] = [];
   const pending = states.map((state, i) => {
     const e = p.engine;
@@ -288,7 +332,13 @@ async function runOnWorkers(p: Plan, o: BenchOptions, progress: OnSecond, onMeas
     return new Promise<Measured>((resolve, reject) => {
       w.on('message', (m: WorkerMessage) => {
         if (m.type === 'second') {
-          Object.assign(state, { completed: m.completed, failed: m.failed, connectErrors: m.connectErrors, lastRequests: m.lastRequests, lastP99: m.lastP99 });
+          Object.assign(state, {
+            completed: m.completed,
+            failed: m.failed,
+            connectErrors: m.connectErrors,
+            lastRequests: m.lastRequests,
+            lastP99: m.lastP99,
+          });
           if (i === 0) {
             const sum = (f: (s: (typeof states)[number]) => number) => states.reduce((a, s) => a + f(s), 0);
             progress(

@@ -14,13 +14,22 @@ import type { Engine } from './engine.ts';
  */
 export function clampPercentiles(p: Percentiles): Percentiles {
   const clamp = (x: number) => Math.min(p.max, Math.max(p.min, x));
-  return { ...p, p50: clamp(p.p50), p75: clamp(p.p75), p90: clamp(p.p90), p99: clamp(p.p99), p999: clamp(p.p999), p9999: clamp(p.p9999) };
+  return {
+    ...p,
+    p50: clamp(p.p50),
+    p75: clamp(p.p75),
+    p90: clamp(p.p90),
+    p99: clamp(p.p99),
+    p999: clamp(p.p999),
+    p9999: clamp(p.p9999),
+  };
 }
 
 /** Percentiles of a microsecond histogram, in milliseconds. */
 export function percentilesMs(h: hdr.Histogram): Percentiles {
   const ms = (us: number) => Math.round(us) / 1000;
-  if (h.totalCount === 0) return { p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, min: 0, mean: 0, stdev: 0 };
+  if (h.totalCount === 0)
+    return { p50: 0, p75: 0, p90: 0, p99: 0, p999: 0, p9999: 0, max: 0, min: 0, mean: 0, stdev: 0 };
   return clampPercentiles({
     p50: ms(h.getValueAtPercentile(50)),
     p75: ms(h.getValueAtPercentile(75)),
@@ -78,7 +87,12 @@ export function summarize(d: RunData): BenchResult {
     if (n > 0) statuses[String(code)] = n;
   });
   const errorDetails: ErrorDetail[] = [...d.errors]
-    .map(([code, e]) => ({ code, count: e.count, first: oneLineMessage(e.first), meaning: errorMeaning(code, e.first) }))
+    .map(([code, e]) => ({
+      code,
+      count: e.count,
+      first: oneLineMessage(e.first),
+      meaning: errorMeaning(code, e.first),
+    }))
     .sort((a, b) => b.count - a.count);
   const errors = Object.fromEntries(errorDetails.map((e) => [e.code, e.count]));
   const timeline: TimelinePoint[] = d.timeline.map((s) => {
@@ -130,7 +144,10 @@ export function summarize(d: RunData): BenchResult {
 }
 
 /** The result of one engine's run (this thread's, or one worker's). */
-export function engineResult(engine: Engine, meta: { target: string; mode: 'keepalive' | 'close'; method: string }): BenchResult {
+export function engineResult(
+  engine: Engine,
+  meta: { target: string; mode: 'keepalive' | 'close'; method: string },
+): BenchResult {
   const r = engine.rec;
   const c = engine.config;
   const result = summarize({

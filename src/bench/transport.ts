@@ -90,18 +90,35 @@ interface RawHandle {
 function loadRawBinding(): RawBinding | undefined {
   if (process.env.TCPLENS_BENCH_TRANSPORT === 'socket') return undefined;
   try {
-    const tcp = legacyBinding('tcp_wrap') as (Record<string, unknown> & { constants?: { SOCKET?: number } }) | undefined;
+    const tcp = legacyBinding('tcp_wrap') as
+      | (Record<string, unknown> & { constants?: { SOCKET?: number } })
+      | undefined;
     const stream = legacyBinding('stream_wrap');
     if (!tcp || !stream) return undefined;
     const state = stream.streamBaseState as Int32Array | undefined;
     const k = stream.kReadBytesOrError as number | undefined;
     const kAsync = stream.kLastWriteWasAsync as number | undefined;
     const shapes = [tcp.TCP, tcp.TCPConnectWrap, stream.WriteWrap, stream.ShutdownWrap];
-    if (shapes.some((f) => typeof f !== 'function') || !state || typeof k !== 'number' || typeof kAsync !== 'number' || typeof tcp.constants?.SOCKET !== 'number') {
+    if (
+      shapes.some((f) => typeof f !== 'function') ||
+      !state ||
+      typeof k !== 'number' ||
+      typeof kAsync !== 'number' ||
+      typeof tcp.constants?.SOCKET !== 'number'
+    ) {
       return undefined;
     }
     const proto = (tcp.TCP as { prototype: Record<string, unknown> }).prototype;
-    for (const m of ['useUserBuffer', 'connect', 'connect6', 'readStart', 'writeBuffer', 'shutdown', 'setNoDelay', 'close']) {
+    for (const m of [
+      'useUserBuffer',
+      'connect',
+      'connect6',
+      'readStart',
+      'writeBuffer',
+      'shutdown',
+      'setNoDelay',
+      'close',
+    ]) {
       if (typeof proto[m] !== 'function') return undefined;
     }
     return {
@@ -255,7 +272,8 @@ class RawTransport implements Transport {
     const w = (writeReq ??= newWriteReq());
     w.handle = this.handle;
     const err = this.handle.writeBuffer(w, data);
-    if (streamState![kWriteAsync]) writeReq = undefined; // w now belongs to the queued write
+    if (streamState![kWriteAsync])
+      writeReq = undefined; // w now belongs to the queued write
     else w.handle = undefined;
     if (err < 0) {
       const code = errorName(err);
@@ -309,7 +327,13 @@ class SocketTransport implements Transport {
     this.events = events;
     let s: Socket;
     if (o.tls) {
-      s = tlsConnect({ host: o.host, port: o.port, servername: o.tls.servername, rejectUnauthorized: o.tls.rejectUnauthorized, ALPNProtocols: ['http/1.1'] });
+      s = tlsConnect({
+        host: o.host,
+        port: o.port,
+        servername: o.tls.servername,
+        rejectUnauthorized: o.tls.rejectUnauthorized,
+        ALPNProtocols: ['http/1.1'],
+      });
       s.on('secureConnect', () => this.events.onSecure());
       s.on('data', (b: Buffer) => this.events.onData(b, b.length));
     } else {

@@ -1,7 +1,14 @@
 // Sentences computed from a run's numbers: what the load did to the kernel and what follows from it.
 
 import { resetReasonMeaning } from '../analyze/reset-reasons.ts';
-import type { BenchResult, KernelFootprint, TimeWaitReuse, TracedReset, TracedResets, Verdict } from '../model/bench-result.ts';
+import type {
+  BenchResult,
+  KernelFootprint,
+  TimeWaitReuse,
+  TracedReset,
+  TracedResets,
+  Verdict,
+} from '../model/bench-result.ts';
 import { formatCount } from '../text/number.ts';
 
 /** TIME_WAIT lasts a fixed 60 s on Linux (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not change it. */
@@ -22,7 +29,12 @@ export interface ReuseAnswer {
  * host's other addresses does not count, though its packets go through lo. Pure.
  */
 export function timeWaitReuse(s: TimeWaitReuse | undefined): ReuseAnswer {
-  if (!s) return { applies: undefined, setting: 'tcp_tw_reuse', fix: 'set tcp_tw_reuse=1 on this client (it needs tcp_timestamps)' };
+  if (!s)
+    return {
+      applies: undefined,
+      setting: 'tcp_tw_reuse',
+      fix: 'set tcp_tw_reuse=1 on this client (it needs tcp_timestamps)',
+    };
   const setting = `tcp_tw_reuse=${s.tcpTwReuse}${s.tcpTwReuse === 2 ? ' (loopback only)' : ''}`;
   if (s.tcpTimestamps === 0) {
     return {
@@ -32,7 +44,8 @@ export function timeWaitReuse(s: TimeWaitReuse | undefined): ReuseAnswer {
     };
   }
   if (s.tcpTwReuse === 1 || (s.tcpTwReuse === 2 && s.targetIsLoopback)) return { applies: true, setting };
-  if (s.tcpTwReuse === 2) return { applies: false, setting, fix: 'set tcp_tw_reuse=1 on this client (2 covers loopback targets only)' };
+  if (s.tcpTwReuse === 2)
+    return { applies: false, setting, fix: 'set tcp_tw_reuse=1 on this client (2 covers loopback targets only)' };
   return { applies: false, setting, fix: 'set tcp_tw_reuse=1 on this client (it needs tcp_timestamps)' };
 }
 
@@ -49,14 +62,17 @@ type VerdictInput = Pick<
   | 'errorDetails'
   | 'rate'
   | 'connectErrors'
-> & Partial<Pick<BenchResult, 'statuses' | 'resetsTraced' | 'target'>>;
+> &
+  Partial<Pick<BenchResult, 'statuses' | 'resetsTraced' | 'target'>>;
 
 /**
  * New connections per second that take a port: in close mode every request's, with keep-alive the
  * reconnections beyond the first pool (the server closed them). A pool opened during warm-up is
  * not in connectionsOpened: every measured connection then replaced one.
  */
-export function portsPerSecond(r: Pick<BenchResult, 'mode' | 'connections' | 'connectionsOpened' | 'connectionsFromWarmup' | 'durationS'>): number {
+export function portsPerSecond(
+  r: Pick<BenchResult, 'mode' | 'connections' | 'connectionsOpened' | 'connectionsFromWarmup' | 'durationS'>,
+): number {
   const firstPool = Math.max(0, r.connections - (r.connectionsFromWarmup ?? 0));
   const churn = r.mode === 'close' ? r.connectionsOpened : Math.max(0, r.connectionsOpened - firstPool);
   return r.durationS > 0 ? churn / r.durationS : 0;
@@ -108,31 +124,70 @@ const SERVER_CLEAR = 0.05;
  */
 export function timeWaitSide(r: Pick<BenchResult, 'kernel' | 'connectionsOpened' | 'durationS'>): TimeWaitSide {
   const k = r.kernel!;
-  const client = k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0));
-  const server = k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0));
+  const client =
+    k.timeWaitAddedClientSide ?? Math.max(0, k.timeWaitPeakClientSide - (k.timeWaitAtStartClientSide ?? 0));
+  const server =
+    k.timeWaitAddedServerSide ?? Math.max(0, k.timeWaitPeakServerSide - (k.timeWaitAtStartServerSide ?? 0));
   if (k.targetIsLocal) {
     const total = client + server;
-    if (total === 0) return { side: 'unknown', client, server, clientShare: 0, text: 'neither side holds TIME_WAIT from this run' };
+    if (total === 0)
+      return { side: 'unknown', client, server, clientShare: 0, text: 'neither side holds TIME_WAIT from this run' };
     const share = client / total;
-    if (share >= CLIENT_CLEAR) return { side: 'client', client, server, clientShare: share, text: 'this client holds the TIME_WAIT (it closed first)' };
+    if (share >= CLIENT_CLEAR)
+      return {
+        side: 'client',
+        client,
+        server,
+        clientShare: share,
+        text: 'this client holds the TIME_WAIT (it closed first)',
+      };
     if (share <= SERVER_CLEAR) {
       return {
-        side: 'server', client, server, clientShare: share,
+        side: 'server',
+        client,
+        server,
+        clientShare: share,
         text: `the server holds the TIME_WAIT (it closed first: server ${formatCount(server)}, client ${formatCount(client)}), so this client's ports are freed at once`,
       };
     }
-    return { side: 'both', client, server, clientShare: share, text: `both sides hold TIME_WAIT (client ${formatCount(client)}, server ${formatCount(server)})` };
+    return {
+      side: 'both',
+      client,
+      server,
+      clientShare: share,
+      text: `both sides hold TIME_WAIT (client ${formatCount(client)}, server ${formatCount(server)})`,
+    };
   }
   // Connections made within one TIME_WAIT length: what a client that closes first would hold at the end.
-  const expected = r.durationS > TIME_WAIT_SECONDS ? (r.connectionsOpened * TIME_WAIT_SECONDS) / r.durationS : r.connectionsOpened;
+  const expected =
+    r.durationS > TIME_WAIT_SECONDS ? (r.connectionsOpened * TIME_WAIT_SECONDS) / r.durationS : r.connectionsOpened;
   if (expected <= 0) return { side: 'unknown', client, server, clientShare: 0, text: 'no connection was opened' };
   const share = Math.min(1, client / expected);
   const of = `${formatCount(client)} TIME_WAIT for ${countOf(Math.round(expected), 'connection')}`;
-  if (share >= REMOTE_CLIENT_CLEAR) return { side: 'client', client, server, clientShare: share, text: `this client holds the TIME_WAIT (it closed first: ${of})` };
+  if (share >= REMOTE_CLIENT_CLEAR)
+    return {
+      side: 'client',
+      client,
+      server,
+      clientShare: share,
+      text: `this client holds the TIME_WAIT (it closed first: ${of})`,
+    };
   if (share <= SERVER_CLEAR) {
-    return { side: 'server', client, server, clientShare: share, text: `the server closed first (this client holds ${of}), so this client's ports are freed at once` };
+    return {
+      side: 'server',
+      client,
+      server,
+      clientShare: share,
+      text: `the server closed first (this client holds ${of}), so this client's ports are freed at once`,
+    };
   }
-  return { side: 'both', client, server, clientShare: share, text: `this client holds TIME_WAIT for some of its connections (${of}): both sides close first` };
+  return {
+    side: 'both',
+    client,
+    server,
+    clientShare: share,
+    text: `this client holds TIME_WAIT for some of its connections (${of}): both sides close first`,
+  };
 }
 
 export function verdict(r: VerdictInput): Verdict[] {
@@ -156,31 +211,39 @@ export function verdict(r: VerdictInput): Verdict[] {
   if (top && attempts > 0 && r.requests.failed === r.requests.total) {
     out.push({
       severity: 'critical',
-      text: r.requests.total === 0
-        ? `no connection could be opened: ${countOf(connectErrors, 'attempt')} failed with ${top.code} (${top.first}) — ${top.meaning}`
-        : connectErrors > 0
-          ? `every request failed, and ${countOf(connectErrors, 'connection attempt')}: ${top.code} (${top.first}) — ${top.meaning}`
-          : `every request failed: ${top.code} (${top.first}) — ${top.meaning}`,
+      text:
+        r.requests.total === 0
+          ? `no connection could be opened: ${countOf(connectErrors, 'attempt')} failed with ${top.code} (${top.first}) — ${top.meaning}`
+          : connectErrors > 0
+            ? `every request failed, and ${countOf(connectErrors, 'connection attempt')}: ${top.code} (${top.first}) — ${top.meaning}`
+            : `every request failed: ${top.code} (${top.first}) — ${top.meaning}`,
     });
   } else if (attempts > 0 && share >= FAILED_WARNING) {
     const what = [
       ...(r.requests.failed ? [`${formatCount(r.requests.failed)} of ${formatCount(r.requests.total)} requests`] : []),
-      ...(connectErrors ? [`${formatCount(connectErrors)} of ${countOf(connectionsWanted, 'connection attempt')}`] : []),
+      ...(connectErrors
+        ? [`${formatCount(connectErrors)} of ${countOf(connectionsWanted, 'connection attempt')}`]
+        : []),
     ].join(' and ');
     out.push({
       severity: share >= FAILED_CRITICAL ? 'critical' : 'warning',
       text:
         `${what} failed (${percent(share)})` +
         // EADDRNOTAVAIL has a verdict line of its own below.
-        (top ? `, ${top.count === failures ? 'all' : formatCount(top.count)} with ${top.code}${top.code === 'EADDRNOTAVAIL' ? '' : ` — ${top.meaning}`}` : '') +
-        (share >= FAILED_CRITICAL ? ': the figures above describe a failing run' : '') + '.',
+        (top
+          ? `, ${top.count === failures ? 'all' : formatCount(top.count)} with ${top.code}${top.code === 'EADDRNOTAVAIL' ? '' : ` — ${top.meaning}`}`
+          : '') +
+        (share >= FAILED_CRITICAL ? ': the figures above describe a failing run' : '') +
+        '.',
     });
   }
 
   // Error statuses are responses (exit 0), but a run of nothing else measured an error page.
   const answered = r.requests.total - r.requests.failed;
   if (answered > 0 && r.requests.ok === 0) {
-    const codes = Object.entries(r.statuses ?? {}).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+    const codes = Object.entries(r.statuses ?? {})
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
     const one = codes.length === 1 ? codes[0]![0] : undefined;
     out.push({
       severity: 'warning',
@@ -198,7 +261,7 @@ export function verdict(r: VerdictInput): Verdict[] {
         severity: 'warning',
         text:
           `asked for ${formatCount(r.rate)} requests/s, reached ${formatCount(Math.round(achieved))}/s (${percent(achieved / r.rate)}): ` +
-          'the schedule fell behind, so latency (from each request\'s scheduled time) includes the wait. ' +
+          "the schedule fell behind, so latency (from each request's scheduled time) includes the wait. " +
           'If this client is the limit, raise -c (one request at a time per connection) or -w; otherwise the server is saturated.',
       });
     }
@@ -207,8 +270,11 @@ export function verdict(r: VerdictInput): Verdict[] {
   if (noPort > 0) {
     out.push({
       severity: 'critical',
-      text: `${formatCount(noPort)} connect() calls failed with EADDRNOTAVAIL: no local port was free towards the target` +
-        (k ? ` (${formatCount(k.ephemeralPortsPeak)} held at the peak, ${formatCount(k.ephemeralPortsUsable)} usable)` : '') +
+      text:
+        `${formatCount(noPort)} connect() calls failed with EADDRNOTAVAIL: no local port was free towards the target` +
+        (k
+          ? ` (${formatCount(k.ephemeralPortsPeak)} held at the peak, ${formatCount(k.ephemeralPortsUsable)} usable)`
+          : '') +
         (r.mode === 'keepalive'
           ? `. This run already uses keep-alive, so its connections themselves need more ports than the range has: open fewer (-c below ${formatCount(k ? k.ephemeralPortsUsable : 0)}), or widen ip_local_port_range.`
           : reuse.applies
@@ -224,7 +290,8 @@ export function verdict(r: VerdictInput): Verdict[] {
     const clientHolds = who.side === 'client' || who.side === 'both';
     const side = who.text;
     // Ports this client keeps in TIME_WAIT: every new connection's when it closes first, a share when both do.
-    const clientNeeded = who.side === 'client' ? needed : who.side === 'both' ? Math.round(needed * who.clientShare) : 0;
+    const clientNeeded =
+      who.side === 'client' ? needed : who.side === 'both' ? Math.round(needed * who.clientShare) : 0;
     if (r.mode === 'close' || rate >= 1) {
       const head = `at ${formatCount(Math.round(rate))} new connections/s, ${TIME_WAIT_SECONDS} s of TIME_WAIT needs ${formatCount(needed)} ports`;
       if (clientHolds && reuse.applies && k.timeWaitReuse) {
@@ -240,11 +307,18 @@ export function verdict(r: VerdictInput): Verdict[] {
             `, but ${reuse.setting} lets connect() take over a TIME_WAIT port towards this target once it is ${formatSeconds(delayS)} old` +
             `${k.timeWaitReuse.targetIsLoopback ? '' : ' (if the server uses TCP timestamps too)'}, ` +
             `so the range's ${formatCount(usable)} ports per destination last to about ${formatCount(Math.floor(fits))}/s; ${side}` +
-            (severity === 'critical' ? ': EADDRNOTAVAIL ahead even with reuse — use keep-alive or widen ip_local_port_range.' : '.'),
+            (severity === 'critical'
+              ? ': EADDRNOTAVAIL ahead even with reuse — use keep-alive or widen ip_local_port_range.'
+              : '.'),
         });
       } else {
         const fits = usable > 0 ? usable / TIME_WAIT_SECONDS : 0;
-        const severity = clientHolds && clientNeeded > usable ? 'critical' : clientNeeded > usable * 0.5 && clientHolds ? 'warning' : 'info';
+        const severity =
+          clientHolds && clientNeeded > usable
+            ? 'critical'
+            : clientNeeded > usable * 0.5 && clientHolds
+              ? 'warning'
+              : 'info';
         out.push({
           severity,
           text:
@@ -271,9 +345,10 @@ export function verdict(r: VerdictInput): Verdict[] {
   if (k?.timeWaitAtStart) {
     out.push({
       severity: 'info',
-      text: k.timeWaitAtStart === 1
-        ? '1 TIME_WAIT socket with the target\'s port was there before this run began (an earlier connection within 60 s): the peaks include it, this run\'s own counts do not.'
-        : `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the peaks include them, this run's own counts do not.`,
+      text:
+        k.timeWaitAtStart === 1
+          ? "1 TIME_WAIT socket with the target's port was there before this run began (an earlier connection within 60 s): the peaks include it, this run's own counts do not."
+          : `${formatCount(k.timeWaitAtStart)} TIME_WAIT sockets with the target's port were there before this run began (an earlier run within 60 s): the peaks include them, this run's own counts do not.`,
     });
   }
 
@@ -288,15 +363,26 @@ export function verdict(r: VerdictInput): Verdict[] {
     }
     const cookies = (c['TcpExt.SyncookiesSent'] ?? 0) + (c['TcpExt.TCPReqQFullDoCookies'] ?? 0);
     if (cookies > 0) {
-      out.push({ severity: 'info', text: `SYN cookies were sent ${formatCount(cookies)} times: a SYN queue filled, and cookies kept the connections.` });
+      out.push({
+        severity: 'info',
+        text: `SYN cookies were sent ${formatCount(cookies)} times: a SYN queue filled, and cookies kept the connections.`,
+      });
     }
     const resets = (c['Tcp.EstabResets'] ?? 0) + (c['Tcp.OutRsts'] ?? 0);
     if (r.resetsTraced) out.push(...tracedResets(r.resetsTraced, r.target, k.targetIsLocal));
-    else if (resets > 0 && (r.mode === 'keepalive' || (r.errors.ECONNRESET ?? 0) > 0)) out.push({ severity: 'info', text: resetCounters(r, k) });
+    else if (resets > 0 && (r.mode === 'keepalive' || (r.errors.ECONNRESET ?? 0) > 0))
+      out.push({ severity: 'info', text: resetCounters(r, k) });
     const retrans = c['Tcp.RetransSegs'] ?? 0;
-    if (retrans > 0) out.push({ severity: 'info', text: `${formatCount(retrans)} segments retransmitted on this host during the run (${formatCount(c['TcpExt.TCPSynRetrans'] ?? 0)} of them SYNs).` });
+    if (retrans > 0)
+      out.push({
+        severity: 'info',
+        text: `${formatCount(retrans)} segments retransmitted on this host during the run (${formatCount(c['TcpExt.TCPSynRetrans'] ?? 0)} of them SYNs).`,
+      });
     if ((c['TcpExt.TCPTimeWaitOverflow'] ?? 0) > 0) {
-      out.push({ severity: 'warning', text: `TCPTimeWaitOverflow rose by ${formatCount(c['TcpExt.TCPTimeWaitOverflow']!)}: tcp_max_tw_buckets was reached and connections closed without TIME_WAIT.` });
+      out.push({
+        severity: 'warning',
+        text: `TCPTimeWaitOverflow rose by ${formatCount(c['TcpExt.TCPTimeWaitOverflow']!)}: tcp_max_tw_buckets was reached and connections closed without TIME_WAIT.`,
+      });
     }
   } else if (r.resetsTraced) out.push(...tracedResets(r.resetsTraced, r.target, undefined));
   // A check mark next to a warning would contradict it.
@@ -325,9 +411,16 @@ function resetCounters(r: VerdictInput, k: KernelFootprint): string {
   const sent = k.counters['Tcp.OutRsts'] ?? 0;
   const estab = k.counters['Tcp.EstabResets'] ?? 0;
   const met = r.errors.ECONNRESET ?? 0;
-  const where = k.targetIsLocal ? 'by this client and the server alike, and by anything else on this host' : "by this client's sockets or anything else on this host (the server's resets are not sent from here)";
-  const parts = [`resets: ${countOf(sent, 'RST')} sent ${where}, ${countOf(estab, 'established connection')} reset (counters of the whole host)`];
-  if (met > 0) parts.push(`${countOf(met, 'request')} of this client met a reset (ECONNRESET): the server${k.targetIsLocal ? '' : ', or something on the way,'} sent those`);
+  const where = k.targetIsLocal
+    ? 'by this client and the server alike, and by anything else on this host'
+    : "by this client's sockets or anything else on this host (the server's resets are not sent from here)";
+  const parts = [
+    `resets: ${countOf(sent, 'RST')} sent ${where}, ${countOf(estab, 'established connection')} reset (counters of the whole host)`,
+  ];
+  if (met > 0)
+    parts.push(
+      `${countOf(met, 'request')} of this client met a reset (ECONNRESET): the server${k.targetIsLocal ? '' : ', or something on the way,'} sent those`,
+    );
   else parts.push('none reached a request of this client');
   return `${parts.join('; ')}. Whose and why: sudo tcplens bench --trace …, or sudo tcplens trace --events reset --port ${targetPort(r.target)} during the run.`;
 }
@@ -339,7 +432,9 @@ const SENDER = { client: "this client's sockets", server: 'the server' } as cons
  * that the check leaves no TIME_WAIT): one reset from this client in ESTABLISHED, traced like any other.
  */
 function withoutOwnCheck(sent: TracedReset[]): { sent: TracedReset[]; check: boolean } {
-  const i = sent.findIndex((x) => x.sender === 'client' && x.state === 'ESTABLISHED' && (x.reason === 'TCP_STATE' || x.reason === 'unknown'));
+  const i = sent.findIndex(
+    (x) => x.sender === 'client' && x.state === 'ESTABLISHED' && (x.reason === 'TCP_STATE' || x.reason === 'unknown'),
+  );
   if (i < 0) return { sent, check: false };
   const rest = sent.map((x) => ({ ...x }));
   rest[i]!.count--;
@@ -353,7 +448,12 @@ function tracedResets(t: TracedResets, target: string | undefined, targetIsLocal
   const { sent, check } = withoutOwnCheck(t.sent);
   const own = check ? "bench's own check of the target before the run ended with one more reset, on purpose." : '';
   if (sent.length === 0 && t.receivedByClient === 0) {
-    return [{ severity: 'ok', text: `no resets on port ${port} during the run (traced)${check ? ", but for bench's own check of the target before it, which ends with one on purpose" : ''}${lost}.` }];
+    return [
+      {
+        severity: 'ok',
+        text: `no resets on port ${port} during the run (traced)${check ? ", but for bench's own check of the target before it, which ends with one on purpose" : ''}${lost}.`,
+      },
+    ];
   }
   const out: Verdict[] = [];
   for (const sender of ['client', 'server'] as const) {
@@ -364,11 +464,17 @@ function tracedResets(t: TracedResets, target: string | undefined, targetIsLocal
       const meaning = resetReasonMeaning(x.reason);
       return `${formatCount(x.count)} ${x.reason}${x.state ? ` in ${x.state}` : ''}${meaning ? `: ${meaning}` : ''}`;
     });
-    out.push({ severity: 'info', text: `${SENDER[sender]} sent ${countOf(total, 'RST')} on port ${port} (traced) — ${kinds.join('; ')}${lost}.` });
+    out.push({
+      severity: 'info',
+      text: `${SENDER[sender]} sent ${countOf(total, 'RST')} on port ${port} (traced) — ${kinds.join('; ')}${lost}.`,
+    });
   }
   const fromServer = sent.filter((x) => x.sender === 'server').reduce((a, x) => a + x.count, 0);
   if (t.receivedByClient > 0 && (!targetIsLocal || fromServer === 0)) {
-    out.push({ severity: 'info', text: `this client's sockets received ${countOf(t.receivedByClient, 'RST')} from port ${port}${targetIsLocal ? '' : ' (sent by the server or something on the way; the kernel gives no reason for a reset received)'}.` });
+    out.push({
+      severity: 'info',
+      text: `this client's sockets received ${countOf(t.receivedByClient, 'RST')} from port ${port}${targetIsLocal ? '' : ' (sent by the server or something on the way; the kernel gives no reason for a reset received)'}.`,
+    });
   }
   if (own) out.push({ severity: 'info', text: own });
   return out;

@@ -64,17 +64,20 @@ interface BenchCliOptions {
 
 function parseRate(raw: string): number {
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`-R takes a rate above 0 (requests per second), not '${raw}'`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`-R takes a rate above 0 (requests per second), not '${raw}'`);
   return n;
 }
 
 function parseCompare(raw: string): ('keepalive' | 'close')[] {
   const modes = raw.split(',').map((m) => m.trim().toLowerCase().replace('keep-alive', 'keepalive'));
   for (const m of modes) {
-    if (m !== 'keepalive' && m !== 'close') throw new UsageError(`--compare takes modes from keepalive,close, not '${m}'`);
+    if (m !== 'keepalive' && m !== 'close')
+      throw new UsageError(`--compare takes modes from keepalive,close, not '${m}'`);
   }
   if (modes.length < 2) throw new UsageError('--compare needs two modes, such as keepalive,close');
-  if (new Set(modes).size !== modes.length) throw new UsageError(`--compare needs two different modes, such as keepalive,close, not '${raw}'`);
+  if (new Set(modes).size !== modes.length)
+    throw new UsageError(`--compare needs two different modes, such as keepalive,close, not '${raw}'`);
   return modes as ('keepalive' | 'close')[];
 }
 
@@ -93,7 +96,9 @@ function benchExitCode(runs: BenchResult[], interrupted: boolean): number {
 export function progressLine(p: Progress): string {
   const age = p.timeWaitBeforeRun
     ? ' (before the run)'
-    : p.timeWaitAgeS !== undefined && p.timeWaitAgeS > 1.5 ? ` (${p.timeWaitAgeS.toFixed(0)} s ago)` : '';
+    : p.timeWaitAgeS !== undefined && p.timeWaitAgeS > 1.5
+      ? ` (${p.timeWaitAgeS.toFixed(0)} s ago)`
+      : '';
   const tw = p.timeWait === undefined ? '' : `  TIME_WAIT ${formatCount(p.timeWait)}${age}`;
   const refused = p.connectErrors > 0 ? `  failed connects ${formatCount(p.connectErrors)}` : '';
   return `${p.elapsedS.toFixed(0)}s  ${formatCount(p.lastSecondRequests)} req/s  p99 ${p.lastSecondP99Ms.toFixed(2)} ms  done ${formatCount(p.completed)}  errors ${formatCount(p.failed)}${refused}${tw}`;
@@ -132,22 +137,51 @@ export function registerBench(program: Command): void {
     .description('HTTP/1.1 load generator: latency percentiles, errors by cause, and what the load did to the kernel')
     .argument('[url]', 'http:// or https:// URL to load')
     .option('-c, --connections <n>', 'concurrent connections', parseInteger('-c', 1, 1_000_000), 64)
-    .option('-d, --duration <seconds>', 'how long to run (default 10 s unless -n)', parseSeconds('-d', { min: 0.1, max: 86_400 }))
-    .option('-n, --requests <n>', 'send exactly N requests (after any warm-up), then stop; at most N connections', parseInteger('-n', 1, Number.MAX_SAFE_INTEGER))
-    .option('-R, --rate <rps>', 'open model: N requests per second on a fixed schedule, latency from the scheduled time', parseRate)
+    .option(
+      '-d, --duration <seconds>',
+      'how long to run (default 10 s unless -n)',
+      parseSeconds('-d', { min: 0.1, max: 86_400 }),
+    )
+    .option(
+      '-n, --requests <n>',
+      'send exactly N requests (after any warm-up), then stop; at most N connections',
+      parseInteger('-n', 1, Number.MAX_SAFE_INTEGER),
+    )
+    .option(
+      '-R, --rate <rps>',
+      'open model: N requests per second on a fixed schedule, latency from the scheduled time',
+      parseRate,
+    )
     .option('-m, --method <method>', 'HTTP method', 'GET')
     .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect(parseHeader))
     .option('-b, --body <text>', 'request body')
     .option('--body-file <path>', 'request body from a file')
     .option('-p, --pipelining <n>', 'requests in flight per connection', parseInteger('-p', 1, 1024), 1)
-    .option('-w, --workers <n>', 'worker threads (default 1 against this host, else one per core)', parseInteger('-w', 1, 256))
+    .option(
+      '-w, --workers <n>',
+      'worker threads (default 1 against this host, else one per core)',
+      parseInteger('-w', 1, 256),
+    )
     .option('--no-keepalive', 'a new TCP connection for every request (sends Connection: close)')
     .option('--timeout <seconds>', 'time allowed for each response', parseSeconds('--timeout', { min: 0.001 }), 10)
-    .option('--connect-timeout <seconds>', 'time allowed for each connection; a -n run whose every connect fails this long gives up', parseSeconds('--connect-timeout', { min: 0.001 }), 5)
-    .option('--warmup <seconds>', 'run this long first without recording or counting towards -n', parseSeconds('--warmup', { min: 0 }), 0)
+    .option(
+      '--connect-timeout <seconds>',
+      'time allowed for each connection; a -n run whose every connect fails this long gives up',
+      parseSeconds('--connect-timeout', { min: 0.001 }),
+      5,
+    )
+    .option(
+      '--warmup <seconds>',
+      'run this long first without recording or counting towards -n',
+      parseSeconds('--warmup', { min: 0 }),
+      0,
+    )
     .option('-k, --insecure', 'accept any TLS certificate (self-signed test servers)')
     .option('--no-kernel', 'do not sample the kernel during the run')
-    .option('--trace', "trace the resets on the target's port during the run (root, bpftrace): the verdict says whose they are and the kernel's reason")
+    .option(
+      '--trace',
+      "trace the resets on the target's port during the run (root, bpftrace): the verdict says whose they are and the kernel's reason",
+    )
     .option('--compare <modes>', 'run each mode back to back on the same settings, e.g. keepalive,close')
     .option('--json', 'machine-readable result (schema: docs/json-schemas.md)')
     .option('--html <file>', 'also write a self-contained HTML report')
@@ -173,13 +207,21 @@ Examples:
         try {
           body = readFileSync(o.bodyFile);
         } catch (err) {
-          throw new UsageError(`--body-file: cannot read ${o.bodyFile} (${(err as NodeJS.ErrnoException).code ?? err})`);
+          throw new UsageError(
+            `--body-file: cannot read ${o.bodyFile} (${(err as NodeJS.ErrnoException).code ?? err})`,
+          );
         }
       }
       // -H "Connection: close" makes every request open a connection: run (and say) close mode.
       const closeHeader = asksClose(o.header);
-      if (closeHeader && o.compare) throw new UsageError('--compare and -H "Connection: close" cannot go together: the header closes every connection in either mode');
-      if (closeHeader && o.keepalive) process.stderr.write('tcplens: -H "Connection: close" opens a new connection per request: running as --no-keepalive\n');
+      if (closeHeader && o.compare)
+        throw new UsageError(
+          '--compare and -H "Connection: close" cannot go together: the header closes every connection in either mode',
+        );
+      if (closeHeader && o.keepalive)
+        process.stderr.write(
+          'tcplens: -H "Connection: close" opens a new connection per request: running as --no-keepalive\n',
+        );
       const modes = o.compare ? parseCompare(o.compare) : [o.keepalive && !closeHeader ? 'keepalive' : 'close'];
       // Loaded here, not at start-up: the other commands should not pay for the load generator.
       const { runBench } = await import('../bench/run.ts');
@@ -245,7 +287,9 @@ Examples:
         try {
           writeFileSync(o.html, renderBenchHtml(runs));
         } catch (err) {
-          throw new TcplensError(`--html: cannot write ${o.html} (${(err as NodeJS.ErrnoException).code ?? err}); the result is above`);
+          throw new TcplensError(
+            `--html: cannot write ${o.html} (${(err as NodeJS.ErrnoException).code ?? err}); the result is above`,
+          );
         }
         if (!o.json) out(`\nReport: ${o.html}\n`);
       }

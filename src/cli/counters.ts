@@ -35,7 +35,14 @@ import {
 import { UsageError } from '../errors.ts';
 import { readCounters } from '../kernel/counters.ts';
 import type { Counters } from '../model/counters.ts';
-import { type CounterRenderOptions, type CounterSample, countersJson, renderCounterSample, renderCounterTable, sampleJson } from '../render/counters.ts';
+import {
+  type CounterRenderOptions,
+  type CounterSample,
+  countersJson,
+  renderCounterSample,
+  renderCounterTable,
+  sampleJson,
+} from '../render/counters.ts';
 import { renderJson } from '../text/json.ts';
 import { useColor } from '../render/table.ts';
 import { parseInteger, parseSeconds } from './options.ts';
@@ -53,7 +60,10 @@ interface CountersOptions {
 
 const collectSections = (raw: string, previous: string[] | undefined): string[] => [
   ...(previous ?? []),
-  ...raw.split(',').map((s) => s.trim()).filter(Boolean),
+  ...raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
 ];
 
 function parseMatch(raw: string): RegExp {
@@ -78,13 +88,31 @@ function emptyText(selection: CounterSelection, interval: boolean): string {
 export function registerCounters(program: Command): void {
   program
     .command('counters')
-    .description('kernel TCP/IP counters (snmp, netstat, sockstat): absolute or per interval, explained, the harmful ones marked')
+    .description(
+      'kernel TCP/IP counters (snmp, netstat, sockstat): absolute or per interval, explained, the harmful ones marked',
+    )
     .option('-a, --all', 'every counter, including zero values (or, per interval, those that did not move)')
     .option('-e, --explain', 'add a one-line meaning to each counter tcplens knows')
-    .option('-i, --interval <seconds>', 'show changes and rates per second over each interval (1, 0.5, 500ms); Ctrl-C stops', parseSeconds('--interval'))
-    .option('-c, --count <n>', 'stop after N intervals (default interval 1 s)', parseInteger('--count', 1, 1_000_000_000))
-    .option('--section <names>', 'only these sections, comma-separated or repeated (Tcp, TcpExt, sockstat, sockstat.TCP, …)', collectSections)
-    .option('-m, --match <regex>', 'only counters whose name matches, case-insensitive (Listen, Abort, TcpExtTW)', parseMatch)
+    .option(
+      '-i, --interval <seconds>',
+      'show changes and rates per second over each interval (1, 0.5, 500ms); Ctrl-C stops',
+      parseSeconds('--interval'),
+    )
+    .option(
+      '-c, --count <n>',
+      'stop after N intervals (default interval 1 s)',
+      parseInteger('--count', 1, 1_000_000_000),
+    )
+    .option(
+      '--section <names>',
+      'only these sections, comma-separated or repeated (Tcp, TcpExt, sockstat, sockstat.TCP, …)',
+      collectSections,
+    )
+    .option(
+      '-m, --match <regex>',
+      'only counters whose name matches, case-insensitive (Listen, Abort, TcpExtTW)',
+      parseMatch,
+    )
     .option('--json', 'machine-readable output (schema at the top of src/cli/counters.ts)')
     .addHelpText(
       'after',
@@ -109,7 +137,9 @@ Examples:
       warn(first.problems);
       const unknown = unknownSections(first.counters, opts.section ?? []);
       if (unknown.length > 0) {
-        throw new UsageError(`--section: no section ${unknown.join(', ')} here (there are ${sectionNames(first.counters).join(', ')})`);
+        throw new UsageError(
+          `--section: no section ${unknown.join(', ')} here (there are ${sectionNames(first.counters).join(', ')})`,
+        );
       }
 
       if (opts.interval === undefined && opts.count === undefined) {
@@ -153,7 +183,9 @@ async function sampleEvery(
     for (let i = 1; count === undefined || i <= count; i++) {
       progress(`counters: interval ${i}${count === undefined ? '' : `/${count}`} of ${intervalS} s (Ctrl-C to stop)`);
       try {
-        await delay(Math.max(0, firstMs + i * intervalS * 1000 - performance.now()), undefined, { signal: stop.signal });
+        await delay(Math.max(0, firstMs + i * intervalS * 1000 - performance.now()), undefined, {
+          signal: stop.signal,
+        });
       } catch (err) {
         if ((err as Error).name === 'AbortError') break;
         throw err;
@@ -163,7 +195,11 @@ async function sampleEvery(
       const nowMs = performance.now();
       const elapsedS = (nowMs - previousMs) / 1000;
       clearProgress();
-      emit({ time: new Date(), intervalS: elapsedS, rows: selectRows(intervalRows(previous, counters, elapsedS), selection) });
+      emit({
+        time: new Date(),
+        intervalS: elapsedS,
+        rows: selectRows(intervalRows(previous, counters, elapsedS), selection),
+      });
       previous = counters;
       previousMs = nowMs;
     }

@@ -30,7 +30,9 @@ function openBrowser(url: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const child = spawn(opener.cmd, opener.args, { stdio: 'ignore', detached: true });
     child.once('error', (err: NodeJS.ErrnoException) =>
-      resolve(`cannot open a browser (${opener.cmd}: ${err.code === 'ENOENT' ? 'not installed' : err.message}); open ${url} yourself`),
+      resolve(
+        `cannot open a browser (${opener.cmd}: ${err.code === 'ENOENT' ? 'not installed' : err.message}); open ${url} yourself`,
+      ),
     );
     child.once('spawn', () => {
       child.unref();
@@ -42,18 +44,34 @@ function openBrowser(url: string): Promise<string | undefined> {
 export function registerDashboard(program: Command): void {
   program
     .command('dashboard')
-    .description('a live web page of this host: sockets by state, TIME_WAIT and ports, counter rates, listen queues, doctor\'s findings, and a viewer for bench results')
+    .description(
+      "a live web page of this host: sockets by state, TIME_WAIT and ports, counter rates, listen queues, doctor's findings, and a viewer for bench results",
+    )
     .addOption(
-      new Option('--listen <address:port>', 'where to serve the page (loopback by default: the page shows every connection of this host)')
+      new Option(
+        '--listen <address:port>',
+        'where to serve the page (loopback by default: the page shows every connection of this host)',
+      )
         .argParser(parseListen)
         .default({ host: '127.0.0.1', port: 9470 }, '127.0.0.1:9470'),
     )
     .option('--open', 'open the page in a browser ($BROWSER, or xdg-open)')
-    .option('--allow-host <name>', 'another Host name to answer, as a reverse proxy sends it (repeatable); others get 403', collect(String))
+    .option(
+      '--allow-host <name>',
+      'another Host name to answer, as a reverse proxy sends it (repeatable); others get 403',
+      collect(String),
+    )
     .option('--interval <seconds>', 'how often to sample', parseSeconds('--interval', { min: 0.2, max: 60 }), 1)
     .option('--top <n>', 'entries in each list of ports, peers and destinations', parseInteger('--top', 1, 1000), 10)
-    .option('--ebpf', 'also trace drops and resets with the kernel\'s reasons (root and bpftrace): a chart of reasons over time')
-    .option('--ebpf-port <port>', 'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)', commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)))
+    .option(
+      '--ebpf',
+      "also trace drops and resets with the kernel's reasons (root and bpftrace): a chart of reasons over time",
+    )
+    .option(
+      '--ebpf-port <port>',
+      'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)',
+      commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)),
+    )
     .option('--json', 'print where it listens as one JSON line')
     .addHelpText(
       'after',
@@ -76,7 +94,9 @@ Examples:
       if (o.ebpfPort && !o.ebpf) throw new UsageError('--ebpf-port narrows --ebpf: add --ebpf');
       const { startDashboard } = await import('../observe/dashboard.ts');
       const notice = (text: string) => process.stderr.write(`tcplens: ${text}\n`);
-      const ebpf = o.ebpf ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'dashboard', notice) : undefined;
+      const ebpf = o.ebpf
+        ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'dashboard', notice)
+        : undefined;
       let dashboard;
       try {
         dashboard = await startDashboard({
@@ -93,11 +113,20 @@ Examples:
       }
       const { isLoopback } = await import('../observe/dashboard-guard.ts');
       if (o.json) {
-        out(JSON.stringify({ url: dashboard.url, host: dashboard.host, port: dashboard.port, allowedHosts: dashboard.allowedHosts }) + '\n');
+        out(
+          JSON.stringify({
+            url: dashboard.url,
+            host: dashboard.host,
+            port: dashboard.port,
+            allowedHosts: dashboard.allowedHosts,
+          }) + '\n',
+        );
       } else {
         out(`tcplens dashboard on ${dashboard.url}\n`);
         if (!isLoopback(dashboard.host)) {
-          out(`  warning: bound to ${dashboard.host}: anyone who can reach it sees this host's connections (there is no login)\n`);
+          out(
+            `  warning: bound to ${dashboard.host}: anyone who can reach it sees this host's connections (there is no login)\n`,
+          );
           out(`  answers Host: ${dashboard.allowedHosts.join(', ')}\n`);
         }
         out('Ctrl-C to stop\n');

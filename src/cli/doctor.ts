@@ -28,14 +28,35 @@ export function registerDoctor(program: Command): void {
   program
     .command('doctor')
     .description("diagnose this host's TCP connection health: ranked findings with evidence, mechanism and fix")
-    .option('--duration <seconds>', 'window over which counters are compared', parseSeconds('--duration', { min: 0.1, max: 600 }), 3)
+    .option(
+      '--duration <seconds>',
+      'window over which counters are compared',
+      parseSeconds('--duration', { min: 0.1, max: 600 }),
+      3,
+    )
     .option('--port <port>', 'only sockets with this port at either end', parsePort('--port'))
-    .option('--pid <pid>', "only this process's sockets (and TIME_WAIT on its listening ports)", parseInteger('--pid', 1, 2 ** 22))
-    .option('--trace <seconds>', 'a window of this long, traced too (root, bpftrace): the kernel\'s reasons for drops and resets, with ports and owners', parseSeconds('--trace', { min: 0.1, max: 600 }))
-    .option('--source <source>', `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc; the tcp_info rules need netlink)`, parseChoice('--source', SOCKET_SOURCES))
+    .option(
+      '--pid <pid>',
+      "only this process's sockets (and TIME_WAIT on its listening ports)",
+      parseInteger('--pid', 1, 2 ** 22),
+    )
+    .option(
+      '--trace <seconds>',
+      "a window of this long, traced too (root, bpftrace): the kernel's reasons for drops and resets, with ports and owners",
+      parseSeconds('--trace', { min: 0.1, max: 600 }),
+    )
+    .option(
+      '--source <source>',
+      `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc; the tcp_info rules need netlink)`,
+      parseChoice('--source', SOCKET_SOURCES),
+    )
     .option('--json', 'machine-readable findings')
     .option('--markdown', 'findings as Markdown (for a ticket or a CI summary)')
-    .option('--fail-on <severity>', 'exit 3 when a finding is at least warning|critical', parseChoice('--fail-on', ['warning', 'critical'] as const))
+    .option(
+      '--fail-on <severity>',
+      'exit 3 when a finding is at least warning|critical',
+      parseChoice('--fail-on', ['warning', 'critical'] as const),
+    )
     .addHelpText(
       'after',
       `
@@ -64,7 +85,9 @@ Examples:
       if (o.trace !== undefined) {
         const { TcplensError } = await import('../errors.ts');
         if (process.getuid?.() !== 0) {
-          rootWouldAdd.push("with --trace as root: the kernel's reasons for drops and resets in the window, with ports and owners (needs bpftrace)");
+          rootWouldAdd.push(
+            "with --trace as root: the kernel's reasons for drops and resets in the window, with ports and owners (needs bpftrace)",
+          );
         } else {
           progress('tcplens doctor: starting the trace (bpftrace compiles its probes)…');
           const { startTraceEvidence } = await import('../trace/doctor-evidence.ts');
@@ -79,7 +102,14 @@ Examples:
       }
       const fromMs = Date.now();
       try {
-        snapshot = await collectDoctorSnapshot({ durationS: o.trace ?? o.duration, port: o.port, pid: o.pid, source: o.source, signal: controller.signal, onNote: (text) => notice(`note: ${text}`) });
+        snapshot = await collectDoctorSnapshot({
+          durationS: o.trace ?? o.duration,
+          port: o.port,
+          pid: o.pid,
+          source: o.source,
+          signal: controller.signal,
+          onNote: (text) => notice(`note: ${text}`),
+        });
         if (tracer) snapshot.trace = await tracer.stop(fromMs, Date.now());
         snapshot.rootWouldAdd.push(...rootWouldAdd);
       } finally {

@@ -16,10 +16,16 @@ export interface EbpfStart {
 }
 
 /** Start the trace, or say why not; a failure of ours (not the host's) still throws. */
-export async function startEbpf(o: { ports?: number[] }, command: string, notice: (text: string) => void): Promise<EbpfStart> {
+export async function startEbpf(
+  o: { ports?: number[] },
+  command: string,
+  notice: (text: string) => void,
+): Promise<EbpfStart> {
   const { startReasonTally } = await import('../trace/reason-tally.ts');
   try {
-    const tally = await startReasonTally({ ports: o.ports }, notice, (why) => notice(`--ebpf: the trace ended (${why}); drops and resets by reason stop counting here`));
+    const tally = await startReasonTally({ ports: o.ports }, notice, (why) =>
+      notice(`--ebpf: the trace ended (${why}); drops and resets by reason stop counting here`),
+    );
     return { tally };
   } catch (err) {
     if (!(err instanceof TcplensError)) throw err;

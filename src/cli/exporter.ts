@@ -21,13 +21,23 @@ interface ExporterCliOptions {
 export function registerExporter(program: Command): void {
   program
     .command('exporter')
-    .description("Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, RTT and retransmits per peer, kernel counters, sysctls, doctor's findings")
+    .description(
+      "Prometheus metrics of this host's TCP: sockets by state, accept queues, TIME_WAIT and ephemeral ports per port, RTT and retransmits per peer, kernel counters, sysctls, doctor's findings",
+    )
     .addOption(
-      new Option('--listen <host:port>', 'address to serve /metrics on (loopback unless you say otherwise; 0.0.0.0:9477 for every interface)')
+      new Option(
+        '--listen <host:port>',
+        'address to serve /metrics on (loopback unless you say otherwise; 0.0.0.0:9477 for every interface)',
+      )
         .argParser(parseListen)
         .default({ host: '127.0.0.1', port: 9477 }, '127.0.0.1:9477'),
     )
-    .option('--top <n>', 'ports, peers and destinations kept per breakdown; the rest is summed as "other"', parseInteger('--top', 1, 1000), 10)
+    .option(
+      '--top <n>',
+      'ports, peers and destinations kept per breakdown; the rest is summed as "other"',
+      parseInteger('--top', 1, 1000),
+      10,
+    )
     .option(
       '--findings-interval <seconds>',
       "how often doctor's findings are recomputed (each needs a walk of every process's descriptors); 0 turns them off",
@@ -40,8 +50,15 @@ export function registerExporter(program: Command): void {
       parseSeconds('--rtt-interval', { min: 0, max: 3600 }),
       15,
     )
-    .option('--ebpf', 'also trace drops and resets with the kernel\'s reasons (root and bpftrace): tcplens_drops_total{reason}, tcplens_resets_total{direction,reason}')
-    .option('--ebpf-port <port>', 'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)', commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)))
+    .option(
+      '--ebpf',
+      "also trace drops and resets with the kernel's reasons (root and bpftrace): tcplens_drops_total{reason}, tcplens_resets_total{direction,reason}",
+    )
+    .option(
+      '--ebpf-port <port>',
+      'with --ebpf: only drops and resets on these ports (repeatable, or a comma list)',
+      commaList('--ebpf-port', parseInteger('--ebpf-port', 1, 65535)),
+    )
     .option('--json', 'print where it listens as one JSON line')
     .addHelpText(
       'after',
@@ -64,7 +81,9 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
       if (o.ebpfPort && !o.ebpf) throw new UsageError('--ebpf-port narrows --ebpf: add --ebpf');
       const { startExporter } = await import('../observe/exporter-server.ts');
       const notice = (text: string) => process.stderr.write(`tcplens: ${text}\n`);
-      const ebpf = o.ebpf ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'exporter', notice) : undefined;
+      const ebpf = o.ebpf
+        ? await (await import('./ebpf-option.ts')).startEbpf({ ports: o.ebpfPort }, 'exporter', notice)
+        : undefined;
       let exporter;
       try {
         exporter = await startExporter({
@@ -81,9 +100,13 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
       }
       const ebpfState = ebpf ? (ebpf.tally ? { tracing: true } : { tracing: false, why: ebpf.why }) : null;
       if (o.json) {
-        out(`${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval, ebpf: ebpfState })}\n`);
+        out(
+          `${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval, ebpf: ebpfState })}\n`,
+        );
       } else {
-        const exposed = isLoopback(o.listen.host) ? '' : ` (bound to ${o.listen.host}: every client that reaches this port can read it)`;
+        const exposed = isLoopback(o.listen.host)
+          ? ''
+          : ` (bound to ${o.listen.host}: every client that reaches this port can read it)`;
         out(`tcplens exporter serving ${exporter.url}${exposed}\nCtrl-C to stop\n`);
       }
       await new Promise<void>((resolve) => {

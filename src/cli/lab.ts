@@ -25,7 +25,9 @@ interface LabRunCliOptions {
 export function registerLab(program: Command): void {
   const lab = program
     .command('lab')
-    .description("experiments on TCP under HTTP, run for real in network namespaces: measured tables, charts and conclusions")
+    .description(
+      'experiments on TCP under HTTP, run for real in network namespaces: measured tables, charts and conclusions',
+    )
     .addHelpText(
       'after',
       `
@@ -47,7 +49,13 @@ Examples:
         out(
           renderJson({
             root,
-            experiments: EXPERIMENTS.map((e) => ({ id: e.id, title: e.title, shows: e.shows, needsRoot: e.needsRoot ?? null, rootFor: e.rootFor ?? null })),
+            experiments: EXPERIMENTS.map((e) => ({
+              id: e.id,
+              title: e.title,
+              shows: e.shows,
+              needsRoot: e.needsRoot ?? null,
+              rootFor: e.rootFor ?? null,
+            })),
           }),
         );
         return;

@@ -58,7 +58,8 @@ export function parseMilliseconds(flag: string, { min = 0, max = 86_400_000 } = 
 export function parseListen(raw: string): { host: string; port: number } {
   const s = raw.trim();
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d+))?$/.exec(s);
-  const bad = () => new UsageError(`--listen takes address:port (127.0.0.1:9470, [::1]:9470 or 0.0.0.0:9470) or a port, not '${raw}'`);
+  const bad = () =>
+    new UsageError(`--listen takes address:port (127.0.0.1:9470, [::1]:9470 or 0.0.0.0:9470) or a port, not '${raw}'`);
   if (!m) throw bad();
   const portOnly = m[1] === undefined && m[3] === undefined && /^\d+$/.test(m[2] ?? '');
   const host = portOnly ? '127.0.0.1' : (m[1] ?? m[2]) || '127.0.0.1';
@@ -66,7 +67,8 @@ export function parseListen(raw: string): { host: string; port: number } {
   if (portText === undefined) throw bad();
   const port = Number(portText);
   if (port > 65535) throw new UsageError(`--listen: the port must be between 0 and 65535, not ${portText}`);
-  if (host !== 'localhost' && process.getBuiltinModule('node:net').isIP(host) === 0) throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
+  if (host !== 'localhost' && process.getBuiltinModule('node:net').isIP(host) === 0)
+    throw new UsageError(`--listen takes an IP address (or localhost), not '${host}'`);
   return { host, port };
 }
 
@@ -77,7 +79,8 @@ export function parseListen(raw: string): { host: string; port: number } {
 export function commaList<T>(flag: string, parse: (raw: string) => T) {
   return (raw: string, previous: T[] | undefined): T[] => {
     const items = raw.split(',').map((s) => s.trim());
-    if (items.some((s) => s === '')) throw new UsageError(`${flag} needs a value in each item of its list, not '${raw}'`);
+    if (items.some((s) => s === ''))
+      throw new UsageError(`${flag} needs a value in each item of its list, not '${raw}'`);
     return [...(previous ?? []), ...items.map(parse)];
   };
 }

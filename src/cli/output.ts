@@ -82,7 +82,8 @@ export function assertWritableFile(path: string, flag: string): void {
     isFile = true;
   } catch (err) {
     if (err instanceof UsageError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fail((err as NodeJS.ErrnoException).code ?? String(err));
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw fail((err as NodeJS.ErrnoException).code ?? String(err));
   }
   try {
     accessSync(isFile ? full : dirname(full), constants.W_OK);

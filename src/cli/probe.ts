@@ -27,10 +27,17 @@ interface ProbeCliOptions {
 export function registerProbe(program: Command): void {
   program
     .command('probe')
-    .description('one URL, N times: DNS, connect, TLS, first byte and transfer of each request, and whether its connection was reused')
+    .description(
+      'one URL, N times: DNS, connect, TLS, first byte and transfer of each request, and whether its connection was reused',
+    )
     .argument('<url>', 'http:// or https:// URL')
     .option('-n, --requests <n>', 'how many requests', parseInteger('-n', 1, 10_000), 1)
-    .option('--interval <ms>', 'pause between requests, ms (the idle time of a kept-alive connection)', parseMilliseconds('--interval'), 0)
+    .option(
+      '--interval <ms>',
+      'pause between requests, ms (the idle time of a kept-alive connection)',
+      parseMilliseconds('--interval'),
+      0,
+    )
     .option('--no-keepalive', 'a new connection for every request (Connection: close)')
     .option('-m, --method <method>', 'HTTP method', 'GET')
     .option('-H, --header <header>', 'request header "Name: value" (repeatable)', collect(parseHeader))

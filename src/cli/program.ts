@@ -5,7 +5,6 @@ import { TcplensError } from '../errors.ts';
 import { handleClosedStdout } from './output.ts';
 import { packageVersion } from '../version.ts';
 
-
 type Register = (program: Command) => void;
 
 // Each command's module is loaded only when that command runs: together they pull in undici,
@@ -34,7 +33,13 @@ export async function buildProgram(only?: string): Promise<Command> {
     .configureOutput({
       // One line, in our voice, for commander's own complaints (unknown option, missing argument).
       // Its suggestion ("(Did you mean --quick?)") comes on a line of its own: joined into the one line.
-      outputError: (text, write) => write(`tcplens: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+      outputError: (text, write) =>
+        write(
+          `tcplens: ${text
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (see --help)\n`,
+        ),
     })
     .exitOverride();
   const one = COMMANDS.find(([name]) => name === only);

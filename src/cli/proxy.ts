@@ -48,7 +48,27 @@ interface ProxyCliOptions {
   verbose?: boolean;
 }
 
-const SHORTCUTS = ['latency', 'jitter', 'bandwidth', 'slowClose', 'timeout', 'resetPeer', 'slicer', 'limitData', 'status', 'retryAfter', 'resetBody', 'stall', 'tls', 'cert', 'key', 'upstreamTls', 'upstreamCa', 'upstreamInsecure', 'clients'] as const;
+const SHORTCUTS = [
+  'latency',
+  'jitter',
+  'bandwidth',
+  'slowClose',
+  'timeout',
+  'resetPeer',
+  'slicer',
+  'limitData',
+  'status',
+  'retryAfter',
+  'resetBody',
+  'stall',
+  'tls',
+  'cert',
+  'key',
+  'upstreamTls',
+  'upstreamCa',
+  'upstreamInsecure',
+  'clients',
+] as const;
 
 /** The one-off proxy's files are flags on this command line: its errors name the flags, not the API's fields. */
 function flagWords(message: string, o: ProxyCliOptions): string {
@@ -64,7 +84,9 @@ function flagWords(message: string, o: ProxyCliOptions): string {
 export function registerProxy(program: Command): void {
   program
     .command('proxy')
-    .description('a fault-injecting TCP/HTTP proxy that Toxiproxy clients drive unchanged (latency, bandwidth, resets, HTTP status…)')
+    .description(
+      'a fault-injecting TCP/HTTP proxy that Toxiproxy clients drive unchanged (latency, bandwidth, resets, HTTP status…)',
+    )
     .option('--api <host:port>', 'control API address (Toxiproxy 2.x routes, /metrics)', '127.0.0.1:8474')
     .option('--no-api', 'no control API')
     .option('--token <token>', 'require Authorization: Bearer <token> on the API (needed when it is not on loopback)')
@@ -80,22 +102,52 @@ export function registerProxy(program: Command): void {
     .option('--timeout <ms>', 'let nothing through; close after ms (0: never)', parseMilliseconds('--timeout'))
     .option('--reset-peer <ms>', 'RST this long after the next data', parseMilliseconds('--reset-peer'))
     .option('--slicer <avg[,var[,delay_us]]>', 'cut data into pieces of avg±var bytes, delay_us apart', parseSlicer)
-    .option('--limit-data <bytes>', 'close after exactly this many bytes', parseInteger('--limit-data', 0, Number.MAX_SAFE_INTEGER))
+    .option(
+      '--limit-data <bytes>',
+      'close after exactly this many bytes',
+      parseInteger('--limit-data', 0, Number.MAX_SAFE_INTEGER),
+    )
     .option('--status <code>', 'HTTP: answer with this status instead (503, 429…)', parseInteger('--status', 200, 599))
     .option('--retry-after <s>', 'HTTP: with --status, a Retry-After header', parseInteger('--retry-after', 1, 1e9))
-    .option('--reset-body <bytes>', 'HTTP: RST after this many bytes of the response body', parseInteger('--reset-body', 0, Number.MAX_SAFE_INTEGER))
+    .option(
+      '--reset-body <bytes>',
+      'HTTP: RST after this many bytes of the response body',
+      parseInteger('--reset-body', 0, Number.MAX_SAFE_INTEGER),
+    )
     .option('--stall <ms>', 'HTTP: withhold the response; close after ms (0: never)', parseMilliseconds('--stall'))
-    .option('--toxicity <p>', 'share of connections (HTTP: requests) the shortcuts hit: 0-1 or 5%', parseFraction('--toxicity'), 1)
-    .option('--stream <dir>', 'direction of the shortcuts: downstream (server to client) or upstream', parseChoice('--stream', ['downstream', 'upstream'] as const), 'downstream')
+    .option(
+      '--toxicity <p>',
+      'share of connections (HTTP: requests) the shortcuts hit: 0-1 or 5%',
+      parseFraction('--toxicity'),
+      1,
+    )
+    .option(
+      '--stream <dir>',
+      'direction of the shortcuts: downstream (server to client) or upstream',
+      parseChoice('--stream', ['downstream', 'upstream'] as const),
+      'downstream',
+    )
     .option('--tls', 'one-off proxy: terminate TLS from clients with a self-signed certificate made at start')
     .option('--cert <file>', 'one-off proxy: terminate TLS with this certificate (PEM; with --key)')
     .option('--key <file>', 'the private key for --cert (PEM)')
     .option('--upstream-tls', 'one-off proxy: speak TLS to the upstream, verified against the system CAs')
     .option('--upstream-ca <file>', 'speak TLS to the upstream, trusting the CA certificates in this PEM file')
     .option('--upstream-insecure', 'speak TLS to the upstream without verifying its certificate')
-    .option('--clients <list>', 'the shortcuts hit only connections from these addresses or CIDR blocks (127.0.0.2,10.0.0.0/8)', (raw: string) => raw.split(',').map((c) => c.trim()))
-    .option('--max-connections <n>', 'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")', parseInteger('--max-connections', 1, 2 ** 31 - 1))
-    .option('--threads <n>', 'threads that carry connections, each listening on every proxy\'s address (default: one per core, at most 4; env TCPLENS_PROXY_THREADS)', parseInteger('--threads', 1, 64))
+    .option(
+      '--clients <list>',
+      'the shortcuts hit only connections from these addresses or CIDR blocks (127.0.0.2,10.0.0.0/8)',
+      (raw: string) => raw.split(',').map((c) => c.trim()),
+    )
+    .option(
+      '--max-connections <n>',
+      'client connections each proxy keeps open at once; more are closed at accept (default 10000; API: "max_connections")',
+      parseInteger('--max-connections', 1, 2 ** 31 - 1),
+    )
+    .option(
+      '--threads <n>',
+      "threads that carry connections, each listening on every proxy's address (default: one per core, at most 4; env TCPLENS_PROXY_THREADS)",
+      parseInteger('--threads', 1, 64),
+    )
     .option('--json', 'one JSON line at start (bound addresses) and one at shutdown (counts)')
     .option('--verbose', 'counts per proxy and toxic on stderr, once a second while they change')
     .addHelpText(
@@ -156,21 +208,41 @@ Examples:
           }),
         );
       } else if (o.listen !== undefined || o.http || shortcuts.length > 0) {
-        throw new UsageError(`${o.listen !== undefined ? '--listen' : o.http ? '--http' : `--${shortcuts[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} needs --upstream HOST:PORT`);
+        throw new UsageError(
+          `${o.listen !== undefined ? '--listen' : o.http ? '--http' : `--${shortcuts[0]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`} needs --upstream HOST:PORT`,
+        );
       }
-      if (o.api === false && proxies.length === 0) throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
+      if (o.api === false && proxies.length === 0)
+        throw new UsageError('--no-api without --upstream or --config leaves nothing to do');
 
       const { defaultThreads, threadsFromEnv } = await import('../proxy/threads.ts');
       const threads = o.threads ?? threadsFromEnv() ?? defaultThreads();
-      const server = await createProxyServer({ api: o.api, token: o.token, proxies, maxConnections: o.maxConnections, threads }).catch((err: unknown) => {
+      const server = await createProxyServer({
+        api: o.api,
+        token: o.token,
+        proxies,
+        maxConnections: o.maxConnections,
+        threads,
+      }).catch((err: unknown) => {
         if (err instanceof ApiError) {
           const where = o.config ? `--config ${o.config}: ` : '';
-          throw new UsageError(err.status === 500 ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}` : `${where}${flagWords(err.message, o)}`);
+          throw new UsageError(
+            err.status === 500
+              ? `cannot listen: ${err.message.replace(/^listen tcp /, '')}`
+              : `${where}${flagWords(err.message, o)}`,
+          );
         }
         throw err;
       });
-      if (o.json) out(JSON.stringify({ api: server.apiUrl ?? null, proxies: server.list().map((p) => p.toJSON()) }) + '\n');
-      else out(renderStartup(server.apiUrl, server.list().map((p) => p.toJSON())));
+      if (o.json)
+        out(JSON.stringify({ api: server.apiUrl ?? null, proxies: server.list().map((p) => p.toJSON()) }) + '\n');
+      else
+        out(
+          renderStartup(
+            server.apiUrl,
+            server.list().map((p) => p.toJSON()),
+          ),
+        );
 
       let last = renderCounts(server.stats());
       const ticker = o.verbose

@@ -31,26 +31,58 @@ interface ServeCliOptions {
   json?: boolean;
 }
 
-
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('a target server with knobs (delays, sizes, statuses, close, reset, stall), hardened timeouts and debug endpoints')
+    .description(
+      'a target server with knobs (delays, sizes, statuses, close, reset, stall), hardened timeouts and debug endpoints',
+    )
     .option('--host <addr>', 'address to bind (loopback unless you say otherwise)', '127.0.0.1')
     .option('--port <port>', 'port to bind (0: any free port)', parsePort('--port'), 8080)
-    .option('--backlog <n>', 'listen backlog (the kernel caps it at net.core.somaxconn)', parseInteger('--backlog', 1, 1 << 20), 511)
-    .option('--headers-timeout <seconds>', 'time for a client to send its request head (default 10 s)', parseSeconds('--headers-timeout', { min: 0.001 }))
-    .option('--request-timeout <seconds>', 'time for a whole request (default 30 s)', parseSeconds('--request-timeout', { min: 0.001 }))
-    .option('--keepalive-timeout <seconds>', 'idle keep-alive connections close after this (default 5 s)', parseSeconds('--keepalive-timeout', { min: 0.001 }))
-    .option('--max-requests-per-socket <n>', 'close a connection after n requests (0: unlimited; default 1000)', parseInteger('--max-requests-per-socket', 0, 1e9))
-    .option('--workers <n>', 'worker threads (processes with node:cluster where SO_REUSEPORT is missing)', parseInteger('--workers', 1, 256), 1)
+    .option(
+      '--backlog <n>',
+      'listen backlog (the kernel caps it at net.core.somaxconn)',
+      parseInteger('--backlog', 1, 1 << 20),
+      511,
+    )
+    .option(
+      '--headers-timeout <seconds>',
+      'time for a client to send its request head (default 10 s)',
+      parseSeconds('--headers-timeout', { min: 0.001 }),
+    )
+    .option(
+      '--request-timeout <seconds>',
+      'time for a whole request (default 30 s)',
+      parseSeconds('--request-timeout', { min: 0.001 }),
+    )
+    .option(
+      '--keepalive-timeout <seconds>',
+      'idle keep-alive connections close after this (default 5 s)',
+      parseSeconds('--keepalive-timeout', { min: 0.001 }),
+    )
+    .option(
+      '--max-requests-per-socket <n>',
+      'close a connection after n requests (0: unlimited; default 1000)',
+      parseInteger('--max-requests-per-socket', 0, 1e9),
+    )
+    .option(
+      '--workers <n>',
+      'worker threads (processes with node:cluster where SO_REUSEPORT is missing)',
+      parseInteger('--workers', 1, 256),
+      1,
+    )
     .option('--reuse-port', 'each worker binds the port itself with SO_REUSEPORT and the kernel spreads connections')
     .option('--tls', 'serve https with a self-signed certificate made at start')
     .option('--cert <file>', 'serve https with this certificate (PEM; reloaded when the file changes)')
     .option('--key <file>', 'the private key for --cert (PEM)')
     .option('--no-debug', 'do not mount /debug/* and /metrics')
     .option('--debug-remote', 'let non-loopback clients reach the debug endpoints')
-    .option('--shutdown-deadline <seconds>', 'on Ctrl-C, wait this long for requests in flight', parseSeconds('--shutdown-deadline', { min: 0 }), 10)
+    .option(
+      '--shutdown-deadline <seconds>',
+      'on Ctrl-C, wait this long for requests in flight',
+      parseSeconds('--shutdown-deadline', { min: 0 }),
+      10,
+    )
     .option('--json', 'one JSON line at start and one at shutdown')
     .addHelpText(
       'after',
@@ -72,7 +104,8 @@ Examples:
   tcplens serve --tls                             https with a self-signed certificate`,
     )
     .action(async (o: ServeCliOptions) => {
-      if (isIP(o.host) === 0 && o.host !== 'localhost') throw new UsageError(`--host takes an IP address, not '${o.host}'`);
+      if (isIP(o.host) === 0 && o.host !== 'localhost')
+        throw new UsageError(`--host takes an IP address, not '${o.host}'`);
       if ((o.cert === undefined) !== (o.key === undefined)) throw new UsageError('--cert and --key go together');
       if (o.tls && o.cert) throw new UsageError('give --tls (self-signed) or --cert/--key, not both');
       const settings = {
@@ -118,13 +151,31 @@ Examples:
       }
       const url = `${settings.tls ? 'https' : 'http'}://${formatHostPort(o.host, port)}/`;
       if (o.json) {
-        out(JSON.stringify({ url, host: o.host, port, workers: o.workers, mode, tls: Boolean(settings.tls), debug: o.debug, settings: hardening.settings, warnings: hardening.warnings }) + '\n');
+        out(
+          JSON.stringify({
+            url,
+            host: o.host,
+            port,
+            workers: o.workers,
+            mode,
+            tls: Boolean(settings.tls),
+            debug: o.debug,
+            settings: hardening.settings,
+            warnings: hardening.warnings,
+          }) + '\n',
+        );
       } else {
-        const workers = o.workers > 1 ? `, ${o.workers} workers (${mode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster: SO_REUSEPORT is not available here'})` : '';
+        const workers =
+          o.workers > 1
+            ? `, ${o.workers} workers (${mode === 'reuseport' ? 'SO_REUSEPORT' : 'node:cluster: SO_REUSEPORT is not available here'})`
+            : '';
         out(`tcplens serve listening on ${url}${workers}\n`);
         for (const s of hardening.settings) out(`  ${s.name.padEnd(28)} ${String(s.value).padStart(6)}  ${s.reason}\n`);
         for (const w of hardening.warnings) out(`  warning: ${w}\n`);
-        if (o.debug) out(`  debug endpoints: ${url}debug  metrics: ${url}metrics${isLoopback(o.host) || o.debugRemote ? '' : ' (loopback clients only; --debug-remote opens them)'}\n`);
+        if (o.debug)
+          out(
+            `  debug endpoints: ${url}debug  metrics: ${url}metrics${isLoopback(o.host) || o.debugRemote ? '' : ' (loopback clients only; --debug-remote opens them)'}\n`,
+          );
         out('Ctrl-C to stop (gracefully)\n');
       }
       await new Promise<void>((resolve) => {
@@ -135,7 +186,9 @@ Examples:
             if (o.json) out(JSON.stringify({ shutdown: result ?? null }) + '\n');
             else if (result && typeof result === 'object' && 'drained' in result) {
               const r = result as { closedIdle: number; drained: number; destroyed: number; durationMs: number };
-              out(`\nstopped in ${r.durationMs} ms: ${r.closedIdle} idle closed, ${r.drained} drained, ${r.destroyed} destroyed at the deadline\n`);
+              out(
+                `\nstopped in ${r.durationMs} ms: ${r.closedIdle} idle closed, ${r.drained} drained, ${r.destroyed} destroyed at the deadline\n`,
+              );
             } else out('\nstopped\n');
             resolve();
           });

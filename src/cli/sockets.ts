@@ -63,7 +63,11 @@ const collectStates = (raw: string, previous: TcpState[] | undefined): TcpState[
  * commander and the light parser below read this one table.
  */
 const OPTIONS: [string, string, ((value: string, previous: never) => unknown)?][] = [
-  ['-s, --state <states>', 'only these states, comma-separated or repeated (TIME_WAIT, time-wait, estab, …)', collectStates],
+  [
+    '-s, --state <states>',
+    'only these states, comma-separated or repeated (TIME_WAIT, time-wait, estab, …)',
+    collectStates,
+  ],
   ['--port <port>', 'either end has this port', parsePort('--port')],
   ['--sport <port>', 'the local port', parsePort('--sport')],
   ['--dport <port>', 'the remote port', parsePort('--dport')],
@@ -76,19 +80,29 @@ const OPTIONS: [string, string, ((value: string, previous: never) => unknown)?][
   ['--top <n>', 'at most N sockets, groups or destinations', parseInteger('--top', 1, 10_000_000)],
   ['--summary', 'counts by state, TIME_WAIT share, listeners with accept-queue fill, ephemeral ports per destination'],
   ['-e, --extended', 'also show timer, expiry, retransmits, uid and inode'],
-  ['-i, --info', 'per connection tcp_info (RTT, cwnd, retransmits, delivery rate, limited time) and congestion control; with --by, RTT p50/p99 and retransmits per group'],
+  [
+    '-i, --info',
+    'per connection tcp_info (RTT, cwnd, retransmits, delivery rate, limited time) and congestion control; with --by, RTT p50/p99 and retransmits per group',
+  ],
   ['-m, --memory', 'per connection socket memory (skmem: receive/send buffers, queued, drops)'],
   ['--sort <key>', `worst first: ${SORT_KEYS.join('|')}`, parseChoice('--sort', SORT_KEYS)],
-  ['--source <source>', `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc with a note)`, parseChoice('--source', SOCKET_SOURCES)],
+  [
+    '--source <source>',
+    `where to read sockets: ${SOCKET_SOURCES.join('|')} (auto: netlink, else /proc with a note)`,
+    parseChoice('--source', SOCKET_SOURCES),
+  ],
   ['-w, --watch <seconds>', 'refresh every N seconds until Ctrl-C', parseSeconds('--watch', { min: 0.1 })],
   ['--json', 'machine-readable output (schema: docs/json-schemas.md)'],
 ];
 
 export function registerSockets(program: Command): void {
   const cmd = program.command('sockets');
-  for (const [flags, description, parse] of OPTIONS) cmd.option(flags, description, parse as (value: string, previous: unknown) => unknown);
+  for (const [flags, description, parse] of OPTIONS)
+    cmd.option(flags, description, parse as (value: string, previous: unknown) => unknown);
   cmd
-    .description('every TCP socket (IPv4 and IPv6): filter, group, count, and summarise with accept queues and ephemeral ports')
+    .description(
+      'every TCP socket (IPv4 and IPv6): filter, group, count, and summarise with accept queues and ephemeral ports',
+    )
     .addHelpText(
       'after',
       `
@@ -141,7 +155,8 @@ export function parseSocketsFast(args: string[]): SocketsOptions | undefined {
       if (!given) continue;
       let value: unknown = spec.takesValue ? undefined : true;
       // As commander does: each occurrence goes through the parser with the value so far.
-      if (spec.takesValue) for (const raw of given as string[]) value = spec.parse ? spec.parse(raw, value as never) : raw;
+      if (spec.takesValue)
+        for (const raw of given as string[]) value = spec.parse ? spec.parse(raw, value as never) : raw;
       opts[spec.key] = value;
     }
   } catch {
@@ -194,10 +209,22 @@ async function runSockets(opts: SocketsOptions): Promise<void> {
       return '';
     }
     if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
-    const render = { color: useColor(), extended: opts.extended, processes: opts.process, info: query.info, memory: opts.memory };
+    const render = {
+      color: useColor(),
+      extended: opts.extended,
+      processes: opts.process,
+      info: query.info,
+      memory: opts.memory,
+    };
     if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
     // Once, a long listing goes out in chunks as it is laid out (a --watch refresh is written whole).
-    if (report.listing) return renderSocketList(report.listing.columns, report.listing.order, render, opts.watch ? undefined : writeChunk);
+    if (report.listing)
+      return renderSocketList(
+        report.listing.columns,
+        report.listing.order,
+        render,
+        opts.watch ? undefined : writeChunk,
+      );
     return renderSummary(report.summary, render);
   };
   if (!opts.watch) {

@@ -102,7 +102,9 @@ function runSysctl(opts: SysctlOptions): void {
 
   const plan = planApply(report);
   if (opts.dryRun) {
-    out(opts.json ? renderJson({ ...report, apply: { dryRun: true, ...withoutProfile(plan) } }) : renderApplyPlan(plan));
+    out(
+      opts.json ? renderJson({ ...report, apply: { dryRun: true, ...withoutProfile(plan) } }) : renderApplyPlan(plan),
+    );
     return;
   }
   // The undo commands go out before the first write, so they survive a crash half-way (to stderr
@@ -127,8 +129,17 @@ export function registerSysctl(program: Command): void {
   program
     .command('sysctl')
     .description('The kernel knobs that matter for TCP under HTTP: current vs recommended per profile, and why.')
-    .option('--profile <name>', `what this host does: ${PROFILES.join(', ')}`, parseChoice('--profile', PROFILES), 'server')
-    .option('--pid <pid>', "report this process's open-files limit instead of tcplens's own", parseInteger('--pid', 1, 4_194_304))
+    .option(
+      '--profile <name>',
+      `what this host does: ${PROFILES.join(', ')}`,
+      parseChoice('--profile', PROFILES),
+      'server',
+    )
+    .option(
+      '--pid <pid>',
+      "report this process's open-files limit instead of tcplens's own",
+      parseInteger('--pid', 1, 4_194_304),
+    )
     .option('--explain', 'add what each knob really does and its kernel default')
     .option('--emit', 'print a /etc/sysctl.d file with the recommendations that differ')
     .option('--apply', 'as root: write the net.* recommendations that differ to /proc/sys, printing how to undo')

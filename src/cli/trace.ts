@@ -41,13 +41,15 @@ interface TraceCliOptions {
 }
 
 const parsePid = (raw: string): number => {
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 4_194_304) throw new UsageError(`--pid takes a process id, not '${raw}'`);
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 4_194_304)
+    throw new UsageError(`--pid takes a process id, not '${raw}'`);
   return Number(raw);
 };
 
 const parseEvent = (raw: string): TraceEventKind => {
   const v = raw.toLowerCase() as TraceEventKind;
-  if (!TRACE_EVENT_KINDS.includes(v)) throw new UsageError(`--events takes ${TRACE_EVENT_KINDS.join(', ')}, not '${raw}'`);
+  if (!TRACE_EVENT_KINDS.includes(v))
+    throw new UsageError(`--events takes ${TRACE_EVENT_KINDS.join(', ')}, not '${raw}'`);
   return v;
 };
 
@@ -57,8 +59,14 @@ const parseFilterPort = (flag: string) => parseInteger(flag, 1, 65535);
 export function registerTrace(program: Command): void {
   program
     .command('trace')
-    .description('live TCP state changes, resets, retransmits, drops with the kernel\'s reason and ended connections (eBPF via bpftrace, root), with a summary at the end')
-    .option('--port <port>', 'either end uses this port (repeatable, or a comma list)', list('--port', parseFilterPort('--port')))
+    .description(
+      "live TCP state changes, resets, retransmits, drops with the kernel's reason and ended connections (eBPF via bpftrace, root), with a summary at the end",
+    )
+    .option(
+      '--port <port>',
+      'either end uses this port (repeatable, or a comma list)',
+      list('--port', parseFilterPort('--port')),
+    )
     .option('--sport <port>', 'the local port is one of these', list('--sport', parseFilterPort('--sport')))
     .option('--dport <port>', 'the remote port is one of these', list('--dport', parseFilterPort('--dport')))
     .option('--pid <pid>', 'sockets owned by this process (owners are learned as below)', list('--pid', parsePid))
@@ -67,8 +75,16 @@ export function registerTrace(program: Command): void {
       'every event in this state: state changes from or to it, resets and retransmits of a socket in it; kernel names (TIME_WAIT, SYN_SENT…) or ss aliases',
       list('--state', parseStateName),
     )
-    .option('--events <list>', `what to show: ${TRACE_EVENT_KINDS.join(',')} (default: ${DEFAULT_TRACE_EVENTS.join(',')})`, list('--events', parseEvent))
-    .option('--duration <seconds>', 'stop this long after the probes are attached (default: until Ctrl-C)', parseSeconds('--duration'))
+    .option(
+      '--events <list>',
+      `what to show: ${TRACE_EVENT_KINDS.join(',')} (default: ${DEFAULT_TRACE_EVENTS.join(',')})`,
+      list('--events', parseEvent),
+    )
+    .option(
+      '--duration <seconds>',
+      'stop this long after the probes are attached (default: until Ctrl-C)',
+      parseSeconds('--duration'),
+    )
     .option(
       '--interval <ms>',
       'fallback only (ignored, with a notice, when tracing with bpftrace): time between /proc/net/tcp snapshots',
@@ -77,8 +93,14 @@ export function registerTrace(program: Command): void {
     )
     .option('--fallback', 'sample /proc/net/tcp instead of tracing (no root or bpftrace needed)')
     .option('--no-fallback', 'fail instead of sampling when eBPF is unavailable (not root, no bpftrace)')
-    .option('--noise', 'also print drops whose reason says nothing about TCP (NOT_SPECIFIED, QUEUE_PURGE…); the summary counts them always')
-    .option('--json', 'NDJSON: a {"type":"start"} line once events are captured, one event per line, a summary object last')
+    .option(
+      '--noise',
+      'also print drops whose reason says nothing about TCP (NOT_SPECIFIED, QUEUE_PURGE…); the summary counts them always',
+    )
+    .option(
+      '--json',
+      'NDJSON: a {"type":"start"} line once events are captured, one event per line, a summary object last',
+    )
     .addHelpText(
       'after',
       `
@@ -140,7 +162,9 @@ Examples:
           if (ndjson) ndjson.text(render.lostLine(n));
           else if (!lostWarned) {
             lostWarned = true;
-            process.stderr.write(`tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`);
+            process.stderr.write(
+              `tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`,
+            );
           }
         },
         notice(text: string) {
@@ -184,9 +208,15 @@ Examples:
         .finally(clearProgress);
       const started = Date.now();
       if (handle.backend === 'bpftrace' && cmd.getOptionValueSource('interval') === 'cli') {
-        sink.notice('--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens');
+        sink.notice(
+          '--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens',
+        );
       }
-      out(o.json ? render.startLine(handle.backend) : render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }));
+      out(
+        o.json
+          ? render.startLine(handle.backend)
+          : render.traceHeader({ sampled: handle.backend === 'poll', intervalMs: o.interval }),
+      );
       live = true;
       write();
 

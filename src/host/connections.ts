@@ -5,7 +5,12 @@ import { TIMER_KINDS, localAddress, remoteAddress, type TcpRow } from '../kernel
 import { TI } from '../kernel/tcp-info.ts';
 import { type TcpState, stateCode } from '../model/tcp-state.ts';
 import { type SocketSource, scanSocketTable } from '../kernel/socket-table.ts';
-import type { ConnectionEvidence, LimitedConnection, PeerRetransmits, StuckSendQueue } from '../analyze/doctor/snapshot.ts';
+import type {
+  ConnectionEvidence,
+  LimitedConnection,
+  PeerRetransmits,
+  StuckSendQueue,
+} from '../analyze/doctor/snapshot.ts';
 import { formatPeerKey, peerKey } from './top-list.ts';
 import { formatHostPort } from '../text/host-port.ts';
 
@@ -36,7 +41,6 @@ interface PeerAcc {
   retrans: number;
   worst?: { connection: string; segsOut: number; retransSegs: number };
 }
-
 
 export function connectionText(row: TcpRow): string {
   return `${formatHostPort(localAddress(row), row.localPort)} -> ${formatHostPort(remoteAddress(row), row.remotePort)}`;
@@ -86,7 +90,8 @@ export class ConnectionWindow {
 
   visit(row: TcpRow): void {
     const state = row.state;
-    if (!row.hasInfo || !row.info || row.inode === 0 || state === LISTEN || state === TIME_WAIT || state === SYN_RECV) return;
+    if (!row.hasInfo || !row.info || row.inode === 0 || state === LISTEN || state === TIME_WAIT || state === SYN_RECV)
+      return;
     const v = row.info.values;
     const now = new Float64Array(FIELDS);
     now[SEGS_OUT] = n(v[TI.segsOut]);
@@ -116,7 +121,8 @@ export class ConnectionWindow {
     p.connections++;
     p.segsOut += segs;
     p.retrans += retrans;
-    if (retrans > 0 && (!p.worst || retrans > p.worst.retransSegs)) p.worst = { connection: connectionText(row), segsOut: segs, retransSegs: retrans };
+    if (retrans > 0 && (!p.worst || retrans > p.worst.retransSegs))
+      p.worst = { connection: connectionText(row), segsOut: segs, retransSegs: retrans };
 
     const busyUs = d(BUSY_US);
     const rwndUs = d(RWND_US);
@@ -162,7 +168,12 @@ export class ConnectionWindow {
       .sort((a, b) => b[1].segsOut - a[1].segsOut)
       .slice(0, MAX_PEERS)
       .map(([key, p]) => {
-        const out: PeerRetransmits = { peer: formatPeerKey(key), connections: p.connections, segsOut: p.segsOut, retransSegs: p.retrans };
+        const out: PeerRetransmits = {
+          peer: formatPeerKey(key),
+          connections: p.connections,
+          segsOut: p.segsOut,
+          retransSegs: p.retrans,
+        };
         if (p.worst) out.worst = p.worst;
         return out;
       });
@@ -189,4 +200,12 @@ export function readConnections(window: ConnectionWindow, source?: SocketSource)
 }
 
 /** The states in which a socket carries tcp_info worth comparing. */
-const CONNECTED_STATES: TcpState[] = ['ESTABLISHED', 'SYN_SENT', 'FIN_WAIT1', 'FIN_WAIT2', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSING'];
+const CONNECTED_STATES: TcpState[] = [
+  'ESTABLISHED',
+  'SYN_SENT',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'CLOSING',
+];

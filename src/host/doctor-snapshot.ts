@@ -11,7 +11,13 @@ import type { SocketSource } from '../kernel/socket-table.ts';
 import type { Listener } from '../analyze/socket-summary.ts';
 import { diagnose } from '../analyze/doctor/index.ts';
 import type { DoctorSnapshot } from '../analyze/doctor/snapshot.ts';
-import { ListenerDetails, takeHostSample, type HostSample, type ListenerAnnotator, type SampleFindings } from './sample.ts';
+import {
+  ListenerDetails,
+  takeHostSample,
+  type HostSample,
+  type ListenerAnnotator,
+  type SampleFindings,
+} from './sample.ts';
 import { ConnectionWindow, readConnections } from './connections.ts';
 
 /** The counters at the start of a window. */
@@ -31,7 +37,13 @@ type Processes = DoctorSnapshot['processes'];
  * The snapshot doctor's rules read, for the window from `base` to `sample`. Pure. `end` gives the
  * counters at the window's end when they were read after the sample (doctor's own window).
  */
-export function doctorSnapshotOf(base: CounterBase, sample: HostSample, processes: Processes, hiddenProcesses = 0, end?: CounterBase): DoctorSnapshot {
+export function doctorSnapshotOf(
+  base: CounterBase,
+  sample: HostSample,
+  processes: Processes,
+  hiddenProcesses = 0,
+  end?: CounterBase,
+): DoctorSnapshot {
   const last = end ?? { at: sample.takenAt, counters: sample.counters };
   const deltas: Record<string, number> = {};
   for (const [k, v] of Object.entries(last.counters)) {
@@ -39,7 +51,8 @@ export function doctorSnapshotOf(base: CounterBase, sample: HostSample, processe
     if (before !== undefined) deltas[k] = v - before;
   }
   const rootWouldAdd: string[] = [];
-  if (hiddenProcesses > 0) rootWouldAdd.push(`the sockets, owners and descriptor limits of ${hiddenProcesses} processes of other users`);
+  if (hiddenProcesses > 0)
+    rootWouldAdd.push(`the sockets, owners and descriptor limits of ${hiddenProcesses} processes of other users`);
   const snapshot: DoctorSnapshot = {
     host: sample.host,
     kernel: release(),
@@ -69,8 +82,15 @@ export function doctorSnapshotOf(base: CounterBase, sample: HostSample, processe
 }
 
 /** Run doctor's rules over the window from base to sample. Reads /proc/<pid>/fd once. */
-export function findingsOver(base: CounterBase, sample: HostSample): { findings: SampleFindings; owners: Map<number, SocketOwner> } {
-  const { processes, owners, hidden } = readProcessesWithLimits(new Set(sample.listeners.map((l) => l.inode)), 10, sameNetworkNamespace());
+export function findingsOver(
+  base: CounterBase,
+  sample: HostSample,
+): { findings: SampleFindings; owners: Map<number, SocketOwner> } {
+  const { processes, owners, hidden } = readProcessesWithLimits(
+    new Set(sample.listeners.map((l) => l.inode)),
+    10,
+    sameNetworkNamespace(),
+  );
   const snapshot = doctorSnapshotOf(base, sample, processes, hidden);
   return {
     findings: {
@@ -110,7 +130,11 @@ class DoctorListeners implements ListenerAnnotator {
   async annotate(listeners: Listener[]): Promise<void> {
     // Processes of other network namespaces hold none of the sockets read here (a doctor run inside
     // a container or a namespace is about that namespace).
-    const { processes, owners, hidden } = readProcessesWithLimits(new Set(listeners.map((l) => l.inode)), 10, sameNetworkNamespace());
+    const { processes, owners, hidden } = readProcessesWithLimits(
+      new Set(listeners.map((l) => l.inode)),
+      10,
+      sameNetworkNamespace(),
+    );
     this.maxima.learnOwners(owners);
     await this.maxima.annotate(listeners, false);
     this.processes = processes.filter((p) => this.pid === undefined || p.pid === this.pid);
@@ -136,7 +160,9 @@ export async function collectDoctorSnapshot(o: DoctorWindowOptions): Promise<Doc
     } catch (err) {
       if (!(err instanceof NetlinkUnavailableError) || o.source === 'netlink') throw err;
       window = undefined;
-      o.onNote?.(`reading /proc/net/tcp instead of netlink, so without the tcp_info rules (retransmits per peer, limited senders, stuck send queues): ${err.message}`);
+      o.onNote?.(
+        `reading /proc/net/tcp instead of netlink, so without the tcp_info rules (retransmits per peer, limited senders, stuck send queues): ${err.message}`,
+      );
     }
   }
   // The socket tables and /proc are read inside the window, as late as they can be and still end
@@ -147,7 +173,10 @@ export async function collectDoctorSnapshot(o: DoctorWindowOptions): Promise<Doc
   const waitFirst = o.durationS * 1000 - estimateMs - (performance.now() - started);
   if (waitFirst > 0) await sleep(waitFirst, undefined, { signal: o.signal }).catch(() => undefined);
   const listeners = new DoctorListeners(o.pid);
-  const sample = await takeHostSample({ topN: 10, port: o.port, pid: o.pid, source: o.source, connections: window }, listeners);
+  const sample = await takeHostSample(
+    { topN: 10, port: o.port, pid: o.pid, source: o.source, connections: window },
+    listeners,
+  );
   const remaining = o.durationS * 1000 - (performance.now() - started);
   if (remaining > 0) await sleep(remaining, undefined, { signal: o.signal }).catch(() => undefined);
   const end = counterBase();

@@ -25,7 +25,13 @@ export class PeerRttReading {
 
   constructor(topN: number, takenAt = Date.now()) {
     this.takenAt = takenAt;
-    this.pass = new SocketQueryPass({ by: 'peer', info: true, spread: true, top: topN, filter: { states: ['ESTABLISHED'] } });
+    this.pass = new SocketQueryPass({
+      by: 'peer',
+      info: true,
+      spread: true,
+      top: topN,
+      filter: { states: ['ESTABLISHED'] },
+    });
     this.visit = this.pass.visit;
   }
 

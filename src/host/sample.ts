@@ -285,9 +285,13 @@ function selection(o: SampleOptions): ((r: TcpRow) => boolean) | undefined {
  * sysctls. `details` carries listener maxima and owners between samples (a sampler passes its
  * own); without it each call walks /proc (and asks ss when /proc was read).
  */
-export async function takeHostSample(options: SampleOptions = {}, details: ListenerAnnotator = new ListenerDetails(0)): Promise<HostSample> {
+export async function takeHostSample(
+  options: SampleOptions = {},
+  details: ListenerAnnotator = new ListenerDetails(0),
+): Promise<HostSample> {
   const topN = options.topN ?? DEFAULT_TOP_N;
-  if (!Number.isInteger(topN) || topN < 1 || topN > MAX_TOP_N) throw new UsageError(`topN must be a whole number between 1 and ${MAX_TOP_N}, not ${topN}`);
+  if (!Number.isInteger(topN) || topN < 1 || topN > MAX_TOP_N)
+    throw new UsageError(`topN must be a whole number between 1 and ${MAX_TOP_N}, not ${topN}`);
   const takenAt = Date.now();
   const started = performance.now();
 
@@ -341,12 +345,23 @@ export async function takeHostSample(options: SampleOptions = {}, details: Liste
       s.closeWait[lport]!++;
     } else if (state === FIN_WAIT2) finWait2++;
     // The rule of SummaryBuilder's ephemeral count, kept here only to know the destinations' total.
-    if (range && r.remotePort !== 0 && lport >= range.low && lport <= range.high && range.reserved[lport] === 0 && listening[lport] === 0) {
+    if (
+      range &&
+      r.remotePort !== 0 &&
+      lport >= range.low &&
+      lport <= range.high &&
+      range.reserved[lport] === 0 &&
+      listening[lport] === 0
+    ) {
       ephemeralSockets++;
     }
   };
   window?.begin();
-  const withInfo = (reading: boolean) => ({ source: options.source, info: window !== undefined || reading, memory: window !== undefined });
+  const withInfo = (reading: boolean) => ({
+    source: options.source,
+    info: window !== undefined || reading,
+    memory: window !== undefined,
+  });
   let scan;
   try {
     scan = scanHostSockets(withInfo(peerReading !== undefined), visit, listening);
@@ -413,7 +428,8 @@ export async function takeHostSample(options: SampleOptions = {}, details: Liste
 
   const { counters, problems } = readCounters();
   const sysctls: Record<string, string | undefined> = {};
-  for (const r of readSysctls(SYSCTL_CATALOG.map((k) => k.name))) sysctls[r.name] = r.present ? normalizeSysctlText(r.raw) : undefined;
+  for (const r of readSysctls(SYSCTL_CATALOG.map((k) => k.name)))
+    sysctls[r.name] = r.present ? normalizeSysctlText(r.raw) : undefined;
 
   const sample: HostSample = {
     host: hostname(),

@@ -2,7 +2,15 @@
 // dashboard streams), with doctor's findings recomputed on a slower cadence.
 
 import { flattenCounters, readCounters } from '../kernel/counters.ts';
-import { DEFAULT_TOP_N, ListenerDetails, takeHostSample, type HostSample, type PeerRtt, type SampleFindings, type SampleOptions } from './sample.ts';
+import {
+  DEFAULT_TOP_N,
+  ListenerDetails,
+  takeHostSample,
+  type HostSample,
+  type PeerRtt,
+  type SampleFindings,
+  type SampleOptions,
+} from './sample.ts';
 import { findingsOver, type CounterBase } from './doctor-snapshot.ts';
 
 export interface SamplerOptions extends Pick<SampleOptions, 'topN' | 'source'> {
@@ -87,7 +95,10 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     const now = performance.now();
     const peersDue = peerRtt !== undefined && now - peerTriedAt >= Math.max(peerRtt.intervalMs, 5 * peerCostMs);
     if (peersDue) peerTriedAt = now;
-    const sample = await takeHostSample({ topN, source: options.source, ...(peersDue ? { peerRtt: { topN: peerRtt.topN ?? topN } } : {}) }, details);
+    const sample = await takeHostSample(
+      { topN, source: options.source, ...(peersDue ? { peerRtt: { topN: peerRtt.topN ?? topN } } : {}) },
+      details,
+    );
     if (peersDue) {
       peerCostMs = sample.durationMs;
       latestPeers = sample.peerRtt;

@@ -27,7 +27,11 @@ const TIME_WAIT = stateCode('TIME_WAIT');
  * side; SIDE_NONE for every other state. The row is reused: copy what you keep.
  * `listening` may be passed to be reused across scans (it is cleared first).
  */
-export function scanHostSockets(req: TableScanRequest, visit: (row: TcpRow, side: TimeWaitSide) => void, listening = new Uint8Array(65536)): HostScan {
+export function scanHostSockets(
+  req: TableScanRequest,
+  visit: (row: TcpRow, side: TimeWaitSide) => void,
+  listening = new Uint8Array(65536),
+): HostScan {
   listening.fill(0);
   // A state filter without LISTEN would leave every TIME_WAIT the client's: listeners are asked
   // for too, and not shown to the visitor.

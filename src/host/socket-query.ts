@@ -11,9 +11,18 @@ import { type SocketQuery, type SocketReport, SocketQueryPass, socketQueryNeeds 
 export async function querySockets(query: SocketQuery = {}): Promise<SocketReport> {
   const needs = socketQueryNeeds(query);
   const owners = needs.owners ? readSocketOwners() : undefined;
-  const pass = new SocketQueryPass(query, { owners, ephemeralRange: needs.ephemeralRange ? readEphemeralRange() : undefined });
+  const pass = new SocketQueryPass(query, {
+    owners,
+    ephemeralRange: needs.ephemeralRange ? readEphemeralRange() : undefined,
+  });
   const scan = scanSocketTable(
-    { families: query.families ?? ['ipv4', 'ipv6'], states: query.filter?.states, info: query.info, memory: query.memory, source: query.source },
+    {
+      families: query.families ?? ['ipv4', 'ipv6'],
+      states: query.filter?.states,
+      info: query.info,
+      memory: query.memory,
+      source: query.source,
+    },
     pass.visit,
   );
   const backlogs = pass.needsBacklogs(scan) ? await readListenBacklogs() : undefined;

@@ -42,7 +42,11 @@ export function topPorts(counts: Uint32Array, n: number, only?: Uint8Array): Top
 }
 
 /** Top-N of a map of counts, keys converted for display only for the entries kept. */
-export function topOfMap<K, D extends string | number>(counts: Map<K, number>, n: number, display: (key: K) => D): TopList<D> {
+export function topOfMap<K, D extends string | number>(
+  counts: Map<K, number>,
+  n: number,
+  display: (key: K) => D,
+): TopList<D> {
   const entries: Array<{ key: K; count: number }> = [];
   let total = 0;
   for (const [key, count] of counts) {
@@ -74,7 +78,13 @@ const V4_MAPPED_NET = '00000000000000000000ffff';
 /** A 32-bit word as printed in /proc (host order) turned into network order. */
 function netOrder(hostWord: number): number {
   if (!LITTLE_ENDIAN) return hostWord;
-  return (((hostWord & 255) << 24) | ((hostWord >>> 8) & 255) << 16 | ((hostWord >>> 16) & 255) << 8 | (hostWord >>> 24)) >>> 0;
+  return (
+    (((hostWord & 255) << 24) |
+      (((hostWord >>> 8) & 255) << 16) |
+      (((hostWord >>> 16) & 255) << 8) |
+      (hostWord >>> 24)) >>>
+    0
+  );
 }
 
 /**

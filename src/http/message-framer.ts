@@ -112,7 +112,8 @@ export class MessageFramer {
       if (!empty) this.sawLine = true;
       else if (this.sawLine) {
         // The limit holds for a head that ends in this chunk too, not only for one still growing.
-        if (this.heldBytes + (p - pos) > MAX_HEAD_BYTES) return this.fail(`head larger than ${MAX_HEAD_TEXT}`, buf.subarray(pos));
+        if (this.heldBytes + (p - pos) > MAX_HEAD_BYTES)
+          return this.fail(`head larger than ${MAX_HEAD_TEXT}`, buf.subarray(pos));
         return this.endOfHead(buf, pos, p);
       }
       // An empty line before the start line is tolerated (RFC 9112 2.2) and passed on.
@@ -170,7 +171,16 @@ export class MessageFramer {
     let i = 0;
     while (i < lines.length && lines[i]!.replace(/\r$/, '') === '') i++;
     const start = (lines[i++] ?? '').replace(/\r$/, '');
-    const head: MessageHead = { raw, method: '', status: 0, minor: 1, close: false, interim: false, tunnel: false, expectContinue: false };
+    const head: MessageHead = {
+      raw,
+      method: '',
+      status: 0,
+      minor: 1,
+      close: false,
+      interim: false,
+      tunnel: false,
+      expectContinue: false,
+    };
     if (this.request) {
       const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) \S+ HTTP\/1\.([01])$/.exec(start);
       if (!m) return 'not an HTTP/1.x request line';
@@ -192,7 +202,10 @@ export class MessageFramer {
       const colon = line.indexOf(':');
       if (colon <= 0) return 'bad header line';
       const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim().toLowerCase();
+      const value = line
+        .slice(colon + 1)
+        .trim()
+        .toLowerCase();
       if (name === 'content-length') {
         if (!/^\d{1,15}$/.test(value)) return 'bad Content-Length';
         const n = Number(value);

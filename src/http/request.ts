@@ -27,7 +27,9 @@ export function parseHeader(raw: string): [string, string] {
 
 /** The request's own Connection header asks the server to close after the response. */
 export function asksClose(headers: [string, string][] | undefined): boolean {
-  return (headers ?? []).some(([n, v]) => n.toLowerCase() === 'connection' && v.split(',').some((t) => t.trim().toLowerCase() === 'close'));
+  return (headers ?? []).some(
+    ([n, v]) => n.toLowerCase() === 'connection' && v.split(',').some((t) => t.trim().toLowerCase() === 'close'),
+  );
 }
 
 export function buildRequest(spec: RequestSpec): Buffer {
@@ -37,7 +39,8 @@ export function buildRequest(spec: RequestSpec): Buffer {
   const lines = [`${spec.method} ${spec.url.pathname}${spec.url.search} HTTP/1.1`];
   if (!has('host')) lines.push(`Host: ${spec.url.host}`);
   for (const [name, value] of spec.headers) lines.push(`${name}: ${value}`);
-  if (spec.body && !has('content-length') && !has('transfer-encoding')) lines.push(`Content-Length: ${spec.body.length}`);
+  if (spec.body && !has('content-length') && !has('transfer-encoding'))
+    lines.push(`Content-Length: ${spec.body.length}`);
   if (!spec.keepAlive && !has('connection')) lines.push('Connection: close');
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
   return spec.body ? Buffer.concat([head, spec.body]) : head;
@@ -53,10 +56,20 @@ function checkFraming(spec: RequestSpec): void {
   const chunked = spec.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding');
   if (lengths.length > 0 && chunked) throw new UsageError('-H: give Content-Length or Transfer-Encoding, not both');
   if (chunked) {
-    const codings = spec.headers.filter(([n]) => n.toLowerCase() === 'transfer-encoding').map(([, v]) => v).join(',');
-    const last = codings.split(',').map((c) => c.trim().toLowerCase()).filter(Boolean).at(-1);
+    const codings = spec.headers
+      .filter(([n]) => n.toLowerCase() === 'transfer-encoding')
+      .map(([, v]) => v)
+      .join(',');
+    const last = codings
+      .split(',')
+      .map((c) => c.trim().toLowerCase())
+      .filter(Boolean)
+      .at(-1);
     // A request's body ends where its last coding, chunked, says: anything else leaves the server no end to find (RFC 9112 6.3).
-    if (last !== 'chunked') throw new UsageError(`-H "Transfer-Encoding: ${codings}" must end in chunked: a server cannot tell where the body ends`);
+    if (last !== 'chunked')
+      throw new UsageError(
+        `-H "Transfer-Encoding: ${codings}" must end in chunked: a server cannot tell where the body ends`,
+      );
     if (!isChunkedBody(spec.body ?? new Uint8Array(0))) {
       throw new UsageError(
         '-H "Transfer-Encoding: chunked" needs a body already framed as chunks (such as 2\\r\\nhi\\r\\n0\\r\\n\\r\\n): leave the header out and bench sends the body with its Content-Length',

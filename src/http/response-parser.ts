@@ -187,10 +187,13 @@ export class ResponseParser {
             const n = this.nameLen;
             const k = this.candidates;
             this.headerKind =
-              k & H_CONTENT_LENGTH && n === 14 ? H_CONTENT_LENGTH
-              : k & H_CONNECTION && n === 10 ? H_CONNECTION
-              : k & H_TRANSFER_ENCODING && n === 17 ? H_TRANSFER_ENCODING
-              : 0;
+              k & H_CONTENT_LENGTH && n === 14
+                ? H_CONTENT_LENGTH
+                : k & H_CONNECTION && n === 10
+                  ? H_CONNECTION
+                  : k & H_TRANSFER_ENCODING && n === 17
+                    ? H_TRANSFER_ENCODING
+                    : 0;
             this.valueLen = 0;
             this.state = S_HDR_VALUE_WS;
           } else if (c === LF || c === CR || c === SP || c === HTAB) {
@@ -200,7 +203,8 @@ export class ResponseParser {
             const i = this.nameLen++;
             if (this.candidates & H_CONTENT_LENGTH && CONTENT_LENGTH[i] !== lower) this.candidates &= ~H_CONTENT_LENGTH;
             if (this.candidates & H_CONNECTION && CONNECTION[i] !== lower) this.candidates &= ~H_CONNECTION;
-            if (this.candidates & H_TRANSFER_ENCODING && TRANSFER_ENCODING[i] !== lower) this.candidates &= ~H_TRANSFER_ENCODING;
+            if (this.candidates & H_TRANSFER_ENCODING && TRANSFER_ENCODING[i] !== lower)
+              this.candidates &= ~H_TRANSFER_ENCODING;
             if (this.candidates === 0) this.state = S_HDR_SKIP_NAME;
           }
           p++;
@@ -283,7 +287,15 @@ export class ResponseParser {
     // "HTTP/1.1 200 \r\n\r\n" is the shortest head this path takes.
     if (end - start < 17) return -1;
     let p = start;
-    if (buf[p] !== 72 || buf[p + 1] !== 84 || buf[p + 2] !== 84 || buf[p + 3] !== 80 || buf[p + 4] !== 47 || buf[p + 5] !== 49 || buf[p + 6] !== 46) {
+    if (
+      buf[p] !== 72 ||
+      buf[p + 1] !== 84 ||
+      buf[p + 2] !== 84 ||
+      buf[p + 3] !== 80 ||
+      buf[p + 4] !== 47 ||
+      buf[p + 5] !== 49 ||
+      buf[p + 6] !== 46
+    ) {
       return -1;
     }
     const minor = buf[p + 7]! - 48;
@@ -326,7 +338,10 @@ export class ResponseParser {
       const first = buf[name]! | 32;
       if (first === 99 && nameLen === 14 && sameName(buf, name, CONTENT_LENGTH)) {
         if (!this.fastContentLength(buf, value, valueEnd)) return this.giveUp();
-      } else if ((first === 99 && nameLen === 10 && sameName(buf, name, CONNECTION)) || (first === 116 && nameLen === 17 && sameName(buf, name, TRANSFER_ENCODING))) {
+      } else if (
+        (first === 99 && nameLen === 10 && sameName(buf, name, CONNECTION)) ||
+        (first === 116 && nameLen === 17 && sameName(buf, name, TRANSFER_ENCODING))
+      ) {
         const v = this.value;
         let n = 0;
         for (let i = value; i < valueEnd && n < v.length; i++) {
@@ -420,7 +435,8 @@ export class ResponseParser {
     const len = this.valueLen;
     if (this.headerKind === H_CONTENT_LENGTH) {
       if (this.clDigits === 0) return this.fail('bad Content-Length');
-      if (this.contentLength >= 0 && this.contentLength !== this.clValue) return this.fail('conflicting Content-Length');
+      if (this.contentLength >= 0 && this.contentLength !== this.clValue)
+        return this.fail('conflicting Content-Length');
       this.contentLength = this.clValue;
     } else if (this.headerKind === H_TRANSFER_ENCODING) {
       this.hasTransferEncoding = true;
@@ -440,7 +456,8 @@ export class ResponseParser {
 
   private endOfHead(): boolean {
     // Both framings at once is how request smuggling starts; llhttp refuses it whatever the status.
-    if (this.hasTransferEncoding && this.contentLength >= 0) return this.fail('Transfer-Encoding together with Content-Length');
+    if (this.hasTransferEncoding && this.contentLength >= 0)
+      return this.fail('Transfer-Encoding together with Content-Length');
     const s = this.status;
     if (s >= 100 && s < 200 && s !== 101) {
       // An interim response (100 Continue, 103 Early Hints): the real one follows.

@@ -17,7 +17,9 @@ export function readCounters(): { counters: Counters; problems: string[] } {
 /** Counters keyed as doctor keys them: "Section.Field", and "sockstat.Line.field". */
 export function flattenCounters(c: Counters): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [section, fields] of Object.entries(c.sections)) for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
-  for (const [line, fields] of Object.entries(c.sockstat)) for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
+  for (const [section, fields] of Object.entries(c.sections))
+    for (const [f, v] of Object.entries(fields)) out[`${section}.${f}`] = v;
+  for (const [line, fields] of Object.entries(c.sockstat))
+    for (const [f, v] of Object.entries(fields)) out[`sockstat.${line}.${f}`] = v;
   return out;
 }

@@ -56,7 +56,13 @@ export const ALL_STATES_MASK = 0x1ffe;
  * The request for a dump of every TCP socket of `family` whose state bit is in `statesMask`:
  * nlmsghdr then struct inet_diag_req_v2, in host byte order. Pure.
  */
-export function buildInetDiagRequest(family: Family, statesMask: number, extensions: number, seq: number, protocol = IPPROTO_TCP): Buffer {
+export function buildInetDiagRequest(
+  family: Family,
+  statesMask: number,
+  extensions: number,
+  seq: number,
+  protocol = IPPROTO_TCP,
+): Buffer {
   const b = Buffer.alloc(NLMSG_HDRLEN + 56);
   const le = isLE;
   const w32 = (v: number, at: number) => (le ? b.writeUInt32LE(v >>> 0, at) : b.writeUInt32BE(v >>> 0, at));
@@ -107,7 +113,13 @@ export function newBatch(): DiagBatch {
  * Parse the netlink messages in buf[0, len) — replies to a SOCK_DIAG_BY_FAMILY dump — calling
  * visit with the reused row for each socket. Adds to `out`. Pure.
  */
-export function parseInetDiagMessages(buf: Uint8Array, len: number, row: TcpRow, visit: (row: TcpRow) => void, out: DiagBatch): void {
+export function parseInetDiagMessages(
+  buf: Uint8Array,
+  len: number,
+  row: TcpRow,
+  visit: (row: TcpRow) => void,
+  out: DiagBatch,
+): void {
   row.buf = buf;
   row.addressHex = false;
   let at = 0;
@@ -220,7 +232,8 @@ export function openSockDiag(): SockDiag {
   // really refuses the socket, as a seccomp filter or a container without netlink would.
   const protocol = process.env.TCPLENS_NETLINK_FAULT === 'refused' ? 9999 : NETLINK_SOCK_DIAG;
   const fd = libc.socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, protocol);
-  if (fd < 0) throw new NetlinkUnavailableError(`netlink sock_diag is refused here (socket: ${errnoName(libc.errno())})`);
+  if (fd < 0)
+    throw new NetlinkUnavailableError(`netlink sock_diag is refused here (socket: ${errnoName(libc.errno())})`);
   let open = true;
   return {
     libc,

@@ -71,7 +71,8 @@ export function scanProcesses(inodes?: Set<number>, procRoot = procRootDir()): P
       command ??= readComm(procRoot, pidText);
       byInode.set(inode, { pid: Number(pidText), command });
     }
-    if (sockets > 0) usage.push({ pid: Number(pidText), command: command ?? readComm(procRoot, pidText), fds: fds.length, sockets });
+    if (sockets > 0)
+      usage.push({ pid: Number(pidText), command: command ?? readComm(procRoot, pidText), fds: fds.length, sockets });
   }
   return { byInode, usage, hiddenProcesses };
 }

@@ -21,7 +21,11 @@ function splitLine(raw: string, lineNo: number): Line | string {
   if (colon < 0) return `line ${lineNo}: expected 'Section: …', got '${clip(raw)}'`;
   const section = raw.slice(0, colon).trim();
   if (!NAME.test(section)) return `line ${lineNo}: '${clip(section)}' is not a section name`;
-  const tokens = raw.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+  const tokens = raw
+    .slice(colon + 1)
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   return { section, tokens, lineNo };
 }
 

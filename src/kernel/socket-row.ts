@@ -150,7 +150,9 @@ export function remoteKeyV4(row: TcpRow): number {
   if (row.family !== 'ipv4') return -1;
   const b = row.buf;
   const at = row.remoteAt;
-  const word = row.addressHex ? hexWord(b, at) : ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+  const word = row.addressHex
+    ? hexWord(b, at)
+    : ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
   return word * 65536 + row.remotePort;
 }
 

@@ -59,7 +59,8 @@ export function scanSocketTable(req: TableScanRequest, visit: (row: TcpRow) => v
   let why: string;
   if (source === 'auto' && process.platform !== 'linux') return scanProc(families, req.states, visit);
   // A /proc root of the caller's choosing (a copy, a container's) is read as asked.
-  if (source === 'auto' && process.env.TCPLENS_PROC !== undefined && !needsNetlink) return scanProc(families, req.states, visit);
+  if (source === 'auto' && process.env.TCPLENS_PROC !== undefined && !needsNetlink)
+    return scanProc(families, req.states, visit);
   let visited = 0;
   const counted = (row: TcpRow) => {
     visited++;

@@ -32,7 +32,11 @@ export function parseSockstat(text: string): ParsedCounters {
       problems.push(`${where}: expected 'PROTO: name value …', got '${raw.trim().slice(0, 40)}'`);
       continue;
     }
-    const tokens = raw.slice(colon + 1).trim().split(/\s+/).filter(Boolean);
+    const tokens = raw
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     const fields = (sections[section] ??= {});
     for (let j = 0; j < tokens.length; j += 2) {
       const name = tokens[j]!;

@@ -21,9 +21,7 @@ export type SysctlShape = 'int' | 'range' | 'ports';
 export type SysctlValue = number | PortRange | PortRange[];
 
 /** What one read found: a knob the kernel does not list is absent, never filled in with a guess. */
-export type SysctlReading =
-  | { name: string; present: true; raw: string }
-  | { name: string; present: false };
+export type SysctlReading = { name: string; present: true; raw: string } | { name: string; present: false };
 
 // Names are fixed by the catalog, but a name becomes a path we may write: refuse anything that
 // could climb out of /proc/sys.

@@ -227,8 +227,15 @@ export function toTcpInfo(r: TcpInfoRecord): TcpInfo {
   if (r.hasSkmem) {
     const m = r.skmem;
     info.skmem = {
-      rmemAlloc: num(m[0]!), rcvBuf: num(m[1]!), wmemAlloc: num(m[2]!), sndBuf: num(m[3]!),
-      fwdAlloc: num(m[4]!), wmemQueued: num(m[5]!), optMem: num(m[6]!), backlog: num(m[7]!), drops: num(m[8]!),
+      rmemAlloc: num(m[0]!),
+      rcvBuf: num(m[1]!),
+      wmemAlloc: num(m[2]!),
+      sndBuf: num(m[3]!),
+      fwdAlloc: num(m[4]!),
+      wmemQueued: num(m[5]!),
+      optMem: num(m[6]!),
+      backlog: num(m[7]!),
+      drops: num(m[8]!),
     };
   }
   return info;

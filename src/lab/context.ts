@@ -123,7 +123,11 @@ export function createLabContext(o: LabContextOptions): LabContextHandle {
               resolve(hit);
             } else if (exited || owned.exited) {
               cleanup();
-              reject(new Error(`${argv.slice(0, 3).join(' ')} … ended before printing ${pattern}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+              reject(
+                new Error(
+                  `${argv.slice(0, 3).join(' ')} … ended before printing ${pattern}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+                ),
+              );
             }
           };
           const cleanup = () => {
@@ -132,7 +136,11 @@ export function createLabContext(o: LabContextOptions): LabContextHandle {
           };
           timer = setTimeout(() => {
             cleanup();
-            reject(new Error(`${argv.slice(0, 3).join(' ')} … printed nothing matching ${pattern} within ${timeoutMs} ms: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+            reject(
+              new Error(
+                `${argv.slice(0, 3).join(' ')} … printed nothing matching ${pattern} within ${timeoutMs} ms: ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+              ),
+            );
           }, timeoutMs);
           waiters.add(check);
           check();

@@ -117,13 +117,22 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
       const t0 = Date.now();
       const base = { id: e.id, title: e.title, shows: e.shows, rows: [], charts: [], conclusion: '' };
       if (e.needsRoot && !root) {
-        const r: ExperimentResult = { ...base, durationMs: 0, skippedWhy: `not run: ${e.needsRoot}`, conclusion: `Skipped without root: ${e.needsRoot}.` };
+        const r: ExperimentResult = {
+          ...base,
+          durationMs: 0,
+          skippedWhy: `not run: ${e.needsRoot}`,
+          conclusion: `Skipped without root: ${e.needsRoot}.`,
+        };
         report.experiments.push(r);
         o.onResult?.(r);
         continue;
       }
       progress(`${e.id} ${e.title}`);
-      const ctx = createLabContext({ quick, signal: controller.signal, progress: (text) => progress(`${e.id} ${text}`) });
+      const ctx = createLabContext({
+        quick,
+        signal: controller.signal,
+        progress: (text) => progress(`${e.id} ${text}`),
+      });
       current = ctx;
       let r: ExperimentResult;
       const stop = untilAborted(controller.signal);
@@ -134,11 +143,20 @@ export async function runLab(o: LabRunOptions = {}): Promise<LabReport> {
         // after its context is closed fails, and nobody listens.
         running.catch(() => {});
         const outcome = await Promise.race([running, stop.promise]);
-        r = { ...base, ...outcome, id: e.id, title: e.title, shows: outcome.shows ?? e.shows, durationMs: Date.now() - t0 };
+        r = {
+          ...base,
+          ...outcome,
+          id: e.id,
+          title: e.title,
+          shows: outcome.shows ?? e.shows,
+          durationMs: Date.now() - t0,
+        };
       } catch (err) {
         const interrupted = controller.signal.aborted;
         const msg = interrupted ? 'interrupted' : err instanceof Error ? err.message : String(err);
-        const conclusion = interrupted ? 'No conclusion: the run was interrupted before this experiment ended.' : `No conclusion: the experiment failed (${msg}).`;
+        const conclusion = interrupted
+          ? 'No conclusion: the run was interrupted before this experiment ended.'
+          : `No conclusion: the experiment failed (${msg}).`;
         r = { ...base, durationMs: Date.now() - t0, error: msg, conclusion };
       } finally {
         stop.dispose();

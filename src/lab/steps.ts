@@ -17,8 +17,14 @@ export interface Served {
 }
 
 /** `tcplens serve --json` on host:port (port 0: any), inside ns when given; resolves once it listens. */
-export async function startServe(ctx: LabContext, o: { ns?: Netns; host: string; port?: number; args?: string[] }): Promise<Served> {
-  const proc = ctx.start([...ctx.tcplens, 'serve', '--host', o.host, '--port', String(o.port ?? 0), '--json', ...(o.args ?? [])], { ns: o.ns });
+export async function startServe(
+  ctx: LabContext,
+  o: { ns?: Netns; host: string; port?: number; args?: string[] },
+): Promise<Served> {
+  const proc = ctx.start(
+    [...ctx.tcplens, 'serve', '--host', o.host, '--port', String(o.port ?? 0), '--json', ...(o.args ?? [])],
+    { ns: o.ns },
+  );
   const first = JSON.parse(await proc.waitFor(/^\{/, 15_000)) as { url: string; port: number };
   return { proc, url: first.url, host: o.host, port: first.port };
 }
@@ -28,9 +34,17 @@ export async function startServe(ctx: LabContext, o: { ns?: Netns; host: string;
  * thread unless args say otherwise: against a target in another namespace bench would start one per
  * core, which costs seconds of start-up and competes with the server on a small machine.
  */
-export async function bench(ctx: LabContext, url: string, args: string[], o: { ns?: Netns; timeoutMs?: number; acceptGaveUp?: boolean } = {}): Promise<BenchResult> {
+export async function bench(
+  ctx: LabContext,
+  url: string,
+  args: string[],
+  o: { ns?: Netns; timeoutMs?: number; acceptGaveUp?: boolean } = {},
+): Promise<BenchResult> {
   const workers = args.includes('-w') || args.includes('--workers') ? [] : ['-w', '1'];
-  const r = await ctx.run([...ctx.tcplens, 'bench', url, ...workers, ...args, '--json'], { ns: o.ns, timeoutMs: o.timeoutMs ?? 60_000 });
+  const r = await ctx.run([...ctx.tcplens, 'bench', url, ...workers, ...args, '--json'], {
+    ns: o.ns,
+    timeoutMs: o.timeoutMs ?? 60_000,
+  });
   let result: BenchResult | undefined;
   try {
     result = JSON.parse(r.stdout) as BenchResult;
@@ -61,7 +75,9 @@ export async function socketsIn(ctx: LabContext, ns: Netns | undefined): Promise
 
 /** TIME_WAIT sockets inside ns with port at either end. */
 export async function timeWaitIn(ctx: LabContext, ns: Netns | undefined, port: number): Promise<Socket[]> {
-  return (await socketsIn(ctx, ns)).filter((s) => s.state === 'TIME_WAIT' && (s.local.port === port || s.remote.port === port));
+  return (await socketsIn(ctx, ns)).filter(
+    (s) => s.state === 'TIME_WAIT' && (s.local.port === port || s.remote.port === port),
+  );
 }
 
 /** Tcp and TcpExt counters of the namespace (/proc/net/snmp + /proc/net/netstat read inside it), by "Section.Name". */
@@ -69,7 +85,8 @@ export async function countersIn(ctx: LabContext, ns: Netns | undefined): Promis
   const flat: Record<string, number> = {};
   for (const path of ['/proc/net/snmp', '/proc/net/netstat']) {
     const { sections } = parseSnmp(await catIn(ctx, ns, path));
-    for (const [section, fields] of Object.entries(sections)) for (const [k, v] of Object.entries(fields)) flat[`${section}.${k}`] = v;
+    for (const [section, fields] of Object.entries(sections))
+      for (const [k, v] of Object.entries(fields)) flat[`${section}.${k}`] = v;
   }
   return flat;
 }
@@ -105,13 +122,25 @@ export interface Place {
 export async function labPlace(ctx: LabContext): Promise<Place> {
   if (!ctx.root) return { host: '127.0.0.1', where: 'loopback' };
   const t = await ctx.topology();
-  return { host: t.serverAddress, serverNs: t.server, clientNs: t.client, where: `namespaces, ${t.clientAddress} → ${t.serverAddress}` };
+  return {
+    host: t.serverAddress,
+    serverNs: t.server,
+    clientNs: t.client,
+    where: `namespaces, ${t.clientAddress} → ${t.serverAddress}`,
+  };
 }
 
 /** One of the lab's client scripts, in the client's namespace: its config as argv[2], its last stdout line as result. */
-export async function runScriptJson<T>(ctx: LabContext, p: Place, name: string, config: object, timeoutMs: number): Promise<T> {
+export async function runScriptJson<T>(
+  ctx: LabContext,
+  p: Place,
+  name: string,
+  config: object,
+  timeoutMs: number,
+): Promise<T> {
   const r = await ctx.run([process.execPath, labScript(name), JSON.stringify(config)], { ns: p.clientNs, timeoutMs });
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
-  if (r.code !== 0 || !last.startsWith('{')) throw new Error(`${name} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0 || !last.startsWith('{'))
+    throw new Error(`${name} failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(last) as T;
 }

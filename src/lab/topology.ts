@@ -42,7 +42,9 @@ function labNetns(name: string): Netns {
         execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
       } catch (err) {
         const e = err as { stderr?: Buffer; message: string };
-        throw new UnsupportedPlatformError(`sysctl ${args.join(' ')} in ${name}: ${e.stderr?.toString().trim() || e.message}`);
+        throw new UnsupportedPlatformError(
+          `sysctl ${args.join(' ')} in ${name}: ${e.stderr?.toString().trim() || e.message}`,
+        );
       }
     },
     close() {
@@ -104,7 +106,20 @@ export function createTopology(): LabTopologyHandle {
     ip(['netns', 'add', server.name]);
     ip(['-n', client.name, 'link', 'set', 'lo', 'up']);
     ip(['-n', server.name, 'link', 'set', 'lo', 'up']);
-    ip(['-n', client.name, 'link', 'add', CLIENT_LINK, 'type', 'veth', 'peer', 'name', SERVER_LINK, 'netns', server.name]);
+    ip([
+      '-n',
+      client.name,
+      'link',
+      'add',
+      CLIENT_LINK,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      SERVER_LINK,
+      'netns',
+      server.name,
+    ]);
     ip(['-n', client.name, 'addr', 'add', `${CLIENT_ADDRESS}/30`, 'dev', CLIENT_LINK]);
     ip(['-n', server.name, 'addr', 'add', `${SERVER_ADDRESS}/30`, 'dev', SERVER_LINK]);
     ip(['-n', client.name, 'link', 'set', CLIENT_LINK, 'up']);

@@ -51,7 +51,8 @@ const text = (max: number) => v.pipe(v.string(), v.maxLength(max));
 const TIMELINE_FIELDS = ['t', 'requests', 'errors', 'p50Ms', 'p99Ms'] as const;
 const TIMELINE_OPTIONAL = ['timeWait', 'ephemeralPorts'] as const;
 
-const got = (x: unknown) => (x === null ? 'null' : Array.isArray(x) ? 'Array' : typeof x === 'number' ? String(x) : typeof x);
+const got = (x: unknown) =>
+  x === null ? 'null' : Array.isArray(x) ? 'Array' : typeof x === 'number' ? String(x) : typeof x;
 
 /**
  * A timeline's points, checked by a plain loop rather than the schema: a long run has hundreds of
@@ -72,7 +73,9 @@ const timeline = v.pipe(
       for (const f of TIMELINE_FIELDS) {
         const x = p[f];
         if (typeof x !== 'number' || !Number.isFinite(x) || (f !== 't' && x < 0)) {
-          addIssue({ message: `[${i}].${f}: expected a ${f === 't' ? 'finite number' : 'number >= 0'}, got ${got(x)}` });
+          addIssue({
+            message: `[${i}].${f}: expected a ${f === 't' ? 'finite number' : 'number >= 0'}, got ${got(x)}`,
+          });
           return;
         }
       }
@@ -166,20 +169,25 @@ function check<T extends v.GenericSchema>(schema: T, value: unknown, prefix: str
 function checkHistogram(encoded: string, field: string): void {
   const bad = (why: string) => new UsageError(`this bench file is malformed: ${field}: ${why}`);
   const bytes = Buffer.from(encoded.trim(), 'base64');
-  if (bytes.length < 8 || (bytes.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE) throw bad('not an HdrHistogram (compressed base64)');
+  if (bytes.length < 8 || (bytes.readInt32BE(0) & ~0xf0) !== V2_COMPRESSED_COOKIE)
+    throw bad('not an HdrHistogram (compressed base64)');
   let inflated: Buffer;
   try {
-    inflated = inflateSync(bytes.subarray(8, 8 + bytes.readInt32BE(4)), { maxOutputLength: MAX_HISTOGRAM_INFLATED_BYTES });
+    inflated = inflateSync(bytes.subarray(8, 8 + bytes.readInt32BE(4)), {
+      maxOutputLength: MAX_HISTOGRAM_INFLATED_BYTES,
+    });
   } catch {
     throw bad(`not an HdrHistogram, or one over ${MAX_HISTOGRAM_INFLATED_BYTES >> 20} MiB once inflated`);
   }
-  if (inflated.length < 40 || (inflated.readInt32BE(0) & ~0xf0) !== V2_COOKIE) throw bad('not an HdrHistogram (compressed base64)');
+  if (inflated.length < 40 || (inflated.readInt32BE(0) & ~0xf0) !== V2_COOKIE)
+    throw bad('not an HdrHistogram (compressed base64)');
   const digits = inflated.readInt32BE(12);
   const lowest = Number(inflated.readBigInt64BE(16));
   const highest = Number(inflated.readBigInt64BE(24));
   // bench records 1 µs to an hour at 3 significant digits; more digits or range grows the counts array.
   if (!(digits >= 1 && digits <= 3)) throw bad(`precision of ${digits} significant digits: bench writes 3`);
-  if (!(lowest >= 1 && highest >= 2 * lowest && highest <= Number.MAX_SAFE_INTEGER)) throw bad(`range ${lowest} to ${highest}: bench writes 1 to 3600000000 µs`);
+  if (!(lowest >= 1 && highest >= 2 * lowest && highest <= Number.MAX_SAFE_INTEGER))
+    throw bad(`range ${lowest} to ${highest}: bench writes 1 to 3600000000 µs`);
 }
 
 /** The timeline as the charts take it: one array per series, in one pass. */
@@ -224,8 +232,20 @@ function view(r: Run, at: string): BenchRunView {
     connections: r.connections,
     durationS: r.durationS,
     merged: r.merged,
-    requests: { total: r.requests.total, ok: r.requests.ok, failed: r.requests.failed, perSecond: r.requests.perSecond },
-    latencyMs: { p50: r.latencyMs.p50, p90: r.latencyMs.p90, p99: r.latencyMs.p99, p999: r.latencyMs.p999, max: r.latencyMs.max, mean: r.latencyMs.mean },
+    requests: {
+      total: r.requests.total,
+      ok: r.requests.ok,
+      failed: r.requests.failed,
+      perSecond: r.requests.perSecond,
+    },
+    latencyMs: {
+      p50: r.latencyMs.p50,
+      p90: r.latencyMs.p90,
+      p99: r.latencyMs.p99,
+      p999: r.latencyMs.p999,
+      max: r.latencyMs.max,
+      mean: r.latencyMs.mean,
+    },
     connectionsOpened: r.connectionsOpened,
     errors: r.errors ?? {},
     timeWaitPeak: r.kernel ? r.kernel.timeWaitPeak : null,
@@ -245,7 +265,8 @@ export function benchView(text: string): BenchView {
   } catch {
     throw new UsageError('this file is not JSON: open a file written by tcplens bench --json');
   }
-  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  const isObject = (x: unknown): x is Record<string, unknown> =>
+    typeof x === 'object' && x !== null && !Array.isArray(x);
   if (!isObject(parsed)) throw new UsageError(NOT_BENCH);
   if (Array.isArray(parsed.runs)) {
     // Say "not a bench result" for a file of something else, and name the field for a broken one.

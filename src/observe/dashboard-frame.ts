@@ -6,7 +6,16 @@ import type { PortCount } from '../analyze/doctor/snapshot.ts';
 import type { ReasonSource, ReasonTotals } from '../model/reason-totals.ts';
 import type { Group } from '../analyze/socket-query.ts';
 import { createSampler, type HostSample, type PeerRtt, type TopList } from './sample.ts';
-import type { DashboardFindings, DashboardFrame, PeerRttView, PeerView, PortCountView, ReasonFrame, RttFrame, TopView } from './dashboard-protocol.ts';
+import type {
+  DashboardFindings,
+  DashboardFrame,
+  PeerRttView,
+  PeerView,
+  PortCountView,
+  ReasonFrame,
+  RttFrame,
+  TopView,
+} from './dashboard-protocol.ts';
 
 /** Counter changes per second between two samples; a counter that went down (wrapped) counts 0. */
 export function counterRates(prev: HostSample, cur: HostSample): Record<string, number> {
@@ -35,7 +44,10 @@ function portList(top: PortCount[], total: number): TopView<PortCountView> {
   return { top: top.map((p) => ({ ...p })), other: Math.max(0, total - shown), total };
 }
 
-function fromTopList(list: TopList<number>, owners: Map<number, { process?: string; pid?: number }>): TopView<PortCountView> {
+function fromTopList(
+  list: TopList<number>,
+  owners: Map<number, { process?: string; pid?: number }>,
+): TopView<PortCountView> {
   return {
     top: list.top.map(({ key, count }) => {
       const o = owners.get(key);
@@ -55,7 +67,9 @@ function peers(s: HostSample): PeerView[] {
   };
   for (const { key, count } of s.established.byPeer.top) row(key).established = count;
   for (const { key, count } of s.timeWait.byPeer.top) row(key).timeWait = count;
-  return [...byAddress.values()].sort((a, b) => (b.established ?? 0) + (b.timeWait ?? 0) - ((a.established ?? 0) + (a.timeWait ?? 0)));
+  return [...byAddress.values()].sort(
+    (a, b) => (b.established ?? 0) + (b.timeWait ?? 0) - ((a.established ?? 0) + (a.timeWait ?? 0)),
+  );
 }
 
 /** A trace's totals under the page's keys: "drop NAME", "reset sent NAME", "reset received". */
@@ -68,7 +82,11 @@ export function reasonKeys(t: ReasonTotals): Record<string, number> {
 }
 
 /** The reasons' frame at `nowMs`, with rates from the previous one (taken at `prevMs`). Pure. */
-export function reasonFrameOf(t: ReasonTotals, nowMs: number, prev: { totals: Record<string, number>; atMs: number } | undefined): ReasonFrame {
+export function reasonFrameOf(
+  t: ReasonTotals,
+  nowMs: number,
+  prev: { totals: Record<string, number>; atMs: number } | undefined,
+): ReasonFrame {
   const totals = reasonKeys(t);
   let rates: Record<string, number> | null = null;
   const seconds = prev ? (nowMs - prev.atMs) / 1000 : 0;
@@ -104,7 +122,12 @@ export function rttFrameOf(p: PeerRtt | undefined, why: string | undefined): Rtt
 }
 
 /** The frame of sample `cur`; `prev` (the sample before) gives the rates. Pure. */
-export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: ReasonFrame | null = null, rtt: RttFrame | null = null): DashboardFrame {
+export function frameOf(
+  cur: HostSample,
+  prev: HostSample | undefined,
+  reasons: ReasonFrame | null = null,
+  rtt: RttFrame | null = null,
+): DashboardFrame {
   const owners = new Map(cur.listeners.filter((l) => l.process !== undefined).map((l) => [l.local.port, l]));
   const e = cur.ephemeral;
   return {
@@ -117,7 +140,13 @@ export function frameOf(cur: HostSample, prev: HostSample | undefined, reasons: 
           high: e.range.high,
           usable: e.usable,
           inUse: e.portsInUse,
-          destinations: e.destinations.map((d) => ({ address: d.remote.address, port: d.remote.port, ports: d.ports, timeWait: d.timeWait, share: d.share })),
+          destinations: e.destinations.map((d) => ({
+            address: d.remote.address,
+            port: d.remote.port,
+            ports: d.ports,
+            timeWait: d.timeWait,
+            share: d.share,
+          })),
         }
       : null,
     rates: prev ? moved(counterRates(prev, cur)) : null,
@@ -152,9 +181,15 @@ export interface FrameSource {
   close(): void;
 }
 
-export function createFrameSource(o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource; rttIntervalMs?: number } = {}): FrameSource {
+export function createFrameSource(
+  o: { topN?: number; findingsIntervalMs?: number; reasons?: ReasonSource; rttIntervalMs?: number } = {},
+): FrameSource {
   // Per-peer RTT a little under the sampling interval, so that every sample (not every other one) reads it.
-  const sampler = createSampler({ topN: o.topN, findingsIntervalMs: o.findingsIntervalMs, peerRtt: { intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 } });
+  const sampler = createSampler({
+    topN: o.topN,
+    findingsIntervalMs: o.findingsIntervalMs,
+    peerRtt: { intervalMs: (o.rttIntervalMs ?? 1000) * 0.9 },
+  });
   let prev: HostSample | undefined;
   let prevReasons: { totals: Record<string, number>; atMs: number } | undefined;
   return {

@@ -19,7 +19,6 @@ export interface HostGuard {
 
 export { isLoopbackHost as isLoopback };
 
-
 /** Split a Host header into name and port; undefined when it is malformed. */
 export function parseHostHeader(header: string): { name: string; port: number | undefined } | undefined {
   const h = header.trim().toLowerCase();
@@ -37,7 +36,8 @@ export function hostGuard(address: string, port: number, extraNames: string[] = 
   const names = new Set<string>(extraNames.map((n) => bracketHost(n.toLowerCase())));
   if (address === '0.0.0.0' || address === '::') {
     for (const list of Object.values(networkInterfaces())) {
-      for (const i of list ?? []) if (address === '::' || i.family === 'IPv4') names.add(bracketHost(i.address.toLowerCase()));
+      for (const i of list ?? [])
+        if (address === '::' || i.family === 'IPv4') names.add(bracketHost(i.address.toLowerCase()));
     }
     names.add(hostname().toLowerCase());
     names.add('localhost');

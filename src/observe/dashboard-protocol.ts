@@ -169,7 +169,15 @@ export interface BenchRunView {
   errors: Record<string, number>;
   timeWaitPeak: number | null;
   verdict: { severity: string; text: string }[];
-  timeline: { t: number[]; requests: number[]; errors: number[]; p50Ms: number[]; p99Ms: number[]; timeWait: (number | null)[]; ephemeralPorts: (number | null)[] };
+  timeline: {
+    t: number[];
+    requests: number[];
+    errors: number[];
+    p50Ms: number[];
+    p99Ms: number[];
+    timeWait: (number | null)[];
+    ephemeralPorts: (number | null)[];
+  };
   /** The latency percentile curve from the HDR histogram: x = 1 / (1 - q), y = ms. */
   curve: { x: number[]; y: number[] };
 }

@@ -99,7 +99,9 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
     const n = to - from;
     if (n <= 0) return;
     if (keptLength + n > limits.maxKeptBytes) {
-      throw new TooLargeError(`the file is over ${mib(limits.maxKeptBytes)} once its per-second histograms are set aside: more than the viewer draws`);
+      throw new TooLargeError(
+        `the file is over ${mib(limits.maxKeptBytes)} once its per-second histograms are set aside: more than the viewer draws`,
+      );
     }
     if (keptLength + n > kept.length) {
       const bigger = Buffer.alloc(Math.min(limits.maxKeptBytes, Math.max(kept.length * 2, keptLength + n)));
@@ -112,7 +114,8 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
 
   const open = (array: boolean) => {
     if (depth >= limits.maxDepth) throw new TooLargeError(`${path()}: nested more than ${limits.maxDepth} deep`);
-    if (++containers > limits.maxContainers) throw new TooLargeError(`${path()}: more than ${count(limits.maxContainers)} arrays and objects in the file`);
+    if (++containers > limits.maxContainers)
+      throw new TooLargeError(`${path()}: more than ${count(limits.maxContainers)} arrays and objects in the file`);
     isArray[depth] = array;
     entries[depth] = 0;
     keys[depth] = '';
@@ -125,9 +128,12 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
     if (depth === 0) return;
     const d = depth - 1;
     const n = ++entries[d]!;
-    if (++values > limits.maxValues) throw new TooLargeError(`${path()}: more than ${count(limits.maxValues)} values in the file`);
-    if (isArray[d] && n > limits.maxArrayEntries) throw new TooLargeError(`${path(d)}: more than ${count(limits.maxArrayEntries)} entries`);
-    if (!isArray[d] && n > limits.maxObjectMembers) throw new TooLargeError(`${path(d)}: more than ${count(limits.maxObjectMembers)} members`);
+    if (++values > limits.maxValues)
+      throw new TooLargeError(`${path()}: more than ${count(limits.maxValues)} values in the file`);
+    if (isArray[d] && n > limits.maxArrayEntries)
+      throw new TooLargeError(`${path(d)}: more than ${count(limits.maxArrayEntries)} entries`);
+    if (!isArray[d] && n > limits.maxObjectMembers)
+      throw new TooLargeError(`${path(d)}: more than ${count(limits.maxObjectMembers)} members`);
   };
 
   /** Whether the level's current entry was counted: after a comma or an opening bracket, not yet. */
@@ -287,7 +293,8 @@ export function createUploadScanner(limits: UploadLimits): UploadScanner {
         if (same) return c.text;
       }
     }
-    if (++names > limits.maxNames) throw new TooLargeError(`${path()}: more than ${count(limits.maxNames)} different member names in the file`);
+    if (++names > limits.maxNames)
+      throw new TooLargeError(`${path()}: more than ${count(limits.maxNames)} different member names in the file`);
     const text = Buffer.from(keyBytes.subarray(0, n)).toString('utf8') + (keyLength > KEY_BYTES ? '…' : '');
     // A long key is only known by its start: never taken for another, so each counts as new.
     if (keyLength <= KEY_BYTES) {

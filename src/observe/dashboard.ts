@@ -58,7 +58,6 @@ const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
-
 const noList = { top: [], other: 0, total: 0 };
 
 /** Strip what only the newest frame needs to carry (tables), keeping what the charts draw. */
@@ -76,8 +75,19 @@ function chartOnly(f: DashboardFrame): DashboardFrame {
   };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  extra: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    ...extra,
+  });
   res.end(body);
 }
 
@@ -127,7 +137,12 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   const findingsIntervalMs = o.findingsIntervalMs ?? 10_000;
   const historyLength = o.historyLength ?? 300;
   const assets: Map<string, Asset> = loadAssets(o.assetsDir);
-  const source = createFrameSource({ topN: o.topN, findingsIntervalMs, reasons: o.ebpf?.reasons, rttIntervalMs: intervalMs });
+  const source = createFrameSource({
+    topN: o.topN,
+    findingsIntervalMs,
+    reasons: o.ebpf?.reasons,
+    rttIntervalMs: intervalMs,
+  });
   const ebpf = { tracing: o.ebpf?.reasons !== undefined, why: o.ebpf?.reasons ? null : (o.ebpf?.why ?? null) };
   const version = packageVersion();
 
@@ -194,13 +209,23 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (!guard!.allows(req.headers.host)) {
       // DNS rebinding: a page from elsewhere that resolves its own name to this address.
-      send(res, 403, 'text/plain; charset=utf-8', `tcplens dashboard: Host '${req.headers.host ?? ''}' is not this server's address (${[...guard!.allowed].join(', ')})\n`);
+      send(
+        res,
+        403,
+        'text/plain; charset=utf-8',
+        `tcplens dashboard: Host '${req.headers.host ?? ''}' is not this server's address (${[...guard!.allowed].join(', ')})\n`,
+      );
       return;
     }
     const origin = req.headers.origin;
     if (!guard!.allowsOrigin(origin, req.headers.host)) {
       // A page of another site reading the live stream or posting a file: refused like a foreign Host.
-      send(res, 403, 'text/plain; charset=utf-8', `tcplens dashboard: Origin '${origin}' is not a page of this server\n`);
+      send(
+        res,
+        403,
+        'text/plain; charset=utf-8',
+        `tcplens dashboard: Origin '${origin}' is not a page of this server\n`,
+      );
       return;
     }
     let path: string;
@@ -214,7 +239,8 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
     if (path === '/api/bench') {
       if (method !== 'POST') return send(res, 405, 'text/plain', 'POST a bench --json file\n', { allow: 'POST' });
       // A cross-site form cannot send this type without a preflight, which we do not answer.
-      if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return send(res, 415, 'text/plain', 'send application/json\n');
+      if (!/^application\/json\b/.test(req.headers['content-type'] ?? ''))
+        return send(res, 415, 'text/plain', 'send application/json\n');
       const declared = Number(req.headers['content-length'] ?? 0);
       try {
         if (declared > UPLOAD_LIMITS.maxBytes) {
@@ -229,7 +255,8 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
         throw err;
       }
     }
-    if (method !== 'GET' && method !== 'HEAD') return send(res, 405, 'text/plain', 'this server only answers GET\n', { allow: 'GET, HEAD' });
+    if (method !== 'GET' && method !== 'HEAD')
+      return send(res, 405, 'text/plain', 'this server only answers GET\n', { allow: 'GET, HEAD' });
     if (path === '/api/events' && method === 'GET') return events(res);
     if (path === '/api/frame') return sendJson(res, 200, history.at(-1) ?? null);
     if (path === '/api/findings') return sendJson(res, 200, findings);
@@ -240,7 +267,12 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
     };
     if (asset.type.startsWith('text/html')) headers['content-security-policy'] = CSP;
     if (method === 'HEAD') {
-      res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type, 'content-length': asset.body.length, ...headers });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': asset.type,
+        'content-length': asset.body.length,
+        ...headers,
+      });
       res.end();
       return;
     }
@@ -255,7 +287,9 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
   });
   // Node closes a CONNECT it has no handler for without a word; say why instead.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    socket.end('HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    socket.end(
+      'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
   });
   let port: number;
   try {

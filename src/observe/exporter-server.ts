@@ -28,8 +28,19 @@ const INDEX = `<!doctype html>
 <body><h1>tcplens exporter</h1><p>TCP sockets, accept queues, ephemeral ports, kernel counters, sysctls and doctor's findings of this host: <a href="metrics">/metrics</a></p></body></html>
 `;
 
-function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff', ...extra });
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  extra: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'x-content-type-options': 'nosniff',
+    ...extra,
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
@@ -39,7 +50,8 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
   const metrics = createHostMetrics(options);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'GET only\n', { allow: 'GET, HEAD' });
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain; charset=utf-8', 'GET only\n', { allow: 'GET, HEAD' });
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
       let text: string;
@@ -47,7 +59,12 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
         text = await metrics.scrape();
       } catch (err) {
         // Prometheus records the failed scrape (up == 0); the body says why for whoever looks.
-        return send(res, 500, 'text/plain; charset=utf-8', `tcplens: ${err instanceof Error ? err.message : String(err)}\n`);
+        return send(
+          res,
+          500,
+          'text/plain; charset=utf-8',
+          `tcplens: ${err instanceof Error ? err.message : String(err)}\n`,
+        );
       }
       return send(res, 200, metrics.contentType, text);
     }

@@ -9,7 +9,15 @@ import { UNKNOWN_REASON, type ReasonSource } from '../model/reason-totals.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { PREFIX, counterHelp, counterKind, counterMetricName, sysctlMetricName } from './exporter-names.ts';
 import { RTT_BOUNDS_MS } from '../analyze/socket-query.ts';
-import { DEFAULT_TOP_N, createSampler, type HostSample, type PeerRtt, type Sampler, type SamplerOptions, type StateBreakdown } from './sample.ts';
+import {
+  DEFAULT_TOP_N,
+  createSampler,
+  type HostSample,
+  type PeerRtt,
+  type Sampler,
+  type SamplerOptions,
+  type StateBreakdown,
+} from './sample.ts';
 import { formatHostPort } from '../text/host-port.ts';
 
 export interface HostMetricsOptions extends SamplerOptions {
@@ -71,7 +79,11 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   const gauge = (name: string, help: string, labelNames: string[] = []) =>
     new Gauge({ name: PREFIX + name, help, labelNames, registers: [registry] });
 
-  const sockets = gauge('sockets', 'TCP sockets by state and address family, every state listed (zeros included), from /proc/net/tcp and tcp6', ['state', 'family']);
+  const sockets = gauge(
+    'sockets',
+    'TCP sockets by state and address family, every state listed (zeros included), from /proc/net/tcp and tcp6',
+    ['state', 'family'],
+  );
   const listenQueue = gauge(
     'listen_queue',
     "Connections waiting in listening sockets' accept queues (ss Recv-Q), summed over the sockets with this address and port (SO_REUSEPORT)",
@@ -82,7 +94,11 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     'Accept queue maximum, min(listen backlog, somaxconn) (ss Send-Q, from inet_diag), summed like tcplens_listen_queue; absent when ss is missing',
     ['address', 'port'],
   );
-  const listeners = gauge('listeners', 'Listening sockets on this address and port, with the owning process when known', ['address', 'port', 'process']);
+  const listeners = gauge(
+    'listeners',
+    'Listening sockets on this address and port, with the owning process when known',
+    ['address', 'port', 'process'],
+  );
   const byRemotePort = gauge(
     'sockets_by_remote_port',
     'TIME_WAIT and ESTABLISHED sockets by remote port: the top N ports of each state, the rest as port="other" (sums to the state total)',
@@ -98,8 +114,14 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     'TIME_WAIT and ESTABLISHED sockets by remote address: the top N of each state, the rest as peer="other" (sums to the state total)',
     ['state', 'peer'],
   );
-  const ephemeralUsable = gauge('ephemeral_ports_usable', 'Ports connect() can pick: ip_local_port_range minus ip_local_reserved_ports');
-  const ephemeralInUse = gauge('ephemeral_ports_in_use', 'Distinct local ports of the ephemeral range in use now, towards any destination');
+  const ephemeralUsable = gauge(
+    'ephemeral_ports_usable',
+    'Ports connect() can pick: ip_local_port_range minus ip_local_reserved_ports',
+  );
+  const ephemeralInUse = gauge(
+    'ephemeral_ports_in_use',
+    'Distinct local ports of the ephemeral range in use now, towards any destination',
+  );
   const ephemeralByDest = gauge(
     'ephemeral_ports_by_destination',
     'Local ephemeral ports held towards each destination (address:port) in any state: the top N, the rest as destination="other"; at tcplens_ephemeral_ports_usable connect() to it fails with EADDRNOTAVAIL',
@@ -110,7 +132,11 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     "Doctor's findings over the latest window, by id and severity (1 while present; see tcplens doctor for evidence and fix)",
     ['id', 'severity'],
   );
-  const findingCount = gauge('doctor_findings', "Number of doctor's findings over the latest window, by severity (zeros included)", ['severity']);
+  const findingCount = gauge(
+    'doctor_findings',
+    "Number of doctor's findings over the latest window, by severity (zeros included)",
+    ['severity'],
+  );
   const findingWindow = gauge('doctor_window_seconds', "Length of the window doctor's latest findings cover");
   const sampleDuration = gauge('sample_duration_seconds', 'Time taken to read the sample this scrape shows');
   const sampleTime = gauge('sample_timestamp_seconds', 'When the sample this scrape shows was taken (Unix time)');
@@ -118,15 +144,22 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     'scrape_duration_seconds',
     'Time the scrape that rendered this text took from its arrival to its metrics being set: waiting for or taking the sample, then updating (concurrent scrapes share one text)',
   );
-  const scrapeSockets = gauge('scrape_sockets', 'TCP sockets read from /proc/net/tcp and tcp6 for the sample this scrape shows');
-  const scrapes = new Counter({ name: `${PREFIX}scrapes_total`, help: 'Samples rendered for scrapes since the exporter started (scrapes sharing a sample count once)', registers: [registry] });
+  const scrapeSockets = gauge(
+    'scrape_sockets',
+    'TCP sockets read from /proc/net/tcp and tcp6 for the sample this scrape shows',
+  );
+  const scrapes = new Counter({
+    name: `${PREFIX}scrapes_total`,
+    help: 'Samples rendered for scrapes since the exporter started (scrapes sharing a sample count once)',
+    registers: [registry],
+  });
   const reasons = options.reasons;
   const kernelTotal = (name: string, help: string, labelNames: string[] = []) =>
     new Counter({ name: PREFIX + name, help, labelNames, registers: [registry] });
   const drops = reasons
     ? kernelTotal(
         'drops_total',
-        "TCP packets the kernel dropped, by its reason (skb:kfree_skb, the running kernel's enum skb_drop_reason names; past the first few reasons the rest are summed as reason=\"other\"), since the exporter started",
+        'TCP packets the kernel dropped, by its reason (skb:kfree_skb, the running kernel\'s enum skb_drop_reason names; past the first few reasons the rest are summed as reason="other"), since the exporter started',
         ['reason'],
       )
     : undefined;
@@ -137,16 +170,34 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
         ['direction', 'reason'],
       )
     : undefined;
-  const traceLost = reasons ? kernelTotal('trace_lost_events_total', 'Drop and reset events the kernel or bpftrace lost (a full perf buffer, or a BPF program already running on that CPU, counted before any --ebpf-port filter): tcplens_drops_total and tcplens_resets_total are short by at most this') : undefined;
-  const traceUp = reasons ? gauge('trace_up', 'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)') : undefined;
+  const traceLost = reasons
+    ? kernelTotal(
+        'trace_lost_events_total',
+        'Drop and reset events the kernel or bpftrace lost (a full perf buffer, or a BPF program already running on that CPU, counted before any --ebpf-port filter): tcplens_drops_total and tcplens_resets_total are short by at most this',
+      )
+    : undefined;
+  const traceUp = reasons
+    ? gauge(
+        'trace_up',
+        'Whether the trace behind tcplens_drops_total and tcplens_resets_total is running (0: it ended, the totals stopped)',
+      )
+    : undefined;
 
   const peerConnections = gauge(
     'peer_connections',
     'ESTABLISHED connections by remote address, from tcp_info (netlink): the top N peers, the rest as peer="other" (sums to the connections read)',
     ['peer'],
   );
-  const peerRttMedian = gauge('peer_rtt_median_seconds', "Median smoothed RTT (tcpi_rtt) of the peer's ESTABLISHED connections, peers as in tcplens_peer_connections", ['peer']);
-  const peerRttP99 = gauge('peer_rtt_p99_seconds', "99th percentile (nearest rank) of the smoothed RTT of the peer's ESTABLISHED connections", ['peer']);
+  const peerRttMedian = gauge(
+    'peer_rtt_median_seconds',
+    "Median smoothed RTT (tcpi_rtt) of the peer's ESTABLISHED connections, peers as in tcplens_peer_connections",
+    ['peer'],
+  );
+  const peerRttP99 = gauge(
+    'peer_rtt_p99_seconds',
+    "99th percentile (nearest rank) of the smoothed RTT of the peer's ESTABLISHED connections",
+    ['peer'],
+  );
   const peerRetrans = gauge(
     'peer_retransmitted_segments',
     "Segments retransmitted over the life of the peer's open ESTABLISHED connections (tcpi_total_retrans summed); falls when connections close",
@@ -160,17 +211,24 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     ['at_most'],
   );
   const rttQuantile = (q: string) =>
-    gauge(`connections_rtt_${q}_seconds`, `${q === 'p50' ? 'Median' : `${q.slice(1)}th percentile (nearest rank)`} of the smoothed RTT of every ESTABLISHED connection now`);
+    gauge(
+      `connections_rtt_${q}_seconds`,
+      `${q === 'p50' ? 'Median' : `${q.slice(1)}th percentile (nearest rank)`} of the smoothed RTT of every ESTABLISHED connection now`,
+    );
   const rttP50 = rttQuantile('p50');
   const rttP90 = rttQuantile('p90');
   const rttP99 = rttQuantile('p99');
-  const peerRttTime = gauge('peer_rtt_timestamp_seconds', 'When the tcp_info behind tcplens_peer_* and tcplens_connections_by_rtt was read (Unix time)');
+  const peerRttTime = gauge(
+    'peer_rtt_timestamp_seconds',
+    'When the tcp_info behind tcplens_peer_* and tcplens_connections_by_rtt was read (Unix time)',
+  );
 
   // The exporter's own cost, under the names every Prometheus client library uses: process_cpu_seconds_total,
   // process_resident_memory_bytes, process_open_fds, process_max_fds, nodejs_eventloop_lag_*_seconds, ...
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   // Gauges named like counters, which promtool's lint rejects; nodejs_active_handles{type} and the like stay.
-  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
 
   // Counters and sysctls are created on first sight: the kernel decides which fields exist.
   const kernelCounters = new Map<string, Counter | Gauge>();
@@ -209,7 +267,10 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
     listenQueue.reset();
     listenQueueMax.reset();
     listeners.reset();
-    const agg = new Map<string, { labels: Labels; queue: number; max: number | null; count: number; process: string }>();
+    const agg = new Map<
+      string,
+      { labels: Labels; queue: number; max: number | null; count: number; process: string }
+    >();
     for (const l of s.listeners) {
       const labels = { address: l.local.address, port: String(l.local.port) };
       const key = `${labels.address} ${labels.port}`;
@@ -298,7 +359,18 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
   }
 
   function updatePeers(p: PeerRtt | undefined): void {
-    for (const g of [peerConnections, peerRttMedian, peerRttP99, peerRetrans, rttBuckets, rttP50, rttP90, rttP99, peerRttTime]) g.reset();
+    for (const g of [
+      peerConnections,
+      peerRttMedian,
+      peerRttP99,
+      peerRetrans,
+      rttBuckets,
+      rttP50,
+      rttP90,
+      rttP99,
+      peerRttTime,
+    ])
+      g.reset();
     if (!p) return;
     for (const group of p.rest ? [...p.peers, p.rest] : p.peers) {
       const labels = { peer: group.key };
@@ -307,7 +379,8 @@ export function createHostMetrics(options: HostMetricsOptions = {}): HostMetrics
       if (group.rttP99Ms != null) peerRttP99.set(labels, seconds(group.rttP99Ms));
       peerRetrans.set(labels, group.totalRetrans ?? 0);
     }
-    for (const [i, bound] of RTT_BOUNDS_MS.entries()) rttBuckets.set({ at_most: String(seconds(bound)) }, p.rtt.atMost[i]!);
+    for (const [i, bound] of RTT_BOUNDS_MS.entries())
+      rttBuckets.set({ at_most: String(seconds(bound)) }, p.rtt.atMost[i]!);
     rttBuckets.set({ at_most: '+Inf' }, p.rtt.count);
     if (p.rtt.p50Ms !== null) rttP50.set(seconds(p.rtt.p50Ms));
     if (p.rtt.p90Ms !== null) rttP90.set(seconds(p.rtt.p90Ms));

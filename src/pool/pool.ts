@@ -25,7 +25,9 @@ export interface PoolOptions {
 
 export interface TcplensPool {
   /** undici's request(), through the retrying, timed dispatcher. */
-  request(options: Omit<Dispatcher.RequestOptions, 'origin' | 'method'> & { method?: Dispatcher.HttpMethod }): Promise<Dispatcher.ResponseData>;
+  request(
+    options: Omit<Dispatcher.RequestOptions, 'origin' | 'method'> & { method?: Dispatcher.HttpMethod },
+  ): Promise<Dispatcher.ResponseData>;
   dispatcher: Dispatcher;
   stats(): PoolStats;
   close(): Promise<void>;
@@ -42,7 +44,11 @@ class QueueTimer extends DecoratorHandler {
   // Declared here because undici's typings of DecoratorHandler predate its new handler API.
   onRequestStart(controller: unknown, context: unknown): void {
     this.record(performance.now() - this.t0);
-    (DecoratorHandler.prototype as unknown as { onRequestStart(c: unknown, x: unknown): void }).onRequestStart.call(this, controller, context);
+    (DecoratorHandler.prototype as unknown as { onRequestStart(c: unknown, x: unknown): void }).onRequestStart.call(
+      this,
+      controller,
+      context,
+    );
   }
 }
 
@@ -76,7 +82,11 @@ export function createPool(origin: string | URL, o: PoolOptions = {}): TcplensPo
       retry: (err, context, callback) => {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         const method = (context.opts as { method?: string }).method ?? 'GET';
-        if (context.state.counter > (o.retries ?? 2) || !IDEMPOTENT.includes(method as Dispatcher.HttpMethod) || !['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(code)) {
+        if (
+          context.state.counter > (o.retries ?? 2) ||
+          !IDEMPOTENT.includes(method as Dispatcher.HttpMethod) ||
+          !['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(code)
+        ) {
           callback(err);
           return;
         }
@@ -89,7 +99,12 @@ export function createPool(origin: string | URL, o: PoolOptions = {}): TcplensPo
   const ms = (us: number) => Math.round(us) / 1000;
   return {
     dispatcher,
-    request: (options) => dispatcher.request({ ...options, origin: typeof origin === 'string' ? origin : origin.origin, method: options.method ?? 'GET' }),
+    request: (options) =>
+      dispatcher.request({
+        ...options,
+        origin: typeof origin === 'string' ? origin : origin.origin,
+        method: options.method ?? 'GET',
+      }),
     stats: () => {
       const s = pool.stats;
       return {
@@ -113,4 +128,3 @@ export function createPool(origin: string | URL, o: PoolOptions = {}): TcplensPo
     close: () => pool.close(),
   };
 }
-

@@ -67,7 +67,10 @@ export function keepAliveWarnings(requests: ProbeRequest[], intervalMs: number, 
   const first = requests.find((r) => r.status > 0);
   if (!first) return [];
   const timeout = keepAliveTimeoutS(first.keepAlive);
-  if (first.connection?.toLowerCase() === 'close') return ['the server closes the connection after each response (Connection: close): every request pays for a new connection'];
+  if (first.connection?.toLowerCase() === 'close')
+    return [
+      'the server closes the connection after each response (Connection: close): every request pays for a new connection',
+    ];
   if (timeout === undefined) {
     return [
       'the server does not advertise its keep-alive timeout (no Keep-Alive: timeout=…): a client cannot keep its idle timeout below it. A client that reuses a connection the server has just closed gets ECONNRESET or "socket hang up"; set the client idle timeout below the server\'s real one.',
@@ -137,10 +140,17 @@ function one(target: URL, agent: HttpAgent, index: number, o: ProbeOptions, keep
         status: 0,
         bytes: 0,
         timingsMs: { dns: 0, connect: 0, tls: 0, ttfb: 0, transfer: 0, total: round(performance.now() - t0) },
-        error: err.code === 'ECONNREFUSED' ? `connection refused (ECONNREFUSED): nothing listens on port ${target.port || (target.protocol === 'https:' ? 443 : 80)}` : err.code ? `${err.code}: ${err.message}` : err.message,
+        error:
+          err.code === 'ECONNREFUSED'
+            ? `connection refused (ECONNREFUSED): nothing listens on port ${target.port || (target.protocol === 'https:' ? 443 : 80)}`
+            : err.code
+              ? `${err.code}: ${err.message}`
+              : err.message,
       });
     req.on('error', fail);
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no response within ${o.timeoutMs ?? 10_000} ms`), { code: 'timeout' })));
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error(`no response within ${o.timeoutMs ?? 10_000} ms`), { code: 'timeout' })),
+    );
     req.on('socket', (s: Socket) => {
       socket = s;
       if (!req.reusedSocket) {
@@ -181,7 +191,12 @@ function one(target: URL, agent: HttpAgent, index: number, o: ProbeOptions, keep
         };
         if (s && typeof s.getProtocol === 'function') {
           const cipher = s.getCipher();
-          result.tls = { protocol: s.getProtocol(), cipher: cipher?.name ?? '', alpn: s.alpnProtocol ?? null, resumed: s.isSessionReused() };
+          result.tls = {
+            protocol: s.getProtocol(),
+            cipher: cipher?.name ?? '',
+            alpn: s.alpnProtocol ?? null,
+            resumed: s.isSessionReused(),
+          };
         }
         resolve(result);
       });

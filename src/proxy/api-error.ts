@@ -31,10 +31,14 @@ export const toxicNotFound = () => new ApiError('toxic not found', 404);
 /** A listen failure, worded as Go's net.Listen words it ("listen tcp 127.0.0.1:80: bind: address already in use"). */
 export function listenFailed(address: string, err: NodeJS.ErrnoException): ApiError {
   const why =
-    err.code === 'EADDRINUSE' ? 'bind: address already in use'
-    : err.code === 'EACCES' ? 'bind: permission denied'
-    : err.code === 'EADDRNOTAVAIL' ? 'bind: cannot assign requested address'
-    : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'no such host'
-    : err.message;
+    err.code === 'EADDRINUSE'
+      ? 'bind: address already in use'
+      : err.code === 'EACCES'
+        ? 'bind: permission denied'
+        : err.code === 'EADDRNOTAVAIL'
+          ? 'bind: cannot assign requested address'
+          : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN'
+            ? 'no such host'
+            : err.message;
   return new ApiError(`listen tcp ${address}: ${why}`, 500);
 }

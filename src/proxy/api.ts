@@ -33,7 +33,6 @@ export interface ApiHandle {
   close(): Promise<void>;
 }
 
-
 class Reply {
   status: number;
   body: unknown;
@@ -46,7 +45,8 @@ class Reply {
   }
 }
 
-const errorReply = (err: { status: number; toJSON(): unknown }) => new Reply(err.status, err.toJSON(), 'text/plain; charset=utf-8');
+const errorReply = (err: { status: number; toJSON(): unknown }) =>
+  new Reply(err.status, err.toJSON(), 'text/plain; charset=utf-8');
 
 /** Past this much of an oversized body the connection is closed: draining has to end somewhere. */
 const MAX_DRAIN_BYTES = 64 * MAX_BODY_BYTES;
@@ -88,7 +88,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === wanted.length && timingSafeEqual(given, wanted);
 }
 
-export async function startApi(collection: ProxyCollection, metrics: ProxyMetrics, options: ApiOptions): Promise<ApiHandle> {
+export async function startApi(
+  collection: ProxyCollection,
+  metrics: ProxyMetrics,
+  options: ApiOptions,
+): Promise<ApiHandle> {
   const address = parseHostPort(options.address);
   if (typeof address === 'string') throw new UsageError(`--api takes HOST:PORT (${address})`);
   const token = options.token;
@@ -96,15 +100,20 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
   let addresses = [address.host];
   if (isIP(address.host) === 0) {
     addresses = await (options.lookup ?? lookupAll)(address.host).catch((err: Error) => {
-      throw new UsageError(`cannot listen on ${options.address} (control API): cannot resolve ${address.host} (${err.message})`);
+      throw new UsageError(
+        `cannot listen on ${options.address} (control API): cannot resolve ${address.host} (${err.message})`,
+      );
     });
-    if (addresses.length === 0) throw new UsageError(`cannot listen on ${options.address} (control API): ${address.host} resolves to no address`);
+    if (addresses.length === 0)
+      throw new UsageError(`cannot listen on ${options.address} (control API): ${address.host} resolves to no address`);
   }
   const offLoopback = (list: string[]) => {
     const remote = list.filter((a) => !isLoopbackAddress(a));
     if (remote.length > 0 && token === undefined) {
       const via = remote[0] === address.host ? '' : ` (${address.host} resolves to ${remote.join(', ')})`;
-      throw new UsageError(`the control API on ${options.address} is reachable from other hosts${via}: give it a --token`);
+      throw new UsageError(
+        `the control API on ${options.address} is reachable from other hosts${via}: give it a --token`,
+      );
     }
   };
   offLoopback(addresses);
@@ -116,13 +125,16 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     const target = req.url ?? '/';
     const query = target.indexOf('?');
     const path = query < 0 ? target : target.slice(0, query);
-    const parts = path.split('/').slice(1).map((p) => {
-      try {
-        return decodeURIComponent(p);
-      } catch {
-        throw new Reply(400, '400 Bad Request'); // Go's server refuses a malformed %-escape so
-      }
-    });
+    const parts = path
+      .split('/')
+      .slice(1)
+      .map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new Reply(400, '400 Bad Request'); // Go's server refuses a malformed %-escape so
+        }
+      });
     const [top, proxyName, sub, toxicName, extra] = parts;
     const allow = (...methods: string[]) => {
       if (!methods.includes(method)) throw new Reply(405);
@@ -130,7 +142,11 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
 
     if (path === '/version') {
       allow('GET');
-      return new Reply(200, { version: TOXIPROXY_API_VERSION, tcplens: serverVersion }, 'application/json;charset=utf-8');
+      return new Reply(
+        200,
+        { version: TOXIPROXY_API_VERSION, tcplens: serverVersion },
+        'application/json;charset=utf-8',
+      );
     }
     if (path === '/metrics') {
       allow('GET');
@@ -159,11 +175,13 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
       const { error } = result;
       return error ? new Reply(error.status, { ...error.toJSON(), proxies: list }) : new Reply(201, { proxies: list });
     }
-    if (top !== 'proxies' || extra !== undefined || (sub !== undefined && sub !== 'toxics')) return new Reply(404, '404 page not found\n');
+    if (top !== 'proxies' || extra !== undefined || (sub !== undefined && sub !== 'toxics'))
+      return new Reply(404, '404 page not found\n');
     if (proxyName === undefined || proxyName === '') {
       if (path !== '/proxies') return new Reply(404, '404 page not found\n');
       allow('GET', 'POST');
-      if (method === 'GET') return new Reply(200, Object.fromEntries(collection.list().map((p) => [p.name, p.toJSON()])));
+      if (method === 'GET')
+        return new Reply(200, Object.fromEntries(collection.list().map((p) => [p.name, p.toJSON()])));
       const proxy = await collection.create(await json(req));
       return new Reply(201, proxy.toJSON());
     }
@@ -182,7 +200,11 @@ export async function startApi(collection: ProxyCollection, metrics: ProxyMetric
     const proxy = collection.get(proxyName);
     if (toxicName === undefined) {
       allow('GET', 'POST');
-      if (method === 'GET') return new Reply(200, proxy.toxics.list().map((t) => t.toJSON()));
+      if (method === 'GET')
+        return new Reply(
+          200,
+          proxy.toxics.list().map((t) => t.toJSON()),
+        );
       const body = await json(req);
       return new Reply(200, await collection.serial(() => proxy.toxics.add(body).toJSON()));
     }

@@ -43,11 +43,17 @@ export class ClientFilter {
 /** The `clients` field of a toxic: a list of addresses or CIDR blocks; 400 naming the entry otherwise. */
 export function parseClients(v: unknown): ClientFilter | undefined {
   if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v)) throw badRequestBody(`clients must be a list of addresses or CIDR blocks ("127.0.0.2", "10.0.0.0/8"), not ${jsonType(v)}`);
+  if (!Array.isArray(v))
+    throw badRequestBody(
+      `clients must be a list of addresses or CIDR blocks ("127.0.0.2", "10.0.0.0/8"), not ${jsonType(v)}`,
+    );
   if (v.length > MAX_CLIENTS) throw badRequestBody(`clients holds ${v.length} entries; at most ${MAX_CLIENTS}`);
   const list: string[] = [];
   v.forEach((entry: unknown, i) => {
-    const bad = () => badRequestBody(`clients[${i}]: ${JSON.stringify(entry)} is not an IP address or CIDR block ("127.0.0.2", "10.0.0.0/8", "fd00::/8")`);
+    const bad = () =>
+      badRequestBody(
+        `clients[${i}]: ${JSON.stringify(entry)} is not an IP address or CIDR block ("127.0.0.2", "10.0.0.0/8", "fd00::/8")`,
+      );
     if (typeof entry !== 'string') throw bad();
     const slash = entry.indexOf('/');
     const family = isIP(slash < 0 ? plain(entry) : entry.slice(0, slash));

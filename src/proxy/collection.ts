@@ -2,14 +2,37 @@
 // nothing), reset. What the API and the metrics read; the server around it is in server.ts.
 
 import { ApiError, badRequestBody, missingField, proxyAlreadyExists, proxyNotFound } from './api-error.ts';
-import { DEFAULT_MAX_CONNECTIONS, MAX_CONNECTIONS_LIMIT, Proxy, upstreamAddress, type ProxyShare, type ProxyTls } from './proxy.ts';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  MAX_CONNECTIONS_LIMIT,
+  Proxy,
+  upstreamAddress,
+  type ProxyShare,
+  type ProxyTls,
+} from './proxy.ts';
 import { newCounterBlock } from './shared-counters.ts';
 import type { ProxyThreads } from './threads.ts';
-import { loadListenTls, loadUpstreamTls, parseListenTls, parseUpstreamTls, type ListenTlsJson, type UpstreamTlsJson } from './tls.ts';
+import {
+  loadListenTls,
+  loadUpstreamTls,
+  parseListenTls,
+  parseUpstreamTls,
+  type ListenTlsJson,
+  type UpstreamTlsJson,
+} from './tls.ts';
 import { parseHostPort } from './address.ts';
 import type { ToxicConfig } from './toxic-set.ts';
 import type { ProxyMode } from './toxics/index.ts';
-import { MAX_NAME_BYTES, arrayOf, booleanField, integerValue, jsonType, member, objectOf, stringField } from './json.ts';
+import {
+  MAX_NAME_BYTES,
+  arrayOf,
+  booleanField,
+  integerValue,
+  jsonType,
+  member,
+  objectOf,
+  stringField,
+} from './json.ts';
 
 /** A proxy as configured: Toxiproxy's populate entry, plus mode and toxics. */
 export interface ProxyConfig {
@@ -49,7 +72,9 @@ const POPULATE = '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\""
 /** max_connections: tcplens's own field; at most what a listener counts. */
 function maxConnectionsField(o: Record<string, unknown>, struct: string): number | undefined {
   const v = member(o, 'max_connections');
-  return v === undefined || v === null ? undefined : integerValue(v, 'max_connections', `${struct}.max_connections`, 1, MAX_CONNECTIONS_LIMIT);
+  return v === undefined || v === null
+    ? undefined
+    : integerValue(v, 'max_connections', `${struct}.max_connections`, 1, MAX_CONNECTIONS_LIMIT);
 }
 
 /**
@@ -67,7 +92,10 @@ export function parseProxyInput(input: unknown, at = ''): ProxyInput {
   if (mode !== 'tcp' && mode !== 'http') throw badRequestBody(`mode must be tcp or http, not '${mode}'`);
   const maxConnections = maxConnectionsField(input, struct);
   const rawToxics = member(input, 'toxics');
-  const toxics = rawToxics === undefined || rawToxics === null ? undefined : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
+  const toxics =
+    rawToxics === undefined || rawToxics === null
+      ? undefined
+      : arrayOf(rawToxics, `${struct}.toxics`, '[]toxics.ToxicWrapper');
   if (name.length < 1) throw missingField(`name${at}`);
   if (upstream.length < 1) throw missingField(`upstream${at}`);
   // Ours, so checked after every field Toxiproxy knows: its errors come first, as it gives them.
@@ -83,7 +111,8 @@ async function loadTls(input: ProxyInput): Promise<ProxyTls> {
     const listen = parseHostPort(input.listen || '127.0.0.1:0');
     tls.listen = await loadListenTls(input.listenTls, input.name, typeof listen === 'string' ? '' : listen.host);
   }
-  if (input.upstreamTls) tls.upstream = await loadUpstreamTls(input.upstreamTls, input.name, upstreamAddress(input.upstream)?.host);
+  if (input.upstreamTls)
+    tls.upstream = await loadUpstreamTls(input.upstreamTls, input.name, upstreamAddress(input.upstream)?.host);
   return tls;
 }
 
@@ -97,7 +126,15 @@ const tlsKey = (listen: ListenTlsJson | undefined, upstream: UpstreamTlsJson | u
  */
 function build(input: ProxyInput, defaultMaxConnections: number, tls: ProxyTls = {}, threads?: ProxyThreads): Proxy {
   const share: ProxyShare | undefined = threads && { block: newCounterBlock(threads.slots), slot: 0, mirror: threads };
-  const proxy = new Proxy(input.name, input.listen, input.upstream, input.mode, input.maxConnections ?? defaultMaxConnections, tls, share);
+  const proxy = new Proxy(
+    input.name,
+    input.listen,
+    input.upstream,
+    input.mode,
+    input.maxConnections ?? defaultMaxConnections,
+    tls,
+    share,
+  );
   for (const t of input.toxics ?? []) proxy.toxics.add(t);
   return proxy;
 }
@@ -169,15 +206,24 @@ export class ProxyCollection {
    */
   populate(body: unknown): Promise<{ proxies: Proxy[]; error?: ApiError }> {
     return this.serial(async () => {
-      if (!Array.isArray(body)) throw badRequestBody(`json: cannot unmarshal ${jsonType(body)} into Go value of type ${POPULATE}`);
+      if (!Array.isArray(body))
+        throw badRequestBody(`json: cannot unmarshal ${jsonType(body)} into Go value of type ${POPULATE}`);
       const list: unknown[] = body;
       const inputs = list.map((entry, i) => parseProxyInput(entry, ` at proxy ${i + 1}`));
       const done: Proxy[] = [];
       try {
         for (const input of inputs) {
           const existing = this.proxies.get(input.name);
-          const sameTls = existing !== undefined && tlsKey(existing.tls.listen?.json, existing.tls.upstream?.json) === tlsKey(input.listenTls, input.upstreamTls);
-          if (existing && sameTls && existing.mode === input.mode && !existing.differs(input.listen || '127.0.0.1:0', input.upstream)) {
+          const sameTls =
+            existing !== undefined &&
+            tlsKey(existing.tls.listen?.json, existing.tls.upstream?.json) ===
+              tlsKey(input.listenTls, input.upstreamTls);
+          if (
+            existing &&
+            sameTls &&
+            existing.mode === input.mode &&
+            !existing.differs(input.listen || '127.0.0.1:0', input.upstream)
+          ) {
             if (input.maxConnections !== undefined) await existing.update({ maxConnections: input.maxConnections });
             if (input.toxics) {
               const fresh = build(input, this.maxConnections); // validates before anything changes

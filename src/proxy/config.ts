@@ -15,7 +15,9 @@ export function readConfigFile(path: string): ProxyConfig[] {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UsageError(`cannot read --config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `cannot read --config ${path}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
   let data: unknown;
   try {
@@ -23,8 +25,12 @@ export function readConfigFile(path: string): ProxyConfig[] {
   } catch (err) {
     throw new UsageError(`--config ${path} is not JSON: ${(err as Error).message}`);
   }
-  const list = typeof data === 'object' && data !== null && !Array.isArray(data) && 'proxies' in data ? (data as { proxies: unknown }).proxies : data;
-  if (!Array.isArray(list)) throw new UsageError(`--config ${path} must hold a list of proxies ([{"name","listen","upstream",…}])`);
+  const list =
+    typeof data === 'object' && data !== null && !Array.isArray(data) && 'proxies' in data
+      ? (data as { proxies: unknown }).proxies
+      : data;
+  if (!Array.isArray(list))
+    throw new UsageError(`--config ${path} must hold a list of proxies ([{"name","listen","upstream",…}])`);
   return list as ProxyConfig[];
 }
 
@@ -63,9 +69,18 @@ export interface ShortcutOptions {
 export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
   const toxics: ToxicConfig[] = [];
   const add = (type: string, attributes: Record<string, number>) =>
-    toxics.push({ type, stream: o.stream, toxicity: o.toxicity, attributes, ...(o.clients ? { clients: o.clients } : {}) });
+    toxics.push({
+      type,
+      stream: o.stream,
+      toxicity: o.toxicity,
+      attributes,
+      ...(o.clients ? { clients: o.clients } : {}),
+    });
   const tcpOnly = (flag: string) => {
-    if (o.http) throw new UsageError(`${flag} is a TCP toxic: drop --http, or use an HTTP one (--latency, --status, --reset-body, --stall)`);
+    if (o.http)
+      throw new UsageError(
+        `${flag} is a TCP toxic: drop --http, or use an HTTP one (--latency, --status, --reset-body, --stall)`,
+      );
   };
   const httpOnly = (flag: string) => {
     if (!o.http) throw new UsageError(`${flag} acts per HTTP request: add --http`);
@@ -93,7 +108,11 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
   }
   if (o.slicer) {
     tcpOnly('--slicer');
-    add('slicer', { average_size: o.slicer.averageSize, size_variation: o.slicer.sizeVariation, delay: o.slicer.delayUs });
+    add('slicer', {
+      average_size: o.slicer.averageSize,
+      size_variation: o.slicer.sizeVariation,
+      delay: o.slicer.delayUs,
+    });
   }
   if (o.limitDataBytes !== undefined) {
     tcpOnly('--limit-data');
@@ -112,13 +131,21 @@ export function shortcutProxy(o: ShortcutOptions): ProxyConfig {
     httpOnly('--stall');
     add('stall', { timeout: o.stallMs });
   }
-  if (o.clients && toxics.length === 0) throw new UsageError('--clients limits the toxic flags (--latency, --status…): give one');
-  const config: ProxyConfig = { name: o.name, listen: o.listen, upstream: o.upstream, mode: o.http ? 'http' : 'tcp', toxics };
+  if (o.clients && toxics.length === 0)
+    throw new UsageError('--clients limits the toxic flags (--latency, --status…): give one');
+  const config: ProxyConfig = {
+    name: o.name,
+    listen: o.listen,
+    upstream: o.upstream,
+    mode: o.http ? 'http' : 'tcp',
+    toxics,
+  };
   if ((o.certFile === undefined) !== (o.keyFile === undefined)) throw new UsageError('--cert and --key go together');
   if (o.tls && o.certFile !== undefined) throw new UsageError('give --tls (self-signed) or --cert/--key, not both');
   if (o.certFile !== undefined) config.listen_tls = { cert_file: o.certFile, key_file: o.keyFile };
   else if (o.tls) config.listen_tls = { self_signed: true };
-  if (o.upstreamCaFile !== undefined && o.upstreamInsecure) throw new UsageError('give --upstream-ca or --upstream-insecure, not both');
+  if (o.upstreamCaFile !== undefined && o.upstreamInsecure)
+    throw new UsageError('give --upstream-ca or --upstream-insecure, not both');
   if (o.upstreamTls || o.upstreamCaFile !== undefined || o.upstreamInsecure) {
     config.upstream_tls = {};
     if (o.upstreamCaFile !== undefined) config.upstream_tls.ca_file = o.upstreamCaFile;
@@ -152,7 +179,8 @@ export function parseFraction(flag: string) {
   return (raw: string): number => {
     const m = /^(\d+(?:\.\d+)?)(%)?$/.exec(raw.trim());
     const v = m ? Number(m[1]) / (m[2] ? 100 : 1) : NaN;
-    if (!(v >= 0 && v <= 1)) throw new UsageError(`${flag} takes a probability between 0 and 1 (or 0%-100%), not '${raw}'`);
+    if (!(v >= 0 && v <= 1))
+      throw new UsageError(`${flag} takes a probability between 0 and 1 (or 0%-100%), not '${raw}'`);
     return v;
   };
 }

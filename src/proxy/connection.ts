@@ -25,7 +25,18 @@ export interface ProxyCounters {
 }
 
 export function newCounters(): ProxyCounters {
-  return { connectionsTotal: 0, connectionsActive: 0, connectionsRejected: 0, upstreamFailures: 0, tlsHandshakeFailures: 0, requestsTotal: 0, bytesUpstream: 0, bytesDownstream: 0, droppedUpstream: 0, droppedDownstream: 0 };
+  return {
+    connectionsTotal: 0,
+    connectionsActive: 0,
+    connectionsRejected: 0,
+    upstreamFailures: 0,
+    tlsHandshakeFailures: 0,
+    requestsTotal: 0,
+    bytesUpstream: 0,
+    bytesDownstream: 0,
+    droppedUpstream: 0,
+    droppedDownstream: 0,
+  };
 }
 
 /** What a connection needs from its proxy. */
@@ -60,7 +71,12 @@ export function dialUpstream(host: ConnectionHost, client: Socket, onConnected: 
   const tls = host.upstreamTls;
   // tls.connect hands allowHalfOpen to its TLSSocket; its types omit it.
   const upstream = tls
-    ? connectTls({ ...tls, host: address.host, port: address.port, allowHalfOpen: true } as ConnectionOptions).setNoDelay(true)
+    ? connectTls({
+        ...tls,
+        host: address.host,
+        port: address.port,
+        allowHalfOpen: true,
+      } as ConnectionOptions).setNoDelay(true)
     : connect({ host: address.host, port: address.port, allowHalfOpen: true, noDelay: true });
   upstream.once('error', failed);
   upstream.once(tls ? 'secureConnect' : 'connect', () => {

@@ -145,10 +145,13 @@ export class HttpConnection implements ProxiedConnection {
 
   private later(ms: number, fn: () => void): void {
     // Several toxics' delays add up; each is at most MAX_TIMER_MS, their sum may not be.
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      if (!this.finished) fn();
-    }, Math.min(MAX_TIMER_MS, ms));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        if (!this.finished) fn();
+      },
+      Math.min(MAX_TIMER_MS, ms),
+    );
     this.timers.add(t);
   }
 

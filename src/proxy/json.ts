@@ -30,7 +30,7 @@ export function jsonType(v: unknown): string {
  * is upstream), and of several that match the last wins.
  */
 export function member(o: Record<string, unknown>, key: string): unknown {
-  let v: unknown ;
+  let v: unknown;
   for (const k of Object.keys(o)) if (k === key || (k.length === key.length && k.toLowerCase() === key)) v = o[k];
   return v;
 }
@@ -41,7 +41,10 @@ export function member(o: Record<string, unknown>, key: string): unknown {
  */
 function cannotUnmarshal(v: unknown, goField: string, goType: string): ApiError {
   // Go prints the number as sent; 1e300 is the usual way to send a huge one (JavaScript writes 1e+300).
-  const what = typeof v === 'number' && (goType === 'int64' || goType === 'float32') ? `number ${String(v).replace('e+', 'e')}` : jsonType(v);
+  const what =
+    typeof v === 'number' && (goType === 'int64' || goType === 'float32')
+      ? `number ${String(v).replace('e+', 'e')}`
+      : jsonType(v);
   return badRequestBody(`json: cannot unmarshal ${what} into Go struct field ${goField} of type ${goType}`);
 }
 
@@ -51,16 +54,28 @@ export function objectOf(v: unknown, goType: string): asserts v is Record<string
 }
 
 /** A string field of Go struct `struct`, at most `maxBytes` bytes of UTF-8; absent or null gives `fallback`. */
-export function stringField<T extends string | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T, maxBytes = MAX_ADDRESS_BYTES): string | T {
+export function stringField<T extends string | undefined>(
+  o: Record<string, unknown>,
+  struct: string,
+  key: string,
+  fallback: T,
+  maxBytes = MAX_ADDRESS_BYTES,
+): string | T {
   const v = member(o, key);
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'string') throw cannotUnmarshal(v, `${struct}.${key}`, 'string');
   // Byte length only matters near the bound: a string of n UTF-16 units is at most 3n bytes.
-  if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes) throw badRequestBody(`${key} is longer than ${maxBytes} bytes`);
+  if (v.length * 3 > maxBytes && Buffer.byteLength(v) > maxBytes)
+    throw badRequestBody(`${key} is longer than ${maxBytes} bytes`);
   return v;
 }
 
-export function booleanField<T extends boolean | undefined>(o: Record<string, unknown>, struct: string, key: string, fallback: T): boolean | T {
+export function booleanField<T extends boolean | undefined>(
+  o: Record<string, unknown>,
+  struct: string,
+  key: string,
+  fallback: T,
+): boolean | T {
   const v = member(o, key);
   if (v === undefined || v === null) return fallback;
   if (typeof v !== 'boolean') throw cannotUnmarshal(v, `${struct}.${key}`, 'bool');
@@ -71,11 +86,20 @@ export function booleanField<T extends boolean | undefined>(o: Record<string, un
  * An int64 as Go decodes it, within what a number holds exactly; `min`/`max` are tcplens's own
  * bounds where a value has no meaning outside them.
  */
-export function integerValue(v: unknown, field: string, goField: string, min = -MAX_INTEGER, max = MAX_INTEGER): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** 63) throw cannotUnmarshal(v, goField, 'int64');
-  if (Math.abs(v) > MAX_INTEGER) throw badRequestBody(`${field}: ${v} is beyond ±${MAX_INTEGER}, the largest integer held exactly`);
+export function integerValue(
+  v: unknown,
+  field: string,
+  goField: string,
+  min = -MAX_INTEGER,
+  max = MAX_INTEGER,
+): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || Math.abs(v) >= 2 ** 63)
+    throw cannotUnmarshal(v, goField, 'int64');
+  if (Math.abs(v) > MAX_INTEGER)
+    throw badRequestBody(`${field}: ${v} is beyond ±${MAX_INTEGER}, the largest integer held exactly`);
   if (v < min || v > max) {
-    const range = min === -MAX_INTEGER ? `at most ${max}` : max === MAX_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+    const range =
+      min === -MAX_INTEGER ? `at most ${max}` : max === MAX_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
     throw badRequestBody(`${field} must be ${range}, not ${v}`);
   }
   return v === 0 ? 0 : v;

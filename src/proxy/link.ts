@@ -5,7 +5,18 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { dialUpstream, Rolls, type ConnectionHost, type ProxiedConnection, type ProxyCounters } from './connection.ts';
-import { attachReader, QUEUED, rawHandleOf, readStart, readStop, WRITTEN, writeRaw, type RawHandle, type RawReader, type RawWriter } from './raw-stream.ts';
+import {
+  attachReader,
+  QUEUED,
+  rawHandleOf,
+  readStart,
+  readStop,
+  WRITTEN,
+  writeRaw,
+  type RawHandle,
+  type RawReader,
+  type RawWriter,
+} from './raw-stream.ts';
 import type { ToxicChange, ToxicEntry } from './toxic-set.ts';
 import type { Sink, Stage, StageContext, Stream, TcpToxic } from './toxics/toxic.ts';
 
@@ -180,7 +191,9 @@ class Direction implements RawReader, RawWriter {
       this.lend(buffer, n);
       this.received(buffer.subarray(0, n), true);
       this.view = undefined;
-      this.buffer = (buffer.length === READ_BYTES_BULK ? this.spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(n < buffer.length ? buffer.length : READ_BYTES_BULK);
+      this.buffer =
+        (buffer.length === READ_BYTES_BULK ? this.spare.pop() : undefined) ??
+        Buffer.allocUnsafeSlow(n < buffer.length ? buffer.length : READ_BYTES_BULK);
       return this.buffer;
     }
     // Requests and responses of one kind tend to have one size: the view of the last read often fits.
@@ -425,7 +438,10 @@ export class TcpConnection implements ProxiedConnection {
     upstream.on('error', () => client.resetAndDestroy());
     upstream.on('close', () => this.socketClosed());
     const raw = rawHandleOf(client) !== undefined && rawHandleOf(upstream) !== undefined;
-    this.directions = [new Direction(this, 'upstream', client, upstream, raw), new Direction(this, 'downstream', upstream, client, raw)];
+    this.directions = [
+      new Direction(this, 'upstream', client, upstream, raw),
+      new Direction(this, 'downstream', upstream, client, raw),
+    ];
     for (const d of this.directions) d.start();
     this.unsubscribe = this.host.toxics.subscribe((change) => {
       for (const d of this.directions) d.change(change);

@@ -66,7 +66,10 @@ export interface ProxyHandle {
   readonly upstream: string;
   readonly enabled: boolean;
   addToxic(toxic: ToxicConfig): ToxicJson;
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson;
+  updateToxic(
+    name: string,
+    change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null },
+  ): ToxicJson;
   removeToxic(name: string): void;
   /** false is "down": the listener and every connection close. */
   setEnabled(enabled: boolean): Promise<void>;
@@ -117,14 +120,18 @@ export interface ProxyShare {
 let lastId = 0;
 
 function selfLoop(listen: string, upstream: string): ApiError {
-  return badRequestBody(`upstream ${upstream} is this proxy's own listen address ${listen}: every connection would open another`);
+  return badRequestBody(
+    `upstream ${upstream} is this proxy's own listen address ${listen}: every connection would open another`,
+  );
 }
 
 /** Bind `address` without SO_REUSEPORT and let it go again: the port it got, or listenFailed. */
 async function bindAlone(address: HostPort): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve, reject) => {
-    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(listenFailed(formatHostPort(address.host, address.port), err)),
+    );
     probe.listen({ host: address.host, port: address.port }, () => resolve());
   });
   const { port } = probe.address() as { port: number };
@@ -152,7 +159,15 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   private server: Server | undefined;
   private readonly connections = new Set<ProxiedConnection>();
 
-  constructor(name: string, listen: string, upstream: string, mode: ProxyMode, maxConnections = DEFAULT_MAX_CONNECTIONS, tls: ProxyTls = {}, share?: ProxyShare) {
+  constructor(
+    name: string,
+    listen: string,
+    upstream: string,
+    mode: ProxyMode,
+    maxConnections = DEFAULT_MAX_CONNECTIONS,
+    tls: ProxyTls = {},
+    share?: ProxyShare,
+  ) {
     this.name = name;
     this.share = share;
     this.counters = share ? rowCounters(share.block, share.slot) : newCounters();
@@ -187,20 +202,27 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     if (listenTls) {
       // Connections count once their handshake is done; a failed handshake never reaches a toxic.
       // Nothing is read past the handshake until the upstream is there (the connection resumes it).
-      server = createTlsServer({ cert: listenTls.pem.cert, key: listenTls.pem.key, allowHalfOpen: true, noDelay: true }, (socket) => {
-        socket.pause();
-        this.accept(socket);
-      });
+      server = createTlsServer(
+        { cert: listenTls.pem.cert, key: listenTls.pem.key, allowHalfOpen: true, noDelay: true },
+        (socket) => {
+          socket.pause();
+          this.accept(socket);
+        },
+      );
       server.on('tlsClientError', () => this.counters.tlsHandshakeFailures++);
     } else {
-      server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => this.accept(socket));
+      server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
+        this.accept(socket),
+      );
     }
     // SO_REUSEPORT would let a second listener on a port in use join it instead of failing, as
     // Toxiproxy's does: the main thread first binds the address alone, which fails then, and takes
     // the port that gives (port 0: a free one) for the shared listeners.
     const port = this.share?.mirror ? await bindAlone(address) : address.port;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => reject(listenFailed(formatHostPort(address.host, address.port), err)));
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(listenFailed(formatHostPort(address.host, address.port), err)),
+      );
       // Shared, the kernel spreads the connections over every thread's listener.
       server.listen({ host: address.host, port, reusePort: this.share !== undefined }, () => resolve());
     });
@@ -257,7 +279,12 @@ export class Proxy implements ConnectionHost, ProxyHandle {
   }
 
   /** Toxiproxy's Update: a new listen or upstream restarts the proxy; enabled starts or stops it. */
-  async update(input: { listen?: string; upstream?: string; enabled?: boolean; maxConnections?: number }): Promise<void> {
+  async update(input: {
+    listen?: string;
+    upstream?: string;
+    enabled?: boolean;
+    maxConnections?: number;
+  }): Promise<void> {
     const listen = input.listen ?? this.listen;
     const upstream = input.upstream ?? this.upstream;
     const enabled = input.enabled ?? this.enabled;
@@ -285,7 +312,10 @@ export class Proxy implements ConnectionHost, ProxyHandle {
     return this.toxics.add(toxic).toJSON();
   }
 
-  updateToxic(name: string, change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null }): ToxicJson {
+  updateToxic(
+    name: string,
+    change: { attributes?: Record<string, number>; toxicity?: number; clients?: string[] | null },
+  ): ToxicJson {
     return this.toxics.update(name, change).toJSON();
   }
 

@@ -63,8 +63,19 @@ function loadBinding(): StreamBinding | undefined {
     const state = stream.streamBaseState;
     const k = stream.kReadBytesOrError;
     const kAsync = stream.kLastWriteWasAsync;
-    if (typeof stream.WriteWrap !== 'function' || !(state instanceof Int32Array) || typeof k !== 'number' || typeof kAsync !== 'number') return undefined;
-    return { WriteWrap: stream.WriteWrap as StreamBinding['WriteWrap'], state, kReadBytesOrError: k, kLastWriteWasAsync: kAsync };
+    if (
+      typeof stream.WriteWrap !== 'function' ||
+      !(state instanceof Int32Array) ||
+      typeof k !== 'number' ||
+      typeof kAsync !== 'number'
+    )
+      return undefined;
+    return {
+      WriteWrap: stream.WriteWrap as StreamBinding['WriteWrap'],
+      state,
+      kReadBytesOrError: k,
+      kLastWriteWasAsync: kAsync,
+    };
   } catch {
     return undefined;
   }
@@ -86,7 +97,8 @@ export function rawHandleOf(socket: Socket): RawHandle | undefined {
   if ((socket as { encrypted?: boolean }).encrypted === true) return undefined;
   const h = socketHandle(socket) as Partial<RawHandle> | undefined;
   if (!h || typeof h.onread !== 'function') return undefined;
-  for (const m of ['useUserBuffer', 'readStart', 'readStop', 'writeBuffer'] as const) if (typeof h[m] !== 'function') return undefined;
+  for (const m of ['useUserBuffer', 'readStart', 'readStop', 'writeBuffer'] as const)
+    if (typeof h[m] !== 'function') return undefined;
   if (h.onread === onRawRead) return h as RawHandle;
   netOnRead ??= h.onread;
   return h.onread === netOnRead ? (h as RawHandle) : undefined;

@@ -45,7 +45,8 @@ export interface ProxyServer {
 export async function createProxyServer(options: ProxyServerOptions = {}): Promise<ProxyServer> {
   const { MAX_THREADS, ProxyThreads, threadsFromEnv } = await import('./threads.ts');
   const threadCount = options.threads ?? threadsFromEnv() ?? 1;
-  if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > MAX_THREADS) throw new RangeError(`threads must be a whole number from 1 to ${MAX_THREADS}, not ${threadCount}`);
+  if (!Number.isInteger(threadCount) || threadCount < 1 || threadCount > MAX_THREADS)
+    throw new RangeError(`threads must be a whole number from 1 to ${MAX_THREADS}, not ${threadCount}`);
   const threads = threadCount > 1 ? await ProxyThreads.start(threadCount - 1) : undefined;
   const collection = new ProxyCollection(options.maxConnections, threads);
   const { createProxyMetrics } = await import('./metrics.ts');

@@ -45,7 +45,8 @@ export function rowCounters(block: CounterBlock, slot: number): ProxyCounters {
 export function totalCounters(block: CounterBlock): ProxyCounters {
   const all = new Float64Array(block.memory, 0, block.slots * FIELDS.length);
   const out = newCounters();
-  for (let s = 0; s < block.slots; s++) for (const [i, field] of FIELDS.entries()) out[field] += all[s * FIELDS.length + i]!;
+  for (let s = 0; s < block.slots; s++)
+    for (const [i, field] of FIELDS.entries()) out[field] += all[s * FIELDS.length + i]!;
   return out;
 }
 

@@ -41,7 +41,10 @@ let queue: Promise<void> = Promise.resolve();
 async function carryOut(m: ThreadMessage): Promise<void> {
   switch (m.op) {
     case 'start': {
-      const p = new OneProxy(m.name, m.listen, m.upstream, m.mode, m.maxConnections, m.tls, { block: { memory: m.memory, slots: m.slots }, slot });
+      const p = new OneProxy(m.name, m.listen, m.upstream, m.mode, m.maxConnections, m.tls, {
+        block: { memory: m.memory, slots: m.slots },
+        slot,
+      });
       for (const t of m.toxics) p.toxics.add(t.json, t.counts);
       await p.start();
       proxies.set(m.id, p);
@@ -59,7 +62,12 @@ async function carryOut(m: ThreadMessage): Promise<void> {
       const p = proxies.get(m.id);
       if (!p) return;
       if (m.kind === 'add') p.toxics.add(m.json, m.counts);
-      else if (m.kind === 'update') p.toxics.update(m.name, { attributes: m.json.attributes, toxicity: m.json.toxicity, clients: m.json.clients ?? null });
+      else if (m.kind === 'update')
+        p.toxics.update(m.name, {
+          attributes: m.json.attributes,
+          toxicity: m.json.toxicity,
+          clients: m.json.clients ?? null,
+        });
       else p.toxics.remove(m.name);
       return;
     }

@@ -34,7 +34,8 @@ export function threadsFromEnv(): number | undefined {
   const raw = process.env.TCPLENS_PROXY_THREADS;
   if (raw === undefined || raw.trim() === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new UsageError(`TCPLENS_PROXY_THREADS must be a whole number from 1 to ${MAX_THREADS}, not '${raw}'`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS)
+    throw new UsageError(`TCPLENS_PROXY_THREADS must be a whole number from 1 to ${MAX_THREADS}, not '${raw}'`);
   return n;
 }
 
@@ -70,7 +71,9 @@ export class ProxyThreads implements ProxyMirror {
     const acks = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
     try {
       for (let i = 0; i < extra; i++) {
-        const worker = new Worker(new URL(`./thread-entry${ext}`, import.meta.url), { workerData: { slot: i + 1, acks } });
+        const worker = new Worker(new URL(`./thread-entry${ext}`, import.meta.url), {
+          workerData: { slot: i + 1, acks },
+        });
         const thread: Thread = { worker, waiting: new Map(), alive: true };
         threads.push(thread);
         await new Promise<void>((resolve, reject) => {
@@ -134,7 +137,15 @@ export class ProxyThreads implements ProxyMirror {
   private toxicChanged(p: OneProxy, { kind, entry }: ToxicChange): void {
     const target = Atomics.load(this.acks, 0) + this.threads.filter((t) => t.alive).length;
     if (kind === 'remove') this.post({ op: 'toxic', id: p.id, kind, name: entry.name });
-    else this.post({ op: 'toxic', id: p.id, kind, name: entry.name, json: entry.toJSON(), counts: entry.counts.buffer as SharedArrayBuffer });
+    else
+      this.post({
+        op: 'toxic',
+        id: p.id,
+        kind,
+        name: entry.name,
+        json: entry.toJSON(),
+        counts: entry.counts.buffer as SharedArrayBuffer,
+      });
     this.waitForAcks(target);
   }
 
@@ -145,7 +156,9 @@ export class ProxyThreads implements ProxyMirror {
       if (((made - target) | 0) >= 0) return;
       const leftMs = deadline - performance.now();
       if (leftMs <= 0) {
-        process.emitWarning(`a proxy thread did not make a toxic's change within ${ACK_TIMEOUT_MS} ms`, { code: 'TCPLENS_PROXY_THREAD' });
+        process.emitWarning(`a proxy thread did not make a toxic's change within ${ACK_TIMEOUT_MS} ms`, {
+          code: 'TCPLENS_PROXY_THREAD',
+        });
         return;
       }
       Atomics.wait(this.acks, 0, made, leftMs);

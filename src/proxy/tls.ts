@@ -60,7 +60,9 @@ export function parseListenTls(v: unknown): ListenTlsJson | undefined {
   if (certFile === '' || keyFile === '')
     throw badRequestBody(`listen_tls.${certFile === '' ? 'cert_file' : 'key_file'} is empty`);
   if (certFile === undefined && selfSigned === false)
-    throw badRequestBody('listen_tls: give cert_file and key_file, or self_signed (or {} for a self-signed certificate); leave listen_tls out for none');
+    throw badRequestBody(
+      'listen_tls: give cert_file and key_file, or self_signed (or {} for a self-signed certificate); leave listen_tls out for none',
+    );
   return certFile !== undefined ? { cert_file: certFile, key_file: keyFile } : { self_signed: true };
 }
 

@@ -1,17 +1,27 @@
 // One proxy's toxics: validation of their JSON as Toxiproxy's ToxicCollection does it, unique names
 // across both streams, order per stream, and change events that live connections follow.
 
-import {
-  badRequestBody,
-  invalidStream,
-  invalidToxicType,
-  toxicAlreadyExists,
-  toxicNotFound,
-} from './api-error.ts';
+import { badRequestBody, invalidStream, invalidToxicType, toxicAlreadyExists, toxicNotFound } from './api-error.ts';
 import { findToxic, toxicsOf, type ProxyMode } from './toxics/index.ts';
-import { MAX_TIMER_MS, type AttributeSpec, type Attributes, type Stream, type ToxicDefinition } from './toxics/toxic.ts';
+import {
+  MAX_TIMER_MS,
+  type AttributeSpec,
+  type Attributes,
+  type Stream,
+  type ToxicDefinition,
+} from './toxics/toxic.ts';
 import { type ClientFilter, parseClients } from './client-filter.ts';
-import { MAX_INTEGER, MAX_NAME_BYTES, float32Value, integerValue, isObject, jsonType, member, objectOf, stringField } from './json.ts';
+import {
+  MAX_INTEGER,
+  MAX_NAME_BYTES,
+  float32Value,
+  integerValue,
+  isObject,
+  jsonType,
+  member,
+  objectOf,
+  stringField,
+} from './json.ts';
 
 /** A toxic as the API shows it; field order as Toxiproxy's JSON. */
 export interface ToxicJson {
@@ -58,7 +68,15 @@ export class ToxicEntry {
   /** The clients it applies to; undefined: all. */
   clients: ClientFilter | undefined;
 
-  constructor(name: string, stream: Stream, definition: ToxicDefinition, toxicity: number, attributes: Attributes, streamName: string = stream, clients?: ClientFilter) {
+  constructor(
+    name: string,
+    stream: Stream,
+    definition: ToxicDefinition,
+    toxicity: number,
+    attributes: Attributes,
+    streamName: string = stream,
+    clients?: ClientFilter,
+  ) {
     this.clients = clients;
     this.name = name;
     this.type = definition.type;
@@ -109,7 +127,13 @@ export class ToxicEntry {
   }
 
   toJSON(): ToxicJson {
-    const json: ToxicJson = { attributes: { ...this.attributes }, name: this.name, type: this.type, stream: this.streamName, toxicity: this.toxicity };
+    const json: ToxicJson = {
+      attributes: { ...this.attributes },
+      name: this.name,
+      type: this.type,
+      stream: this.streamName,
+      toxicity: this.toxicity,
+    };
     if (this.clients) json.clients = [...this.clients.list];
     return json;
   }
@@ -121,11 +145,16 @@ export type ToxicChange =
   | { kind: 'remove'; entry: ToxicEntry };
 
 /** What each unit can carry out: no negative waits or sizes (Toxiproxy treats them as none), no wait past setTimeout's. */
-const CARRIED: Record<AttributeSpec['unit'], number> = { ms: MAX_TIMER_MS, us: MAX_TIMER_MS * 1000, count: MAX_INTEGER };
+const CARRIED: Record<AttributeSpec['unit'], number> = {
+  ms: MAX_TIMER_MS,
+  us: MAX_TIMER_MS * 1000,
+  count: MAX_INTEGER,
+};
 
 function effectiveAttributes(def: ToxicDefinition, given: Attributes): Attributes {
   const out: Attributes = {};
-  for (const [key, spec] of Object.entries(def.attributes)) out[key] = Math.min(CARRIED[spec.unit], Math.max(0, given[key] ?? spec.default));
+  for (const [key, spec] of Object.entries(def.attributes))
+    out[key] = Math.min(CARRIED[spec.unit], Math.max(0, given[key] ?? spec.default));
   return out;
 }
 
@@ -169,7 +198,11 @@ function defaults(def: ToxicDefinition): Attributes {
  * Parse a toxic's JSON for a proxy of `mode`, throwing ApiError with Toxiproxy's codes in its order:
  * body, stream, type, duplicate name (`exists`), attributes.
  */
-export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: string) => boolean = () => false): ToxicEntry {
+export function parseToxic(
+  mode: ProxyMode,
+  input: unknown,
+  exists: (name: string) => boolean = () => false,
+): ToxicEntry {
   objectOf(input, 'toxics.ToxicWrapper');
   const rawStream = stringField(input, 'ToxicWrapper', 'stream', undefined);
   const type = stringField(input, 'ToxicWrapper', 'type', '');
@@ -183,18 +216,23 @@ export function parseToxic(mode: ProxyMode, input: unknown, exists: (name: strin
   const def = findToxic(mode, type);
   if (!def) {
     const other = findToxic(mode === 'tcp' ? 'http' : 'tcp', type);
-    throw invalidToxicType(
-      other ? `${type} needs a proxy in ${other.mode} mode` : undefined,
-    );
+    throw invalidToxicType(other ? `${type} needs a proxy in ${other.mode} mode` : undefined);
   }
   if (exists(name)) throw toxicAlreadyExists();
-  const attributes = parseAttributes(def, member(input, 'attributes'), defaults(def), 'ToxicWrapper.attributes of type toxics.NoopToxic');
+  const attributes = parseAttributes(
+    def,
+    member(input, 'attributes'),
+    defaults(def),
+    'ToxicWrapper.attributes of type toxics.NoopToxic',
+  );
   return new ToxicEntry(name, stream, def, toxicity, attributes, streamName, parseClients(member(input, 'clients')));
 }
 
 /** The types a mode offers, for messages. */
 export function toxicTypes(mode: ProxyMode): string {
-  return toxicsOf(mode).map((t) => t.type).join(', ');
+  return toxicsOf(mode)
+    .map((t) => t.type)
+    .join(', ');
 }
 
 /** Where a set's toxics keep their counts: `slots` threads share them, this one writes `slot`. */
@@ -246,7 +284,8 @@ export class ToxicSet {
     const entry = parseToxic(this.mode, input, (name) => this.get(name) !== undefined);
     const { slots, slot } = this.share;
     if (counts) entry.counts = new Float64Array(counts);
-    else if (slots > 1) entry.counts = new Float64Array(new SharedArrayBuffer(2 * slots * Float64Array.BYTES_PER_ELEMENT));
+    else if (slots > 1)
+      entry.counts = new Float64Array(new SharedArrayBuffer(2 * slots * Float64Array.BYTES_PER_ELEMENT));
     entry.slot = slot;
     this.entries.push(entry);
     this.emit({ kind: 'add', entry });
@@ -258,7 +297,12 @@ export class ToxicSet {
     const entry = this.get(name);
     if (!entry) throw toxicNotFound();
     objectOf(input, UPDATE);
-    const attributes = parseAttributes(entry.definition, member(input, 'attributes'), entry.attributes, `.attributes of type toxics.${goStruct(entry.type)}`);
+    const attributes = parseAttributes(
+      entry.definition,
+      member(input, 'attributes'),
+      entry.attributes,
+      `.attributes of type toxics.${goStruct(entry.type)}`,
+    );
     const clients = member(input, 'clients');
     // Given: replaced (null: every client again); absent: kept.
     if (clients !== undefined) entry.clients = parseClients(clients);

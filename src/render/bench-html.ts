@@ -21,20 +21,25 @@ export function renderBenchHtml(runs: BenchResult[]): string {
   }));
   const rows = runs
     .map(
-      (r) => `<tr><td>${r.mode === 'keepalive' ? 'keep-alive' : 'close'}</td><td>${formatCount(Math.round(r.requests.perSecond))}</td>` +
+      (r) =>
+        `<tr><td>${r.mode === 'keepalive' ? 'keep-alive' : 'close'}</td><td>${formatCount(Math.round(r.requests.perSecond))}</td>` +
         `<td>${r.latencyMs.p50}</td><td>${r.latencyMs.p99}</td><td>${r.latencyMs.max}</td><td>${formatCount(r.requests.failed + (r.connectErrors ?? 0))}</td>` +
         `<td>${r.kernel ? formatCount(timeWaitAddedOf(r.kernel)) : '-'}</td>` +
         `<td>${formatCount(r.connectionsOpened)}${r.connectionsFromWarmup ? ` (+${formatCount(r.connectionsFromWarmup)} open from warm-up)` : ''}</td></tr>`,
     )
     .join('');
   const verdicts = runs
-    .flatMap((r) => r.verdict.map((v) => `<li class="${v.severity}"><b>${escapeHtml(r.mode)}</b> ${escapeHtml(v.text)}</li>`))
+    .flatMap((r) =>
+      r.verdict.map((v) => `<li class="${v.severity}"><b>${escapeHtml(r.mode)}</b> ${escapeHtml(v.text)}</li>`),
+    )
     .join('');
   const first = runs[0]!;
   const partial = runs
     .map((r) => {
       const note = partialNote(r);
-      return note ? `<p class="partial">${runs.length > 1 ? `<b>${escapeHtml(r.mode)}</b> ` : ''}${escapeHtml(note)}</p>` : '';
+      return note
+        ? `<p class="partial">${runs.length > 1 ? `<b>${escapeHtml(r.mode)}</b> ` : ''}${escapeHtml(note)}</p>`
+        : '';
     })
     .join('');
   const json = JSON.stringify(data).replace(/</g, '\\u003c');

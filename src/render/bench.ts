@@ -21,7 +21,17 @@ function bytes(n: number): string {
 }
 
 function percentileRow(name: string, p: Percentiles): string[] {
-  return [name, ms(p.p50), ms(p.p75), ms(p.p90), ms(p.p99), ms(p.p999), ms(p.p9999), ms(p.max), `${ms(p.mean)} ± ${ms(p.stdev)}`];
+  return [
+    name,
+    ms(p.p50),
+    ms(p.p75),
+    ms(p.p90),
+    ms(p.p99),
+    ms(p.p999),
+    ms(p.p9999),
+    ms(p.max),
+    `${ms(p.mean)} ± ${ms(p.stdev)}`,
+  ];
 }
 
 const SEVERITY: Record<string, [string, Color | undefined]> = {
@@ -52,8 +62,10 @@ export function partialNote(r: BenchResult): string | undefined {
   if (r.interruptedInWarmup) return `interrupted during the ${warmupOf(r)} s warm-up (Ctrl-C): nothing was measured`;
   if (r.interrupted) return `interrupted after ${formatDuration(r.durationS)} (Ctrl-C): a partial result`;
   if (r.gaveUp) {
-    return `gave up after ${formatDuration(r.durationS)}: every connection attempt failed for --connect-timeout in a row, ` +
-      `so fewer requests than -n were sent (${formatCount(r.requests.total)})`;
+    return (
+      `gave up after ${formatDuration(r.durationS)}: every connection attempt failed for --connect-timeout in a row, ` +
+      `so fewer requests than -n were sent (${formatCount(r.requests.total)})`
+    );
   }
   return undefined;
 }
@@ -64,10 +76,14 @@ export function renderBench(r: BenchResult, color: boolean): string {
   // Connections asked for; with failed connects, how many of them were ever opened.
   const opened = r.connectionsOpened + (r.connectionsFromWarmup ?? 0);
   const conns = `${countOf(r.connections, 'connection')}${r.connectErrors && r.mode === 'keepalive' && opened < r.connections ? ` (${formatCount(opened)} could be opened)` : ''}`;
-  const shape = r.rate ? `open model at ${formatCount(r.rate)} req/s over ${conns}` : `${conns}${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
+  const shape = r.rate
+    ? `open model at ${formatCount(r.rate)} req/s over ${conns}`
+    : `${conns}${r.pipelining > 1 ? `, pipelining ${r.pipelining}` : ''}`;
   const warmup = warmupOf(r) ? ` after ${warmupOf(r)} s of warm-up` : '';
   const merged = r.merged ? `, ${r.merged} result${r.merged === 1 ? '' : 's'} merged` : '';
-  out.push(`${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${formatDuration(r.durationS)}${warmup}${merged}\n`);
+  out.push(
+    `${r.method} ${r.target} — ${mode}, ${shape}, ${r.workers} worker${r.workers > 1 ? 's' : ''}, ${formatDuration(r.durationS)}${warmup}${merged}\n`,
+  );
   if (r.interruptedInWarmup) {
     // One line, not a table of zeros that would read as a result.
     return `${r.method} ${r.target} — ${paint(`interrupted during the ${warmupOf(r)} s warm-up (Ctrl-C): nothing was measured`, 'yellow', color)}\n`;
@@ -79,13 +95,19 @@ export function renderBench(r: BenchResult, color: boolean): string {
   if ((r.requests.total > 0 || connectErrors > 0) && r.requests.failed === r.requests.total) {
     // Nothing succeeded: one line that says why, and the errors, instead of a table of zeros.
     const top = r.errorDetails[0];
-    const head = r.requests.total === 0
-      ? `No connection could be opened (${countOf(connectErrors, 'attempt')})`
-      : `Every one of ${formatCount(r.requests.total)} requests failed${connectErrors ? `, and ${countOf(connectErrors, 'connection attempt')}` : ''}`;
+    const head =
+      r.requests.total === 0
+        ? `No connection could be opened (${countOf(connectErrors, 'attempt')})`
+        : `Every one of ${formatCount(r.requests.total)} requests failed${connectErrors ? `, and ${countOf(connectErrors, 'connection attempt')}` : ''}`;
     out.push(paint(head, 'red', color));
     out.push(top ? `: ${top.code} (${oneLineMessage(top.first)}) — ${top.meaning}\n` : '\n');
     if (r.errorDetails.length > 1) {
-      out.push(r.errorDetails.slice(1).map((e) => `  also ${e.code} ×${formatCount(e.count)}: ${oneLineMessage(e.first)}\n`).join(''));
+      out.push(
+        r.errorDetails
+          .slice(1)
+          .map((e) => `  also ${e.code} ×${formatCount(e.count)}: ${oneLineMessage(e.first)}\n`)
+          .join(''),
+      );
     }
     return out.join('');
   }
@@ -95,7 +117,10 @@ export function renderBench(r: BenchResult, color: boolean): string {
   );
   // With keep-alive, new connections beyond the first pool (a pool from warm-up was opened before) are reconnections.
   const firstPool = Math.max(0, r.connections - (r.connectionsFromWarmup ?? 0));
-  const churn = r.mode === 'close' || r.connectionsOpened > firstPool ? ` (${formatCount(Math.round(r.newConnectionsPerSecond))} new/s)` : '';
+  const churn =
+    r.mode === 'close' || r.connectionsOpened > firstPool
+      ? ` (${formatCount(Math.round(r.newConnectionsPerSecond))} new/s)`
+      : '';
   const fromWarmup = r.connectionsFromWarmup ? `, ${formatCount(r.connectionsFromWarmup)} open from warm-up` : '';
   const refused = connectErrors ? `, ${paint(`${formatCount(connectErrors)} failed to connect`, 'red', color)}` : '';
   out.push(`Connections ${formatCount(r.connectionsOpened)} opened${churn}${fromWarmup}${refused}\n\n`);
@@ -104,21 +129,31 @@ export function renderBench(r: BenchResult, color: boolean): string {
   if (r.tlsMs) rows.push(percentileRow('TLS', r.tlsMs));
   out.push(
     renderTable(
-      ['', 'p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean ± stdev'].map((h, i) => ({ header: h, align: i === 0 ? 'left' : 'right' })),
+      ['', 'p50', 'p75', 'p90', 'p99', 'p99.9', 'p99.99', 'max', 'mean ± stdev'].map((h, i) => ({
+        header: h,
+        align: i === 0 ? 'left' : 'right',
+      })),
       rows,
     ),
   );
-  if (r.rate) out.push('* from each request\'s scheduled time (coordinated omission corrected)\n');
+  if (r.rate) out.push("* from each request's scheduled time (coordinated omission corrected)\n");
   const statuses = Object.entries(r.statuses);
   if (statuses.length) {
-    out.push(`\nStatuses   ${statuses.map(([code, n]) => paint(`${code}: ${formatCount(n)}`, Number(code) >= 500 ? 'red' : Number(code) >= 400 ? 'yellow' : undefined, color)).join('  ')}\n`);
+    out.push(
+      `\nStatuses   ${statuses.map(([code, n]) => paint(`${code}: ${formatCount(n)}`, Number(code) >= 500 ? 'red' : Number(code) >= 400 ? 'yellow' : undefined, color)).join('  ')}\n`,
+    );
   }
   if (r.errorDetails.length) {
     out.push('\nErrors\n');
     out.push(
       renderTable(
         [{ header: 'code' }, { header: 'count', align: 'right' }, { header: 'first message' }, { header: 'meaning' }],
-        r.errorDetails.map((e) => [paint(e.code, 'red', color), formatCount(e.count), clip(oneLineMessage(e.first), 60), e.meaning]),
+        r.errorDetails.map((e) => [
+          paint(e.code, 'red', color),
+          formatCount(e.count),
+          clip(oneLineMessage(e.first), 60),
+          e.meaning,
+        ]),
       ),
     );
   }
@@ -129,7 +164,9 @@ export function renderBench(r: BenchResult, color: boolean): string {
     out.push(
       `\nKernel     TIME_WAIT peak ${formatCount(k.timeWaitPeak)} (client side ${formatCount(k.timeWaitPeakClientSide)}, server side ${formatCount(k.timeWaitPeakServerSide)}${k.timeWaitAtStart ? `; ${formatCount(k.timeWaitAtStart)} there before the run, ${formatCount(timeWaitAddedOf(k))} this run's own` : ''}) · ` +
         `ephemeral ports peak ${formatCount(k.ephemeralPortsPeak)} of ${formatCount(k.ephemeralPortsUsable)}\n` +
-        (k.fromParts ? `           from ${k.fromParts.with} of ${k.fromParts.of} merged results only: the others have no kernel section (--no-kernel, or not Linux)\n` : '') +
+        (k.fromParts
+          ? `           from ${k.fromParts.with} of ${k.fromParts.of} merged results only: the others have no kernel section (--no-kernel, or not Linux)\n`
+          : '') +
         `           ListenOverflows +${d('TcpExt.ListenOverflows')} · ListenDrops +${d('TcpExt.ListenDrops')} · SYN cookies +${formatCount((c['TcpExt.SyncookiesSent'] ?? 0) + (c['TcpExt.TCPReqQFullDoCookies'] ?? 0))} · ` +
         `RST sent +${d('Tcp.OutRsts')} · resets +${d('Tcp.EstabResets')} · retransmits +${d('Tcp.RetransSegs')}\n`,
     );
@@ -156,7 +193,9 @@ export function renderCompare(runs: BenchResult[], color: boolean, missing: stri
     r.kernel ? formatCount(timeWaitAddedOf(r.kernel)) : '-',
     formatCount(Math.round(portsPerSecond(r))),
     // Failed connects sent no request, but they are errors of the run all the same.
-    r.requests.failed + (r.connectErrors ?? 0) ? paint(formatCount(r.requests.failed + (r.connectErrors ?? 0)), 'red', color) : '0',
+    r.requests.failed + (r.connectErrors ?? 0)
+      ? paint(formatCount(r.requests.failed + (r.connectErrors ?? 0)), 'red', color)
+      : '0',
   ]);
   const table = renderTable(
     [
@@ -179,12 +218,19 @@ export function renderCompare(runs: BenchResult[], color: boolean, missing: stri
       }),
     )
     .join('');
-  const partial = runs
-    .map((r) => {
-      const note = partialNote(r);
-      return note ? `${paint(`${r.mode === 'keepalive' ? 'keep-alive' : 'close'}: ${note}`, 'yellow', color)}\n` : '';
-    })
-    .join('') + missing.map((m) => `${paint(`${m === 'keepalive' ? 'keep-alive' : m}: not run (interrupted before it began)`, 'yellow', color)}\n`).join('');
+  const partial =
+    runs
+      .map((r) => {
+        const note = partialNote(r);
+        return note ? `${paint(`${r.mode === 'keepalive' ? 'keep-alive' : 'close'}: ${note}`, 'yellow', color)}\n` : '';
+      })
+      .join('') +
+    missing
+      .map(
+        (m) =>
+          `${paint(`${m === 'keepalive' ? 'keep-alive' : m}: not run (interrupted before it began)`, 'yellow', color)}\n`,
+      )
+      .join('');
   const warmup = runs[0] && warmupOf(runs[0]) ? ` after ${warmupOf(runs[0])} s of warm-up` : '';
   // The first run's length: an interrupted last run says its own below the table.
   const length = runs[0] ? formatDuration(runs[0].durationS) : '';

@@ -145,7 +145,9 @@ export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>,
   }
   const out = new ByteWriter(write ? CHUNK_BYTES + 4096 : undefined);
   const last = columns.length - 1;
-  const header = columns.map((c, i) => (c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!)));
+  const header = columns.map((c, i) =>
+    c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!),
+  );
   out.text(header.join('  ').trimEnd());
   out.byte(10);
   for (let k = 0, at = 0; k < rows; k++) {

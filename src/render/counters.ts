@@ -57,7 +57,12 @@ function legend(rows: readonly CounterRow[], opts: CounterRenderOptions): string
 /** Absolute values: marker, section, counter, value, and the meaning with --explain. */
 export function renderCounterTable(rows: readonly CounterRow[], opts: CounterRenderOptions, empty: string): string {
   if (rows.length === 0) return `${empty}\n`;
-  const columns: Column[] = [{ header: '' }, { header: 'Section' }, { header: 'Counter' }, { header: 'Value', align: 'right' }];
+  const columns: Column[] = [
+    { header: '' },
+    { header: 'Section' },
+    { header: 'Counter' },
+    { header: 'Value', align: 'right' },
+  ];
   if (opts.explain) columns.push({ header: 'Meaning' });
   const cells = rows.map((r) => {
     const row = [mark(r, opts.color), r.section, r.field, alarmed(formatCount(r.value), r, opts.color)];

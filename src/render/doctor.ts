@@ -27,7 +27,8 @@ function summaryLine(r: DoctorReport): string {
 
 export function renderDoctor(r: DoctorReport, color: boolean): string {
   const out: string[] = [];
-  if (r.findings.length === 0) out.push(paint('No problems found in the TCP state of this host.', 'green', color) + '\n');
+  if (r.findings.length === 0)
+    out.push(paint('No problems found in the TCP state of this host.', 'green', color) + '\n');
   for (const f of r.findings) {
     const [label, col] = MARK[f.severity];
     out.push(`${paint(label.padEnd(8), col, color)} ${paint(f.title, 'bold', color)}  [${f.id}]\n`);

@@ -22,23 +22,43 @@ export function chartData(c: LabChart): ChartData {
   const categorical = c.kind === 'bar' || c.series.some((s) => s.points.some(([x]) => typeof x === 'string'));
   if (categorical) {
     const categories: string[] = [];
-    for (const s of c.series) for (const [x] of s.points) if (!categories.includes(String(x))) categories.push(String(x));
+    for (const s of c.series)
+      for (const [x] of s.points) if (!categories.includes(String(x))) categories.push(String(x));
     const ys = c.series.map((s) => categories.map((cat) => s.points.find(([x]) => String(x) === cat)?.[1] ?? null));
-    return { title: c.title, kind: 'bar', xLabel: c.xLabel, yLabel: c.yLabel, categories, labels: c.series.map((s) => s.label), data: [categories.map((_, i) => i), ...ys] };
+    return {
+      title: c.title,
+      kind: 'bar',
+      xLabel: c.xLabel,
+      yLabel: c.yLabel,
+      categories,
+      labels: c.series.map((s) => s.label),
+      data: [categories.map((_, i) => i), ...ys],
+    };
   }
   const xs = [...new Set(c.series.flatMap((s) => s.points.map(([x]) => x as number)))].sort((a, b) => a - b);
   const ys = c.series.map((s) => {
     const byX = new Map(s.points.map(([x, y]) => [x as number, y]));
     return xs.map((x) => byX.get(x) ?? null);
   });
-  return { title: c.title, kind: 'line', xLabel: c.xLabel, yLabel: c.yLabel, categories: null, labels: c.series.map((s) => s.label), data: [xs, ...ys] };
+  return {
+    title: c.title,
+    kind: 'line',
+    xLabel: c.xLabel,
+    yLabel: c.yLabel,
+    categories: null,
+    labels: c.series.map((s) => s.label),
+    data: [xs, ...ys],
+  };
 }
 
 function experimentHtml(r: ExperimentResult, index: number): string {
   let s = `<section id="${r.id}"><h2>${r.id} · ${escapeHtml(r.title)} <small>${(r.durationMs / 1000).toFixed(1)} s</small></h2>\n<p class="shows">${escapeHtml(r.shows)}</p>\n`;
   if (r.skippedWhy) return s + `<p class="skip">Skipped: ${escapeHtml(r.skippedWhy)}</p></section>\n`;
   for (const b of tableBlocks(r.rows, r.blanks, r.hidden)) {
-    const td = (cell: string, i: number) => (b.transposed && i === 0 ? `<th>${escapeHtml(cell)}</th>` : `<td class="${b.numeric[i] ? 'n' : ''}">${escapeHtml(cell)}</td>`);
+    const td = (cell: string, i: number) =>
+      b.transposed && i === 0
+        ? `<th>${escapeHtml(cell)}</th>`
+        : `<td class="${b.numeric[i] ? 'n' : ''}">${escapeHtml(cell)}</td>`;
     s += `<div class="scroll"><table>${b.title ? `<caption>${escapeHtml(b.title)}</caption>` : ''}<tr>${b.headers.map((h, i) => `<th${b.transposed && i > 0 ? ' class="n"' : ''}>${escapeHtml(h)}</th>`).join('')}</tr>`;
     for (const row of b.cells) s += `<tr>${row.map(td).join('')}</tr>`;
     s += '</table></div>\n';
@@ -53,7 +73,9 @@ function experimentHtml(r: ExperimentResult, index: number): string {
 }
 
 export function renderLabHtml(report: LabReport): string {
-  const charts = report.experiments.flatMap((r, i) => (r.skippedWhy ? [] : r.charts.map((c, j) => ({ id: `chart-${i}-${j}`, ...chartData(c) }))));
+  const charts = report.experiments.flatMap((r, i) =>
+    r.skippedWhy ? [] : r.charts.map((c, j) => ({ id: `chart-${i}-${j}`, ...chartData(c) })),
+  );
   // "<" escaped so that no string in the data can close the script element.
   const json = JSON.stringify(charts).replace(/</g, '\\u003c');
   const toc = report.experiments.map((r) => `<a href="#${r.id}">${r.id}</a>`).join(' · ');

@@ -37,18 +37,26 @@ function textWidth(headers: string[], cells: string[][]): number {
  * columns), without the columns that are empty in every row, and turned on their side when they
  * would be too wide and turning makes them narrower (E3: two settings, nineteen measurements).
  */
-export function tableBlocks(rows: Record<string, Cell>[], blanks: Record<string, string> = {}, hidden: string[] = []): TableBlock[] {
+export function tableBlocks(
+  rows: Record<string, Cell>[],
+  blanks: Record<string, string> = {},
+  hidden: string[] = [],
+): TableBlock[] {
   // No rows (an experiment interrupted or failed before it measured): no table, not an empty one.
   if (rows.length === 0) return [];
   const parts: string[] = [];
   for (const r of rows) if (typeof r.part === 'string' && !parts.includes(r.part)) parts.push(r.part);
   // One part is a table with a title, not a column repeating the same word on every row.
   const split = parts.length >= 1 && rows.every((r) => typeof r.part === 'string');
-  const groups = split ? parts.map((p) => ({ title: p as string | undefined, rows: rows.filter((r) => r.part === p) })) : [{ title: undefined, rows }];
+  const groups = split
+    ? parts.map((p) => ({ title: p as string | undefined, rows: rows.filter((r) => r.part === p) }))
+    : [{ title: undefined, rows }];
   return groups.map(({ title, rows: group }) => {
-    const shown = (c: string) => group.some((r) => (r[c] !== null && r[c] !== undefined) || (r[c] === null && blanks[c] !== undefined));
+    const shown = (c: string) =>
+      group.some((r) => (r[c] !== null && r[c] !== undefined) || (r[c] === null && blanks[c] !== undefined));
     const cols = rowColumns(group).filter((c) => !(split && c === 'part') && !hidden.includes(c) && shown(c));
-    const cell = (r: Record<string, Cell>, c: string) => (r[c] === null && blanks[c] !== undefined ? blanks[c]! : formatCell(r[c]));
+    const cell = (r: Record<string, Cell>, c: string) =>
+      r[c] === null && blanks[c] !== undefined ? blanks[c]! : formatCell(r[c]);
     const cells = group.map((r) => cols.map((c) => cell(r, c)));
     const numeric = cols.map((c) => group.some((r) => typeof r[c] === 'number'));
     const block: TableBlock = { title, headers: cols, cells, numeric, transposed: false };
@@ -101,7 +109,10 @@ export function renderExperiment(r: ExperimentResult, color: boolean): string {
       b.headers.map((h, i) => ({ header: h, align: b.numeric[i] ? ('right' as const) : ('left' as const) })),
       b.cells,
     );
-    s += '\n' + (b.title ? `  ${paint(b.title, 'bold', color)}\n` : '') + table.replace(/^(?=.)/gm, '  ').replace(/ +$/gm, '');
+    s +=
+      '\n' +
+      (b.title ? `  ${paint(b.title, 'bold', color)}\n` : '') +
+      table.replace(/^(?=.)/gm, '  ').replace(/ +$/gm, '');
   }
   if (blocks.length > 0) s += '\n';
   if (r.error) s += `  ${paint('failed', 'red', color)}: ${r.error}\n`;
@@ -125,7 +136,10 @@ export function labHeadline(report: LabReport): string {
 
 export function renderLab(report: LabReport, color: boolean): string {
   const head = report.interrupted ? paint(labHeadline(report), 'yellow', color) : labHeadline(report);
-  const stale = report.staleRemoved.length > 0 ? `removed ${report.staleRemoved.length} namespace(s) left by a killed run: ${report.staleRemoved.join(', ')}\n` : '';
+  const stale =
+    report.staleRemoved.length > 0
+      ? `removed ${report.staleRemoved.length} namespace(s) left by a killed run: ${report.staleRemoved.join(', ')}\n`
+      : '';
   return head + '\n' + stale + '\n' + report.experiments.map((r) => renderExperiment(r, color)).join('\n');
 }
 

@@ -53,8 +53,12 @@ export function renderProbe(r: ProbeResult, color: boolean, width = 40): string 
   );
   const first = r.requests.find((q) => q.status > 0);
   const extra: string[] = [];
-  if (first?.tls) extra.push(`TLS ${first.tls.protocol} ${first.tls.cipher}${first.tls.alpn ? ` ALPN ${first.tls.alpn}` : ''}; resumed: ${r.requests.filter((q) => q.tls?.resumed).length} of ${r.requests.length}\n`);
-  if (first) extra.push(`server: Connection: ${first.connection ?? '(none)'}, Keep-Alive: ${first.keepAlive ?? '(none)'}\n`);
+  if (first?.tls)
+    extra.push(
+      `TLS ${first.tls.protocol} ${first.tls.cipher}${first.tls.alpn ? ` ALPN ${first.tls.alpn}` : ''}; resumed: ${r.requests.filter((q) => q.tls?.resumed).length} of ${r.requests.length}\n`,
+    );
+  if (first)
+    extra.push(`server: Connection: ${first.connection ?? '(none)'}, Keep-Alive: ${first.keepAlive ?? '(none)'}\n`);
   for (const w of r.warnings) extra.push(paint(`warning: ${w}`, 'yellow', color) + '\n');
   return `${r.url}\n\n${table}\n${extra.join('')}`;
 }

@@ -39,7 +39,6 @@ const STATE_COLOR: Record<string, Color> = {
   FIN_WAIT2: 'yellow',
 };
 
-
 // ---- cells written as bytes (see byte-table.ts) ----------------------------------------------
 
 const DASH = 45;
@@ -185,7 +184,12 @@ function limitedColumn(header: string, getUs: (i: number) => number, busyUs: (i:
  * object and no string per cell, whatever the number of sockets.
  */
 /** With `write`, the table goes to it in chunks as it is laid out, and what is returned is the rest. */
-export function renderSocketList(l: SocketListing, order: Uint32Array, opts: RenderOptions, write?: ChunkWriter): Uint8Array {
+export function renderSocketList(
+  l: SocketListing,
+  order: Uint32Array,
+  opts: RenderOptions,
+  write?: ChunkWriter,
+): Uint8Array {
   const g = (i: number, f: number) => l.get(i, f);
   const listeners = order.length > 0 && order.every((i) => g(i, R.state) === LISTEN);
   const stateText = (i: number) => l.stateName(i);
@@ -198,17 +202,31 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
     // For a listener, ss shows the accept queue and its maximum in the two queue columns; so do we.
     intColumn(listeners ? 'Accept-Q' : 'Recv-Q', (i) => g(i, R.rxQueue)),
     {
-      ...intColumn(listeners ? 'Max' : 'Send-Q', (i) => (g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue))),
+      ...intColumn(listeners ? 'Max' : 'Send-Q', (i) =>
+        g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue),
+      ),
       // An unknown maximum (-1) shows as '?'.
       ...unknownAsQuestion((i) => (g(i, R.state) === LISTEN ? g(i, R.acceptQueueMax) : g(i, R.txQueue))),
     },
-    endpointColumn('Local', (i) => l.local[i]!, (i) => g(i, R.localPort)),
-    endpointColumn('Peer', (i) => l.remote[i]!, (i) => g(i, R.remotePort)),
+    endpointColumn(
+      'Local',
+      (i) => l.local[i]!,
+      (i) => g(i, R.localPort),
+    ),
+    endpointColumn(
+      'Peer',
+      (i) => l.remote[i]!,
+      (i) => g(i, R.remotePort),
+    ),
   ];
   if (opts.extended) {
     cols.push(
       textColumn('Timer', (i) => TIMER_KINDS[g(i, R.timer)] ?? 'unknown'),
-      textColumn('Expires', (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`), true),
+      textColumn(
+        'Expires',
+        (i) => (g(i, R.timer) === 0 ? '-' : `${((g(i, R.timerTicks) * 10) / 1000).toFixed(2)}s`),
+        true,
+      ),
       intColumn('Retrans', (i) => g(i, R.retransmits)),
       intColumn('UID', (i) => g(i, R.uid)),
       intColumn('Inode', (i) => g(i, R.inode)),
@@ -228,7 +246,8 @@ export function renderSocketList(l: SocketListing, order: Uint32Array, opts: Ren
       {
         header: 'Retrans',
         right: true,
-        width: (i) => (has(i) ? intWidth(l.infoValue(i, TI.retransmits)) + 1 + intWidth(l.infoValue(i, TI.totalRetrans)) : 1),
+        width: (i) =>
+          has(i) ? intWidth(l.infoValue(i, TI.retransmits)) + 1 + intWidth(l.infoValue(i, TI.totalRetrans)) : 1,
         write: (out, i) => {
           if (!has(i)) return out.byte(DASH);
           out.int(l.infoValue(i, TI.retransmits));
@@ -279,7 +298,12 @@ export function renderGroups(by: string, groups: Group[], total: number): string
     return row;
   });
   const columns: Column[] = [{ header: by }, { header: 'Count', align: 'right' }, { header: 'Share', align: 'right' }];
-  if (withInfo) columns.push({ header: 'RTT p50 ms', align: 'right' }, { header: 'RTT p99 ms', align: 'right' }, { header: 'Retrans', align: 'right' });
+  if (withInfo)
+    columns.push(
+      { header: 'RTT p50 ms', align: 'right' },
+      { header: 'RTT p99 ms', align: 'right' },
+      { header: 'Retrans', align: 'right' },
+    );
   return renderTable(columns, rows);
 }
 
@@ -306,7 +330,8 @@ export function renderSummary(s: SocketSummary, opts: RenderOptions): string {
   if (s.listeners.length > 0) {
     const rows = s.listeners.map((l) => {
       const fill = l.fill === null ? 'unknown' : formatShare(l.fill);
-      const fillColor: Color | undefined = l.fill === null ? undefined : l.fill >= 0.9 ? 'red' : l.fill >= 0.5 ? 'yellow' : undefined;
+      const fillColor: Color | undefined =
+        l.fill === null ? undefined : l.fill >= 0.9 ? 'red' : l.fill >= 0.5 ? 'yellow' : undefined;
       const row = [
         formatEndpoint(l.local),
         formatCount(l.queue),

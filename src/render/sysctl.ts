@@ -34,7 +34,7 @@ function nofileText(n: NofileRow, color: boolean): string {
     `  ${n.why}`,
   ];
   if (n.pid === 'self') {
-    lines.push('  (Node raised this process\'s soft limit to its hard limit at start; use --pid to check your service)');
+    lines.push("  (Node raised this process's soft limit to its hard limit at start; use --pid to check your service)");
   }
   return lines.join('\n') + '\n';
 }
@@ -85,7 +85,9 @@ export function renderSysctlReport(report: SysctlReport, { color, explain = fals
 /** The undo commands, printed before any write and again after. */
 export function renderRollback(plan: ApplyPlan): string {
   if (plan.changes.length === 0) return '';
-  return ['To undo, run as root (in this same network namespace):', ...plan.rollback.map((c) => `  ${c}`)].join('\n') + '\n';
+  return (
+    ['To undo, run as root (in this same network namespace):', ...plan.rollback.map((c) => `  ${c}`)].join('\n') + '\n'
+  );
 }
 
 function renderSkipped(plan: ApplyPlan): string {
@@ -93,7 +95,10 @@ function renderSkipped(plan: ApplyPlan): string {
   return ['Skipped:', ...plan.skipped.map((s) => `  ${s.name}: ${s.reason}`)].join('\n') + '\n';
 }
 
-function changeLines(title: string, changes: readonly { name: string; from: string; to: string; now?: string }[]): string {
+function changeLines(
+  title: string,
+  changes: readonly { name: string; from: string; to: string; now?: string }[],
+): string {
   const lines = changes.map((c) => {
     const kept = c.now === undefined || c.now === c.to ? '' : ` (the kernel holds ${c.now})`;
     return `  ${c.name}: ${c.from || '(empty)'} → ${c.to}${kept}`;

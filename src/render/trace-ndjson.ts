@@ -100,7 +100,10 @@ export class TraceNdjsonWriter {
     this.#bytes(DPORT_KEY);
     this.#number(e.dport);
     const row = STATE_PIECES.get(e.oldState) ?? piece(STATE_PIECES, e.oldState, new Map<string | null, Buffer>());
-    this.#bytes(row.get(e.newState) ?? piece(row, e.newState, `,"oldState":${quote(e.oldState)},"newState":${quote(e.newState)},"ms":`));
+    this.#bytes(
+      row.get(e.newState) ??
+        piece(row, e.newState, `,"oldState":${quote(e.oldState)},"newState":${quote(e.newState)},"ms":`),
+    );
     this.#number(e.ms);
     this.#bytes(SK_KEY);
     this.#quoted(e.sk === '0' ? null : e.sk);

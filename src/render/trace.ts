@@ -91,20 +91,34 @@ function clock(timeMs: number): string {
 
 export function traceHeader(opts: { sampled?: boolean; intervalMs?: number } = {}): string {
   const head =
-    pad('TIME', WIDTH.time) + '  ' + pad('PID/COMM', WIDTH.who) + '  ' + pad('LOCAL', WIDTH.local) + '  ' +
-    pad('REMOTE', WIDTH.remote) + '  ' + pad('EVENT', WIDTH.what) + '  MS(old state)\n';
-  return opts.sampled ? `sampled every ${opts.intervalMs} ms from /proc/net/tcp: changes between two snapshots only\n${head}` : head;
+    pad('TIME', WIDTH.time) +
+    '  ' +
+    pad('PID/COMM', WIDTH.who) +
+    '  ' +
+    pad('LOCAL', WIDTH.local) +
+    '  ' +
+    pad('REMOTE', WIDTH.remote) +
+    '  ' +
+    pad('EVENT', WIDTH.what) +
+    '  MS(old state)\n';
+  return opts.sampled
+    ? `sampled every ${opts.intervalMs} ms from /proc/net/tcp: changes between two snapshots only\n${head}`
+    : head;
 }
 
 function what(e: TraceEvent): { text: string; color?: Color } {
   switch (e.type) {
     case 'state': {
       const text = `${e.oldState ?? '(new)'} → ${e.newState}${e.derived ? '*' : ''}`;
-      const color: Color | undefined = e.newState === 'TIME_WAIT' ? 'yellow' : e.newState === 'CLOSE_WAIT' ? 'red' : undefined;
+      const color: Color | undefined =
+        e.newState === 'TIME_WAIT' ? 'yellow' : e.newState === 'CLOSE_WAIT' ? 'red' : undefined;
       return { text, color };
     }
     case 'reset-sent':
-      return { text: `RST sent ${e.oldState ? `in ${e.oldState}` : '(no socket)'}${e.reason ? ` ${e.reason}` : ''}`, color: 'red' };
+      return {
+        text: `RST sent ${e.oldState ? `in ${e.oldState}` : '(no socket)'}${e.reason ? ` ${e.reason}` : ''}`,
+        color: 'red',
+      };
     case 'reset-received':
       return { text: `RST received${e.oldState ? ` in ${e.oldState}` : ''}`, color: 'red' };
     case 'retransmit':
@@ -117,7 +131,9 @@ function what(e: TraceEvent): { text: string; color?: Color } {
         color: e.noise ? 'dim' : 'red',
       };
     case 'life':
-      return { text: `closed from ${e.oldState ?? '?'}: sent ${formatBytes(e.bytesSent ?? 0)}, received ${formatBytes(e.bytesReceived ?? 0)}` };
+      return {
+        text: `closed from ${e.oldState ?? '?'}: sent ${formatBytes(e.bytesSent ?? 0)}, received ${formatBytes(e.bytesReceived ?? 0)}`,
+      };
   }
 }
 
@@ -127,9 +143,20 @@ export function traceEventText(e: TraceEvent, color: boolean): string {
   const w = what(e);
   const ms = e.ms === null ? '' : e.ms.toFixed(3);
   return (
-    pad(clock(e.timeMs), WIDTH.time) + '  ' + pad(who, WIDTH.who) + '  ' + pad(formatHostPort(e.saddr, e.sport), WIDTH.local) +
-    '→ ' + pad(formatHostPort(e.daddr, e.dport), WIDTH.remote) + '  ' + paint(pad(w.text, WIDTH.what), w.color, color) + '  ' + ms
-  ).trimEnd() + '\n';
+    (
+      pad(clock(e.timeMs), WIDTH.time) +
+      '  ' +
+      pad(who, WIDTH.who) +
+      '  ' +
+      pad(formatHostPort(e.saddr, e.sport), WIDTH.local) +
+      '→ ' +
+      pad(formatHostPort(e.daddr, e.dport), WIDTH.remote) +
+      '  ' +
+      paint(pad(w.text, WIDTH.what), w.color, color) +
+      '  ' +
+      ms
+    ).trimEnd() + '\n'
+  );
 }
 
 // ---- summary ---------------------------------------------------------------------------------
@@ -154,10 +181,20 @@ function matrix(s: TraceSummary, color: boolean): string {
   const columns = [...new Set(s.transitions.map(label))].sort((a, b) => order(a) - order(b));
   const rows = [...new Set(s.transitions.map((t) => t.from ?? '(new)'))].sort((a, b) => order(a) - order(b));
   const cell = new Map(s.transitions.map((t) => [`${t.from ?? '(new)'}>${label(t)}`, t.count]));
-  const body = rows.map((r) => [r, ...columns.map((c) => (cell.has(`${r}>${c}`) ? formatCount(cell.get(`${r}>${c}`)!) : ''))]);
-  const table = renderTable([{ header: 'FROM \\ TO' }, ...columns.map((c) => ({ header: c, align: 'right' as const }))], body);
+  const body = rows.map((r) => [
+    r,
+    ...columns.map((c) => (cell.has(`${r}>${c}`) ? formatCount(cell.get(`${r}>${c}`)!) : '')),
+  ]);
+  const table = renderTable(
+    [{ header: 'FROM \\ TO' }, ...columns.map((c) => ({ header: c, align: 'right' as const }))],
+    body,
+  );
   const note = columns.some((c) => c.endsWith('*'))
-    ? paint('* derived: the kernel reports FIN_WAIT2/CLOSING → CLOSE as it hands the connection to a timewait socket\n', 'dim', color)
+    ? paint(
+        '* derived: the kernel reports FIN_WAIT2/CLOSING → CLOSE as it hands the connection to a timewait socket\n',
+        'dim',
+        color,
+      )
     : '';
   return table + note;
 }
@@ -175,24 +212,39 @@ export function renderTraceSummary(s: TraceSummary, color: boolean): string {
       '\n',
   );
   if (s.lostEvents > 0) {
-    parts.push(paint(`bpftrace lost ${formatCount(s.lostEvents)} events (the kernel's perf buffer overflowed)\n`, 'red', color));
+    parts.push(
+      paint(`bpftrace lost ${formatCount(s.lostEvents)} events (the kernel's perf buffer overflowed)\n`, 'red', color),
+    );
   }
   if (s.missedEvents > 0) {
     parts.push(
-      paint(`the kernel skipped ${formatCount(s.missedEvents)} events (a BPF program was already running on that CPU)\n`, 'red', color),
+      paint(
+        `the kernel skipped ${formatCount(s.missedEvents)} events (a BPF program was already running on that CPU)\n`,
+        'red',
+        color,
+      ),
     );
   }
   parts.push('\n' + paint('Transitions', 'bold', color) + '\n' + matrix(s, color));
   const l = s.lifetimes;
   parts.push(
-    '\n' + paint('Connection lifetimes', 'bold', color) + ' (open to close, seen whole): ' +
-      (l ? `${formatCount(l.count)} connections, p50 ${ms(l.p50Ms)}, p90 ${ms(l.p90Ms)}, p99 ${ms(l.p99Ms)}, max ${ms(l.maxMs)}\n` : 'none\n'),
+    '\n' +
+      paint('Connection lifetimes', 'bold', color) +
+      ' (open to close, seen whole): ' +
+      (l
+        ? `${formatCount(l.count)} connections, p50 ${ms(l.p50Ms)}, p90 ${ms(l.p90Ms)}, p99 ${ms(l.p99Ms)}, max ${ms(l.maxMs)}\n`
+        : 'none\n'),
   );
   if (s.resets.length) {
     parts.push('\n' + paint('Resets', 'bold', color) + ' (by the server port of the connection)\n');
     parts.push(
       renderTable(
-        [{ header: 'DIRECTION' }, { header: 'PORT', align: 'right' }, { header: 'REASON' }, { header: 'COUNT', align: 'right' }],
+        [
+          { header: 'DIRECTION' },
+          { header: 'PORT', align: 'right' },
+          { header: 'REASON' },
+          { header: 'COUNT', align: 'right' },
+        ],
         s.resets.map((r) => [r.direction, String(r.port), r.reason ?? '-', formatCount(r.count)]),
       ),
     );
@@ -200,12 +252,21 @@ export function renderTraceSummary(s: TraceSummary, color: boolean): string {
   if (s.drops.length) {
     const shown = s.drops.filter((d) => !d.noise);
     const noise = s.drops.filter((d) => d.noise);
-    parts.push('\n' + paint('Drops', 'bold', color) + ' (by the kernel\'s reason and the server port of the connection)\n');
+    parts.push(
+      '\n' + paint('Drops', 'bold', color) + " (by the kernel's reason and the server port of the connection)\n",
+    );
     if (shown.length) {
       parts.push(
         renderTable(
-          [{ header: 'REASON' }, { header: 'PORT', align: 'right' }, { header: 'COUNT', align: 'right' }, { header: 'MEANING' }],
-          shown.slice(0, 30).map((d) => [d.reason, String(d.port), formatCount(d.count), dropReasonMeaning(d.reason)?.meaning ?? '']),
+          [
+            { header: 'REASON' },
+            { header: 'PORT', align: 'right' },
+            { header: 'COUNT', align: 'right' },
+            { header: 'MEANING' },
+          ],
+          shown
+            .slice(0, 30)
+            .map((d) => [d.reason, String(d.port), formatCount(d.count), dropReasonMeaning(d.reason)?.meaning ?? '']),
         ),
       );
     }
@@ -213,7 +274,9 @@ export function renderTraceSummary(s: TraceSummary, color: boolean): string {
       const byReason = new Map<string, number>();
       for (const d of noise) byReason.set(d.reason, (byReason.get(d.reason) ?? 0) + d.count);
       const list = [...byReason].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ×${formatCount(n)}`);
-      parts.push(paint(`not shown one by one (reasons that say nothing about TCP): ${list.join(', ')}\n`, 'dim', color));
+      parts.push(
+        paint(`not shown one by one (reasons that say nothing about TCP): ${list.join(', ')}\n`, 'dim', color),
+      );
     }
   }
   if (s.retransmits.length) {

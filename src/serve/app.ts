@@ -54,21 +54,21 @@ export function serveApp(req: IncomingMessage, res: ServerResponse): boolean {
   }
   if (path.startsWith('/delay/')) {
     const ms = routeInt(path.slice(7), '/delay/:ms', 'ms', 0, MAX_DELAY_MS);
-    if (typeof ms === 'string') return sendText(res, 400, ms), true;
+    if (typeof ms === 'string') return (sendText(res, 400, ms), true);
     const timer = setTimeout(() => sendText(res, 200, `waited ${ms} ms\n`), ms);
     res.once('close', () => clearTimeout(timer));
     return true;
   }
   if (path.startsWith('/bytes/')) {
     const n = routeInt(path.slice(7), '/bytes/:n', 'n', 0, MAX_BYTES);
-    if (typeof n === 'string') return sendText(res, 400, n), true;
+    if (typeof n === 'string') return (sendText(res, 400, n), true);
     sendBytes(res, n);
     return true;
   }
   if (path.startsWith('/status/')) {
     // 1xx are interim responses, never an answer on their own.
     const code = routeInt(path.slice(8), '/status/:code', 'code', 200, 599);
-    if (typeof code === 'string') return sendText(res, 400, code), true;
+    if (typeof code === 'string') return (sendText(res, 400, code), true);
     if (code === 204 || code === 304) {
       res.writeHead(code);
       res.end();

@@ -211,7 +211,13 @@ export function observeConnections(server: HttpServer, options: ObserveOptions =
   // wrapper does not. It runs first, so the state is right before the application's handler.
   type Emit = (this: HttpServer, event: string | symbol, ...args: unknown[]) => boolean;
   const emit = server.emit as unknown as Emit;
-  const observedEmit = function (this: HttpServer, event: string | symbol, a?: unknown, b?: unknown, c?: unknown): boolean {
+  const observedEmit = function (
+    this: HttpServer,
+    event: string | symbol,
+    a?: unknown,
+    b?: unknown,
+    c?: unknown,
+  ): boolean {
     if (event === 'request') onRequest(a as IncomingMessage, b as ServerResponse);
     // Listeners get exactly the arguments emitted, passed without building an array.
     // biome-ignore lint/complexity/noArguments: a rest parameter would build an array on every emit

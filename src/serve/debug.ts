@@ -13,7 +13,12 @@ import { UsageError } from '../errors.ts';
 import { renderJson } from '../text/json.ts';
 import { observerOf, type ConnectionObserver } from './conn-state.ts';
 import type { PoolStats } from '../model/pool-stats.ts';
-import { createServerMetrics, eventLoopDelayWindows, type EventLoopDelayWindows, type ServerMetrics } from './metrics.ts';
+import {
+  createServerMetrics,
+  eventLoopDelayWindows,
+  type EventLoopDelayWindows,
+  type ServerMetrics,
+} from './metrics.ts';
 
 export interface DebugRoutesOptions {
   /** Default: the observer attached to the request's server with observeConnections(). */
@@ -79,14 +84,19 @@ export function parseProfileSeconds(raw: string | null): number {
   if (raw === null) return PROFILE_DEFAULT_SECONDS;
   const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
   if (!(n > 0 && n <= PROFILE_MAX_SECONDS)) {
-    throw new UsageError(`seconds must be a number greater than 0 and at most ${PROFILE_MAX_SECONDS} (got ${JSON.stringify(raw)})`);
+    throw new UsageError(
+      `seconds must be a number greater than 0 and at most ${PROFILE_MAX_SECONDS} (got ${JSON.stringify(raw)})`,
+    );
   }
   return n;
 }
 
 /** Headers of a JSON download named for this process and now, e.g. tcplens-4242-20261126T103000Z.cpuprofile. */
 function attachmentHeaders(extension: string): Record<string, string> {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return {
     'content-type': 'application/json; charset=utf-8',
     'content-disposition': `attachment; filename="tcplens-${process.pid}-${stamp}.${extension}"`,
@@ -126,7 +136,10 @@ export function debugRoutes(options: DebugRoutesOptions = {}): DebugRoutes {
     const key = observer ?? server ?? noServer;
     let m = ownMetrics.get(key);
     if (!m) {
-      m = createServerMetrics({ ...(observer ? { observer } : {}), ...(options.pools ? { pools: options.pools } : {}) });
+      m = createServerMetrics({
+        ...(observer ? { observer } : {}),
+        ...(options.pools ? { pools: options.pools } : {}),
+      });
       ownMetrics.set(key, m);
       madeMetrics.add(m);
     }
@@ -140,7 +153,11 @@ export function debugRoutes(options: DebugRoutesOptions = {}): DebugRoutes {
     handle({ res, server }) {
       const observer = observerFor(server);
       if (!observer) {
-        sendError(res, 503, 'no connection observer on this server: call observeConnections(server) before listen(), or pass observer to debugRoutes()');
+        sendError(
+          res,
+          503,
+          'no connection observer on this server: call observeConnections(server) before listen(), or pass observer to debugRoutes()',
+        );
         return;
       }
       sendJson(res, 200, { byState: observer.counts(), connections: observer.connections() });
@@ -150,14 +167,21 @@ export function debugRoutes(options: DebugRoutesOptions = {}): DebugRoutes {
   endpoints.set('eventloop', {
     description: 'event-loop delay percentiles (ms) and utilization since the previous call',
     handle({ res }) {
-      if (!loop) loop = { delay: eventLoopDelayWindows(), elu: performance.eventLoopUtilization(), sinceMs: performance.now() };
+      if (!loop)
+        loop = { delay: eventLoopDelayWindows(), elu: performance.eventLoopUtilization(), sinceMs: performance.now() };
       const d = loop.delay.take();
       const elu = performance.eventLoopUtilization();
       const used = performance.eventLoopUtilization(elu, loop.elu);
       const body = {
         windowMs: Math.round(performance.now() - loop.sinceMs),
         samples: d.samples,
-        delayMs: { p50: roundMs(d.p50Ns), p90: roundMs(d.p90Ns), p99: roundMs(d.p99Ns), max: roundMs(d.maxNs), mean: roundMs(d.meanNs) },
+        delayMs: {
+          p50: roundMs(d.p50Ns),
+          p90: roundMs(d.p90Ns),
+          p99: roundMs(d.p99Ns),
+          max: roundMs(d.maxNs),
+          mean: roundMs(d.meanNs),
+        },
         utilization: {
           ratio: Number.isFinite(used.utilization) ? Math.round(used.utilization * 1e4) / 1e4 : 0,
           activeMs: Math.round(used.active),
@@ -204,7 +228,9 @@ export function debugRoutes(options: DebugRoutesOptions = {}): DebugRoutes {
         session.connect();
         await session.post('Profiler.enable');
         await session.post('Profiler.start');
-        await sleep(seconds * 1000, undefined, { signal: AbortSignal.any([gone.signal, closing.signal]) }).catch(() => {});
+        await sleep(seconds * 1000, undefined, { signal: AbortSignal.any([gone.signal, closing.signal]) }).catch(
+          () => {},
+        );
         const { profile } = await session.post('Profiler.stop');
         if (gone.signal.aborted) return;
         if (closing.signal.aborted) {

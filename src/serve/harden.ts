@@ -22,7 +22,13 @@ export interface HardenOptions {
 }
 
 export interface Setting {
-  name: 'headersTimeout' | 'requestTimeout' | 'keepAliveTimeout' | 'connectionsCheckingInterval' | 'maxRequestsPerSocket' | 'timeout';
+  name:
+    | 'headersTimeout'
+    | 'requestTimeout'
+    | 'keepAliveTimeout'
+    | 'connectionsCheckingInterval'
+    | 'maxRequestsPerSocket'
+    | 'timeout';
   value: number;
   reason: string;
 }
@@ -66,7 +72,8 @@ export function hardenedSettings(o: HardenOptions = {}): HardenResult {
     {
       name: 'connectionsCheckingInterval',
       value: checking,
-      reason: 'Node checks headersTimeout and requestTimeout only at this interval (default 30 s): it must be well below them to bite',
+      reason:
+        'Node checks headersTimeout and requestTimeout only at this interval (default 30 s): it must be well below them to bite',
     },
     {
       name: 'maxRequestsPerSocket',
@@ -76,22 +83,40 @@ export function hardenedSettings(o: HardenOptions = {}): HardenResult {
           ? 'unlimited: the load balancer spreads requests itself'
           : 'a connection is closed after this many requests, so long-lived clients rebalance across workers and instances',
     },
-    { name: 'timeout', value: socketTimeout, reason: socketTimeout ? 'sockets inactive this long are destroyed' : 'no inactivity timeout: the timeouts above cover idle and slow clients' },
+    {
+      name: 'timeout',
+      value: socketTimeout,
+      reason: socketTimeout
+        ? 'sockets inactive this long are destroyed'
+        : 'no inactivity timeout: the timeouts above cover idle and slow clients',
+    },
   ];
-  return { settings, warnings: checkSettings({ headers, request, keepAlive, checking, lbIdle: o.loadBalancerIdleTimeoutMs }) };
+  return {
+    settings,
+    warnings: checkSettings({ headers, request, keepAlive, checking, lbIdle: o.loadBalancerIdleTimeoutMs }),
+  };
 }
 
 /** Warnings about inconsistent timeouts. Pure. */
-export function checkSettings(s: { headers: number; request: number; keepAlive: number; checking: number; lbIdle?: number }): string[] {
+export function checkSettings(s: {
+  headers: number;
+  request: number;
+  keepAlive: number;
+  checking: number;
+  lbIdle?: number;
+}): string[] {
   const w: string[] = [];
   if (s.lbIdle !== undefined && s.keepAlive <= s.lbIdle) {
     w.push(
       `keepAliveTimeout ${s.keepAlive} ms is not longer than the load balancer's idle timeout ${s.lbIdle} ms: the server closes idle connections the balancer still reuses, which shows as 502s`,
     );
   }
-  if (s.request !== 0 && s.headers > s.request) w.push(`headersTimeout ${s.headers} ms is longer than requestTimeout ${s.request} ms: Node refuses this`);
+  if (s.request !== 0 && s.headers > s.request)
+    w.push(`headersTimeout ${s.headers} ms is longer than requestTimeout ${s.request} ms: Node refuses this`);
   if (s.checking > s.headers / 2) {
-    w.push(`connectionsCheckingInterval ${s.checking} ms is too coarse for headersTimeout ${s.headers} ms: slow clients get up to ${s.headers + s.checking} ms`);
+    w.push(
+      `connectionsCheckingInterval ${s.checking} ms is too coarse for headersTimeout ${s.headers} ms: slow clients get up to ${s.headers + s.checking} ms`,
+    );
   }
   return w;
 }
@@ -104,7 +129,8 @@ export function hardenServer(server: HttpServer, options: HardenOptions = {}): H
     else if (s.name === 'connectionsCheckingInterval') {
       // Read by the server when it starts listening; setting it later has no effect.
       setConnectionsCheckingInterval(server, s.value);
-      if (server.listening) result.warnings.push('connectionsCheckingInterval only takes effect when set before listen()');
+      if (server.listening)
+        result.warnings.push('connectionsCheckingInterval only takes effect when set before listen()');
     } else (server as unknown as Record<string, number>)[s.name] = s.value;
   }
   return result;

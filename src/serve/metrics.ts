@@ -89,7 +89,8 @@ function registerSummary(
   const get = () => {
     const values: { labels: Record<string, string>; value: number; metricName?: string }[] = [];
     for (const r of collect()) {
-      for (const [i, quantile] of QUANTILES.entries()) values.push({ labels: { ...r.labels, quantile }, value: r.quantiles[i] ?? 0 });
+      for (const [i, quantile] of QUANTILES.entries())
+        values.push({ labels: { ...r.labels, quantile }, value: r.quantiles[i] ?? 0 });
       values.push({ metricName: `${name}_sum`, labels: r.labels, value: r.sum });
       values.push({ metricName: `${name}_count`, labels: r.labels, value: r.count });
     }
@@ -152,13 +153,25 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
   // A summary: quantiles over the window since the previous scrape, _sum and _count since the start.
   let delaySumS = 0;
   let delayCount = 0;
-  registerSummary(registry, `${prefix}eventloop_delay_seconds`, 'Event-loop delay: quantiles since the previous scrape (quantile 1 is the maximum), sum and count since the start.', () => {
-    // One take() for all quantiles, so that they cover the same interval.
-    const d = delay.take();
-    delaySumS += (d.meanNs * d.samples) / 1e9;
-    delayCount += d.samples;
-    return [{ labels: {}, quantiles: [d.p50Ns / 1e9, d.p90Ns / 1e9, d.p99Ns / 1e9, d.maxNs / 1e9], sum: delaySumS, count: delayCount }];
-  });
+  registerSummary(
+    registry,
+    `${prefix}eventloop_delay_seconds`,
+    'Event-loop delay: quantiles since the previous scrape (quantile 1 is the maximum), sum and count since the start.',
+    () => {
+      // One take() for all quantiles, so that they cover the same interval.
+      const d = delay.take();
+      delaySumS += (d.meanNs * d.samples) / 1e9;
+      delayCount += d.samples;
+      return [
+        {
+          labels: {},
+          quantiles: [d.p50Ns / 1e9, d.p90Ns / 1e9, d.p99Ns / 1e9, d.maxNs / 1e9],
+          sum: delaySumS,
+          count: delayCount,
+        },
+      ];
+    },
+  );
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
   new Gauge({
     name: `${prefix}eventloop_utilization_ratio`,
@@ -181,7 +194,8 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       registers,
       collect() {
         for (const [pool, st] of Object.entries(pools())) {
-          for (const state of ['connected', 'free', 'pending', 'queued', 'running'] as const) this.set({ pool, state }, st[state]);
+          for (const state of ['connected', 'free', 'pending', 'queued', 'running'] as const)
+            this.set({ pool, state }, st[state]);
         }
       },
     });
@@ -192,7 +206,12 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
       () =>
         Object.entries(pools()).map(([pool, st]) => {
           const q = st.queueWaitMs;
-          return { labels: { pool }, quantiles: [q.p50 / 1000, q.p90 / 1000, q.p99 / 1000, q.max / 1000], sum: (q.mean * q.count) / 1000, count: q.count };
+          return {
+            labels: { pool },
+            quantiles: [q.p50 / 1000, q.p90 / 1000, q.p99 / 1000, q.max / 1000],
+            sum: (q.mean * q.count) / 1000,
+            count: q.count,
+          };
         }),
     );
   }
@@ -202,7 +221,8 @@ export function createServerMetrics(options: ServerMetricsOptions = {}): ServerM
     collectDefaultMetrics({ register: registry });
     // Gauges named like counters, which promtool's lint rejects; the same numbers by type remain
     // (nodejs_active_handles{type}, …).
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      registry.removeSingleMetric(name);
   }
 
   return {

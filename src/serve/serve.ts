@@ -34,7 +34,9 @@ export async function createServeServer(s: ServeSettings = {}): Promise<ServeSer
   let tls: TlsServer | undefined;
   if (s.tls) {
     const { createTlsServer } = await import('./tls.ts');
-    tls = await createTlsServer('selfSigned' in s.tls ? { selfSigned: true } : { certFile: s.tls.certFile, keyFile: s.tls.keyFile });
+    tls = await createTlsServer(
+      'selfSigned' in s.tls ? { selfSigned: true } : { certFile: s.tls.certFile, keyFile: s.tls.keyFile },
+    );
     server = tls.server as unknown as HttpServer;
   } else {
     server = createServer();

@@ -89,7 +89,8 @@ export function measureHandshakes(server: TlsServerBase): HandshakeMetrics {
     if (tlsSocket.isSessionReused()) c.resumed++;
     else c.full++;
     const startedAt = tcpSocketUnderTls<Accepted>(tlsSocket)?.[ACCEPTED_AT];
-    if (startedAt !== undefined) c.histogram.recordValue(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
+    if (startedAt !== undefined)
+      c.histogram.recordValue(Math.max(1, Math.round((performance.now() - startedAt) * 1000)));
   };
   const onClientError = (err: Error) => {
     const reason = failureReason(err);

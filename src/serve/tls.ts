@@ -94,18 +94,26 @@ interface Slot {
 /** Reads of a refused pair, a quiet time apart, before it is refused for good: bounds a writer that never stops. */
 const SETTLE_READS = 5;
 
-const label = (host: string | undefined) => (host === undefined ? 'the default certificate' : `the certificate for ${host}`);
+const label = (host: string | undefined) =>
+  host === undefined ? 'the default certificate' : `the certificate for ${host}`;
 
 function isFiles(s: CertificateSource): s is CertificateFiles {
   return 'certFile' in s || 'keyFile' in s;
 }
 
 async function readPair(files: CertificateFiles, host: string | undefined): Promise<Pair> {
-  const [cert, key] = await Promise.all([readPem(files.certFile, 'certificate file', label(host), host), readPem(files.keyFile, 'key file', label(host), host)]);
+  const [cert, key] = await Promise.all([
+    readPem(files.certFile, 'certificate file', label(host), host),
+    readPem(files.keyFile, 'key file', label(host), host),
+  ]);
   return { cert, key };
 }
 
-function checkedContext(pair: Pair, base: SecureContextOptions, slot: Pick<Slot, 'host' | 'files'>): { context: SecureContext; cert: X509Certificate } {
+function checkedContext(
+  pair: Pair,
+  base: SecureContextOptions,
+  slot: Pick<Slot, 'host' | 'files'>,
+): { context: SecureContext; cert: X509Certificate } {
   const where = slot.files ? ` (${slot.files.certFile}, ${slot.files.keyFile})` : '';
   return checkedSecureContext(pair, base, `${label(slot.host)}${where}`, slot.host);
 }
@@ -130,7 +138,8 @@ function sourceOf(options: TlsServerOptions): CertificateSource | 'self-signed' 
 
 async function initialSlot(host: string | undefined, source: CertificateSource): Promise<Slot> {
   if (isFiles(source)) {
-    if (!source.certFile || !source.keyFile) throw new UsageError(`${label(host)}: certFile and keyFile go together: give both`);
+    if (!source.certFile || !source.keyFile)
+      throw new UsageError(`${label(host)}: certFile and keyFile go together: give both`);
     const files = { certFile: resolve(source.certFile), keyFile: resolve(source.keyFile) };
     return { host, files, loaded: await readPair(files, host) };
   }
@@ -165,8 +174,13 @@ export async function createTlsServer(options: TlsServerOptions, handler?: Reque
 
   const source = sourceOf(options);
   const selfSigned = typeof options.selfSigned === 'object' ? options.selfSigned : {};
-  const main = await initialSlot(undefined, source === 'self-signed' ? await selfSignedCertificate(selfSigned) : source);
-  const sniSlots = await Promise.all(Object.entries(options.sni ?? {}).map(([host, s]) => initialSlot(host.toLowerCase(), s)));
+  const main = await initialSlot(
+    undefined,
+    source === 'self-signed' ? await selfSignedCertificate(selfSigned) : source,
+  );
+  const sniSlots = await Promise.all(
+    Object.entries(options.sni ?? {}).map(([host, s]) => initialSlot(host.toLowerCase(), s)),
+  );
   checkedContext(main.loaded, base, main);
   const contexts = new Map<string, SecureContext>();
   for (const slot of sniSlots) contexts.set(slot.host!, checkedContext(slot.loaded, base, slot).context);
@@ -192,7 +206,13 @@ export async function createTlsServer(options: TlsServerOptions, handler?: Reque
     if (slot.host === undefined) server.setSecureContext({ ...secure, cert: pair.cert, key: pair.key });
     else contexts.set(slot.host, context);
     slot.loaded = pair;
-    return { host: slot.host, certFile: slot.files?.certFile ?? '', subject: cert.subject, validTo: new Date(cert.validTo).toISOString(), fingerprint256: cert.fingerprint256 };
+    return {
+      host: slot.host,
+      certFile: slot.files?.certFile ?? '',
+      subject: cert.subject,
+      validTo: new Date(cert.validTo).toISOString(),
+      fingerprint256: cert.fingerprint256,
+    };
   };
 
   const watched = [main, ...sniSlots].filter((s) => s.files !== undefined);
@@ -271,7 +291,9 @@ export async function createTlsServer(options: TlsServerOptions, handler?: Reque
     for (const dir of dirs) {
       // Not persistent: a forgotten watcher must not keep the process alive after the server closed.
       const w = watch(dir, { persistent: false }, schedule);
-      w.on('error', (err) => onError(new CertificateError(`stopped watching ${dir} for certificate changes: ${err.message}`, undefined)));
+      w.on('error', (err) =>
+        onError(new CertificateError(`stopped watching ${dir} for certificate changes: ${err.message}`, undefined)),
+      );
       watchers.push(w);
     }
   } catch (err) {

@@ -19,14 +19,24 @@ export async function hostWorker(channel: Port, init: { module: string; data: un
   channel.on('message', (m) => {
     if (m.type === 'listen') {
       server.once('error', (err) => channel.postMessage({ type: 'error', message: err.message }));
-      server.listen({ host: m.host as string, port: m.port as number, backlog: m.backlog as number | undefined, reusePort: Boolean(m.reusePort) }, () => {
-        const addr = server.address();
-        channel.postMessage({ type: 'listening', port: typeof addr === 'object' && addr ? addr.port : m.port });
-      });
+      server.listen(
+        {
+          host: m.host as string,
+          port: m.port as number,
+          backlog: m.backlog as number | undefined,
+          reusePort: Boolean(m.reusePort),
+        },
+        () => {
+          const addr = server.address();
+          channel.postMessage({ type: 'listening', port: typeof addr === 'object' && addr ? addr.port : m.port });
+        },
+      );
     } else if (m.type === 'requests') {
       channel.postMessage({ type: 'requests', count: requests });
     } else if (m.type === 'close') {
-      void gracefulShutdown(server, { deadlineMs: (m.deadlineMs as number) ?? 10_000 }).then(() => channel.postMessage({ type: 'closed' }));
+      void gracefulShutdown(server, { deadlineMs: (m.deadlineMs as number) ?? 10_000 }).then(() =>
+        channel.postMessage({ type: 'closed' }),
+      );
     }
   });
   // Messages sent to a cluster process before it listens are lost: the primary waits for this.

@@ -79,12 +79,18 @@ function ask(c: Channel, type: string, want: Message['type'], extra: object = {}
   return answer;
 }
 
-function handle(mode: WorkersHandle['mode'], port: number, channels: Channel[], stop: () => Promise<void> | void): WorkersHandle {
+function handle(
+  mode: WorkersHandle['mode'],
+  port: number,
+  channels: Channel[],
+  stop: () => Promise<void> | void,
+): WorkersHandle {
   return {
     mode,
     port,
     workers: channels.length,
-    requests: async () => (await Promise.all(channels.map((c) => ask(c, 'requests', 'requests')))).map((m) => m.count ?? 0),
+    requests: async () =>
+      (await Promise.all(channels.map((c) => ask(c, 'requests', 'requests')))).map((m) => m.count ?? 0),
     close: async (deadlineMs = 10_000) => {
       await Promise.all(channels.map((c) => ask(c, 'close', 'closed', { deadlineMs }).catch(() => undefined)));
       await stop();
@@ -102,7 +108,12 @@ async function startThreads(o: WorkersOptions, moduleUrl: string): Promise<Worke
       const w = new Worker(entry, { workerData: { module: moduleUrl, data: o.data, index: i } });
       threads.push(w);
       await waitFor(w, 'ready');
-      const m = await ask(w, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port, backlog: o.backlog, reusePort: true });
+      const m = await ask(w, 'listen', 'listening', {
+        host: o.host ?? '127.0.0.1',
+        port,
+        backlog: o.backlog,
+        reusePort: true,
+      });
       port = m.port!;
     }
   } catch (err) {
@@ -131,7 +142,12 @@ async function startCluster(o: WorkersOptions, moduleUrl: string): Promise<Worke
   // same arguments — port 0 included, so the port is not passed on as with SO_REUSEPORT.
   let port = o.port;
   for (const c of channels) {
-    const m = await ask(c, 'listen', 'listening', { host: o.host ?? '127.0.0.1', port: o.port, backlog: o.backlog, reusePort: false });
+    const m = await ask(c, 'listen', 'listening', {
+      host: o.host ?? '127.0.0.1',
+      port: o.port,
+      backlog: o.backlog,
+      reusePort: false,
+    });
     port = m.port!;
   }
   return handle('cluster', port, channels, () => {

@@ -25,5 +25,11 @@ export function formatCell(v: string | number | boolean | null | undefined): str
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v)) return formatCount(v);
   const abs = Math.abs(v);
-  return abs >= 100 ? formatCount(Math.round(v)) : abs >= 10 ? v.toFixed(1) : abs >= 1 ? v.toFixed(2) : v.toPrecision(2);
+  return abs >= 100
+    ? formatCount(Math.round(v))
+    : abs >= 10
+      ? v.toFixed(1)
+      : abs >= 1
+        ? v.toFixed(2)
+        : v.toPrecision(2);
 }

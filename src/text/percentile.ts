@@ -9,5 +9,8 @@ export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number
 
 /** Percentile p (0–100) of values in any order (sorts a copy); 0 when there are none. */
 export function percentile(values: readonly number[], p: number): number {
-  return percentileOfSorted([...values].sort((a, b) => a - b), p);
+  return percentileOfSorted(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 }

@@ -4,12 +4,19 @@ import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { PermissionError, TcplensError, UnsupportedPlatformError } from '../errors.ts';
+import { PermissionError, type TcplensError, UnsupportedPlatformError } from '../errors.ts';
 import { isThreadName, programName, scanProcesses } from '../kernel/processes.ts';
 import { DEFAULT_TRACE_EVENTS, type TraceEvent, type TraceHandle, type TraceOptions, type TraceSink } from './event.ts';
 import { planEvents } from './kernel-support.ts';
 import { readListenRows } from './listen-rows.ts';
-import { ATTACHED_LINE, isStateChangeAt, parseBpftraceLine, parseStateChange, parseSymbolicNames, type ParseContext } from './parse.ts';
+import {
+  ATTACHED_LINE,
+  isStateChangeAt,
+  parseBpftraceLine,
+  parseStateChange,
+  parseSymbolicNames,
+  type ParseContext,
+} from './parse.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
 
@@ -56,13 +63,17 @@ export function findBpftrace(explicit = process.env.TCPLENS_BPFTRACE): string {
     const p = join(dir, 'bpftrace');
     if (isExecutable(p)) return p;
   }
-  throw new BpftraceMissingError(`bpftrace is not installed: ${APT_FIX} (Debian/Ubuntu), or use --fallback to sample /proc/net/tcp`);
+  throw new BpftraceMissingError(
+    `bpftrace is not installed: ${APT_FIX} (Debian/Ubuntu), or use --fallback to sample /proc/net/tcp`,
+  );
 }
 
 /** eBPF needs root here (bpftrace 0.17 refuses anything else). */
 export function requireRoot(): void {
   if (process.getuid?.() !== 0 && process.geteuid?.() !== 0) {
-    throw new PermissionError('tracing with eBPF needs root: run it with sudo, or use --fallback to sample /proc/net/tcp without root');
+    throw new PermissionError(
+      'tracing with eBPF needs root: run it with sudo, or use --fallback to sample /proc/net/tcp without root',
+    );
   }
 }
 
@@ -104,7 +115,9 @@ export function checkTracepoints(root: string, tracepoints: readonly string[]): 
 export function tracepointHasField(root: string, tp: string, field: string): boolean {
   const [sys, name] = tp.split(':') as [string, string];
   try {
-    return new RegExp(`\\bfield:[^;]*\\b${field}(\\[\\d+\\])?;`).test(readFileSync(`${root}/events/${sys}/${name}/format`, 'utf8'));
+    return new RegExp(`\\bfield:[^;]*\\b${field}(\\[\\d+\\])?;`).test(
+      readFileSync(`${root}/events/${sys}/${name}/format`, 'utf8'),
+    );
   } catch {
     return false;
   }
@@ -172,7 +185,8 @@ export function knownListeners(ports?: readonly number[]): { owned: KnownListene
     // Unreadable (the process gone): accepted sockets just show no owner until their process closes them.
     for (const table of ['tcp', 'tcp6']) {
       for (const row of readListenRows(`/proc/${pid}/net/${table}`)) {
-        if (row.inode && (!ports?.length || ports.includes(row.port))) byInode.set(row.inode, { netns, port: row.port });
+        if (row.inode && (!ports?.length || ports.includes(row.port)))
+          byInode.set(row.inode, { netns, port: row.port });
       }
     }
   }
@@ -234,7 +248,12 @@ function firstProblem(stderr: string): string | undefined {
     .find((l) => !HARMLESS.some((re) => re.test(l)));
 }
 
-function bpftraceError(stderr: string, code: number | null, signal: NodeJS.Signals | null, started: boolean): TcplensError {
+function bpftraceError(
+  stderr: string,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  started: boolean,
+): TcplensError {
   const line = firstProblem(stderr);
   if (!started && line && /root|permission|EPERM|not permitted/i.test(line)) {
     return new PermissionError(`bpftrace was refused: ${line} (run as root, or use --fallback)`);
@@ -251,16 +270,22 @@ function bpftraceError(stderr: string, code: number | null, signal: NodeJS.Signa
  * no tracefs, a tracepoint missing) or bpftrace fails to start.
  */
 export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promise<TraceHandle> {
-  if (process.platform !== 'linux') throw new UnsupportedPlatformError(`tracing needs Linux (this is ${process.platform})`);
+  if (process.platform !== 'linux')
+    throw new UnsupportedPlatformError(`tracing needs Linux (this is ${process.platform})`);
   requireRoot();
   const bpftrace = o.bpftracePath ?? findBpftrace();
   const root = ensureTracefs(sink.notice);
   const btf = hasKernelBtf();
-  const plan = planEvents(o.events?.length ? o.events : DEFAULT_TRACE_EVENTS, { kfreeSkbFormat: readFormat(root, 'skb:kfree_skb'), btf });
+  const plan = planEvents(o.events?.length ? o.events : DEFAULT_TRACE_EVENTS, {
+    kfreeSkbFormat: readFormat(root, 'skb:kfree_skb'),
+    btf,
+  });
   if (plan.notices.length) sink.notice?.(plan.notices.join('; '));
   const events = plan.events;
   const resetReasons = checkTracepoints(root, tracepointsFor(events));
-  const listeners = knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined);
+  const listeners = knownListeners(
+    o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined,
+  );
   sink.listening?.(listeners.ports);
   const script = buildScript({
     events,
@@ -289,7 +314,11 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 
   return new Promise<TraceHandle>((resolveStart, rejectStart) => {
-    const ctx: ParseContext = { monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6, resetReasons, dropReasons: plan.dropReasons };
+    const ctx: ParseContext = {
+      monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
+      resetReasons,
+      dropReasons: plan.dropReasons,
+    };
     // Now on the events' clock (CLOCK_MONOTONIC as epoch ms), so that arrival − kernel time is bpftrace's delivery lag.
     const now = () => ctx.monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
     let stderr = '';
@@ -316,7 +345,11 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     const startTimer = setTimeout(() => {
       if (!ready) {
         child.kill('SIGKILL');
-        rejectStart(new UnsupportedPlatformError(`bpftrace did not attach its probes within ${(o.startTimeoutMs ?? 60_000) / 1000} s`));
+        rejectStart(
+          new UnsupportedPlatformError(
+            `bpftrace did not attach its probes within ${(o.startTimeoutMs ?? 60_000) / 1000} s`,
+          ),
+        );
       }
     }, o.startTimeoutMs ?? 60_000);
 

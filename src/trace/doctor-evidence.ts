@@ -40,12 +40,20 @@ export function countReasons(events: Iterable<TraceEvent>): ReasonCount[] {
  * Start tracing drops and resets (bpftrace, root); resolves once the probes are attached. Rejects
  * with the typed error of the trace (not root, no bpftrace, no tracepoint) for the caller to report.
  */
-export async function startTraceEvidence(o: TraceEvidenceOptions, notice?: (text: string) => void): Promise<TraceEvidenceHandle> {
+export async function startTraceEvidence(
+  o: TraceEvidenceOptions,
+  notice?: (text: string) => void,
+): Promise<TraceEvidenceHandle> {
   const { startTrace } = await import('./trace.ts');
   const events: TraceEvent[] = [];
   const MAX_EVENTS = 1_000_000;
   const handle = await startTrace(
-    { events: ['reset', 'drop'], ports: o.port === undefined ? undefined : [o.port], pids: o.pid === undefined ? undefined : [o.pid], fallback: 'never' },
+    {
+      events: ['reset', 'drop'],
+      ports: o.port === undefined ? undefined : [o.port],
+      pids: o.pid === undefined ? undefined : [o.pid],
+      fallback: 'never',
+    },
     {
       event(e) {
         if ((e.type === 'drop' && !e.noise) || e.type === 'reset-sent') {

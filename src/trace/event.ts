@@ -3,7 +3,14 @@
 import type { Family } from '../model/socket.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 
-export type TraceEventType = 'state' | 'reset-sent' | 'reset-received' | 'retransmit' | 'synack-retransmit' | 'drop' | 'life';
+export type TraceEventType =
+  | 'state'
+  | 'reset-sent'
+  | 'reset-received'
+  | 'retransmit'
+  | 'synack-retransmit'
+  | 'drop'
+  | 'life';
 
 /** The groups of events a user selects with --events. */
 export const TRACE_EVENT_KINDS = ['state', 'reset', 'retrans', 'synack', 'drop', 'life'] as const;

@@ -45,16 +45,28 @@ export function planEvents(asked: readonly TraceEventKind[], k: KernelFacts): Ev
     else if (!hasField(k.kfreeSkbFormat, 'reason')) {
       without('drop', "no drop events: this kernel's skb:kfree_skb has no reason field (Linux 5.17 or later has it)");
     } else if (!k.btf) {
-      without('drop', 'no drop events: they need the kernel\'s BTF (/sys/kernel/btf/vmlinux is missing; a kernel built with CONFIG_DEBUG_INFO_BTF has it) to read the packet');
+      without(
+        'drop',
+        "no drop events: they need the kernel's BTF (/sys/kernel/btf/vmlinux is missing; a kernel built with CONFIG_DEBUG_INFO_BTF has it) to read the packet",
+      );
     } else {
       dropReasons = parseSymbolicNames(k.kfreeSkbFormat, 'reason');
       if (dropReasons.size === 0) without('drop', "no drop events: skb:kfree_skb's format names no reasons");
     }
   }
   if (!k.btf) {
-    without('life', "no life events: they need the kernel's BTF (/sys/kernel/btf/vmlinux is missing) to read the bytes of each connection");
+    without(
+      'life',
+      "no life events: they need the kernel's BTF (/sys/kernel/btf/vmlinux is missing) to read the bytes of each connection",
+    );
   }
   if (events.length === 0) throw new UnsupportedPlatformError(notices.join('; '));
   const egressDropCodes = [...dropReasons].filter(([, name]) => dropReasonMeaning(name)?.egress).map(([code]) => code);
-  return { events, notices, dropReasons, egressDropCodes, dropRxSk: k.kfreeSkbFormat !== undefined && hasField(k.kfreeSkbFormat, 'rx_sk') };
+  return {
+    events,
+    notices,
+    dropReasons,
+    egressDropCodes,
+    dropRxSk: k.kfreeSkbFormat !== undefined && hasField(k.kfreeSkbFormat, 'rx_sk'),
+  };
 }

@@ -45,7 +45,8 @@ export function parseBpftraceLine(line: string, ctx: ParseContext): BpftraceMess
     data = line.slice(PRINTF_PREFIX.length, -PRINTF_SUFFIX.length);
   } else if (line.charCodeAt(0) === 123 /* { */) {
     const msg = JSON.parse(line) as { type?: string; data?: unknown };
-    if (msg.type === 'lost_events') return { kind: 'lost', events: Number((msg.data as { events?: number })?.events ?? 0) };
+    if (msg.type === 'lost_events')
+      return { kind: 'lost', events: Number((msg.data as { events?: number })?.events ?? 0) };
     if (msg.type !== 'printf' || typeof msg.data !== 'string') return null;
     data = msg.data;
   } else {
@@ -61,7 +62,8 @@ const LOST = /^Lost (\d+) events$/;
 
 /** A line of bpftrace's text output: an event, the BEGIN mark, a loss, a notice or an empty flush line. */
 function parseTextLine(line: string, ctx: ParseContext): BpftraceMessage | null {
-  if (line.charCodeAt(1) === 32 /* space */ && EVENT_TAGS.has(line.charCodeAt(0))) return { kind: 'event', event: parseEventData(line, ctx) };
+  if (line.charCodeAt(1) === 32 /* space */ && EVENT_TAGS.has(line.charCodeAt(0)))
+    return { kind: 'event', event: parseEventData(line, ctx) };
   if (line === 'B') return { kind: 'begin' };
   const lost = LOST.exec(line);
   if (lost) return { kind: 'lost', events: Number(lost[1]) };
@@ -240,7 +242,8 @@ export function parseStateChange(line: string, start: number, end: number, ctx: 
   const timeMs = intField(line) / 1e6 + ctx.monoToEpochMs;
   const sk = stringField(line);
   const code = intField(line);
-  if (!Number.isSafeInteger(code) || code < 0) throw new Error(`bad state change code in '${line.slice(start, Math.min(end, start + 80))}'`);
+  if (!Number.isSafeInteger(code) || code < 0)
+    throw new Error(`bad state change code in '${line.slice(start, Math.min(end, start + 80))}'`);
   // Past 32 bits, JavaScript's bit operators do not reach: the ports are taken by division.
   const low = code % 65536;
   const us = intField(line);

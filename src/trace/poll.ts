@@ -129,7 +129,12 @@ export function createPoller(o: Omit<PollOptions, 'intervalMs'>) {
                 seen.comm = owner.comm;
               }
               if (seen.state !== row.state) {
-                emit({ ...seen, state: row.state }, seen.state, stateName(row.state), seen.sinceMs === null ? null : nowMs - seen.sinceMs);
+                emit(
+                  { ...seen, state: row.state },
+                  seen.state,
+                  stateName(row.state),
+                  seen.sinceMs === null ? null : nowMs - seen.sinceMs,
+                );
                 seen.state = row.state;
                 seen.sinceMs = nowMs;
               }

@@ -39,7 +39,13 @@ export function createReasonCounts(maxReasons = DEFAULT_MAX_REASONS): ReasonCoun
       else if (e.type === 'reset-sent') labelsSent = bump(resetsSent, e.reason, labelsSent);
       else if (e.type === 'reset-received') resetsReceived++;
     },
-    totals: () => ({ drops: { ...drops }, resetsSent: { ...resetsSent }, resetsReceived, lostEvents: 0, running: true }),
+    totals: () => ({
+      drops: { ...drops },
+      resetsSent: { ...resetsSent },
+      resetsReceived,
+      lostEvents: 0,
+      running: true,
+    }),
   };
 }
 
@@ -58,10 +64,17 @@ export interface ReasonTally extends ReasonSource {
  * without the tracepoints) for the caller to say in one line. `ended` hears of a trace that stops
  * on its own.
  */
-export async function startReasonTally(o: ReasonTallyOptions = {}, notice?: (text: string) => void, ended?: (why: string) => void): Promise<ReasonTally> {
+export async function startReasonTally(
+  o: ReasonTallyOptions = {},
+  notice?: (text: string) => void,
+  ended?: (why: string) => void,
+): Promise<ReasonTally> {
   const { startTrace } = await import('./trace.ts');
   const counts = createReasonCounts(o.maxReasons);
-  const handle = await startTrace({ events: ['reset', 'drop'], ports: o.ports, pids: o.pids, fallback: 'never' }, { event: (e) => counts.add(e), notice });
+  const handle = await startTrace(
+    { events: ['reset', 'drop'], ports: o.ports, pids: o.pids, fallback: 'never' },
+    { event: (e) => counts.add(e), notice },
+  );
   let running = true;
   let closing = false;
   handle.done.then(

@@ -25,7 +25,11 @@ export function createResetSenderCounts(port: number): ResetSenderCounts {
       if (c) c.count++;
       else sent.set(key, { sender, reason, state: e.oldState, count: 1 });
     },
-    result: (lostEvents) => ({ sent: [...sent.values()].sort((a, b) => b.count - a.count), receivedByClient, lostEvents }),
+    result: (lostEvents) => ({
+      sent: [...sent.values()].sort((a, b) => b.count - a.count),
+      receivedByClient,
+      lostEvents,
+    }),
   };
 }
 
@@ -41,7 +45,10 @@ export interface ResetSenders {
 export async function startResetSenders(port: number, notice?: (text: string) => void): Promise<ResetSenders> {
   const { startTrace } = await import('./trace.ts');
   const counts = createResetSenderCounts(port);
-  const handle = await startTrace({ events: ['reset'], ports: [port], fallback: 'never' }, { event: (e) => counts.add(e), notice });
+  const handle = await startTrace(
+    { events: ['reset'], ports: [port], fallback: 'never' },
+    { event: (e) => counts.add(e), notice },
+  );
   return {
     async stop() {
       await handle.close();

@@ -140,7 +140,8 @@ const ipv4Number = (arr: string) =>
 
 /** printf of a state change (S, see the layout above), in sock:inet_sock_set_state with $now, $sk, $old, $shown, $derived, $us, $w. */
 function printState(i: string): string {
-  const code = '((uint64)$old | ((uint64)$shown << 4) | ((uint64)$derived << 8) | ((uint64)args->sport << 16) | ((uint64)args->dport << 32))';
+  const code =
+    '((uint64)$old | ((uint64)$shown << 4) | ((uint64)$derived << 8) | ((uint64)args->sport << 16) | ((uint64)args->dport << 32))';
   const line = (v6: boolean, addr: string, s: string, d: string) =>
     `printf("S %llu %llx %llu %lld %llu ${addr} ${addr} %s\\n", $now, $sk, ${code}${v6 ? ' | (1 << 9)' : ''}, $us, $w.0, ${s}, ${d}, $w.1);`;
   return (
@@ -196,7 +197,8 @@ export function buildScript(o: ScriptOptions): string {
     const stateCond = codes.length ? `(${anyOf('$old', codes)} || ${anyOf('$shown', codes)})` : '';
     b += guarded(printState, and('$old != $new', stateCond, pidCond('$w.0')));
   }
-  if (wantReset) b += `  if ($new == ${CLOSE} && $old != $new && @rst[$sk] == 0) {\n    @closing[cpu] = ($sk, $w.0, $w.1, $old);\n  }\n`;
+  if (wantReset)
+    b += `  if ($new == ${CLOSE} && $old != $new && @rst[$sk] == 0) {\n    @closing[cpu] = ($sk, $w.0, $w.1, $old);\n  }\n`;
   if (wantLife) {
     // The kernel counts sequence numbers: bytes_acked includes a connecting side's SYN (the first
     // number acknowledged) and our FIN once acknowledged, bytes_received the peer's FIN (which sets
@@ -226,7 +228,11 @@ export function buildScript(o: ScriptOptions): string {
   b += wantState
     ? `  if ($new == ${CLOSE}) {\n    delete(@ts[$sk]);\n${forget}  } else if ($old != $new) {\n    @ts[$sk] = $now;\n  }\n`
     : `  if ($new == ${CLOSE}) {\n${forget}  }\n`;
-  s += probe('tracepoint:sock:inet_sock_set_state', and('args->protocol == 6', portCondition('args->sport', 'args->dport', f)), b);
+  s += probe(
+    'tracepoint:sock:inet_sock_set_state',
+    and('args->protocol == 6', portCondition('args->sport', 'args->dport', f)),
+    b,
+  );
 
   if (wantState || wantReset) {
     // Resets sent: addresses come as struct sockaddr_in/in6, the sender's first.
@@ -237,7 +243,8 @@ export function buildScript(o: ScriptOptions): string {
       b += `  $c = @closing[cpu];\n  if ($state == ${CLOSE} && $c.0 == $sk) {\n    $pid = $c.1;\n    $comm = $c.2;\n    $state = $c.3;\n    delete(@closing[cpu]);\n  }\n`;
       const reason = o.resetReason ? 'args->reason' : '-1';
       b += guarded(
-        (i) => `${i}printf("R %llu %llx %d %d %rx %rx %llu %s\\n", nsecs, $sk, $state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $pid, $comm);\n`,
+        (i) =>
+          `${i}printf("R %llu %llx %d %d %rx %rx %llu %s\\n", nsecs, $sk, $state, ${reason}, buf(args->saddr, 28), buf(args->daddr, 28), $pid, $comm);\n`,
         and(inState('$state'), pidCond('$pid')),
       );
     }
@@ -282,7 +289,12 @@ export function buildScript(o: ScriptOptions): string {
     if (!events.has(p.kind)) continue;
     // A SYN-ACK is retransmitted in SYN_RECV, always.
     if (p.kind === 'synack' && codes.length && !codes.includes(SYN_RECV)) continue;
-    b = p.pre + guarded((indent) => printAddressed({ tag: p.tag, head: [...p.head], tail: ownerTail, indent }), and(p.cond, pidCond('$w.0')));
+    b =
+      p.pre +
+      guarded(
+        (indent) => printAddressed({ tag: p.tag, head: [...p.head], tail: ownerTail, indent }),
+        and(p.cond, pidCond('$w.0')),
+      );
     s += probe(`tracepoint:${p.tp}`, and(p.pred, portCondition('args->sport', 'args->dport', f)), b);
   }
 
@@ -311,7 +323,8 @@ function dropProbe(o: ScriptOptions, cond: string): string {
   const f = o.filter ?? {};
   const egress = o.egressDropCodes ?? [];
   const byte = (at: string) => `(uint16)*(uint8 *)(${at})`;
-  let b = '  $skb = (struct sk_buff *)args->skbaddr;\n  $ip = $skb->head + $skb->network_header;\n  $th = $skb->head + $skb->transport_header;\n';
+  let b =
+    '  $skb = (struct sk_buff *)args->skbaddr;\n  $ip = $skb->head + $skb->network_header;\n  $th = $skb->head + $skb->transport_header;\n';
   b += `  $v6 = args->protocol == ${ETH_P_IPV6};\n`;
   b += `  if ((($v6 && ((struct ipv6hdr *)$ip)->nexthdr == 6) || (!$v6 && ((struct iphdr *)$ip)->protocol == 6)) && $skb->transport_header != 0xffff) {\n`;
   b += `    $ps = (${byte('$th')} << 8) | ${byte('$th + 1')};\n    $pd = (${byte('$th + 2')} << 8) | ${byte('$th + 3')};\n`;

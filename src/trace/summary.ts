@@ -83,13 +83,26 @@ function peerOf(e: TraceEvent): string {
 }
 
 export class TraceSummaryBuilder {
-  #events: Record<TraceEventType, number> = { state: 0, 'reset-sent': 0, 'reset-received': 0, retransmit: 0, 'synack-retransmit': 0, drop: 0, life: 0 };
+  #events: Record<TraceEventType, number> = {
+    state: 0,
+    'reset-sent': 0,
+    'reset-received': 0,
+    retransmit: 0,
+    'synack-retransmit': 0,
+    drop: 0,
+    life: 0,
+  };
   #transitions = new Map<TcpState | null, Map<TcpState, TransitionCount>>();
   #derivedTransitions = new Map<TcpState | null, Map<TcpState, TransitionCount>>();
   /** Open connections: when their life began, and which side we are. */
   #open = new Map<string, { startMs: number; role: 'client' | 'server' }>();
   #listeningPorts = new Set<number>();
-  #lifetimes = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LIFETIME_US, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  #lifetimes = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: MAX_LIFETIME_US,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
   #resets = new Map<string, ResetCount>();
   #drops = new Map<string, DropCount>();
   #peers = new Map<string, PeerRetransmits>();
@@ -195,7 +208,9 @@ export class TraceSummaryBuilder {
       events: { ...this.#events },
       lostEvents: meta.lostEvents,
       missedEvents: meta.missedEvents,
-      transitions: [...this.#transitions.values(), ...this.#derivedTransitions.values()].flatMap((row) => [...row.values()]).sort(byCount),
+      transitions: [...this.#transitions.values(), ...this.#derivedTransitions.values()]
+        .flatMap((row) => [...row.values()])
+        .sort(byCount),
       lifetimes: h.totalCount
         ? {
             count: h.totalCount,
@@ -208,7 +223,9 @@ export class TraceSummaryBuilder {
         : null,
       resets: [...this.#resets.values()].sort(byCount),
       drops: [...this.#drops.values()].sort(byCount),
-      retransmits: [...this.#peers.values()].sort((a, b) => b.retransmits + b.synackRetransmits - (a.retransmits + a.synackRetransmits)),
+      retransmits: [...this.#peers.values()].sort(
+        (a, b) => b.retransmits + b.synackRetransmits - (a.retransmits + a.synackRetransmits),
+      ),
     };
   }
 }

@@ -121,7 +121,10 @@ describe('counterKind', () => {
 
 describe('selectRows', () => {
   const rows = absoluteRows(
-    counters({ Tcp: { ActiveOpens: 3, AttemptFails: 0 }, TcpExt: { ListenOverflows: 2, ListenDrops: 0 } }, { TCP: { tw: 4 }, TCP6: { inuse: 0 } }),
+    counters(
+      { Tcp: { ActiveOpens: 3, AttemptFails: 0 }, TcpExt: { ListenOverflows: 2, ListenDrops: 0 } },
+      { TCP: { tw: 4 }, TCP6: { inuse: 0 } },
+    ),
   );
   const names = (selected: CounterRow[]) => selected.map((r) => `${r.section}.${r.field}`);
 
@@ -132,8 +135,14 @@ describe('selectRows', () => {
   });
 
   it('filters by section, case-insensitive, with sockstat standing for all its lines', () => {
-    assert.deepEqual(names(selectRows(rows, { all: true, sections: ['tcpext'] })), ['TcpExt.ListenOverflows', 'TcpExt.ListenDrops']);
-    assert.deepEqual(names(selectRows(rows, { all: true, sections: ['sockstat'] })), ['sockstat.TCP.tw', 'sockstat.TCP6.inuse']);
+    assert.deepEqual(names(selectRows(rows, { all: true, sections: ['tcpext'] })), [
+      'TcpExt.ListenOverflows',
+      'TcpExt.ListenDrops',
+    ]);
+    assert.deepEqual(names(selectRows(rows, { all: true, sections: ['sockstat'] })), [
+      'sockstat.TCP.tw',
+      'sockstat.TCP6.inuse',
+    ]);
     assert.deepEqual(names(selectRows(rows, { all: true, sections: ['sockstat.tcp6', 'Tcp'] })), [
       'Tcp.ActiveOpens',
       'Tcp.AttemptFails',
@@ -142,9 +151,15 @@ describe('selectRows', () => {
   });
 
   it('matches a pattern against the field or nstat-style Section+Field names', () => {
-    assert.deepEqual(names(selectRows(rows, { all: true, match: /listen/i })), ['TcpExt.ListenOverflows', 'TcpExt.ListenDrops']);
+    assert.deepEqual(names(selectRows(rows, { all: true, match: /listen/i })), [
+      'TcpExt.ListenOverflows',
+      'TcpExt.ListenDrops',
+    ]);
     assert.deepEqual(names(selectRows(rows, { match: /^TcpExtListen/i })), ['TcpExt.ListenOverflows']);
-    assert.deepEqual(names(selectRows(rows, { all: true, match: /^tcp\.a/i })), ['Tcp.ActiveOpens', 'Tcp.AttemptFails']);
+    assert.deepEqual(names(selectRows(rows, { all: true, match: /^tcp\.a/i })), [
+      'Tcp.ActiveOpens',
+      'Tcp.AttemptFails',
+    ]);
   });
 
   it('finds the --section names a reading does not have', () => {
@@ -158,15 +173,23 @@ describe('groupRows', () => {
   it('nests rows back by section, keeping sockstat apart, with the number picked per row', () => {
     const c = counters({ Tcp: { ActiveOpens: 3, CurrEstab: 2 } }, { TCP: { tw: 4 } });
     const rows = intervalRows(c, c, 1);
-    assert.deepEqual(groupRows(rows, (r) => r.ratePerSec), { sections: { Tcp: { ActiveOpens: 0 } }, sockstat: {} });
-    assert.deepEqual(groupRows(rows, (r) => r.value), c);
+    assert.deepEqual(
+      groupRows(rows, (r) => r.ratePerSec),
+      { sections: { Tcp: { ActiveOpens: 0 } }, sockstat: {} },
+    );
+    assert.deepEqual(
+      groupRows(rows, (r) => r.value),
+      c,
+    );
   });
 });
 
 describe('counter meanings', () => {
   const real = fixtureCounters('proc');
   const exists = (section: string, field: string) =>
-    section.startsWith('sockstat.') ? real.sockstat[section.slice(9)]?.[field] !== undefined : real.sections[section]?.[field] !== undefined;
+    section.startsWith('sockstat.')
+      ? real.sockstat[section.slice(9)]?.[field] !== undefined
+      : real.sections[section]?.[field] !== undefined;
 
   it('explains only counters that a real kernel prints, spelled as the kernel spells them', () => {
     const missing = cataloguedCounters().filter(([s, f]) => !exists(s, f));

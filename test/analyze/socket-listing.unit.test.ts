@@ -7,7 +7,17 @@ import { SocketListing } from '../../src/analyze/socket-listing.ts';
 import { newRow } from '../../src/kernel/socket-row.ts';
 import { TCP_INFO_FIELDS, TI, newTcpInfoRecord } from '../../src/kernel/tcp-info.ts';
 
-const WIDE = new Set<number>([TI.pacingRate, TI.bytesAcked, TI.bytesReceived, TI.deliveryRate, TI.busyUs, TI.rwndLimitedUs, TI.sndbufLimitedUs, TI.bytesSent, TI.bytesRetrans]);
+const WIDE = new Set<number>([
+  TI.pacingRate,
+  TI.bytesAcked,
+  TI.bytesReceived,
+  TI.deliveryRate,
+  TI.busyUs,
+  TI.rwndLimitedUs,
+  TI.sndbufLimitedUs,
+  TI.bytesSent,
+  TI.bytesRetrans,
+]);
 
 /** Socket k's value of field f: the largest each field can hold for some sockets, small numbers for others; NaN past `fields`. */
 function value(k: number, f: number, fields: number): number {

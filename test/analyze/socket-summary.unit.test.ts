@@ -10,7 +10,10 @@ import { parseStateName } from '../../src/model/tcp-state.ts';
 function line(i: number, state: number, local: string, remote: string, rx = 0, inode = 100 + i): string {
   const hex = (ep: string) => {
     const [ip, port] = ep.split(':');
-    const word = ip!.split('.').map(Number).reduceRight((acc, b) => acc * 256 + b, 0); // host order (LE)
+    const word = ip!
+      .split('.')
+      .map(Number)
+      .reduceRight((acc, b) => acc * 256 + b, 0); // host order (LE)
     return `${word.toString(16).toUpperCase().padStart(8, '0')}:${Number(port).toString(16).toUpperCase().padStart(4, '0')}`;
   };
   return `${String(i).padStart(4)}: ${hex(local)} ${hex(remote)} ${state.toString(16).toUpperCase().padStart(2, '0')} 00000000:${rx.toString(16).padStart(8, '0')} 00:00000000 00000000     0        0 ${inode} 1 0 100 0 0 10 0`;
@@ -21,7 +24,10 @@ function scan(lines: string[], visit: (r: TcpRow) => void): void {
   scanTcpLines(buf, 0, buf.length, newRow('ipv4'), visit, true);
 }
 
-const LISTEN = 10, ESTAB = 1, TIME_WAIT = 6, CLOSE_WAIT = 8;
+const LISTEN = 10,
+  ESTAB = 1,
+  TIME_WAIT = 6,
+  CLOSE_WAIT = 8;
 
 test('counts by state, TIME_WAIT share, and listeners with their accept queue', () => {
   const b = new SummaryBuilder();

@@ -82,7 +82,10 @@ test('flags tcp_fin_timeout 60 for a server and has no opinion for a client', ()
 });
 
 test('accepts a somaxconn raised above the recommendation and flags the pre-5.4 default of 128', () => {
-  assert.equal(row(adviseSysctls(readings({ ...STOCK, 'net.core.somaxconn': '65535' }), 'server'), 'net.core.somaxconn').status, 'ok');
+  assert.equal(
+    row(adviseSysctls(readings({ ...STOCK, 'net.core.somaxconn': '65535' }), 'server'), 'net.core.somaxconn').status,
+    'ok',
+  );
   const old = row(adviseSysctls(readings({ ...STOCK, 'net.core.somaxconn': '128' }), 'server'), 'net.core.somaxconn');
   assert.equal(old.status, 'differs');
   assert.equal(old.recommended, '4096');
@@ -170,7 +173,10 @@ test('emits a sysctl.d file of the differing knobs, each after its reason', () =
   const text = emitSysctlConf(report('server'));
   const settings = text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
   // Every non-comment line is name = value, as sysctl.d(5) reads it.
-  assert.ok(settings.every((l) => /^[a-z0-9_.-]+ = \S.*$/.test(l)), settings.join('\n'));
+  assert.ok(
+    settings.every((l) => /^[a-z0-9_.-]+ = \S.*$/.test(l)),
+    settings.join('\n'),
+  );
   assert.deepEqual(
     settings.map((l) => l.split(' = ')[0]),
     planApply(report('server')).changes.map((c) => c.name),
@@ -182,8 +188,14 @@ test('emits a sysctl.d file of the differing knobs, each after its reason', () =
 
 test('quotes rollback values a shell would split', () => {
   assert.equal(sysctlWriteCommand('net.ipv4.tcp_fin_timeout', '60'), 'sysctl -w net.ipv4.tcp_fin_timeout=60');
-  assert.equal(sysctlWriteCommand('net.ipv4.ip_local_reserved_ports', ''), "sysctl -w net.ipv4.ip_local_reserved_ports=''");
-  assert.equal(sysctlWriteCommand('net.ipv4.ip_local_reserved_ports', '8080,9000-9010'), 'sysctl -w net.ipv4.ip_local_reserved_ports=8080,9000-9010');
+  assert.equal(
+    sysctlWriteCommand('net.ipv4.ip_local_reserved_ports', ''),
+    "sysctl -w net.ipv4.ip_local_reserved_ports=''",
+  );
+  assert.equal(
+    sysctlWriteCommand('net.ipv4.ip_local_reserved_ports', '8080,9000-9010'),
+    'sysctl -w net.ipv4.ip_local_reserved_ports=8080,9000-9010',
+  );
 });
 
 test('catalog: every knob speaks for every profile, and its values parse in its own format', () => {

@@ -60,7 +60,17 @@ test('the timeline counts failed connects among its errors; the live line marks 
   rec.connectFailed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1');
   rec.connectFailed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:1');
   assert.equal(rec.tick(1).errors, 2);
-  const line = progressLine({ elapsedS: 1, completed: 5, failed: 0, connectErrors: 0, lastSecondRequests: 5, lastSecondP99Ms: 1, timeWait: 7, timeWaitAgeS: 1.1, timeWaitBeforeRun: true });
+  const line = progressLine({
+    elapsedS: 1,
+    completed: 5,
+    failed: 0,
+    connectErrors: 0,
+    lastSecondRequests: 5,
+    lastSecondP99Ms: 1,
+    timeWait: 7,
+    timeWaitAgeS: 1.1,
+    timeWaitBeforeRun: true,
+  });
   assert.match(line, /TIME_WAIT 7 \(before the run\)$/);
 });
 

@@ -49,10 +49,13 @@ test('percentiles match a server with known delays: 90% at 10 ms, 10% at 100 ms'
   const served: number[] = [];
   const server = await httpServer((_req, res, n) => {
     const t0 = performance.now();
-    setTimeout(() => {
-      served.push(performance.now() - t0);
-      res.end('x');
-    }, n % 10 === 0 ? 100 : 10);
+    setTimeout(
+      () => {
+        served.push(performance.now() - t0);
+        res.end('x');
+      },
+      n % 10 === 0 ? 100 : 10,
+    );
   });
   try {
     const r = await bench([server.url, '-n', '400', '-c', '4', '--no-kernel']);
@@ -60,14 +63,24 @@ test('percentiles match a server with known delays: 90% at 10 ms, 10% at 100 ms'
     assert.equal(served.length, 400);
     served.sort((a, b) => a - b);
     const at = (q: number) => served[Math.min(served.length - 1, Math.ceil(q * served.length) - 1)]!;
-    for (const [key, q, slackMs] of [['p50', 0.5, 15], ['p75', 0.75, 15], ['p99', 0.99, 30]] as const) {
+    for (const [key, q, slackMs] of [
+      ['p50', 0.5, 15],
+      ['p75', 0.75, 15],
+      ['p99', 0.99, 30],
+    ] as const) {
       const client = r.latencyMs[key]!;
       // HDR buckets round to 3 significant digits: allow 0.1% below.
-      assert.ok(client >= at(q) * 0.999 && client < at(q) + slackMs, `${key}: client ${client} ms, server ${at(q).toFixed(2)} ms`);
+      assert.ok(
+        client >= at(q) * 0.999 && client < at(q) + slackMs,
+        `${key}: client ${client} ms, server ${at(q).toFixed(2)} ms`,
+      );
     }
     assert.ok(at(0.5) >= 10 && at(0.5) < 100 && at(0.99) >= 100, 'the delays were 10 and 100 ms');
     const serverMean = served.reduce((a, b) => a + b, 0) / served.length;
-    assert.ok(r.latencyMs.mean! >= serverMean * 0.999 && r.latencyMs.mean! < serverMean + 15, `mean ${r.latencyMs.mean} vs server ${serverMean.toFixed(2)}`);
+    assert.ok(
+      r.latencyMs.mean! >= serverMean * 0.999 && r.latencyMs.mean! < serverMean + 15,
+      `mean ${r.latencyMs.mean} vs server ${serverMean.toFixed(2)}`,
+    );
   } finally {
     await server.close();
   }
@@ -104,7 +117,10 @@ test('with -R, a 1 s stall of the server shows in p99 and p90 (coordinated omiss
   }
   assert.ok(closed.latencyMs.max! > 800, `the stall is there: max ${closed.latencyMs.max}`);
   // Hidden: p99 is a small part of the stall measured in the same run, not a fixed bound.
-  assert.ok(closed.latencyMs.p99! < closed.latencyMs.max! / 8, `but a closed loop hides it from p99: ${closed.latencyMs.p99} (max ${closed.latencyMs.max})`);
+  assert.ok(
+    closed.latencyMs.p99! < closed.latencyMs.max! / 8,
+    `but a closed loop hides it from p99: ${closed.latencyMs.p99} (max ${closed.latencyMs.max})`,
+  );
 });
 
 describe('errors are classified', () => {
@@ -189,7 +205,10 @@ describe('what cannot be right is refused before any load is sent', () => {
     const server = await httpServer(hello);
     const dir = mkdtempSync(join(tmpdir(), 'tcplens-html-'));
     try {
-      for (const [path, why] of [['/nonexistent/dir/x.html', /no directory \/nonexistent\/dir/], [dir, /it is a directory/]] as const) {
+      for (const [path, why] of [
+        ['/nonexistent/dir/x.html', /no directory \/nonexistent\/dir/],
+        [dir, /it is a directory/],
+      ] as const) {
         const r = await runCli(['bench', server.url, '-n', '50', '--html', path, '--no-kernel']);
         assert.equal(r.code, 2, r.stderr);
         assert.match(r.stderr, /--html: cannot write/);
@@ -221,14 +240,32 @@ describe('what cannot be right is refused before any load is sent', () => {
       });
     });
     try {
-      for (const args of [['-H', 'Content-Length: 5', '-b', 'abc'], ['-H', 'Content-Length: 2', '-b', 'abc'], ['-H', 'Content-Length: 5'], ['-H', 'content-length: x', '-b', 'abc']]) {
+      for (const args of [
+        ['-H', 'Content-Length: 5', '-b', 'abc'],
+        ['-H', 'Content-Length: 2', '-b', 'abc'],
+        ['-H', 'Content-Length: 5'],
+        ['-H', 'content-length: x', '-b', 'abc'],
+      ]) {
         const r = await runCli(['bench', server.url, '-n', '5', '-m', 'POST', ...args, '--no-kernel']);
         assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
         assert.match(r.stderr, /Content-Length: .*does not match the body/);
         assert.ok(isOneCleanLine(r.stderr), r.stderr);
       }
       assert.equal(server.count(), 0, 'no request was sent');
-      const r = await bench([server.url, '-n', '5', '-c', '1', '-m', 'POST', '-H', 'Content-Length: 3', '-b', 'abc', '--no-kernel']);
+      const r = await bench([
+        server.url,
+        '-n',
+        '5',
+        '-c',
+        '1',
+        '-m',
+        'POST',
+        '-H',
+        'Content-Length: 3',
+        '-b',
+        'abc',
+        '--no-kernel',
+      ]);
       assert.equal(r.requests.ok, 5);
       assert.deepEqual(bodies, ['abc', 'abc', 'abc', 'abc', 'abc']);
     } finally {

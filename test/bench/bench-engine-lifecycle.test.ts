@@ -72,7 +72,9 @@ test('--warmup: the connections warm-up opened are reported as such (the server 
     assert.equal(r.connectionsOpened, 0);
     assert.equal(r.connectionsFromWarmup, 4);
     assert.equal(r.warmupS, 0.3);
-    const text = await runCli(['bench', url, '-d', '0.5', '-c', '4', '--warmup', '0.3', '--no-kernel'], { timeoutMs: 60_000 });
+    const text = await runCli(['bench', url, '-d', '0.5', '-c', '4', '--warmup', '0.3', '--no-kernel'], {
+      timeoutMs: 60_000,
+    });
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /after 0\.3 s of warm-up\n/);
     assert.match(text.stdout, /\nConnections 0 opened, 4 open from warm-up\n/);
@@ -156,7 +158,10 @@ test('a target that dies mid-run: refused connects are counted apart from reques
     // The kernel refused every reconnect once the listener was gone: no connection beyond the first 4.
     assert.equal(r.connectionsOpened, 4);
     // What was really sent: the 100 the server saw, and at most the one in flight on each connection when it went.
-    assert.ok(r.requests.total >= served && r.requests.total <= served + 4, `total ${r.requests.total}, served ${served}`);
+    assert.ok(
+      r.requests.total >= served && r.requests.total <= served + 4,
+      `total ${r.requests.total}, served ${served}`,
+    );
     assert.equal(r.requests.failed, r.requests.total - r.requests.ok);
     assert.ok((r.errors.ECONNREFUSED ?? 0) > 0, JSON.stringify(r.errors));
     assert.equal(r.connectErrors, r.errors.ECONNREFUSED, 'every failed connect is counted, by code');
@@ -185,13 +190,22 @@ test('-n against a target that refuses every connection: nothing is counted as s
   assert.ok(Date.now() - started < 20_000);
   // On a busy machine one of the 2 connections may get in before the listener is gone; the kernel
   // then resets it, and its request was sent and failed. Refused connects are never requests.
-  assert.ok(r.requests.total <= 2 && r.requests.ok === 0 && r.requests.failed === r.requests.total, JSON.stringify(r.requests));
+  assert.ok(
+    r.requests.total <= 2 && r.requests.ok === 0 && r.requests.failed === r.requests.total,
+    JSON.stringify(r.requests),
+  );
   assert.equal(r.gaveUp, true);
   assert.ok((r.errors.ECONNREFUSED ?? 0) > 0 && r.connectErrors === r.errors.ECONNREFUSED, JSON.stringify(r));
   // The table says it gave up and why nothing was measured, instead of a table of zeros.
-  const text = await runCli(['bench', await listensForTheCheckOnly(), '-n', '100', '-c', '2', '--connect-timeout', '0.5', '--no-kernel'], { timeoutMs: 60_000 });
+  const text = await runCli(
+    ['bench', await listensForTheCheckOnly(), '-n', '100', '-c', '2', '--connect-timeout', '0.5', '--no-kernel'],
+    { timeoutMs: 60_000 },
+  );
   assert.equal(text.code, 1, text.stderr);
-  const gaveUp = /^Gave up after \d.*: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent \((\d)\)$/.exec(text.stdout.split('\n')[1]!);
+  const gaveUp =
+    /^Gave up after \d.*: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent \((\d)\)$/.exec(
+      text.stdout.split('\n')[1]!,
+    );
   assert.ok(gaveUp, text.stdout);
   if (gaveUp[1] === '0') assert.match(text.stdout, /\nNo connection could be opened \(\d+ attempts?\): ECONNREFUSED /);
   assert.doesNotMatch(text.stdout, /Every one of 0/);
@@ -202,7 +216,7 @@ test('a run where every request fails prints its result and exits 1', async () =
   try {
     const r = await runCli(['bench', server.url, '-n', '20', '-c', '2', '--no-kernel'], { timeoutMs: 60_000 });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stdout, /failed/, "the result is printed");
+    assert.match(r.stdout, /failed/, 'the result is printed');
     const json = await bench([server.url, '-n', '20', '-c', '2'], 1);
     assert.equal(json.requests.failed, 20);
     // HTTP error statuses are answers: a run of 404s measured something.
@@ -220,7 +234,6 @@ test('a run where every request fails prints its result and exits 1', async () =
     await server.close();
   }
 });
-
 
 test('Ctrl-C prints the partial result marked interrupted and exits 130, in JSON and in the table', async () => {
   const server = await httpServer(hello);

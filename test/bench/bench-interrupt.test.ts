@@ -15,14 +15,20 @@ async function counting(): Promise<{ url: string; count(): number; close(): void
     s.end('x');
   }).listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, count: () => n, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    count: () => n,
+    close: () => server.close(),
+  };
 }
-
 
 test('Ctrl-C during --compare keeps the compare shape: {"runs":[…]} with the missing mode named, and the side-by-side table', async () => {
   const server = await counting();
   try {
-    const json = await interruptCli(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--json', '--no-kernel'], server);
+    const json = await interruptCli(
+      ['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--json', '--no-kernel'],
+      server,
+    );
     assert.equal(json.code, 130);
     const r = JSON.parse(json.stdout);
     assert.ok(Array.isArray(r.runs), json.stdout.slice(0, 200));
@@ -30,7 +36,10 @@ test('Ctrl-C during --compare keeps the compare shape: {"runs":[…]} with the m
     assert.equal(r.runs[0].mode, 'keepalive');
     assert.equal(r.runs[0].interrupted, true);
     assert.deepEqual(r.missing, ['close']);
-    const text = await interruptCli(['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--no-kernel'], server);
+    const text = await interruptCli(
+      ['bench', server.url, '--compare', 'keepalive,close', '-d', '30', '-c', '2', '--no-kernel'],
+      server,
+    );
     assert.equal(text.code, 130);
     assert.match(text.stdout, /\nmode\s+req\/s\s+mean\s+p99/, text.stdout);
     assert.match(text.stdout, /\nclose: not run \(interrupted before it began\)\n/, text.stdout);

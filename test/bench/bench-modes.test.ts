@@ -30,10 +30,25 @@ test('--compare keepalive,close runs both modes and tells them apart by their ke
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-compare-'));
   try {
     const html = join(dir, 'report.html');
-    const r = await runCli(['bench', server.url, '-n', '600', '-c', '4', '--compare', 'keepalive,close', '--json', '--html', html]);
+    const r = await runCli([
+      'bench',
+      server.url,
+      '-n',
+      '600',
+      '-c',
+      '4',
+      '--compare',
+      'keepalive,close',
+      '--json',
+      '--html',
+      html,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const { runs } = JSON.parse(r.stdout);
-    assert.deepEqual(runs.map((x: { mode: string }) => x.mode), ['keepalive', 'close']);
+    assert.deepEqual(
+      runs.map((x: { mode: string }) => x.mode),
+      ['keepalive', 'close'],
+    );
     const [ka, close] = runs;
     assert.equal(ka.connectionsOpened, 4);
     assert.equal(close.connectionsOpened, 600);
@@ -57,11 +72,35 @@ test('--compare keepalive,close runs both modes and tells them apart by their ke
   }
 });
 
-test('https: TLS handshake times with --insecure; without it, every request fails with the reason', { skip: !hasOpenssl() && 'openssl is missing' }, async () => {
+test('https: TLS handshake times with --insecure; without it, every request fails with the reason', {
+  skip: !hasOpenssl() && 'openssl is missing',
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => res.end('tls'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const server = createHttpsServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_req, res) => res.end('tls'),
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;

@@ -55,7 +55,10 @@ test('a -n run that gave up says so, and how many requests it sent', () => {
   for (let i = 0; i < 40; i++) rec.connectFailed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8080');
   const r: BenchResult = { ...summarize(data(rec)), gaveUp: true };
   const text = renderBench(r, false);
-  assert.equal(lines(text)[1], 'Gave up after 3.2 s: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent (100)');
+  assert.equal(
+    lines(text)[1],
+    'Gave up after 3.2 s: every connection attempt failed for --connect-timeout in a row, so fewer requests than -n were sent (100)',
+  );
   assert.match(text, /Connections 4 opened, 40 failed to connect/);
   assert.match(renderBenchHtml([r]), /<p class="partial">gave up after 3\.2 s: every connection attempt failed/);
 });
@@ -66,7 +69,10 @@ test('a run where every connect failed: "no connection could be opened", never "
   assert.equal(r.connectErrors, 32);
   assert.equal(r.errors.ECONNREFUSED, 32);
   const text = renderBench(r, false);
-  assert.match(text, /\nNo connection could be opened \(32 attempts\): ECONNREFUSED \(connect ECONNREFUSED 127\.0\.0\.1:8080\) — nothing listens/);
+  assert.match(
+    text,
+    /\nNo connection could be opened \(32 attempts\): ECONNREFUSED \(connect ECONNREFUSED 127\.0\.0\.1:8080\) — nothing listens/,
+  );
   assert.doesNotMatch(text, /Every one of|Requests {3}0 total/);
   assert.match(r.verdict[0]!.text, /^no connection could be opened: 32 attempts failed with ECONNREFUSED/);
   assert.equal(r.verdict[0]!.severity, 'critical');
@@ -82,7 +88,10 @@ test('every request failed and connects failed too: both are said, apart', () =>
   assert.equal(r.requests.total, 4);
   assert.equal(r.requests.failed, 4);
   const text = renderBench(r, false);
-  assert.match(text, /\nEvery one of 4 requests failed, and 32 connection attempts: ECONNREFUSED .*\n {2}also ECONNRESET ×4: read ECONNRESET\n/);
+  assert.match(
+    text,
+    /\nEvery one of 4 requests failed, and 32 connection attempts: ECONNREFUSED .*\n {2}also ECONNRESET ×4: read ECONNRESET\n/,
+  );
   assert.match(r.verdict[0]!.text, /^every request failed, and 32 connection attempts: ECONNREFUSED/);
 });
 
@@ -92,7 +101,10 @@ test('failed connects beside answered requests are worded as attempts, not reque
   for (let i = 0; i < 64; i++) rec.connectFailed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8080');
   const r = summarize(data(rec));
   assert.equal(r.requests.total, 109);
-  assert.match(r.verdict[0]!.text, /^9 of 109 requests and 64 of 68 connection attempts failed \(94%\), 64 with ECONNREFUSED/);
+  assert.match(
+    r.verdict[0]!.text,
+    /^9 of 109 requests and 64 of 68 connection attempts failed \(94%\), 64 with ECONNREFUSED/,
+  );
   const row = lines(renderCompare([r], false)).find((l) => l.startsWith('keep-alive'))!;
   assert.match(row, / 73$/, 'errors: 9 failed requests and 64 failed connects');
 });
@@ -114,10 +126,26 @@ test('after --warmup, the connections warm-up opened are shown as such, not as "
   assert.match(renderBenchHtml([r]), /<td>0 \(\+4 open from warm-up\)<\/td>/);
   // One reconnect during the measured part is churn.
   assert.ok(portsPerSecond({ ...r, connectionsOpened: 1 }) > 0);
-  assert.equal(portsPerSecond({ ...r, connectionsFromWarmup: undefined, connectionsOpened: 4 }), 0, 'without warm-up the first 4 are the pool');
-  const k = { timeWaitPeak: 0, timeWaitPeakClientSide: 0, timeWaitPeakServerSide: 0, ephemeralPortsPeak: 4, ephemeralPortsUsable: 28_232, samples: 3, counters: {}, targetIsLocal: true };
+  assert.equal(
+    portsPerSecond({ ...r, connectionsFromWarmup: undefined, connectionsOpened: 4 }),
+    0,
+    'without warm-up the first 4 are the pool',
+  );
+  const k = {
+    timeWaitPeak: 0,
+    timeWaitPeakClientSide: 0,
+    timeWaitPeakServerSide: 0,
+    ephemeralPortsPeak: 4,
+    ephemeralPortsUsable: 28_232,
+    samples: 3,
+    counters: {},
+    targetIsLocal: true,
+  };
   const withKernel = summarize(data(rec, { warmupS: 2, kernel: k }));
-  assert.match(withKernel.verdict.map((v) => v.text).join('\n'), /keep-alive: 100 requests over 4 connections \(4 open from warm-up\)/);
+  assert.match(
+    withKernel.verdict.map((v) => v.text).join('\n'),
+    /keep-alive: 100 requests over 4 connections \(4 open from warm-up\)/,
+  );
   const single = summarize(data(answered(), { kernel: k, connectionsOpened: 1 }));
   assert.match(single.verdict.map((v) => v.text).join('\n'), /over 1 connection;/);
 });
@@ -132,8 +160,23 @@ test('a run shorter than a second shows milliseconds, not "0.0 s"', () => {
 });
 
 test('the live line says how old its TIME_WAIT count is once scans space out, and counts failed connects', () => {
-  const p = { elapsedS: 7, completed: 1000, failed: 2, connectErrors: 0, lastSecondRequests: 150, lastSecondP99Ms: 1.5, timeWait: 14_000, timeWaitAgeS: 0.4 };
+  const p = {
+    elapsedS: 7,
+    completed: 1000,
+    failed: 2,
+    connectErrors: 0,
+    lastSecondRequests: 150,
+    lastSecondP99Ms: 1.5,
+    timeWait: 14_000,
+    timeWaitAgeS: 0.4,
+  };
   assert.equal(progressLine(p), '7s  150 req/s  p99 1.50 ms  done 1,000  errors 2  TIME_WAIT 14,000');
-  assert.equal(progressLine({ ...p, timeWaitAgeS: 4.2 }), '7s  150 req/s  p99 1.50 ms  done 1,000  errors 2  TIME_WAIT 14,000 (4 s ago)');
-  assert.equal(progressLine({ ...p, connectErrors: 31, timeWait: undefined, timeWaitAgeS: undefined }), '7s  150 req/s  p99 1.50 ms  done 1,000  errors 2  failed connects 31');
+  assert.equal(
+    progressLine({ ...p, timeWaitAgeS: 4.2 }),
+    '7s  150 req/s  p99 1.50 ms  done 1,000  errors 2  TIME_WAIT 14,000 (4 s ago)',
+  );
+  assert.equal(
+    progressLine({ ...p, connectErrors: 31, timeWait: undefined, timeWaitAgeS: undefined }),
+    '7s  150 req/s  p99 1.50 ms  done 1,000  errors 2  failed connects 31',
+  );
 });

@@ -18,7 +18,9 @@ const root = process.getuid?.() === 0;
 async function serverIn(ns: Netns) {
   const code = `require('net').createServer((s) => { s.on('error', () => {}); s.on('data', () => s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 1\\r\\n\\r\\nx')); })
     .listen(8080, '127.0.0.1', () => console.log('ready'));`;
-  const server = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await once(createInterface({ input: server.stdout! }), 'line');
   return server;
 }
@@ -28,7 +30,9 @@ async function countingServerIn(ns: Netns): Promise<{ connections(): Promise<num
   const code = `let n = 0; require('net').createServer((s) => { n++; s.on('error', () => {}); s.on('data', () => s.write('HTTP/1.1 200 OK\\r\\nContent-Length: 1\\r\\n\\r\\nx')); })
     .listen(8080, '127.0.0.1', () => console.log('ready'));
     process.stdin.on('data', () => console.log(n));`;
-  const server = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, '-e', code], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: server.stdout! });
   await once(lines, 'line');
   return {
@@ -53,7 +57,15 @@ test('scans are spaced once a second until one costs more than 5% of a core, the
 });
 
 test('a second of the timeline takes the sample of that second, or none when the newest is stale', () => {
-  const at = (atMs: number, timeWaitClient: number): FootprintSample => ({ t: atMs / 1000, atMs, timeWaitClient, timeWaitServer: 0, ephemeral: timeWaitClient, timeWaitClientNew: 0, timeWaitServerNew: 0 });
+  const at = (atMs: number, timeWaitClient: number): FootprintSample => ({
+    t: atMs / 1000,
+    atMs,
+    timeWaitClient,
+    timeWaitServer: 0,
+    ephemeral: timeWaitClient,
+    timeWaitClientNew: 0,
+    timeWaitServerNew: 0,
+  });
   const samples = [at(0, 0), at(1000, 10), at(2000, 20), at(6000, 60)];
   assert.equal(sampleAt(samples, 1000)?.timeWaitClient, 10);
   assert.equal(sampleAt(samples, 2400)?.timeWaitClient, 20);
@@ -79,8 +91,14 @@ test('each second of the timeline takes the sample of its own end, counted from 
   const samples = [at(-2000, 0), at(-1000, 300), at(5, 600), at(1004, 900), at(2010, 1200)];
   const timeline: TimelinePoint[] = [1, 2, 3].map((t) => ({ t, requests: 300, errors: 0, p50Ms: 1, p99Ms: 2 }));
   placeSamples(timeline, samples, measuredFrom);
-  assert.deepEqual(timeline.map((p) => p.timeWait), [901, 1201, 1201]);
-  assert.deepEqual(timeline.map((p) => p.ephemeralPorts), [904, 1204, 1204]);
+  assert.deepEqual(
+    timeline.map((p) => p.timeWait),
+    [901, 1201, 1201],
+  );
+  assert.deepEqual(
+    timeline.map((p) => p.ephemeralPorts),
+    [904, 1204, 1204],
+  );
   // Five seconds without a scan: no figure rather than an old one.
   const gap: TimelinePoint[] = [{ t: 5, requests: 0, errors: 0, p50Ms: 0, p99Ms: 0 }];
   placeSamples(gap, samples, measuredFrom);
@@ -95,7 +113,11 @@ test('checking the target before the run leaves no TIME_WAIT: ss sees only the r
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     // The one connection of the run closes first (FIN) and keeps its TIME_WAIT; the check before it ends with RST.
-    const timeWait = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( sport = :${server.port} or dport = :${server.port} )`], { encoding: 'utf8' })
+    const timeWait = execFileSync(
+      'ss',
+      ['-Htan', 'state', 'time-wait', `( sport = :${server.port} or dport = :${server.port} )`],
+      { encoding: 'utf8' },
+    )
       .split('\n')
       .filter(Boolean);
     assert.equal(timeWait.length, 1, timeWait.join('\n'));
@@ -106,12 +128,30 @@ test('checking the target before the run leaves no TIME_WAIT: ss sees only the r
   }
 });
 
-test('after --warmup, the timeline\'s TIME_WAIT counts are the measured seconds\', not warm-up\'s (in a namespace)', { skip: !root && 'needs root for a network namespace' }, async () => {
+test("after --warmup, the timeline's TIME_WAIT counts are the measured seconds', not warm-up's (in a namespace)", {
+  skip: !root && 'needs root for a network namespace',
+}, async () => {
   const ns = createNetns('tcplens-test-timeline');
   try {
     const server = await countingServerIn(ns);
     // The client closes first: each connection leaves a TIME_WAIT for 60 s, so the count only grows.
-    const r = await runCli(['bench', 'http://127.0.0.1:8080/', '--no-keepalive', '-R', '300', '-c', '4', '--warmup', '2', '-d', '2', '--json'], { prefix: ns.exec, timeoutMs: 60_000 });
+    const r = await runCli(
+      [
+        'bench',
+        'http://127.0.0.1:8080/',
+        '--no-keepalive',
+        '-R',
+        '300',
+        '-c',
+        '4',
+        '--warmup',
+        '2',
+        '-d',
+        '2',
+        '--json',
+      ],
+      { prefix: ns.exec, timeoutMs: 60_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     // The server's own count: bench's check of the target, warm-up's connections, the measured ones.
@@ -126,11 +166,16 @@ test('after --warmup, the timeline\'s TIME_WAIT counts are the measured seconds\
   }
 });
 
-test('a 3 s keep-alive run (few sockets) is sampled about once a second (in a namespace)', { skip: !root && 'needs root for a network namespace' }, async () => {
+test('a 3 s keep-alive run (few sockets) is sampled about once a second (in a namespace)', {
+  skip: !root && 'needs root for a network namespace',
+}, async () => {
   const ns = createNetns('tcplens-test-samples');
   try {
     await serverIn(ns);
-    const r = await runCli(['bench', 'http://127.0.0.1:8080/', '-d', '3', '-c', '8', '--json'], { prefix: ns.exec, timeoutMs: 60_000 });
+    const r = await runCli(['bench', 'http://127.0.0.1:8080/', '-d', '3', '-c', '8', '--json'], {
+      prefix: ns.exec,
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
     // One scan before the load, one a second, one at the end: 4 or 5 on an idle machine (a scan
@@ -144,15 +189,29 @@ test('a 3 s keep-alive run (few sockets) is sampled about once a second (in a na
   }
 });
 
-test('tcp_tw_reuse=2 on loopback: 1,500 short connections over 1,000 ports get no EADDRNOTAVAIL, and the verdict does not predict it (in a namespace)', { skip: !root && 'needs root for a network namespace' }, async () => {
+test('tcp_tw_reuse=2 on loopback: 1,500 short connections over 1,000 ports get no EADDRNOTAVAIL, and the verdict does not predict it (in a namespace)', {
+  skip: !root && 'needs root for a network namespace',
+}, async () => {
   const ns = createNetns('tcplens-test-reuse');
   try {
-    ns.sysctl({ 'net.ipv4.ip_local_port_range': '40000 40999', 'net.ipv4.tcp_tw_reuse': 2, 'net.ipv4.tcp_timestamps': 1 });
+    ns.sysctl({
+      'net.ipv4.ip_local_port_range': '40000 40999',
+      'net.ipv4.tcp_tw_reuse': 2,
+      'net.ipv4.tcp_timestamps': 1,
+    });
     await serverIn(ns);
-    const r = await runCli(['bench', 'http://127.0.0.1:8080/', '-R', '500', '-d', '3', '-c', '4', '--no-keepalive', '--json'], { prefix: ns.exec, timeoutMs: 60_000 });
+    const r = await runCli(
+      ['bench', 'http://127.0.0.1:8080/', '-R', '500', '-d', '3', '-c', '4', '--no-keepalive', '--json'],
+      { prefix: ns.exec, timeoutMs: 60_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout);
-    assert.deepEqual(result.kernel.timeWaitReuse, { tcpTwReuse: 2, tcpTimestamps: 1, delayMs: result.kernel.timeWaitReuse.delayMs, targetIsLoopback: true });
+    assert.deepEqual(result.kernel.timeWaitReuse, {
+      tcpTwReuse: 2,
+      tcpTimestamps: 1,
+      delayMs: result.kernel.timeWaitReuse.delayMs,
+      targetIsLoopback: true,
+    });
     // The kernel is the oracle: more connections than ports, and none failed for want of a port.
     assert.ok(result.connectionsOpened > 1000, `${result.connectionsOpened} connections`);
     assert.equal(result.errors.EADDRNOTAVAIL, undefined, JSON.stringify(result.errors));
@@ -164,7 +223,10 @@ test('tcp_tw_reuse=2 on loopback: 1,500 short connections over 1,000 ports get n
 
     // With reuse off the same load runs out of ports within 2 s, and the verdict says what to set.
     ns.sysctl({ 'net.ipv4.tcp_tw_reuse': 0 });
-    const off = await runCli(['bench', 'http://127.0.0.1:8080/', '-R', '500', '-d', '3', '-c', '4', '--no-keepalive', '--json'], { prefix: ns.exec, timeoutMs: 60_000 });
+    const off = await runCli(
+      ['bench', 'http://127.0.0.1:8080/', '-R', '500', '-d', '3', '-c', '4', '--no-keepalive', '--json'],
+      { prefix: ns.exec, timeoutMs: 60_000 },
+    );
     const offResult = JSON.parse(off.stdout);
     assert.equal(offResult.kernel.timeWaitReuse.tcpTwReuse, 0);
     assert.ok(offResult.errors.EADDRNOTAVAIL > 0, JSON.stringify(offResult.errors));
@@ -176,7 +238,9 @@ test('tcp_tw_reuse=2 on loopback: 1,500 short connections over 1,000 ports get n
 
 test('ephemeral ports count only local ports inside ip_local_port_range (ss lists the others too)', async (t) => {
   if (process.platform !== 'linux') return t.skip('Linux only');
-  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [number];
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number) as [
+    number,
+  ];
   const server = createServer((s) => s.on('error', () => {}));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -205,7 +269,9 @@ test('ephemeral ports count only local ports inside ip_local_port_range (ss list
     assert.ok(footprint.latest()!.ageMs < 5000, 'the first sample is fresh');
     // Give the sampler a scan with every connection up: it scans once a second.
     await new Promise((r) => setTimeout(r, 1200));
-    const listed = execFileSync('ss', ['-Htn', 'state', 'established', 'dst', `127.0.0.1:${port}`], { encoding: 'utf8' })
+    const listed = execFileSync('ss', ['-Htn', 'state', 'established', 'dst', `127.0.0.1:${port}`], {
+      encoding: 'utf8',
+    })
       .split('\n')
       .filter(Boolean)
       .map((line) => Number(line.trim().split(/\s+/)[2]!.split(':').pop()));

@@ -45,8 +45,14 @@ test('percentiles never exceed the max nor undercut the min, though HDR buckets 
 });
 
 test('https against an http port: a meaning, and every message on one line', async () => {
-  assert.equal(oneLineMessage(OPENSSL_WRONG_VERSION), 'write EPROTO wrong version number (OpenSSL tls_validate_record_header)');
-  assert.equal(errorMeaning('EPROTO', OPENSSL_WRONG_VERSION), 'the server does not speak TLS on this port: use http://');
+  assert.equal(
+    oneLineMessage(OPENSSL_WRONG_VERSION),
+    'write EPROTO wrong version number (OpenSSL tls_validate_record_header)',
+  );
+  assert.equal(
+    errorMeaning('EPROTO', OPENSSL_WRONG_VERSION),
+    'the server does not speak TLS on this port: use http://',
+  );
   const server = await httpServer(hello);
   try {
     const https = server.url.replace('http:', 'https:');
@@ -55,8 +61,13 @@ test('https against an http port: a meaning, and every message on one line', asy
     // Node's TLS is the oracle: it saw no TLS on the port. The summary says so in one line.
     const lines = r.stdout.trim().split('\n').filter(Boolean);
     assert.equal(lines.length, 2, r.stdout);
-    assert.match(lines[1]!, /^Every one of 10 requests failed: EPROTO \(.*wrong version number.*\) — the server does not speak TLS on this port: use http:\/\/$/);
-    const json = JSON.parse((await runCli(['bench', https, '-n', '4', '-c', '1', '--no-kernel', '--json'])).stdout) as BenchResult;
+    assert.match(
+      lines[1]!,
+      /^Every one of 10 requests failed: EPROTO \(.*wrong version number.*\) — the server does not speak TLS on this port: use http:\/\/$/,
+    );
+    const json = JSON.parse(
+      (await runCli(['bench', https, '-n', '4', '-c', '1', '--no-kernel', '--json'])).stdout,
+    ) as BenchResult;
     for (const e of json.errorDetails) assert.doesNotMatch(e.first, /\n/);
     assert.match(json.verdict[0]!.text, /use http:\/\//);
   } finally {
@@ -64,12 +75,17 @@ test('https against an http port: a meaning, and every message on one line', asy
   }
 });
 
-test('a connect failure is said once: ENETUNREACH and its meaning, not the code and Node\'s message that repeats it', () => {
-  const err = Object.assign(new Error('connect ENETUNREACH 198.18.5.5:80 - Local (0.0.0.0:0)'), { code: 'ENETUNREACH' });
+test("a connect failure is said once: ENETUNREACH and its meaning, not the code and Node's message that repeats it", () => {
+  const err = Object.assign(new Error('connect ENETUNREACH 198.18.5.5:80 - Local (0.0.0.0:0)'), {
+    code: 'ENETUNREACH',
+  });
   const line = `cannot reach 198.18.5.5:80: ${describeConnectFailure(err)}`;
   assert.equal(line, 'cannot reach 198.18.5.5:80: ENETUNREACH (no route to the network)');
   assert.equal(line.match(/ENETUNREACH/g)!.length, 1);
-  assert.equal(describeConnectFailure({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }), 'nothing listens there (ECONNREFUSED)');
+  assert.equal(
+    describeConnectFailure({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:1' }),
+    'nothing listens there (ECONNREFUSED)',
+  );
   assert.equal(describeConnectFailure({ code: 'EWHATEVER', message: 'connect EWHATEVER 1.2.3.4:5' }), 'EWHATEVER');
 });
 
@@ -99,11 +115,17 @@ test('bench merge: a --compare file is explained, the same run twice refused wit
   const compare = { runs: [a, { ...a, mode: 'close' }] } as unknown as BenchResult;
   assert.throws(() => mergeResults([a, compare], ['a.json', 'cmp.json']), {
     name: 'UsageError',
-    message: /^cmp\.json holds the 2 runs of bench --compare \(keep-alive, close\), made one after the other: .*jq '\.runs\[0\]' cmp\.json$/,
+    message:
+      /^cmp\.json holds the 2 runs of bench --compare \(keep-alive, close\), made one after the other: .*jq '\.runs\[0\]' cmp\.json$/,
   });
   assert.throws(() => mergeResults([a, compare]), { message: /^input 2 holds the 2 runs of bench --compare/ });
-  assert.throws(() => mergeResults([a, b, a], ['a.json', 'b.json', 'a.json']), { name: 'UsageError', message: 'a.json is given twice: its requests would be counted twice' });
-  assert.throws(() => mergeResults([a, JSON.parse(JSON.stringify(a))], ['a.json', 'copy.json']), { message: 'a.json and copy.json hold the same run: its requests would be counted twice' });
+  assert.throws(() => mergeResults([a, b, a], ['a.json', 'b.json', 'a.json']), {
+    name: 'UsageError',
+    message: 'a.json is given twice: its requests would be counted twice',
+  });
+  assert.throws(() => mergeResults([a, JSON.parse(JSON.stringify(a))], ['a.json', 'copy.json']), {
+    message: 'a.json and copy.json hold the same run: its requests would be counted twice',
+  });
   assert.equal(mergeResults([a, b], ['a.json', 'b.json']).requests.total, 2002);
   // Threads of one run pass no names: two identical results there are two threads, both counted.
   assert.equal(mergeResults([a, a]).requests.total, 2002);

@@ -31,8 +31,18 @@ function closeRun(reuse: TimeWaitReuse | undefined, over: Partial<Input> = {}): 
   };
 }
 
-const loopback = (tcpTwReuse: number, tcpTimestamps = 1): TimeWaitReuse => ({ tcpTwReuse, tcpTimestamps, delayMs: 1000, targetIsLoopback: true });
-const remote = (tcpTwReuse: number, tcpTimestamps = 1): TimeWaitReuse => ({ tcpTwReuse, tcpTimestamps, delayMs: 1000, targetIsLoopback: false });
+const loopback = (tcpTwReuse: number, tcpTimestamps = 1): TimeWaitReuse => ({
+  tcpTwReuse,
+  tcpTimestamps,
+  delayMs: 1000,
+  targetIsLoopback: true,
+});
+const remote = (tcpTwReuse: number, tcpTimestamps = 1): TimeWaitReuse => ({
+  tcpTwReuse,
+  tcpTimestamps,
+  delayMs: 1000,
+  targetIsLoopback: false,
+});
 const said = (v: ReturnType<typeof verdict>) => v.map((x) => `${x.severity}: ${x.text}`).join('\n');
 const portLine = (v: ReturnType<typeof verdict>) => v.find((x) => /new connections\/s/.test(x.text))!;
 
@@ -57,7 +67,10 @@ test('tcp_tw_reuse=2 against loopback: no EADDRNOTAVAIL predicted at 1,000/s ove
   assert.notEqual(line.severity, 'critical');
   assert.doesNotMatch(said(v), /EADDRNOTAVAIL ahead/);
   assert.doesNotMatch(said(v), /set tcp_tw_reuse/);
-  assert.match(line.text, /tcp_tw_reuse=2 \(loopback only\) lets connect\(\) take over a TIME_WAIT port towards this target once it is 1 s old/);
+  assert.match(
+    line.text,
+    /tcp_tw_reuse=2 \(loopback only\) lets connect\(\) take over a TIME_WAIT port towards this target once it is 1 s old/,
+  );
   assert.match(line.text, /last to about 1,000\/s/);
 });
 
@@ -73,7 +86,10 @@ test('tcp_tw_reuse=2 against a remote address: EADDRNOTAVAIL ahead, and set tcp_
   const v = verdict(closeRun(remote(2)));
   const line = portLine(v);
   assert.equal(line.severity, 'critical');
-  assert.match(line.text, /EADDRNOTAVAIL ahead — use keep-alive, or set tcp_tw_reuse=1 on this client \(2 covers loopback targets only\)/);
+  assert.match(
+    line.text,
+    /EADDRNOTAVAIL ahead — use keep-alive, or set tcp_tw_reuse=1 on this client \(2 covers loopback targets only\)/,
+  );
 });
 
 test('tcp_tw_reuse=1 against a remote address: reuse applies if the server uses timestamps too', () => {
@@ -83,7 +99,10 @@ test('tcp_tw_reuse=1 against a remote address: reuse applies if the server uses 
 });
 
 test('tcp_tw_reuse=0, or timestamps off: EADDRNOTAVAIL ahead, with the knob that would change it', () => {
-  assert.match(portLine(verdict(closeRun(loopback(0)))).text, /EADDRNOTAVAIL ahead — use keep-alive, or set tcp_tw_reuse=1 on this client/);
+  assert.match(
+    portLine(verdict(closeRun(loopback(0)))).text,
+    /EADDRNOTAVAIL ahead — use keep-alive, or set tcp_tw_reuse=1 on this client/,
+  );
   const noTs = portLine(verdict(closeRun(loopback(2, 0))));
   assert.equal(noTs.severity, 'critical');
   assert.match(noTs.text, /set tcp_timestamps=1 on this client \(reuse needs timestamps\)/);
@@ -100,13 +119,22 @@ test('EADDRNOTAVAIL seen with reuse in effect: advise keep-alive and a wider ran
   const errors = { EADDRNOTAVAIL: 300 };
   const requests = { total: 5000, ok: 4700, failed: 300, perSecond: 940 };
   const withReuse = said(verdict(closeRun(loopback(2), { errors, errorDetails: details, requests })));
-  assert.match(withReuse, /widen ip_local_port_range: tcp_tw_reuse=2 \(loopback only\) already reuses TIME_WAIT ports towards this target\./);
+  assert.match(
+    withReuse,
+    /widen ip_local_port_range: tcp_tw_reuse=2 \(loopback only\) already reuses TIME_WAIT ports towards this target\./,
+  );
   const without = said(verdict(closeRun(remote(2), { errors, errorDetails: details, requests })));
   assert.match(without, /widen ip_local_port_range or set tcp_tw_reuse=1 on this client/);
 });
 
 test('a missed rate says so: -R 200,000 reaching 28,000/s', () => {
-  const run = closeRun(loopback(2), { mode: 'keepalive', rate: 200_000, durationS: 5, connectionsOpened: 8, requests: { total: 140_000, ok: 140_000, failed: 0, perSecond: 28_000 } });
+  const run = closeRun(loopback(2), {
+    mode: 'keepalive',
+    rate: 200_000,
+    durationS: 5,
+    connectionsOpened: 8,
+    requests: { total: 140_000, ok: 140_000, failed: 0, perSecond: 28_000 },
+  });
   const v = verdict(run);
   const line = v.find((x) => /asked for/.test(x.text));
   assert.ok(line, said(v));
@@ -114,12 +142,20 @@ test('a missed rate says so: -R 200,000 reaching 28,000/s', () => {
   assert.match(line.text, /asked for 200,000 requests\/s, reached 28,000\/s \(14%\)/);
   // Within 10% of the rate: nothing to say.
   const near = verdict({ ...run, rate: 30_000 });
-  assert.equal(near.find((x) => /asked for/.test(x.text)), undefined);
+  assert.equal(
+    near.find((x) => /asked for/.test(x.text)),
+    undefined,
+  );
 });
 
 test('a run where most requests failed gets a ✖ verdict, a few failures a warning, none nothing', () => {
   const refused = [
-    { code: 'ECONNREFUSED', count: 44_310, first: 'connect ECONNREFUSED 127.0.0.1:8080', meaning: 'nothing listens on the port, or the listener is gone: the kernel answered the SYN with RST' },
+    {
+      code: 'ECONNREFUSED',
+      count: 44_310,
+      first: 'connect ECONNREFUSED 127.0.0.1:8080',
+      meaning: 'nothing listens on the port, or the listener is gone: the kernel answered the SYN with RST',
+    },
   ];
   const dead = closeRun(loopback(2), {
     mode: 'keepalive',
@@ -135,21 +171,47 @@ test('a run where most requests failed gets a ✖ verdict, a few failures a warn
   assert.match(v[0]!.text, /^44,310 of 44,430 requests failed \(99\.7%\), all with ECONNREFUSED — nothing listens/);
   assert.ok(!v.some((x) => x.severity === 'ok'), 'no ✔ on a failed run');
 
-  const some = verdict({ ...dead, errors: { ECONNREFUSED: 50 }, errorDetails: [{ ...refused[0]!, count: 50 }], requests: { total: 5000, ok: 4950, failed: 50, perSecond: 990 } });
+  const some = verdict({
+    ...dead,
+    errors: { ECONNREFUSED: 50 },
+    errorDetails: [{ ...refused[0]!, count: 50 }],
+    requests: { total: 5000, ok: 4950, failed: 50, perSecond: 990 },
+  });
   assert.equal(some[0]!.severity, 'warning');
   assert.match(some[0]!.text, /^50 of 5,000 requests failed \(1\.0%\)/);
 
-  const none = verdict({ ...dead, errors: {}, errorDetails: [], requests: { total: 5000, ok: 5000, failed: 0, perSecond: 1000 } });
+  const none = verdict({
+    ...dead,
+    errors: {},
+    errorDetails: [],
+    requests: { total: 5000, ok: 5000, failed: 0, perSecond: 1000 },
+  });
   assert.ok(!none.some((x) => /failed/.test(x.text)), said(none));
   assert.ok(none.some((x) => x.severity === 'ok'));
 });
 
 test('failed connects (no request sent on them) count towards a failing run', () => {
-  const refused = [{ code: 'ECONNREFUSED', count: 300, first: 'connect ECONNREFUSED 127.0.0.1:8080', meaning: 'nothing listens on the port' }];
-  const base = closeRun(loopback(2), { mode: 'keepalive', connections: 64, connectionsOpened: 64, errors: { ECONNREFUSED: 300 }, errorDetails: refused });
+  const refused = [
+    {
+      code: 'ECONNREFUSED',
+      count: 300,
+      first: 'connect ECONNREFUSED 127.0.0.1:8080',
+      meaning: 'nothing listens on the port',
+    },
+  ];
+  const base = closeRun(loopback(2), {
+    mode: 'keepalive',
+    connections: 64,
+    connectionsOpened: 64,
+    errors: { ECONNREFUSED: 300 },
+    errorDetails: refused,
+  });
   const v = verdict({ ...base, connectErrors: 300, requests: { total: 120, ok: 120, failed: 0, perSecond: 24 } });
   assert.equal(v[0]!.severity, 'critical');
   assert.match(v[0]!.text, /^300 of 364 connection attempts failed \(82%\), all with ECONNREFUSED/);
   const none = verdict({ ...base, connectErrors: 300, requests: { total: 0, ok: 0, failed: 0, perSecond: 0 } });
-  assert.match(none[0]!.text, /^no connection could be opened: 300 attempts failed with ECONNREFUSED \(connect ECONNREFUSED 127\.0\.0\.1:8080\)/);
+  assert.match(
+    none[0]!.text,
+    /^no connection could be opened: 300 attempts failed with ECONNREFUSED \(connect ECONNREFUSED 127\.0\.0\.1:8080\)/,
+  );
 });

@@ -18,16 +18,36 @@ function outRsts(ns: Netns): number {
 // default): bench opens one connection after another, and each one the server closes must end
 // without a reset from either side. nstat's OutRsts inside the namespace is the oracle.
 for (const tls of [false, true]) {
-  test(`bench against a server that closes its connections (${tls ? 'TLS' : 'plain'}): no reset sent`, { skip: !root && 'needs root for a network namespace' }, async () => {
+  test(`bench against a server that closes its connections (${tls ? 'TLS' : 'plain'}): no reset sent`, {
+    skip: !root && 'needs root for a network namespace',
+  }, async () => {
     const ns = createNetns('tcplens-test-teardown');
-    const serve = spawn(ns.exec[0]!, [...ns.exec.slice(1), process.execPath, MAIN, 'serve', '--port', '18443', '--json', '--max-requests-per-socket', '100', ...(tls ? ['--tls'] : [])], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const serve = spawn(
+      ns.exec[0]!,
+      [
+        ...ns.exec.slice(1),
+        process.execPath,
+        MAIN,
+        'serve',
+        '--port',
+        '18443',
+        '--json',
+        '--max-requests-per-socket',
+        '100',
+        ...(tls ? ['--tls'] : []),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       await once(createInterface({ input: serve.stdout! }), 'line');
       const before = outRsts(ns);
       const url = `${tls ? 'https' : 'http'}://127.0.0.1:18443/`;
-      const r = await runCli(['bench', url, '-d', '2', '-c', '4', '--json', ...(tls ? ['--insecure'] : [])], { prefix: ns.exec, timeoutMs: 60_000 });
+      const r = await runCli(['bench', url, '-d', '2', '-c', '4', '--json', ...(tls ? ['--insecure'] : [])], {
+        prefix: ns.exec,
+        timeoutMs: 60_000,
+      });
       assert.equal(r.code, 0, r.stderr);
       const result = JSON.parse(r.stdout) as {
         connectionsOpened: number;
@@ -42,7 +62,7 @@ for (const tls of [false, true]) {
       // One reset is bench's own, on purpose: its check of the target before the run ends with RST
       // (no TIME_WAIT left behind), and it is not part of the run's counters.
       assert.equal(resets, 1, `${resets} resets for ${result.connectionsOpened} connections`);
-      assert.equal(result.kernel.counters['Tcp.OutRsts'], 0, 'bench\'s verdict sees none');
+      assert.equal(result.kernel.counters['Tcp.OutRsts'], 0, "bench's verdict sees none");
     } finally {
       serve.kill('SIGKILL');
       ns.close();

@@ -9,9 +9,15 @@ import { httpServer } from '../helpers/servers.ts';
 import { has, tcpdump } from '../trace/live.ts';
 
 const isRoot = process.getuid?.() === 0;
-const skip = !isRoot ? 'needs root' : (['bpftrace', 'tcpdump'] as const).find((c) => !has(c)) ? 'needs bpftrace and tcpdump' : false;
+const skip = !isRoot
+  ? 'needs root'
+  : (['bpftrace', 'tcpdump'] as const).find((c) => !has(c))
+    ? 'needs bpftrace and tcpdump'
+    : false;
 
-test('bench --trace: the server\'s resets and this client\'s, as many as tcpdump sees from each side, with the kernel\'s reason', { skip }, async () => {
+test("bench --trace: the server's resets and this client's, as many as tcpdump sees from each side, with the kernel's reason", {
+  skip,
+}, async () => {
   const server = await httpServer((req, res, n) => {
     if (n % 10 === 0) req.socket.resetAndDestroy();
     else res.end('ok');
@@ -22,7 +28,9 @@ test('bench --trace: the server\'s resets and this client\'s, as many as tcpdump
     const fromServer = await tcpdump(`${rst} and src port ${server.port}`);
     const toServer = await tcpdump(`${rst} and dst port ${server.port}`);
     dumps.push(fromServer, toServer);
-    const r = await runCli(['bench', server.url, '-c', '2', '-n', '300', '-d', '20', '--trace', '--json'], { timeoutMs: 120_000 });
+    const r = await runCli(['bench', server.url, '-c', '2', '-n', '300', '-d', '20', '--trace', '--json'], {
+      timeoutMs: 120_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     // Late packets of the run's end, before counting.
     await new Promise((res) => setTimeout(res, 300));
@@ -34,7 +42,9 @@ test('bench --trace: the server\'s resets and this client\'s, as many as tcpdump
     assert.ok(serverRsts >= 25, `the server aborted: tcpdump saw ${serverRsts}`);
     assert.equal(sentBy('server'), serverRsts, JSON.stringify(t.sent));
     assert.equal(sentBy('client'), clientRsts, JSON.stringify(t.sent));
-    const server1 = result.verdict.find((v) => v.text.startsWith(`the server sent ${serverRsts} RSTs on port ${server.port} (traced)`));
+    const server1 = result.verdict.find((v) =>
+      v.text.startsWith(`the server sent ${serverRsts} RSTs on port ${server.port} (traced)`),
+    );
     assert.ok(server1, result.verdict.map((v) => v.text).join('\n'));
     // Every reason is a name (Linux 6.10+ gives one), and the abort is in ESTABLISHED.
     for (const x of t.sent.filter((s) => s.sender === 'server')) assert.match(x.reason, /^[A-Z_]+$/);
@@ -44,10 +54,15 @@ test('bench --trace: the server\'s resets and this client\'s, as many as tcpdump
   }
 });
 
-test('bench --trace without root: one line says why, the run and its verdict go on', { skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody' }, async () => {
+test('bench --trace without root: one line says why, the run and its verdict go on', {
+  skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody',
+}, async () => {
   const server = await httpServer((_req, res) => res.end('ok'));
   try {
-    const r = await runCli(['bench', server.url, '-c', '1', '-n', '50', '--trace', '--json'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], timeoutMs: 60_000 });
+    const r = await runCli(['bench', server.url, '-c', '1', '-n', '50', '--trace', '--json'], {
+      prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
     assert.match(r.stderr, /^tcplens: --trace: .*root.*; the verdict counts resets without saying whose\n$/);

@@ -38,45 +38,95 @@ function run(k: Partial<KernelFootprint>, over: Partial<Input> = {}): Input {
 }
 
 test('a local server in close mode with TIME_WAIT on both ends (client 1,794, server 2,598) says both sides hold it, not that the server does', () => {
-  const v = said(verdict(run({ timeWaitPeak: 4392, timeWaitPeakClientSide: 1794, timeWaitPeakServerSide: 2598, timeWaitAdded: 4392, timeWaitAddedClientSide: 1794, timeWaitAddedServerSide: 2598 })));
+  const v = said(
+    verdict(
+      run({
+        timeWaitPeak: 4392,
+        timeWaitPeakClientSide: 1794,
+        timeWaitPeakServerSide: 2598,
+        timeWaitAdded: 4392,
+        timeWaitAddedClientSide: 1794,
+        timeWaitAddedServerSide: 2598,
+      }),
+    ),
+  );
   assert.match(v, /both sides hold TIME_WAIT \(client 1,794, server 2,598\)/, v);
   assert.doesNotMatch(v, /the server holds the TIME_WAIT/, v);
 });
 
-test('the side is decided from this run\'s TIME_WAIT, not from what an earlier run left on the other side', () => {
+test("the side is decided from this run's TIME_WAIT, not from what an earlier run left on the other side", () => {
   // 9,000 server-side TIME_WAIT from a run before (keep-alive server closing), this run's 4,000 on the client.
-  const v = said(verdict(run({
-    timeWaitPeak: 13_000, timeWaitPeakClientSide: 4000, timeWaitPeakServerSide: 9000,
-    timeWaitAtStart: 9000, timeWaitAtStartClientSide: 0, timeWaitAtStartServerSide: 9000,
-  })));
+  const v = said(
+    verdict(
+      run({
+        timeWaitPeak: 13_000,
+        timeWaitPeakClientSide: 4000,
+        timeWaitPeakServerSide: 9000,
+        timeWaitAtStart: 9000,
+        timeWaitAtStartClientSide: 0,
+        timeWaitAtStartServerSide: 9000,
+      }),
+    ),
+  );
   assert.match(v, /this client holds the TIME_WAIT \(it closed first\)/, v);
 });
 
 test('a remote server: the client side alone decides, against connections made (9 TIME_WAIT for 12,676 connections: the server closed first)', () => {
-  const v = verdict(run({ timeWaitPeak: 9, timeWaitPeakClientSide: 9, targetIsLocal: false }, { connectionsOpened: 12_676, requests: { total: 12_676, ok: 12_676, failed: 0, perSecond: 4225 } }));
+  const v = verdict(
+    run(
+      { timeWaitPeak: 9, timeWaitPeakClientSide: 9, targetIsLocal: false },
+      { connectionsOpened: 12_676, requests: { total: 12_676, ok: 12_676, failed: 0, perSecond: 4225 } },
+    ),
+  );
   const text = said(v);
   assert.match(text, /the server closed first \(this client holds 9 TIME_WAIT for 12,676 connections\)/, text);
   assert.ok(!v.some((x) => x.severity === 'critical'), text);
 });
 
 test('every response a 404: a warning that says to check the URL, and no check mark; also without the kernel section', () => {
-  const base = run({}, { mode: 'keepalive', connectionsOpened: 16, statuses: { '404': 13_221 }, requests: { total: 13_221, ok: 0, failed: 0, perSecond: 4400 } });
+  const base = run(
+    {},
+    {
+      mode: 'keepalive',
+      connectionsOpened: 16,
+      statuses: { '404': 13_221 },
+      requests: { total: 13_221, ok: 0, failed: 0, perSecond: 4400 },
+    },
+  );
   for (const input of [base, { ...base, kernel: undefined }]) {
     const v = verdict(input);
-    assert.ok(v.some((x) => x.severity === 'warning' && /every response was 404: check the URL/.test(x.text)), said(v));
+    assert.ok(
+      v.some((x) => x.severity === 'warning' && /every response was 404: check the URL/.test(x.text)),
+      said(v),
+    );
     assert.ok(!v.some((x) => x.severity === 'ok'), said(v));
   }
-  const mixed = verdict({ ...base, statuses: { '500': 10, '503': 5 }, requests: { total: 15, ok: 0, failed: 0, perSecond: 5 } });
+  const mixed = verdict({
+    ...base,
+    statuses: { '500': 10, '503': 5 },
+    requests: { total: 15, ok: 0, failed: 0, perSecond: 5 },
+  });
   assert.match(said(mixed), /no response was a success \(500: 10, 503: 5\)/);
 });
 
 test('keep-alive with more connections than ports: fewer connections or a wider range, not "use keep-alive"; failed connects measured against connections wanted', () => {
-  const refused = [{ code: 'EADDRNOTAVAIL', count: 100, first: 'connect EADDRNOTAVAIL 127.0.0.1:8080', meaning: 'no local port free' }];
-  const v = verdict(run({ ephemeralPortsPeak: 200, ephemeralPortsUsable: 200 }, {
-    mode: 'keepalive', connections: 300, connectionsOpened: 200, connectErrors: 800,
-    errors: { EADDRNOTAVAIL: 800 }, errorDetails: [{ ...refused[0]!, count: 800 }],
-    requests: { total: 132_678, ok: 132_678, failed: 0, perSecond: 44_000 },
-  }));
+  const refused = [
+    { code: 'EADDRNOTAVAIL', count: 100, first: 'connect EADDRNOTAVAIL 127.0.0.1:8080', meaning: 'no local port free' },
+  ];
+  const v = verdict(
+    run(
+      { ephemeralPortsPeak: 200, ephemeralPortsUsable: 200 },
+      {
+        mode: 'keepalive',
+        connections: 300,
+        connectionsOpened: 200,
+        connectErrors: 800,
+        errors: { EADDRNOTAVAIL: 800 },
+        errorDetails: [{ ...refused[0]!, count: 800 }],
+        requests: { total: 132_678, ok: 132_678, failed: 0, perSecond: 44_000 },
+      },
+    ),
+  );
   const text = said(v);
   assert.doesNotMatch(text, /Use keep-alive/, text);
   assert.match(text, /already uses keep-alive.*open fewer \(-c below 200\), or widen ip_local_port_range/, text);

@@ -126,7 +126,16 @@ test('bench merge refuses different targets and -R mixed with a closed loop; a k
     const a = summarize(data(rec, 1));
     rec.response(200, 2);
     const b = summarize(data(rec, 1));
-    const kernel = { timeWaitPeak: 3, timeWaitPeakClientSide: 3, timeWaitPeakServerSide: 0, ephemeralPortsPeak: 3, ephemeralPortsUsable: 28_232, samples: 2, counters: { 'Tcp.ActiveOpens': 5 }, targetIsLocal: false };
+    const kernel = {
+      timeWaitPeak: 3,
+      timeWaitPeakClientSide: 3,
+      timeWaitPeakServerSide: 0,
+      ephemeralPortsPeak: 3,
+      ephemeralPortsUsable: 28_232,
+      samples: 2,
+      counters: { 'Tcp.ActiveOpens': 5 },
+      targetIsLocal: false,
+    };
     const files: Record<string, unknown> = {
       'a.json': { ...a, target: 'http://10.0.0.1:80/' },
       'other.json': { ...b, target: 'http://10.0.0.2:80/' },

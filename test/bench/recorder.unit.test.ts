@@ -6,9 +6,30 @@ import { newHistogram } from '../../src/text/histogram.ts';
 
 test("the recorder's histograms (bucket index by Math.clz32) hold exactly what hdr-histogram-js itself records", () => {
   const ours = newHistogram();
-  const theirs = hdr.build({ bitBucketSize: 32, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+  const theirs = hdr.build({
+    bitBucketSize: 32,
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 3_600_000_000,
+    numberOfSignificantValueDigits: 3,
+    useWebAssembly: false,
+  });
   let s = 12345;
-  const values: number[] = [0, 1, 2, 2047, 2048, 2049, 4095, 4096, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1, 3_600_000_000, 1.5, 999.9];
+  const values: number[] = [
+    0,
+    1,
+    2,
+    2047,
+    2048,
+    2049,
+    4095,
+    4096,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 - 1,
+    3_600_000_000,
+    1.5,
+    999.9,
+  ];
   for (let i = 0; i < 100_000; i++) {
     s = (s * 1103515245 + 12345) % 2147483648;
     const r = s / 2147483648;

@@ -32,16 +32,28 @@ function keepaliveRun(counters: Record<string, number>, over: Partial<Input> = {
 
 const line = (v: ReturnType<typeof verdict>, re: RegExp) => v.filter((x) => re.test(x.text)).map((x) => x.text);
 
-test('from the counters alone: the host\'s resets are not said to be anyone\'s; those this client met are the server\'s; the trace that tells is named', () => {
+test("from the counters alone: the host's resets are not said to be anyone's; those this client met are the server's; the trace that tells is named", () => {
   const quiet = line(verdict(keepaliveRun({ 'Tcp.OutRsts': 50, 'Tcp.EstabResets': 50 })), /RST/);
   assert.equal(quiet.length, 1);
-  assert.match(quiet[0]!, /^resets: 50 RSTs sent by this client and the server alike, and by anything else on this host, 50 established connections reset \(counters of the whole host\); none reached a request of this client\. Whose and why: .*tcplens trace --events reset --port 18443/);
-  const met = line(verdict(keepaliveRun({ 'Tcp.OutRsts': 7, 'Tcp.EstabResets': 7 }, { errors: { ECONNRESET: 5 } }, false)), /RST/);
-  assert.match(met[0]!, /by this client's sockets or anything else on this host \(the server's resets are not sent from here\)/);
-  assert.match(met[0]!, /5 requests of this client met a reset \(ECONNRESET\): the server, or something on the way, sent those/);
+  assert.match(
+    quiet[0]!,
+    /^resets: 50 RSTs sent by this client and the server alike, and by anything else on this host, 50 established connections reset \(counters of the whole host\); none reached a request of this client\. Whose and why: .*tcplens trace --events reset --port 18443/,
+  );
+  const met = line(
+    verdict(keepaliveRun({ 'Tcp.OutRsts': 7, 'Tcp.EstabResets': 7 }, { errors: { ECONNRESET: 5 } }, false)),
+    /RST/,
+  );
+  assert.match(
+    met[0]!,
+    /by this client's sockets or anything else on this host \(the server's resets are not sent from here\)/,
+  );
+  assert.match(
+    met[0]!,
+    /5 requests of this client met a reset \(ECONNRESET\): the server, or something on the way, sent those/,
+  );
 });
 
-test('with a trace: whose resets they are, the kernel\'s reason in words, and bench\'s own check set apart', () => {
+test("with a trace: whose resets they are, the kernel's reason in words, and bench's own check set apart", () => {
   const traced: TracedResets = {
     sent: [
       { sender: 'client', reason: 'TCP_ABORT_ON_DATA', state: 'FIN_WAIT2', count: 50 },
@@ -62,7 +74,18 @@ test('with a trace: whose resets they are, the kernel\'s reason in words, and be
 });
 
 test('a healthy run with a trace: no resets on the port, and a check mark', () => {
-  const v = verdict(keepaliveRun({ 'Tcp.OutRsts': 1 }, { resetsTraced: { sent: [{ sender: 'client', reason: 'TCP_STATE', state: 'ESTABLISHED', count: 1 }], receivedByClient: 0, lostEvents: 0 } }));
+  const v = verdict(
+    keepaliveRun(
+      { 'Tcp.OutRsts': 1 },
+      {
+        resetsTraced: {
+          sent: [{ sender: 'client', reason: 'TCP_STATE', state: 'ESTABLISHED', count: 1 }],
+          receivedByClient: 0,
+          lostEvents: 0,
+        },
+      },
+    ),
+  );
   const ok = v.find((x) => /no resets on port 18443/.test(x.text));
   assert.equal(ok?.severity, 'ok');
   assert.match(ok!.text, /but for bench's own check of the target before it/);
@@ -70,5 +93,7 @@ test('a healthy run with a trace: no resets on the port, and a check mark', () =
 
 test('resets received from a server elsewhere: counted on this client, with no reason (the kernel gives none)', () => {
   const v = verdict(keepaliveRun({}, { resetsTraced: { sent: [], receivedByClient: 4, lostEvents: 2 } }, false));
-  assert.deepEqual(line(v, /RST/), ["this client's sockets received 4 RSTs from port 18443 (sent by the server or something on the way; the kernel gives no reason for a reset received)."]);
+  assert.deepEqual(line(v, /RST/), [
+    "this client's sockets received 4 RSTs from port 18443 (sent by the server or something on the way; the kernel gives no reason for a reset received).",
+  ]);
 });

@@ -15,7 +15,10 @@ const SOURCES = join(ROOT, 'src', 'cli', 'main.ts');
 const skip = !existsSync(join(ROOT, 'dist', 'cli', 'program-bundle.js')) && 'dist/ is not built (npm run build)';
 
 const run = (main: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync(process.execPath, [main, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 
@@ -55,19 +58,22 @@ test('the built CLI answers as the sources do, for listings, groups, JSON, help 
       assert.deepEqual(built, sources, `tcplens ${args.join(' ')}`);
     }
     // The cases cover success, bad input (2) and a runtime refusal (1).
-    assert.deepEqual(
-      [...new Set(cases.map((args) => run(BUILT, args, env).code))].sort(),
-      [0, 1, 2],
-    );
+    assert.deepEqual([...new Set(cases.map((args) => run(BUILT, args, env).code))].sort(), [0, 1, 2]);
   } finally {
     rmSync(proc, { recursive: true, force: true });
   }
 });
 
-test('the built CLI loads `sockets` from the bundle, not from its separate modules, and koffi\'s binary without its loader', { skip: skip || (!has('strace') && 'needs strace') }, () => {
+test("the built CLI loads `sockets` from the bundle, not from its separate modules, and koffi's binary without its loader", {
+  skip: skip || (!has('strace') && 'needs strace'),
+}, () => {
   const trace = join(mkdtempSync(join(tmpdir(), 'tcplens-bundle-')), 'opens.txt');
   try {
-    const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUILT, 'sockets', '--summary'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'strace',
+      ['-f', '-qq', '-e', 'trace=openat', '-o', trace, process.execPath, BUILT, 'sockets', '--summary'],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     const opened = readFileSync(trace, 'utf8')
       .split('\n')
@@ -79,7 +85,10 @@ test('the built CLI loads `sockets` from the bundle, not from its separate modul
     assert.ok(!opened.includes('dist/cli/sockets.js') && !opened.includes('dist/cli/program.js'), opened.join('\n'));
     // On glibc Linux x64 or arm64 (this test's hosts) koffi's native module loads straight from its package.
     if (['x64', 'arm64'].includes(process.arch)) {
-      assert.ok(opened.some((p) => p.endsWith(`/linux_${process.arch}/koffi.node`)), opened.join('\n'));
+      assert.ok(
+        opened.some((p) => p.endsWith(`/linux_${process.arch}/koffi.node`)),
+        opened.join('\n'),
+      );
       assert.ok(!opened.some((p) => p.endsWith('koffi/index.cjs')), opened.join('\n'));
     }
   } finally {

@@ -29,7 +29,11 @@ function counters(args: string[], procRoot?: string): Run {
 }
 
 /** Start `tcplens counters …` in the background on the real /proc; the caller waits and cleans up. */
-function start(args: string[]): { child: ChildProcess; done: Promise<Run>; output: (pattern: RegExp) => Promise<void> } {
+function start(args: string[]): {
+  child: ChildProcess;
+  done: Promise<Run>;
+  output: (pattern: RegExp) => Promise<void>;
+} {
   const env = { ...process.env };
   delete env.TCPLENS_PROC;
   const child = spawn(process.execPath, [MAIN, 'counters', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,8 +86,14 @@ describe('tcplens counters (on captured files)', () => {
     assert.equal(r.stderr, '');
     const lines = r.stdout.split('\n');
     assert.match(lines[0]!, /Section\s+Counter\s+Value/);
-    assert.ok(lines.some((l) => /^!\s+TcpExt\s+ListenOverflows\s+1,234$/.test(l)), r.stdout);
-    assert.ok(lines.some((l) => /^\s+TcpExt\s+TW\s+46,000$/.test(l)), 'harmless counters are not marked');
+    assert.ok(
+      lines.some((l) => /^!\s+TcpExt\s+ListenOverflows\s+1,234$/.test(l)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => /^\s+TcpExt\s+TW\s+46,000$/.test(l)),
+      'harmless counters are not marked',
+    );
     assert.ok(!lines.some((l) => /AttemptFails/.test(l)), 'zero counters are left out');
     assert.match(r.stdout, /^! harmful when it moves/m);
   });
@@ -128,7 +138,10 @@ describe('tcplens counters (on captured files)', () => {
   });
 
   it('prints one JSON sample per interval with deltas, rates of event counters only, and values', () => {
-    const r = counters(['--interval', '0.1', '--count', '2', '--json', '--all', '--section', 'Tcp,sockstat.TCP'], overflow);
+    const r = counters(
+      ['--interval', '0.1', '--count', '2', '--json', '--all', '--section', 'Tcp,sockstat.TCP'],
+      overflow,
+    );
     assert.equal(r.code, 0, r.stderr);
     // biome-ignore lint/suspicious/noExplicitAny: the test reads the fields of parsed JSON as it finds them
     const doc = JSON.parse(r.stdout) as { samples: Array<Record<string, any>> };
@@ -149,7 +162,10 @@ describe('tcplens counters (on captured files)', () => {
   it('says that nothing moved, per interval, in a table', () => {
     const r = counters(['-i', '100ms', '-c', '1'], overflow);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z {2}over 0\.\d\d s\nno counter moved \(--all lists every counter\)\n/);
+    assert.match(
+      r.stdout,
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z {2}over 0\.\d\d s\nno counter moved \(--all lists every counter\)\n/,
+    );
   });
 
   it('samples every second when given --count without --interval', () => {
@@ -251,7 +267,9 @@ describe('tcplens counters (live, on this kernel)', { skip: !LINUX && 'needs Lin
   });
 
   const nstat = LINUX && spawnSync('nstat', ['-V']).status === 0;
-  it('agrees with nstat -asz on every counter that held still meanwhile', { skip: !nstat && 'nstat (iproute2) not installed' }, () => {
+  it('agrees with nstat -asz on every counter that held still meanwhile', {
+    skip: !nstat && 'nstat (iproute2) not installed',
+  }, () => {
     // nstat keeps a history file; point it at a throwaway one so the user's is neither read nor written.
     const dir = mkdtempSync(join(tmpdir(), 'tcplens-nstat-'));
     const env = { ...process.env, NSTAT_HISTORY: join(dir, 'history') };

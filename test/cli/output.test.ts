@@ -11,7 +11,10 @@ test('a report file is checked before the run: a missing directory, a directory,
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-out-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const refused = (path: string, why: RegExp) =>
-    assert.throws(() => assertWritableFile(path, '--html'), (e: unknown) => e instanceof UsageError && why.test(e.message));
+    assert.throws(
+      () => assertWritableFile(path, '--html'),
+      (e: unknown) => e instanceof UsageError && why.test(e.message),
+    );
   refused(join(dir, 'nope', 'x.html'), /^--html: cannot write .*x\.html \(no directory .*nope\)$/);
   refused(dir, /it is a directory/);
   refused('  ', /^--html needs a file name$/);

@@ -36,7 +36,18 @@ test('plain options parse to exactly what commander hands the action', async () 
 });
 
 test('anything commander must answer is left to it: help, unknown options, bad values, arguments', () => {
-  for (const args of [['--help'], ['-h'], ['--bogus'], ['-s'], ['--top', '0'], ['--sort', 'bogus'], ['extra'], ['--', '-l'], ['--state', 'nope'], ['--summary=yes']]) {
+  for (const args of [
+    ['--help'],
+    ['-h'],
+    ['--bogus'],
+    ['-s'],
+    ['--top', '0'],
+    ['--sort', 'bogus'],
+    ['extra'],
+    ['--', '-l'],
+    ['--state', 'nope'],
+    ['--summary=yes'],
+  ]) {
     assert.equal(parseSocketsFast(args), undefined, args.join(' '));
   }
 });

@@ -15,11 +15,16 @@ interface JsonSocket {
 }
 
 type Get = (i: TcpInfo) => number | null | undefined;
-const mem = (k: keyof SocketMemory): Get => (i) => i.skmem?.[k];
-const floorMs = (g: Get): Get => (i) => {
-  const v = g(i);
-  return v == null ? v : Math.floor(v);
-};
+const mem =
+  (k: keyof SocketMemory): Get =>
+  (i) =>
+    i.skmem?.[k];
+const floorMs =
+  (g: Get): Get =>
+  (i) => {
+    const v = g(i);
+    return v == null ? v : Math.floor(v);
+  };
 
 // ss's name, our field, and what ss's silence means: it prints most counters only when non-zero,
 // ssthresh only below 0xFFFF, and rto, pacing_rate and rcv_wnd under conditions of its own.
@@ -86,11 +91,14 @@ function differences(ours: JsonSocket, before: SsInfo, afterSs: SsInfo): string[
     const hi = Math.max(b ?? 0, a ?? 0);
     if (v == null || v < lo - 1e-6 || v > hi + 1e-6) problems.push(`${where}: ss ${b}..${a}, we ${v}`);
   }
-  if (before.congestion !== info.congestion) problems.push(`${ep(ours.local)} congestion: ss ${before.congestion}, we ${info.congestion}`);
+  if (before.congestion !== info.congestion)
+    problems.push(`${ep(ours.local)} congestion: ss ${before.congestion}, we ${info.congestion}`);
   return problems;
 }
 
-describe('sockets -i -m, field by field against ss -tinm', { skip: !hasSs() && 'ss (iproute2) is not installed' }, () => {
+describe('sockets -i -m, field by field against ss -tinm', {
+  skip: !hasSs() && 'ss (iproute2) is not installed',
+}, () => {
   const sockets: Socket[] = [];
   const servers: Server[] = [];
   let idlePort = 0;
@@ -174,18 +182,37 @@ describe('sockets -i -m, field by field against ss -tinm', { skip: !hasSs() && '
     for (let attempt = 0; attempt < 5; attempt++) {
       const filter = ['state', 'established', `( sport = :${idlePort} or dport = :${idlePort} )`];
       const before = ssInfo(filter);
-      const r = await runCli(['sockets', '-i', '--port', String(idlePort), '--state', 'estab', '--by', 'peer', '--json']);
+      const r = await runCli([
+        'sockets',
+        '-i',
+        '--port',
+        String(idlePort),
+        '--state',
+        'estab',
+        '--by',
+        'peer',
+        '--json',
+      ]);
       const afterSs = ssInfo(filter);
       const rtts = (list: SsInfo[]) => list.map((x) => x.fields.get('rtt')!).sort((a, b) => a - b);
       if (JSON.stringify(rtts(before)) !== JSON.stringify(rtts(afterSs))) continue;
-      const groups = JSON.parse(r.stdout).groups as { key: string; count: number; rttMedianMs: number; rttP99Ms: number; totalRetrans: number }[];
+      const groups = JSON.parse(r.stdout).groups as {
+        key: string;
+        count: number;
+        rttMedianMs: number;
+        rttP99Ms: number;
+        totalRetrans: number;
+      }[];
       assert.equal(groups.length, 1);
       const sorted = rtts(before);
       assert.equal(groups[0]!.key, '127.0.0.1');
       assert.equal(groups[0]!.count, 6);
       assert.equal(groups[0]!.rttMedianMs, sorted[2], 'nearest rank: the 3rd of 6');
       assert.equal(groups[0]!.rttP99Ms, sorted[5]);
-      assert.equal(groups[0]!.totalRetrans, before.reduce((n, x) => n + (x.fields.get('retrans_total') ?? 0), 0));
+      assert.equal(
+        groups[0]!.totalRetrans,
+        before.reduce((n, x) => n + (x.fields.get('retrans_total') ?? 0), 0),
+      );
       const text = await runCli(['sockets', '-i', '--port', String(idlePort), '--state', 'estab', '--by', 'peer']);
       assert.match(text.stdout, /peer\s+Count\s+Share\s+RTT p50 ms\s+RTT p99 ms\s+Retrans/);
       return;
@@ -203,10 +230,25 @@ describe('sockets -i -m, field by field against ss -tinm', { skip: !hasSs() && '
       assert.equal(r.code, 0, r.stderr);
       const values = (JSON.parse(r.stdout).sockets as JsonSocket[]).map(get);
       assert.ok(values.length >= 8);
-      assert.deepEqual(values, [...values].sort((a, b) => b - a), `--sort ${key}`);
+      assert.deepEqual(
+        values,
+        [...values].sort((a, b) => b - a),
+        `--sort ${key}`,
+      );
     }
     // Other programs on this host may queue more: pick among this test's own pair.
-    const top = await runCli(['sockets', '--sort', 'sendq', '--top', '1', '--port', String(stuckPort), '--state', 'estab', '--json']);
+    const top = await runCli([
+      'sockets',
+      '--sort',
+      'sendq',
+      '--top',
+      '1',
+      '--port',
+      String(stuckPort),
+      '--state',
+      'estab',
+      '--json',
+    ]);
     const worst = (JSON.parse(top.stdout).sockets as JsonSocket[])[0]!;
     assert.equal(worst.local.port, stuckPort, 'the stuck sender has the largest send queue');
   });
@@ -215,7 +257,24 @@ describe('sockets -i -m, field by field against ss -tinm', { skip: !hasSs() && '
     const r = await runCli(['sockets', '-i', '-m', '--port', String(idlePort), '--state', 'estab']);
     assert.equal(r.code, 0, r.stderr);
     const header = r.stdout.split('\n')[0]!;
-    for (const col of ['RTT ms', 'Var ms', 'Cwnd', 'Ssthresh', 'Retrans', 'Lost', 'Acked', 'Received', 'Delivery', 'Busy ms', 'Rwnd-lim', 'Sndbuf-lim', 'Cong', 'Rmem', 'Sndbuf', 'Drops']) {
+    for (const col of [
+      'RTT ms',
+      'Var ms',
+      'Cwnd',
+      'Ssthresh',
+      'Retrans',
+      'Lost',
+      'Acked',
+      'Received',
+      'Delivery',
+      'Busy ms',
+      'Rwnd-lim',
+      'Sndbuf-lim',
+      'Cong',
+      'Rmem',
+      'Sndbuf',
+      'Drops',
+    ]) {
       assert.ok(header.includes(col), `column ${col} in: ${header}`);
     }
     assert.equal(r.stdout.trim().split('\n').length, 7);

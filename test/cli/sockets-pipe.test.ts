@@ -16,7 +16,9 @@ function table(): string {
   const lines = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'];
   for (let i = 0; i < SOCKETS; i++) {
     const port = (1024 + i).toString(16).toUpperCase().padStart(4, '0');
-    lines.push(`${String(i).padStart(4)}: 0100007F:${port} 0200007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 ${50_000 + i} 1 0000000000000000 20 4 30 10 -1`);
+    lines.push(
+      `${String(i).padStart(4)}: 0100007F:${port} 0200007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 ${50_000 + i} 1 0000000000000000 20 4 30 10 -1`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -25,19 +27,27 @@ const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/
 
 const skip = !existsSync('/usr/bin/time') && 'needs GNU time (/usr/bin/time)';
 
-test('sockets --json through a pipe nobody reads yet: the process waits with its output unqueued, then gives all of it', { skip }, async () => {
+test('sockets --json through a pipe nobody reads yet: the process waits with its output unqueued, then gives all of it', {
+  skip,
+}, async () => {
   const proc = mkdtempSync(join(tmpdir(), 'tcplens-pipe-'));
   try {
     mkdirSync(join(proc, 'net'));
     mkdirSync(join(proc, 'sys', 'net', 'ipv4'), { recursive: true });
     writeFileSync(join(proc, 'net', 'tcp'), table());
-    writeFileSync(join(proc, 'net', 'tcp6'), '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+    writeFileSync(
+      join(proc, 'net', 'tcp6'),
+      '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n',
+    );
     copyFileSync('/proc/sys/net/ipv4/ip_local_port_range', join(proc, 'sys', 'net', 'ipv4', 'ip_local_port_range'));
     const args = [MAIN, 'sockets', '--json', '--source', 'proc'];
     const env = { ...process.env, TCPLENS_PROC: proc };
     // The same run written to /dev/null: its peak memory is the work's, with nothing left to write.
     const peakFile = join(proc, 'peak');
-    const direct = spawnSync('/usr/bin/time', ['-f', '%M', '-o', peakFile, process.execPath, ...args], { env, stdio: 'ignore' });
+    const direct = spawnSync('/usr/bin/time', ['-f', '%M', '-o', peakFile, process.execPath, ...args], {
+      env,
+      stdio: 'ignore',
+    });
     assert.equal(direct.status, 0);
     const directPeakKb = Number(readFileSync(peakFile, 'utf8').trim().split('\n').pop());
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

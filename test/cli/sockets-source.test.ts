@@ -69,10 +69,14 @@ test('the default is netlink, with no note', async () => {
 });
 
 test('--watch says once why it reads /proc, not at every refresh', async () => {
-  const child = spawn(process.execPath, [new URL('../../src/cli/main.ts', import.meta.url).pathname, 'sockets', '--summary', '--watch', '0.2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TCPLENS_NETLINK_FAULT: 'refused' },
-  });
+  const child = spawn(
+    process.execPath,
+    [new URL('../../src/cli/main.ts', import.meta.url).pathname, 'sockets', '--summary', '--watch', '0.2'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TCPLENS_NETLINK_FAULT: 'refused' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -95,9 +99,17 @@ describe('listeners', () => {
       const env = { PATH: '/nonexistent' };
       const r = await runCli(['sockets', '-l', '--json'], { env });
       assert.equal(r.code, 0, r.stderr);
-      const sockets = JSON.parse(r.stdout).sockets as { state: string; local: { port: number }; rxQueue: number; acceptQueueMax: number | null }[];
+      const sockets = JSON.parse(r.stdout).sockets as {
+        state: string;
+        local: { port: number };
+        rxQueue: number;
+        acceptQueueMax: number | null;
+      }[];
       assert.ok(sockets.every((s) => s.state === 'LISTEN'));
-      assert.ok(sockets.every((s) => typeof s.acceptQueueMax === 'number'), 'every listener has its maximum');
+      assert.ok(
+        sockets.every((s) => typeof s.acceptQueueMax === 'number'),
+        'every listener has its maximum',
+      );
       assert.equal(sockets.find((s) => s.local.port === port)?.acceptQueueMax, 37);
       const text = await runCli(['sockets', '-l', '--port', String(port)], { env });
       assert.match(text.stdout, /Accept-Q\s+Max/);

@@ -23,7 +23,8 @@ interface JsonSocket {
 }
 
 const ep = (e: { address: string; port: number }) => `${e.address}:${e.port}`;
-const ssKey = (s: SsSocket) => `${s.state} ${s.local} ${s.peer}${s.state === 'LISTEN' ? ` q=${s.recvQ}/${s.sendQ}` : ''}`;
+const ssKey = (s: SsSocket) =>
+  `${s.state} ${s.local} ${s.peer}${s.state === 'LISTEN' ? ` q=${s.recvQ}/${s.sendQ}` : ''}`;
 const ourKey = (s: JsonSocket) =>
   `${s.state} ${ep(s.local)} ${ep(s.remote)}${s.state === 'LISTEN' ? ` q=${s.rxQueue}/${s.acceptQueueMax}` : ''}`;
 
@@ -40,9 +41,15 @@ for (const host of ['127.0.0.1', '::1']) {
       // Sockets in transition (a SYN retransmitted, a FIN in flight) can differ between two reads:
       // compare when two ss reads around ours agree, trying a few times.
       for (let attempt = 0; attempt < 5; attempt++) {
-        const before = ssSockets().filter((s) => touches(suite.ports, s.local, s.peer)).map(ssKey).sort();
+        const before = ssSockets()
+          .filter((s) => touches(suite.ports, s.local, s.peer))
+          .map(ssKey)
+          .sort();
         const r = await runCli(['sockets', '--json']);
-        const afterSs = ssSockets().filter((s) => touches(suite.ports, s.local, s.peer)).map(ssKey).sort();
+        const afterSs = ssSockets()
+          .filter((s) => touches(suite.ports, s.local, s.peer))
+          .map(ssKey)
+          .sort();
         assert.equal(r.code, 0, r.stderr);
         const ours = (JSON.parse(r.stdout).sockets as JsonSocket[])
           .filter((s) => suite.ports.has(s.local.port) || suite.ports.has(s.remote.port))
@@ -51,7 +58,10 @@ for (const host of ['127.0.0.1', '::1']) {
         if (JSON.stringify(before) !== JSON.stringify(afterSs)) continue;
         const c = suite.sc.counts;
         const listeners = 4;
-        assert.ok(before.length >= listeners + c.established * 2 + c.timeWait + c.closeWait * 2, `too few sockets seen: ${before.length}`);
+        assert.ok(
+          before.length >= listeners + c.established * 2 + c.timeWait + c.closeWait * 2,
+          `too few sockets seen: ${before.length}`,
+        );
         assert.deepEqual(ours, before);
         return;
       }
@@ -66,9 +76,17 @@ for (const host of ['127.0.0.1', '::1']) {
       };
       const c = suite.sc.counts;
       assert.equal(await count(suite.sc.ports.established, 'ESTABLISHED'), c.established * 2, 'both ends');
-      assert.equal(await count(suite.sc.ports.timeWait, 'TIME_WAIT'), c.timeWait, 'the client closed first and holds TIME_WAIT');
+      assert.equal(
+        await count(suite.sc.ports.timeWait, 'TIME_WAIT'),
+        c.timeWait,
+        'the client closed first and holds TIME_WAIT',
+      );
       assert.equal(await count(suite.sc.ports.closeWait, 'CLOSE_WAIT'), c.closeWait, 'the server never closed');
-      assert.equal(await count(suite.sc.ports.closeWait, 'FIN_WAIT2'), c.closeWait, 'the clients wait for the server FIN');
+      assert.equal(
+        await count(suite.sc.ports.closeWait, 'FIN_WAIT2'),
+        c.closeWait,
+        'the clients wait for the server FIN',
+      );
       const r = await runCli(['sockets', '--summary', '--json', '--port', String(suite.sc.ports.fullQueue)]);
       const listener = JSON.parse(r.stdout).summary.listeners[0];
       assert.equal(listener.queue, c.backlog + 1, 'an accept queue holds backlog + 1 connections');
@@ -76,18 +94,37 @@ for (const host of ['127.0.0.1', '::1']) {
     });
 
     test('--by state and --state with ss aliases agree with ss', async () => {
-      const r = await runCli(['sockets', '--port', String(suite.sc.ports.timeWait), '--state', 'time-wait,estab', '--by', 'state', '--json']);
+      const r = await runCli([
+        'sockets',
+        '--port',
+        String(suite.sc.ports.timeWait),
+        '--state',
+        'time-wait,estab',
+        '--by',
+        'state',
+        '--json',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const groups = JSON.parse(r.stdout).groups as { key: string; count: number }[];
       const ss = ssSockets().filter((s) => touches(new Set([suite.sc.ports.timeWait]), s.local, s.peer));
       const expected = new Map<string, number>();
-      for (const s of ss) if (s.state === 'TIME_WAIT' || s.state === 'ESTABLISHED') expected.set(s.state, (expected.get(s.state) ?? 0) + 1);
+      for (const s of ss)
+        if (s.state === 'TIME_WAIT' || s.state === 'ESTABLISHED')
+          expected.set(s.state, (expected.get(s.state) ?? 0) + 1);
       assert.deepEqual(new Map(groups.map((g) => [g.key, g.count])), expected);
     });
 
     test('-p names this test process as the owner of the sockets it holds', async () => {
-      const r = await runCli(['sockets', '-p', '--port', String(suite.sc.ports.established), '--state', 'established', '--json']);
-      const mine = (JSON.parse(r.stdout).sockets as JsonSocket[]);
+      const r = await runCli([
+        'sockets',
+        '-p',
+        '--port',
+        String(suite.sc.ports.established),
+        '--state',
+        'established',
+        '--json',
+      ]);
+      const mine = JSON.parse(r.stdout).sockets as JsonSocket[];
       assert.equal(mine.length, suite.sc.counts.established * 2);
       const comm = readFileSync('/proc/self/comm', 'utf8').trim();
       const name = comm === 'MainThread' ? 'node' : comm; // Node 24 names its main thread
@@ -169,9 +206,13 @@ describe('bad input', () => {
 
 test('--watch refreshes until stopped, with a timestamped separator when not on a terminal', async () => {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [new URL('../../src/cli/main.ts', import.meta.url).pathname, 'sockets', '--summary', '--watch', '0.2'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [new URL('../../src/cli/main.ts', import.meta.url).pathname, 'sockets', '--summary', '--watch', '0.2'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const framesOf = (text: string) => text.split('\n').filter((l) => /^--- \d{4}-\d\d-\d\dT/.test(l));

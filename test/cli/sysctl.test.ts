@@ -60,10 +60,7 @@ function snapshotFiles(root: string, keep: (dir: string, name: string) => boolea
 function snapshotHostNet(): Map<string, string> {
   // Per-interface entries come and go with other programs' interfaces; all, default and lo stay.
   const keep = (dir: string, name: string) => !/\/(conf|neigh)$/.test(dir) || ['all', 'default', 'lo'].includes(name);
-  const files = new Map([
-    ...snapshotFiles('/proc/sys/net/ipv4', keep),
-    ...snapshotFiles('/proc/sys/net/core', keep),
-  ]);
+  const files = new Map([...snapshotFiles('/proc/sys/net/ipv4', keep), ...snapshotFiles('/proc/sys/net/core', keep)]);
   for (const f of ['/proc/sys/fs/file-max', '/proc/sys/fs/nr_open']) files.set(f, readFileSync(f, 'utf8'));
   return files;
 }
@@ -100,7 +97,7 @@ test('prints each knob with current, recommended, status and why, and the open-f
   assert.equal(r.stderr, '');
 });
 
-test('reports another process\'s open-files limit with --pid', () => {
+test("reports another process's open-files limit with --pid", () => {
   const r = tcplens(['--pid', '4242'], join(FIXTURES, 'host-6.18'));
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /of pid 4242: soft 1,024, hard 524,288; recommended soft ≥ 65,536: differs/);
@@ -118,7 +115,17 @@ test('--json follows the documented schema, one row per catalog knob', () => {
   );
   for (const k of doc.knobs) {
     assert.deepEqual(Object.keys(k), [
-      'name', 'scope', 'present', 'current', 'default', 'defaultNote', 'recommended', 'rule', 'status', 'why', 'what',
+      'name',
+      'scope',
+      'present',
+      'current',
+      'default',
+      'defaultNote',
+      'recommended',
+      'rule',
+      'status',
+      'why',
+      'what',
     ]);
     assert.ok(['ok', 'differs', 'absent', 'info'].includes(k.status));
   }
@@ -261,9 +268,19 @@ test('--apply writes the differing net.* knobs of a /proc tree, skips absent one
       ['--net', process.execPath, MAIN, 'sysctl', '--apply', '--profile', 'gateway', '--json'],
       { env: env(root), encoding: 'utf8' },
     );
-    if (r.status !== 0 && /unshare: /.test(r.stderr)) return t.skip(`cannot create a network namespace: ${r.stderr.trim()}`);
+    if (r.status !== 0 && /unshare: /.test(r.stderr))
+      return t.skip(`cannot create a network namespace: ${r.stderr.trim()}`);
     assert.equal(r.status, 0, r.stderr);
-    const apply = (JSON.parse(r.stdout) as { apply: { dryRun: boolean; changes: { name: string; to: string; now: string }[]; skipped: { name: string }[]; rollback: string[] } }).apply;
+    const apply = (
+      JSON.parse(r.stdout) as {
+        apply: {
+          dryRun: boolean;
+          changes: { name: string; to: string; now: string }[];
+          skipped: { name: string }[];
+          rollback: string[];
+        };
+      }
+    ).apply;
     assert.equal(apply.dryRun, false);
     assert.ok(apply.changes.length > 0);
     for (const c of apply.changes) {
@@ -290,7 +307,16 @@ test('--apply inside a fresh network namespace changes it and leaves the host un
   const inNs = (...argv: string[]) =>
     spawnSync(
       'ip',
-      ['netns', 'exec', ns, 'sh', '-c', '[ "$(readlink /proc/self/ns/net)" != "$0" ] || exit 99; exec "$@"', hostNs, ...argv],
+      [
+        'netns',
+        'exec',
+        ns,
+        'sh',
+        '-c',
+        '[ "$(readlink /proc/self/ns/net)" != "$0" ] || exit 99; exec "$@"',
+        hostNs,
+        ...argv,
+      ],
       { env: env(), encoding: 'utf8' },
     );
   const read = (path: string) => {

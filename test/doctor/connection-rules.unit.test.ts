@@ -7,11 +7,22 @@ import { sendLimits, LIMITED_SHARE_WARNING } from '../../src/analyze/doctor/send
 import { sendQueues } from '../../src/analyze/doctor/send-queue.ts';
 import { snapshotWithConnections as snapshot } from './snapshot-fixture.ts';
 
-const peer = (name: string, segsOut: number, retransSegs: number) => ({ peer: name, connections: 1, segsOut, retransSegs });
+const peer = (name: string, segsOut: number, retransSegs: number) => ({
+  peer: name,
+  connections: 1,
+  segsOut,
+  retransSegs,
+});
 
 test('peer retransmits: a peer at 1% and 5x the rest warns, at 5% is critical; not below either bar, nor without a rest', () => {
   const at = (ratio: number, restRatio: number, restSegs = 100_000) =>
-    peerRetransmits(snapshot({ peers: [peer('10.0.0.1', 10_000, ratio * 10_000), peer('10.0.0.2', restSegs, restRatio * restSegs)], segsOut: 10_000 + restSegs, retransSegs: ratio * 10_000 + restRatio * restSegs }));
+    peerRetransmits(
+      snapshot({
+        peers: [peer('10.0.0.1', 10_000, ratio * 10_000), peer('10.0.0.2', restSegs, restRatio * restSegs)],
+        segsOut: 10_000 + restSegs,
+        retransSegs: ratio * 10_000 + restRatio * restSegs,
+      }),
+    );
   assert.equal(at(0.02, 0.001)[0]?.severity, 'warning');
   assert.match(at(0.02, 0.001)[0]!.title, /10\.0\.0\.1 retransmit 2\.0% .* against 0\.10%/);
   assert.equal(at(0.06, 0.001)[0]?.severity, 'critical');
@@ -22,8 +33,17 @@ test('peer retransmits: a peer at 1% and 5x the rest warns, at 5% is critical; n
 });
 
 test("limits: half the busy time held by the receiver's window or the send buffer warns, with the figures; short busy times say nothing", () => {
-  const conn = (busyMs: number, rwndLimitedMs: number, sndbufLimitedMs: number) => ({ connection: 'a:1 -> b:2', peer: 'b', busyMs, rwndLimitedMs, sndbufLimitedMs, sndBufBytes: 8192 });
-  const f = sendLimits(snapshot({ limited: [conn(2900, 2800, 0), conn(2000, 0, 1500), conn(2000, 999, 0), conn(500, 500, 0)] }));
+  const conn = (busyMs: number, rwndLimitedMs: number, sndbufLimitedMs: number) => ({
+    connection: 'a:1 -> b:2',
+    peer: 'b',
+    busyMs,
+    rwndLimitedMs,
+    sndbufLimitedMs,
+    sndBufBytes: 8192,
+  });
+  const f = sendLimits(
+    snapshot({ limited: [conn(2900, 2800, 0), conn(2000, 0, 1500), conn(2000, 999, 0), conn(500, 500, 0)] }),
+  );
   assert.deepEqual(
     f.map((x) => x.id),
     ['receive-window-limited', 'send-buffer-limited'],
@@ -35,8 +55,16 @@ test("limits: half the busy time held by the receiver's window or the send buffe
 });
 
 test('send queues: stuck ones are grouped by peer with the kernel timer; a window under 1 s says nothing', () => {
-  const q = (peerName: string, timer: string) => ({ connection: `x -> ${peerName}:1`, peer: peerName, sendQueueStartBytes: 1000, sendQueueEndBytes: 2000, timer });
-  const f = sendQueues(snapshot({ stuckSendQueues: [q('10.0.0.9', 'zero-window-probe'), q('10.0.0.9', 'zero-window-probe')] }));
+  const q = (peerName: string, timer: string) => ({
+    connection: `x -> ${peerName}:1`,
+    peer: peerName,
+    sendQueueStartBytes: 1000,
+    sendQueueEndBytes: 2000,
+    timer,
+  });
+  const f = sendQueues(
+    snapshot({ stuckSendQueues: [q('10.0.0.9', 'zero-window-probe'), q('10.0.0.9', 'zero-window-probe')] }),
+  );
   assert.equal(f.length, 1);
   assert.match(f[0]!.title, /2 send queues did not drain in 3 s: nothing acknowledged by 10\.0\.0\.9/);
   assert.match(f[0]!.evidence[0]!, /towards 10\.0\.0\.9: 2 connections holding 4,000 bytes.*zero-window probes/);

@@ -23,13 +23,18 @@ interface Report {
   rootWouldAdd: string[];
 }
 
-test('doctor --trace in an overflowing namespace: the partition of ListenOverflows adds up to nstat\'s count, with the listener\'s owner', { skip }, async () => {
+test("doctor --trace in an overflowing namespace: the partition of ListenOverflows adds up to nstat's count, with the listener's owner", {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-doctor-trace');
   const port = 20_000 + Math.floor(Math.random() * 10_000);
   const server = await overflowListener(ns, port);
   const before = nstatIn(ns, 'TcpExtListenOverflows');
   const argv = [...ns.exec, process.execPath, MAIN, 'doctor', '--trace', '10', '--port', String(port), '--json'];
-  const doctor = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const doctor = spawn(argv[0]!, argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   let stderr = '';
   doctor.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -37,7 +42,11 @@ test('doctor --trace in an overflowing namespace: the partition of ListenOverflo
   const exited = once(doctor, 'close');
   try {
     // The window starts once the probes are attached, and doctor says so.
-    for (const deadline = Date.now() + 90_000; !stderr.includes('tracing drops and resets for 10 s'); await new Promise((r) => setTimeout(r, 100))) {
+    for (
+      const deadline = Date.now() + 90_000;
+      !stderr.includes('tracing drops and resets for 10 s');
+      await new Promise((r) => setTimeout(r, 100))
+    ) {
       if (Date.now() > deadline || doctor.exitCode !== null) throw new Error(`doctor did not start tracing: ${stderr}`);
     }
     await server.run();
@@ -48,14 +57,29 @@ test('doctor --trace in an overflowing namespace: the partition of ListenOverflo
     const f = report.findings.find((x) => x.id === 'accept-queue-overflow');
     assert.ok(f, JSON.stringify(report.findings.map((x) => x.id)));
     const line = f.evidence.find((e) => e.includes('ListenOverflows:'))!;
-    const m = /^([\d,]+) ListenOverflows: ([\d,]+) drops seen with reasons.*, ([\d,]+) SYNs refused at the full queue \(no tracepoint\)$/.exec(line);
+    const m =
+      /^([\d,]+) ListenOverflows: ([\d,]+) drops seen with reasons.*, ([\d,]+) SYNs refused at the full queue \(no tracepoint\)$/.exec(
+        line,
+      );
     assert.ok(m, line);
-    const [total, seen, refused] = [m[1], m[2], m[3]].map((s) => Number(s!.replaceAll(',', ''))) as [number, number, number];
+    const [total, seen, refused] = [m[1], m[2], m[3]].map((s) => Number(s!.replaceAll(',', ''))) as [
+      number,
+      number,
+      number,
+    ];
     assert.equal(total, overflows, "doctor's window holds the whole overflow: nstat counts the same");
     assert.equal(seen + refused, overflows);
     assert.ok(seen > 0 && refused > 0, line);
-    assert.ok(f.evidence.some((e) => new RegExp(`^TCP_LISTEN_OVERFLOW ×[\\d,]+ on 127\\.0\\.0\\.1:${port} \\(python3/${server.pid}\\)`).test(e)), f.evidence.join('\n'));
-    assert.ok(f.evidence.some((e) => /NO_SOCKET ×[\d,]+ on .* at cookie_v4_check/.test(e)), f.evidence.join('\n'));
+    assert.ok(
+      f.evidence.some((e) =>
+        new RegExp(`^TCP_LISTEN_OVERFLOW ×[\\d,]+ on 127\\.0\\.0\\.1:${port} \\(python3/${server.pid}\\)`).test(e),
+      ),
+      f.evidence.join('\n'),
+    );
+    assert.ok(
+      f.evidence.some((e) => /NO_SOCKET ×[\d,]+ on .* at cookie_v4_check/.test(e)),
+      f.evidence.join('\n'),
+    );
   } finally {
     doctor.kill('SIGKILL');
     server.close();
@@ -63,11 +87,18 @@ test('doctor --trace in an overflowing namespace: the partition of ListenOverflo
   }
 });
 
-test('doctor --trace without root: no trace, and a line of what root would add', { skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody' }, async () => {
-  const r = await runCli(['doctor', '--trace', '0.3', '--json'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+test('doctor --trace without root: no trace, and a line of what root would add', {
+  skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody',
+}, async () => {
+  const r = await runCli(['doctor', '--trace', '0.3', '--json'], {
+    prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+  });
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout) as Report;
-  assert.ok(report.rootWouldAdd.some((l) => /with --trace as root: the kernel's reasons for drops and resets/.test(l)), JSON.stringify(report.rootWouldAdd));
+  assert.ok(
+    report.rootWouldAdd.some((l) => /with --trace as root: the kernel's reasons for drops and resets/.test(l)),
+    JSON.stringify(report.rootWouldAdd),
+  );
 });
 
 test('doctor --trace with a bad value: one line, exit 2', async () => {

@@ -24,7 +24,17 @@ test('accept-queue overflow: critical when ListenOverflows moves, warning when a
   assert.equal(f.id, 'accept-queue-overflow');
   assert.equal(f.severity, 'critical');
   assert.match(f.evidence[0]!, /ListenOverflows \+12, ListenDrops \+12 in 3 s/);
-  const listener = (fill: number) => ({ family: 'ipv4' as const, local: { address: '0.0.0.0', port: 8080 }, queue: Math.round(fill * 100), maxQueue: 100, fill, inode: 1, uid: 0, pid: 42, process: 'node' });
+  const listener = (fill: number) => ({
+    family: 'ipv4' as const,
+    local: { address: '0.0.0.0', port: 8080 },
+    queue: Math.round(fill * 100),
+    maxQueue: 100,
+    fill,
+    inode: 1,
+    uid: 0,
+    pid: 42,
+    process: 'node',
+  });
   const nearly = clean();
   nearly.sockets.listeners = [listener(QUEUE_FILL_WARNING)];
   assert.deepEqual(ids(nearly), ['accept-queue-overflow:warning']);
@@ -77,7 +87,12 @@ test('tcp_fin_timeout lowered while TIME_WAIT piles up: a hint that it does not 
 
 test('ephemeral ports: warning at half the range towards one destination, critical at 80%', () => {
   const s = clean();
-  const dest = (share: number) => ({ remote: { address: '10.0.0.5', port: 5432 }, ports: Math.round(share * 28232), timeWait: 100, share });
+  const dest = (share: number) => ({
+    remote: { address: '10.0.0.5', port: 5432 },
+    ports: Math.round(share * 28232),
+    timeWait: 100,
+    share,
+  });
   s.sockets.ephemeral!.destinations = [dest(PORT_SHARE_WARNING - 0.01)];
   assert.deepEqual(ids(s), []);
   s.sockets.ephemeral!.destinations = [dest(PORT_SHARE_WARNING)];
@@ -103,7 +118,9 @@ test('CLOSE_WAIT: a leak is named by port and process at the threshold, not belo
 test('findings come worst first', () => {
   const s = clean();
   s.sysctls['net.core.somaxconn'] = '128';
-  s.sockets.ephemeral!.destinations = [{ remote: { address: '10.0.0.5', port: 80 }, ports: 27000, timeWait: 0, share: 27000 / 28232 }];
+  s.sockets.ephemeral!.destinations = [
+    { remote: { address: '10.0.0.5', port: 80 }, ports: 27000, timeWait: 0, share: 27000 / 28232 },
+  ];
   assert.deepEqual(ids(s), ['ephemeral-port-exhaustion:critical', 'backlog-settings:info']);
 });
 
@@ -175,20 +192,42 @@ test('--trace: ListenOverflows divided into drops seen with reasons and SYNs ref
     lostEvents: 0,
     resetsSent: [],
     drops: [
-      { reason: 'TCP_LISTEN_OVERFLOW', address: '127.0.0.1', port: 8080, pid: 123, process: 'python3', where: 'tcp_v4_rcv', count: 8 },
+      {
+        reason: 'TCP_LISTEN_OVERFLOW',
+        address: '127.0.0.1',
+        port: 8080,
+        pid: 123,
+        process: 'python3',
+        where: 'tcp_v4_rcv',
+        count: 8,
+      },
       { reason: 'NO_SOCKET', address: '127.0.0.1', port: 8080, where: 'cookie_v4_check', count: 6 },
       { reason: 'NO_SOCKET', address: '127.0.0.1', port: 9999, where: 'tcp_v4_rcv', count: 3 },
     ],
   };
   const f = diagnose(s).find((x) => x.id === 'accept-queue-overflow')!;
-  assert.ok(f.evidence.includes('134 ListenOverflows: 14 drops seen with reasons (8 TCP_LISTEN_OVERFLOW, 6 NO_SOCKET at cookie_v*_check (SYN-cookie connections)), 120 SYNs refused at the full queue (no tracepoint)'), f.evidence.join('\n'));
-  assert.ok(f.evidence.includes('TCP_LISTEN_OVERFLOW ×8 on 127.0.0.1:8080 (python3/123) at tcp_v4_rcv'), f.evidence.join('\n'));
+  assert.ok(
+    f.evidence.includes(
+      '134 ListenOverflows: 14 drops seen with reasons (8 TCP_LISTEN_OVERFLOW, 6 NO_SOCKET at cookie_v*_check (SYN-cookie connections)), 120 SYNs refused at the full queue (no tracepoint)',
+    ),
+    f.evidence.join('\n'),
+  );
+  assert.ok(
+    f.evidence.includes('TCP_LISTEN_OVERFLOW ×8 on 127.0.0.1:8080 (python3/123) at tcp_v4_rcv'),
+    f.evidence.join('\n'),
+  );
   // The closed port's drop is no overflow: it goes to the drops finding, with its meaning and counter.
   const other = diagnose(s).find((x) => x.id === 'drops-with-reasons')!;
-  assert.deepEqual(other.evidence, ['NO_SOCKET ×3 on 127.0.0.1:9999 at tcp_v4_rcv: no socket for this segment: a closed port (answered with a reset), or a final ACK whose SYN cookie found a full accept queue (Tcp.OutRsts)']);
+  assert.deepEqual(other.evidence, [
+    'NO_SOCKET ×3 on 127.0.0.1:9999 at tcp_v4_rcv: no socket for this segment: a closed port (answered with a reset), or a final ACK whose SYN cookie found a full accept queue (Tcp.OutRsts)',
+  ]);
   // Without --trace nothing of this appears.
   delete s.trace;
-  assert.ok(!diagnose(s).find((x) => x.id === 'accept-queue-overflow')!.evidence.some((e) => e.includes('drops seen')));
+  assert.ok(
+    !diagnose(s)
+      .find((x) => x.id === 'accept-queue-overflow')!
+      .evidence.some((e) => e.includes('drops seen')),
+  );
 });
 
 test('--trace: resets by TCP_ABORT_ON_CLOSE are a finding of their own, and reset reasons join the resets finding', () => {
@@ -210,5 +249,10 @@ test('--trace: resets by TCP_ABORT_ON_CLOSE are a finding of their own, and rese
   assert.match(abort.title, /^300 connections reset because their application closed them with data unread/);
   assert.deepEqual(abort.evidence, ['TCP_ABORT_ON_CLOSE ×300 from 127.0.0.1:8080 (node/42)']);
   const resets = all.find((x) => x.id === 'connection-resets')!;
-  assert.ok(resets.evidence.includes('NO_SOCKET ×100 from 127.0.0.1:9999: nothing listens there (or the connection is long gone)'), resets.evidence.join('\n'));
+  assert.ok(
+    resets.evidence.includes(
+      'NO_SOCKET ×100 from 127.0.0.1:9999: nothing listens there (or the connection is long gone)',
+    ),
+    resets.evidence.join('\n'),
+  );
 });

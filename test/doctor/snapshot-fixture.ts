@@ -12,7 +12,12 @@ export function cleanSnapshot(): DoctorSnapshot {
     root: true,
     deltas: {},
     counters: {},
-    sysctls: { 'net.core.somaxconn': '4096', 'net.ipv4.tcp_max_tw_buckets': '262144', 'net.ipv4.tcp_fin_timeout': '60', 'net.ipv4.tcp_tw_reuse': '2' },
+    sysctls: {
+      'net.core.somaxconn': '4096',
+      'net.ipv4.tcp_max_tw_buckets': '262144',
+      'net.ipv4.tcp_fin_timeout': '60',
+      'net.ipv4.tcp_tw_reuse': '2',
+    },
     sockets: {
       total: 0,
       byState: { ESTABLISHED: 10, TIME_WAIT: 0, CLOSE_WAIT: 0, FIN_WAIT2: 0 },
@@ -23,7 +28,13 @@ export function cleanSnapshot(): DoctorSnapshot {
       timeWaitServerTotal: 0,
       timeWaitClientTotal: 0,
       finWait2: 0,
-      ephemeral: { range: { low: 32768, high: 60999 }, reservedInRange: 0, usable: 28232, portsInUse: 0, destinations: [] },
+      ephemeral: {
+        range: { low: 32768, high: 60999 },
+        reservedInRange: 0,
+        usable: 28232,
+        portsInUse: 0,
+        destinations: [],
+      },
     },
     processes: [],
     rootWouldAdd: [],
@@ -34,6 +45,15 @@ export function cleanSnapshot(): DoctorSnapshot {
 export function snapshotWithConnections(c: Partial<ConnectionEvidence>): DoctorSnapshot {
   return {
     ...cleanSnapshot(),
-    connections: { windowS: 3, connections: 0, peers: [], segsOut: 0, retransSegs: 0, limited: [], stuckSendQueues: [], ...c },
+    connections: {
+      windowS: 3,
+      connections: 0,
+      peers: [],
+      segsOut: 0,
+      retransSegs: 0,
+      limited: [],
+      stuckSendQueues: [],
+      ...c,
+    },
   };
 }

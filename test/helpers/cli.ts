@@ -10,7 +10,10 @@ export interface CliResult {
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
-export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[] } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; prefix?: string[] } = {},
+): Promise<CliResult> {
   const argv = [...(opts.prefix ?? []), process.execPath, MAIN, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), {
@@ -40,8 +43,14 @@ export function isOneCleanLine(stderr: string): boolean {
  * Runs the CLI and sends it SIGINT (Ctrl-C) once `server` has counted 100 more requests (the load
  * is flowing), or after 10 s; resolves with the exit code and what it printed on stdout.
  */
-export async function interruptCli(args: string[], server: { count(): number }): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+export async function interruptCli(
+  args: string[],
+  server: { count(): number },
+): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -42,7 +42,10 @@ time.sleep(120)`;
   return { port: Number(line), child };
 }
 
-export async function createScenario(host: string, n = { established: 5, timeWait: 4, closeWait: 3, queued: 4, backlog: 1 }): Promise<Scenario> {
+export async function createScenario(
+  host: string,
+  n = { established: 5, timeWait: 4, closeWait: 3, queued: 4, backlog: 1 },
+): Promise<Scenario> {
   const sockets: Socket[] = [];
   const servers: Server[] = [];
   const children: ChildProcess[] = [];

@@ -31,7 +31,9 @@ function wrap(server: Server, port: number, count: () => number, sockets: Set<So
 }
 
 /** An HTTP server whose handler decides each response; it counts every request. */
-export async function httpServer(handler: (req: IncomingMessage, res: ServerResponse, n: number) => void): Promise<TestServer> {
+export async function httpServer(
+  handler: (req: IncomingMessage, res: ServerResponse, n: number) => void,
+): Promise<TestServer> {
   let n = 0;
   const sockets = new Set<Socket>();
   const server = createHttpServer({ keepAliveTimeout: 30_000 }, (req, res) => {

@@ -73,7 +73,26 @@ export interface SsInfo {
   congestion?: string;
 }
 
-const CONGESTION = new Set(['reno', 'cubic', 'bbr', 'bbr2', 'bic', 'htcp', 'vegas', 'westwood', 'dctcp', 'highspeed', 'hybla', 'illinois', 'lp', 'nv', 'scalable', 'veno', 'yeah', 'cdg']);
+const CONGESTION = new Set([
+  'reno',
+  'cubic',
+  'bbr',
+  'bbr2',
+  'bic',
+  'htcp',
+  'vegas',
+  'westwood',
+  'dctcp',
+  'highspeed',
+  'hybla',
+  'illinois',
+  'lp',
+  'nv',
+  'scalable',
+  'veno',
+  'yeah',
+  'cdg',
+]);
 
 /** Parse `ss -tinmHO` (one line per socket, numeric): the oracle for tcplens sockets -i -m. */
 export function parseSsInfo(text: string): SsInfo[] {
@@ -103,7 +122,13 @@ export function parseSsInfo(text: string): SsInfo[] {
         if (second && m[3] !== undefined) fields.set(second, Number(m[3]));
       }
     }
-    out.push({ local: normalizeEndpoint(t[at + 2]!), peer: normalizeEndpoint(t[at + 3]!), sendQ: Number(t[at + 1]), fields, congestion });
+    out.push({
+      local: normalizeEndpoint(t[at + 2]!),
+      peer: normalizeEndpoint(t[at + 3]!),
+      sendQ: Number(t[at + 1]),
+      fields,
+      congestion,
+    });
   }
   return out;
 }

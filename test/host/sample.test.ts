@@ -30,7 +30,10 @@ function row(line: string, family: 'ipv4' | 'ipv6'): TcpRow {
 
 test('a peer reached over IPv4 and as IPv4-mapped IPv6 has one key; a real IPv6 peer keeps its own', () => {
   // 127.0.0.1:8080 → 127.0.0.1:38000 in both tables, and ::1.
-  const v4 = row('   0: 0100007F:1F90 0100007F:9470 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1', 'ipv4');
+  const v4 = row(
+    '   0: 0100007F:1F90 0100007F:9470 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1',
+    'ipv4',
+  );
   const mapped = row(
     '   0: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:9470 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1',
     'ipv6',
@@ -47,7 +50,10 @@ test('a peer reached over IPv4 and as IPv4-mapped IPv6 has one key; a real IPv6 
 
 test('a netlink row (address bytes in network order) has the same peer key as the /proc row of that peer', () => {
   const procRow = (hex: string) =>
-    row(`   0: ${hex}:1F90 ${hex}:9470 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1`, 'ipv6');
+    row(
+      `   0: ${hex}:1F90 ${hex}:9470 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1`,
+      'ipv6',
+    );
   const netlinkRow = (bytes: number[]) => {
     const r = newRow('ipv6');
     r.buf = Uint8Array.from([...new Array(16).fill(0), ...bytes]);
@@ -58,7 +64,11 @@ test('a netlink row (address bytes in network order) has the same peer key as th
   const cases: [number[], string, string][] = [
     [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], '00000000000000000000000001000000', '::1'],
     [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1], '0000000000000000FFFF00000100007F', '127.0.0.1'],
-    [[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 0x0e], 'B80D012000000000000000000E00CDAB', '2001:db8::abcd:e'],
+    [
+      [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd, 0, 0x0e],
+      'B80D012000000000000000000E00CDAB',
+      '2001:db8::abcd:e',
+    ],
   ];
   for (const [bytes, hex, text] of cases) {
     assert.equal(peerKey(netlinkRow(bytes)), peerKey(procRow(hex)), text);
@@ -79,7 +89,15 @@ test('top-N lists keep the biggest, biggest first, and their "other" makes the t
   ]);
   assert.equal(top.other, 10);
   assert.equal(top.total, 110);
-  const peers = topOfMap(new Map<number, number>([[1, 5], [2, 9], [3, 1]]), 1, (k) => `peer${k}`);
+  const peers = topOfMap(
+    new Map<number, number>([
+      [1, 5],
+      [2, 9],
+      [3, 1],
+    ]),
+    1,
+    (k) => `peer${k}`,
+  );
   assert.deepEqual(peers, { top: [{ key: 'peer2', count: 9 }], other: 6, total: 15 });
 });
 
@@ -107,8 +125,12 @@ function checkShape(s: HostSample): void {
   assert.ok(e);
   assert.equal(e.destinations.reduce((n, d) => n + d.ports, 0) + e.otherSockets, e.totalSockets);
   assert.ok(e.portsInUse <= e.usable && e.portsInUse <= e.totalSockets);
-  assert.deepEqual(Object.keys(s.sysctls), SYSCTL_CATALOG.map((k) => k.name));
-  for (const key of ['TcpExt.ListenOverflows', 'Tcp.CurrEstab', 'Tcp.RetransSegs', 'sockstat.TCP.tw']) assert.equal(typeof s.counters[key], 'number', key);
+  assert.deepEqual(
+    Object.keys(s.sysctls),
+    SYSCTL_CATALOG.map((k) => k.name),
+  );
+  for (const key of ['TcpExt.ListenOverflows', 'Tcp.CurrEstab', 'Tcp.RetransSegs', 'sockstat.TCP.tw'])
+    assert.equal(typeof s.counters[key], 'number', key);
 }
 
 test('a sample counts every state and family, and each breakdown adds up to its state', async () => {
@@ -166,7 +188,10 @@ test("a sampler's findings come from counter deltas between samples and ride on 
     assert.ok(s.findings, 'findings on a later sample');
     assert.ok(s.findings.windowS >= 0.1, `window ${s.findings.windowS} s`);
     // The scenario's listener (backlog 2, never accepting) is full.
-    assert.ok(s.findings.findings.some((f) => f.id === 'accept-queue-overflow'), s.findings.findings.map((f) => f.id).join(', '));
+    assert.ok(
+      s.findings.findings.some((f) => f.id === 'accept-queue-overflow'),
+      s.findings.findings.map((f) => f.id).join(', '),
+    );
   } finally {
     sampler.close();
   }
@@ -174,7 +199,10 @@ test("a sampler's findings come from counter deltas between samples and ride on 
 
 test("doctor's snapshot from two samples carries the counters' deltas over the window", async () => {
   const after = await takeHostSample({ topN: 3 });
-  const counters = { ...after.counters, 'TcpExt.ListenOverflows': (after.counters['TcpExt.ListenOverflows'] ?? 0) - 40 };
+  const counters = {
+    ...after.counters,
+    'TcpExt.ListenOverflows': (after.counters['TcpExt.ListenOverflows'] ?? 0) - 40,
+  };
   const snapshot = doctorSnapshotOf({ at: after.takenAt - 5000, counters }, after, []);
   assert.equal(snapshot.deltas['TcpExt.ListenOverflows'], 40);
   assert.equal(snapshot.durationS, 5);
@@ -183,18 +211,23 @@ test("doctor's snapshot from two samples carries the counters' deltas over the w
   assert.match(overflow.evidence[0]!, /ListenOverflows \+40, .* in 5 s/);
 });
 
-test('netlink and /proc give the same sample of the test\'s sockets: peers, CLOSE_WAIT with owners, listeners; every TIME_WAIT has a side', async () => {
+test("netlink and /proc give the same sample of the test's sockets: peers, CLOSE_WAIT with owners, listeners; every TIME_WAIT has a side", async () => {
   const viaNetlink = await takeHostSample({ topN: 1000, source: 'netlink' });
   const viaProc = await takeHostSample({ topN: 1000, source: 'proc' });
   assert.equal(viaNetlink.source, 'netlink');
   assert.equal(viaProc.source, 'proc');
   // The scenario's TIME_WAIT may have expired by now (60 s): each source must give every TIME_WAIT a side.
-  for (const s of [viaNetlink, viaProc]) assert.equal(s.closing.timeWaitServerTotal + s.closing.timeWaitClientTotal, s.sockets.byState.TIME_WAIT, s.source);
+  for (const s of [viaNetlink, viaProc])
+    assert.equal(s.closing.timeWaitServerTotal + s.closing.timeWaitClientTotal, s.sockets.byState.TIME_WAIT, s.source);
   const peer = (s: HostSample) => s.established.byPeer.top.find((e) => e.key === '127.0.0.1')?.count ?? 0;
   assert.ok(peer(viaNetlink) > 0 && peer(viaProc) > 0, 'the peer 127.0.0.1 formatted alike from both sources');
   const cw = (s: HostSample) => s.closing.closeWait.find((p) => p.port === scenario.ports.closeWait);
   assert.deepEqual(cw(viaNetlink), cw(viaProc));
   const listener = (s: HostSample) => s.listeners.find((l) => l.local.port === scenario.ports.fullQueue);
-  assert.equal(listener(viaNetlink)?.maxQueue, listener(viaProc)?.maxQueue, 'the maximum from netlink, and from ss after /proc');
+  assert.equal(
+    listener(viaNetlink)?.maxQueue,
+    listener(viaProc)?.maxQueue,
+    'the maximum from netlink, and from ss after /proc',
+  );
   assert.equal(listener(viaNetlink)?.process, 'python3');
 });

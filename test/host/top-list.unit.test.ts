@@ -31,12 +31,18 @@ test('an IPv4 peer, an IPv4-mapped one and an IPv6 one key and format alike from
   // 198.18.1.2 as /proc prints it on a little-endian host: 020112C6.
   const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const v4hex = le ? '020112C6' : 'C6120102';
-  const procV4 = procRow(`   0: 0100007F:1F90 ${v4hex}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1`, 'ipv4');
+  const procV4 = procRow(
+    `   0: 0100007F:1F90 ${v4hex}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 1 1 0 20 4 30 10 -1`,
+    'ipv4',
+  );
   const netV4 = netlinkRow('ipv4', [198, 18, 1, 2]);
   assert.equal(peerKey(procV4), peerKey(netV4));
   assert.equal(formatPeerKey(peerKey(netV4)), '198.18.1.2');
   const mappedPrefix = `0000000000000000${le ? 'FFFF0000' : '0000FFFF'}`;
-  const procMapped = procRow(`   0: 00000000000000000000000000000000:1F90 ${mappedPrefix}${v4hex}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1`, 'ipv6');
+  const procMapped = procRow(
+    `   0: 00000000000000000000000000000000:1F90 ${mappedPrefix}${v4hex}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1`,
+    'ipv6',
+  );
   const netMapped = netlinkRow('ipv6', [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 198, 18, 1, 2]);
   assert.equal(peerKey(procMapped), peerKey(netV4));
   assert.equal(peerKey(netMapped), peerKey(netV4));
@@ -44,9 +50,15 @@ test('an IPv4 peer, an IPv4-mapped one and an IPv6 one key and format alike from
   const v6bytes = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
   const words = [0, 4, 8, 12].map((i) => {
     const w = v6bytes.slice(i, i + 4);
-    return (le ? w.reverse() : w).map((b) => b.toString(16).padStart(2, '0')).join('').toUpperCase();
+    return (le ? w.reverse() : w)
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('')
+      .toUpperCase();
   });
-  const procV6 = procRow(`   0: 00000000000000000000000000000000:1F90 ${words.join('')}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1`, 'ipv6');
+  const procV6 = procRow(
+    `   0: 00000000000000000000000000000000:1F90 ${words.join('')}:01BB 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1`,
+    'ipv6',
+  );
   const netV6 = netlinkRow('ipv6', v6bytes);
   assert.equal(peerKey(procV6), peerKey(netV6));
   assert.equal(formatPeerKey(peerKey(netV6)), '2001:db8::7');

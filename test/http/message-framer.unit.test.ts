@@ -8,7 +8,12 @@ import { ResponseParser } from '../../src/http/response-parser.ts';
 import { MAX_HEAD_BYTES } from '../../src/http/head-limit.ts';
 
 /** Boundaries as absolute offsets: "head@end" and "done@end", fed in pieces of the given sizes. */
-function frame(kind: 'request' | 'response', text: string, cut: (i: number) => number, methods: string[] = []): string[] {
+function frame(
+  kind: 'request' | 'response',
+  text: string,
+  cut: (i: number) => number,
+  methods: string[] = [],
+): string[] {
   const bytes = Buffer.from(text, 'latin1');
   const f = new MessageFramer(kind);
   const events: string[] = [];
@@ -58,48 +63,114 @@ const RESPONSES =
 
 test('request and response boundaries are the same in one piece, byte by byte, and in odd pieces', () => {
   const methods = ['POST', 'HEAD', 'GET', 'GET', 'GET'];
-  for (const [kind, text] of [['request', REQUESTS], ['response', RESPONSES]] as const) {
+  for (const [kind, text] of [
+    ['request', REQUESTS],
+    ['response', RESPONSES],
+  ] as const) {
     const whole = frame(kind, text, () => text.length, methods);
     assert.ok(whole.filter((e) => e.startsWith('done@')).length >= 4, `${kind}: ${whole}`);
     assert.ok(!whole.some((e) => e.startsWith('error')), `${kind}: ${whole}`);
     assert.equal(whole.at(-1), `done@${text.length}`, `${kind} ends at the end: ${whole}`);
-    assert.deepEqual(frame(kind, text, () => 1, methods), whole, `${kind}, byte by byte`);
-    for (const size of [2, 3, 5, 7, 13]) assert.deepEqual(frame(kind, text, (i) => (i % 2 ? size : size + 1), methods), whole, `${kind}, pieces of ${size}`);
+    assert.deepEqual(
+      frame(kind, text, () => 1, methods),
+      whole,
+      `${kind}, byte by byte`,
+    );
+    for (const size of [2, 3, 5, 7, 13])
+      assert.deepEqual(
+        frame(kind, text, (i) => (i % 2 ? size : size + 1), methods),
+        whole,
+        `${kind}, pieces of ${size}`,
+      );
   }
 });
 
 test('bytes that are not HTTP/1.x, or a head over the limit, end the framing with the bytes held', () => {
-  assert.deepEqual(frame('request', 'SSH-2.0-OpenSSH\r\n\r\n', () => 100), ['error:not an HTTP/1.x request line']);
-  assert.deepEqual(frame('request', `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES + 1000)}`, () => 4096), ['error:head larger than 80 KiB']);
-  assert.deepEqual(frame('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', () => 100), ['error:request body of unknown length']);
+  assert.deepEqual(
+    frame('request', 'SSH-2.0-OpenSSH\r\n\r\n', () => 100),
+    ['error:not an HTTP/1.x request line'],
+  );
+  assert.deepEqual(
+    frame('request', `GET / HTTP/1.1\r\nX: ${'a'.repeat(MAX_HEAD_BYTES + 1000)}`, () => 4096),
+    ['error:head larger than 80 KiB'],
+  );
+  assert.deepEqual(
+    frame('request', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', () => 100),
+    ['error:request body of unknown length'],
+  );
   const f = new MessageFramer('request');
   const step = f.next(Buffer.from('GET / HTTP/1.1\r\nHo'), 0);
   assert.equal(step.kind, 'more');
   const bad = f.next(Buffer.from('st x\r\n\r\n'), 0);
   assert.equal(bad.kind, 'error');
-  if (bad.kind === 'error') assert.equal(bad.held.toString(), 'GET / HTTP/1.1\r\nHost x\r\n\r\n', 'every byte held comes back, to pass on');
+  if (bad.kind === 'error')
+    assert.equal(bad.held.toString(), 'GET / HTTP/1.1\r\nHost x\r\n\r\n', 'every byte held comes back, to pass on');
 });
 
 test('generated hostile messages frame the same whole and in any pieces, and never throw', () => {
   const token = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}$/);
   const header = fc.oneof(
-    fc.tuple(fc.constantFrom('Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Host'), fc.oneof(
-      fc.constantFrom('chunked', 'gzip, chunked', 'chunked, gzip', ' chunked', '0', '5', '-1', '+5', '99999999999999999999', '1e3', 'close', ''),
-      fc.string({ maxLength: 10 }),
-    )),
+    fc.tuple(
+      fc.constantFrom('Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Host'),
+      fc.oneof(
+        fc.constantFrom(
+          'chunked',
+          'gzip, chunked',
+          'chunked, gzip',
+          ' chunked',
+          '0',
+          '5',
+          '-1',
+          '+5',
+          '99999999999999999999',
+          '1e3',
+          'close',
+          '',
+        ),
+        fc.string({ maxLength: 10 }),
+      ),
+    ),
     fc.tuple(token, fc.string({ maxLength: 20 })),
   );
-  const body = fc.oneof(fc.constant(''), fc.string({ maxLength: 40 }), fc.constantFrom('0\r\n\r\n', '5\r\nhello\r\n0\r\n\r\n', 'zz\r\n', 'fffffffffffffffff\r\n', '3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n'));
-  const message = fc.tuple(fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'X'), fc.array(header, { maxLength: 4 }), body, fc.constantFrom('\r\n', '\n')).map(
-    ([method, headers, b, eol]) => `${method} /p HTTP/1.1${eol}${headers.map(([k, v]) => `${k}: ${v}${eol}`).join('')}${eol}${b}`,
+  const body = fc.oneof(
+    fc.constant(''),
+    fc.string({ maxLength: 40 }),
+    fc.constantFrom(
+      '0\r\n\r\n',
+      '5\r\nhello\r\n0\r\n\r\n',
+      'zz\r\n',
+      'fffffffffffffffff\r\n',
+      '3;x\r\nabc\r\n0\r\nT: 1\r\n\r\n',
+    ),
   );
+  const message = fc
+    .tuple(
+      fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'X'),
+      fc.array(header, { maxLength: 4 }),
+      body,
+      fc.constantFrom('\r\n', '\n'),
+    )
+    .map(
+      ([method, headers, b, eol]) =>
+        `${method} /p HTTP/1.1${eol}${headers.map(([k, v]) => `${k}: ${v}${eol}`).join('')}${eol}${b}`,
+    );
   fc.assert(
-    fc.property(fc.array(fc.oneof(message, fc.string({ maxLength: 30 })), { minLength: 1, maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 8 }), (messages, sizes) => {
-      const text = messages.join('');
-      const whole = frame('request', text, () => text.length + 1);
-      assert.deepEqual(frame('request', text, (i) => sizes[i % sizes.length]!), whole);
-      assert.deepEqual(frame('request', text, () => 1), whole);
-    }),
+    fc.property(
+      fc.array(fc.oneof(message, fc.string({ maxLength: 30 })), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 8 }),
+      (messages, sizes) => {
+        const text = messages.join('');
+        const whole = frame('request', text, () => text.length + 1);
+        assert.deepEqual(
+          frame('request', text, (i) => sizes[i % sizes.length]!),
+          whole,
+        );
+        assert.deepEqual(
+          frame('request', text, () => 1),
+          whole,
+        );
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -112,12 +183,17 @@ test('one head limit: a response head just under it frames in both framers, one 
   ] as const) {
     const text = head(size);
     const framed = frame('response', text, () => 4096);
-    assert.equal(framed.some((e) => e.startsWith('error')), !ok, `framer, ${text.length} bytes: ${framed}`);
+    assert.equal(
+      framed.some((e) => e.startsWith('error')),
+      !ok,
+      `framer, ${text.length} bytes: ${framed}`,
+    );
     let responses = 0;
     const parser = new ResponseParser(() => responses++);
     const bytes = Buffer.from(text, 'latin1');
     let sound = true;
-    for (let at = 0; at < bytes.length && sound; at += 4096) sound = parser.execute(bytes, at, Math.min(bytes.length, at + 4096));
+    for (let at = 0; at < bytes.length && sound; at += 4096)
+      sound = parser.execute(bytes, at, Math.min(bytes.length, at + 4096));
     assert.equal(sound && responses === 1, ok, `parser, ${text.length} bytes: ${parser.error}`);
   }
 });

@@ -17,7 +17,17 @@ function llhttp(bytes: Buffer, head: boolean): { responses: Seen[]; error: boole
   parser.initialize(HTTPParser.RESPONSE, {});
   const responses: Seen[] = [];
   let current: Seen | undefined;
-  parser[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, _h: unknown, _m: unknown, _u: unknown, status: number, _sm: unknown, _up: unknown, keepAlive: boolean) => {
+  parser[HTTPParser.kOnHeadersComplete] = (
+    _maj: number,
+    _min: number,
+    _h: unknown,
+    _m: unknown,
+    _u: unknown,
+    status: number,
+    _sm: unknown,
+    _up: unknown,
+    keepAlive: boolean,
+  ) => {
     current = { status, bodyBytes: 0, keepAlive };
     return head ? 1 : 0; // 1: this response has no body (HEAD)
   };
@@ -77,7 +87,8 @@ function randomResponses(r: () => number, head: boolean): Buffer {
     const framing = r();
     let body = '';
     const keepAliveWanted = !last || r() < 0.7;
-    if (minor === 1 && !keepAliveWanted) headers.push(`${randomCase(r, 'Connection')}: ${r() < 0.5 ? 'close' : 'Close'}`);
+    if (minor === 1 && !keepAliveWanted)
+      headers.push(`${randomCase(r, 'Connection')}: ${r() < 0.5 ? 'close' : 'Close'}`);
     if (minor === 0 && keepAliveWanted) headers.push(`Connection: keep-alive`);
     if (framing < 0.45 || (!last && framing >= 0.9)) {
       headers.push(`${randomCase(r, 'Content-Length')}: ${noBody && status !== 200 ? 0 : bodyLen}`);
@@ -139,19 +150,27 @@ test('handles the framings a load generator meets', () => {
   assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello').responses, [
     { status: 200, keepAlive: false, bodyBytes: 5 },
   ]);
-  assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', true).responses, [{ status: 200, keepAlive: true, bodyBytes: 0 }]);
-  assert.deepEqual(one('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n').responses, [
-    { status: 204, keepAlive: true, bodyBytes: 0 },
-    { status: 304, keepAlive: true, bodyBytes: 0 },
+  assert.deepEqual(one('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n', true).responses, [
+    { status: 200, keepAlive: true, bodyBytes: 0 },
   ]);
+  assert.deepEqual(
+    one('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n').responses,
+    [
+      { status: 204, keepAlive: true, bodyBytes: 0 },
+      { status: 304, keepAlive: true, bodyBytes: 0 },
+    ],
+  );
   assert.deepEqual(one('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n').responses, [
     { status: 200, keepAlive: true, bodyBytes: 0 },
   ]);
-  assert.deepEqual(one('HTTP/1.0 200 OK\r\n\r\nuntil close').responses, [{ status: 200, keepAlive: false, bodyBytes: 11 }]);
+  assert.deepEqual(one('HTTP/1.0 200 OK\r\n\r\nuntil close').responses, [
+    { status: 200, keepAlive: false, bodyBytes: 11 },
+  ]);
 });
 
 test('reports errors for hostile and broken responses, never throws', () => {
-  const bad = (text: string | Buffer) => ours(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, false, (n) => [n]);
+  const bad = (text: string | Buffer) =>
+    ours(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, false, (n) => [n]);
   assert.equal(bad('SSH-2.0-OpenSSH\r\n').error, true);
   assert.equal(bad('HTTP/2.0 200 OK\r\n\r\n').error, true);
   assert.equal(bad('HTTP/1.1 2x0 OK\r\n\r\n').error, true);
@@ -228,7 +247,10 @@ test('a handler that resets the parser (its connection is done) ends the input: 
     seen.push(status);
     p.reset();
   });
-  const two = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  const two = Buffer.from(
+    'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n',
+    'latin1',
+  );
   assert.equal(p.execute(two, 0, two.length), true);
   assert.deepEqual(seen, [200]);
   assert.equal(p.idle, true);
@@ -240,7 +262,10 @@ test('a handler that resets the parser (its connection is done) ends the input: 
 test('Transfer-Encoding together with Content-Length is an error, as llhttp says, whatever the order, coding, status or split', () => {
   for (const te of ['chunked', 'gzip', 'gzip, chunked']) {
     for (const status of [200, 204, 304]) {
-      for (const both of [`Transfer-Encoding: ${te}\r\nContent-Length: 2\r\n`, `Content-Length: 2\r\nTransfer-Encoding: ${te}\r\n`]) {
+      for (const both of [
+        `Transfer-Encoding: ${te}\r\nContent-Length: 2\r\n`,
+        `Content-Length: 2\r\nTransfer-Encoding: ${te}\r\n`,
+      ]) {
         const bytes = Buffer.from(`HTTP/1.1 ${status} X\r\n${both}\r\n2\r\nok\r\n0\r\n\r\n`, 'latin1');
         const reference = llhttp(bytes, false);
         assert.equal(reference.error, true, `llhttp accepted ${JSON.stringify(both)}`);

@@ -17,7 +17,11 @@ const fixture = (name: string) => new URL(`../fixtures/netlink/${name}`, import.
 
 function parseFixture(family: Family, withInfo = true) {
   const buf = readFileSync(fixture(`dump-${family}.bin`));
-  const meta = JSON.parse(readFileSync(fixture(`dump-${family}.json`), 'utf8')) as { port: number; clientPort: number; host: string };
+  const meta = JSON.parse(readFileSync(fixture(`dump-${family}.json`), 'utf8')) as {
+    port: number;
+    clientPort: number;
+    host: string;
+  };
   const row = newRow(family);
   if (withInfo) row.info = newTcpInfoRecord();
   const sockets: Socket[] = [];
@@ -127,7 +131,7 @@ test('buildInetDiagRequest lays out nlmsghdr and inet_diag_req_v2 as the kernel 
   assert.equal(extensionBits({}), 0, 'nothing asked, nothing attached');
 });
 
-test('a tcp_info shorter than this kernel\'s (an older kernel) leaves the missing fields null', () => {
+test("a tcp_info shorter than this kernel's (an older kernel) leaves the missing fields null", () => {
   const { buf } = parseFixture('ipv4');
   // Find the first INET_DIAG_INFO attribute of the second message (a connection).
   const second = buf.readUInt32LE(0);

@@ -22,14 +22,18 @@ test('keeps names with spaces whole and reads unitless and unlimited rows', () =
 });
 
 test('reads an unlimited open-files limit as "unlimited", not a number', () => {
-  const text = 'Limit                     Soft Limit           Hard Limit           Units\n' +
+  const text =
+    'Limit                     Soft Limit           Hard Limit           Units\n' +
     'Max open files            unlimited            unlimited            files\n';
   assert.deepEqual(parseOpenFilesLimit(text), { pid: 'self', soft: 'unlimited', hard: 'unlimited' });
 });
 
 test('says so when the table has no open-files line or a value is not a number', () => {
   assert.throws(() => parseOpenFilesLimit('Limit  Soft Limit  Hard Limit  Units\n'), KernelReadError);
-  assert.throws(() => parseLimits('Max open files            lots                 4096                 files\n'), KernelReadError);
+  assert.throws(
+    () => parseLimits('Max open files            lots                 4096                 files\n'),
+    KernelReadError,
+  );
 });
 
 test('names the missing process when --pid points at none', () => {
@@ -40,7 +44,9 @@ test('names the missing process when --pid points at none', () => {
   assert.deepEqual(readOpenFilesLimit(4242, join(FIXTURES, 'host-6.18')), { pid: 4242, soft: 1024, hard: 524288 });
 });
 
-test('shows this Node process with its soft limit raised to the hard one', { skip: process.platform !== 'linux' && 'needs /proc' }, () => {
+test('shows this Node process with its soft limit raised to the hard one', {
+  skip: process.platform !== 'linux' && 'needs /proc',
+}, () => {
   const self = readOpenFilesLimit('self', '/proc');
   // With an unlimited hard limit Node stops at the highest soft limit the kernel accepts (fs.nr_open).
   if (self.hard !== 'unlimited') assert.equal(self.soft, self.hard);

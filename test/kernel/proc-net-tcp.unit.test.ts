@@ -3,12 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  formatAddress,
-  parseProcNetTcp,
-  readProcNetTcp,
-  toSocket,
-} from '../../src/kernel/proc-net-tcp.ts';
+import { formatAddress, parseProcNetTcp, readProcNetTcp, toSocket } from '../../src/kernel/proc-net-tcp.ts';
 import type { Socket } from '../../src/model/socket.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/proc-net/${name}`, import.meta.url));
@@ -18,7 +13,21 @@ test('parses every TCP state with addresses, queues, timers, uid and inode', () 
   assert.equal(malformed, 0);
   assert.deepEqual(
     sockets.map((s) => s.state),
-    ['LISTEN', 'LISTEN', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'CLOSING', 'NEW_SYN_RECV'],
+    [
+      'LISTEN',
+      'LISTEN',
+      'ESTABLISHED',
+      'SYN_SENT',
+      'SYN_RECV',
+      'FIN_WAIT1',
+      'FIN_WAIT2',
+      'TIME_WAIT',
+      'CLOSE',
+      'CLOSE_WAIT',
+      'LAST_ACK',
+      'CLOSING',
+      'NEW_SYN_RECV',
+    ],
   );
   const listen = sockets[0]!;
   assert.deepEqual(listen.local, { address: '127.0.0.1', port: 8080 });
@@ -44,7 +53,14 @@ test('parses every TCP state with addresses, queues, timers, uid and inode', () 
 
 test('decodes IPv6 words in host byte order and shows IPv4-mapped addresses as IPv4 with family ipv6', () => {
   const { sockets } = parseProcNetTcp(fixture('tcp6-mixed'), 'ipv6');
-  const view = sockets.map((s: Socket) => [s.family, s.state, s.local.address, s.local.port, s.remote.address, s.remote.port]);
+  const view = sockets.map((s: Socket) => [
+    s.family,
+    s.state,
+    s.local.address,
+    s.local.port,
+    s.remote.address,
+    s.remote.port,
+  ]);
   assert.deepEqual(view, [
     ['ipv6', 'LISTEN', '::', 80, '::', 0],
     ['ipv6', 'ESTABLISHED', '::1', 8443, '::1', 40000],
@@ -62,7 +78,13 @@ test('a header-only table has no sockets and nothing malformed', () => {
 test('extra fields from a newer kernel are ignored', () => {
   const { sockets, malformed } = parseProcNetTcp(fixture('tcp-extra-fields'), 'ipv4');
   assert.equal(malformed, 0);
-  assert.deepEqual(sockets.map((s) => [s.state, s.inode]), [['LISTEN', 1], ['ESTABLISHED', 2]]);
+  assert.deepEqual(
+    sockets.map((s) => [s.state, s.inode]),
+    [
+      ['LISTEN', 1],
+      ['ESTABLISHED', 2],
+    ],
+  );
 });
 
 test('a line cut off by a truncated read is counted as malformed, the rest is kept', () => {
@@ -72,7 +94,8 @@ test('a line cut off by a truncated read is counted as malformed, the rest is ke
 });
 
 test('garbage lines are counted, never thrown', () => {
-  const text = 'sl local\n   0: zzzz\nnot a line at all\n   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1\n';
+  const text =
+    'sl local\n   0: zzzz\nnot a line at all\n   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1\n';
   const { sockets, malformed } = parseProcNetTcp(text, 'ipv4');
   assert.equal(sockets.length, 1);
   assert.equal(malformed, 2);

@@ -34,7 +34,8 @@ describe('parseSnmp', () => {
     const text = fixture('proc/net/netstat');
     const { sections, problems } = parseSnmp(text);
     assert.deepEqual(problems, []);
-    for (const [section, names] of headers(text)) assert.equal(Object.keys(sections[section]!).length, names.length, section);
+    for (const [section, names] of headers(text))
+      assert.equal(Object.keys(sections[section]!).length, names.length, section);
     assert.equal(typeof sections.TcpExt?.ListenOverflows, 'number');
     assert.ok(sections.IpExt!.InOctets! > 0);
   });
@@ -48,7 +49,10 @@ describe('parseSnmp', () => {
 
   it('skips a section whose value line is missing and keeps the others', () => {
     const { sections, problems } = parseSnmp(fixture('variants/snmp-header-only'));
-    assert.deepEqual(sections, { Ip: { Forwarding: 1, DefaultTTL: 64, InReceives: 900 }, Udp: { InDatagrams: 5, NoPorts: 0 } });
+    assert.deepEqual(sections, {
+      Ip: { Forwarding: 1, DefaultTTL: 64, InReceives: 900 },
+      Udp: { InDatagrams: 5, NoPorts: 0 },
+    });
     assert.equal(problems.length, 1);
     assert.match(problems[0]!, /^Tcp \(line 3\): header without a value line/);
   });
@@ -92,13 +96,17 @@ describe('readSnmp', () => {
   it('merges /proc/net/snmp and /proc/net/netstat under one proc root', () => {
     const { sections, problems } = readSnmp(`${FIXTURES}proc`);
     assert.deepEqual(problems, []);
-    assert.deepEqual(Object.keys(sections), [...headers(fixture('proc/net/snmp')).keys(), ...headers(fixture('proc/net/netstat')).keys()]);
+    assert.deepEqual(Object.keys(sections), [
+      ...headers(fixture('proc/net/snmp')).keys(),
+      ...headers(fixture('proc/net/netstat')).keys(),
+    ]);
   });
 
   it('reports a missing file as the platform lacking /proc, naming the path', () => {
     assert.throws(
       () => readSnmp('/nonexistent-proc'),
-      (err) => err instanceof UnsupportedPlatformError && err.message.startsWith('/nonexistent-proc/net/snmp does not exist'),
+      (err) =>
+        err instanceof UnsupportedPlatformError && err.message.startsWith('/nonexistent-proc/net/snmp does not exist'),
     );
   });
 

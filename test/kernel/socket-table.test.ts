@@ -9,7 +9,9 @@ import { scenarioPerSuite } from '../helpers/scenarios.ts';
 const ep = (e: { address: string; port: number }) => `${e.address}:${e.port}`;
 // Everything both readers report the same way; the timer's remaining time moves between two reads.
 const key = (s: Socket) =>
-  [s.family, s.state, ep(s.local), ep(s.remote), s.rxQueue, s.txQueue, s.timer, s.retransmits, s.uid, s.inode].join(' ');
+  [s.family, s.state, ep(s.local), ep(s.remote), s.rxQueue, s.txQueue, s.timer, s.retransmits, s.uid, s.inode].join(
+    ' ',
+  );
 
 function read(source: Exclude<SocketSource, 'auto'>, ports: Set<number>): { keys: string[]; total: number } {
   const keys: string[] = [];
@@ -34,9 +36,14 @@ for (const host of ['127.0.0.1', '::1']) {
         const procAfter = read('proc', suite.ports);
         if (JSON.stringify(procBefore.keys) !== JSON.stringify(procAfter.keys)) continue;
         const c = suite.sc.counts;
-        assert.ok(netlink.keys.length >= 4 + c.established * 2 + c.timeWait + c.closeWait * 2, `too few: ${netlink.keys.length}`);
+        assert.ok(
+          netlink.keys.length >= 4 + c.established * 2 + c.timeWait + c.closeWait * 2,
+          `too few: ${netlink.keys.length}`,
+        );
         assert.deepEqual(netlink.keys, procBefore.keys);
-        assert.ok(netlink.keys.some((k) => k.includes(' LISTEN ')) && netlink.keys.some((k) => k.includes(' TIME_WAIT ')));
+        assert.ok(
+          netlink.keys.some((k) => k.includes(' LISTEN ')) && netlink.keys.some((k) => k.includes(' TIME_WAIT ')),
+        );
         return;
       }
       assert.fail('the table never held still for a comparison');
@@ -60,7 +67,8 @@ test('asking for SYN_RECV also asks for request sockets (NEW_SYN_RECV), which th
 test('every state means what ss -a and /proc list: not the bound-but-inactive sockets, whose dump walks the whole bind table', () => {
   const all = statesMask(undefined);
   assert.equal(all & (1 << stateCode('BOUND_INACTIVE')), 0);
-  for (const s of ['ESTABLISHED', 'TIME_WAIT', 'LISTEN', 'CLOSE_WAIT', 'NEW_SYN_RECV'] as const) assert.notEqual(all & (1 << stateCode(s)), 0, s);
+  for (const s of ['ESTABLISHED', 'TIME_WAIT', 'LISTEN', 'CLOSE_WAIT', 'NEW_SYN_RECV'] as const)
+    assert.notEqual(all & (1 << stateCode(s)), 0, s);
   // Asked for by name, they are dumped.
   assert.notEqual(statesMask(['BOUND_INACTIVE']) & (1 << stateCode('BOUND_INACTIVE')), 0);
 });

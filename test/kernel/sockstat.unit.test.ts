@@ -66,7 +66,9 @@ describe('readSockstat', () => {
   it('reports a missing sockstat as the platform lacking /proc, naming the path', () => {
     assert.throws(
       () => readSockstat('/nonexistent-proc'),
-      (err) => err instanceof UnsupportedPlatformError && err.message.startsWith('/nonexistent-proc/net/sockstat does not exist'),
+      (err) =>
+        err instanceof UnsupportedPlatformError &&
+        err.message.startsWith('/nonexistent-proc/net/sockstat does not exist'),
     );
   });
 });

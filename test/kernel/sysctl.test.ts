@@ -79,7 +79,11 @@ test('maps dotted names under /proc/sys and refuses names that could leave it', 
 test('reports a knob this namespace does not list as absent rather than inventing a value', () => {
   const root = join(FIXTURES, 'netns-6.1');
   assert.deepEqual(readSysctl('net.ipv4.tcp_max_orphans', root), { name: 'net.ipv4.tcp_max_orphans', present: false });
-  assert.deepEqual(readSysctl('net.core.somaxconn', root), { name: 'net.core.somaxconn', present: true, raw: '4096\n' });
+  assert.deepEqual(readSysctl('net.core.somaxconn', root), {
+    name: 'net.core.somaxconn',
+    present: true,
+    raw: '4096\n',
+  });
 });
 
 test('says the platform lacks /proc when there is no /proc/sys at all', () => {

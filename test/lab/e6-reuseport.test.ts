@@ -24,8 +24,14 @@ test('E6 --quick: SO_REUSEPORT opens one listening socket per worker and the ker
   for (const r of [cluster!, reuse!]) {
     const short = split(r.shortPerWorker);
     assert.equal(short.length, workers, `${r.mode}: every worker served short connections (${r.shortPerWorker})`);
-    assert.equal(short.reduce((a, b) => a + b, 0), 300);
-    assert.equal(split(r.heldPerWorker).reduce((a, b) => a + b, 0), 32);
+    assert.equal(
+      short.reduce((a, b) => a + b, 0),
+      300,
+    );
+    assert.equal(
+      split(r.heldPerWorker).reduce((a, b) => a + b, 0),
+      32,
+    );
     assert.equal(r.errors, 0);
   }
   for (const r of [single!, cluster!, reuse!, again!]) assert.ok((r.newConnPerSec as number) > 0);

@@ -18,7 +18,10 @@ test('E7 --quick: a too-small pool queues requests while the event loop idles; s
     assert.equal(r.requests, small!.requests, 'the same arrivals for every size');
   }
   assert.ok(n(small!.queueWaitMsP50) > 50, `the small pool makes requests wait (p50 ${small!.queueWaitMsP50} ms)`);
-  assert.ok(n(little!.queueWaitMsP99) < n(small!.queueWaitMsP99), `Little’s law shrinks the wait (${small!.queueWaitMsP99} → ${little!.queueWaitMsP99} ms)`);
+  assert.ok(
+    n(little!.queueWaitMsP99) < n(small!.queueWaitMsP99),
+    `Little’s law shrinks the wait (${small!.queueWaitMsP99} → ${little!.queueWaitMsP99} ms)`,
+  );
   assert.ok(n(double!.queueWaitMsP50) < n(small!.queueWaitMsP50) / 10);
   assert.ok(n(small!.peakQueued) > n(double!.peakQueued));
   assert.ok(n(small!.loopDelayMsP99) < n(small!.queueWaitMsP50), 'the wait is not the event loop’s');

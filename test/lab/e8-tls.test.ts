@@ -18,7 +18,10 @@ test('E8 --quick: resumed sessions are accepted, every new connection pays a han
   assert.equal(full!.resumed, 0, 'no session offered, none resumed');
   assert.equal(full!.handshakes, full!.requests, 'a handshake per request');
   // OpenSSL's own verdict (isSessionReused) on every connection that offered a ticket.
-  assert.ok(n(resumed!.resumed) > 0 && n(resumed!.resumed) >= n(resumed!.handshakes) * 0.9, `resumed ${resumed!.resumed} of ${resumed!.handshakes}`);
+  assert.ok(
+    n(resumed!.resumed) > 0 && n(resumed!.resumed) >= n(resumed!.handshakes) * 0.9,
+    `resumed ${resumed!.resumed} of ${resumed!.handshakes}`,
+  );
   assert.ok(n(keepalive!.handshakes) <= 8, 'one handshake per keep-alive client');
   // Whether resumption is faster is not asserted: with TLS 1.3 and an EC P-256 certificate it saves a
   // fraction of a millisecond (the server's signature), and on 2 busy cores p10 and p50 of full and

@@ -15,7 +15,10 @@ test('E9 --quick: latency injected by tcplens proxy into ~5% of calls reaches th
   for (const r of [on!, off!]) {
     assert.equal(r.errors, 0);
     // The proxy's own count of the calls it delayed: about 5%, never all, never none.
-    assert.ok(n(r.delayedByProxy) > 0 && n(r.delayedByProxy) < n(r.callsThroughProxy) / 4, `${r.caller}: ${r.delayedByProxy} of ${r.callsThroughProxy} delayed`);
+    assert.ok(
+      n(r.delayedByProxy) > 0 && n(r.delayedByProxy) < n(r.callsThroughProxy) / 4,
+      `${r.caller}: ${r.delayedByProxy} of ${r.callsThroughProxy} delayed`,
+    );
   }
   assert.equal(off!.callsThroughProxy, off!.requests, 'without a breaker every call goes through');
   assert.equal(off!.fallbacks, 0);

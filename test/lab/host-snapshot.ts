@@ -16,7 +16,11 @@ export interface HostSnapshot {
 }
 
 export function snapshotHost(): HostSnapshot {
-  const text = execFileSync('sysctl', ['-a', '--pattern', '^net\\.'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 24 });
+  const text = execFileSync('sysctl', ['-a', '--pattern', '^net\\.'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    maxBuffer: 1 << 24,
+  });
   const sysctls = new Map<string, string>();
   for (const line of text.split('\n')) {
     const at = line.indexOf(' = ');
@@ -39,7 +43,8 @@ export function sysctlChanges(before: HostSnapshot, after: HostSnapshot): string
     if (m) ifaces.add(m[1]!);
   }
   const changes: string[] = [];
-  for (const [k, v] of before.sysctls) if (after.sysctls.get(k) !== v) changes.push(`${k}: ${v} -> ${after.sysctls.get(k) ?? '(gone)'}`);
+  for (const [k, v] of before.sysctls)
+    if (after.sysctls.get(k) !== v) changes.push(`${k}: ${v} -> ${after.sysctls.get(k) ?? '(gone)'}`);
   for (const [k, v] of after.sysctls) {
     if (before.sysctls.has(k)) continue;
     const m = PER_IF.exec(k);

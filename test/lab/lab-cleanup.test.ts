@@ -35,7 +35,10 @@ function alive(pid: number): boolean {
 async function killHalfway(signal: NodeJS.Signals): Promise<void> {
   const before = snapshotHost();
   // E4 spends most of its time waiting on idle connections in two namespace pairs: a good "halfway".
-  const child = spawn(process.execPath, [MAIN, 'lab', 'run', 'E4', '--quick'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [MAIN, 'lab', 'run', 'E4', '--quick'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   const exited = once(child, 'exit');
   let stderr = '';
   let stdout = '';
@@ -68,7 +71,9 @@ async function killHalfway(signal: NodeJS.Signals): Promise<void> {
   }
 }
 
-test('a run killed with SIGTERM halfway removes its namespaces and processes and touches no sysctl', { skip: !root && 'needs root' }, async () => {
+test('a run killed with SIGTERM halfway removes its namespaces and processes and touches no sysctl', {
+  skip: !root && 'needs root',
+}, async () => {
   await killHalfway('SIGTERM');
 });
 
@@ -76,6 +81,8 @@ test('Ctrl-C (SIGINT) halfway cleans up the same way', { skip: !root && 'needs r
   await killHalfway('SIGINT');
 });
 
-test('a closed terminal (SIGHUP) halfway cleans up the same way and exits 129', { skip: !root && 'needs root' }, async () => {
+test('a closed terminal (SIGHUP) halfway cleans up the same way and exits 129', {
+  skip: !root && 'needs root',
+}, async () => {
   await killHalfway('SIGHUP');
 });

@@ -19,9 +19,15 @@ test('lab list names the nine experiments and, for each, what needs root', async
   assert.doesNotMatch(r.stdout, /anyone/);
   const j = await runCli(['lab', 'list', '--json']);
   const list = JSON.parse(j.stdout).experiments as { id: string; rootFor: string | null }[];
-  assert.deepEqual(list.map((e) => e.id), ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9']);
+  assert.deepEqual(
+    list.map((e) => e.id),
+    ['E1', 'E2', 'E3', 'E4', 'E5', 'E6', 'E7', 'E8', 'E9'],
+  );
   // What an unprivileged run skips (the test below) is what the list names.
-  assert.deepEqual(list.filter((e) => e.rootFor).map((e) => e.id), ['E1', 'E2', 'E3', 'E4']);
+  assert.deepEqual(
+    list.filter((e) => e.rootFor).map((e) => e.id),
+    ['E1', 'E2', 'E3', 'E4'],
+  );
 });
 
 test('a --report path that cannot be written is a usage error in one line, before anything runs', async () => {
@@ -47,8 +53,13 @@ test('an unknown experiment is a usage error in one line, before anything starts
   assert.equal(r.stdout, '');
 });
 
-test('without root the lab runs on loopback what it can and lists what it skipped and why', { skip: !root && 'needs root to become nobody' }, async () => {
-  const r = await runCli(['lab', 'run', 'E1', 'E2', 'E3', 'E4', '--quick', '--json'], { prefix: AS_NOBODY, timeoutMs: 120_000 });
+test('without root the lab runs on loopback what it can and lists what it skipped and why', {
+  skip: !root && 'needs root to become nobody',
+}, async () => {
+  const r = await runCli(['lab', 'run', 'E1', 'E2', 'E3', 'E4', '--quick', '--json'], {
+    prefix: AS_NOBODY,
+    timeoutMs: 120_000,
+  });
   assert.equal(r.code, 0, r.stderr);
   const doc = JSON.parse(r.stdout);
   assert.equal(doc.root, false);
@@ -62,12 +73,18 @@ test('without root the lab runs on loopback what it can and lists what it skippe
   }
   // E1 on loopback still compares the two modes; its 1,000-port part is what was skipped.
   const e1 = byId('E1');
-  assert.deepEqual(e1.rows.map((x: { mode: string }) => x.mode), ['keepalive', 'close']);
+  assert.deepEqual(
+    e1.rows.map((x: { mode: string }) => x.mode),
+    ['keepalive', 'close'],
+  );
   assert.ok(e1.rows[1].timeWaitPeak > e1.rows[0].timeWaitPeak);
   assert.match(e1.skipped[0], /ip_local_port_range/);
   assert.equal(byId('E4').rows[0].detected, 'ECONNRESET');
   // The table says it too (the JSON document carries all the table renders).
   const text = renderLab(doc as LabReport, false);
   assert.match(text, /not root/);
-  assert.match(text, /skipped: the silently vanishing peer: taking its link down needs network namespaces of its own \(root\)/);
+  assert.match(
+    text,
+    /skipped: the silently vanishing peer: taking its link down needs network namespaces of its own \(root\)/,
+  );
 });

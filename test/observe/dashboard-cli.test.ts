@@ -33,7 +33,9 @@ test('serves on the address asked, opens $BROWSER on its URL, and stops cleanly 
     assert.equal(info.host, '127.0.0.1');
     assert.equal(info.url, `http://127.0.0.1:${info.port}/`);
     assert.deepEqual(info.allowedHosts.sort(), [`127.0.0.1:${info.port}`, `localhost:${info.port}`]);
-    const opened = await waitFor('the browser to be opened', () => (existsSync(join(dir, 'opened')) ? readFileSync(join(dir, 'opened'), 'utf8').trim() : undefined));
+    const opened = await waitFor('the browser to be opened', () =>
+      existsSync(join(dir, 'opened')) ? readFileSync(join(dir, 'opened'), 'utf8').trim() : undefined,
+    );
     assert.equal(opened, info.url);
     const page = await fetch(info.url);
     assert.equal(page.status, 200);

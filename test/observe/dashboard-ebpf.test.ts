@@ -13,7 +13,11 @@ import { has, tcpdump } from '../trace/live.ts';
 import { ensureWebBuilt, launchBrowser, waitFor, type Browser } from './dashboard-helpers.ts';
 
 const isRoot = process.getuid?.() === 0;
-const skipTrace = !isRoot ? 'needs root' : (['bpftrace', 'tcpdump', 'python3'] as const).find((c) => !has(c)) ? 'needs bpftrace, tcpdump and python3' : false;
+const skipTrace = !isRoot
+  ? 'needs root'
+  : (['bpftrace', 'tcpdump', 'python3'] as const).find((c) => !has(c))
+    ? 'needs bpftrace, tcpdump and python3'
+    : false;
 const CONNECTS = 30;
 
 async function connectToClosed(ns: Netns, port: number, n: number): Promise<void> {
@@ -24,7 +28,10 @@ for i in range(${n}):
     except ConnectionRefusedError: pass
     time.sleep(0.1)`;
   // Not spawnSync: the dashboard samples in this process meanwhile.
-  const child = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', script], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 30_000 });
+  const child = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', script], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 30_000,
+  });
   const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 0);
 }
@@ -55,7 +62,9 @@ describe('dashboard: drops and resets by reason', () => {
     return page;
   }
 
-  test('a live trace: the totals equal tcpdump\'s RSTs, and the chart draws the reason over time', { skip: skipTrace }, async () => {
+  test("a live trace: the totals equal tcpdump's RSTs, and the chart draws the reason over time", {
+    skip: skipTrace,
+  }, async () => {
     const ns = createNetns('tcplens-test-dashebpf');
     const port = 20_000 + Math.floor(Math.random() * 10_000);
     let tally: ReasonTally | undefined;
@@ -63,23 +72,41 @@ describe('dashboard: drops and resets by reason', () => {
     let dump: Awaited<ReturnType<typeof tcpdump>> | undefined;
     try {
       tally = await startReasonTally({ ports: [port] });
-      dashboard = await startDashboard({ port: 0, intervalMs: 500, findingsIntervalMs: 60_000, ebpf: { reasons: tally } });
+      dashboard = await startDashboard({
+        port: 0,
+        intervalMs: 500,
+        findingsIntervalMs: 60_000,
+        ebpf: { reasons: tally },
+      });
       const page = await open(dashboard);
-      await waitFor('the first frame', async () => ((await page.getAttribute('#chart-reasons', 'data-points')) ? true : undefined), 15_000);
+      await waitFor(
+        'the first frame',
+        async () => ((await page.getAttribute('#chart-reasons', 'data-points')) ? true : undefined),
+        15_000,
+      );
       assert.equal(await page.isHidden('#reasons-why'), true, 'tracing: no excuse shown');
       dump = await tcpdump(`tcp[tcpflags] & tcp-rst != 0 and src port ${port}`, ns.exec);
       await connectToClosed(ns, port, CONNECTS);
       const rsts = await dump.stop();
       assert.equal(rsts, CONNECTS, 'tcpdump: one RST per refused connect');
-      const shown = await waitFor('the totals to reach tcpdump\'s count', async () => {
-        const t = await totalOf(page, 'reset sent NO_SOCKET');
-        return t === String(rsts) ? t : undefined;
-      }, 15_000).catch(async () => totalOf(page, 'reset sent NO_SOCKET'));
-      assert.equal(shown, String(rsts), await page.textContent('#reasons-totals') ?? '');
+      const shown = await waitFor(
+        "the totals to reach tcpdump's count",
+        async () => {
+          const t = await totalOf(page, 'reset sent NO_SOCKET');
+          return t === String(rsts) ? t : undefined;
+        },
+        15_000,
+      ).catch(async () => totalOf(page, 'reset sent NO_SOCKET'));
+      assert.equal(shown, String(rsts), (await page.textContent('#reasons-totals')) ?? '');
       assert.equal(await totalOf(page, 'reset received'), String(rsts), 'each RST reached its client');
-      const legend = await page.$$eval('#chart-reasons .u-legend .u-series th', (ths) => ths.map((t) => t.textContent?.trim()));
+      const legend = await page.$$eval('#chart-reasons .u-legend .u-series th', (ths) =>
+        ths.map((t) => t.textContent?.trim()),
+      );
       assert.ok(legend.includes('reset sent NO_SOCKET'), `legend: ${JSON.stringify(legend)}`);
-      assert.ok(Number(await page.getAttribute('#chart-reasons', 'data-points')) >= 6, 'points over time: the resets took 3 s, sampled every 0.5 s');
+      assert.ok(
+        Number(await page.getAttribute('#chart-reasons', 'data-points')) >= 6,
+        'points over time: the resets took 3 s, sampled every 0.5 s',
+      );
       await page.screenshot({ path: '/tmp/tcplens-dashboard-reasons.png', fullPage: true });
       assert.deepEqual(errors, []);
       await page.close();
@@ -100,7 +127,11 @@ describe('dashboard: drops and resets by reason', () => {
       const dashboard = await startDashboard({ port: 0, intervalMs: 500, findingsIntervalMs: 60_000, ebpf });
       try {
         const page = await open(dashboard);
-        const text = await waitFor('the note', async () => ((await page.isVisible('#reasons-why')) ? page.textContent('#reasons-why') : undefined), 15_000);
+        const text = await waitFor(
+          'the note',
+          async () => ((await page.isVisible('#reasons-why')) ? page.textContent('#reasons-why') : undefined),
+          15_000,
+        );
         if (typeof expected === 'string') assert.equal(text, expected);
         else assert.match(text ?? '', expected);
         assert.equal(await page.isHidden('#chart-reasons'), true);

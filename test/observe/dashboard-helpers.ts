@@ -29,12 +29,21 @@ function newest(dir: string): number {
 /** Build web/ into dist/web with Vite when the build is missing or older than its sources. */
 export function ensureWebBuilt(): void {
   const index = join(ROOT, 'dist/web/index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= Math.max(newest(join(ROOT, 'web')), statSync(join(ROOT, 'src/observe/dashboard-protocol.ts')).mtimeMs)) return;
+  if (
+    existsSync(index) &&
+    statSync(index).mtimeMs >=
+      Math.max(newest(join(ROOT, 'web')), statSync(join(ROOT, 'src/observe/dashboard-protocol.ts')).mtimeMs)
+  )
+    return;
   // Vite runs under the Node that runs the tests (>= 22; the system's may be older).
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'web/vite.config.ts')], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--config', join(ROOT, 'web/vite.config.ts')],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 export interface Browser {
@@ -47,7 +56,16 @@ export async function launchBrowser(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1400, height: 900 },
   });
   return {
@@ -101,7 +119,11 @@ time.sleep(60)`;
   };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 8000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 8000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -120,7 +142,13 @@ export interface Answer {
 export function postBench(port: number, body: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path: '/api/bench', method: 'POST', headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', ...headers } },
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/bench',
+        method: 'POST',
+        headers: { host: `127.0.0.1:${port}`, 'content-type': 'application/json', ...headers },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -136,7 +164,9 @@ export function postBench(port: number, body: string | Buffer, headers: Record<s
 export async function realRun(): Promise<BenchResult> {
   const target = await httpServer((_req, res) => res.end('ok'));
   try {
-    const r = await runCli(['bench', target.url, '-c', '2', '-n', '300', '--json', '--no-kernel'], { timeoutMs: 30_000 });
+    const r = await runCli(['bench', target.url, '-c', '2', '-n', '300', '--json', '--no-kernel'], {
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as BenchResult;
   } finally {
@@ -148,7 +178,14 @@ export async function realRun(): Promise<BenchResult> {
 export function largestRealFile(run: BenchResult): Buffer {
   const points = Array.from({ length: 86_400 }, (_, i) => ({ ...run.timeline[i % run.timeline.length]!, t: i + 1 }));
   const { timelineHistograms: _, ...rest } = run;
-  return Buffer.from(JSON.stringify({ runs: [{ ...rest, timeline: points }, { ...rest, mode: 'close', timeline: points }] }));
+  return Buffer.from(
+    JSON.stringify({
+      runs: [
+        { ...rest, timeline: points },
+        { ...rest, mode: 'close', timeline: points },
+      ],
+    }),
+  );
 }
 
 /** Run `f` and measure the longest this process's event loop stalled meanwhile. */

@@ -80,7 +80,10 @@ function scan(text: string, limits: UploadLimits, cuts: number[]): string {
 }
 
 // Keys that are set aside sit among others; strings carry quotes, backslashes and non-ASCII.
-const key = fc.oneof(fc.constantFrom('timelineHistograms', 'skip', 't', 'runs'), fc.string({ unit: 'grapheme', maxLength: 8 }));
+const key = fc.oneof(
+  fc.constantFrom('timelineHistograms', 'skip', 't', 'runs'),
+  fc.string({ unit: 'grapheme', maxLength: 8 }),
+);
 const { value: jsonValue } = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -111,7 +114,15 @@ describe('the upload scanner, against JSON.parse', () => {
       fc.property(jsonValue, cuts, (value, at) => {
         const text = JSON.stringify(value);
         const s = shapeOf(value);
-        const exact = { ...loose, maxDepth: s.depth, maxArrayEntries: s.widestArray, maxObjectMembers: s.widestObject, maxContainers: s.containers, maxValues: s.values, maxNames: s.names };
+        const exact = {
+          ...loose,
+          maxDepth: s.depth,
+          maxArrayEntries: s.widestArray,
+          maxObjectMembers: s.widestObject,
+          maxContainers: s.containers,
+          maxValues: s.values,
+          maxNames: s.names,
+        };
         scan(text, exact, at);
         const tighter: [keyof UploadLimits, number][] = [
           ['maxDepth', s.depth],
@@ -123,7 +134,11 @@ describe('the upload scanner, against JSON.parse', () => {
         ];
         for (const [name, n] of tighter) {
           if (n === 0) continue;
-          assert.throws(() => scan(text, { ...exact, [name]: n - 1 }, at), TooLargeError, `${name} ${n - 1} for ${text}`);
+          assert.throws(
+            () => scan(text, { ...exact, [name]: n - 1 }, at),
+            TooLargeError,
+            `${name} ${n - 1} for ${text}`,
+          );
         }
       }),
       { numRuns: 500 },
@@ -131,8 +146,35 @@ describe('the upload scanner, against JSON.parse', () => {
   });
 
   test('any bytes at all: only TooLargeError, and whatever JSON.parse then accepts is within the limits', () => {
-    const small: UploadLimits = { ...loose, maxKeptBytes: 200, maxDepth: 3, maxArrayEntries: 4, maxObjectMembers: 4, maxContainers: 6, maxValues: 12, maxNames: 5 };
-    const pieces = fc.oneof(fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', ' ', '1', 'null', '"timelineHistograms"', '"skip":', '\\"'), fc.string({ maxLength: 4 }));
+    const small: UploadLimits = {
+      ...loose,
+      maxKeptBytes: 200,
+      maxDepth: 3,
+      maxArrayEntries: 4,
+      maxObjectMembers: 4,
+      maxContainers: 6,
+      maxValues: 12,
+      maxNames: 5,
+    };
+    const pieces = fc.oneof(
+      fc.constantFrom(
+        '{',
+        '}',
+        '[',
+        ']',
+        ',',
+        ':',
+        '"',
+        '\\',
+        ' ',
+        '1',
+        'null',
+        '"timelineHistograms"',
+        '"skip":',
+        '\\"',
+      ),
+      fc.string({ maxLength: 4 }),
+    );
     fc.assert(
       fc.property(fc.array(pieces, { maxLength: 60 }), cuts, (parts, at) => {
         let kept: string;
@@ -150,8 +192,16 @@ describe('the upload scanner, against JSON.parse', () => {
           return; // refused later as "not JSON"
         }
         const s = shapeOf(parsed);
-        assert.ok(s.depth <= small.maxDepth && s.widestArray <= small.maxArrayEntries && s.widestObject <= small.maxObjectMembers, kept);
-        assert.ok(s.containers <= small.maxContainers && s.values <= small.maxValues && s.names <= small.maxNames, kept);
+        assert.ok(
+          s.depth <= small.maxDepth &&
+            s.widestArray <= small.maxArrayEntries &&
+            s.widestObject <= small.maxObjectMembers,
+          kept,
+        );
+        assert.ok(
+          s.containers <= small.maxContainers && s.values <= small.maxValues && s.names <= small.maxNames,
+          kept,
+        );
       }),
       { numRuns: 2000 },
     );
@@ -179,7 +229,10 @@ describe('the upload scanner, against JSON.parse', () => {
       twoBest = Math.min(twoBest, timed(two));
       oneBest = Math.min(oneBest, timed(one));
     }
-    assert.ok(twoBest < 3 * oneBest + 20, `fastest of five: ${oneBest.toFixed(1)} ms, then ${twoBest.toFixed(1)} ms for twice as many`);
+    assert.ok(
+      twoBest < 3 * oneBest + 20,
+      `fastest of five: ${oneBest.toFixed(1)} ms, then ${twoBest.toFixed(1)} ms for twice as many`,
+    );
   });
 });
 
@@ -194,14 +247,36 @@ describe('the dashboard under generated requests', () => {
 
   test('any request line and headers: a 2xx, 3xx or 4xx, never a 5xx, and the server stays up', async () => {
     const host = `127.0.0.1:${dashboard.port}`;
-    const method = fc.oneof(fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'PATCH'), fc.stringMatching(/^[A-Z]{1,8}$/));
+    const method = fc.oneof(
+      fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT', 'PATCH'),
+      fc.stringMatching(/^[A-Z]{1,8}$/),
+    );
     const target = fc.oneof(
-      fc.constantFrom('/', '//', '//[', '/api/events', '/api/frame', '/api/findings', '/api/bench', '/../package.json', '/%2e%2e/', '*', 'http://x/api/frame', '/index.html?x=1'),
+      fc.constantFrom(
+        '/',
+        '//',
+        '//[',
+        '/api/events',
+        '/api/frame',
+        '/api/findings',
+        '/api/bench',
+        '/../package.json',
+        '/%2e%2e/',
+        '*',
+        'http://x/api/frame',
+        '/index.html?x=1',
+      ),
       fc.string({ unit: 'binary-ascii', maxLength: 20 }).map((s) => '/' + s.replace(/[\s]/g, '')),
       fc.webPath(),
     );
     // Mostly this server's own Host and no Origin, so that requests reach the routes behind the guard.
-    const origin = fc.option(fc.oneof(fc.constantFrom(`http://${host}`, 'null', 'http://attacker.example', 'file://', `https://${host}`, 'x'), fc.webUrl()), { freq: 3 });
+    const origin = fc.option(
+      fc.oneof(
+        fc.constantFrom(`http://${host}`, 'null', 'http://attacker.example', 'file://', `https://${host}`, 'x'),
+        fc.webUrl(),
+      ),
+      { freq: 3 },
+    );
     const hostHeader = fc.oneof(
       { arbitrary: fc.constant(host), weight: 6 },
       { arbitrary: fc.constantFrom(`localhost:${dashboard.port}`, 'attacker.example', '', '[::1]'), weight: 1 },
@@ -225,12 +300,26 @@ describe('the dashboard under generated requests', () => {
         ],
       },
     );
-    assert.equal((await rawExchange(dashboard.port, `GET /api/frame HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).status, 200);
+    assert.equal(
+      (await rawExchange(dashboard.port, `GET /api/frame HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`))
+        .status,
+      200,
+    );
   });
 
   test('a real bench file with any field replaced by any JSON value: 200 or a 400 that names a field', async () => {
     const fields = Object.keys(run).filter((k) => k !== 'tool');
-    const nested = ['requests.total', 'latencyMs.p99', 'timeline.0', 'timeline.0.t', 'timeline.0.p50Ms', 'verdict.0', 'verdict.0.text', 'errors.x', 'kernel'];
+    const nested = [
+      'requests.total',
+      'latencyMs.p99',
+      'timeline.0',
+      'timeline.0.t',
+      'timeline.0.p50Ms',
+      'verdict.0',
+      'verdict.0.text',
+      'errors.x',
+      'kernel',
+    ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...fields, ...nested), jsonValue, async (path, value) => {
         const copy = structuredClone(run) as unknown as Record<string, unknown>;
@@ -242,8 +331,15 @@ describe('the dashboard under generated requests', () => {
         }
         at[steps.at(-1)!] = value;
         const r = await postBench(dashboard.port, JSON.stringify(copy));
-        assert.ok(r.status === 200 || r.status === 400, `${path} = ${JSON.stringify(value)}: ${r.status} ${r.body.slice(0, 200)}`);
-        if (r.status === 400) assert.match((JSON.parse(r.body) as { error: string }).error, /malformed: .+: \S|not a tcplens bench result|cannot be decoded/);
+        assert.ok(
+          r.status === 200 || r.status === 400,
+          `${path} = ${JSON.stringify(value)}: ${r.status} ${r.body.slice(0, 200)}`,
+        );
+        if (r.status === 400)
+          assert.match(
+            (JSON.parse(r.body) as { error: string }).error,
+            /malformed: .+: \S|not a tcplens bench result|cannot be decoded/,
+          );
       }),
       { numRuns: 200 },
     );
@@ -251,7 +347,8 @@ describe('the dashboard under generated requests', () => {
 
   test('a cross-origin page can neither read the live stream nor post a file; the page itself can', async () => {
     const host = `127.0.0.1:${dashboard.port}`;
-    const events = (origin: string) => rawExchange(dashboard.port, `GET /api/events HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${origin}\r\n\r\n`, 500);
+    const events = (origin: string) =>
+      rawExchange(dashboard.port, `GET /api/events HTTP/1.1\r\nHost: ${host}\r\nOrigin: ${origin}\r\n\r\n`, 500);
     const foreign = await events('http://attacker.example');
     assert.equal(foreign.status, 403);
     assert.doesNotMatch(foreign.raw, /event: hello/);
@@ -259,7 +356,10 @@ describe('the dashboard under generated requests', () => {
     const own = await events(`http://${host}`);
     assert.equal(own.status, 200);
     assert.match(own.raw, /event: hello/);
-    assert.equal((await postBench(dashboard.port, JSON.stringify(run), { origin: 'http://attacker.example' })).status, 403);
+    assert.equal(
+      (await postBench(dashboard.port, JSON.stringify(run), { origin: 'http://attacker.example' })).status,
+      403,
+    );
     assert.equal((await postBench(dashboard.port, JSON.stringify(run), { origin: `http://${host}` })).status, 200);
   });
 });

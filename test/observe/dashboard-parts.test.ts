@@ -14,7 +14,19 @@ import { ensureWebBuilt } from './dashboard-helpers.ts';
 test('a loopback dashboard answers its own address and localhost on its port, nothing else', () => {
   const g = hostGuard('127.0.0.1', 9470);
   for (const ok of ['127.0.0.1:9470', 'localhost:9470', 'LOCALHOST:9470']) assert.ok(g.allows(ok), ok);
-  for (const bad of [undefined, '', 'attacker.example:9470', 'attacker.example', '127.0.0.1:9471', '127.0.0.1', 'localhost', '127.0.0.2:9470', '[::1]:9470', 'localhost:9470.evil', 'a b']) {
+  for (const bad of [
+    undefined,
+    '',
+    'attacker.example:9470',
+    'attacker.example',
+    '127.0.0.1:9471',
+    '127.0.0.1',
+    'localhost',
+    '127.0.0.2:9470',
+    '[::1]:9470',
+    'localhost:9470.evil',
+    'a b',
+  ]) {
     assert.equal(g.allows(bad), false, String(bad));
   }
   const v6 = hostGuard('::1', 9470);
@@ -32,9 +44,11 @@ test('port 80 may be left out, as browsers do; names the user allowed are answer
   assert.deepEqual(parseHostHeader('[::1]:80'), { name: '[::1]', port: 80 });
 });
 
-test('a wildcard dashboard answers the addresses of this host\'s interfaces, not other names', () => {
+test("a wildcard dashboard answers the addresses of this host's interfaces, not other names", () => {
   const g = hostGuard('0.0.0.0', 9470);
-  const v4 = Object.values(networkInterfaces()).flat().filter((i) => i?.family === 'IPv4');
+  const v4 = Object.values(networkInterfaces())
+    .flat()
+    .filter((i) => i?.family === 'IPv4');
   assert.ok(v4.length > 0);
   for (const i of v4) assert.ok(g.allows(`${i!.address}:9470`), i!.address);
   assert.equal(g.allows('attacker.example:9470'), false);
@@ -42,7 +56,8 @@ test('a wildcard dashboard answers the addresses of this host\'s interfaces, not
 });
 
 test('counter rates are per second, skip sockstat levels, and count a counter that went down as 0', () => {
-  const sample = (takenAt: number, counters: Record<string, number>) => ({ takenAt, counters }) as unknown as HostSample;
+  const sample = (takenAt: number, counters: Record<string, number>) =>
+    ({ takenAt, counters }) as unknown as HostSample;
   const rates = counterRates(
     sample(10_000, { 'TcpExt.ListenOverflows': 10, 'Tcp.OutRsts': 100, 'sockstat.TCP.tw': 5 }),
     sample(12_000, { 'TcpExt.ListenOverflows': 16, 'Tcp.OutRsts': 90, 'sockstat.TCP.tw': 50, 'Tcp.New': 3 }),
@@ -56,7 +71,8 @@ test('--listen takes address:port, [v6]:port or a port alone', () => {
   assert.deepEqual(parseListen('8000'), { host: '127.0.0.1', port: 8000 });
   assert.deepEqual(parseListen(':8000'), { host: '127.0.0.1', port: 8000 });
   assert.deepEqual(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
-  for (const bad of ['', 'x', '1.2.3.4', '[::1]', 'host:80', '1.2.3.4:70000']) assert.throws(() => parseListen(bad), /--listen/, bad);
+  for (const bad of ['', 'x', '1.2.3.4', '[::1]', 'host:80', '1.2.3.4:70000'])
+    assert.throws(() => parseListen(bad), /--listen/, bad);
 });
 
 test('serves only the files of the build, and says how to build it when it is missing', () => {
@@ -68,5 +84,7 @@ test('serves only the files of the build, and says how to build it when it is mi
   const scripts = [...assets.keys()].filter((p) => p.endsWith('.js'));
   assert.ok(scripts.length >= 1 && scripts.every((p) => p.startsWith('/assets/') && assets.get(p)!.immutable));
   // uPlot is bundled, not fetched from a CDN: no absolute URL in the page or its scripts.
-  for (const [path, a] of assets) if (/\.(html|js|css)$/.test(path)) assert.doesNotMatch(a.body.toString('utf8'), /(src|href)=["']?(https?:)?\/\//, path);
+  for (const [path, a] of assets)
+    if (/\.(html|js|css)$/.test(path))
+      assert.doesNotMatch(a.body.toString('utf8'), /(src|href)=["']?(https?:)?\/\//, path);
 });

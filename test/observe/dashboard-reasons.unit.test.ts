@@ -11,7 +11,7 @@ const totals = (drops: Record<string, number>, sent: Record<string, number>, rec
   running: true,
 });
 
-test('the page\'s keys name the kind, the direction and the kernel\'s reason; received resets are always there', () => {
+test("the page's keys name the kind, the direction and the kernel's reason; received resets are always there", () => {
   assert.deepEqual(reasonKeys(totals({ TCP_LISTEN_OVERFLOW: 3 }, { NO_SOCKET: 2 }, 0)), {
     'drop TCP_LISTEN_OVERFLOW': 3,
     'reset sent NO_SOCKET': 2,
@@ -22,7 +22,10 @@ test('the page\'s keys name the kind, the direction and the kernel\'s reason; re
 test('rates are per second since the previous frame, only those that moved, none on the first frame', () => {
   const first = reasonFrameOf(totals({ A: 4 }, {}, 1), 10_000, undefined);
   assert.equal(first.rates, null);
-  const second = reasonFrameOf(totals({ A: 10, B: 1 }, { NO_SOCKET: 5 }, 1), 12_000, { totals: first.totals, atMs: 10_000 });
+  const second = reasonFrameOf(totals({ A: 10, B: 1 }, { NO_SOCKET: 5 }, 1), 12_000, {
+    totals: first.totals,
+    atMs: 10_000,
+  });
   assert.deepEqual(second.rates, { 'drop A': 3, 'drop B': 0.5, 'reset sent NO_SOCKET': 2.5 });
   assert.deepEqual(second.totals, { 'drop A': 10, 'drop B': 1, 'reset sent NO_SOCKET': 5, 'reset received': 1 });
 });

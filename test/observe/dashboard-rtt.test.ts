@@ -29,7 +29,9 @@ function expectedRows(rows: SsInfo[]): Record<string, string[]> {
   return out;
 }
 
-test('RTT by peer on the page equals ss -tin for the same connections, and the quantile band is drawn', { skip: !hasSs() && 'needs ss' }, async () => {
+test('RTT by peer on the page equals ss -tin for the same connections, and the quantile band is drawn', {
+  skip: !hasSs() && 'needs ss',
+}, async () => {
   ensureWebBuilt();
   const accepted: Socket[] = [];
   const server = createServer((s) => {
@@ -69,7 +71,9 @@ test('RTT by peer on the page equals ss -tin for the same connections, and the q
     for (let i = 0; i < 5; i++) {
       const before = expectedRows(ssInfo(filter));
       await new Promise((r) => setTimeout(r, 1200));
-      shown = Object.fromEntries(await Promise.all([...Object.keys(CLIENTS), SERVER].map(async (p) => [p, await row(p)] as const)));
+      shown = Object.fromEntries(
+        await Promise.all([...Object.keys(CLIENTS), SERVER].map(async (p) => [p, await row(p)] as const)),
+      );
       expected = expectedRows(ssInfo(filter));
       if (JSON.stringify(before) === JSON.stringify(expected)) break;
     }

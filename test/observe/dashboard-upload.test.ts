@@ -52,6 +52,9 @@ describe('POST /api/bench with hostile files', () => {
     // Against the same loop taking the largest real file (a third of the size, but all of it read).
     const real = await withStallMs(() => postBench(dashboard.port, largestRealFile(run)));
     assert.equal(real.value.status, 200);
-    assert.ok(hostile.stallMs <= real.stallMs, `the event loop stalled ${hostile.stallMs.toFixed(0)} ms, ${real.stallMs.toFixed(0)} ms for the largest real file`);
+    assert.ok(
+      hostile.stallMs <= real.stallMs,
+      `the event loop stalled ${hostile.stallMs.toFixed(0)} ms, ${real.stallMs.toFixed(0)} ms for the largest real file`,
+    );
   });
 });

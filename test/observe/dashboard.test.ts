@@ -12,11 +12,25 @@ import type { BenchView } from '../../src/observe/dashboard-protocol.ts';
 import { runCli } from '../helpers/cli.ts';
 import { httpServer } from '../helpers/servers.ts';
 import { ssSockets } from '../helpers/ss.ts';
-import { clientTimeWait, ensureWebBuilt, fullListener, launchBrowser, waitFor, type Browser } from './dashboard-helpers.ts';
+import {
+  clientTimeWait,
+  ensureWebBuilt,
+  fullListener,
+  launchBrowser,
+  waitFor,
+  type Browser,
+} from './dashboard-helpers.ts';
 
 const SCREENSHOT = '/tmp/tcplens-dashboard.png';
 
-function get(port: number, path: string, host: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
+function get(
+  port: number,
+  path: string,
+  host: string,
+  method = 'GET',
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method, headers: { host, ...headers } }, (res) => {
       let body = '';
@@ -54,11 +68,17 @@ describe('tcplens dashboard', () => {
       // A real `bench --json` file, made while the browser starts. A count (capped in time), not
       // only a duration: on a busy machine a short timed run may complete no request at all. The
       // cap is generous: the target shares this process's event loop with the dashboard's scans.
-      runCli(['bench', target.url, '-c', '2', '-n', '300', '-d', '10', '--compare', 'keepalive,close', '--json'], { timeoutMs: 30_000 }).then((r) => {
+      runCli(['bench', target.url, '-c', '2', '-n', '300', '-d', '10', '--compare', 'keepalive,close', '--json'], {
+        timeoutMs: 30_000,
+      }).then((r) => {
         assert.equal(r.code, 0, r.stderr);
         const file = JSON.parse(r.stdout) as { runs: BenchResult[] };
         // The viewer draws what the file holds: a run whose histogram is empty would be bench's bug.
-        for (const run of file.runs) assert.ok(run.requests.ok === 0 || run.latencyMs.max > 0, `bench --json: ${run.mode} has ${run.requests.ok} responses but an empty latency histogram`);
+        for (const run of file.runs)
+          assert.ok(
+            run.requests.ok === 0 || run.latencyMs.max > 0,
+            `bench --json: ${run.mode} has ${run.requests.ok} responses but an empty latency histogram`,
+          );
         return file;
       }),
     ]);
@@ -68,7 +88,8 @@ describe('tcplens dashboard', () => {
     bench = (f as PromiseFulfilledResult<{ runs: BenchResult[] }>).value;
     page = await browser.context.newPage();
     page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()} (${m.location().url})`);
+      if (m.type() === 'error' || m.type() === 'warning')
+        errors.push(`console ${m.type()}: ${m.text()} (${m.location().url})`);
     });
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
@@ -92,7 +113,7 @@ describe('tcplens dashboard', () => {
   test('serves a page that loads with no console errors and goes live', async () => {
     await page.goto(dashboard.url);
     await page.waitForSelector('#stream[data-state="live"]', { timeout: 8000 });
-    assert.match(await page.textContent('#host') ?? '', /Linux/);
+    assert.match((await page.textContent('#host')) ?? '', /Linux/);
     assert.deepEqual(errors, []);
   });
 
@@ -119,13 +140,18 @@ describe('tcplens dashboard', () => {
     assert.ok(ssCount >= 300, `ss sees ${ssCount} TIME_WAIT towards port ${tw.port}`);
     // A sample taken after ss looked (one taken during the loop would show fewer).
     const after = Date.now() / 1000;
-    await waitFor('a sample newer than ss', async () => (Number(await page.getAttribute('body', 'data-last-sample')) > after ? true : undefined));
+    await waitFor('a sample newer than ss', async () =>
+      Number(await page.getAttribute('body', 'data-last-sample')) > after ? true : undefined,
+    );
     const text = await page.locator(`#tw-remote tr[data-key="${tw.port}"] td.num`).first().textContent();
     assert.equal(Number(text?.replace(/,/g, '')), ssCount);
     const total = Number((await page.textContent('.stat[data-stat="time-wait"] .v'))!.replace(/,/g, ''));
     assert.ok(total >= ssCount, `TIME_WAIT card ${total} < ${ssCount}`);
     // The destination table counts the same sockets as ephemeral ports held towards 127.0.0.1:port.
-    const dest = await waitFor('the destination row', async () => (await page.locator(`#destinations tr[data-key="127.0.0.1:${tw.port}"]`).count()) > 0 || undefined);
+    const dest = await waitFor(
+      'the destination row',
+      async () => (await page.locator(`#destinations tr[data-key="127.0.0.1:${tw.port}"]`).count()) > 0 || undefined,
+    );
     assert.ok(dest);
   });
 
@@ -134,7 +160,11 @@ describe('tcplens dashboard', () => {
     cleanups.push(() => full.close());
     const finding = page.locator('article.finding[data-id="accept-queue-overflow"]');
     await finding.waitFor({ timeout: 10_000 });
-    await waitFor('the listener in the evidence', async () => ((await finding.textContent())?.includes(`127.0.0.1:${full.port}`) ? true : undefined), 10_000);
+    await waitFor(
+      'the listener in the evidence',
+      async () => ((await finding.textContent())?.includes(`127.0.0.1:${full.port}`) ? true : undefined),
+      10_000,
+    );
     // The listeners table shows it full: queue 2 of 1 (backlog + 1), a red bar.
     const row = page.locator(`#listeners tr[data-port="${full.port}"]`);
     await row.waitFor();
@@ -143,7 +173,11 @@ describe('tcplens dashboard', () => {
   });
 
   test('the bench viewer draws a bench --json file decoded by the server', async () => {
-    await page.setInputFiles('#bench-file', { name: 'run.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bench)) });
+    await page.setInputFiles('#bench-file', {
+      name: 'run.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(bench)),
+    });
     const rows = page.locator('#bench-summary tr[data-run]');
     await rows.first().waitFor();
     assert.equal(await rows.count(), 2);
@@ -154,23 +188,44 @@ describe('tcplens dashboard', () => {
       assert.equal(cells[6], run.latencyMs.p99.toLocaleString('en-US', { maximumFractionDigits: 2 }));
     }
     for (const id of ['bench-rps', 'bench-latency', 'bench-curve', 'bench-tw']) {
-      assert.ok(Number(await page.getAttribute(`#${id}`, 'data-points')) > 0, `${id}: ${await page.getAttribute(`#${id}`, 'data-points')} ${await page.textContent('#bench-message')}`);
+      assert.ok(
+        Number(await page.getAttribute(`#${id}`, 'data-points')) > 0,
+        `${id}: ${await page.getAttribute(`#${id}`, 'data-points')} ${await page.textContent('#bench-message')}`,
+      );
     }
     // The server decodes the HDR histogram: its median is the run's own p50 (within HDR's precision).
-    const decoded = await get(dashboard.port, '/api/bench', `127.0.0.1:${dashboard.port}`, 'POST', { 'content-type': 'application/json' }, JSON.stringify(bench));
+    const decoded = await get(
+      dashboard.port,
+      '/api/bench',
+      `127.0.0.1:${dashboard.port}`,
+      'POST',
+      { 'content-type': 'application/json' },
+      JSON.stringify(bench),
+    );
     const view = JSON.parse(decoded.body) as BenchView;
     for (const [i, run] of bench.runs.entries()) {
       const curve = view.runs[i]!.curve;
       const median = curve.y[curve.x.indexOf(2)]!;
-      assert.ok(Math.abs(median - run.latencyMs.p50) <= run.latencyMs.p50 * 0.01 + 0.01, `${run.mode}: ${median} vs p50 ${run.latencyMs.p50}`);
+      assert.ok(
+        Math.abs(median - run.latencyMs.p50) <= run.latencyMs.p50 * 0.01 + 0.01,
+        `${run.mode}: ${median} vs p50 ${run.latencyMs.p50}`,
+      );
     }
     // A file that is not a bench result is refused with a message, not a broken page.
-    await page.setInputFiles('#bench-file', { name: 'x.json', mimeType: 'application/json', buffer: Buffer.from('{"a":1}') });
+    await page.setInputFiles('#bench-file', {
+      name: 'x.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from('{"a":1}'),
+    });
     await page.waitForSelector('#bench-message.error');
     assert.match((await page.textContent('#bench-message')) ?? '', /not a tcplens bench result/);
     errors.splice(0, errors.length, ...errors.filter((e) => !e.includes('/api/bench'))); // the 400 was asked for
     // Back to the good file for the screenshot.
-    await page.setInputFiles('#bench-file', { name: 'run.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bench)) });
+    await page.setInputFiles('#bench-file', {
+      name: 'run.json',
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(bench)),
+    });
     await page.waitForSelector('#bench-result:not([hidden])');
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.deepEqual(errors, []);
@@ -186,7 +241,14 @@ describe('tcplens dashboard', () => {
     assert.doesNotMatch(rebound.body, /byState/);
     assert.equal((await get(port, '/', `127.0.0.1:${port + 1}`)).status, 403);
     assert.equal((await get(port, '/api/frame', `127.0.0.1:${port}`, 'DELETE')).status, 405);
-    assert.equal((await get(port, '/api/bench', `127.0.0.1:${port}`, 'POST', { 'content-type': 'application/x-www-form-urlencoded' })).status, 415);
+    assert.equal(
+      (
+        await get(port, '/api/bench', `127.0.0.1:${port}`, 'POST', {
+          'content-type': 'application/x-www-form-urlencoded',
+        })
+      ).status,
+      415,
+    );
     assert.equal((await get(port, '/../package.json', `127.0.0.1:${port}`)).status, 404);
   });
 
@@ -202,6 +264,8 @@ describe('tcplens dashboard', () => {
     assert.equal(await page.locator('body.stale').count(), 0);
     // And the new server's samples reach the charts.
     const before = Number(await page.getAttribute('body', 'data-last-sample'));
-    await waitFor('a sample from the new server', async () => (Number(await page.getAttribute('body', 'data-last-sample')) > before ? true : undefined));
+    await waitFor('a sample from the new server', async () =>
+      Number(await page.getAttribute('body', 'data-last-sample')) > before ? true : undefined,
+    );
   });
 });

@@ -69,13 +69,23 @@ test('the Grafana dashboard is a dashboard: schema, a Prometheus data-source var
     }
   }
   const titles = dashboard.panels.map((p) => p.title.toLowerCase()).join(' | ');
-  for (const want of ['sockets by state', 'time_wait by', 'ephemeral', 'listen queue fill', 'overflows', 'syn cookies', 'resets', 'retransmits', 'doctor findings']) {
+  for (const want of [
+    'sockets by state',
+    'time_wait by',
+    'ephemeral',
+    'listen queue fill',
+    'overflows',
+    'syn cookies',
+    'resets',
+    'retransmits',
+    'doctor findings',
+  ]) {
     assert.ok(titles.includes(want), `a panel about ${want}`);
   }
   assert.ok(exprs.length >= 20, `${exprs.length} queries`);
 });
 
-test("every dashboard query names only metrics the exporter really exports", async () => {
+test('every dashboard query names only metrics the exporter really exports', async () => {
   const families = await exportedFamilies();
   for (const { panel, expr } of exprs) {
     const names = metricNames(expr);
@@ -84,7 +94,9 @@ test("every dashboard query names only metrics the exporter really exports", asy
   }
 });
 
-test('every dashboard query is valid PromQL (promtool check rules)', { skip: !hasPromtool() && 'promtool not installed' }, () => {
+test('every dashboard query is valid PromQL (promtool check rules)', {
+  skip: !hasPromtool() && 'promtool not installed',
+}, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-grafana-'));
   try {
     // Grafana's variables, replaced the way Grafana would before sending the query.
@@ -101,7 +113,9 @@ test('every dashboard query is valid PromQL (promtool check rules)', { skip: !ha
   }
 });
 
-test('the Prometheus example config and rules pass promtool, and their alerts fire in its unit tests', { skip: !hasPromtool() && 'promtool not installed' }, async () => {
+test('the Prometheus example config and rules pass promtool, and their alerts fire in its unit tests', {
+  skip: !hasPromtool() && 'promtool not installed',
+}, async () => {
   const cwd = join(DEPLOY, 'prometheus');
   const config = promtool(['check', 'config', 'prometheus.yml'], cwd);
   assert.equal(config.status, 0, config.out);
@@ -117,12 +131,20 @@ test('the Prometheus example config and rules pass promtool, and their alerts fi
 });
 
 test('every alert of the rules file has a promtool unit test in which it fires', () => {
-  const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus/tcplens-rules.yml'), 'utf8')) as { groups: { rules: { alert?: string }[] }[] };
+  const rules = parseYaml(readFileSync(join(DEPLOY, 'prometheus/tcplens-rules.yml'), 'utf8')) as {
+    groups: { rules: { alert?: string }[] }[];
+  };
   const unit = parseYaml(readFileSync(join(DEPLOY, 'prometheus/tcplens-rules.test.yml'), 'utf8')) as {
     tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
   };
   const alerts = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])));
   assert.ok(alerts.length >= 9);
-  const firing = new Set(unit.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
-  assert.deepEqual(alerts.filter((a) => !firing.has(a)), [], 'alerts without a unit test where they fire');
+  const firing = new Set(
+    unit.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)),
+  );
+  assert.deepEqual(
+    alerts.filter((a) => !firing.has(a)),
+    [],
+    'alerts without a unit test where they fire',
+  );
 });

@@ -4,7 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createNetns, type Netns } from '../../src/kernel/netns.ts';
 import { runCli } from '../helpers/cli.ts';
-import { hasPromtool, parseExposition, promtoolCheckMetrics, sampleValue, type Exposition } from '../helpers/prom-text.ts';
+import {
+  hasPromtool,
+  parseExposition,
+  promtoolCheckMetrics,
+  sampleValue,
+  type Exposition,
+} from '../helpers/prom-text.ts';
 import { has, streamCli, tcpdump } from '../trace/live.ts';
 import { countingDrops, nstatIn, overflowListener } from '../trace/overflow.ts';
 
@@ -51,20 +57,37 @@ function connectToClosed(ns: Netns, port: number, n: number): void {
 for i in range(${n}):
     try: socket.create_connection(('127.0.0.1',${port}),timeout=2)
     except ConnectionRefusedError: pass`;
-  const r = spawnSync(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', script], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   assert.equal(r.status, 0, r.stderr);
 }
 
 const sum = (e: Exposition, name: string, labels: Record<string, string>) =>
-  e.samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
+  e.samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((a, s) => a + s.value, 0);
 
-test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a namespace, counted by reason as tcpdump, nstat and an independent bpftrace count them', { skip }, async () => {
+test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a namespace, counted by reason as tcpdump, nstat and an independent bpftrace count them', {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-expebpf');
   // Below the ephemeral range (32768–60999): no client picks them as its own port.
   const base = 20_000 + Math.floor(Math.random() * 10_000);
   const ports = { closed: base, overflow: base + 1 };
   const server = await overflowListener(ns, ports.overflow);
-  const exporter = streamCli(['exporter', '--ebpf', '--ebpf-port', `${ports.closed},${ports.overflow}`, '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0']);
+  const exporter = streamCli([
+    'exporter',
+    '--ebpf',
+    '--ebpf-port',
+    `${ports.closed},${ports.overflow}`,
+    '--listen',
+    '127.0.0.1:0',
+    '--json',
+    '--findings-interval',
+    '0',
+  ]);
   const dumps: Array<{ stop(): Promise<number> }> = [];
   let oracle: Awaited<ReturnType<typeof countingDrops>> | undefined;
   try {
@@ -73,7 +96,11 @@ test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a
     assert.deepEqual(start.ebpf, { tracing: true }, exporter.stderr());
     const before = await scrape(start.url);
     assert.equal(sampleValue(before.e, 'tcplens_trace_up'), 1);
-    assert.equal(sampleValue(before.e, 'tcplens_resets_total', { direction: 'received', reason: 'unknown' }), 0, 'the received series is there from the start');
+    assert.equal(
+      sampleValue(before.e, 'tcplens_resets_total', { direction: 'received', reason: 'unknown' }),
+      0,
+      'the received series is there from the start',
+    );
 
     // Resets to a closed port: every one NO_SOCKET, as many as tcpdump sees and nstat counts.
     const rst = 'tcp[tcpflags] & tcp-rst != 0';
@@ -86,7 +113,14 @@ test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a
     const phase1 = await settled(start.url, (e) => sum(e, 'tcplens_resets_total', { direction: 'sent' }) >= rsts);
     assert.equal(rsts, CLOSED_CONNECTS, 'tcpdump: one RST per refused connect');
     assert.equal(outRsts, rsts, 'nstat agrees with tcpdump');
-    assert.equal(sampleValue(phase1.e, 'tcplens_resets_total', { direction: 'sent', reason: 'NO_SOCKET' }), rsts, phase1.text.split('\n').filter((l) => l.startsWith('tcplens_resets')).join('\n'));
+    assert.equal(
+      sampleValue(phase1.e, 'tcplens_resets_total', { direction: 'sent', reason: 'NO_SOCKET' }),
+      rsts,
+      phase1.text
+        .split('\n')
+        .filter((l) => l.startsWith('tcplens_resets'))
+        .join('\n'),
+    );
     assert.equal(sum(phase1.e, 'tcplens_resets_total', { direction: 'sent' }), rsts, 'no other reason');
     // Each refused connect's RST reached the client: the kernel's receive side saw them too.
     assert.equal(sampleValue(phase1.e, 'tcplens_resets_total', { direction: 'received', reason: 'unknown' }), rsts);
@@ -106,9 +140,14 @@ test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a
     const sentBefore = sum(phase1.e, 'tcplens_resets_total', { direction: 'sent' });
     const phase2 = await settled(
       start.url,
-      (e) => (sampleValue(e, 'tcplens_drops_total', { reason: 'TCP_LISTEN_OVERFLOW' }) ?? 0) >= counted && sum(e, 'tcplens_resets_total', { direction: 'sent' }) - sentBefore >= rsts2,
+      (e) =>
+        (sampleValue(e, 'tcplens_drops_total', { reason: 'TCP_LISTEN_OVERFLOW' }) ?? 0) >= counted &&
+        sum(e, 'tcplens_resets_total', { direction: 'sent' }) - sentBefore >= rsts2,
     );
-    const shown = phase2.text.split('\n').filter((l) => /^tcplens_(drops|resets|trace)/.test(l)).join('\n');
+    const shown = phase2.text
+      .split('\n')
+      .filter((l) => /^tcplens_(drops|resets|trace)/.test(l))
+      .join('\n');
     assert.ok(counted > 0, 'the oracle saw the overflow');
     assert.equal(sampleValue(phase2.e, 'tcplens_drops_total', { reason: 'TCP_LISTEN_OVERFLOW' }), counted, shown);
     assert.ok(overflows >= counted, `ListenOverflows +${overflows} counts at least the traced drops`);
@@ -122,7 +161,10 @@ test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a
     assert.equal(check.status, 0, check.output);
     const kernelNames = new Set([...kfreeSkb.matchAll(/\{ \d+, "([A-Z0-9_]+)" \}/g)].map((m) => m[1]!));
     for (const s of phase2.e.samples.filter((x) => x.name === 'tcplens_drops_total')) {
-      assert.ok(kernelNames.has(s.labels.reason!) || s.labels.reason === 'other', `${s.labels.reason} is a name of the kernel's enum`);
+      assert.ok(
+        kernelNames.has(s.labels.reason!) || s.labels.reason === 'other',
+        `${s.labels.reason} is a name of the kernel's enum`,
+      );
     }
     assert.equal(await exporter.stop('SIGTERM'), 0, exporter.stderr());
   } finally {
@@ -134,7 +176,9 @@ test('exporter --ebpf: resets to a closed port and an accept-queue overflow in a
   }
 });
 
-test('exporter --ebpf without root: one line says why, the metrics are absent, everything else is served', { skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody' }, async () => {
+test('exporter --ebpf without root: one line says why, the metrics are absent, everything else is served', {
+  skip: !(isRoot && has('setpriv')) && 'needs root to drop to nobody',
+}, async () => {
   const exporter = streamCli(['exporter', '--ebpf', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0'], {
     prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
   });
@@ -156,11 +200,18 @@ test('exporter --ebpf without root: one line says why, the metrics are absent, e
   }
 });
 
-test('exporter --ebpf where bpftrace is missing: one line with the command that installs it', { skip: !isRoot && 'needs root (else it is root that is missing)' }, async () => {
-  const exporter = streamCli(['exporter', '--ebpf', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0'], { env: { TCPLENS_BPFTRACE: '/nonexistent/bpftrace' } });
+test('exporter --ebpf where bpftrace is missing: one line with the command that installs it', {
+  skip: !isRoot && 'needs root (else it is root that is missing)',
+}, async () => {
+  const exporter = streamCli(['exporter', '--ebpf', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0'], {
+    env: { TCPLENS_BPFTRACE: '/nonexistent/bpftrace' },
+  });
   try {
     await exporter.waitFor((l) => 'url' in l, 30_000);
-    assert.equal(exporter.stderr(), 'tcplens: --ebpf: bpftrace not found at /nonexistent/bpftrace: install it with apt-get install -y bpftrace; the exporter runs without drops and resets by reason\n');
+    assert.equal(
+      exporter.stderr(),
+      'tcplens: --ebpf: bpftrace not found at /nonexistent/bpftrace: install it with apt-get install -y bpftrace; the exporter runs without drops and resets by reason\n',
+    );
     assert.equal(await exporter.stop('SIGTERM'), 0);
   } finally {
     await exporter.stop('SIGKILL');

@@ -6,7 +6,16 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -34,7 +43,9 @@ type Obj = Record<string, any>;
 
 function manifests(): { file: string; doc: Obj }[] {
   const out: { file: string; doc: Obj }[] = [];
-  for (const file of readdirSync(K8S).filter((f) => f.endsWith('.yaml')).sort()) {
+  for (const file of readdirSync(K8S)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()) {
     for (const d of parseAllDocuments(readFileSync(join(K8S, file), 'utf8'))) {
       assert.deepEqual(d.errors, [], `${file}: YAML errors`);
       out.push({ file, doc: d.toJSON() as Obj });
@@ -42,7 +53,8 @@ function manifests(): { file: string; doc: Obj }[] {
   }
   return out;
 }
-const byKind = (kind: string, name?: string) => manifests().find((m) => m.doc.kind === kind && (name === undefined || m.doc.metadata.name === name))!.doc;
+const byKind = (kind: string, name?: string) =>
+  manifests().find((m) => m.doc.kind === kind && (name === undefined || m.doc.metadata.name === name))!.doc;
 const packageVersion = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 const dirs: string[] = [];
@@ -126,7 +138,10 @@ test("the load Job's pods and its merge step, run with the CLI against a local s
   const results = join(dir, 'results');
   for (const d of [bin, results]) spawnSync('mkdir', ['-p', d]);
   // `tcplens` on the PATH: the CLI from these sources, as the image has the executable.
-  writeFileSync(join(bin, 'tcplens'), `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'src', 'cli', 'main.ts')} "$@"\n`);
+  writeFileSync(
+    join(bin, 'tcplens'),
+    `#!/bin/sh\nexec ${process.execPath} ${join(ROOT, 'src', 'cli', 'main.ts')} "$@"\n`,
+  );
   chmodSync(join(bin, 'tcplens'), 0o755);
 
   const server = createServer((_req, res) => res.end('ok'));
@@ -139,7 +154,10 @@ test("the load Job's pods and its merge step, run with the CLI against a local s
     const startAt = Math.ceil(Date.now() / 1000) + 2;
     // Asynchronously: the server they load lives in this process.
     const sh = (c: Obj, extra: Record<string, string>) => {
-      const child = spawn(c.command[0], [...c.command.slice(1), c.args[0]], { env: { PATH: `${bin}:${process.env.PATH}`, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(c.command[0], [...c.command.slice(1), c.args[0]], {
+        env: { PATH: `${bin}:${process.env.PATH}`, ...extra },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -166,9 +184,17 @@ test("the load Job's pods and its merge step, run with the CLI against a local s
     assert.equal(mergeRun.code, 0, mergeRun.stderr);
     assert.ok(Date.now() / 1000 >= startAt, 'the pods waited for START_AT');
 
-    const files = readdirSync(results).filter((f) => /^bench-\d+\.json$/.test(f)).sort();
-    assert.deepEqual(files, Array.from({ length: pods }, (_, i) => `bench-${i}.json`));
-    const merged = JSON.parse(readFileSync(join(results, 'merged.json'), 'utf8')) as { merged: number; requests: { total: number; ok: number } };
+    const files = readdirSync(results)
+      .filter((f) => /^bench-\d+\.json$/.test(f))
+      .sort();
+    assert.deepEqual(
+      files,
+      Array.from({ length: pods }, (_, i) => `bench-${i}.json`),
+    );
+    const merged = JSON.parse(readFileSync(join(results, 'merged.json'), 'utf8')) as {
+      merged: number;
+      requests: { total: number; ok: number };
+    };
     assert.equal(merged.merged, pods);
     assert.equal(merged.requests.total, pods * requestsPerPod);
     assert.equal(merged.requests.ok, pods * requestsPerPod);
@@ -181,7 +207,8 @@ test("the load Job's pods and its merge step, run with the CLI against a local s
 test('the systemd unit passes systemd-analyze verify with the executable where ExecStart says', {
   skip:
     (spawnSync('systemd-analyze', ['--version']).status !== 0 && 'systemd-analyze is missing') ||
-    (process.getuid?.() !== 0 && 'putting the executable at /usr/local/bin without touching the host needs a mount namespace (root)') ||
+    (process.getuid?.() !== 0 &&
+      'putting the executable at /usr/local/bin without touching the host needs a mount namespace (root)') ||
     (!existsSync(DEFAULT_SEA_PATH) && 'build/tcplens-linux-x64 is not built (npm run build:sea)'),
 }, () => {
   const unit = join(ROOT, 'deploy', 'systemd', 'tcplens-exporter.service');
@@ -192,7 +219,19 @@ test('the systemd unit passes systemd-analyze verify with the executable where E
   // Only in this mount namespace: a tmpfs over ExecStart's directory holding the executable.
   const r = spawnSync(
     'unshare',
-    ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tmpfs "$1" && cp "$2" "$3" && chmod 755 "$3" && systemd-analyze verify "$4"`, 'sh', resolve(exec, '..'), join(dir, 'tcplens'), exec, unit],
+    [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      `mount -t tmpfs tmpfs "$1" && cp "$2" "$3" && chmod 755 "$3" && systemd-analyze verify "$4"`,
+      'sh',
+      resolve(exec, '..'),
+      join(dir, 'tcplens'),
+      exec,
+      unit,
+    ],
     { encoding: 'utf8', timeout: 60_000 },
   );
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);

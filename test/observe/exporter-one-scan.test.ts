@@ -14,7 +14,11 @@ import { parseExposition, type Exposition } from '../helpers/prom-text.ts';
 import { has, streamCli } from '../trace/live.ts';
 
 const isRoot = process.getuid?.() === 0;
-const skip = !isRoot ? 'needs root' : (['strace', 'curl', 'python3'] as const).find((c) => !has(c)) ? 'needs strace, curl and python3' : false;
+const skip = !isRoot
+  ? 'needs root'
+  : (['strace', 'curl', 'python3'] as const).find((c) => !has(c))
+    ? 'needs strace, curl and python3'
+    : false;
 
 const CONNECTIONS = 4;
 const LOAD = `import socket,sys
@@ -56,7 +60,11 @@ function dumpRequests(traceFile: string): Dump[] {
     const raw = /\}, "\\x[0-9a-f]{2}\\x[0-9a-f]{2}\\x([0-9a-f]{2})/.exec(line);
     const decoded = /idiag_ext=([^,]*)/.exec(line);
     if (raw) out.push({ line, ext: Number.parseInt(raw[1]!, 16) });
-    else if (decoded) out.push({ line, ext: (decoded[1]!.includes('INET_DIAG_INFO') ? INFO_BIT : 0) | (decoded[1] === '0' ? 0 : 1 << 8) });
+    else if (decoded)
+      out.push({
+        line,
+        ext: (decoded[1]!.includes('INET_DIAG_INFO') ? INFO_BIT : 0) | (decoded[1] === '0' ? 0 : 1 << 8),
+      });
     else throw new Error(`a dump request strace printed in a way this test does not read: ${line}`);
   }
   return out;
@@ -65,8 +73,24 @@ function dumpRequests(traceFile: string): Dump[] {
 /** Runs the exporter under strace in the namespace, scrapes it SCRAPES times, and returns the scrapes and the dumps. */
 async function traced(ns: Netns, dir: string, rttInterval: string): Promise<{ scrapes: Exposition[]; dumps: Dump[] }> {
   const traceFile = join(dir, `strace-${rttInterval}.txt`);
-  const prefix = ['strace', '-f', '-qq', '--seccomp-bpf', '-xx', '-e', 'trace=sendto', '-e', 'signal=none', '-o', traceFile, ...ns.exec];
-  const exporter = streamCli(['exporter', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0', '--rtt-interval', rttInterval], { prefix });
+  const prefix = [
+    'strace',
+    '-f',
+    '-qq',
+    '--seccomp-bpf',
+    '-xx',
+    '-e',
+    'trace=sendto',
+    '-e',
+    'signal=none',
+    '-o',
+    traceFile,
+    ...ns.exec,
+  ];
+  const exporter = streamCli(
+    ['exporter', '--listen', '127.0.0.1:0', '--json', '--findings-interval', '0', '--rtt-interval', rttInterval],
+    { prefix },
+  );
   try {
     await exporter.waitFor((l) => 'url' in l, 30_000);
     const url = (exporter.lines[0] as { url: string }).url;
@@ -79,7 +103,10 @@ async function traced(ns: Netns, dir: string, rttInterval: string): Promise<{ sc
     return { scrapes, dumps: dumpRequests(traceFile) };
   } finally {
     // strace leaves its tracee running when it is stopped: stop the exporter itself (strace's child).
-    const children = readFileSync(`/proc/${exporter.child.pid}/task/${exporter.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    const children = readFileSync(`/proc/${exporter.child.pid}/task/${exporter.child.pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean);
     for (const pid of children) process.kill(Number(pid), 'SIGKILL');
     await exporter.stop('SIGKILL');
   }
@@ -89,15 +116,25 @@ test('exporter: one sock_diag dump per family per sample, per-peer RTT read in t
   const ns = createNetns('tcplens-test-exponescan');
   const dir = mkdtempSync(join(tmpdir(), 'tcplens-onescan-'));
   const port = 20_000 + Math.floor(Math.random() * 10_000);
-  const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
 
     const { scrapes, dumps } = await traced(ns, dir, '0.05');
     for (const [i, e] of scrapes.entries()) {
       // The reading shown was taken with the sample shown: the same scan.
-      assert.equal(value(e, 'tcplens_peer_rtt_timestamp_seconds'), value(e, 'tcplens_sample_timestamp_seconds'), `scrape ${i + 1}: reading and sample taken together`);
-      assert.equal(value(e, 'tcplens_peer_connections', { peer: '127.0.0.2' }), CONNECTIONS, `scrape ${i + 1}: the test's connections`);
+      assert.equal(
+        value(e, 'tcplens_peer_rtt_timestamp_seconds'),
+        value(e, 'tcplens_sample_timestamp_seconds'),
+        `scrape ${i + 1}: reading and sample taken together`,
+      );
+      assert.equal(
+        value(e, 'tcplens_peer_connections', { peer: '127.0.0.2' }),
+        CONNECTIONS,
+        `scrape ${i + 1}: the test's connections`,
+      );
       assert.equal(value(e, 'tcplens_scrapes_total'), i + 1, `scrape ${i + 1} took a sample of its own`);
     }
     const lines = (ds: Dump[]) => ds.map((d) => d.line).join('\n');

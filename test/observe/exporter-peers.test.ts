@@ -84,10 +84,15 @@ function byPeer(rows: SsInfo[]): Map<string, PeerFigures> {
   return out;
 }
 
-const ssIn = (ns: Netns) => parseSsInfo(execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'ss', '-tinmHO', 'state', 'established'], { encoding: 'utf8' }));
+const ssIn = (ns: Netns) =>
+  parseSsInfo(
+    execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'ss', '-tinmHO', 'state', 'established'], { encoding: 'utf8' }),
+  );
 
 function scrapeIn(ns: Netns, url: string): { text: string; e: Exposition } {
-  const text = execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'curl', '-sf', '--interface', SCRAPE_FROM, url], { encoding: 'utf8' });
+  const text = execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'curl', '-sf', '--interface', SCRAPE_FROM, url], {
+    encoding: 'utf8',
+  });
   return { text, e: parseExposition(text) };
 }
 
@@ -104,15 +109,36 @@ async function scrapeReadingSince(ns: Netns, url: string, sinceMs: number): Prom
   }
 }
 
-const metric = (e: Exposition, name: string, peer: string) => e.samples.find((s) => s.name === name && s.labels.peer === peer)?.value;
+const metric = (e: Exposition, name: string, peer: string) =>
+  e.samples.find((s) => s.name === name && s.labels.peer === peer)?.value;
 
-test('exporter: connections, RTT median and p99, and retransmits per peer as ss -tin shows them; the RTT distribution adds up', { skip }, async () => {
+test('exporter: connections, RTT median and p99, and retransmits per peer as ss -tin shows them; the RTT distribution adds up', {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-exppeer');
   const port = 20_000 + Math.floor(Math.random() * 10_000);
-  const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exporter = streamCli(['exporter', '--listen', `${EXPORTER_AT}:0`, '--json', '--findings-interval', '0', '--rtt-interval', '0.1', '--top', '1000'], { prefix: ns.exec });
+  const load = spawn(
+    ns.exec[0]!,
+    [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const exporter = streamCli(
+    [
+      'exporter',
+      '--listen',
+      `${EXPORTER_AT}:0`,
+      '--json',
+      '--findings-interval',
+      '0',
+      '--rtt-interval',
+      '0.1',
+      '--top',
+      '1000',
+    ],
+    { prefix: ns.exec },
+  );
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
     const readyAt = Date.now();
@@ -146,7 +172,10 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
     for (const [peer, f] of expected) {
       assert.equal(metric(e, 'tcplens_peer_connections', peer), f.count, `${peer} connections`);
       // ss prints milliseconds to the microsecond, as tcp_info counts them.
-      assert.ok(Math.abs(metric(e, 'tcplens_peer_rtt_median_seconds', peer)! * 1000 - f.rttMedianMs) < 1e-6, `${peer} median ${metric(e, 'tcplens_peer_rtt_median_seconds', peer)} s, ss ${f.rttMedianMs} ms`);
+      assert.ok(
+        Math.abs(metric(e, 'tcplens_peer_rtt_median_seconds', peer)! * 1000 - f.rttMedianMs) < 1e-6,
+        `${peer} median ${metric(e, 'tcplens_peer_rtt_median_seconds', peer)} s, ss ${f.rttMedianMs} ms`,
+      );
       assert.ok(Math.abs(metric(e, 'tcplens_peer_rtt_p99_seconds', peer)! * 1000 - f.rttP99Ms) < 1e-6, `${peer} p99`);
       assert.equal(metric(e, 'tcplens_peer_retransmitted_segments', peer), f.retrans, `${peer} retransmits`);
     }
@@ -173,13 +202,33 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
   }
 });
 
-test('exporter: past --top, the other peers are summed as peer="other", so that connections still add up', { skip }, async () => {
+test('exporter: past --top, the other peers are summed as peer="other", so that connections still add up', {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-expother');
   const port = 20_000 + Math.floor(Math.random() * 10_000);
-  const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const exporter = streamCli(['exporter', '--listen', `${EXPORTER_AT}:0`, '--json', '--findings-interval', '0', '--rtt-interval', '0.1', '--top', '2'], { prefix: ns.exec });
+  const load = spawn(
+    ns.exec[0]!,
+    [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const exporter = streamCli(
+    [
+      'exporter',
+      '--listen',
+      `${EXPORTER_AT}:0`,
+      '--json',
+      '--findings-interval',
+      '0',
+      '--rtt-interval',
+      '0.1',
+      '--top',
+      '2',
+    ],
+    { prefix: ns.exec },
+  );
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
     const readyAt = Date.now();

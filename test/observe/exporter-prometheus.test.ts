@@ -18,7 +18,8 @@ const run = promisify(execFile);
 
 function whyNot(): string | undefined {
   if (process.getuid?.() !== 0) return 'network namespaces need root';
-  if (spawnSync('prometheus', ['--version']).status !== 0) return "Prometheus's server is missing (apt-get install -y prometheus)";
+  if (spawnSync('prometheus', ['--version']).status !== 0)
+    return "Prometheus's server is missing (apt-get install -y prometheus)";
   if (spawnSync('python3', ['--version']).status !== 0) return 'python3 is missing (the listener that never accepts)';
   if (spawnSync('curl', ['--version']).status !== 0) return 'curl is missing';
   return undefined;
@@ -47,7 +48,16 @@ function start(argv: string[], name: string): ChildProcess {
 
 /** GET from Prometheus's HTTP API, inside its namespace. */
 async function api(path: string): Promise<Obj> {
-  const { stdout } = await run('ip', ['netns', 'exec', promNs.name, 'curl', '-sS', '--max-time', '5', `http://127.0.0.1:9090${path}`]);
+  const { stdout } = await run('ip', [
+    'netns',
+    'exec',
+    promNs.name,
+    'curl',
+    '-sS',
+    '--max-time',
+    '5',
+    `http://127.0.0.1:9090${path}`,
+  ]);
   const body = JSON.parse(stdout) as Obj;
   assert.equal(body.status, 'success', stdout);
   return body.data as Obj;
@@ -82,12 +92,28 @@ before(
       namespaces.push(ns);
       const promAddr = `198.18.7.${4 * i + 1}`;
       const expAddr = `198.18.7.${4 * i + 2}`;
-      execFileSync('ip', ['-n', promNs.name, 'link', 'add', `p${i}`, 'type', 'veth', 'peer', 'name', `e${i}`, 'netns', ns.name]);
+      execFileSync('ip', [
+        '-n',
+        promNs.name,
+        'link',
+        'add',
+        `p${i}`,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        `e${i}`,
+        'netns',
+        ns.name,
+      ]);
       execFileSync('ip', ['-n', promNs.name, 'addr', 'add', `${promAddr}/30`, 'dev', `p${i}`]);
       execFileSync('ip', ['-n', ns.name, 'addr', 'add', `${expAddr}/30`, 'dev', `e${i}`]);
       execFileSync('ip', ['-n', promNs.name, 'link', 'set', `p${i}`, 'up']);
       execFileSync('ip', ['-n', ns.name, 'link', 'set', `e${i}`, 'up']);
-      start([...ns.exec, process.execPath, MAIN, 'exporter', '--listen', `${expAddr}:9477`, '--findings-interval', '0'], `exporter ${i}`);
+      start(
+        [...ns.exec, process.execPath, MAIN, 'exporter', '--listen', `${expAddr}:9477`, '--findings-interval', '0'],
+        `exporter ${i}`,
+      );
       targets.push(`${expAddr}:9477`);
     }
 
@@ -106,7 +132,14 @@ before(
       }),
     );
     start(
-      [...promNs.exec, 'prometheus', `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--web.listen-address=127.0.0.1:9090', '--log.level=warn'],
+      [
+        ...promNs.exec,
+        'prometheus',
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        '--web.listen-address=127.0.0.1:9090',
+        '--log.level=warn',
+      ],
       'prometheus',
     );
     // Every exporter scraped (up == 1) before anything is made to go wrong.
@@ -124,18 +157,35 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('accept-queue overflows in one namespace fire TcplensListenOverflows for that instance only', { skip: reason, timeout: 120_000 }, async () => {
+test('accept-queue overflows in one namespace fire TcplensListenOverflows for that instance only', {
+  skip: reason,
+  timeout: 120_000,
+}, async () => {
   const faulty = namespaces[2]!; // the second exporter's namespace
   const faultyTarget = targets[1]!;
   // A listener with a backlog of 1 that never accepts, and 20 clients: the kernel drops the handshakes
   // it has no room for and counts them in ListenOverflows, in this namespace only.
   const listener = start(
-    [...faulty.exec, 'python3', '-c', "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',8080))\ns.listen(1)\ntime.sleep(300)"],
+    [
+      ...faulty.exec,
+      'python3',
+      '-c',
+      "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',8080))\ns.listen(1)\ntime.sleep(300)",
+    ],
     'listener',
   );
-  await waitFor('the listener', 10_000, async () => (spawnSync('ip', ['netns', 'exec', faulty.name, 'ss', '-Htln', 'sport = :8080'], { encoding: 'utf8' }).stdout.trim() ? true : undefined));
+  await waitFor('the listener', 10_000, async () =>
+    spawnSync('ip', ['netns', 'exec', faulty.name, 'ss', '-Htln', 'sport = :8080'], { encoding: 'utf8' }).stdout.trim()
+      ? true
+      : undefined,
+  );
   start(
-    [...faulty.exec, 'python3', '-c', "import socket,time\ncs=[]\nfor i in range(20):\n  c=socket.socket(); c.setblocking(False)\n  try: c.connect(('127.0.0.1',8080))\n  except BlockingIOError: pass\n  cs.append(c)\ntime.sleep(300)"],
+    [
+      ...faulty.exec,
+      'python3',
+      '-c',
+      "import socket,time\ncs=[]\nfor i in range(20):\n  c=socket.socket(); c.setblocking(False)\n  try: c.connect(('127.0.0.1',8080))\n  except BlockingIOError: pass\n  cs.append(c)\ntime.sleep(300)",
+    ],
     'clients',
   );
 
@@ -145,11 +195,17 @@ test('accept-queue overflows in one namespace fire TcplensListenOverflows for th
     return firing.some((a) => a.labels.alertname === 'TcplensListenOverflows') ? firing : undefined;
   });
   const overflow = alerts.filter((a) => a.labels.alertname === 'TcplensListenOverflows');
-  assert.deepEqual(overflow.map((a) => a.labels.instance), [faultyTarget]);
+  assert.deepEqual(
+    overflow.map((a) => a.labels.instance),
+    [faultyTarget],
+  );
   assert.equal(overflow[0]!.labels.severity, 'critical');
   assert.match(overflow[0]!.annotations.summary, new RegExp(`overflow on ${faultyTarget.replaceAll('.', '\\.')}`));
   // Nothing fires for the two healthy namespaces, though they were scraped and evaluated all along.
-  assert.deepEqual(alerts.filter((a) => a.labels.instance !== faultyTarget).map((a) => `${a.labels.alertname} ${a.labels.instance}`), []);
+  assert.deepEqual(
+    alerts.filter((a) => a.labels.instance !== faultyTarget).map((a) => `${a.labels.alertname} ${a.labels.instance}`),
+    [],
+  );
   const counters = await api('/api/v1/query?query=tcplens_tcpext_listen_overflows_total');
   assert.equal(counters.result.length, 3);
   for (const r of counters.result as Obj[]) {

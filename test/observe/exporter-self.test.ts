@@ -57,15 +57,24 @@ test('reports its own CPU, resident memory, descriptors and event-loop delay, as
   const fdsAfter = readdirSync('/proc/self/fd').length;
 
   const rss = sampleValue(e, 'process_resident_memory_bytes')!;
-  assert.ok(rss >= Math.min(rssBefore, rssAfter) * 0.9 && rss <= Math.max(rssBefore, rssAfter) * 1.1, `${rss} within 10% of VmRSS ${rssBefore}..${rssAfter}`);
+  assert.ok(
+    rss >= Math.min(rssBefore, rssAfter) * 0.9 && rss <= Math.max(rssBefore, rssAfter) * 1.1,
+    `${rss} within 10% of VmRSS ${rssBefore}..${rssAfter}`,
+  );
   const fds = sampleValue(e, 'process_open_fds')!;
   // readdir of /proc/self/fd opens one descriptor itself while it lists.
-  assert.ok(fds >= Math.min(fdsBefore, fdsAfter) - 2 && fds <= Math.max(fdsBefore, fdsAfter) + 2, `${fds} open descriptors vs ${fdsBefore}..${fdsAfter}`);
+  assert.ok(
+    fds >= Math.min(fdsBefore, fdsAfter) - 2 && fds <= Math.max(fdsBefore, fdsAfter) + 2,
+    `${fds} open descriptors vs ${fdsBefore}..${fdsAfter}`,
+  );
   const maxFds = Number(/^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1]);
   assert.equal(sampleValue(e, 'process_max_fds'), maxFds);
   const cpu = sampleValue(e, 'process_cpu_seconds_total')!;
   const usage = process.cpuUsage();
-  assert.ok(cpu > 0 && cpu <= (usage.user + usage.system) / 1e6 + 0.01, `${cpu} s of CPU, at most what the process used`);
+  assert.ok(
+    cpu > 0 && cpu <= (usage.user + usage.system) / 1e6 + 0.01,
+    `${cpu} s of CPU, at most what the process used`,
+  );
   assert.equal(e.types.get('process_cpu_seconds_total'), 'counter');
   assert.ok((sampleValue(e, 'nodejs_eventloop_lag_p99_seconds') ?? -1) >= 0, 'event-loop delay p99 is exported');
   assert.ok((sampleValue(e, 'nodejs_eventloop_lag_max_seconds') ?? -1) >= 0, 'event-loop delay max is exported');
@@ -85,24 +94,38 @@ test("each scrape reports its duration, its sample's socket count, and counts it
   }
 });
 
-test("per-local-port series name listening ports only; a client's ports add to one ephemeral series and do not churn", { skip: !hasSs() && 'ss (iproute2) is missing' }, async () => {
+test("per-local-port series name listening ports only; a client's ports add to one ephemeral series and do not churn", {
+  skip: !hasSs() && 'ss (iproute2) is missing',
+}, async () => {
   const { port } = await listener();
   await openClients(port, 10);
-  const estOf = (e: Exposition, p: string) => sampleValue(e, 'tcplens_sockets_by_local_port', { state: 'ESTABLISHED', port: p }) ?? 0;
-  const seriesPorts = (e: Exposition) => new Set(e.samples.filter((s) => s.name === 'tcplens_sockets_by_local_port').map((s) => s.labels.port!));
-  const ssListening = () => new Set(ssSockets().filter((s) => s.state === 'LISTEN').map((s) => s.local.slice(s.local.lastIndexOf(':') + 1)));
+  const estOf = (e: Exposition, p: string) =>
+    sampleValue(e, 'tcplens_sockets_by_local_port', { state: 'ESTABLISHED', port: p }) ?? 0;
+  const seriesPorts = (e: Exposition) =>
+    new Set(e.samples.filter((s) => s.name === 'tcplens_sockets_by_local_port').map((s) => s.labels.port!));
+  const ssListening = () =>
+    new Set(
+      ssSockets()
+        .filter((s) => s.state === 'LISTEN')
+        .map((s) => s.local.slice(s.local.lastIndexOf(':') + 1)),
+    );
   // Other processes on this host open and close listeners meanwhile: a port counts as listening if
   // ss saw it just before or just after the scrape, or the scrape's own tcplens_listeners has it.
   const listeningAround = async () => {
     const before = ssListening();
     const e = await scrape();
-    const listening = new Set([...before, ...ssListening(), ...e.samples.filter((s) => s.name === 'tcplens_listeners').map((s) => s.labels.port!)]);
+    const listening = new Set([
+      ...before,
+      ...ssListening(),
+      ...e.samples.filter((s) => s.name === 'tcplens_listeners').map((s) => s.labels.port!),
+    ]);
     return { e, listening };
   };
   const ourClientPorts = () => clients.map((c) => String(c.localPort));
 
   const a = await listeningAround();
-  for (const p of seriesPorts(a.e)) assert.ok(p === 'ephemeral' || p === 'other' || a.listening.has(p), `series for port ${p}, which does not listen`);
+  for (const p of seriesPorts(a.e))
+    assert.ok(p === 'ephemeral' || p === 'other' || a.listening.has(p), `series for port ${p}, which does not listen`);
   for (const p of ourClientPorts()) assert.ok(!seriesPorts(a.e).has(p), `a series for our client's port ${p}`);
   assert.ok(estOf(a.e, String(port)) >= 10, 'the server side of our 10 connections, on the listening port');
   assert.ok(estOf(a.e, 'ephemeral') >= 10, 'the client side of our 10 connections, on 10 ephemeral ports');

@@ -50,19 +50,31 @@ test('the idle-close race: a naive pool fails requests, createPool fails none on
   const server = await silentIdleCloser(idleMs);
   try {
     const naive = new Pool(server.origin, { connections: lanes, keepAliveTimeout: 10_000 });
-    const naiveFailed = await schedule(async () => {
-      const r = await naive.request({ path: '/', method: 'GET' });
-      await r.body.text();
-    }, idleMs, rounds, lanes);
+    const naiveFailed = await schedule(
+      async () => {
+        const r = await naive.request({ path: '/', method: 'GET' });
+        await r.body.text();
+      },
+      idleMs,
+      rounds,
+      lanes,
+    );
     await naive.close();
     const pool = createPool(server.origin, { connections: lanes, idleTimeoutMs: 10_000 });
-    const ourFailed = await schedule(async () => {
-      const r = await pool.request({ path: '/' });
-      await r.body.text();
-    }, idleMs, rounds, lanes);
+    const ourFailed = await schedule(
+      async () => {
+        const r = await pool.request({ path: '/' });
+        await r.body.text();
+      },
+      idleMs,
+      rounds,
+      lanes,
+    );
     const stats = pool.stats();
     await pool.close();
-    console.log(`idle-close race over ${rounds * lanes} requests: naive undici Pool failed ${naiveFailed}, createPool failed ${ourFailed} (retried ${stats.retries})`);
+    console.log(
+      `idle-close race over ${rounds * lanes} requests: naive undici Pool failed ${naiveFailed}, createPool failed ${ourFailed} (retried ${stats.retries})`,
+    );
     assert.ok(naiveFailed > 0, 'the race is reproduced');
     assert.equal(ourFailed, 0);
     assert.ok(stats.retries > 0, 'by retrying what met a closing connection');
@@ -117,9 +129,12 @@ test('contention: a pool of 2 under 50 concurrent requests shows queue wait; a r
       assert.ok(small.connected <= 2);
     }
     const seen = rounds.map(
-      (r) => `right-sized p90 ${r.right.queueWaitMs.p90} vs small p50 ${r.small.queueWaitMs.p50} (50 connects p90 ${r.connectMs.toFixed(1)} ms, event loop up to ${r.loopLateMs.toFixed(0)} ms late)`,
+      (r) =>
+        `right-sized p90 ${r.right.queueWaitMs.p90} vs small p50 ${r.small.queueWaitMs.p50} (50 connects p90 ${r.connectMs.toFixed(1)} ms, event loop up to ${r.loopLateMs.toFixed(0)} ms late)`,
     );
-    const margins = rounds.map((r) => r.small.queueWaitMs.p50 / 5 + r.connectMs + r.loopLateMs - r.right.queueWaitMs.p90);
+    const margins = rounds.map(
+      (r) => r.small.queueWaitMs.p50 / 5 + r.connectMs + r.loopLateMs - r.right.queueWaitMs.p90,
+    );
     assert.ok(Math.max(...margins) > 0, seen.join('; '));
   } finally {
     await server.close();

@@ -5,7 +5,14 @@ import { runCli, isOneCleanLine } from '../helpers/cli.ts';
 import { startServe, type ServeProcess } from '../helpers/serve-cli.ts';
 
 interface Probed {
-  requests: { reused: boolean; localPort: number; status: number; bytes: number; timingsMs: Record<string, number>; tls?: { resumed: boolean } }[];
+  requests: {
+    reused: boolean;
+    localPort: number;
+    status: number;
+    bytes: number;
+    timingsMs: Record<string, number>;
+    tls?: { resumed: boolean };
+  }[];
   warnings: string[];
 }
 
@@ -24,16 +31,26 @@ describe('probe against tcplens serve, compared with curl', () => {
 
   test('-n 3 reuses one connection (one local port), as curl -v says it re-uses its connection', async () => {
     const p = await probe([s.url, '-n', '3']);
-    assert.deepEqual(p.requests.map((r) => r.reused), [false, true, true]);
+    assert.deepEqual(
+      p.requests.map((r) => r.reused),
+      [false, true, true],
+    );
     assert.equal(new Set(p.requests.map((r) => r.localPort)).size, 1);
     assert.equal(p.requests[1]!.timingsMs.connect, 0, 'no connect on a reused connection');
-    const curl = spawnSync('curl', ['-sv', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', s.url, s.url, s.url], { encoding: 'utf8' });
+    const curl = spawnSync(
+      'curl',
+      ['-sv', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', s.url, s.url, s.url],
+      { encoding: 'utf8' },
+    );
     assert.equal((curl.stderr.match(/Re-using existing connection/g) ?? []).length, 2, curl.stderr);
   });
 
   test('--no-keepalive never reuses: a new local port each time', async () => {
     const p = await probe([s.url, '-n', '3', '--no-keepalive']);
-    assert.deepEqual(p.requests.map((r) => r.reused), [false, false, false]);
+    assert.deepEqual(
+      p.requests.map((r) => r.reused),
+      [false, false, false],
+    );
     assert.equal(new Set(p.requests.map((r) => r.localPort)).size, 3);
   });
 
@@ -42,7 +59,9 @@ describe('probe against tcplens serve, compared with curl', () => {
     const theirs: number[] = [];
     for (let i = 0; i < 5; i++) {
       ours.push((await probe([`${s.url}delay/200`])).requests[0]!.timingsMs.ttfb!);
-      const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer}', `${s.url}delay/200`], { encoding: 'utf8' });
+      const out = execFileSync('curl', ['-s', '-o', '/dev/null', '-w', '%{time_starttransfer}', `${s.url}delay/200`], {
+        encoding: 'utf8',
+      });
       theirs.push(Number(out) * 1000);
     }
     // A busy machine only ever adds delay, to either tool: the fastest of interleaved rounds is what each
@@ -57,7 +76,10 @@ test('a server keep-alive shorter than the client idle time is called out as the
   const s = await startServe(['--keepalive-timeout', '1']);
   try {
     const p = await probe([s.url, '-n', '2', '--interval', '300']);
-    assert.match(p.warnings.join('\n'), /the server closes idle connections after 1 s, and this client idles 0.3 s between requests, less than a second short of it/);
+    assert.match(
+      p.warnings.join('\n'),
+      /the server closes idle connections after 1 s, and this client idles 0.3 s between requests, less than a second short of it/,
+    );
   } finally {
     await s.stop();
   }

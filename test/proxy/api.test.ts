@@ -31,14 +31,44 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
   try {
     const cases: [string, string, string | undefined, number, string | RegExp][] = [
       ['POST', '/proxies', '{"name": "x", ', 400, 'bad request body: unexpected EOF'],
-      ['POST', '/proxies', '{"name": "x" x', 400, "bad request body: invalid character 'x' after object key:value pair"],
-      ['POST', '/proxies', '[]', 400, 'bad request body: json: cannot unmarshal array into Go value of type toxiproxy.Proxy'],
+      [
+        'POST',
+        '/proxies',
+        '{"name": "x" x',
+        400,
+        "bad request body: invalid character 'x' after object key:value pair",
+      ],
+      [
+        'POST',
+        '/proxies',
+        '[]',
+        400,
+        'bad request body: json: cannot unmarshal array into Go value of type toxiproxy.Proxy',
+      ],
       ['POST', '/proxies', '', 400, 'bad request body: EOF'],
-      ['POST', '/proxies', '{"name": 5, "upstream": "127.0.0.1:1"}', 400, 'bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string'],
+      [
+        'POST',
+        '/proxies',
+        '{"name": 5, "upstream": "127.0.0.1:1"}',
+        400,
+        'bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string',
+      ],
       ['POST', '/proxies', `{"upstream": "${echo.address}"}`, 400, 'missing required field: name'],
       ['POST', '/proxies', '{"name": "a"}', 400, 'missing required field: upstream'],
-      ['POST', '/proxies', `{"name": "busy", "listen": "127.0.0.1:${busyPort}", "upstream": "${echo.address}"}`, 500, `listen tcp 127.0.0.1:${busyPort}: bind: address already in use`],
-      ['POST', '/proxies', `{"name": "bad", "listen": "nowhere", "upstream": "${echo.address}"}`, 500, /^listen tcp: address nowhere: missing port in address/],
+      [
+        'POST',
+        '/proxies',
+        `{"name": "busy", "listen": "127.0.0.1:${busyPort}", "upstream": "${echo.address}"}`,
+        500,
+        `listen tcp 127.0.0.1:${busyPort}: bind: address already in use`,
+      ],
+      [
+        'POST',
+        '/proxies',
+        `{"name": "bad", "listen": "nowhere", "upstream": "${echo.address}"}`,
+        500,
+        /^listen tcp: address nowhere: missing port in address/,
+      ],
       ['GET', '/proxies/none', undefined, 404, 'proxy not found'],
       ['DELETE', '/proxies/none', undefined, 404, 'proxy not found'],
       ['POST', '/proxies/none/toxics', '{"type":"latency"}', 404, 'proxy not found'],
@@ -50,12 +80,34 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
       if (typeof message === 'string') assert.equal(r.json.error, message);
       else assert.match(String(r.json.error), message);
     }
-    assert.deepEqual(Object.keys((await call(api, 'GET', '/proxies')).json), [], 'failed creations leave nothing behind');
+    assert.deepEqual(
+      Object.keys((await call(api, 'GET', '/proxies')).json),
+      [],
+      'failed creations leave nothing behind',
+    );
 
-    const created = await call(api, 'POST', '/proxies', JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }));
+    const created = await call(
+      api,
+      'POST',
+      '/proxies',
+      JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }),
+    );
     assert.equal(created.status, 201);
-    assert.deepEqual(Object.keys(created.json), ['name', 'listen', 'upstream', 'enabled', 'toxics', 'mode', 'max_connections']);
-    const dup = await call(api, 'POST', '/proxies', JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }));
+    assert.deepEqual(Object.keys(created.json), [
+      'name',
+      'listen',
+      'upstream',
+      'enabled',
+      'toxics',
+      'mode',
+      'max_connections',
+    ]);
+    const dup = await call(
+      api,
+      'POST',
+      '/proxies',
+      JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }),
+    );
     assert.deepEqual([dup.status, dup.json.error], [409, 'proxy already exists']);
 
     const toxicCases: [string, number, string | RegExp][] = [
@@ -64,9 +116,21 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
       ['{"type": "status"}', 400, 'invalid toxic type: status needs a proxy in http mode'],
       ['{"type": "latency", "stream": "sideways"}', 400, 'stream was invalid, can be either upstream or downstream'],
       ['{"type": "latency", "stream": ""}', 400, 'stream was invalid, can be either upstream or downstream'],
-      ['{"type": "latency", "attributes": {"latency": "slow"}}', 400, 'bad request body: json: cannot unmarshal string into Go struct field LatencyToxic.attributes.latency of type int64'],
-      ['{"type": "latency", "attributes": {"latency": 1.5}}', 400, 'bad request body: json: cannot unmarshal number 1.5 into Go struct field LatencyToxic.attributes.latency of type int64'],
-      ['{"type": "latency", "toxicity": "all"}', 400, 'bad request body: json: cannot unmarshal string into Go struct field ToxicWrapper.toxicity of type float32'],
+      [
+        '{"type": "latency", "attributes": {"latency": "slow"}}',
+        400,
+        'bad request body: json: cannot unmarshal string into Go struct field LatencyToxic.attributes.latency of type int64',
+      ],
+      [
+        '{"type": "latency", "attributes": {"latency": 1.5}}',
+        400,
+        'bad request body: json: cannot unmarshal number 1.5 into Go struct field LatencyToxic.attributes.latency of type int64',
+      ],
+      [
+        '{"type": "latency", "toxicity": "all"}',
+        400,
+        'bad request body: json: cannot unmarshal string into Go struct field ToxicWrapper.toxicity of type float32',
+      ],
     ];
     for (const [body, status, message] of toxicCases) {
       const r = await call(api, 'POST', '/proxies/p/toxics', body);
@@ -76,12 +140,29 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
     }
     const t1 = await call(api, 'POST', '/proxies/p/toxics', '{"type": "latency", "attributes": {"latency": 10}}');
     assert.equal(t1.status, 200);
-    assert.deepEqual(t1.json, { attributes: { latency: 10, jitter: 0 }, name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1 });
+    assert.deepEqual(t1.json, {
+      attributes: { latency: 10, jitter: 0 },
+      name: 'latency_downstream',
+      type: 'latency',
+      stream: 'downstream',
+      toxicity: 1,
+    });
     // Names are unique across both streams.
-    const t2 = await call(api, 'POST', '/proxies/p/toxics', '{"name": "latency_downstream", "type": "latency", "stream": "upstream"}');
+    const t2 = await call(
+      api,
+      'POST',
+      '/proxies/p/toxics',
+      '{"name": "latency_downstream", "type": "latency", "stream": "upstream"}',
+    );
     assert.deepEqual([t2.status, t2.json.error], [409, 'toxic already exists']);
-    assert.deepEqual((await call(api, 'GET', '/proxies/p/toxics/none')).json, { error: 'toxic not found', status: 404 });
-    assert.deepEqual((await call(api, 'PATCH', '/proxies/p/toxics/none', '{}')).json, { error: 'toxic not found', status: 404 });
+    assert.deepEqual((await call(api, 'GET', '/proxies/p/toxics/none')).json, {
+      error: 'toxic not found',
+      status: 404,
+    });
+    assert.deepEqual((await call(api, 'PATCH', '/proxies/p/toxics/none', '{}')).json, {
+      error: 'toxic not found',
+      status: 404,
+    });
     assert.equal((await call(api, 'DELETE', '/proxies/p/toxics/none')).status, 404);
     // PATCH keeps what it does not name.
     const patched = await call(api, 'PATCH', '/proxies/p/toxics/latency_downstream', '{"attributes": {"jitter": 5}}');
@@ -92,12 +173,22 @@ test('bad API input gets Toxiproxy status codes and messages, and the server kee
     // populate: 201; a bad entry stops it with the proxies done so far.
     const empty = await call(api, 'POST', '/populate', '[]');
     assert.deepEqual([empty.status, empty.json], [201, { proxies: null }], 'Go marshals an empty list as null');
-    const bad = await call(api, 'POST', '/populate', JSON.stringify([{ name: 'q', upstream: echo.address }, { upstream: echo.address }]));
+    const bad = await call(
+      api,
+      'POST',
+      '/populate',
+      JSON.stringify([{ name: 'q', upstream: echo.address }, { upstream: echo.address }]),
+    );
     assert.deepEqual([bad.status, bad.json.error], [400, 'missing required field: name at proxy 2']);
-    const partial = await call(api, 'POST', '/populate', JSON.stringify([
-      { name: 'q', listen: '127.0.0.1:0', upstream: echo.address },
-      { name: 'r', listen: `127.0.0.1:${busyPort}`, upstream: echo.address },
-    ]));
+    const partial = await call(
+      api,
+      'POST',
+      '/populate',
+      JSON.stringify([
+        { name: 'q', listen: '127.0.0.1:0', upstream: echo.address },
+        { name: 'r', listen: `127.0.0.1:${busyPort}`, upstream: echo.address },
+      ]),
+    );
     assert.equal(partial.status, 500);
     assert.equal((partial.json.proxies as { name: string }[]).map((p) => p.name).join(), 'q');
 
@@ -157,8 +248,14 @@ test('a token is required off loopback, and checked whenever set', async () => {
   try {
     const denied = await call(server.apiUrl!, 'GET', '/proxies');
     assert.equal(denied.status, 401);
-    assert.equal((await call(server.apiUrl!, 'GET', '/proxies', undefined, { Authorization: 'Bearer wrong' })).status, 401);
-    assert.equal((await call(server.apiUrl!, 'GET', '/proxies', undefined, { Authorization: 'Bearer s3cret' })).status, 200);
+    assert.equal(
+      (await call(server.apiUrl!, 'GET', '/proxies', undefined, { Authorization: 'Bearer wrong' })).status,
+      401,
+    );
+    assert.equal(
+      (await call(server.apiUrl!, 'GET', '/proxies', undefined, { Authorization: 'Bearer s3cret' })).status,
+      200,
+    );
   } finally {
     await server.close();
   }
@@ -168,7 +265,9 @@ test('GET /metrics counts connections and affected requests per proxy and toxic,
   const echo = await echoServer();
   const server = await createProxyServer({
     api: '127.0.0.1:0',
-    proxies: [{ name: 'p', upstream: echo.address, toxics: [{ name: 'lag', type: 'latency', attributes: { latency: 1 } }] }],
+    proxies: [
+      { name: 'p', upstream: echo.address, toxics: [{ name: 'lag', type: 'latency', attributes: { latency: 1 } }] },
+    ],
   });
   try {
     for (let i = 0; i < 3; i++) {
@@ -179,7 +278,10 @@ test('GET /metrics counts connections and affected requests per proxy and toxic,
     const r = await fetch(`${server.apiUrl}/metrics`);
     const text = await r.text();
     assert.match(text, /^tcplens_proxy_connections_total\{proxy="p"\} 3$/m);
-    assert.match(text, /^tcplens_proxy_toxic_connections_affected_total\{proxy="p",toxic="lag",type="latency",stream="downstream"\} 3$/m);
+    assert.match(
+      text,
+      /^tcplens_proxy_toxic_connections_affected_total\{proxy="p",toxic="lag",type="latency",stream="downstream"\} 3$/m,
+    );
     assert.match(text, /^tcplens_proxy_received_bytes_total\{proxy="p",direction="upstream"\} 12$/m);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     if (check.error) return; // promtool is installed by CI; skip the check where it is not

@@ -45,7 +45,10 @@ test('POST /proxies with toxics: the first connection meets them; a bad toxic le
       ],
     });
     assert.equal(created.status, 201, created.text);
-    assert.deepEqual((created.json.toxics as { name: string }[]).map((t) => t.name), ['lag', 'limit_data_downstream']);
+    assert.deepEqual(
+      (created.json.toxics as { name: string }[]).map((t) => t.name),
+      ['lag', 'limit_data_downstream'],
+    );
     // The very first connection, opened as soon as the answer came: cut after 3 bytes.
     const s = await dial(Number((created.json.listen as string).split(':')[1]));
     const got = collect(s, 10_000);
@@ -83,18 +86,34 @@ test('POST /proxies with toxics: the first connection meets them; a bad toxic le
   }
 });
 
-test('Toxiproxy ignores toxics given to POST /proxies (created without them, bad ones unseen); tcplens creates them or nothing', { skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}` }, async () => {
+test('Toxiproxy ignores toxics given to POST /proxies (created without them, bad ones unseen); tcplens creates them or nothing', {
+  skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}`,
+}, async () => {
   const echo = await echoServer();
   const real = await startToxiproxy();
   const ours = await createProxyServer({ api: '127.0.0.1:0' });
   try {
-    const good = { name: 'g', listen: '127.0.0.1:0', upstream: echo.address, toxics: [{ type: 'latency', attributes: { latency: 5 } }] };
+    const good = {
+      name: 'g',
+      listen: '127.0.0.1:0',
+      upstream: echo.address,
+      toxics: [{ type: 'latency', attributes: { latency: 5 } }],
+    };
     const bad = { name: 'b', listen: '127.0.0.1:0', upstream: echo.address, toxics: [{ type: 'nosuch' }] };
-    const [realGood, oursGood] = [await call(real.url, 'POST', '/proxies', good), await call(ours.apiUrl!, 'POST', '/proxies', good)];
+    const [realGood, oursGood] = [
+      await call(real.url, 'POST', '/proxies', good),
+      await call(ours.apiUrl!, 'POST', '/proxies', good),
+    ];
     assert.deepEqual([realGood.status, realGood.json.toxics], [201, []]);
     assert.equal(oursGood.status, 201);
-    assert.deepEqual((oursGood.json.toxics as { type: string }[]).map((t) => t.type), ['latency']);
-    const [realBad, oursBad] = [await call(real.url, 'POST', '/proxies', bad), await call(ours.apiUrl!, 'POST', '/proxies', bad)];
+    assert.deepEqual(
+      (oursGood.json.toxics as { type: string }[]).map((t) => t.type),
+      ['latency'],
+    );
+    const [realBad, oursBad] = [
+      await call(real.url, 'POST', '/proxies', bad),
+      await call(ours.apiUrl!, 'POST', '/proxies', bad),
+    ];
     assert.equal(realBad.status, 201);
     assert.equal(oursBad.status, 400);
     assert.equal((await call(ours.apiUrl!, 'GET', '/proxies/b')).status, 404);

@@ -7,7 +7,14 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DEFAULTS, run, type RunSummary } from '../../examples/circuit-breaker/run.ts';
 
 test('the circuit breaker opens under injected latency and keeps the caller p99 below it', async () => {
-  const common = { ...DEFAULTS, toxicity: 0.3, latencyMinMs: 300, latencyMaxMs: 600, timeoutMs: 100, errorThresholdPercentage: 10 };
+  const common = {
+    ...DEFAULTS,
+    toxicity: 0.3,
+    latencyMinMs: 300,
+    latencyMaxMs: 600,
+    timeoutMs: 100,
+    errorThresholdPercentage: 10,
+  };
   // Caller, proxy and inventory all run in this process: on a busy machine every request costs
   // more, delay injected or not. Each round measures that cost alongside, as the same load with
   // nothing injected (the control), and how late the event loop ran during the guarded run (the
@@ -32,7 +39,10 @@ test('the circuit breaker opens under injected latency and keeps the caller p99 
   // A caller that waited for the injected delay would take at least that delay on top of a request's
   // own cost; with the breaker, the tail is the timeout plus that cost, well below it.
   const beyond = rounds.map((r) => r.guarded.latencyMs.p99 - r.control.latencyMs.p99 - r.loopLateMs);
-  const seen = rounds.map((r) => `p99 ${r.guarded.latencyMs.p99} ms, without injection ${r.control.latencyMs.p99} ms, event loop up to ${r.loopLateMs.toFixed(0)} ms late`);
+  const seen = rounds.map(
+    (r) =>
+      `p99 ${r.guarded.latencyMs.p99} ms, without injection ${r.control.latencyMs.p99} ms, event loop up to ${r.loopLateMs.toFixed(0)} ms late`,
+  );
   assert.ok(Math.min(...beyond) < common.latencyMinMs, `with the breaker: ${seen.join('; ')}`);
 
   const bare = await run({ ...common, breaker: false, requests: 60, concurrency: 10 });

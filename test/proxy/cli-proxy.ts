@@ -18,7 +18,10 @@ export interface CliProxy {
 }
 
 export function startCliProxy(args: string[], env: Record<string, string> = {}): Promise<CliProxy> {
-  const child = spawn(process.execPath, [MAIN, 'proxy', '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [MAIN, 'proxy', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -39,7 +42,13 @@ export function startCliProxy(args: string[], env: Record<string, string> = {}):
         child,
         api: first.api,
         proxies: first.proxies,
-        port: (name) => Number(first.proxies.find((p) => p.name === name)!.listen.split(':').pop()),
+        port: (name) =>
+          Number(
+            first.proxies
+              .find((p) => p.name === name)!
+              .listen.split(':')
+              .pop(),
+          ),
         rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) * 1024,
         stop: async () => {
           child.kill('SIGTERM');

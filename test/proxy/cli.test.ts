@@ -23,7 +23,8 @@ test('the messages of bad flags and config files name what is wrong', async () =
     writeFileSync(notJson, '[{"name": ');
     const notList = join(dir, 'object.json');
     writeFileSync(notList, '{"name": "a"}');
-    const usage = (fn: () => unknown, message: RegExp) => assert.throws(fn, (e: Error) => e instanceof UsageError && message.test(e.message));
+    const usage = (fn: () => unknown, message: RegExp) =>
+      assert.throws(fn, (e: Error) => e instanceof UsageError && message.test(e.message));
     usage(() => readConfigFile(join(dir, 'nope.json')), /cannot read --config .*no such file/);
     usage(() => readConfigFile(notJson), /is not JSON/);
     usage(() => readConfigFile(notList), /must hold a list of proxies/);
@@ -32,17 +33,29 @@ test('the messages of bad flags and config files name what is wrong', async () =
     assert.deepEqual(parseLatency('--latency')('200ms-2s'), { latencyMs: 1100, jitterMs: 900 });
     usage(() => parseLatency('--latency')('2s-200ms'), /from low to high/);
     usage(() => parseSlicer('0'), /at least 1 byte/);
-    const base = { name: 'p', listen: '127.0.0.1:0', upstream: '127.0.0.1:9', toxicity: 1, stream: 'downstream' as const };
+    const base = {
+      name: 'p',
+      listen: '127.0.0.1:0',
+      upstream: '127.0.0.1:9',
+      toxicity: 1,
+      stream: 'downstream' as const,
+    };
     usage(() => shortcutProxy({ ...base, http: false, status: 503 }), /--status acts per HTTP request: add --http/);
     usage(() => shortcutProxy({ ...base, http: true, jitterMs: 5 }), /--jitter goes with --latency/);
     usage(() => shortcutProxy({ ...base, http: true, retryAfterS: 5 }), /--retry-after goes with --status/);
     // Config entries are checked as the API checks them.
     await assert.rejects(
-      createProxyServer({ api: false, proxies: [{ name: 'a', upstream: '127.0.0.1:9', toxics: [{ type: 'nosuch' }] }] }),
+      createProxyServer({
+        api: false,
+        proxies: [{ name: 'a', upstream: '127.0.0.1:9', toxics: [{ type: 'nosuch' }] }],
+      }),
       /invalid toxic type/,
     );
     // An upstream without a port: a slip on the command line; accepted from a file, as Toxiproxy does.
-    usage(() => shortcutProxy({ ...base, upstream: 'nowhere', http: false }), /--upstream takes HOST:PORT \(missing port in address nowhere\)/);
+    usage(
+      () => shortcutProxy({ ...base, upstream: 'nowhere', http: false }),
+      /--upstream takes HOST:PORT \(missing port in address nowhere\)/,
+    );
     const lenient = await createProxyServer({ api: false, proxies: [{ name: 'a', upstream: 'nowhere' }] });
     await lenient.close();
   } finally {
@@ -65,7 +78,10 @@ test('bad input and busy ports give one line and exit 2', async () => {
       [['--listen', '127.0.0.1:0'], /--listen needs --upstream/],
       [['--upstream', '127.0.0.1:9', '--http', '--bandwidth', '10'], /--bandwidth is a TCP toxic/],
       [['--config', missing, '--no-api'], /missing required field: upstream at proxy 1/],
-      [['--no-api', '--listen', `127.0.0.1:${busyPort}`, '--upstream', '127.0.0.1:9'], new RegExp(`cannot listen: 127\\.0\\.0\\.1:${busyPort}: bind: address already in use`)],
+      [
+        ['--no-api', '--listen', `127.0.0.1:${busyPort}`, '--upstream', '127.0.0.1:9'],
+        new RegExp(`cannot listen: 127\\.0\\.0\\.1:${busyPort}: bind: address already in use`),
+      ],
       [['--api', `127.0.0.1:${busyPort}`], /cannot listen on 127\.0\.0\.1:\d+ \(control API\): the port is in use/],
     ];
     // Side by side: each is a process start.
@@ -88,9 +104,18 @@ test('a TLS proxy whose files cannot be used: one line naming the flag, exit 2',
   writeFileSync(missing, '[]');
   try {
     const cases: [string[], RegExp][] = [
-      [['--no-api', '--upstream', '127.0.0.1:9', '--cert', join(dir, 'none.pem'), '--key', missing], /^tcplens: cannot read --cert .*none\.pem: ENOENT$/m],
-      [['--no-api', '--upstream', '127.0.0.1:9', '--cert', missing, '--key', missing], /^tcplens: --cert\/--key \(.*\) cannot be used: /m],
-      [['--no-api', '--upstream', '127.0.0.1:9', '--upstream-ca', join(dir, 'none.pem')], /^tcplens: cannot read --upstream-ca .*none\.pem: ENOENT$/m],
+      [
+        ['--no-api', '--upstream', '127.0.0.1:9', '--cert', join(dir, 'none.pem'), '--key', missing],
+        /^tcplens: cannot read --cert .*none\.pem: ENOENT$/m,
+      ],
+      [
+        ['--no-api', '--upstream', '127.0.0.1:9', '--cert', missing, '--key', missing],
+        /^tcplens: --cert\/--key \(.*\) cannot be used: /m,
+      ],
+      [
+        ['--no-api', '--upstream', '127.0.0.1:9', '--upstream-ca', join(dir, 'none.pem')],
+        /^tcplens: cannot read --upstream-ca .*none\.pem: ENOENT$/m,
+      ],
       [['--no-api', '--upstream', '127.0.0.1:9', '--cert', missing], /--cert and --key go together/],
     ];
     const results = await Promise.all(cases.map(([args]) => runCli(['proxy', ...args], { timeoutMs: 90_000 })));
@@ -107,14 +132,36 @@ test('a TLS proxy whose files cannot be used: one line naming the flag, exit 2',
 
 test('a one-off proxy from flags: --json gives the bound address, curl drives the API, the counts come at shutdown', async () => {
   const echo = await echoServer();
-  const proxy = await startCliProxy(['--api', '127.0.0.1:0', '--listen', '127.0.0.1:0', '--upstream', echo.address, '--latency', '50ms', '--jitter', '5ms']);
+  const proxy = await startCliProxy([
+    '--api',
+    '127.0.0.1:0',
+    '--listen',
+    '127.0.0.1:0',
+    '--upstream',
+    echo.address,
+    '--latency',
+    '50ms',
+    '--jitter',
+    '5ms',
+  ]);
   try {
     assert.match(proxy.api!, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.deepEqual(proxy.proxies[0]!.toxics, [{ attributes: { latency: 50, jitter: 5 }, name: 'latency_downstream', type: 'latency', stream: 'downstream', toxicity: 1 }]);
+    assert.deepEqual(proxy.proxies[0]!.toxics, [
+      {
+        attributes: { latency: 50, jitter: 5 },
+        name: 'latency_downstream',
+        type: 'latency',
+        stream: 'downstream',
+        toxicity: 1,
+      },
+    ]);
     // The proxy is another process: a busy machine slows it and the echo here, toxic or not. A
     // second proxy of the same process with no toxic, tried in turn, measures that alongside; the
     // fastest trip is never below the latency, what the toxic added never much above it.
-    const control = await fetch(`${proxy.api}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'control', listen: '127.0.0.1:0', upstream: echo.address }) });
+    const control = await fetch(`${proxy.api}/proxies`, {
+      method: 'POST',
+      body: JSON.stringify({ name: 'control', listen: '127.0.0.1:0', upstream: echo.address }),
+    });
     assert.equal(control.status, 201);
     const c = await dial(Number(((await control.json()) as { listen: string }).listen.split(':').pop()));
     const s = await dial(proxy.port('proxy'));
@@ -127,7 +174,11 @@ test('a one-off proxy from flags: --json gives the bound address, curl drives th
     s.destroy();
     c.destroy();
     // curl, as a user would: a bad body gets 400 and Toxiproxy's message.
-    const out = execFileSync('curl', ['-s', '-w', '\n%{http_code}', '-X', 'POST', `${proxy.api}/proxies/proxy/toxics`, '-d', '{"type":"nosuch"}'], { encoding: 'utf8' });
+    const out = execFileSync(
+      'curl',
+      ['-s', '-w', '\n%{http_code}', '-X', 'POST', `${proxy.api}/proxies/proxy/toxics`, '-d', '{"type":"nosuch"}'],
+      { encoding: 'utf8' },
+    );
     assert.deepEqual(out.split('\n'), ['{"error":"invalid toxic type","status":400}', '400']);
     const { code, last } = await proxy.stop();
     assert.equal(code, 0);

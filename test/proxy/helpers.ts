@@ -15,7 +15,10 @@ export interface Upstream {
 }
 
 /** A raw TCP server on loopback; `onSocket` decides what each accepted socket does. */
-export async function tcpServer(onSocket: (s: Socket) => void, opts: { allowHalfOpen?: boolean } = {}): Promise<Upstream> {
+export async function tcpServer(
+  onSocket: (s: Socket) => void,
+  opts: { allowHalfOpen?: boolean } = {},
+): Promise<Upstream> {
   const sockets: Socket[] = [];
   const server: Server = createServer({ allowHalfOpen: opts.allowHalfOpen ?? false }, (s) => {
     sockets.push(s);
@@ -74,7 +77,13 @@ export function collect(socket: Socket, deadlineMs = 5000): Promise<Received> {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      resolve({ bytes: Buffer.concat(parts), chunks: parts.length, how, elapsedMs: performance.now() - start, firstByteMs });
+      resolve({
+        bytes: Buffer.concat(parts),
+        chunks: parts.length,
+        how,
+        elapsedMs: performance.now() - start,
+        firstByteMs,
+      });
     };
     const timer = setTimeout(() => finish('open'), deadlineMs);
     socket.on('data', (c: Buffer) => {
@@ -115,7 +124,9 @@ const TICK_MS = 10;
  * Clients, proxy and servers of these tests share this process, so a busy machine slows a round
  * trip by at most stalledMs, whatever a toxic adds, and fires any one timer at most worstMs late.
  */
-export async function withStalls<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; stalledMs: number; worstMs: number }> {
+export async function withStalls<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; ms: number; stalledMs: number; worstMs: number }> {
   const ticks = monitorEventLoopDelay({ resolution: TICK_MS });
   const start = performance.now();
   ticks.enable();
@@ -154,7 +165,8 @@ export async function trips(socket: Socket, n = 3): Promise<Trips> {
 }
 
 /** For messages: each trip and its stall. */
-export const showTrips = (t: Trips) => t.trips.map((x) => `${x.ms.toFixed(1)} (held ${x.stalledMs.toFixed(0)})`).join(', ') + ' ms';
+export const showTrips = (t: Trips) =>
+  t.trips.map((x) => `${x.ms.toFixed(1)} (held ${x.stalledMs.toFixed(0)})`).join(', ') + ' ms';
 
 /** Whether an echo behind `socket` answers: true once `ping` came back, false if the socket ends or fails first. */
 export function echoes(socket: Socket): Promise<boolean> {

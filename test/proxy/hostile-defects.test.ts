@@ -20,7 +20,6 @@ async function call(base: string, method: string, path: string, body?: string) {
   return { status: res.status, text, json: JSON.parse(text || 'null') as Record<string, unknown> | null };
 }
 
-
 test('slicer cut points stay inside the chunk when size_variation exceeds average_size', () => {
   for (let i = 0; i < 200; i++) {
     const cuts: number[] = [];
@@ -37,7 +36,13 @@ test('slicer cut points stay inside the chunk when size_variation exceeds averag
 test('slicer 1,1000 lets 200,000 bytes through exactly once each', async () => {
   const payload = randomBytes(200_000);
   const source = await tcpServer((s) => s.end(payload));
-  const px = await startProxies([{ name: 'p', upstream: source.address, toxics: [{ type: 'slicer', attributes: { average_size: 100, size_variation: 1000 } }] }]);
+  const px = await startProxies([
+    {
+      name: 'p',
+      upstream: source.address,
+      toxics: [{ type: 'slicer', attributes: { average_size: 100, size_variation: 1000 } }],
+    },
+  ]);
   try {
     const r = await collect(await dial(px.proxy('p')!.port), 20_000);
     assert.equal(r.how, 'end');
@@ -54,7 +59,13 @@ test('a latency of 2^31 ms or more holds the data without overflowing the timer,
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.name);
   process.on('warning', onWarning);
-  const px = await startProxies([{ name: 'p', upstream: echo.address, toxics: [{ name: 'lag', type: 'latency', attributes: { latency: 3_000_000_000 } }] }]);
+  const px = await startProxies([
+    {
+      name: 'p',
+      upstream: echo.address,
+      toxics: [{ name: 'lag', type: 'latency', attributes: { latency: 3_000_000_000 } }],
+    },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const got: Buffer[] = [];
@@ -99,13 +110,28 @@ test('a proxy whose upstream is its own listen address is refused, on create and
   const server = await createProxyServer({ api: '127.0.0.1:0' });
   try {
     const port = await freePort();
-    const self = await call(server.apiUrl!, 'POST', '/proxies', JSON.stringify({ name: 's', listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${port}` }));
+    const self = await call(
+      server.apiUrl!,
+      'POST',
+      '/proxies',
+      JSON.stringify({ name: 's', listen: `127.0.0.1:${port}`, upstream: `127.0.0.1:${port}` }),
+    );
     assert.equal(self.status, 400, self.text);
     assert.match(String(self.json!.error), /upstream/);
     assert.deepEqual(Object.keys((await call(server.apiUrl!, 'GET', '/proxies')).json!), [], 'nothing left behind');
     await assert.rejects(dial(port), /ECONNREFUSED/);
 
-    assert.equal((await call(server.apiUrl!, 'POST', '/proxies', JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }))).status, 201);
+    assert.equal(
+      (
+        await call(
+          server.apiUrl!,
+          'POST',
+          '/proxies',
+          JSON.stringify({ name: 'p', listen: '127.0.0.1:0', upstream: echo.address }),
+        )
+      ).status,
+      201,
+    );
     const listen = server.proxy('p')!.listen;
     const loop = await call(server.apiUrl!, 'POST', '/proxies/p', JSON.stringify({ upstream: listen }));
     assert.equal(loop.status, 400, loop.text);
@@ -123,14 +149,28 @@ test('proxy and toxic names longer than 1024 bytes are refused with a message na
   const server = await createProxyServer({ api: '127.0.0.1:0' });
   try {
     const long = 'x'.repeat(20_000);
-    const proxy = await call(server.apiUrl!, 'POST', '/proxies', JSON.stringify({ name: long, upstream: echo.address }));
+    const proxy = await call(
+      server.apiUrl!,
+      'POST',
+      '/proxies',
+      JSON.stringify({ name: long, upstream: echo.address }),
+    );
     assert.equal(proxy.status, 400);
     assert.match(String(proxy.json!.error), /name/);
     const fits = 'é'.repeat(512); // 1024 bytes of UTF-8
     const ok = await call(server.apiUrl!, 'POST', '/proxies', JSON.stringify({ name: fits, upstream: echo.address }));
     assert.equal(ok.status, 201, ok.text);
-    assert.equal((await call(server.apiUrl!, 'GET', `/proxies/${encodeURIComponent(fits)}`)).status, 200, 'addressable by URL');
-    const toxic = await call(server.apiUrl!, 'POST', `/proxies/${encodeURIComponent(fits)}/toxics`, JSON.stringify({ name: long, type: 'latency' }));
+    assert.equal(
+      (await call(server.apiUrl!, 'GET', `/proxies/${encodeURIComponent(fits)}`)).status,
+      200,
+      'addressable by URL',
+    );
+    const toxic = await call(
+      server.apiUrl!,
+      'POST',
+      `/proxies/${encodeURIComponent(fits)}/toxics`,
+      JSON.stringify({ name: long, type: 'latency' }),
+    );
     assert.equal(toxic.status, 400);
     assert.match(String(toxic.json!.error), /name/);
     assert.equal((await call(server.apiUrl!, 'DELETE', `/proxies/${encodeURIComponent(fits)}`)).status, 204);
@@ -143,11 +183,15 @@ test('proxy and toxic names longer than 1024 bytes are refused with a message na
 /** POST a body of `size` bytes without waiting for it to be read, as curl does. */
 function postRaw(url: string, size: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': size } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = request(
+      url,
+      { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': size } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', reject);
     const chunk = Buffer.alloc(64 * 1024, 0x20);
     let left = size;

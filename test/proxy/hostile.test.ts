@@ -20,16 +20,54 @@ import { collect, dial, echoServer } from './helpers.ts';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 const TYPES = [...toxicsOf('tcp'), ...toxicsOf('http')].map((t) => t.type);
-const ATTRIBUTE_KEYS = [...new Set([...toxicsOf('tcp'), ...toxicsOf('http')].flatMap((t) => Object.keys(t.attributes)))];
+const ATTRIBUTE_KEYS = [
+  ...new Set([...toxicsOf('tcp'), ...toxicsOf('http')].flatMap((t) => Object.keys(t.attributes))),
+];
 
 /** Numbers at the edges of what Go, JSON and setTimeout hold. */
-const edgeNumber = fc.constantFrom(0, -0, 1, -1, 0.5, 1e300, -1e300, 2 ** 31 - 1, 2 ** 31, 2 ** 53 - 1, 2 ** 53, 2 ** 63, 3.5e38, -(2 ** 53), 1e-300);
-const anyNumber = fc.oneof(edgeNumber, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.maxSafeInteger());
-const anyString = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 40 }), fc.constant('x'.repeat(5000)), fc.constant('é'.repeat(513)));
-const hostile = fc.oneof(fc.jsonValue({ maxDepth: 3 }), anyNumber, anyString, fc.constant(null), fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }));
+const edgeNumber = fc.constantFrom(
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  1e300,
+  -1e300,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 63,
+  3.5e38,
+  -(2 ** 53),
+  1e-300,
+);
+const anyNumber = fc.oneof(
+  edgeNumber,
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.maxSafeInteger(),
+);
+const anyString = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+  fc.constant('x'.repeat(5000)),
+  fc.constant('é'.repeat(513)),
+);
+const hostile = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  anyNumber,
+  anyString,
+  fc.constant(null),
+  fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }),
+);
 
 const attributes = fc.oneof(
-  fc.dictionary(fc.oneof(fc.constantFrom(...ATTRIBUTE_KEYS, '__proto__', 'constructor'), fc.string({ maxLength: 8 })), fc.oneof(anyNumber, hostile), { maxKeys: 4 }),
+  fc.dictionary(
+    fc.oneof(fc.constantFrom(...ATTRIBUTE_KEYS, '__proto__', 'constructor'), fc.string({ maxLength: 8 })),
+    fc.oneof(anyNumber, hostile),
+    { maxKeys: 4 },
+  ),
   hostile,
 );
 const toxicLike = fc.oneof(
@@ -48,7 +86,17 @@ const toxicLike = fc.oneof(
 
 /** listen values that never bind a port someone else may need: port 0 on loopback, or no port at all. */
 const safeListen = fc.oneof(
-  fc.constantFrom('127.0.0.1:0', 'localhost:0', '[::1]:0', ':0', '', 'nowhere', '127.0.0.1:99999', '[::1', '127.0.0.1:-1'),
+  fc.constantFrom(
+    '127.0.0.1:0',
+    'localhost:0',
+    '[::1]:0',
+    ':0',
+    '',
+    'nowhere',
+    '127.0.0.1:99999',
+    '[::1',
+    '127.0.0.1:-1',
+  ),
   fc.string({ maxLength: 30 }).filter((s) => !/:\s*\d{1,5}\s*$/.test(s)),
   fc.oneof(anyNumber, fc.boolean(), fc.constant(null)),
 );
@@ -57,7 +105,11 @@ const proxyLike = fc.oneof(
     {
       name: fc.oneof(anyString, hostile),
       listen: safeListen,
-      upstream: fc.oneof(fc.constantFrom('127.0.0.1:9', '127.0.0.1', 'x', '127.0.0.1:0', '[::1]:9', '127.0.0.1:65536'), anyString, hostile),
+      upstream: fc.oneof(
+        fc.constantFrom('127.0.0.1:9', '127.0.0.1', 'x', '127.0.0.1:0', '[::1]:9', '127.0.0.1:65536'),
+        anyString,
+        hostile,
+      ),
       enabled: fc.oneof(fc.boolean(), hostile),
       mode: fc.oneof(fc.constantFrom('tcp', 'http', 'udp'), hostile),
       max_connections: fc.oneof(anyNumber, hostile),
@@ -125,7 +177,11 @@ const KEEPING = ['latency', 'bandwidth', 'slicer', 'slow_close', 'noop'];
 test('toxics that do not change data pass bytes exactly, in order, at any attributes (stages alone)', () => {
   const defs = toxicsOf('tcp').filter((t) => KEEPING.includes(t.type)) as TcpToxic[];
   assert.equal(defs.length, KEEPING.length);
-  const anyInteger = fc.oneof(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), fc.integer({ min: -2000, max: 2000 }), fc.constantFrom(0, 1, 2 ** 31, 2 ** 53 - 1));
+  const anyInteger = fc.oneof(
+    fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
+    fc.integer({ min: -2000, max: 2000 }),
+    fc.constantFrom(0, 1, 2 ** 31, 2 ** 53 - 1),
+  );
   fc.assert(
     fc.property(
       fc.constantFrom(...defs),
@@ -155,10 +211,30 @@ test('toxics that do not change data pass bytes exactly through a live proxy, bo
   const proxy = server.proxy('p')!;
   // Bounded so that a run takes milliseconds: small delays, fast rates, no µs delays on tiny pieces.
   const toxic = fc.oneof(
-    fc.record({ type: fc.constant('latency'), attributes: fc.record({ latency: fc.integer({ min: -1e9, max: 10 }), jitter: fc.integer({ min: -5, max: 10 }) }) }),
-    fc.record({ type: fc.constant('bandwidth'), attributes: fc.record({ rate: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.integer({ min: 20_000, max: 1e9 })) }) }),
-    fc.record({ type: fc.constant('slicer'), attributes: fc.record({ average_size: fc.integer({ min: -10, max: 3000 }), size_variation: fc.integer({ min: -10, max: 100_000 }), delay: fc.constant(0) }) }),
-    fc.record({ type: fc.constant('slicer'), attributes: fc.record({ average_size: fc.integer({ min: 4096, max: 20_000 }), size_variation: fc.integer({ min: 0, max: 100_000 }), delay: fc.integer({ min: -5, max: 100 }) }) }),
+    fc.record({
+      type: fc.constant('latency'),
+      attributes: fc.record({ latency: fc.integer({ min: -1e9, max: 10 }), jitter: fc.integer({ min: -5, max: 10 }) }),
+    }),
+    fc.record({
+      type: fc.constant('bandwidth'),
+      attributes: fc.record({ rate: fc.oneof(fc.integer({ min: -5, max: 0 }), fc.integer({ min: 20_000, max: 1e9 })) }),
+    }),
+    fc.record({
+      type: fc.constant('slicer'),
+      attributes: fc.record({
+        average_size: fc.integer({ min: -10, max: 3000 }),
+        size_variation: fc.integer({ min: -10, max: 100_000 }),
+        delay: fc.constant(0),
+      }),
+    }),
+    fc.record({
+      type: fc.constant('slicer'),
+      attributes: fc.record({
+        average_size: fc.integer({ min: 4096, max: 20_000 }),
+        size_variation: fc.integer({ min: 0, max: 100_000 }),
+        delay: fc.integer({ min: -5, max: 100 }),
+      }),
+    }),
     fc.record({ type: fc.constant('slow_close'), attributes: fc.record({ delay: fc.integer({ min: -5, max: 10 }) }) }),
   );
   try {
@@ -190,14 +266,29 @@ test('toxics that do not change data pass bytes exactly through a live proxy, bo
 });
 
 const PATHS = [
-  '/proxies', '/populate', '/reset', '/version', '/metrics', '/proxies/p', '/proxies/p/toxics', '/proxies/p/toxics/t', '/proxies/%zz',
-  '/proxies/p/toxics/%', '//', '/proxies/p/toxics/t/extra', '/proxies/p/nothing', '/proxies/', '/proxies/p/toxics/',
+  '/proxies',
+  '/populate',
+  '/reset',
+  '/version',
+  '/metrics',
+  '/proxies/p',
+  '/proxies/p/toxics',
+  '/proxies/p/toxics/t',
+  '/proxies/%zz',
+  '/proxies/p/toxics/%',
+  '//',
+  '/proxies/p/toxics/t/extra',
+  '/proxies/p/nothing',
+  '/proxies/',
+  '/proxies/p/toxics/',
 ];
 const apiCall = fc.record({
   method: fc.constantFrom('GET', 'POST', 'PATCH', 'DELETE', 'PUT', 'OPTIONS'),
   path: fc.oneof(
     fc.constantFrom(...PATHS),
-    fc.tuple(anyString, fc.option(anyString)).map(([p, t]) => `/proxies/${encodeURIComponent(p)}${t === null ? '' : `/toxics/${encodeURIComponent(t)}`}`),
+    fc
+      .tuple(anyString, fc.option(anyString))
+      .map(([p, t]) => `/proxies/${encodeURIComponent(p)}${t === null ? '' : `/toxics/${encodeURIComponent(t)}`}`),
   ),
   body: fc.oneof(
     proxyLike.map((v) => JSON.stringify(v)),
@@ -215,7 +306,8 @@ test('generated API calls get a 4xx for bad input (500 only where Toxiproxy answ
   try {
     await fc.assert(
       fc.asyncProperty(apiCall, async ({ method, path, body }) => {
-        if (!server.proxy('p')) await server.addProxy({ name: 'p', upstream: echo.address, toxics: [{ name: 't', type: 'latency' }] });
+        if (!server.proxy('p'))
+          await server.addProxy({ name: 'p', upstream: echo.address, toxics: [{ name: 't', type: 'latency' }] });
         const res = await fetch(server.apiUrl + path, { method, body: method === 'GET' ? undefined : body });
         const text = await res.text();
         if (res.status >= 500) {
@@ -238,13 +330,21 @@ test('generated API calls get a 4xx for bad input (500 only where Toxiproxy answ
 test('values Toxiproxy accepts are accepted and carried out as it does: a negative delay is none, toxicity above 1 is always, below 0 never', async () => {
   const echo = await echoServer();
   const server = await createProxyServer({ api: '127.0.0.1:0', proxies: [{ name: 'p', upstream: echo.address }] });
-  const post = (body: unknown) => fetch(`${server.apiUrl}/proxies/p/toxics`, { method: 'POST', body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    fetch(`${server.apiUrl}/proxies/p/toxics`, { method: 'POST', body: JSON.stringify(body) });
   try {
     const negative = await post({ name: 'neg', type: 'latency', attributes: { latency: -1_000_000_000, jitter: -5 } });
     assert.equal(negative.status, 200);
-    assert.deepEqual(((await negative.json()) as { attributes: unknown }).attributes, { latency: -1_000_000_000, jitter: -5 }, 'shown as given');
+    assert.deepEqual(
+      ((await negative.json()) as { attributes: unknown }).attributes,
+      { latency: -1_000_000_000, jitter: -5 },
+      'shown as given',
+    );
     assert.equal((await post({ name: 'never', type: 'timeout', toxicity: -3 })).status, 200);
-    assert.equal((await post({ name: 'always', type: 'slow_close', toxicity: 5, attributes: { delay: -1 } })).status, 200);
+    assert.equal(
+      (await post({ name: 'always', type: 'slow_close', toxicity: 5, attributes: { delay: -1 } })).status,
+      200,
+    );
     const s = await dial(server.proxy('p')!.port);
     const got = collect(s, 5000);
     s.end('through');
@@ -252,8 +352,14 @@ test('values Toxiproxy accepts are accepted and carried out as it does: a negati
     assert.deepEqual([r.bytes.toString(), r.how], ['through', 'end'], 'no delay, no timeout, no held close');
     // What cannot be held exactly is refused, naming the field.
     for (const [attributes, pattern] of [
-      [{ latency: 1e300 }, /^bad request body: json: cannot unmarshal number 1e300 into Go struct field LatencyToxic\.attributes\.latency of type int64$/],
-      [{ latency: 2 ** 63 }, /cannot unmarshal number 9223372036854776000 into Go struct field LatencyToxic\.attributes\.latency of type int64/],
+      [
+        { latency: 1e300 },
+        /^bad request body: json: cannot unmarshal number 1e300 into Go struct field LatencyToxic\.attributes\.latency of type int64$/,
+      ],
+      [
+        { latency: 2 ** 63 },
+        /cannot unmarshal number 9223372036854776000 into Go struct field LatencyToxic\.attributes\.latency of type int64/,
+      ],
       [{ latency: 2 ** 53 }, /attributes\.latency: 9007199254740992 is beyond/],
       [{ latency: 1.5 }, /cannot unmarshal number 1\.5 into Go struct field LatencyToxic\.attributes\.latency/],
     ] as const) {
@@ -289,7 +395,9 @@ test('the largest body the API accepts costs memory in proportion to it and the 
     parseMs.push(performance.now() - t0);
   }
   const parseMaxMs = Math.max(...parseMs);
-  const bodies = Array.from({ length: 20 }, (_, i) => Buffer.from(body.replace('{"type":"latency"', `{"name":"t${i}","type":"latency"`)));
+  const bodies = Array.from({ length: 20 }, (_, i) =>
+    Buffer.from(body.replace('{"type":"latency"', `{"name":"t${i}","type":"latency"`)),
+  );
   const delay = monitorEventLoopDelay({ resolution: 1 });
   try {
     gc();
@@ -304,10 +412,16 @@ test('the largest body the API accepts costs memory in proportion to it and the 
     delay.disable();
     gc();
     const grownBytes = process.memoryUsage().heapUsed - before;
-    assert.ok(grownBytes < 2 * body.length, `heap grew ${(grownBytes / 1e6).toFixed(1)} MB after 20 bodies of ${(body.length / 1e6).toFixed(1)} MB`);
+    assert.ok(
+      grownBytes < 2 * body.length,
+      `heap grew ${(grownBytes / 1e6).toFixed(1)} MB after 20 bodies of ${(body.length / 1e6).toFixed(1)} MB`,
+    );
     const maxDelayMs = delay.max / 1e6;
     // Reading, concatenating and parsing a body is a few passes over it: far below 10 parses.
-    assert.ok(maxDelayMs < 10 * parseMaxMs, `event loop held ${maxDelayMs.toFixed(1)} ms; one parse and check took up to ${parseMaxMs.toFixed(1)} ms`);
+    assert.ok(
+      maxDelayMs < 10 * parseMaxMs,
+      `event loop held ${maxDelayMs.toFixed(1)} ms; one parse and check took up to ${parseMaxMs.toFixed(1)} ms`,
+    );
   } finally {
     await server.close();
     await echo.close();

@@ -19,11 +19,14 @@ interface Origin {
 
 async function origin(): Promise<Origin> {
   const handled: string[] = [];
-  const server = createServer({ headersTimeout: 400, requestTimeout: 800, connectionsCheckingInterval: 50, keepAliveTimeout: 400 }, (req, res) => {
-    handled.push(req.url ?? '');
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
+  const server = createServer(
+    { headersTimeout: 400, requestTimeout: 800, connectionsCheckingInterval: 50, keepAliveTimeout: 400 },
+    (req, res) => {
+      handled.push(req.url ?? '');
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    },
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, handled, server };
@@ -33,7 +36,15 @@ async function httpProxy(upstream: string, maxConnections?: number): Promise<Pro
   // A toxic that picks every request keeps the per-request path busy, as in real use.
   return createProxyServer({
     api: false,
-    proxies: [{ name: 'h', mode: 'http', upstream, max_connections: maxConnections, toxics: [{ type: 'latency', attributes: { latency: 0 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        mode: 'http',
+        upstream,
+        max_connections: maxConnections,
+        toxics: [{ type: 'latency', attributes: { latency: 0 } }],
+      },
+    ],
   });
 }
 
@@ -66,7 +77,10 @@ test('request-smuggling shapes through an HTTP-mode proxy are refused by the ori
       assert.equal(head.match(/HTTP\/1\.1/g)!.length, 1, `${what}: one answer only`);
       assert.notEqual(r.how, 'open', `${what}: the connection is closed`);
     }
-    assert.deepEqual(up.handled.filter((u) => u === '/smuggled'), []);
+    assert.deepEqual(
+      up.handled.filter((u) => u === '/smuggled'),
+      [],
+    );
     await sleep(100);
     assert.equal(px.stats()[0]!.connectionsActive, 0, 'nothing left open');
     // A well-formed request still goes through.
@@ -122,7 +136,10 @@ test('a flood of 300 connections at an HTTP-mode proxy with max_connections 100 
     const held = results.filter((r) => r.how === 'open').length;
     assert.equal(held, 100, 'held open');
     assert.equal(px.stats()[0]!.connectionsRejected, 200);
-    assert.ok(results.every((r) => r.how === 'open' || r.bytes.length === 0), 'the rest get nothing but the close');
+    assert.ok(
+      results.every((r) => r.how === 'open' || r.bytes.length === 0),
+      'the rest get nothing but the close',
+    );
   } finally {
     for (const s of sockets) s.destroy();
     await sleep(100);

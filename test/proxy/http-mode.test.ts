@@ -49,7 +49,12 @@ async function origin(handler?: (req: IncomingMessage, res: ServerResponse) => v
   };
 }
 
-async function drive(pool: Pool, requests: number, workers: number, onResponse: (status: number, ms: number, conn: string | undefined, body: string) => void) {
+async function drive(
+  pool: Pool,
+  requests: number,
+  workers: number,
+  onResponse: (status: number, ms: number, conn: string | undefined, body: string) => void,
+) {
   let next = 0;
   await Promise.all(
     Array.from({ length: workers }, async () => {
@@ -68,7 +73,14 @@ test('HTTP mode: status 503 at toxicity 0.05 over 2,000 keep-alive requests hits
   const up = await origin();
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ type: 'status', toxicity: 0.05, attributes: { code: 503 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ type: 'status', toxicity: 0.05, attributes: { code: 503 } }],
+      },
+    ],
   });
   const pool = new Pool(`http://${px.proxy('h')!.listen}`, { connections: 8, pipelining: 1 });
   try {
@@ -98,7 +110,14 @@ test('HTTP mode: latency with toxicity 0.1 delays single requests on connections
   const up = await origin();
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ type: 'latency', toxicity: 0.1, attributes: { latency: 120, jitter: 10 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ type: 'latency', toxicity: 0.1, attributes: { latency: 120, jitter: 10 } }],
+      },
+    ],
   });
   const pool = new Pool(`http://${px.proxy('h')!.listen}`, { connections: 4, pipelining: 1 });
   try {
@@ -130,7 +149,14 @@ test('HTTP mode: 429 with Retry-After answered by the proxy keeps the connection
   const up = await origin();
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ name: 'busy', type: 'status', attributes: { code: 429, retry_after: 2 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ name: 'busy', type: 'status', attributes: { code: 429, retry_after: 2 } }],
+      },
+    ],
   });
   const pool = new Pool(`http://${px.proxy('h')!.listen}`, { connections: 1 });
   try {
@@ -165,7 +191,14 @@ test('HTTP mode: reset_body cuts the response after the head and exactly N body 
   const up = await origin((_req, res) => res.end(body));
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ type: 'reset_body', attributes: { body_bytes: 1000 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ type: 'reset_body', attributes: { body_bytes: 1000 } }],
+      },
+    ],
   });
   try {
     const s = await dial(px.proxy('h')!.port);
@@ -198,7 +231,14 @@ test('HTTP mode: a stalled response never comes, and the connection closes after
   const up = await origin();
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ name: 'hang', type: 'stall', attributes: { timeout: 300 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ name: 'hang', type: 'stall', attributes: { timeout: 300 } }],
+      },
+    ],
   });
   try {
     const s = await dial(px.proxy('h')!.port);
@@ -226,7 +266,14 @@ test('HTTP mode: upstream latency holds the request itself; pipelined requests (
   const up = await origin();
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: [{ type: 'latency', stream: 'upstream', attributes: { latency: 80 } }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: up.address,
+        mode: 'http',
+        toxics: [{ type: 'latency', stream: 'upstream', attributes: { latency: 80 } }],
+      },
+    ],
   });
   try {
     const s = await dial(px.proxy('h')!.port);
@@ -245,7 +292,10 @@ test('HTTP mode: upstream latency holds the request itself; pipelined requests (
     assert.ok(text.indexOf('POST /one 11') < text.indexOf('GET /three 0'), 'in order');
     assert.equal(up.arrivals.length, 3);
     // One request at a time, each held 80 ms before it goes upstream.
-    assert.ok(up.arrivals[0]! - sent >= 79, `first request reached the origin after ${(up.arrivals[0]! - sent).toFixed(0)} ms`);
+    assert.ok(
+      up.arrivals[0]! - sent >= 79,
+      `first request reached the origin after ${(up.arrivals[0]! - sent).toFixed(0)} ms`,
+    );
     assert.ok(up.arrivals[2]! - sent >= 3 * 79, `third after ${(up.arrivals[2]! - sent).toFixed(0)} ms`);
   } finally {
     await px.close();
@@ -264,7 +314,14 @@ test('HTTP mode: a 101 upgrade turns the connection into a plain tunnel', async 
   const port = (server.address() as { port: number }).port;
   const px = await createProxyServer({
     api: false,
-    proxies: [{ name: 'h', upstream: `127.0.0.1:${port}`, mode: 'http', toxics: [{ type: 'status', toxicity: 0, attributes: {} }] }],
+    proxies: [
+      {
+        name: 'h',
+        upstream: `127.0.0.1:${port}`,
+        mode: 'http',
+        toxics: [{ type: 'status', toxicity: 0, attributes: {} }],
+      },
+    ],
   });
   try {
     const s = await dial(px.proxy('h')!.port);
@@ -287,17 +344,41 @@ test('HTTP mode: reset_body at its edges: 0 bytes (the head, then RST), a HEAD a
     res.setHeader('content-length', req.url === '/short' ? 10 : 2000);
     res.end(req.method === 'HEAD' ? undefined : Buffer.alloc(req.url === '/short' ? 10 : 2000, 'b'));
   });
-  const cases: { toxics: { name: string; body_bytes: number }[]; method: string; path: string; body: number | 'head-1' }[] = [
+  const cases: {
+    toxics: { name: string; body_bytes: number }[];
+    method: string;
+    path: string;
+    body: number | 'head-1';
+  }[] = [
     { toxics: [{ name: 'r', body_bytes: 0 }], method: 'GET', path: '/', body: 0 },
     { toxics: [{ name: 'r', body_bytes: 1000 }], method: 'HEAD', path: '/', body: 'head-1' },
     { toxics: [{ name: 'r', body_bytes: 1000 }], method: 'GET', path: '/short', body: 9 },
-    { toxics: [{ name: 'a', body_bytes: 1000 }, { name: 'b', body_bytes: 5 }], method: 'GET', path: '/', body: 5 },
+    {
+      toxics: [
+        { name: 'a', body_bytes: 1000 },
+        { name: 'b', body_bytes: 5 },
+      ],
+      method: 'GET',
+      path: '/',
+      body: 5,
+    },
   ];
   try {
     for (const c of cases) {
       const px = await createProxyServer({
         api: false,
-        proxies: [{ name: 'h', upstream: up.address, mode: 'http', toxics: c.toxics.map((t) => ({ name: t.name, type: 'reset_body', attributes: { body_bytes: t.body_bytes } })) }],
+        proxies: [
+          {
+            name: 'h',
+            upstream: up.address,
+            mode: 'http',
+            toxics: c.toxics.map((t) => ({
+              name: t.name,
+              type: 'reset_body',
+              attributes: { body_bytes: t.body_bytes },
+            })),
+          },
+        ],
       });
       try {
         const s = await dial(px.proxy('h')!.port);
@@ -309,7 +390,10 @@ test('HTTP mode: reset_body at its edges: 0 bytes (the head, then RST), a HEAD a
         const text = r.bytes.toString('latin1');
         assert.match(text, /^HTTP\/1\.1 200 OK\r\n/, what);
         if (c.body === 'head-1') {
-          assert.ok(!text.includes('\r\n\r\n') && text.endsWith('\r\n\r'), `${what}: the head, less its last byte: ${JSON.stringify(text.slice(-8))}`);
+          assert.ok(
+            !text.includes('\r\n\r\n') && text.endsWith('\r\n\r'),
+            `${what}: the head, less its last byte: ${JSON.stringify(text.slice(-8))}`,
+          );
         } else {
           assert.equal(r.bytes.length - (text.indexOf('\r\n\r\n') + 4), c.body, what);
         }

@@ -18,7 +18,12 @@ test('connections past max_connections are closed at accept, counted in /metrics
   const server = await createProxyServer({ api: '127.0.0.1:0' });
   const open: Socket[] = [];
   try {
-    const created = await call(server.apiUrl!, 'POST', '/proxies', { name: 'p', listen: '127.0.0.1:0', upstream: echo.address, max_connections: 3 });
+    const created = await call(server.apiUrl!, 'POST', '/proxies', {
+      name: 'p',
+      listen: '127.0.0.1:0',
+      upstream: echo.address,
+      max_connections: 3,
+    });
     assert.equal(created.status, 201);
     assert.equal(created.json.max_connections, 3);
     const port = server.proxy('p')!.port;
@@ -35,7 +40,10 @@ test('connections past max_connections are closed at accept, counted in /metrics
       assert.equal(r.bytes.length, 0, 'nothing echoed past the cap');
       refused.push(r.how);
     }
-    assert.ok(refused.every((how) => how !== 'open'), `closed at accept: ${refused.join()}`);
+    assert.ok(
+      refused.every((how) => how !== 'open'),
+      `closed at accept: ${refused.join()}`,
+    );
     const text = await (await fetch(`${server.apiUrl}/metrics`)).text();
     assert.match(text, /^tcplens_proxy_connections_rejected_total\{proxy="p"\} 2$/m);
     assert.match(text, /^tcplens_proxy_max_connections\{proxy="p"\} 3$/m);
@@ -56,7 +64,11 @@ test('connections past max_connections are closed at accept, counted in /metrics
     open.push(fourth);
 
     for (const bad of [0, -1, 1.5, 'many', 2 ** 31]) {
-      const r = await call(server.apiUrl!, 'POST', '/proxies', { name: `bad${String(bad)}`, upstream: echo.address, max_connections: bad });
+      const r = await call(server.apiUrl!, 'POST', '/proxies', {
+        name: `bad${String(bad)}`,
+        upstream: echo.address,
+        max_connections: bad,
+      });
       assert.equal(r.status, 400, String(bad));
       assert.match(String(r.json.error), /max_connections/);
     }

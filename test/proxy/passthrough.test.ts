@@ -130,7 +130,9 @@ test('pass-through is byte-exact: sha256 equal at both ends over 1 GiB downstrea
 test('pass-through is byte-exact through net.Socket too, where the direct handle path is not used (TCPLENS_PROXY_IO=socket)', async () => {
   await exactBothWays(
     async (upstream) => {
-      const proxy = await startCliProxy(['--no-api', '--listen', '127.0.0.1:0', '--upstream', upstream], { TCPLENS_PROXY_IO: 'socket' });
+      const proxy = await startCliProxy(['--no-api', '--listen', '127.0.0.1:0', '--upstream', upstream], {
+        TCPLENS_PROXY_IO: 'socket',
+      });
       return {
         port: proxy.port('proxy'),
         stop: async () => {
@@ -185,7 +187,12 @@ test('a slow reader does not fill the proxy: with and without a toxic chain, 200
     config,
     JSON.stringify([
       { name: 'plain', listen: '127.0.0.1:0', upstream: server.address },
-      { name: 'toxic', listen: '127.0.0.1:0', upstream: server.address, toxics: [{ type: 'latency', attributes: { latency: 1 } }] },
+      {
+        name: 'toxic',
+        listen: '127.0.0.1:0',
+        upstream: server.address,
+        toxics: [{ type: 'latency', attributes: { latency: 1 } }],
+      },
     ]),
   );
   const proxy = await startCliProxy(['--no-api', '--config', config]);
@@ -205,7 +212,10 @@ test('a slow reader does not fill the proxy: with and without a toxic chain, 200
       // What the origin's kernel accepted: the proxy's buffers and the sockets' between it and the reader.
       const accepted = (origin.progress.sent - origin.socket.writableLength) / MiB;
       t.diagnostic(`${name}: proxy grew ${grew.toFixed(1)} MiB; origin handed over ${accepted.toFixed(0)} MiB`);
-      assert.ok(accepted < 64, `${name}: the origin could hand over ${accepted.toFixed(0)} MiB of 190 to a paused reader`);
+      assert.ok(
+        accepted < 64,
+        `${name}: the origin could hand over ${accepted.toFixed(0)} MiB of 190 to a paused reader`,
+      );
       const got = receiveHash(client);
       client.resume();
       const r = await got;

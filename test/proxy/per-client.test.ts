@@ -25,13 +25,18 @@ async function echoFrom(localAddress: string, port: number, payload: Buffer): Pr
   return { bytes: r.bytes.length, how: r.how };
 }
 
-function getFrom(localAddress: string, port: number): Promise<{ status: number; fault: string | undefined; body: string }> {
+function getFrom(
+  localAddress: string,
+  port: number,
+): Promise<{ status: number; fault: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/', localAddress, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, fault: res.headers['x-tcplens-fault'] as string | undefined, body }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, fault: res.headers['x-tcplens-fault'] as string | undefined, body }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -53,12 +58,21 @@ test('TCP: a toxic for 127.0.0.2 cuts its connections; 127.0.0.1 passes untouche
     const created = await call(api, 'POST', '/proxies', { name: 'db', listen: '127.0.0.1:0', upstream: echo.address });
     const port = Number((created.json.listen as string).split(':')[1]);
     // limit_data: the connection closes after 100 bytes each way; deterministic, no clock involved.
-    const toxic = await call(api, 'POST', '/proxies/db/toxics', { type: 'limit_data', stream: 'downstream', attributes: { bytes: 100 }, clients: ['127.0.0.2'] });
+    const toxic = await call(api, 'POST', '/proxies/db/toxics', {
+      type: 'limit_data',
+      stream: 'downstream',
+      attributes: { bytes: 100 },
+      clients: ['127.0.0.2'],
+    });
     assert.equal(toxic.status, 200, toxic.text);
     assert.deepEqual(toxic.json.clients, ['127.0.0.2']);
     assert.deepEqual(await echoFrom('127.0.0.1', port, payload), { bytes: payload.length, how: 'end' });
     assert.equal((await echoFrom('127.0.0.2', port, payload)).bytes, 100);
-    assert.equal(server.proxy('db')!.stats().toxics[0]!.connectionsAffected, 1, 'only the connection from 127.0.0.2 counts as affected');
+    assert.equal(
+      server.proxy('db')!.stats().toxics[0]!.connectionsAffected,
+      1,
+      'only the connection from 127.0.0.2 counts as affected',
+    );
 
     // A CIDR block that holds both.
     const patched = await call(api, 'POST', '/proxies/db/toxics/limit_data_downstream', { clients: ['127.0.0.0/8'] });
@@ -88,7 +102,14 @@ test('HTTP: a status toxic for 127.0.0.2 answers its requests; 127.0.0.1 reaches
   const upstream = `127.0.0.1:${(origin.address() as { port: number }).port}`;
   const server = await createProxyServer({
     api: false,
-    proxies: [{ name: 'web', upstream, mode: 'http', toxics: [{ type: 'status', attributes: { code: 503 }, clients: ['127.0.0.2'] }] }],
+    proxies: [
+      {
+        name: 'web',
+        upstream,
+        mode: 'http',
+        toxics: [{ type: 'status', attributes: { code: 503 }, clients: ['127.0.0.2'] }],
+      },
+    ],
   });
   try {
     const port = server.proxy('web')!.port;

@@ -52,29 +52,47 @@ test('with two threads, connections spread over both, and every one (open or new
   const api = server.apiUrl!;
   const open: Socket[] = [];
   try {
-    assert.equal((await call(api, 'POST', '/proxies', { name: 'p', listen: '127.0.0.1:0', upstream: echo.address })).status, 201);
+    assert.equal(
+      (await call(api, 'POST', '/proxies', { name: 'p', listen: '127.0.0.1:0', upstream: echo.address })).status,
+      201,
+    );
     const port = server.proxy('p')!.port;
     assert.equal(listeners(port), THREADS, 'one listener per thread on the port');
     open.push(...(await openAll(port)));
     const spread = perThread(server, 'p');
-    assert.ok(spread.every((n) => n > 0), `connections per thread: ${spread}`);
-    assert.equal(spread.reduce((a, b) => a + b), CONNECTIONS);
+    assert.ok(
+      spread.every((n) => n > 0),
+      `connections per thread: ${spread}`,
+    );
+    assert.equal(
+      spread.reduce((a, b) => a + b),
+      CONNECTIONS,
+    );
 
     const latencyMs = 300;
-    const added = await call(api, 'POST', '/proxies/p/toxics', { type: 'latency', stream: 'upstream', attributes: { latency: latencyMs } });
+    const added = await call(api, 'POST', '/proxies/p/toxics', {
+      type: 'latency',
+      stream: 'upstream',
+      attributes: { latency: latencyMs },
+    });
     assert.equal(added.status, 200, added.text);
     // Open connections, whichever thread carries them, and new ones: the bytes written once the
     // API answered are delayed. A thread that made the change later would let them through at once.
     const fresh = await Promise.all(Array.from({ length: CONNECTIONS }, () => dial(port)));
     open.push(...fresh);
     const delayed = await Promise.all(open.map((s) => roundTrip(s)));
-    for (const [i, ms] of delayed.entries()) assert.ok(ms >= latencyMs - 1, `connection ${i}: round trip ${ms.toFixed(1)} ms with a ${latencyMs} ms toxic`);
-    assert.ok(perThread(server, 'p').every((n) => n > CONNECTIONS / THREADS / 4), `new connections per thread: ${perThread(server, 'p')}`);
+    for (const [i, ms] of delayed.entries())
+      assert.ok(ms >= latencyMs - 1, `connection ${i}: round trip ${ms.toFixed(1)} ms with a ${latencyMs} ms toxic`);
+    assert.ok(
+      perThread(server, 'p').every((n) => n > CONNECTIONS / THREADS / 4),
+      `new connections per thread: ${perThread(server, 'p')}`,
+    );
 
     assert.equal((await call(api, 'DELETE', '/proxies/p/toxics/latency_upstream')).status, 204);
     const after = await Promise.all(open.map((s) => roundTrip(s)));
     // Without the toxic a round trip takes what the echo takes; against the delay it had, far less.
-    for (const [i, ms] of after.entries()) assert.ok(ms < latencyMs / 2, `connection ${i}: round trip ${ms.toFixed(1)} ms after the toxic was removed`);
+    for (const [i, ms] of after.entries())
+      assert.ok(ms < latencyMs / 2, `connection ${i}: round trip ${ms.toFixed(1)} ms after the toxic was removed`);
   } finally {
     for (const s of open) s.destroy();
     await server.close();
@@ -82,23 +100,41 @@ test('with two threads, connections spread over both, and every one (open or new
   }
 });
 
-test('with two threads, a handle\'s addToxic is in effect everywhere when it returns; per-client toxics hold in every thread', async () => {
+test("with two threads, a handle's addToxic is in effect everywhere when it returns; per-client toxics hold in every thread", async () => {
   const echo = await echoServer();
-  const server = await createProxyServer({ api: false, threads: THREADS, proxies: [{ name: 'p', upstream: echo.address }] });
+  const server = await createProxyServer({
+    api: false,
+    threads: THREADS,
+    proxies: [{ name: 'p', upstream: echo.address }],
+  });
   const open: Socket[] = [];
   try {
     const p = server.proxy('p')!;
     open.push(...(await openAll(p.port)));
-    assert.ok(perThread(server, 'p').every((n) => n > 0), `connections per thread: ${perThread(server, 'p')}`);
+    assert.ok(
+      perThread(server, 'p').every((n) => n > 0),
+      `connections per thread: ${perThread(server, 'p')}`,
+    );
     // Only 127.0.0.2 is cut off: these connections come from 127.0.0.1.
-    p.addToxic({ name: 'elsewhere', type: 'timeout', stream: 'downstream', attributes: { timeout: 0 }, clients: ['127.0.0.2'] });
+    p.addToxic({
+      name: 'elsewhere',
+      type: 'timeout',
+      stream: 'downstream',
+      attributes: { timeout: 0 },
+      clients: ['127.0.0.2'],
+    });
     for (const [i, s] of open.entries()) assert.ok(await echoes(s), `connection ${i} from 127.0.0.1 still echoes`);
     p.updateToxic('elsewhere', { clients: ['127.0.0.1'] });
     // Nothing comes back on any of them now: each collects until the toxic's effect is undone.
     const silent = open.map((s) => collect(s, 300));
     for (const s of open) s.write('ping');
-    for (const [i, r] of (await Promise.all(silent)).entries()) assert.equal(r.bytes.length, 0, `connection ${i} got ${r.bytes.length} bytes through a timeout toxic`);
-    assert.equal(server.stats()[0]!.toxics[0]!.connectionsAffected, CONNECTIONS, 'affected connections summed over the threads');
+    for (const [i, r] of (await Promise.all(silent)).entries())
+      assert.equal(r.bytes.length, 0, `connection ${i} got ${r.bytes.length} bytes through a timeout toxic`);
+    assert.equal(
+      server.stats()[0]!.toxics[0]!.connectionsAffected,
+      CONNECTIONS,
+      'affected connections summed over the threads',
+    );
   } finally {
     for (const s of open) s.destroy();
     await server.close();
@@ -115,11 +151,24 @@ test('with two threads, metrics and stats sum every thread, max_connections caps
     // Every connection the cap allows is open, spread over both threads: any one more is over it,
     // though neither thread's own listener holds the cap's number.
     const cap = CONNECTIONS;
-    assert.equal((await call(api, 'POST', '/proxies', { name: 'p', listen: '127.0.0.1:0', upstream: echo.address, max_connections: cap })).status, 201);
+    assert.equal(
+      (
+        await call(api, 'POST', '/proxies', {
+          name: 'p',
+          listen: '127.0.0.1:0',
+          upstream: echo.address,
+          max_connections: cap,
+        })
+      ).status,
+      201,
+    );
     const port = server.proxy('p')!.port;
     open.push(...(await openAll(port, cap)));
     const spread = perThread(server, 'p');
-    assert.ok(spread.every((n) => n > 0 && n < cap), `connections per thread: ${spread}`);
+    assert.ok(
+      spread.every((n) => n > 0 && n < cap),
+      `connections per thread: ${spread}`,
+    );
     const extra = 8;
     const tries = await Promise.all(Array.from({ length: extra }, () => dial(port)));
     const answered = await Promise.all(tries.map((s) => echoes(s)));
@@ -133,13 +182,26 @@ test('with two threads, metrics and stats sum every thread, max_connections caps
     const metrics = (await call(api, 'GET', '/metrics')).text;
     assert.match(metrics, new RegExp(`^tcplens_proxy_connections_total\\{proxy="p"\\} ${cap}$`, 'm'));
     assert.match(metrics, new RegExp(`^tcplens_proxy_connections_rejected_total\\{proxy="p"\\} ${extra}$`, 'm'));
-    assert.match(metrics, new RegExp(`^toxiproxy_proxy_received_bytes_total\\{direction="upstream",listener="127.0.0.1:${port}",proxy="p",upstream="${echo.address}"\\} ${cap * 4}$`, 'm'));
-    assert.match(metrics, new RegExp(`^toxiproxy_proxy_sent_bytes_total\\{direction="downstream",listener="127.0.0.1:${port}",proxy="p",upstream="${echo.address}"\\} ${cap * 4}$`, 'm'));
+    assert.match(
+      metrics,
+      new RegExp(
+        `^toxiproxy_proxy_received_bytes_total\\{direction="upstream",listener="127.0.0.1:${port}",proxy="p",upstream="${echo.address}"\\} ${cap * 4}$`,
+        'm',
+      ),
+    );
+    assert.match(
+      metrics,
+      new RegExp(
+        `^toxiproxy_proxy_sent_bytes_total\\{direction="downstream",listener="127.0.0.1:${port}",proxy="p",upstream="${echo.address}"\\} ${cap * 4}$`,
+        'm',
+      ),
+    );
 
     const closed = open.map((s) => collect(s, 5000));
     assert.equal((await call(api, 'POST', '/proxies/p', { enabled: false })).status, 200);
-    for (const [i, r] of (await Promise.all(closed)).entries()) assert.notEqual(r.how, 'open', `connection ${i} still open after the proxy was disabled`);
-    assert.equal(listeners(port), 0, 'no thread listens on a disabled proxy\'s port');
+    for (const [i, r] of (await Promise.all(closed)).entries())
+      assert.notEqual(r.how, 'open', `connection ${i} still open after the proxy was disabled`);
+    assert.equal(listeners(port), 0, "no thread listens on a disabled proxy's port");
     await assert.rejects(dial(port), /ECONNREFUSED/);
     assert.equal((await call(api, 'POST', '/proxies/p', { enabled: true })).status, 200);
     assert.equal(listeners(port), THREADS);
@@ -164,10 +226,17 @@ test('with two threads, a listen address in use fails as with one, and close() l
   const api = server.apiUrl!;
   let port = 0;
   try {
-    assert.equal((await call(api, 'POST', '/proxies', { name: 'a', listen: '127.0.0.1:0', upstream: echo.address })).status, 201);
+    assert.equal(
+      (await call(api, 'POST', '/proxies', { name: 'a', listen: '127.0.0.1:0', upstream: echo.address })).status,
+      201,
+    );
     port = server.proxy('a')!.port;
     // Every thread's listener sets SO_REUSEPORT: a second proxy must still not join the port.
-    const clash = await call(api, 'POST', '/proxies', { name: 'b', listen: `127.0.0.1:${port}`, upstream: echo.address });
+    const clash = await call(api, 'POST', '/proxies', {
+      name: 'b',
+      listen: `127.0.0.1:${port}`,
+      upstream: echo.address,
+    });
     assert.equal(clash.status, 500, clash.text);
     assert.match(clash.text, /address already in use/);
     assert.equal(listeners(port), THREADS);
@@ -197,10 +266,17 @@ test('tcplens proxy --threads 3 listens three times on the port; --threads 0 and
       assert.equal((JSON.parse(last) as { stats: { connectionsTotal: number }[] }).stats[0]!.connectionsTotal, 4);
     }
     const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-    const zero = spawnSync(process.execPath, [main, 'proxy', '--no-api', '--upstream', echo.address, '--threads', '0'], { encoding: 'utf8' });
+    const zero = spawnSync(
+      process.execPath,
+      [main, 'proxy', '--no-api', '--upstream', echo.address, '--threads', '0'],
+      { encoding: 'utf8' },
+    );
     assert.equal(zero.status, 2);
     assert.match(zero.stderr, /^tcplens: --threads .*\n$/);
-    const env = spawnSync(process.execPath, [main, 'proxy', '--no-api', '--upstream', echo.address], { encoding: 'utf8', env: { ...process.env, TCPLENS_PROXY_THREADS: 'many' } });
+    const env = spawnSync(process.execPath, [main, 'proxy', '--no-api', '--upstream', echo.address], {
+      encoding: 'utf8',
+      env: { ...process.env, TCPLENS_PROXY_THREADS: 'many' },
+    });
     assert.equal(env.status, 2);
     assert.equal(env.stderr, "tcplens: TCPLENS_PROXY_THREADS must be a whole number from 1 to 64, not 'many'\n");
   } finally {

@@ -210,10 +210,20 @@ test('a given certificate on the listen side (openssl s_client verifies it), TCP
     const through = await curl([`http://${insecure.json.listen as string}/plain-to-tls`]);
     assert.deepEqual([through.status, through.body], [200, 'hello /plain-to-tls'], through.stderr);
     // server_name: SNI and the name checked; the origin's certificate names localhost, not other.test.
-    const named = await call(f.api, 'POST', '/proxies', { name: 'named', listen: '127.0.0.1:0', upstream: f.https.address, upstream_tls: { ca_file: f.originFile, server_name: 'localhost' } });
+    const named = await call(f.api, 'POST', '/proxies', {
+      name: 'named',
+      listen: '127.0.0.1:0',
+      upstream: f.https.address,
+      upstream_tls: { ca_file: f.originFile, server_name: 'localhost' },
+    });
     const viaName = await curl([`http://${named.json.listen as string}/named`]);
     assert.deepEqual([viaName.status, viaName.body], [200, 'hello /named'], viaName.stderr);
-    const wrong = await call(f.api, 'POST', '/proxies', { name: 'wrong', listen: '127.0.0.1:0', upstream: f.https.address, upstream_tls: { ca_file: f.originFile, server_name: 'other.test' } });
+    const wrong = await call(f.api, 'POST', '/proxies', {
+      name: 'wrong',
+      listen: '127.0.0.1:0',
+      upstream: f.https.address,
+      upstream_tls: { ca_file: f.originFile, server_name: 'other.test' },
+    });
     assert.notEqual((await curl([`http://${wrong.json.listen as string}/wrong`])).code, 0);
     assert.equal(f.server.proxy('wrong')!.stats().upstreamFailures, 1);
     // A plain proxy shows no TLS fields: its JSON is Toxiproxy's.

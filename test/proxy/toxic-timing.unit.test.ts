@@ -17,7 +17,10 @@ interface Arrival {
   bytes: Buffer;
 }
 
-function stage(type: string, attributes: Record<string, number>): { stage: Stage; arrivals: Arrival[]; ended: Promise<number> } {
+function stage(
+  type: string,
+  attributes: Record<string, number>,
+): { stage: Stage; arrivals: Arrival[]; ended: Promise<number> } {
   const def = findToxic('tcp', type) as TcpToxic;
   const entry = parseToxic('tcp', { type, attributes });
   const arrivals: Arrival[] = [];
@@ -57,7 +60,11 @@ test('slicer: 400 KB in ~1000-byte pieces 100 µs apart take the pieces × 100 �
 
   const slow = stage('slicer', { average_size: 1000, size_variation: 100, delay: delayUs });
   let start = 0;
-  const { value: span, stalledMs, worstMs } = await withStalls(async () => {
+  const {
+    value: span,
+    stalledMs,
+    worstMs,
+  } = await withStalls(async () => {
     start = performance.now();
     slow.stage.push(payload);
     slow.stage.end();
@@ -65,7 +72,10 @@ test('slicer: 400 KB in ~1000-byte pieces 100 µs apart take the pieces × 100 �
   });
   const pieces = slow.arrivals.length;
   assert.ok(Buffer.concat(slow.arrivals.map((a) => a.bytes)).equals(payload), 'the same bytes, in order');
-  assert.ok(pieces >= 256 && slow.arrivals.every((a) => a.bytes.length <= 1100), `${pieces} pieces of at most 1100 bytes`);
+  assert.ok(
+    pieces >= 256 && slow.arrivals.every((a) => a.bytes.length <= 1100),
+    `${pieces} pieces of at most 1100 bytes`,
+  );
   const idealMs = ((pieces - 1) * delayUs) / 1000;
   const why = `${pieces} pieces in ${span.toFixed(1)} ms; ideal ${idealMs.toFixed(1)}; no-delay baseline ${baselineMs.toFixed(1)}; a loop turn ${turn.toFixed(3)}; held up ${stalledMs.toFixed(0)} (worst ${worstMs.toFixed(0)})`;
   // Never early: piece k leaves k delays or more after the chunk came in.
@@ -100,7 +110,11 @@ test('latency with jitter: delays are drawn below a millisecond and kept, on ave
   });
   assert.equal(t.arrivals.length, chunks);
   const delays = t.arrivals.map((a) => a.at - sentAt[a.bytes[0]! | (a.bytes[1]! << 8)]!);
-  assert.deepEqual(t.arrivals.map((a) => a.bytes[0]! | (a.bytes[1]! << 8)), [...Array(chunks).keys()], 'in order');
+  assert.deepEqual(
+    t.arrivals.map((a) => a.bytes[0]! | (a.bytes[1]! << 8)),
+    [...Array(chunks).keys()],
+    'in order',
+  );
   const inside = delays.filter((d) => d > 0.02 && d < 1).length;
   const mean = delays.reduce((a, b) => a + b, 0) / chunks;
   const why = `mean ${mean.toFixed(3)} ms, ${inside} of ${chunks} between 0.02 and 1 ms; a loop turn ${turn.toFixed(3)}; held up ${stalledMs.toFixed(0)}`;

@@ -4,7 +4,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { collect, dial, echoServer, roundTrip, showTrips, sleep, startProxies, tcpServer, trips, withStalls } from './helpers.ts';
+import {
+  collect,
+  dial,
+  echoServer,
+  roundTrip,
+  showTrips,
+  sleep,
+  startProxies,
+  tcpServer,
+  trips,
+  withStalls,
+} from './helpers.ts';
 
 test('latency delays each round trip by latency ± jitter on both streams, and a live toxic takes effect at once', async () => {
   const echo = await echoServer();
@@ -22,7 +33,10 @@ test('latency delays each round trip by latency ± jitter on both streams, and a
     for (let i = 0; i < 5; i++) {
       const { value: rtt, stalledMs } = await withStalls(() => roundTrip(s));
       const want = `want 100 ± 25 (this process was held up ${stalledMs.toFixed(0)} ms of it)`;
-      assert.ok(rtt >= 100 - 15 - 2 && rtt - stalledMs <= 100 + 15 + 10 + 15, `round trip ${rtt.toFixed(1)} ms, ${want}`);
+      assert.ok(
+        rtt >= 100 - 15 - 2 && rtt - stalledMs <= 100 + 15 + 10 + 15,
+        `round trip ${rtt.toFixed(1)} ms, ${want}`,
+      );
     }
     p.removeToxic('latency_downstream');
     p.removeToxic('latency_upstream');
@@ -37,7 +51,11 @@ test('latency delays each round trip by latency ± jitter on both streams, and a
 
 test('latency overlaps the delays of successive chunks: ten chunks 20 ms apart arrive in order about 100 ms after each was sent', async () => {
   const received: { at: number; n: number }[] = [];
-  const sink = await tcpServer((s) => s.on('data', (c: Buffer) => { for (const b of c) received.push({ at: performance.now(), n: b }); }));
+  const sink = await tcpServer((s) =>
+    s.on('data', (c: Buffer) => {
+      for (const b of c) received.push({ at: performance.now(), n: b });
+    }),
+  );
   const px = await startProxies([{ name: 'p', upstream: sink.address }]);
   try {
     const s = await dial(px.proxy('p')!.port);
@@ -56,17 +74,27 @@ test('latency overlaps the delays of successive chunks: ten chunks 20 ms apart a
       // Until all ten arrived, bounded: nine more delays of 100 ms at most would be serialized.
       for (let waitedMs = 0; received.length < 10 && waitedMs < 1200; waitedMs += 5) await sleep(5);
     });
-    assert.deepEqual(received.map((r) => r.n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'in order, nothing lost');
+    assert.deepEqual(
+      received.map((r) => r.n),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      'in order, nothing lost',
+    );
     // None early; most on time (a loaded machine may stall the odd one, not half of them).
     const delays = received.map((r) => r.at - sentAt[r.n]!);
     for (const [n, delay] of delays.entries()) assert.ok(delay >= 98, `chunk ${n} delayed ${delay.toFixed(1)} ms`);
     // Each chunk waits for one timer, which fires as late as this process was held up at once.
     const middle = [...delays].sort((a, b) => a - b)[5]!;
-    assert.ok(middle < 100 + 25 + worstMs, `median delay ${middle.toFixed(1)} ms of ${delays.map((d) => d.toFixed(0))} (held up ${worstMs.toFixed(0)} ms at once)`);
+    assert.ok(
+      middle < 100 + 25 + worstMs,
+      `median delay ${middle.toFixed(1)} ms of ${delays.map((d) => d.toFixed(0))} (held up ${worstMs.toFixed(0)} ms at once)`,
+    );
     // Serialized delays would take 10 × 100 ms; overlapped ones take 9 × 20 + 100, and whatever
     // this process was held up in all.
     const span = received.at(-1)!.at - sentAt[0]!;
-    assert.ok(span < 400 + stalledMs, `all ten arrived ${span.toFixed(0)} ms after the first was sent (held up ${stalledMs.toFixed(0)} ms in all)`);
+    assert.ok(
+      span < 400 + stalledMs,
+      `all ten arrived ${span.toFixed(0)} ms after the first was sent (held up ${stalledMs.toFixed(0)} ms in all)`,
+    );
     s.destroy();
   } finally {
     await px.close();
@@ -77,7 +105,9 @@ test('latency overlaps the delays of successive chunks: ten chunks 20 ms apart a
 test('bandwidth limits throughput to rate KB/s (1 KB = 1000 bytes) within 10%', async () => {
   const payload = randomBytes(1_000_000);
   const source = await tcpServer((s) => s.end(payload));
-  const px = await startProxies([{ name: 'p', upstream: source.address, toxics: [{ type: 'bandwidth', attributes: { rate: 2000 } }] }]);
+  const px = await startProxies([
+    { name: 'p', upstream: source.address, toxics: [{ type: 'bandwidth', attributes: { rate: 2000 } }] },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const { value: r, worstMs } = await withStalls(() => collect(s, 5000));
@@ -98,7 +128,9 @@ test('bandwidth limits throughput to rate KB/s (1 KB = 1000 bytes) within 10%', 
 
 test('reset_peer aborts the connection with RST: the client sees ECONNRESET, after the timeout', async () => {
   const echo = await echoServer();
-  const px = await startProxies([{ name: 'p', upstream: echo.address, toxics: [{ type: 'reset_peer', attributes: { timeout: 0 } }] }]);
+  const px = await startProxies([
+    { name: 'p', upstream: echo.address, toxics: [{ type: 'reset_peer', attributes: { timeout: 0 } }] },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const r = collect(s);
@@ -120,7 +152,13 @@ test('reset_peer aborts the connection with RST: the client sees ECONNRESET, aft
 
 test('timeout lets nothing through and closes after its timeout; 0 holds the connection until the toxic is removed, which closes it', async () => {
   const echo = await echoServer();
-  const px = await startProxies([{ name: 'p', upstream: echo.address, toxics: [{ type: 'timeout', stream: 'upstream', attributes: { timeout: 250 } }] }]);
+  const px = await startProxies([
+    {
+      name: 'p',
+      upstream: echo.address,
+      toxics: [{ type: 'timeout', stream: 'upstream', attributes: { timeout: 250 } }],
+    },
+  ]);
   try {
     const p = px.proxy('p')!;
     const s = await dial(p.port);
@@ -154,7 +192,13 @@ test('slicer delivers the same bytes in many pieces', async () => {
   const payload = randomBytes(16_000);
   const source = await tcpServer((s) => s.end(payload));
   // 16,000 bytes halve into 32 pieces of about 500; 5 ms after each.
-  const px = await startProxies([{ name: 'p', upstream: source.address, toxics: [{ type: 'slicer', attributes: { average_size: 400, size_variation: 100, delay: 5000 } }] }]);
+  const px = await startProxies([
+    {
+      name: 'p',
+      upstream: source.address,
+      toxics: [{ type: 'slicer', attributes: { average_size: 400, size_variation: 100, delay: 5000 } }],
+    },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const r = await collect(s);
@@ -174,7 +218,9 @@ test('limit_data closes the connection after exactly N bytes', async () => {
     // In several writes, so that the limit falls inside a chunk.
     for (let off = 0; off < payload.length; off += 7000) s.write(payload.subarray(off, off + 7000));
   });
-  const px = await startProxies([{ name: 'p', upstream: source.address, toxics: [{ type: 'limit_data', attributes: { bytes: 12_345 } }] }]);
+  const px = await startProxies([
+    { name: 'p', upstream: source.address, toxics: [{ type: 'limit_data', attributes: { bytes: 12_345 } }] },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const r = await collect(s);
@@ -189,7 +235,9 @@ test('limit_data closes the connection after exactly N bytes', async () => {
 
 test('slow_close holds the FIN for its delay while data flows at once', async () => {
   const source = await tcpServer((s) => s.end('bye'));
-  const px = await startProxies([{ name: 'p', upstream: source.address, toxics: [{ type: 'slow_close', attributes: { delay: 300 } }] }]);
+  const px = await startProxies([
+    { name: 'p', upstream: source.address, toxics: [{ type: 'slow_close', attributes: { delay: 300 } }] },
+  ]);
   try {
     const s = await dial(px.proxy('p')!.port);
     const r = await collect(s);
@@ -205,7 +253,9 @@ test('slow_close holds the FIN for its delay while data flows at once', async ()
 
 test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per connection and kept for its life', async () => {
   const echo = await echoServer();
-  const px = await startProxies([{ name: 'p', upstream: echo.address, toxics: [{ type: 'latency', toxicity: 0, attributes: { latency: 150 } }] }]);
+  const px = await startProxies([
+    { name: 'p', upstream: echo.address, toxics: [{ type: 'latency', toxicity: 0, attributes: { latency: 150 } }] },
+  ]);
   try {
     const p = px.proxy('p')!;
     const rtts = async (conns: number, trips: number) => {
@@ -224,7 +274,11 @@ test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per 
     // Unaffected: the fastest trip is quick; affected: every trip is slow.
     for (const r of await rtts(10, 3)) assert.ok(Math.min(...r) < 100, `toxicity 0: ${r}`);
     p.updateToxic('latency_downstream', { toxicity: 1 });
-    for (const r of await rtts(10, 2)) assert.ok(r.every((ms) => ms >= 148), `toxicity 1: ${r}`);
+    for (const r of await rtts(10, 2))
+      assert.ok(
+        r.every((ms) => ms >= 148),
+        `toxicity 1: ${r}`,
+      );
     p.updateToxic('latency_downstream', { toxicity: 0.5 });
     const before = p.stats().toxics[0]!.connectionsAffected;
     const mixed = await rtts(40, 4);
@@ -239,7 +293,11 @@ test('toxicity 0 affects no connection, 1 every one, and 0.5 is rolled once per 
       if (affected) slow++;
     }
     assert.ok(slow >= 8 && slow <= 32, `${slow} of 40 connections affected at toxicity 0.5`);
-    assert.equal(p.stats().toxics[0]!.connectionsAffected - before, slow, 'the affected count matches what was measured');
+    assert.equal(
+      p.stats().toxics[0]!.connectionsAffected - before,
+      slow,
+      'the affected count matches what was measured',
+    );
   } finally {
     await px.close();
     await echo.close();

@@ -22,7 +22,9 @@ function run(url: string, args: string[]): Promise<{ code: number | null; out: s
   });
 }
 
-test('toxiproxy-cli drives tcplens through every command and prints what it prints against toxiproxy-server', { skip: missing && `no ${missing}` }, async () => {
+test('toxiproxy-cli drives tcplens through every command and prints what it prints against toxiproxy-server', {
+  skip: missing && `no ${missing}`,
+}, async () => {
   const echo = await echoServer();
   const real = await startToxiproxy();
   const ours = await createProxyServer({ api: '127.0.0.1:0' });
@@ -36,7 +38,19 @@ test('toxiproxy-cli drives tcplens through every command and prints what it prin
     ['list'],
     ['inspect', 'web'],
     ['inspect', 'nope'],
-    ['toxic', 'add', '--type', 'latency', '--toxicName', 'lag', '--attribute', 'latency=100', '--attribute', 'jitter=5', 'web'],
+    [
+      'toxic',
+      'add',
+      '--type',
+      'latency',
+      '--toxicName',
+      'lag',
+      '--attribute',
+      'latency=100',
+      '--attribute',
+      'jitter=5',
+      'web',
+    ],
     ['toxic', 'add', '-t', 'bandwidth', '-n', 'bw', '--upstream', '--toxicity', '0.5', '-a', 'rate=100', 'web'],
     ['toxic', 'add', '-t', 'slicer', '-n', 'sl', '-a', 'average_size=1', '-a', 'size_variation=1000', 'web'],
     ['toxic', 'add', '-t', 'nosuch', '-n', 'x', 'web'],
@@ -61,13 +75,23 @@ test('toxiproxy-cli drives tcplens through every command and prints what it prin
   const seen: string[] = [];
   try {
     for (const args of commands) {
-      const theirs = await run(real.url, args.map((a) => (a === 'LISTEN' ? listens[0]! : a)));
-      const mine = await run(ours.apiUrl!, args.map((a) => (a === 'LISTEN' ? listens[1]! : a)));
+      const theirs = await run(
+        real.url,
+        args.map((a) => (a === 'LISTEN' ? listens[0]! : a)),
+      );
+      const mine = await run(
+        ours.apiUrl!,
+        args.map((a) => (a === 'LISTEN' ? listens[1]! : a)),
+      );
       assert.deepEqual(mine, theirs, `toxiproxy-cli ${args.join(' ')}`);
       seen.push(mine.out);
     }
     // What was compared says something: toxics listed with their attributes, failures reported.
-    assert.ok(seen.some((o) => /lag\ttype=latency\tstream=downstream\ttoxicity=1\.00\tattributes=\[\tjitter=5\tlatency=50\t\]/.test(o)));
+    assert.ok(
+      seen.some((o) =>
+        /lag\ttype=latency\tstream=downstream\ttoxicity=1\.00\tattributes=\[\tjitter=5\tlatency=50\t\]/.test(o),
+      ),
+    );
     assert.ok(seen.some((o) => /HTTP 400: invalid toxic type/.test(o)));
   } finally {
     await real.close();

@@ -47,15 +47,33 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     assert.ok(plain.unstalledMs < 99, `no toxic: faster than the latency added below: ${showTrips(plain)}`);
 
     // add latency and read it back
-    const toxic = await proxy.addToxic({ name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 100, jitter: 0 } });
-    assert.deepEqual(toxic.toJson(), { attributes: { latency: 100, jitter: 0 }, name: 'slow', stream: 'downstream', toxicity: 1, type: 'latency' });
+    const toxic = await proxy.addToxic({
+      name: 'slow',
+      type: 'latency',
+      stream: 'downstream',
+      toxicity: 1,
+      attributes: { latency: 100, jitter: 0 },
+    });
+    assert.deepEqual(toxic.toJson(), {
+      attributes: { latency: 100, jitter: 0 },
+      name: 'slow',
+      stream: 'downstream',
+      toxicity: 1,
+      type: 'latency',
+    });
     const readBack = await proxy.getToxic('slow');
     assert.deepEqual(readBack.toJson(), toxic.toJson());
     const slow = await trips(conn);
     assert.ok(slow.fastestMs >= 99 && slow.unstalledMs < 100 + 10 + 15, `latency 100: round trips ${showTrips(slow)}`);
 
     // update (the client POSTs), then remove
-    const updated = await readBack.update({ name: 'slow', type: 'latency', stream: 'downstream', toxicity: 1, attributes: { latency: 40, jitter: 0 } });
+    const updated = await readBack.update({
+      name: 'slow',
+      type: 'latency',
+      stream: 'downstream',
+      toxicity: 1,
+      attributes: { latency: 40, jitter: 0 },
+    });
     assert.equal((updated.attributes as { latency: number }).latency, 40);
     const faster = await trips(conn);
     assert.ok(faster.fastestMs >= 39 && faster.unstalledMs < 40 + 25, `latency 40: round trips ${showTrips(faster)}`);
@@ -65,14 +83,26 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     await assert.rejects(proxy.getToxic('slow'), (e: Error) => e instanceof ToxiproxyError && /404/.test(e.message));
 
     // reset_peer: the client sees ECONNRESET
-    await proxy.addToxic({ name: 'rst', type: 'reset_peer', stream: 'downstream', toxicity: 1, attributes: { timeout: 0 } });
+    await proxy.addToxic({
+      name: 'rst',
+      type: 'reset_peer',
+      stream: 'downstream',
+      toxicity: 1,
+      attributes: { timeout: 0 },
+    });
     const victim = await dial(port);
     const got = collect(victim);
     victim.write('x');
     assert.equal((await got).how, 'ECONNRESET');
 
     // reset: toxics gone, the effect too
-    await proxy.addToxic({ name: 'slow2', type: 'latency', stream: 'upstream', toxicity: 1, attributes: { latency: 200, jitter: 0 } });
+    await proxy.addToxic({
+      name: 'slow2',
+      type: 'latency',
+      stream: 'upstream',
+      toxicity: 1,
+      attributes: { latency: 200, jitter: 0 },
+    });
     assert.equal((await toxiproxy.get('echo')).toJson().name, 'echo');
     await toxiproxy.reset();
     const afterReset = await toxiproxy.getApi().get(`${server.apiUrl}/proxies/echo/toxics`);
@@ -95,7 +125,10 @@ test('toxiproxy-node-client: create, list, add latency, read it back, update, re
     conn.destroy();
 
     // errors come back as the client's ToxiproxyError with the status code
-    await assert.rejects(toxiproxy.createProxy({ name: 'echo', listen: 'localhost:0', upstream: echo.address }), /status code 409/);
+    await assert.rejects(
+      toxiproxy.createProxy({ name: 'echo', listen: 'localhost:0', upstream: echo.address }),
+      /status code 409/,
+    );
     await assert.rejects(toxiproxy.get('nope'), /status code 404/);
 
     // delete

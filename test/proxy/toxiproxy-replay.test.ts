@@ -39,7 +39,9 @@ async function ask(base: string, method: string, path: string, body?: string): P
   return { status: res.status, contentType: res.headers.get('content-type'), body: normalize(parsed) };
 }
 
-test('a sequence of API calls answers as the real toxiproxy-server does: status, content type and body', { skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}` }, async () => {
+test('a sequence of API calls answers as the real toxiproxy-server does: status, content type and body', {
+  skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}`,
+}, async () => {
   const echo = await echoServer();
   const real = await startToxiproxy();
   const ours = await createProxyServer({ api: '127.0.0.1:0' });
@@ -70,7 +72,11 @@ test('a sequence of API calls answers as the real toxiproxy-server does: status,
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "neg", "attributes": {"latency": -5}}'],
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "t5", "toxicity": 5}'],
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "tneg", "toxicity": -0.5}'],
-    ['POST', '/proxies/a/toxics', '{"type": "slicer", "name": "s", "attributes": {"average_size": 1, "size_variation": 1000}}'],
+    [
+      'POST',
+      '/proxies/a/toxics',
+      '{"type": "slicer", "name": "s", "attributes": {"average_size": 1, "size_variation": 1000}}',
+    ],
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "e", "attributes": {"latency": 1e300}}'],
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "e", "attributes": {"latency": 1.5}}'],
     ['POST', '/proxies/a/toxics', '{"type": "latency", "name": "e", "attributes": {"latency": "slow"}}'],
@@ -111,7 +117,11 @@ test('a sequence of API calls answers as the real toxiproxy-server does: status,
     ['PATCH', '/proxies/off/toxics/latency_downstream', '{"attributes": {"latency": "x"}}'],
     ['PATCH', '/proxies/off/toxics/latency_downstream', '{"attributes": 5}'],
     ['PATCH', '/proxies/off/toxics/latency_downstream', '[]'],
-    ['PATCH', '/proxies/off/toxics/latency_downstream', '{"stream": "upstream", "name": "renamed", "type": "bandwidth"}'],
+    [
+      'PATCH',
+      '/proxies/off/toxics/latency_downstream',
+      '{"stream": "upstream", "name": "renamed", "type": "bandwidth"}',
+    ],
     ['POST', '/proxies/off', '{"enabled": "x"}'],
     ['POST', '/proxies/off', '[]'],
     ['PATCH', '/proxies/off', '{"upstream": "127.0.0.1:9"}'],
@@ -134,14 +144,19 @@ test('a sequence of API calls answers as the real toxiproxy-server does: status,
       try {
         assert.deepEqual(b, a);
       } catch {
-        differences.push(`${method} ${path} ${body ?? ''}\n  toxiproxy: ${JSON.stringify(a)}\n  tcplens:   ${JSON.stringify(b)}`);
+        differences.push(
+          `${method} ${path} ${body ?? ''}\n  toxiproxy: ${JSON.stringify(a)}\n  tcplens:   ${JSON.stringify(b)}`,
+        );
       }
     }
     assert.deepEqual(differences, [], differences.join('\n'));
     // /version: Toxiproxy's shape and API level; tcplens's own version beside it.
     const [a, b] = [await ask(real.url, 'GET', '/version'), await ask(ours.apiUrl!, 'GET', '/version')];
     assert.equal(b.contentType, a.contentType);
-    assert.equal(String((b.body as { version: string }).version), String((a.body as { version: string }).version).split('-')[0]);
+    assert.equal(
+      String((b.body as { version: string }).version),
+      String((a.body as { version: string }).version).split('-')[0],
+    );
   } finally {
     await real.close();
     await ours.close();
@@ -149,24 +164,37 @@ test('a sequence of API calls answers as the real toxiproxy-server does: status,
   }
 });
 
-test("/metrics serves Toxiproxy's byte series as toxiproxy-server -proxy-metrics does, next to tcplens's own", { skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}` }, async () => {
+test("/metrics serves Toxiproxy's byte series as toxiproxy-server -proxy-metrics does, next to tcplens's own", {
+  skip: !existsSync(TOXIPROXY_SERVER) && `no ${TOXIPROXY_SERVER}`,
+}, async () => {
   const echo = await echoServer();
   const real = await startToxiproxy(['-proxy-metrics']);
   const ours = await createProxyServer({ api: '127.0.0.1:0' });
   try {
     const series: string[][] = [];
     for (const url of [real.url, ours.apiUrl!]) {
-      const created = await fetch(`${url}/proxies`, { method: 'POST', body: JSON.stringify({ name: 'm', listen: '127.0.0.1:0', upstream: echo.address }) });
+      const created = await fetch(`${url}/proxies`, {
+        method: 'POST',
+        body: JSON.stringify({ name: 'm', listen: '127.0.0.1:0', upstream: echo.address }),
+      });
       const port = Number(((await created.json()) as { listen: string }).listen.split(':').pop());
       // 3 of the 5 echoed bytes reach the client: sent and received differ downstream.
-      await fetch(`${url}/proxies/m/toxics`, { method: 'POST', body: '{"type": "limit_data", "attributes": {"bytes": 3}}' });
+      await fetch(`${url}/proxies/m/toxics`, {
+        method: 'POST',
+        body: '{"type": "limit_data", "attributes": {"bytes": 3}}',
+      });
       const s = await dial(port);
       const got = collect(s, 5000);
       s.write('hello');
       assert.equal((await got).bytes.toString(), 'hel');
       await sleep(100);
       const text = await (await fetch(`${url}/metrics`)).text();
-      series.push(text.split('\n').filter((l) => l.startsWith('toxiproxy_proxy_')).map((l) => l.replace(/listener="127\.0\.0\.1:\d+"/, 'listener="L"')));
+      series.push(
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('toxiproxy_proxy_'))
+          .map((l) => l.replace(/listener="127\.0\.0\.1:\d+"/, 'listener="L"')),
+      );
     }
     assert.equal(series[0]!.length, 4, series[0]!.join('\n'));
     assert.deepEqual(series[1], series[0]);
@@ -181,14 +209,42 @@ test('the deliberate differences from Toxiproxy hold: loopback by default, toxic
   const echo = await echoServer();
   const ours = await createProxyServer({ api: '127.0.0.1:0' });
   try {
-    const created = await ask(ours.apiUrl!, 'POST', '/proxies', JSON.stringify({ name: 'nolisten', upstream: echo.address }));
+    const created = await ask(
+      ours.apiUrl!,
+      'POST',
+      '/proxies',
+      JSON.stringify({ name: 'nolisten', upstream: echo.address }),
+    );
     assert.equal(created.status, 201);
-    assert.match(ours.proxy('nolisten')!.listen, /^127\.0\.0\.1:\d+$/, 'an omitted listen binds loopback, not every interface');
+    assert.match(
+      ours.proxy('nolisten')!.listen,
+      /^127\.0\.0\.1:\d+$/,
+      'an omitted listen binds loopback, not every interface',
+    );
     const raw = (await (await fetch(`${ours.apiUrl}/proxies/nolisten`)).json()) as Record<string, unknown>;
     assert.deepEqual([raw.mode, raw.max_connections], ['tcp', 10_000]);
-    const populated = await ask(ours.apiUrl!, 'POST', '/populate', JSON.stringify([{ name: 'withtoxics', listen: '127.0.0.1:0', upstream: echo.address, toxics: [{ type: 'latency', attributes: { latency: 5 } }] }]));
+    const populated = await ask(
+      ours.apiUrl!,
+      'POST',
+      '/populate',
+      JSON.stringify([
+        {
+          name: 'withtoxics',
+          listen: '127.0.0.1:0',
+          upstream: echo.address,
+          toxics: [{ type: 'latency', attributes: { latency: 5 } }],
+        },
+      ]),
+    );
     assert.equal(populated.status, 201);
-    assert.deepEqual(ours.proxy('withtoxics')!.toJSON().toxics.map((t) => [t.type, t.attributes.latency]), [['latency', 5]], 'created with its toxics at once');
+    assert.deepEqual(
+      ours
+        .proxy('withtoxics')!
+        .toJSON()
+        .toxics.map((t) => [t.type, t.attributes.latency]),
+      [['latency', 5]],
+      'created with its toxics at once',
+    );
   } finally {
     await ours.close();
     await echo.close();

@@ -11,10 +11,18 @@ export const TOXIPROXY_CLI = process.env.TOXIPROXY_CLI ?? '/work/shared/anchors/
 /** The real toxiproxy-server on a free loopback port. */
 export async function startToxiproxy(extraArgs: string[] = []): Promise<{ url: string; close(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(TOXIPROXY_SERVER, ['-host', '127.0.0.1', '-port', String(port), ...extraArgs], { stdio: 'ignore' });
+  const child = spawn(TOXIPROXY_SERVER, ['-host', '127.0.0.1', '-port', String(port), ...extraArgs], {
+    stdio: 'ignore',
+  });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
-    if (await fetch(`${url}/version`).then(() => true, () => false)) break;
+    if (
+      await fetch(`${url}/version`).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     await sleep(50);
   }
   return {

@@ -10,7 +10,11 @@ const names = Array.from({ length: ROWS }, (_, i) => `host-${(i * 7919) % 100_00
 const columns: ByteColumn[] = [
   { header: 'Name', width: (i) => names[i]!.length, write: (out, i) => out.text(names[i]!) },
   { header: 'Count', right: true, width: (i) => intWidth(i * 31), write: (out, i) => out.int(i * 31) },
-  { header: 'Last', width: (i) => (i % 3 === 0 ? 0 : 4), write: (out, i) => (i % 3 === 0 ? undefined : out.text('tail')) },
+  {
+    header: 'Last',
+    width: (i) => (i % 3 === 0 ? 0 : 4),
+    write: (out, i) => (i % 3 === 0 ? undefined : out.text('tail')),
+  },
 ];
 const order = Uint32Array.from({ length: ROWS }, (_, i) => ROWS - 1 - i);
 

@@ -15,9 +15,12 @@ const SEA = join(ROOT, 'build', 'tcplens-linux-arm64');
 const SYSROOT = '/usr/aarch64-linux-gnu';
 
 function whyNot(): string | undefined {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `arm64 is cross-built on Linux x64; this is ${process.platform} ${process.arch}`;
-  if (spawnSync('qemu-aarch64', ['--version']).status !== 0) return 'qemu-aarch64 is missing (apt-get install -y qemu-user)';
-  if (!existsSync(join(SYSROOT, 'lib', 'libstdc++.so.6'))) return 'the arm64 C++ library is missing (apt-get install -y libc6-arm64-cross libstdc++6-arm64-cross)';
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return `arm64 is cross-built on Linux x64; this is ${process.platform} ${process.arch}`;
+  if (spawnSync('qemu-aarch64', ['--version']).status !== 0)
+    return 'qemu-aarch64 is missing (apt-get install -y qemu-user)';
+  if (!existsSync(join(SYSROOT, 'lib', 'libstdc++.so.6')))
+    return 'the arm64 C++ library is missing (apt-get install -y libc6-arm64-cross libstdc++6-arm64-cross)';
   return undefined;
 }
 
@@ -31,7 +34,11 @@ function newestMtimeMs(dir: string): number {
 
 /** Built by CI before the tests; rebuilt here when a source is newer (the build fetches arm64 node from npm). */
 function ensureBuilt(): void {
-  const sources = Math.max(newestMtimeMs(join(ROOT, 'src')), newestMtimeMs(join(ROOT, 'scripts')), statSync(join(ROOT, 'package-lock.json')).mtimeMs);
+  const sources = Math.max(
+    newestMtimeMs(join(ROOT, 'src')),
+    newestMtimeMs(join(ROOT, 'scripts')),
+    statSync(join(ROOT, 'package-lock.json')).mtimeMs,
+  );
   if (existsSync(SEA) && statSync(SEA).mtimeMs > sources) return;
   execFileSync('npm', ['run', 'build:sea:arm64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
 }

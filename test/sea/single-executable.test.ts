@@ -23,7 +23,8 @@ function newestMtimeMs(dir: string): number {
 
 /** Why the executable cannot be built or tried here, or undefined. */
 function whyNot(): string | undefined {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `the single executable is built for Linux x64; this is ${process.platform} ${process.arch}`;
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return `the single executable is built for Linux x64; this is ${process.platform} ${process.arch}`;
   if (!isRoot) return 'hiding node needs a mount namespace (unshare -m), which needs root';
   if (spawnSync('unshare', ['--version']).status !== 0) return 'unshare (util-linux) is missing';
   if (spawnSync('curl', ['--version']).status !== 0) return 'curl is missing';
@@ -49,7 +50,31 @@ function nodePaths(): string[] {
   for (const dir of path.split(':').filter(Boolean)) {
     for (const name of ['node', 'nodejs']) if (existsSync(join(dir, name))) found.add(join(dir, name));
   }
-  const r = spawnSync('find', ['/work', '/usr', '/opt', '/home', '/srv', '-xdev', '-maxdepth', '5', '(', '-name', 'node_modules', '-o', '-name', 'nodejs', ')', '-type', 'd', '-prune', '-print'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'find',
+    [
+      '/work',
+      '/usr',
+      '/opt',
+      '/home',
+      '/srv',
+      '-xdev',
+      '-maxdepth',
+      '5',
+      '(',
+      '-name',
+      'node_modules',
+      '-o',
+      '-name',
+      'nodejs',
+      ')',
+      '-type',
+      'd',
+      '-prune',
+      '-print',
+    ],
+    { encoding: 'utf8' },
+  );
   for (const line of r.stdout.split('\n')) if (line) found.add(line);
   return [...found];
 }
@@ -76,7 +101,18 @@ describe('single executable on a host without node', { skip: reason }, () => {
       for (const f of ['no-node-view.sh', 'no-node-steps.sh']) copyFileSync(join(import.meta.dirname, f), join(dir, f));
       const r = spawnSync(
         'unshare',
-        ['-m', '--propagation', 'private', 'bash', join(dir, 'no-node-view.sh'), join(dir, 'no-node-steps.sh'), out, bin, '--', ...nodePaths()],
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'bash',
+          join(dir, 'no-node-view.sh'),
+          join(dir, 'no-node-steps.sh'),
+          out,
+          bin,
+          '--',
+          ...nodePaths(),
+        ],
         { encoding: 'utf8', timeout: 170_000 },
       );
       assert.equal(r.status, 0, `the host view failed: ${r.stderr}`);
@@ -107,7 +143,9 @@ describe('single executable on a host without node', { skip: reason }, () => {
     ok('sockets');
     const { summary } = json('sockets') as { summary: { listeners: { local: { port: number } }[] } };
     const ours = summary.listeners.filter((l) => l.local.port === port);
-    const ssListeners = read('ss-listen.out').split('\n').filter((l) => new RegExp(`:${port}\\s`).test(l)).length;
+    const ssListeners = read('ss-listen.out')
+      .split('\n')
+      .filter((l) => new RegExp(`:${port}\\s`).test(l)).length;
     assert.ok(ours.length >= 1, `no listener on ${port} in ${read('sockets.out').slice(0, 400)}`);
     assert.equal(ours.length, ssListeners, 'sockets and ss disagree on the listeners of the port');
     assert.equal(rc('serve'), 0, read('serve.err'));
@@ -115,7 +153,9 @@ describe('single executable on a host without node', { skip: reason }, () => {
   });
 
   it("reads sockets through a native addon unpacked from the executable, when the package depends on one (koffi's netlink reader)", {
-    skip: !(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies.koffi && 'no native addon among the dependencies',
+    skip:
+      !(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> })
+        .dependencies.koffi && 'no native addon among the dependencies',
   }, () => {
     ok('sockets');
     const s = json('sockets') as { source?: string; fallback?: string };
@@ -154,7 +194,10 @@ describe('single executable on a host without node', { skip: reason }, () => {
 
   it('runs the lab experiment E1 in network namespaces with its child scripts', () => {
     ok('lab');
-    const lab = json('lab') as { root: boolean; experiments: { id: string; skipped: unknown[]; rows: unknown[]; conclusion: string }[] };
+    const lab = json('lab') as {
+      root: boolean;
+      experiments: { id: string; skipped: unknown[]; rows: unknown[]; conclusion: string }[];
+    };
     const e1 = lab.experiments[0]!;
     assert.equal(e1.id, 'E1');
     assert.equal(lab.root, true);
@@ -169,13 +212,31 @@ describe('single executable on a host without node', { skip: reason }, () => {
     assert.equal(read('readonly.out'), read('version.out'));
   });
 
-  it('without root and with --no-fallback behaves as the npm package does: same exit code, same lines', { skip: !existsSync(join(ROOT, 'dist', 'cli', 'main.js')) && 'dist/ is not built' }, () => {
+  it('without root and with --no-fallback behaves as the npm package does: same exit code, same lines', {
+    skip: !existsSync(join(ROOT, 'dist', 'cli', 'main.js')) && 'dist/ is not built',
+  }, () => {
     const cache = mkdtempSync(join(tmpdir(), 'tcplens-sea-nobody-'));
     try {
       execFileSync('chown', ['65534:65534', cache]);
       const asNobody = (argv: string[]) =>
-        spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', `TCPLENS_CACHE_DIR=${cache}`, ...argv], { encoding: 'utf8', timeout: 60_000 });
-      for (const args of [['trace', '--duration', '1', '--no-fallback'], ['sysctl', '--apply']]) {
+        spawnSync(
+          'setpriv',
+          [
+            '--reuid=65534',
+            '--regid=65534',
+            '--clear-groups',
+            'env',
+            '-i',
+            'PATH=/usr/sbin:/usr/bin:/sbin:/bin',
+            `TCPLENS_CACHE_DIR=${cache}`,
+            ...argv,
+          ],
+          { encoding: 'utf8', timeout: 60_000 },
+        );
+      for (const args of [
+        ['trace', '--duration', '1', '--no-fallback'],
+        ['sysctl', '--apply'],
+      ]) {
         const sea = asNobody([SEA, ...args]);
         const npm = asNobody([process.execPath, join(ROOT, 'dist', 'cli', 'main.js'), ...args]);
         assert.ok(sea.status !== 0, `${args.join(' ')} fails without root`);
@@ -188,16 +249,27 @@ describe('single executable on a host without node', { skip: reason }, () => {
     }
   });
 
-  it('says in one line that a kernel older than Node 24 supports is not supported', { skip: spawnSync('setarch', ['--help']).status !== 0 && 'setarch is missing' }, () => {
-    const r = spawnSync('setarch', [process.arch === 'x64' ? 'x86_64' : process.arch, '--uname-2.6', SEA, '--version'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  it('says in one line that a kernel older than Node 24 supports is not supported', {
+    skip: spawnSync('setarch', ['--help']).status !== 0 && 'setarch is missing',
+  }, () => {
+    const r = spawnSync(
+      'setarch',
+      [process.arch === 'x64' ? 'x86_64' : process.arch, '--uname-2.6', SEA, '--version'],
+      { encoding: 'utf8', env: { PATH: process.env.PATH } },
+    );
     assert.equal(r.status, 1);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^tcplens: this executable needs Linux 4\.18 or newer; this kernel is 2\.6\.[^\n]*\n$/);
   });
 
-  it('traces through bpftrace as root', { skip: spawnSync('bpftrace', ['--version']).status !== 0 && 'bpftrace is missing' }, () => {
+  it('traces through bpftrace as root', {
+    skip: spawnSync('bpftrace', ['--version']).status !== 0 && 'bpftrace is missing',
+  }, () => {
     assert.equal(rc('trace'), 0, read('trace.err'));
-    const lines = read('trace.out').trim().split('\n').map((l) => JSON.parse(l) as { type?: string; backend?: string; events?: Record<string, number> });
+    const lines = read('trace.out')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type?: string; backend?: string; events?: Record<string, number> });
     assert.equal(lines[0]?.type, 'start');
     assert.equal(lines[0]?.backend, 'bpftrace');
     const summary = lines.at(-1)!;

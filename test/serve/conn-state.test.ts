@@ -38,7 +38,12 @@ test('follows a connection through new, active, idle and closed, with requests a
     sock.destroy();
     await until(() => observer.counts().closed === 1, 'the server to see the close');
     assert.deepEqual(observer.counts(), { new: 0, active: 0, idle: 0, hijacked: 0, closed: 1 });
-    assert.deepEqual(transitions, [[undefined, 'new'], ['new', 'active'], ['active', 'idle'], ['idle', 'closed']]);
+    assert.deepEqual(transitions, [
+      [undefined, 'new'],
+      ['new', 'active'],
+      ['active', 'idle'],
+      ['idle', 'closed'],
+    ]);
     assert.equal(observer.requestsTotal(), 1);
   } finally {
     server.close();
@@ -47,7 +52,9 @@ test('follows a connection through new, active, idle and closed, with requests a
 
 test('an upgraded connection is hijacked', async () => {
   const server = createServer();
-  server.on('upgrade', (_req, socket) => socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'));
+  server.on('upgrade', (_req, socket) =>
+    socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'),
+  );
   const observer = observeConnections(server);
   const states: ConnState[] = [];
   observer.onStateChange((c) => states.push(c.state));
@@ -88,7 +95,10 @@ test('graceful shutdown closes idle connections at once, drains busy ones, destr
   // time to deliver both requests), and done before the 400 ms deadline that follows.
   const quick = ask(300);
   const slow = ask(5000);
-  await until(() => observer.counts().active === 2 && observer.counts().new === 1, 'both requests and the idle connection to arrive');
+  await until(
+    () => observer.counts().active === 2 && observer.counts().new === 1,
+    'both requests and the idle connection to arrive',
+  );
   const result = await gracefulShutdown(server, { deadlineMs: 400 });
   assert.equal(result.closedIdle, 1);
   assert.equal(result.drained, 1);

@@ -1,7 +1,15 @@
 // An observed HTTP server on loopback with the debug routes mounted, and a client that reports
 // which local port its request went out on (the observer knows connections by remote port).
 
-import { createServer, request, type Agent, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request,
+  type Agent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { once } from 'node:events';
 import { debugRoutes, type DebugRoutes, type DebugRoutesOptions } from '../../src/serve/debug.ts';
 import { observeConnections, type ConnectionObserver } from '../../src/serve/conn-state.ts';
@@ -50,19 +58,33 @@ export interface Reply {
 
 export function get(port: number, path: string, opts: { agent?: Agent | false; method?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false }, (res) => {
-      const localPort = res.socket.localPort ?? 0;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), localPort }));
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, method: opts.method ?? 'GET', agent: opts.agent ?? false },
+      (res) => {
+        const localPort = res.socket.localPort ?? 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            localPort,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
 }
 
-export function getJson<T = unknown>(port: number, path: string, opts: { agent?: Agent | false } = {}): Promise<Reply & { json: T }> {
+export function getJson<T = unknown>(
+  port: number,
+  path: string,
+  opts: { agent?: Agent | false } = {},
+): Promise<Reply & { json: T }> {
   return get(port, path, opts).then((r) => ({ ...r, json: JSON.parse(r.body) as T }));
 }
 

@@ -146,7 +146,11 @@ test('/debug/eventloop gives finite delay percentiles and utilization, and a 200
     }
     const first = await getJson<Loop>(s.port, '/debug/eventloop');
     assert.equal(first.status, 200);
-    for (const v of [...Object.values(first.json.delayMs), ...Object.values(first.json.utilization), first.json.windowMs]) {
+    for (const v of [
+      ...Object.values(first.json.delayMs),
+      ...Object.values(first.json.utilization),
+      first.json.windowMs,
+    ]) {
       assert.ok(Number.isFinite(v), `finite even before any sample: ${JSON.stringify(first.json)}`);
     }
     // At once after the call: a stall that starts right after a look must still be recorded.
@@ -165,11 +169,17 @@ test('/debug/eventloop gives finite delay percentiles and utilization, and a 200
     // part of the window, not the block), and the ratio is active over the window.
     assert.ok(utilization.activeMs >= 150, `the 200 ms block is active time: ${JSON.stringify(utilization)}`);
     assert.ok(utilization.ratio > 0 && utilization.ratio <= 1);
-    assert.ok(Math.abs(utilization.ratio - utilization.activeMs / (utilization.activeMs + utilization.idleMs)) < 0.01, JSON.stringify(utilization));
+    assert.ok(
+      Math.abs(utilization.ratio - utilization.activeMs / (utilization.activeMs + utilization.idleMs)) < 0.01,
+      JSON.stringify(utilization),
+    );
 
     // Each call covers the time since the previous one, so the block is gone from the next.
     const third = await getJson<Loop>(s.port, '/debug/eventloop');
-    assert.ok(third.json.delayMs.max < delayMs.max, `max ${third.json.delayMs.max} ms after the block, ${delayMs.max} ms with it`);
+    assert.ok(
+      third.json.delayMs.max < delayMs.max,
+      `max ${third.json.delayMs.max} ms after the block, ${delayMs.max} ms with it`,
+    );
   } finally {
     await s.close();
   }
@@ -182,7 +192,10 @@ test('/debug/handles counts active resources by type, listening and connected TC
     assert.equal(r.status, 200);
     assert.ok((r.json.byType.TCPServerWrap ?? 0) >= 1, JSON.stringify(r.json));
     assert.ok((r.json.byType.TCPSocketWrap ?? 0) >= 2, 'both ends of the query connection live in this process');
-    assert.equal(Object.values(r.json.byType).reduce((a, b) => a + b, 0), r.json.total);
+    assert.equal(
+      Object.values(r.json.byType).reduce((a, b) => a + b, 0),
+      r.json.total,
+    );
   } finally {
     await s.close();
   }
@@ -192,7 +205,10 @@ test('/debug/profile?seconds=1 returns a .cpuprofile attachment, and a second pr
   const s = await debugServer();
   try {
     const started = performance.now();
-    const profile = getJson<{ nodes: unknown[]; samples: unknown[]; startTime: number; endTime: number }>(s.port, '/debug/profile?seconds=1');
+    const profile = getJson<{ nodes: unknown[]; samples: unknown[]; startTime: number; endTime: number }>(
+      s.port,
+      '/debug/profile?seconds=1',
+    );
     await sleep(50);
     const busy = await getJson<{ error: string }>(s.port, '/debug/profile?seconds=1');
     assert.equal(busy.status, 409);
@@ -268,14 +284,31 @@ test('/debug/heap streams a V8 heap snapshot as an attachment', async () => {
 });
 
 test('/debug lists the endpoints, unknown ones get 404 JSON and other methods 405', async () => {
-  const fake = { connected: 3, free: 1, pending: 0, queued: 0, running: 0, size: 0, queueWaitMs: { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }, retries: 0 };
+  const fake = {
+    connected: 3,
+    free: 1,
+    pending: 0,
+    queued: 0,
+    running: 0,
+    size: 0,
+    queueWaitMs: { count: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 },
+    retries: 0,
+  };
   const s = await debugServer({ routes: { pools: () => ({ upstream: fake }) } });
   try {
     const index = await getJson<{ endpoints: { path: string; description: string }[] }>(s.port, '/debug');
     assert.equal(index.status, 200);
     assert.deepEqual(
       index.json.endpoints.map((e) => e.path),
-      ['/debug/conns', '/debug/eventloop', '/debug/handles', '/debug/profile', '/debug/heap', '/debug/pools', '/metrics'],
+      [
+        '/debug/conns',
+        '/debug/eventloop',
+        '/debug/handles',
+        '/debug/profile',
+        '/debug/heap',
+        '/debug/pools',
+        '/metrics',
+      ],
     );
     assert.equal((await get(s.port, '/debug/')).status, 200);
 
@@ -405,7 +438,10 @@ test('a registered pool shows its stats at /debug/pools and in /metrics', async 
   try {
     pool = createPool(`http://127.0.0.1:${s.port}`, { connections: 2 });
     await Promise.all(Array.from({ length: 6 }, async () => (await pool!.request({ path: '/' })).body.text()));
-    const pools = await getJson<{ self: { connected: number; queueWaitMs: { count: number } } }>(s.port, '/debug/pools');
+    const pools = await getJson<{ self: { connected: number; queueWaitMs: { count: number } } }>(
+      s.port,
+      '/debug/pools',
+    );
     assert.equal(pools.json.self.queueWaitMs.count, 6);
     assert.ok(pools.json.self.connected >= 1);
     const text = (await get(s.port, '/metrics')).body;

@@ -102,7 +102,10 @@ test('/metrics serves Prometheus text whose connection gauges and counters match
     // Closing the application's connection shows at the next scrape; the first scrape's own
     // connection (Connection: close) is gone by then too.
     app.destroy();
-    await until(() => s.observer.counts().idle === 0 && s.observer.connections().length === 0, 'both connections to close');
+    await until(
+      () => s.observer.counts().idle === 0 && s.observer.connections().length === 0,
+      'both connections to close',
+    );
     burnUserCpu(20);
     const again = parseExposition((await get(s.port, '/metrics')).body);
     assert.ok(value(again, 'process_cpu_user_seconds_total')! >= 0.01, 'user CPU spent since the first scrape');
@@ -144,8 +147,13 @@ test('counters follow the observer totals between scrapes, and restart when the 
 });
 
 test('each server gets a registry of its own: two at once do not clash and the global one stays empty', async () => {
-  const a = createServerMetrics({ observer: fakeObserver({ new: 0, active: 1, idle: 0, hijacked: 0, closed: 0 }, () => 1) });
-  const b = createServerMetrics({ observer: fakeObserver({ new: 0, active: 9, idle: 0, hijacked: 0, closed: 0 }, () => 1), prefix: 'other_' });
+  const a = createServerMetrics({
+    observer: fakeObserver({ new: 0, active: 1, idle: 0, hijacked: 0, closed: 0 }, () => 1),
+  });
+  const b = createServerMetrics({
+    observer: fakeObserver({ new: 0, active: 9, idle: 0, hijacked: 0, closed: 0 }, () => 1),
+    prefix: 'other_',
+  });
   try {
     assert.notEqual(a.registry, b.registry);
     assert.notEqual(a.registry, globalRegistry);
@@ -165,7 +173,10 @@ test('without an observer only event-loop and process metrics are exported', asy
   const metrics = createServerMetrics();
   try {
     const m = parseExposition(await metrics.metrics());
-    assert.equal(m.some((s) => s.name.startsWith('tcplens_http_')), false);
+    assert.equal(
+      m.some((s) => s.name.startsWith('tcplens_http_')),
+      false,
+    );
     assert.ok(value(m, 'tcplens_eventloop_delay_seconds', { quantile: '1' }) !== undefined);
   } finally {
     metrics.close();
@@ -195,8 +206,12 @@ test('a 100 ms block of the event loop shows in the delay gauge of the next scra
 
 const promtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
 
-test('promtool check metrics accepts the exposition', { skip: promtool ? false : 'promtool is not installed (not installing Prometheus for a lint)' }, async () => {
-  const metrics = createServerMetrics({ observer: fakeObserver({ new: 0, active: 1, idle: 2, hijacked: 0, closed: 3 }, () => 4) });
+test('promtool check metrics accepts the exposition', {
+  skip: promtool ? false : 'promtool is not installed (not installing Prometheus for a lint)',
+}, async () => {
+  const metrics = createServerMetrics({
+    observer: fakeObserver({ new: 0, active: 1, idle: 2, hijacked: 0, closed: 3 }, () => 4),
+  });
   try {
     const text = await metrics.metrics();
     // promtool prints lint problems and exits non-zero on them; execFileSync throws with its output.

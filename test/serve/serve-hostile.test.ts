@@ -30,14 +30,32 @@ describe('serve in this process', () => {
     serve.server.close();
   });
 
-  const get = (target: string) => rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
+  const get = (target: string) =>
+    rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, 3000);
 
   test('any route parameter: what it asks within bounds, else a 400 that names the parameter', async () => {
     // Parameters as a client might write them: numbers in and out of range, signs, exponents, hex,
     // fractions, huge, empty, percent-encoded, extra segments.
     const param = fc.oneof(
       fc.integer({ min: 0, max: 700 }).map(String),
-      fc.constantFrom('', '-1', '+1', '1e3', '0x10', '1.5', ' 1', '%31', '1/2', '99999999999', '9'.repeat(400), '2147483648', '600001', '1073741825', '199', '600'),
+      fc.constantFrom(
+        '',
+        '-1',
+        '+1',
+        '1e3',
+        '0x10',
+        '1.5',
+        ' 1',
+        '%31',
+        '1/2',
+        '99999999999',
+        '9'.repeat(400),
+        '2147483648',
+        '600001',
+        '1073741825',
+        '199',
+        '600',
+      ),
       fc.string({ unit: 'binary-ascii', maxLength: 12 }).map((s) => s.replace(/[\s?#]/g, '')),
     );
     await fc.assert(
@@ -50,12 +68,14 @@ describe('serve in this process', () => {
         if (!good) {
           // A target node's parser refuses outright gets its 400 too, without our message.
           assert.equal(r.status, 400, `${route.prefix}${raw}: ${r.raw.slice(0, 200)}`);
-          if (/\r\n\r\n.+/s.test(r.raw) && !r.raw.includes('Bad Request')) assert.match(r.raw, new RegExp(`: ${route.name} takes a whole number from ${route.min} to ${route.max}`));
+          if (/\r\n\r\n.+/s.test(r.raw) && !r.raw.includes('Bad Request'))
+            assert.match(r.raw, new RegExp(`: ${route.name} takes a whole number from ${route.min} to ${route.max}`));
           return;
         }
         if (route.name === 'code') assert.equal(r.status, n, `${route.prefix}${raw}`);
         else assert.equal(r.status, 200, `${route.prefix}${raw}: ${r.raw.slice(0, 200)}`);
-        if (route.name === 'n') assert.ok(r.raw.endsWith('x'.repeat(n)) && !r.raw.endsWith('x'.repeat(n + 1)), `${n} bytes`);
+        if (route.name === 'n')
+          assert.ok(r.raw.endsWith('x'.repeat(n)) && !r.raw.endsWith('x'.repeat(n + 1)), `${n} bytes`);
       }),
       { numRuns: 150 },
     );
@@ -66,11 +86,27 @@ describe('serve in this process', () => {
     const H = 'Host: x\r\n';
     const hidden = `GET /status/418 HTTP/1.1\r\n${H}\r\n`;
     const shapes: [string, string, number][] = [
-      ['Content-Length and Transfer-Encoding (CL.TE)', `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${hidden}`, 400],
-      ['Transfer-Encoding and Content-Length (TE.CL)', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nGET /sta\r\n0\r\n\r\n`, 400],
-      ['two different Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: 44\r\n\r\n${hidden}`, 400],
+      [
+        'Content-Length and Transfer-Encoding (CL.TE)',
+        `POST / HTTP/1.1\r\n${H}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n${hidden}`,
+        400,
+      ],
+      [
+        'Transfer-Encoding and Content-Length (TE.CL)',
+        `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nGET /sta\r\n0\r\n\r\n`,
+        400,
+      ],
+      [
+        'two different Content-Length',
+        `POST / HTTP/1.1\r\n${H}Content-Length: 0\r\nContent-Length: 44\r\n\r\n${hidden}`,
+        400,
+      ],
       ['a Content-Length list', `POST / HTTP/1.1\r\n${H}Content-Length: 0, 44\r\n\r\n${hidden}`, 400],
-      ['chunked not last', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${hidden}`, 400],
+      [
+        'chunked not last',
+        `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n${hidden}`,
+        400,
+      ],
       ['a space before the colon', `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n${hidden}`, 400],
       ['an obs-fold', `POST / HTTP/1.1\r\n${H}Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n${hidden}`, 400],
       ['bare LF line ends', `GET / HTTP/1.1\n${H}\n${hidden}`, 400],
@@ -89,7 +125,11 @@ describe('serve in this process', () => {
     }
     // A body whose chunk framing breaks after the answer: the connection is closed, never reused out of step.
     for (const body of ['zz\r\n\r\n', 'FFFFFFFFFFFFFFFFF\r\n\r\n']) {
-      const r = await rawExchange(port, `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}${hidden}`, 3000);
+      const r = await rawExchange(
+        port,
+        `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${body}${hidden}`,
+        3000,
+      );
       assert.ok(r.closed && !r.statuses.includes(418), `chunk size ${JSON.stringify(body)}: ${r.raw.slice(0, 200)}`);
     }
     assert.equal((await get('/')).status, 200);
@@ -107,14 +147,21 @@ test('a flood of 2,000 connections that never send a byte is closed at --headers
     for (let wave = 0; wave < 8; wave++) {
       const connected: Promise<unknown>[] = [];
       for (let i = 0; i < 250; i++) {
-        const c = connect(s.port, '127.0.0.1').on('error', () => {}).on('close', () => closed++).resume();
+        const c = connect(s.port, '127.0.0.1')
+          .on('error', () => {})
+          .on('close', () => closed++)
+          .resume();
         connected.push(new Promise((resolve) => c.once('connect', resolve).once('close', resolve)));
         flood.push(c);
       }
       await Promise.all(connected);
     }
     // The oracle is ss: the server's own end of each connection.
-    const serverSide = () => execFileSync('ss', ['-tnH', 'state', 'established', `sport = :${s.port}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+    const serverSide = () =>
+      execFileSync('ss', ['-tnH', 'state', 'established', `sport = :${s.port}`], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .filter(Boolean).length;
     // Connections the accept queue could not take yet complete when the kernel sends its SYN-ACK again.
     let held = serverSide();
     while (held < 1990 && performance.now() - t0 < headersTimeoutMs - 500) {

@@ -22,7 +22,9 @@ function fetchText(url: string, agent?: Agent): Promise<Fetched> {
       let body = '';
       const localPort = res.socket.localPort!;
       res.setEncoding('latin1').on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers, ms: performance.now() - t0, localPort }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, body, headers: res.headers, ms: performance.now() - t0, localPort }),
+      );
       res.on('error', reject);
     }).on('error', reject);
   });
@@ -38,7 +40,10 @@ describe('routes', () => {
       // (a bound measured in this run rather than a fixed one, which a busy machine would break).
       const d = await fetchText(`${s.url}delay/150`);
       const longer = await fetchText(`${s.url}delay/600`);
-      assert.ok(d.ms >= 150 && d.ms < longer.ms && longer.ms >= 600, `delay/150 took ${d.ms} ms, delay/600 ${longer.ms} ms`);
+      assert.ok(
+        d.ms >= 150 && d.ms < longer.ms && longer.ms >= 600,
+        `delay/150 took ${d.ms} ms, delay/600 ${longer.ms} ms`,
+      );
       assert.equal((await fetchText(`${s.url}bytes/100000`)).body.length, 100000);
       assert.equal((await fetchText(`${s.url}status/503`)).status, 503);
       assert.equal((await fetchText(`${s.url}status/99`)).status, 400);
@@ -47,7 +52,10 @@ describe('routes', () => {
       assert.equal((await fetchText(`${s.url}nowhere`)).status, 404);
       await assert.rejects(fetchText(`${s.url}reset`), { code: 'ECONNRESET' });
       // /stall never answers: the request is still open after 300 ms.
-      const stalled = await Promise.race([fetchText(`${s.url}stall`).then(() => 'answered'), new Promise((r) => setTimeout(() => r('open'), 300))]);
+      const stalled = await Promise.race([
+        fetchText(`${s.url}stall`).then(() => 'answered'),
+        new Promise((r) => setTimeout(() => r('open'), 300)),
+      ]);
       assert.equal(stalled, 'open');
     } finally {
       await s.stop();
@@ -71,7 +79,11 @@ describe('routes', () => {
 test('malformed requests get 400 and a close, and the server keeps serving', async () => {
   const s = await startServe();
   try {
-    for (const garbage of ['GARBAGE\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', '\x00\x01\x02\r\n\r\n']) {
+    for (const garbage of [
+      'GARBAGE\r\n\r\n',
+      'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n',
+      '\x00\x01\x02\r\n\r\n',
+    ]) {
       const sock = connect(s.port, '127.0.0.1');
       sock.write(garbage);
       let reply = '';
@@ -114,7 +126,8 @@ async function slowloris(headersTimeoutS: number | undefined) {
       agent.destroy();
       // Every slow connection is closed once headersTimeout passes (checked every second at most);
       // the wait is only bounded, generously, so that a busy machine is not mistaken for a failure.
-      while (closed < crowd.length && performance.now() - started < limitMs + 15_000) await new Promise((r) => setTimeout(r, 100));
+      while (closed < crowd.length && performance.now() - started < limitMs + 15_000)
+        await new Promise((r) => setTimeout(r, 100));
       const elapsed = performance.now() - started;
       assert.equal(closed, crowd.length, `${closed} of ${crowd.length} slow connections closed`);
       assert.ok(elapsed >= limitMs - 100, `closed after ${elapsed} ms, not before headersTimeout ${limitMs}`);
@@ -157,7 +170,11 @@ test('a quiet keep-alive connection shows as idle in /debug/conns, then as close
     // only tells that timer from none at all, since no other timer closes an idle connection.
     assert.ok(waited > 600 && waited < 10_000, `the server closed the idle connection after ${waited} ms`);
     view = await conns();
-    assert.equal(view.connections.find((c) => c.remotePort === local), undefined, 'gone after keepAliveTimeout');
+    assert.equal(
+      view.connections.find((c) => c.remotePort === local),
+      undefined,
+      'gone after keepAliveTimeout',
+    );
     assert.ok(view.byState.closed! >= closedBefore + 1);
   } finally {
     await s.stop();
@@ -170,24 +187,34 @@ test('graceful shutdown loses no request in flight', async () => {
   // Stop once the server holds all twenty (the look at /debug/conns is itself the 21st active).
   const fresh = new Agent({ keepAlive: false });
   for (let i = 0; i < 200; i++) {
-    const view = JSON.parse((await fetchText(`${s.url}debug/conns`, fresh)).body) as { byState: Record<string, number> };
+    const view = JSON.parse((await fetchText(`${s.url}debug/conns`, fresh)).body) as {
+      byState: Record<string, number>;
+    };
     if (view.byState.active! >= 21) break;
     await new Promise((r) => setTimeout(r, 10));
   }
   const stopping = s.stop();
   const results = await Promise.all(inflight);
-  assert.deepEqual(results.map((r) => r.status), Array(20).fill(200));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    Array(20).fill(200),
+  );
   const shutdown = (await stopping)!.shutdown as { drained: number; destroyed: number; timedOut: boolean };
   assert.equal(shutdown.drained, 20);
   assert.equal(shutdown.destroyed, 0);
   assert.equal(shutdown.timedOut, false);
 });
 
-test('--workers 2 --reuse-port: two listening sockets on one port, and both workers serve', { skip: process.platform !== 'linux' && 'SO_REUSEPORT spreading is Linux-only' }, async () => {
+test('--workers 2 --reuse-port: two listening sockets on one port, and both workers serve', {
+  skip: process.platform !== 'linux' && 'SO_REUSEPORT spreading is Linux-only',
+}, async () => {
   const s = await startServe(['--workers', '2', '--reuse-port']);
   try {
     assert.equal(s.start.mode, 'reuseport');
-    const listeners = execFileSync('ss', ['-ltnH', `sport = :${s.port}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    const listeners = execFileSync('ss', ['-ltnH', `sport = :${s.port}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     assert.equal(listeners.length, 2, listeners.join('\n'));
     const seen = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
@@ -231,7 +258,6 @@ describe('bad flags get one line and exit 2', () => {
   });
 });
 
-
 test('--tls serves https with a self-signed certificate that tcplens bench --insecure can load', async () => {
   const s = await startServe(['--tls']);
   try {
@@ -251,7 +277,10 @@ test('--workers 2 without --reuse-port falls back to node:cluster, says so, and 
   const s = await startServe(['--workers', '2']);
   try {
     assert.equal(s.start.mode, 'cluster');
-    const listeners = execFileSync('ss', ['-ltnH', `sport = :${s.port}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    const listeners = execFileSync('ss', ['-ltnH', `sport = :${s.port}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     assert.equal(listeners.length, 1, 'the primary owns the one listening socket');
     const seen = new Set<string>();
     for (let i = 0; i < 40 && seen.size < 2; i++) {

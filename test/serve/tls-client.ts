@@ -91,7 +91,10 @@ export interface Answer {
   reusedSocket: boolean;
 }
 
-export function get(port: number, options: { agent?: Agent | false; ca?: string[]; path?: string } = {}): Promise<Answer> {
+export function get(
+  port: number,
+  options: { agent?: Agent | false; ca?: string[]; path?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(
       {

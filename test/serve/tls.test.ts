@@ -8,7 +8,13 @@ import { connect as netConnect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFile } from 'node:fs/promises';
 import { selfSignedCertificate, type CertificatePair } from '../../src/http/self-signed.ts';
-import { createTlsServer, CertificateError, type ReloadEvent, type TlsServerOptions, type TlsServer } from '../../src/serve/tls.ts';
+import {
+  createTlsServer,
+  CertificateError,
+  type ReloadEvent,
+  type TlsServerOptions,
+  type TlsServer,
+} from '../../src/serve/tls.ts';
 import { tlsStats } from '../../src/serve/tls-handshakes.ts';
 import { certDir, get, handshake, listen, peerCommonName, sessionOf, shut, type CertDir } from './tls-client.ts';
 
@@ -28,7 +34,10 @@ before(async () => {
 });
 
 /** Reload outcomes as events a test can wait for. */
-function reloadEvents(): { events: EventEmitter; options: Pick<TlsServerOptions, 'onReload' | 'onError' | 'reloadDebounceMs'> } {
+function reloadEvents(): {
+  events: EventEmitter;
+  options: Pick<TlsServerOptions, 'onReload' | 'onError' | 'reloadDebounceMs'>;
+} {
   const events = new EventEmitter();
   return {
     events,
@@ -41,7 +50,8 @@ function reloadEvents(): { events: EventEmitter; options: Pick<TlsServerOptions,
 }
 
 /** Bounded, so that a reload that never comes fails the test and still lets its finally run. */
-const next = (events: EventEmitter, name: 'reload' | 'failed') => once(events, name, { signal: AbortSignal.timeout(30_000) });
+const next = (events: EventEmitter, name: 'reload' | 'failed') =>
+  once(events, name, { signal: AbortSignal.timeout(30_000) });
 
 const ok: RequestListener = (_req, res) => res.end('ok');
 
@@ -109,39 +119,49 @@ test('a server from certificate files answers https requests that verify the cer
     assert.equal(answer.status, 200);
     assert.equal(answer.body, 'ok');
     assert.equal(answer.peerCN, 'alpha');
-  }));
+  }),
+);
 
-test('new certificate files reach new connections while an open keep-alive connection keeps working', { timeout: 30_000 }, () =>
-  withWatchedServer(ok, async ({ server, port, dir, events }) => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      assert.equal((await get(port, { agent, ca: [alpha.cert] })).peerCN, 'alpha');
+test(
+  'new certificate files reach new connections while an open keep-alive connection keeps working',
+  { timeout: 30_000 },
+  () =>
+    withWatchedServer(ok, async ({ server, port, dir, events }) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        assert.equal((await get(port, { agent, ca: [alpha.cert] })).peerCN, 'alpha');
 
-      const reloaded = next(events, 'reload');
-      const writtenAt = Date.now();
-      await dir.write(beta);
-      const [event] = (await reloaded) as [ReloadEvent];
-      assert.equal(event.subject, 'CN=beta');
-      assert.equal(event.host, undefined);
-      assert.equal(event.certFile, dir.certFile);
+        const reloaded = next(events, 'reload');
+        const writtenAt = Date.now();
+        await dir.write(beta);
+        const [event] = (await reloaded) as [ReloadEvent];
+        assert.equal(event.subject, 'CN=beta');
+        assert.equal(event.host, undefined);
+        assert.equal(event.certFile, dir.certFile);
 
-      const onOldConnection = await get(port, { agent, ca: [alpha.cert] });
-      assert.equal(onOldConnection.status, 200);
-      assert.equal(onOldConnection.reusedSocket, true);
-      assert.equal(onOldConnection.peerCN, 'alpha');
+        const onOldConnection = await get(port, { agent, ca: [alpha.cert] });
+        assert.equal(onOldConnection.status, 200);
+        assert.equal(onOldConnection.reusedSocket, true);
+        assert.equal(onOldConnection.peerCN, 'alpha');
 
-      const onNewConnection = await get(port, { agent: false, ca: [beta.cert] });
-      assert.equal(onNewConnection.status, 200);
-      assert.equal(onNewConnection.peerCN, 'beta');
+        const onNewConnection = await get(port, { agent: false, ca: [beta.cert] });
+        assert.equal(onNewConnection.status, 200);
+        assert.equal(onNewConnection.peerCN, 'beta');
 
-      const stats = server.stats();
-      assert.equal(stats.reloads, 1);
-      assert.equal(stats.reloadFailures, 0);
-      assert.ok(stats.lastReloadAt && writtenAt <= Date.parse(stats.lastReloadAt) && Date.parse(stats.lastReloadAt) <= Date.now(), stats.lastReloadAt);
-    } finally {
-      agent.destroy();
-    }
-  }));
+        const stats = server.stats();
+        assert.equal(stats.reloads, 1);
+        assert.equal(stats.reloadFailures, 0);
+        assert.ok(
+          stats.lastReloadAt &&
+            writtenAt <= Date.parse(stats.lastReloadAt) &&
+            Date.parse(stats.lastReloadAt) <= Date.now(),
+          stats.lastReloadAt,
+        );
+      } finally {
+        agent.destroy();
+      }
+    }),
+);
 
 test('three certificate reloads under load drop no request', { timeout: 30_000 }, async () => {
   let served = 0;
@@ -177,7 +197,13 @@ test('three certificate reloads under load drop no request', { timeout: 30_000 }
       };
       const reloader = async () => {
         try {
-          for (const [k, [name, pair]] of ([['beta', beta], ['gamma', gamma], ['delta', delta]] as const).entries()) {
+          for (const [k, [name, pair]] of (
+            [
+              ['beta', beta],
+              ['gamma', gamma],
+              ['delta', delta],
+            ] as const
+          ).entries()) {
             while (issued < (k + 1) * 150 && issued < CAP) await sleep(2);
             const reloaded = next(events, 'reload');
             await dir.write(pair);
@@ -203,7 +229,10 @@ test('three certificate reloads under load drop no request', { timeout: 30_000 }
       // Exactly the three pairs written; a writer stalled longer than the quiet time between its two
       // files may be reported as a refused pair meanwhile, which is not asserted on here.
       assert.equal(server.stats().reloads, 3);
-      assert.ok(seenOnNewConnections.has('alpha') && seenOnNewConnections.has('delta'), [...seenOnNewConnections].join());
+      assert.ok(
+        seenOnNewConnections.has('alpha') && seenOnNewConnections.has('delta'),
+        [...seenOnNewConnections].join(),
+      );
       assert.equal(await peerCommonName(port), 'delta');
     } finally {
       for (const a of agents) a.destroy();
@@ -211,57 +240,73 @@ test('three certificate reloads under load drop no request', { timeout: 30_000 }
   });
 });
 
-test('a broken certificate pair is refused with a warning and the previous one keeps serving', { timeout: 30_000 }, () =>
-  withWatchedServer(ok, async ({ server, port, dir, events }) => {
-    // A new certificate with the old key: what a renewal looks like when only one file got copied.
-    let failed = next(events, 'failed');
-    await dir.write({ cert: beta.cert, key: alpha.key });
-    let [err] = (await failed) as [Error];
-    assert.ok(err instanceof CertificateError);
-    assert.match(err.message, /default certificate .*cannot be used: .*still serving the previous one/);
-    assert.equal(await peerCommonName(port), 'alpha');
+test(
+  'a broken certificate pair is refused with a warning and the previous one keeps serving',
+  { timeout: 30_000 },
+  () =>
+    withWatchedServer(ok, async ({ server, port, dir, events }) => {
+      // A new certificate with the old key: what a renewal looks like when only one file got copied.
+      let failed = next(events, 'failed');
+      await dir.write({ cert: beta.cert, key: alpha.key });
+      let [err] = (await failed) as [Error];
+      assert.ok(err instanceof CertificateError);
+      assert.match(err.message, /default certificate .*cannot be used: .*still serving the previous one/);
+      assert.equal(await peerCommonName(port), 'alpha');
 
-    failed = next(events, 'failed');
-    await dir.write({ cert: 'not a certificate\n', key: 'not a key\n' });
-    [err] = (await failed) as [Error];
-    assert.ok(err instanceof CertificateError);
-    assert.equal((await get(port, { agent: false, ca: [alpha.cert] })).peerCN, 'alpha');
-    assert.deepEqual([server.stats().reloads, server.stats().reloadFailures], [0, 2]);
+      failed = next(events, 'failed');
+      await dir.write({ cert: 'not a certificate\n', key: 'not a key\n' });
+      [err] = (await failed) as [Error];
+      assert.ok(err instanceof CertificateError);
+      assert.equal((await get(port, { agent: false, ca: [alpha.cert] })).peerCN, 'alpha');
+      assert.deepEqual([server.stats().reloads, server.stats().reloadFailures], [0, 2]);
 
-    // A good pair afterwards is taken.
-    const reloaded = next(events, 'reload');
-    await dir.write(beta);
-    await reloaded;
-    assert.equal(await peerCommonName(port), 'beta');
-  }));
+      // A good pair afterwards is taken.
+      const reloaded = next(events, 'reload');
+      await dir.write(beta);
+      await reloaded;
+      assert.equal(await peerCommonName(port), 'beta');
+    }),
+);
 
-test('a pair caught halfway through being written is not taken: the previous one serves until both files are in place', { timeout: 30_000 }, () =>
-  withWatchedServer(ok, async ({ server, port, dir, events }) => {
-    // What a reload can read while a writer puts the certificate, then the key, in place: writeFile
-    // truncates a file before it writes it, so the key file is empty for a moment.
-    await writeFile(dir.certFile, beta.cert);
-    await writeFile(dir.keyFile, '');
-    const result = await server.reload();
-    assert.deepEqual(result.reloaded, []);
-    assert.equal(result.errors.length, 1);
-    assert.match(result.errors[0]!.message, /default certificate .*cannot be used: the key is empty; still serving the previous one/);
-    assert.equal(await peerCommonName(port), 'alpha');
-    assert.equal(server.stats().reloads, 0);
+test(
+  'a pair caught halfway through being written is not taken: the previous one serves until both files are in place',
+  { timeout: 30_000 },
+  () =>
+    withWatchedServer(ok, async ({ server, port, dir, events }) => {
+      // What a reload can read while a writer puts the certificate, then the key, in place: writeFile
+      // truncates a file before it writes it, so the key file is empty for a moment.
+      await writeFile(dir.certFile, beta.cert);
+      await writeFile(dir.keyFile, '');
+      const result = await server.reload();
+      assert.deepEqual(result.reloaded, []);
+      assert.equal(result.errors.length, 1);
+      assert.match(
+        result.errors[0]!.message,
+        /default certificate .*cannot be used: the key is empty; still serving the previous one/,
+      );
+      assert.equal(await peerCommonName(port), 'alpha');
+      assert.equal(server.stats().reloads, 0);
 
-    const reloaded = next(events, 'reload');
-    await writeFile(dir.keyFile, beta.key);
-    const [event] = (await reloaded) as [ReloadEvent];
-    assert.equal(event.subject, 'CN=beta');
-    assert.equal(await peerCommonName(port), 'beta');
-  }));
+      const reloaded = next(events, 'reload');
+      await writeFile(dir.keyFile, beta.key);
+      const [event] = (await reloaded) as [ReloadEvent];
+      assert.equal(event.subject, 'CN=beta');
+      assert.equal(await peerCommonName(port), 'beta');
+    }),
+);
 
-test('a reload that starts while a pair is being written takes the whole pair without a warning, whichever moment it read', { timeout: 30_000 }, async () => {
+test('a reload that starts while a pair is being written takes the whole pair without a warning, whichever moment it read', {
+  timeout: 30_000,
+}, async () => {
   let server: TlsServer | undefined;
   const dir = await certDir(alpha);
   try {
     const warnings: Error[] = [];
     // A quiet time long enough for one file write on a busy machine.
-    server = await createTlsServer({ certFile: dir.certFile, keyFile: dir.keyFile, reloadDebounceMs: 2_000, onError: (e) => warnings.push(e) }, ok);
+    server = await createTlsServer(
+      { certFile: dir.certFile, keyFile: dir.keyFile, reloadDebounceMs: 2_000, onError: (e) => warnings.push(e) },
+      ok,
+    );
     const port = await listen(server.server);
     await writeFile(dir.certFile, beta.cert);
     await writeFile(dir.keyFile, '');
@@ -271,7 +316,10 @@ test('a reload that starts while a pair is being written takes the whole pair wi
     await writeFile(dir.keyFile, beta.key);
     const result = await reloading;
     assert.deepEqual(result.errors, []);
-    assert.deepEqual(result.reloaded.map((e) => e.subject), ['CN=beta']);
+    assert.deepEqual(
+      result.reloaded.map((e) => e.subject),
+      ['CN=beta'],
+    );
     assert.deepEqual(warnings, []);
     assert.deepEqual([server.stats().reloads, server.stats().reloadFailures], [1, 0]);
     assert.equal(await peerCommonName(port), 'beta');
@@ -280,7 +328,7 @@ test('a reload that starts while a pair is being written takes the whole pair wi
   }
 });
 
-test('a server refuses to start on a key that is not the certificate\'s, naming the files', async () => {
+test("a server refuses to start on a key that is not the certificate's, naming the files", async () => {
   const dir = await certDir({ cert: alpha.cert, key: beta.key });
   try {
     await assert.rejects(createTlsServer({ certFile: dir.certFile, keyFile: dir.keyFile }), (err: Error) => {
@@ -288,7 +336,10 @@ test('a server refuses to start on a key that is not the certificate\'s, naming 
       assert.ok(err.message.includes(dir.certFile), err.message);
       return true;
     });
-    await assert.rejects(createTlsServer({ certFile: `${dir.dir}/missing.pem`, keyFile: dir.keyFile }), /cannot read certificate file .*missing\.pem.*ENOENT/);
+    await assert.rejects(
+      createTlsServer({ certFile: `${dir.dir}/missing.pem`, keyFile: dir.keyFile }),
+      /cannot read certificate file .*missing\.pem.*ENOENT/,
+    );
     await assert.rejects(createTlsServer({ certFile: dir.certFile }), /certFile and keyFile go together/);
     await assert.rejects(createTlsServer({ cert: alpha.cert, key: alpha.key, selfSigned: true }), /exactly one of/);
   } finally {
@@ -296,7 +347,9 @@ test('a server refuses to start on a key that is not the certificate\'s, naming 
   }
 });
 
-test('SNI picks the certificate for the name the client asks for, and reloads it from its files', { timeout: 30_000 }, async () => {
+test('SNI picks the certificate for the name the client asks for, and reloads it from its files', {
+  timeout: 30_000,
+}, async () => {
   let server: TlsServer | undefined;
   const dir = await certDir(aTest);
   try {
@@ -305,7 +358,10 @@ test('SNI picks the certificate for the name the client asks for, and reloads it
       {
         cert: alpha.cert,
         key: alpha.key,
-        sni: { 'a.test': { certFile: dir.certFile, keyFile: dir.keyFile }, '*.b.test': { cert: bTest.cert, key: bTest.key } },
+        sni: {
+          'a.test': { certFile: dir.certFile, keyFile: dir.keyFile },
+          '*.b.test': { cert: bTest.cert, key: bTest.key },
+        },
         ...options,
       },
       ok,
@@ -333,25 +389,29 @@ test('SNI picks the certificate for the name the client asks for, and reloads it
 });
 
 for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
-  test(`a client that brings back its session resumes it and is counted as resumed (${maxVersion}), also after a reload`, { timeout: 30_000 }, () =>
-    withWatchedServer(ok, async ({ server, port, dir, events }) => {
-      const session = await sessionOf(port, { maxVersion });
-      const again = await handshake(port, { maxVersion, session });
-      assert.equal(again.isSessionReused(), true);
-      again.end();
-      await until(() => server.stats().handshakes === 2, 'two handshakes');
-      assert.deepEqual([server.stats().full, server.stats().resumed], [1, 1]);
+  test(
+    `a client that brings back its session resumes it and is counted as resumed (${maxVersion}), also after a reload`,
+    { timeout: 30_000 },
+    () =>
+      withWatchedServer(ok, async ({ server, port, dir, events }) => {
+        const session = await sessionOf(port, { maxVersion });
+        const again = await handshake(port, { maxVersion, session });
+        assert.equal(again.isSessionReused(), true);
+        again.end();
+        await until(() => server.stats().handshakes === 2, 'two handshakes');
+        assert.deepEqual([server.stats().full, server.stats().resumed], [1, 1]);
 
-      // The ticket keys survive the reload, so sessions from before it still resume.
-      const reloaded = next(events, 'reload');
-      await dir.write(beta);
-      await reloaded;
-      const afterReload = await handshake(port, { maxVersion, session });
-      assert.equal(afterReload.isSessionReused(), true);
-      afterReload.end();
-      await until(() => server.stats().handshakes === 3, 'three handshakes');
-      assert.equal(server.stats().resumed, 2);
-    }));
+        // The ticket keys survive the reload, so sessions from before it still resume.
+        const reloaded = next(events, 'reload');
+        await dir.write(beta);
+        await reloaded;
+        const afterReload = await handshake(port, { maxVersion, session });
+        assert.equal(afterReload.isSessionReused(), true);
+        afterReload.end();
+        await until(() => server.stats().handshakes === 3, 'three handshakes');
+        assert.equal(server.stats().resumed, 2);
+      }),
+  );
 }
 
 test('handshake durations go into the histogram, one per completed handshake', { timeout: 30_000 }, async () => {

@@ -4,15 +4,30 @@ import { renderJson, writeJsonWithList } from '../../src/text/json.ts';
 
 const collect = (head: object, items: unknown[]) => {
   const parts: string[] = [];
-  writeJsonWithList(head, 'sockets', items.length, (k) => items[k], (t) => parts.push(t));
+  writeJsonWithList(
+    head,
+    'sockets',
+    items.length,
+    (k) => items[k],
+    (t) => parts.push(t),
+  );
   return parts;
 };
 
 test('a list written piece by piece is the same text as the whole document pretty-printed', () => {
-  const item = (k: number) => ({ family: 'ipv4', local: { address: '127.0.0.1', port: k }, info: k % 2 ? { rttMs: k / 7, congestion: 'cubic' } : undefined, tags: [], nested: [{ a: [1, 2] }] });
+  const item = (k: number) => ({
+    family: 'ipv4',
+    local: { address: '127.0.0.1', port: k },
+    info: k % 2 ? { rttMs: k / 7, congestion: 'cubic' } : undefined,
+    tags: [],
+    nested: [{ a: [1, 2] }],
+  });
   for (const n of [0, 1, 2, 5000]) {
     const items = Array.from({ length: n }, (_, k) => item(k));
-    for (const head of [{ source: 'netlink', summary: { total: n, byState: { ESTABLISHED: n } }, malformedLines: 0 }, {}]) {
+    for (const head of [
+      { source: 'netlink', summary: { total: n, byState: { ESTABLISHED: n } }, malformedLines: 0 },
+      {},
+    ]) {
       const parts = collect(head, items);
       assert.equal(parts.join(''), renderJson({ ...head, sockets: items }), `n=${n} head=${JSON.stringify(head)}`);
       JSON.parse(parts.join(''));

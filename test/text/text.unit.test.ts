@@ -6,7 +6,12 @@ import { formatCell, formatCount, formatShare } from '../../src/text/number.ts';
 import { percentile, percentileOfSorted } from '../../src/text/percentile.ts';
 
 test('host:port brackets IPv6 addresses as a URL does, and leaves IPv4 and names alone', () => {
-  for (const [host, port] of [['127.0.0.1', 80], ['::1', 8080], ['::ffff:127.0.0.1', 9], ['localhost', 443]] as const) {
+  for (const [host, port] of [
+    ['127.0.0.1', 80],
+    ['::1', 8080],
+    ['::ffff:127.0.0.1', 9],
+    ['localhost', 443],
+  ] as const) {
     const shown = formatHostPort(host, port);
     // The oracle: a URL built from the text parses back to the same host and port.
     const url = new URL(`http://${shown}/`);

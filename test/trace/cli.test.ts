@@ -43,24 +43,33 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
 
   test('says the same about every port out of range', async () => {
     const [zero, high] = await Promise.all([runCli(['trace', '--port', '0']), runCli(['trace', '--dport', '70000'])]);
-    assert.equal(zero.stderr, "tcplens: --port must be between 1 and 65535, not 0\n");
-    assert.equal(high.stderr, "tcplens: --dport must be between 1 and 65535, not 70000\n");
+    assert.equal(zero.stderr, 'tcplens: --port must be between 1 and 65535, not 0\n');
+    assert.equal(high.stderr, 'tcplens: --dport must be between 1 and 65535, not 70000\n');
   });
 
   test('--help says that --state applies to every event', async () => {
     const r = await runCli(['trace', '--help']);
-    assert.match(r.stdout.replace(/\s+/g, ' '), /--state <state> every event in this state: state changes from or to it, resets and retransmits/);
+    assert.match(
+      r.stdout.replace(/\s+/g, ' '),
+      /--state <state> every event in this state: state changes from or to it, resets and retransmits/,
+    );
   });
 
-  test('--interval with bpftrace: a one-line notice that only the fallback samples', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
-    const r = await runCli(['trace', '--json', '--interval', '50', '--duration', '0.5', '--port', '9'], { timeoutMs: 90_000 });
+  test('--interval with bpftrace: a one-line notice that only the fallback samples', {
+    skip: !canTrace && 'needs root and bpftrace',
+  }, async () => {
+    const r = await runCli(['trace', '--json', '--interval', '50', '--duration', '0.5', '--port', '9'], {
+      timeoutMs: 90_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
     assert.match(r.stderr, /--interval applies only to sampling \/proc\/net\/tcp/);
     assert.equal(JSON.parse(r.stdout.trim().split('\n').at(-1)!).backend, 'bpftrace');
   });
 
-  test('bpftrace ending on its own: the summary of what it saw, then one line, exit 1', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
+  test('bpftrace ending on its own: the summary of what it saw, then one line, exit 1', {
+    skip: !canTrace && 'needs root and bpftrace',
+  }, async () => {
     const server = createServer((s) => s.on('error', () => {}).resume());
     const port = await listen(server);
     const cli = streamCli(['trace', '--json', '--port', String(port)]);
@@ -68,11 +77,14 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       const clients: number[] = [];
       const seen = () => cli.lines.some((l) => clients.includes(l.sport as number));
       for (const deadline = Date.now() + 90_000; !seen(); await new Promise((r) => setTimeout(r, 300))) {
-        if (Date.now() > deadline || cli.child.exitCode !== null) throw new Error(`trace did not start: ${cli.stderr()}`);
+        if (Date.now() > deadline || cli.child.exitCode !== null)
+          throw new Error(`trace did not start: ${cli.stderr()}`);
         clients.push(await connection('127.0.0.1', port, (s) => s.end()));
       }
       // Someone else stops it (SIGINT: bpftrace detaches and exits 0 as if all went well).
-      const bpftrace = spawnSync('pgrep', ['-x', 'bpftrace', '-P', String(cli.child.pid)], { encoding: 'utf8' }).stdout.trim();
+      const bpftrace = spawnSync('pgrep', ['-x', 'bpftrace', '-P', String(cli.child.pid)], {
+        encoding: 'utf8',
+      }).stdout.trim();
       assert.match(bpftrace, /^\d+$/, 'one bpftrace, a child of tcplens');
       process.kill(Number(bpftrace), 'SIGINT');
       const code = await cli.stop('SIGCONT'); // a signal that changes nothing: wait for the exit
@@ -91,7 +103,9 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     }
   });
 
-  test('a kernel without BTF: one line says drop and life events need it, the rest is traced', { skip: !canTrace && 'needs root and bpftrace' }, async () => {
+  test('a kernel without BTF: one line says drop and life events need it, the rest is traced', {
+    skip: !canTrace && 'needs root and bpftrace',
+  }, async () => {
     const r = await runCli(['trace', '--json', '--events', 'state,drop,life', '--duration', '0.5', '--port', '9'], {
       env: { TCPLENS_BTF: '/nonexistent/vmlinux' },
       timeoutMs: 90_000,
@@ -99,16 +113,35 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
     assert.match(r.stderr, /no drop events: they need the kernel's BTF.*; no life events: they need the kernel's BTF/);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual([lines[0].type, lines.at(-1).type, lines.at(-1).backend], ['start', 'summary', 'bpftrace']);
   });
 
   test('--fallback with resets asked for: one line says sampling will not report them', async () => {
-    const r = await runCli(['trace', '--fallback', '--events', 'state,reset', '--duration', '0.3', '--json', '--port', '9']);
+    const r = await runCli([
+      'trace',
+      '--fallback',
+      '--events',
+      'state,reset',
+      '--duration',
+      '0.3',
+      '--json',
+      '--port',
+      '9',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
     assert.match(r.stderr, /sees only state changes: no reset events will be reported/);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => JSON.parse(l).type), ['start', 'summary']);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).type),
+      ['start', 'summary'],
+    );
   });
 
   test('--help shows examples', async () => {
@@ -118,7 +151,9 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     assert.match(r.stdout, /--no-fallback/);
   });
 
-  test('without root and --no-fallback: one line that says why and what to do', { skip: !canDrop && 'needs root to drop to nobody' }, async () => {
+  test('without root and --no-fallback: one line that says why and what to do', {
+    skip: !canDrop && 'needs root to drop to nobody',
+  }, async () => {
     const r = await runCli(['trace', '--no-fallback', '--duration', '1'], { prefix: NOBODY });
     assert.equal(r.code, 1, r.stderr);
     assert.ok(isOneCleanLine(r.stderr), r.stderr);
@@ -126,10 +161,14 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     assert.match(r.stderr, /sudo|--fallback/);
   });
 
-  test('without root: says in one line that it samples instead, and samples', { skip: !canDrop && 'needs root to drop to nobody' }, async () => {
+  test('without root: says in one line that it samples instead, and samples', {
+    skip: !canDrop && 'needs root to drop to nobody',
+  }, async () => {
     const server = createServer((s) => s.on('error', () => {}).resume());
     const port = await listen(server);
-    const cli = streamCli(['trace', '--json', '--interval', '50', '--port', String(port), '--duration', '1.5'], { prefix: NOBODY });
+    const cli = streamCli(['trace', '--json', '--interval', '50', '--port', String(port), '--duration', '1.5'], {
+      prefix: NOBODY,
+    });
     const clients: number[] = [];
     try {
       // Connections that live 300 ms, one every 150 ms, until --duration ends the trace.
@@ -151,7 +190,10 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
       const evs = cli.lines.slice(1, -1);
       assert.ok(evs.every((l) => l.sampled === true && l.type === 'state'));
       const mine = evs.filter((l) => clients.includes(l.sport as number) && l.dport === port);
-      assert.ok(mine.some((l) => l.newState === 'ESTABLISHED'), JSON.stringify(evs.slice(0, 5)));
+      assert.ok(
+        mine.some((l) => l.newState === 'ESTABLISHED'),
+        JSON.stringify(evs.slice(0, 5)),
+      );
       assert.ok(mine.some((l) => l.newState === 'TIME_WAIT'));
     } finally {
       await cli.stop('SIGKILL');
@@ -159,7 +201,9 @@ describe('tcplens trace on the command line', { concurrency: true }, () => {
     }
   });
 
-  test('without bpftrace: one line with the apt-get command, or the fallback', { skip: !isRoot && 'as root, so that the missing bpftrace is the only problem' }, async () => {
+  test('without bpftrace: one line with the apt-get command, or the fallback', {
+    skip: !isRoot && 'as root, so that the missing bpftrace is the only problem',
+  }, async () => {
     const env = { TCPLENS_BPFTRACE: '/nonexistent/bpftrace' };
     const [refused, sampled] = await Promise.all([
       runCli(['trace', '--no-fallback', '--duration', '1'], { env }),

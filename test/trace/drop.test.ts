@@ -15,7 +15,9 @@ const skip = !isRoot
       ? 'this kernel has no TCP_LISTEN_OVERFLOW drop reason'
       : false;
 
-test('an accept-queue overflow: as many TCP_LISTEN_OVERFLOW drops as an independent bpftrace counts, owned by the listener', { skip }, async () => {
+test('an accept-queue overflow: as many TCP_LISTEN_OVERFLOW drops as an independent bpftrace counts, owned by the listener', {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-drop');
   const port = 20_000 + Math.floor(Math.random() * 10_000);
   const server = await overflowListener(ns, port);
@@ -42,7 +44,9 @@ test('an accept-queue overflow: as many TCP_LISTEN_OVERFLOW drops as an independ
     }
     // The summary counts the same, by reason and port; the counter saw at least every one.
     const summary = cli.lines.at(-1)!;
-    const byReason = (summary.drops as { reason: string; port: number; count: number }[]).find((d) => d.reason === 'TCP_LISTEN_OVERFLOW' && d.port === port);
+    const byReason = (summary.drops as { reason: string; port: number; count: number }[]).find(
+      (d) => d.reason === 'TCP_LISTEN_OVERFLOW' && d.port === port,
+    );
     assert.equal(byReason?.count, counted);
     assert.ok(overflows >= counted, `ListenOverflows +${overflows}`);
   } finally {

@@ -11,10 +11,16 @@ test('--state keeps state changes from or to the state, and resets and retransmi
   assert.ok(!matchesFilter(ev({ oldState: 'SYN_SENT', newState: 'ESTABLISHED' }), tw));
   for (const type of ['reset-sent', 'reset-received', 'retransmit'] as const) {
     assert.ok(!matchesFilter(ev({ type, oldState: 'ESTABLISHED' }), tw), `${type} in ESTABLISHED`);
-    assert.ok(matchesFilter(ev({ type, oldState: 'ESTABLISHED' }), { states: ['ESTABLISHED'] }), `${type} in ESTABLISHED`);
+    assert.ok(
+      matchesFilter(ev({ type, oldState: 'ESTABLISHED' }), { states: ['ESTABLISHED'] }),
+      `${type} in ESTABLISHED`,
+    );
     assert.ok(matchesFilter(ev({ type, oldState: null }), {}), 'no state filter: everything');
   }
-  assert.ok(matchesFilter(ev({ type: 'reset-sent', oldState: 'TIME_WAIT' }), tw), 'a timewait socket answering with a reset');
+  assert.ok(
+    matchesFilter(ev({ type: 'reset-sent', oldState: 'TIME_WAIT' }), tw),
+    'a timewait socket answering with a reset',
+  );
   assert.ok(!matchesFilter(ev({ type: 'reset-sent', oldState: null }), tw), 'a reset from no socket is in no state');
   assert.ok(matchesFilter(ev({ type: 'synack-retransmit', oldState: 'SYN_RECV' }), { states: ['SYN_RECV'] }));
 });

@@ -8,7 +8,15 @@ import { has, streamCli } from './live.ts';
 
 const TCPLIFE = '/usr/sbin/tcplife';
 const isRoot = process.getuid?.() === 0;
-const skip = !isRoot ? 'needs root' : !has('bpftrace') ? 'needs bpftrace' : !existsSync(TCPLIFE) ? 'needs tcplife (apt-get install -y libbpf-tools)' : !has('python3') ? 'needs python3' : false;
+const skip = !isRoot
+  ? 'needs root'
+  : !has('bpftrace')
+    ? 'needs bpftrace'
+    : !existsSync(TCPLIFE)
+      ? 'needs tcplife (apt-get install -y libbpf-tools)'
+      : !has('python3')
+        ? 'needs python3'
+        : false;
 
 // N connections to a listener of its own, one after the other: connection i sends 300,000 + 1,000·i
 // bytes, receives 200,000 + 777·i, stays open 300 ms, and the client closes first. Prints the
@@ -57,7 +65,14 @@ async function tcplife() {
     if (f[0] === 'PID') header = true;
     else if (f.length >= 9 && /^\d+$/.test(f[0]!)) {
       const n = f.length;
-      rows.push({ pid: Number(f[0]), lport: Number(f[n - 6]), rport: Number(f[n - 4]), txKb: Number(f[n - 3]), rxKb: Number(f[n - 2]), ms: Number(f[n - 1]) });
+      rows.push({
+        pid: Number(f[0]),
+        lport: Number(f[n - 6]),
+        rport: Number(f[n - 4]),
+        txKb: Number(f[n - 3]),
+        rxKb: Number(f[n - 2]),
+        ms: Number(f[n - 1]),
+      });
     }
   });
   const closed = once(child, 'close');
@@ -74,7 +89,9 @@ async function tcplife() {
   };
 }
 
-test('--events life: each connection once per end, bytes equal to what was sent, durations and bytes within 1% of tcplife', { skip }, async () => {
+test('--events life: each connection once per end, bytes equal to what was sent, durations and bytes within 1% of tcplife', {
+  skip,
+}, async () => {
   const N = 5;
   const load = spawn('python3', ['-c', LOAD, String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: load.stdout! });
@@ -93,7 +110,11 @@ test('--events life: each connection once per end, bytes equal to what was sent,
     assert.equal(await cli.stop(), 0, cli.stderr());
 
     const life = cli.lines.filter((l) => l.type === 'life');
-    assert.equal(life.length, 2 * N, `one line per end of each connection: ${JSON.stringify(cli.lines)} ${cli.stderr()}`);
+    assert.equal(
+      life.length,
+      2 * N,
+      `one line per end of each connection: ${JSON.stringify(cli.lines)} ${cli.stderr()}`,
+    );
     for (const [i, c] of conns.entries()) {
       const up = 300_000 + 1000 * i;
       const down = 200_000 + 777 * i;
@@ -104,16 +125,25 @@ test('--events life: each connection once per end, bytes equal to what was sent,
       assert.deepEqual([client.bytesSent, client.bytesReceived], [up, down], 'the client sent up and received down');
       assert.deepEqual([server.bytesSent, server.bytesReceived], [down, up]);
       assert.equal(client.pid, load.pid);
-      assert.equal(server.pid, load.pid, 'the listener\'s owner');
+      assert.equal(server.pid, load.pid, "the listener's owner");
       assert.notEqual(client.sk, server.sk);
       assert.ok((client.ms as number) >= 300);
-      for (const [ours, lport, rport] of [[client, c.client, port], [server, port, c.client]] as const) {
+      for (const [ours, lport, rport] of [
+        [client, c.client, port],
+        [server, port, c.client],
+      ] as const) {
         const theirs = rows.find((r) => r.lport === lport && r.rport === rport);
         assert.ok(theirs, `tcplife saw ${lport} → ${rport}; it printed ${rows.length} rows`);
         const within = (a: number, b: number) => Math.abs(a - b) <= 0.01 * Math.max(a, b);
         assert.ok(within(ours.ms as number, theirs.ms), `${ours.ms} ms against tcplife's ${theirs.ms} ms`);
-        assert.ok(within((ours.bytesSent as number) / 1024, theirs.txKb), `${ours.bytesSent} B sent against tcplife's ${theirs.txKb} KB`);
-        assert.ok(within((ours.bytesReceived as number) / 1024, theirs.rxKb), `${ours.bytesReceived} B received against tcplife's ${theirs.rxKb} KB`);
+        assert.ok(
+          within((ours.bytesSent as number) / 1024, theirs.txKb),
+          `${ours.bytesSent} B sent against tcplife's ${theirs.txKb} KB`,
+        );
+        assert.ok(
+          within((ours.bytesReceived as number) / 1024, theirs.rxKb),
+          `${ours.bytesReceived} B received against tcplife's ${theirs.rxKb} KB`,
+        );
       }
     }
   } finally {

@@ -8,7 +8,12 @@ import { createInterface } from 'node:readline';
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 export function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).status === 0;
+  return (
+    spawnSync('sh', ['-c', `command -v ${cmd}`], {
+      stdio: 'ignore',
+      env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+    }).status === 0
+  );
 }
 
 export interface Streaming {
@@ -25,7 +30,10 @@ export interface Streaming {
 /** Run `tcplens <args>` (with --json) and read its NDJSON as it comes. */
 export function streamCli(args: string[], opts: { prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): Streaming {
   const argv = [...(opts.prefix ?? []), process.execPath, MAIN, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { env: { ...process.env, NO_COLOR: '1', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   const waiters = new Set<() => void>();

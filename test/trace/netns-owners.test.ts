@@ -24,10 +24,16 @@ for line in sys.stdin:
     print(c.getsockname()[1],flush=True)
 `;
 
-test('the same port in two namespaces: listeners from before the trace keep their own owners for the sockets they accept', { skip }, async () => {
+test('the same port in two namespaces: listeners from before the trace keep their own owners for the sockets they accept', {
+  skip,
+}, async () => {
   const port = 20_000 + Math.floor(Math.random() * 10_000);
   const spaces = [createNetns('tcplens-test-own-a'), createNetns('tcplens-test-own-b')];
-  const servers = spaces.map((ns) => spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', SERVER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const servers = spaces.map((ns) =>
+    spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', SERVER, String(port)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
   const lines = servers.map((s) => createInterface({ input: s.stdout! }));
   // The listeners exist before the trace starts: their owners come from the namespaces' tables.
   await Promise.all(lines.map((l) => once(l, 'line')));
@@ -40,8 +46,13 @@ test('the same port in two namespaces: listeners from before the trace keep thei
       clients.push(Number(((await once(lines[i]!, 'line')) as [string])[0]));
     }
     for (const [i, client] of clients.entries()) {
-      await cli.waitFor((l) => l.type === 'state' && l.oldState === 'LISTEN' && l.newState === 'SYN_RECV' && l.dport === client, 20_000);
-      const accepted = cli.lines.find((l) => l.oldState === 'LISTEN' && l.newState === 'SYN_RECV' && l.dport === client)!;
+      await cli.waitFor(
+        (l) => l.type === 'state' && l.oldState === 'LISTEN' && l.newState === 'SYN_RECV' && l.dport === client,
+        20_000,
+      );
+      const accepted = cli.lines.find(
+        (l) => l.oldState === 'LISTEN' && l.newState === 'SYN_RECV' && l.dport === client,
+      )!;
       assert.equal(accepted.pid, servers[i]!.pid, `namespace ${i}: its own listener's owner`);
       assert.equal(accepted.sport, port);
     }

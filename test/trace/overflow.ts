@@ -57,7 +57,9 @@ export interface Overflow {
 /** The listener, started and listening; run() makes it overflow. */
 export async function overflowListener(ns: Netns, port: number): Promise<Overflow> {
   ns.sysctl({ 'net.core.somaxconn': 8 });
-  const child: ChildProcess = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', SCENARIO, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', SCENARIO, String(port)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   await once(lines, 'line');
   return {

@@ -34,7 +34,10 @@ test('reads the names of reset reasons from the tracepoint format', () => {
 test('turns each kind of bpftrace line into its message', () => {
   const msgs = parseAll();
   assert.equal(msgs[0]!.kind, 'begin');
-  assert.deepEqual(msgs.filter((m) => m.kind === 'lost'), [{ kind: 'lost', events: 2351 }]);
+  assert.deepEqual(
+    msgs.filter((m) => m.kind === 'lost'),
+    [{ kind: 'lost', events: 2351 }],
+  );
   assert.equal(parseBpftraceLine('__BPFTRACE_NOTIFY_PROBES_ATTACHED', ctx)?.kind, 'attached');
   assert.equal(parseBpftraceLine('{"type": "attached_probes", "data": {"probes": 7}}', ctx), null);
   assert.equal(parseBpftraceLine('', ctx), null);
@@ -63,7 +66,13 @@ test('a connection closed by the client first: every state, the derived TIME_WAI
   const server = events().filter((e) => e.type === 'state' && e.sport === 58959 && e.dport === 47700);
   assert.deepEqual(
     server.map((e) => `${e.oldState}>${e.newState}${e.derived ? '*' : ''}:${e.pid}`),
-    ['LISTEN>SYN_RECV:null', 'SYN_RECV>ESTABLISHED:null', 'ESTABLISHED>CLOSE_WAIT:null', 'CLOSE_WAIT>LAST_ACK:11961', 'LAST_ACK>CLOSE:11961'],
+    [
+      'LISTEN>SYN_RECV:null',
+      'SYN_RECV>ESTABLISHED:null',
+      'ESTABLISHED>CLOSE_WAIT:null',
+      'CLOSE_WAIT>LAST_ACK:11961',
+      'LAST_ACK>CLOSE:11961',
+    ],
   );
 });
 
@@ -76,11 +85,17 @@ test('resets: an abort sent in CLOSE and received by the peer, and one sent for 
   assert.equal(abortRecv.pid, 11961);
   assert.equal(abortRecv.family, 'ipv6');
   assert.equal(abortSent.type, 'reset-sent');
-  assert.deepEqual([abortSent.family, abortSent.saddr, abortSent.sport, abortSent.daddr, abortSent.dport], ['ipv6', '::1', 58959, '::1', 47706]);
+  assert.deepEqual(
+    [abortSent.family, abortSent.saddr, abortSent.sport, abortSent.daddr, abortSent.dport],
+    ['ipv6', '::1', 58959, '::1', 47706],
+  );
   assert.equal(abortSent.oldState, 'CLOSE');
   assert.equal(abortSent.reason, 'TCP_STATE');
   assert.equal(closedSent.type, 'reset-sent');
-  assert.deepEqual([closedSent.family, closedSent.saddr, closedSent.sport, closedSent.daddr, closedSent.dport], ['ipv4', '127.0.0.1', 34153, '127.0.0.1', 52554]);
+  assert.deepEqual(
+    [closedSent.family, closedSent.saddr, closedSent.sport, closedSent.daddr, closedSent.dport],
+    ['ipv4', '127.0.0.1', 34153, '127.0.0.1', 52554],
+  );
   assert.equal(closedSent.oldState, null, 'no socket');
   assert.equal(closedSent.reason, 'NO_SOCKET');
   assert.equal(closedSent.pid, null);
@@ -111,7 +126,10 @@ test('decodes struct sockaddr_in and sockaddr_in6 as printed by %rx', () => {
 test('rejects output it does not understand instead of guessing', () => {
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "Z 1 2"}', ctx), /unexpected/);
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 23 -1 0 a b "}', ctx), /IPv4 address/);
-  assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 23 -1 0 4294967296 1 "}', ctx), /IPv4 address/);
+  assert.throws(
+    () => parseBpftraceLine('{"type": "printf", "data": "S 1 ff 23 -1 0 4294967296 1 "}', ctx),
+    /IPv4 address/,
+  );
   assert.throws(() => parseBpftraceLine('{"type": "printf", "data": "S 1 ff x -1 0 1 1 "}', ctx), /code/);
 });
 
@@ -126,7 +144,10 @@ test('reads bpftrace text output (what tcplens runs) into the same messages as i
       if (m.type === 'lost_events') return `Lost ${(m.data as { events: number }).events} events`;
       return `Attaching ${(m.data as { probes: number }).probes} probes...`;
     });
-  assert.ok(text.some((l) => l.includes('\\x0a')), 'resets sent carry their %rx bytes unescaped');
+  assert.ok(
+    text.some((l) => l.includes('\\x0a')),
+    'resets sent carry their %rx bytes unescaped',
+  );
   const fromText = [...text, ''].map((l) => parseBpftraceLine(l, ctx)).filter((m) => m !== null);
   assert.deepEqual(fromText, parseAll());
   assert.deepEqual(parseBpftraceLine('Lost 17 events', ctx), { kind: 'lost', events: 17 });

@@ -7,7 +7,9 @@ import { connection, has, listen, ssTimeWait } from './live.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('the fallback reports ESTABLISHED and TIME_WAIT of connections that outlive the interval, labelled sampled', { skip: !has('ss') && 'ss is not installed' }, async () => {
+test('the fallback reports ESTABLISHED and TIME_WAIT of connections that outlive the interval, labelled sampled', {
+  skip: !has('ss') && 'ss is not installed',
+}, async () => {
   const server = createServer((s) => s.on('error', () => {}).resume());
   const port = await listen(server);
   const events: TraceEvent[] = [];
@@ -23,8 +25,14 @@ test('the fallback reports ESTABLISHED and TIME_WAIT of connections that outlive
     for (const client of clients) {
       const mine = events.filter((e) => e.sport === client && e.dport === port);
       const theirs = events.filter((e) => e.sport === port && e.dport === client);
-      assert.ok(mine.some((e) => e.oldState === null && e.newState === 'ESTABLISHED'), `client ${client}: ${JSON.stringify(mine)}`);
-      assert.ok(theirs.some((e) => e.oldState === null && e.newState === 'ESTABLISHED'), `server end of ${client}`);
+      assert.ok(
+        mine.some((e) => e.oldState === null && e.newState === 'ESTABLISHED'),
+        `client ${client}: ${JSON.stringify(mine)}`,
+      );
+      assert.ok(
+        theirs.some((e) => e.oldState === null && e.newState === 'ESTABLISHED'),
+        `server end of ${client}`,
+      );
       const toTw = mine.find((e) => e.newState === 'TIME_WAIT');
       assert.ok(toTw, `client ${client} entered TIME_WAIT`);
       assert.ok(toTw.ms !== null && toTw.ms >= 50, 'time in the old state, to the interval');
@@ -49,7 +57,10 @@ test('the fallback takes its first snapshot as the baseline, and finds owners wi
     const after = connect({ host: '127.0.0.1', port });
     await new Promise((r) => after.once('connect', r));
     await sleep(200);
-    assert.ok(!events.some((e) => e.sport === before.localPort || e.dport === before.localPort), 'no event for a connection older than the trace');
+    assert.ok(
+      !events.some((e) => e.sport === before.localPort || e.dport === before.localPort),
+      'no event for a connection older than the trace',
+    );
     const seen = events.filter((e) => e.sport === after.localPort);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.pid, process.pid);

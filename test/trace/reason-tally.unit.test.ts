@@ -22,8 +22,23 @@ const event = (type: TraceEvent['type'], reason?: string): TraceEvent => ({
 
 test('drops and resets sent are counted by reason, received resets without one, other events not at all', () => {
   const c = createReasonCounts();
-  for (const e of [event('drop', 'TCP_LISTEN_OVERFLOW'), event('drop', 'TCP_LISTEN_OVERFLOW'), event('drop', 'NO_SOCKET'), event('reset-sent', 'NO_SOCKET'), event('reset-received'), event('state'), event('retransmit')]) c.add(e);
-  assert.deepEqual(c.totals(), { drops: { TCP_LISTEN_OVERFLOW: 2, NO_SOCKET: 1 }, resetsSent: { NO_SOCKET: 1 }, resetsReceived: 1, lostEvents: 0, running: true });
+  for (const e of [
+    event('drop', 'TCP_LISTEN_OVERFLOW'),
+    event('drop', 'TCP_LISTEN_OVERFLOW'),
+    event('drop', 'NO_SOCKET'),
+    event('reset-sent', 'NO_SOCKET'),
+    event('reset-received'),
+    event('state'),
+    event('retransmit'),
+  ])
+    c.add(e);
+  assert.deepEqual(c.totals(), {
+    drops: { TCP_LISTEN_OVERFLOW: 2, NO_SOCKET: 1 },
+    resetsSent: { NO_SOCKET: 1 },
+    resetsReceived: 1,
+    lostEvents: 0,
+    running: true,
+  });
 });
 
 test('past the cap, new reasons of a kind are summed as "other"; reasons already labelled keep counting; each kind has its own cap', () => {

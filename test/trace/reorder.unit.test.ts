@@ -100,7 +100,8 @@ test('waits out a backlog of 1.9 s read from one CPU before the other: sorted, n
   const { out, total, releasedBeforeDrain } = backlog(b);
   assert.equal(out.length, total);
   assert.equal(releasedBeforeDrain, total, 'all of it left during the trace, 2 s after it came');
-  for (let i = 1; i < out.length; i++) assert.ok(out[i]!.timeMs >= out[i - 1]!.timeMs, `in order at ${i}: ${out[i - 1]!.comm} then ${out[i]!.comm}`);
+  for (let i = 1; i < out.length; i++)
+    assert.ok(out[i]!.timeMs >= out[i - 1]!.timeMs, `in order at ${i}: ${out[i - 1]!.comm} then ${out[i]!.comm}`);
   assert.equal(b.late, 0);
   assert.ok(b.longestHoldMs >= 1_900 && b.longestHoldMs <= 2_100, `held up to ${b.longestHoldMs} ms`);
 });

@@ -43,14 +43,26 @@ print('done',flush=True)
 sys.stdin.readline()
 `;
 
-test('resets to a closed port and by aborts: reasons, and counts equal to tcpdump\'s RSTs and nstat\'s OutRsts', { skip }, async () => {
+test("resets to a closed port and by aborts: reasons, and counts equal to tcpdump's RSTs and nstat's OutRsts", {
+  skip,
+}, async () => {
   const ns = createNetns('tcplens-test-rst');
   // Below the ephemeral range (32768–60999), so that no client picks one of them as its own port.
   const base = 20_000 + Math.floor(Math.random() * 10_000);
   const ports = { closed: base, unread: base + 1, linger: base + 2 };
-  const load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, ...[ports.closed, ports.unread, ports.linger, N.closed, N.unread, N.linger].map(String)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const load = spawn(
+    ns.exec[0]!,
+    [
+      ...ns.exec.slice(1),
+      'python3',
+      '-c',
+      LOAD,
+      ...[ports.closed, ports.unread, ports.linger, N.closed, N.unread, N.linger].map(String),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: load.stdout! });
   await once(lines, 'line');
   const cli = streamCli(['trace', '--json', '--events', 'reset', '--port', Object.values(ports).join(',')]);
@@ -84,15 +96,25 @@ test('resets to a closed port and by aborts: reasons, and counts equal to tcpdum
     assert.equal(unreadSent.length, unread);
     assert.equal(unread, N.unread);
     assert.deepEqual(reasons(unreadSent), ['TCP_ABORT_ON_CLOSE']);
-    assert.ok(unreadSent.every((l) => l.pid === load.pid), 'the server that closed');
+    assert.ok(
+      unreadSent.every((l) => l.pid === load.pid),
+      'the server that closed',
+    );
     const lingerSent = sent.filter((l) => l.dport === ports.linger);
     assert.equal(lingerSent.length, linger);
     assert.equal(linger, N.linger);
     assert.equal(reasons(lingerSent).length, 1, JSON.stringify(reasons(lingerSent)));
     // The summary counts them by port and reason.
     const summary = cli.lines.at(-1)!.resets as { direction: string; port: number; reason: string; count: number }[];
-    assert.equal(summary.find((r) => r.direction === 'sent' && r.port === ports.closed && r.reason === 'NO_SOCKET')?.count, N.closed);
-    assert.equal(summary.find((r) => r.direction === 'sent' && r.port === ports.unread && r.reason === 'TCP_ABORT_ON_CLOSE')?.count, N.unread);
+    assert.equal(
+      summary.find((r) => r.direction === 'sent' && r.port === ports.closed && r.reason === 'NO_SOCKET')?.count,
+      N.closed,
+    );
+    assert.equal(
+      summary.find((r) => r.direction === 'sent' && r.port === ports.unread && r.reason === 'TCP_ABORT_ON_CLOSE')
+        ?.count,
+      N.unread,
+    );
   } finally {
     await Promise.all(dumps.map((d) => d.stop()));
     await cli.stop('SIGKILL');

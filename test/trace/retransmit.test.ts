@@ -44,7 +44,11 @@ for line in sys.stdin:
 
 /** TcpRetransSegs and TcpExtTCPRetransFail inside the namespace (-s: leave nstat's history file alone). */
 function retransCounters(ns: Netns): { segs: number; fail: number } {
-  const out = execFileSync(ns.exec[0]!, [...ns.exec.slice(1), 'nstat', '-asz', 'TcpRetransSegs', 'TcpExtTCPRetransFail'], { encoding: 'utf8' });
+  const out = execFileSync(
+    ns.exec[0]!,
+    [...ns.exec.slice(1), 'nstat', '-asz', 'TcpRetransSegs', 'TcpExtTCPRetransFail'],
+    { encoding: 'utf8' },
+  );
   const value = (name: string) => Number(new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(out)?.[1] ?? NaN);
   return { segs: value('TcpRetransSegs'), fail: value('TcpExtTCPRetransFail') };
 }
@@ -87,79 +91,88 @@ function busySockets(ns: Netns): number {
   return out.split('\n').filter((l) => l.trim() && !/^(LISTEN|TIME-WAIT)\s/.test(l)).length;
 }
 
-test(
-  'counts the retransmits that went out, as nstat does (TcpRetransSegs − TcpExtTCPRetransFail), not the attempts a full queue refused',
-  { skip, timeout: 120_000 },
-  async () => {
-    const ns = createNetns('tcplens-trace-rt');
-    let trace: Streaming | undefined;
-    let oracle: Awaited<ReturnType<typeof countingRetransmits>> | undefined;
-    let load: ReturnType<typeof spawn> | undefined;
-    try {
-      // Loopback made into a bottleneck: 100 Mbit/s and a 6 kB queue, so 16 flows overflow it and some
-      // retransmits are refused too (the tracepoint fires for those, with err != 0). An MTU of 1500 lets
-      // segments through the 8 kB bucket, and one segment per packet (gso_max_segs 1) makes each
-      // retransmitted packet one of nstat's segments.
-      const inNs = (...args: string[]) => execFileSync(ns.exec[0]!, [...ns.exec.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-      inNs('ip', 'link', 'set', 'dev', 'lo', 'mtu', '1500', 'gso_max_segs', '1');
-      inNs('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '100mbit', 'burst', '8kb', 'limit', '6kb');
-      const port = 20_000 + Math.floor(Math.random() * 10_000);
-      load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), '1.5'], { stdio: ['pipe', 'pipe', 'inherit'] });
-      const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
-      const reply = async () => String((await replies.next()).value);
-      const ask = async (cmd: string) => {
-        load!.stdin!.write(cmd + '\n');
-        assert.equal(await reply(), 'done');
-      };
-      assert.equal(await reply(), 'ready');
+test('counts the retransmits that went out, as nstat does (TcpRetransSegs − TcpExtTCPRetransFail), not the attempts a full queue refused', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const ns = createNetns('tcplens-trace-rt');
+  let trace: Streaming | undefined;
+  let oracle: Awaited<ReturnType<typeof countingRetransmits>> | undefined;
+  let load: ReturnType<typeof spawn> | undefined;
+  try {
+    // Loopback made into a bottleneck: 100 Mbit/s and a 6 kB queue, so 16 flows overflow it and some
+    // retransmits are refused too (the tracepoint fires for those, with err != 0). An MTU of 1500 lets
+    // segments through the 8 kB bucket, and one segment per packet (gso_max_segs 1) makes each
+    // retransmitted packet one of nstat's segments.
+    const inNs = (...args: string[]) =>
+      execFileSync(ns.exec[0]!, [...ns.exec.slice(1), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    inNs('ip', 'link', 'set', 'dev', 'lo', 'mtu', '1500', 'gso_max_segs', '1');
+    inNs('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', '100mbit', 'burst', '8kb', 'limit', '6kb');
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    load = spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), '1.5'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const replies = createInterface({ input: load.stdout! })[Symbol.asyncIterator]();
+    const reply = async () => String((await replies.next()).value);
+    const ask = async (cmd: string) => {
+      load!.stdin!.write(cmd + '\n');
+      assert.equal(await reply(), 'done');
+    };
+    assert.equal(await reply(), 'ready');
 
-      // Tracepoints are global: a trace on the host sees the namespace's sockets, by their addresses.
-      trace = streamCli(['trace', '--json', '--events', 'state,retrans,synack', '--port', String(port)]);
-      const ours = (l: Record<string, unknown>) => l.saddr === '127.13.0.1' || l.daddr === '127.13.0.1';
-      for (const deadline = Date.now() + 90_000; !trace.lines.some((l) => l.type === 'state' && ours(l)); ) {
-        if (Date.now() > deadline || trace.child.exitCode !== null) throw new Error(`trace did not start: ${trace.stderr()}`);
-        await ask('ping');
-        await new Promise((r) => setTimeout(r, 300));
-      }
-
-      oracle = await countingRetransmits(port);
-      const before = retransCounters(ns);
-      let after = before;
-      // Usually one round refuses some retransmits; a quiet round adds another, at most three in all.
-      for (let round = 0; round < 3 && after.fail - before.fail === 0; round++) {
-        await ask('go');
-        // Closed sockets still send what they hold: wait until every one is done (bounded).
-        for (const until = Date.now() + 15_000; busySockets(ns) > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
-        after = retransCounters(ns);
-      }
-      await new Promise((r) => setTimeout(r, 300)); // the last events through the reorder hold
-      const oracleMissed = oracle.missed();
-      assert.equal(await trace.stop('SIGINT'), 0, trace.stderr());
-      const seen = await oracle.stop();
-
-      const refused = after.fail - before.fail;
-      const sent = after.segs - before.segs - refused;
-      const traced = trace.lines.filter((l) => (l.type === 'retransmit' || l.type === 'synack-retransmit') && ours(l)).length;
-      const summary = trace.lines.at(-1)!;
-      assert.equal(summary.type, 'summary');
-      const unseen = (summary.lostEvents as number) + (summary.missedEvents as number);
-      const figures =
-        `trace ${traced} (lost+missed ${unseen}); the oracle bpftrace: ${seen.sent} sent, ${seen.refused} refused, ${seen.synack} SYN-ACKs ` +
-        `(missed ${oracleMissed}); nstat: ${after.segs - before.segs} retransmitted segments of which ${refused} refused; stderr: ${trace.stderr().trim()}`;
-      assert.ok(sent > 0, `the bottleneck made retransmits: ${figures}`);
-      assert.ok(refused > 0 && seen.refused > 0, `and refused some of them, so the test can tell the two counts apart: ${figures}`);
-      // Every retransmit that went out reached tcplens: as many as an independent program counted at
-      // the same tracepoints (exact unless tcplens itself reported events lost or skipped).
-      const expected = seen.sent + seen.synack;
-      assert.ok(traced <= expected && traced >= expected - unseen, figures);
-      // And never the refused attempts, which nstat does not count as sent either (counting them too,
-      // as before err was read, would overshoot: refused > 0 is asserted).
-      assert.ok(traced <= sent, figures);
-    } finally {
-      await trace?.stop('SIGKILL');
-      oracle?.kill();
-      load?.kill('SIGKILL');
-      ns.close();
+    // Tracepoints are global: a trace on the host sees the namespace's sockets, by their addresses.
+    trace = streamCli(['trace', '--json', '--events', 'state,retrans,synack', '--port', String(port)]);
+    const ours = (l: Record<string, unknown>) => l.saddr === '127.13.0.1' || l.daddr === '127.13.0.1';
+    for (const deadline = Date.now() + 90_000; !trace.lines.some((l) => l.type === 'state' && ours(l)); ) {
+      if (Date.now() > deadline || trace.child.exitCode !== null)
+        throw new Error(`trace did not start: ${trace.stderr()}`);
+      await ask('ping');
+      await new Promise((r) => setTimeout(r, 300));
     }
-  },
-);
+
+    oracle = await countingRetransmits(port);
+    const before = retransCounters(ns);
+    let after = before;
+    // Usually one round refuses some retransmits; a quiet round adds another, at most three in all.
+    for (let round = 0; round < 3 && after.fail - before.fail === 0; round++) {
+      await ask('go');
+      // Closed sockets still send what they hold: wait until every one is done (bounded).
+      for (const until = Date.now() + 15_000; busySockets(ns) > 0 && Date.now() < until; )
+        await new Promise((r) => setTimeout(r, 100));
+      after = retransCounters(ns);
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the last events through the reorder hold
+    const oracleMissed = oracle.missed();
+    assert.equal(await trace.stop('SIGINT'), 0, trace.stderr());
+    const seen = await oracle.stop();
+
+    const refused = after.fail - before.fail;
+    const sent = after.segs - before.segs - refused;
+    const traced = trace.lines.filter(
+      (l) => (l.type === 'retransmit' || l.type === 'synack-retransmit') && ours(l),
+    ).length;
+    const summary = trace.lines.at(-1)!;
+    assert.equal(summary.type, 'summary');
+    const unseen = (summary.lostEvents as number) + (summary.missedEvents as number);
+    const figures =
+      `trace ${traced} (lost+missed ${unseen}); the oracle bpftrace: ${seen.sent} sent, ${seen.refused} refused, ${seen.synack} SYN-ACKs ` +
+      `(missed ${oracleMissed}); nstat: ${after.segs - before.segs} retransmitted segments of which ${refused} refused; stderr: ${trace.stderr().trim()}`;
+    assert.ok(sent > 0, `the bottleneck made retransmits: ${figures}`);
+    assert.ok(
+      refused > 0 && seen.refused > 0,
+      `and refused some of them, so the test can tell the two counts apart: ${figures}`,
+    );
+    // Every retransmit that went out reached tcplens: as many as an independent program counted at
+    // the same tracepoints (exact unless tcplens itself reported events lost or skipped).
+    const expected = seen.sent + seen.synack;
+    assert.ok(traced <= expected && traced >= expected - unseen, figures);
+    // And never the refused attempts, which nstat does not count as sent either (counting them too,
+    // as before err was read, would overshoot: refused > 0 is asserted).
+    assert.ok(traced <= sent, figures);
+  } finally {
+    await trace?.stop('SIGKILL');
+    oracle?.kill();
+    load?.kill('SIGKILL');
+    ns.close();
+  }
+});

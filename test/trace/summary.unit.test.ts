@@ -27,8 +27,19 @@ test('counts each transition once, derived TIME_WAIT apart', () => {
   assert.equal(t('FIN_WAIT2', 'TIME_WAIT', true), 1);
   assert.equal(t('ESTABLISHED', 'CLOSE'), 2);
   assert.equal(t('LISTEN', 'CLOSE'), 1);
-  assert.equal(s.transitions.reduce((n, x) => n + x.count, 0), s.events.state);
-  assert.deepEqual(s.events, { state: 19, 'reset-sent': 2, 'reset-received': 2, retransmit: 0, 'synack-retransmit': 0, drop: 0, life: 0 });
+  assert.equal(
+    s.transitions.reduce((n, x) => n + x.count, 0),
+    s.events.state,
+  );
+  assert.deepEqual(s.events, {
+    state: 19,
+    'reset-sent': 2,
+    'reset-received': 2,
+    retransmit: 0,
+    'synack-retransmit': 0,
+    drop: 0,
+    life: 0,
+  });
 });
 
 test('measures lifetimes of connections seen from SYN_SENT or SYN_RECV to CLOSE or TIME_WAIT', () => {
@@ -48,7 +59,14 @@ test('counts resets by direction and by the server port of the connection', () =
 
 test('an abort by a server whose listener started before the trace counts under the server port, also when the client port is lower', () => {
   // Seen only as resets (no state events asked): the client's ephemeral port 33198 is below 35503.
-  const abort = ev({ type: 'reset-sent', sk: 'a', oldState: 'ESTABLISHED', sport: 35503, dport: 33198, reason: 'TCP_ABORT_ON_CLOSE' });
+  const abort = ev({
+    type: 'reset-sent',
+    sk: 'a',
+    oldState: 'ESTABLISHED',
+    sport: 35503,
+    dport: 33198,
+    reason: 'TCP_ABORT_ON_CLOSE',
+  });
   const without = new TraceSummaryBuilder();
   without.add(abort);
   assert.equal(without.result(meta).resets[0]?.port, 33198, 'the guess a summary makes without the listener');
@@ -96,7 +114,20 @@ test('sampled events: a first sighting opens a connection, its disappearance or 
 test('renders the NDJSON fields of the issue, the live line and the matrix', () => {
   const derived = captured.find((e) => e.derived)!;
   assert.deepEqual(Object.keys(traceEventJson(derived)), [
-    'time', 'type', 'pid', 'comm', 'family', 'saddr', 'sport', 'daddr', 'dport', 'oldState', 'newState', 'ms', 'sk', 'derived',
+    'time',
+    'type',
+    'pid',
+    'comm',
+    'family',
+    'saddr',
+    'sport',
+    'daddr',
+    'dport',
+    'oldState',
+    'newState',
+    'ms',
+    'sk',
+    'derived',
   ]);
   const line = traceEventText(derived, false);
   assert.match(line, /11961\/python3\s+\[::1\]:47700\s+→ \[::1\]:58959\s+FIN_WAIT2 → TIME_WAIT\*\s+0\.035$/m);
@@ -108,7 +139,15 @@ test('renders the NDJSON fields of the issue, the live line and the matrix', () 
 
 test('writes each NDJSON line as JSON.stringify would write its object', () => {
   const withReason = lines
-    .map((l) => parseBpftraceLine(l, { monoToEpochMs: 1_700_000_000_000, resetReasons: new Map([[1, 'NO_SOCKET'], [14, 'TCP_STATE']]) }))
+    .map((l) =>
+      parseBpftraceLine(l, {
+        monoToEpochMs: 1_700_000_000_000,
+        resetReasons: new Map([
+          [1, 'NO_SOCKET'],
+          [14, 'TCP_STATE'],
+        ]),
+      }),
+    )
     .flatMap((m) => (m?.kind === 'event' ? [m.event] : []));
   const sampled = ev({ sampled: true, newState: 'ESTABLISHED', timeMs: 1_700_000_000_007.9, comm: 'a\u0001"b' });
   for (const e of [...withReason, sampled]) {

@@ -5,7 +5,15 @@ import type { BenchRunView, BenchView } from '../../src/observe/dashboard-protoc
 import { PALETTE, staticChart } from './charts.ts';
 import { byId, fmtCount, h } from './format.ts';
 
-const NINES: Record<number, string> = { 1: '0%', 2: '50%', 10: '90%', 100: '99%', 1000: '99.9%', 10000: '99.99%', 100000: '99.999%' };
+const NINES: Record<number, string> = {
+  1: '0%',
+  2: '50%',
+  10: '90%',
+  100: '99%',
+  1000: '99.9%',
+  10000: '99.99%',
+  100000: '99.999%',
+};
 
 function message(text: string | null, error = false): void {
   const el = byId('bench-message');
@@ -20,11 +28,35 @@ function summary(runs: BenchRunView[]): HTMLElement {
   return h(
     'div',
     {},
-    h('p', { class: 'bench-target' }, `${first.method} ${first.target} · ${first.connections} connections · ${first.durationS.toFixed(1)} s`),
+    h(
+      'p',
+      { class: 'bench-target' },
+      `${first.method} ${first.target} · ${first.connections} connections · ${first.durationS.toFixed(1)} s`,
+    ),
     h(
       'table',
       { class: 'bench-table' },
-      h('thead', {}, h('tr', {}, ...['run', 'req/s', 'requests', 'failed', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'connections', 'TIME_WAIT peak'].map((t, i) => h('th', { class: i ? 'num' : undefined }, t)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...[
+            'run',
+            'req/s',
+            'requests',
+            'failed',
+            'p50 ms',
+            'p90 ms',
+            'p99 ms',
+            'p99.9 ms',
+            'max ms',
+            'connections',
+            'TIME_WAIT peak',
+          ].map((t, i) => h('th', { class: i ? 'num' : undefined }, t)),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -49,12 +81,27 @@ function summary(runs: BenchRunView[]): HTMLElement {
         ),
       ),
     ),
-    h('ul', { class: 'verdict' }, ...runs.flatMap((r) => r.verdict.map((v) => h('li', { class: v.severity }, runs.length > 1 && !v.text.startsWith(`${r.name}:`) ? `${r.name}: ${v.text}` : v.text)))),
+    h(
+      'ul',
+      { class: 'verdict' },
+      ...runs.flatMap((r) =>
+        r.verdict.map((v) =>
+          h(
+            'li',
+            { class: v.severity },
+            runs.length > 1 && !v.text.startsWith(`${r.name}:`) ? `${r.name}: ${v.text}` : v.text,
+          ),
+        ),
+      ),
+    ),
   );
 }
 
 /** The longest timeline's seconds, and each run's values on them. */
-function aligned(runs: BenchRunView[], pick: (r: BenchRunView) => (number | null)[]): { xs: number[]; values: (number | null)[][] } {
+function aligned(
+  runs: BenchRunView[],
+  pick: (r: BenchRunView) => (number | null)[],
+): { xs: number[]; values: (number | null)[][] } {
   const xs = runs.reduce<number[]>((a, r) => (r.timeline.t.length > a.length ? r.timeline.t : a), []);
   return { xs, values: runs.map((r) => xs.map((_, i) => pick(r)[i] ?? null)) };
 }
@@ -65,7 +112,12 @@ function draw(view: BenchView): void {
   byId('bench-result').hidden = false;
   const color = (i: number) => PALETTE[i % PALETTE.length]!;
   const rps = aligned(runs, (r) => r.timeline.requests);
-  staticChart(byId('bench-rps'), rps.xs, runs.map((r, i) => ({ label: r.name, color: color(i), values: rps.values[i]! })), { xLabel: 'second', yLabel: 'requests/s' });
+  staticChart(
+    byId('bench-rps'),
+    rps.xs,
+    runs.map((r, i) => ({ label: r.name, color: color(i), values: rps.values[i]! })),
+    { xLabel: 'second', yLabel: 'requests/s' },
+  );
   const p50 = aligned(runs, (r) => r.timeline.p50Ms);
   const p99 = aligned(runs, (r) => r.timeline.p99Ms);
   staticChart(
@@ -82,7 +134,13 @@ function draw(view: BenchView): void {
     byId('bench-curve'),
     curveXs,
     runs.map((r, i) => ({ label: r.name, color: color(i), values: curveXs.map((_, k) => r.curve.y[k] ?? null) })),
-    { xLabel: 'percentile', yLabel: 'ms', logX: true, xValues: (v) => NINES[Math.round(v)] ?? '', xSplits: Object.keys(NINES).map(Number) },
+    {
+      xLabel: 'percentile',
+      yLabel: 'ms',
+      logX: true,
+      xValues: (v) => NINES[Math.round(v)] ?? '',
+      xSplits: Object.keys(NINES).map(Number),
+    },
   );
   const tw = aligned(runs, (r) => r.timeline.timeWait);
   const ports = aligned(runs, (r) => r.timeline.ephemeralPorts);
@@ -101,8 +159,14 @@ async function open(file: File): Promise<void> {
   message(`reading ${file.name}…`);
   // The file itself, not its text: a day-long run's file can be hundreds of MB, which the server
   // reads as it arrives and the page need not hold as one string.
-  const res = await fetch('./api/bench', { method: 'POST', headers: { 'content-type': 'application/json' }, body: file });
-  const body = (await res.json().catch(() => ({ error: `the server answered ${res.status}` }))) as BenchView | { error: string };
+  const res = await fetch('./api/bench', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: file,
+  });
+  const body = (await res.json().catch(() => ({ error: `the server answered ${res.status}` }))) as
+    | BenchView
+    | { error: string };
   if (!res.ok || 'error' in body) {
     byId('bench-result').hidden = true;
     return message(`${file.name}: ${'error' in body ? body.error : res.status}`, true);
@@ -115,7 +179,10 @@ export function setUpBenchViewer(): void {
   const input = byId<HTMLInputElement>('bench-file');
   const drop = byId('bench-drop');
   const run = (file: File | undefined) => {
-    if (file) open(file).catch((err: unknown) => message(`${file.name}: ${err instanceof Error ? err.message : String(err)}`, true));
+    if (file)
+      open(file).catch((err: unknown) =>
+        message(`${file.name}: ${err instanceof Error ? err.message : String(err)}`, true),
+      );
   };
   input.addEventListener('change', () => {
     run(input.files?.[0]);

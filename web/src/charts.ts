@@ -12,7 +12,20 @@ export interface SeriesSpec {
   hidden?: boolean;
 }
 
-export const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d', '#7c3aed', '#0d9488'];
+export const PALETTE = [
+  '#2563eb',
+  '#dc2626',
+  '#16a34a',
+  '#9333ea',
+  '#ea580c',
+  '#0891b2',
+  '#ca8a04',
+  '#db2777',
+  '#4b5563',
+  '#65a30d',
+  '#7c3aed',
+  '#0d9488',
+];
 
 const HEIGHT = 220;
 
@@ -62,7 +75,11 @@ export class LiveChart {
   /** How many points it holds: the tests read it as data-points. */
   count = 0;
 
-  constructor(el: HTMLElement, series: SeriesSpec[], o: { yLabel: string; unit?: string; capacity?: number; digits?: number }) {
+  constructor(
+    el: HTMLElement,
+    series: SeriesSpec[],
+    o: { yLabel: string; unit?: string; capacity?: number; digits?: number },
+  ) {
     this.el = el;
     this.capacity = o.capacity ?? 300;
     this.ys = series.map(() => []);
@@ -74,8 +91,14 @@ export class LiveChart {
       hooks: { setCursor: [(u) => showLast(u)] },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       // Wall-clock time to the second: the samples are a second apart.
-      axes: [{ values: (_u, splits) => splits.map(clock), space: 90 }, { label: o.yLabel, size: 60 }],
-      series: [{ label: 'time', value: (_u, v) => (v == null ? '–' : clock(v)) }, ...series.map((s) => seriesOpts(s, o.unit ?? '', false, o.digits))],
+      axes: [
+        { values: (_u, splits) => splits.map(clock), space: 90 },
+        { label: o.yLabel, size: 60 },
+      ],
+      series: [
+        { label: 'time', value: (_u, v) => (v == null ? '–' : clock(v)) },
+        ...series.map((s) => seriesOpts(s, o.unit ?? '', false, o.digits)),
+      ],
     };
     follow(el, () => this.plot);
   }
@@ -132,7 +155,10 @@ export function staticChart(
       height: HEIGHT,
       cursor: { drag: { x: false, y: false } },
       hooks: { setCursor: [(u) => showLast(u)] },
-      scales: { x: { time: false, distr: o.logX ? 3 : 1 }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+      scales: {
+        x: { time: false, distr: o.logX ? 3 : 1 },
+        y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] },
+      },
       axes: [
         {
           label: o.xLabel,
@@ -141,7 +167,10 @@ export function staticChart(
         },
         { label: o.yLabel, size: 60 },
       ],
-      series: [{ label: o.xLabel, value: o.xValues ? (_u, v) => (v == null ? '' : o.xValues!(v)) : undefined }, ...series.map((s) => seriesOpts(s, '', xs.length <= 30))],
+      series: [
+        { label: o.xLabel, value: o.xValues ? (_u, v) => (v == null ? '' : o.xValues!(v)) : undefined },
+        ...series.map((s) => seriesOpts(s, '', xs.length <= 30)),
+      ],
     },
     [xs, ...series.map((s) => s.values)],
     el,

@@ -12,7 +12,16 @@ import { addRttPoint, drawRtt, renderRtt } from './rtt.ts';
 import { openStream, type StreamState } from './stream.ts';
 
 const STATES: SeriesSpec[] = [
-  'ESTABLISHED', 'TIME_WAIT', 'CLOSE_WAIT', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'LAST_ACK', 'CLOSING', 'LISTEN',
+  'ESTABLISHED',
+  'TIME_WAIT',
+  'CLOSE_WAIT',
+  'SYN_SENT',
+  'SYN_RECV',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'LAST_ACK',
+  'CLOSING',
+  'LISTEN',
 ].map((label, i) => ({ label, color: PALETTE[i]!, hidden: label === 'LISTEN' }));
 
 const LISTEN_RATES: [string, string][] = [
@@ -35,17 +44,24 @@ const rateSeries = (list: [string, string][], offset: number): SeriesSpec[] =>
 
 const charts = {
   states: new LiveChart(byId('chart-states'), STATES, { yLabel: 'sockets' }),
-  ports: new LiveChart(byId('chart-ports'), [
-    { label: 'TIME_WAIT', color: PALETTE[1]! },
-    { label: 'ephemeral ports in use', color: PALETTE[0]! },
-  ], { yLabel: 'sockets / ports' }),
+  ports: new LiveChart(
+    byId('chart-ports'),
+    [
+      { label: 'TIME_WAIT', color: PALETTE[1]! },
+      { label: 'ephemeral ports in use', color: PALETTE[0]! },
+    ],
+    { yLabel: 'sockets / ports' },
+  ),
   listen: new LiveChart(byId('chart-listen'), rateSeries(LISTEN_RATES, 1), { yLabel: 'per second', unit: '/s' }),
   resets: new LiveChart(byId('chart-resets'), rateSeries(RESET_RATES, 4), { yLabel: 'per second', unit: '/s' }),
 };
 
 function addPoint(f: DashboardFrame): void {
   const s = f.sockets.byState;
-  charts.states.push(f.t, STATES.map((x) => s[x.label] ?? 0));
+  charts.states.push(
+    f.t,
+    STATES.map((x) => s[x.label] ?? 0),
+  );
   charts.ports.push(f.t, [s.TIME_WAIT ?? 0, f.ephemeral ? f.ephemeral.inUse : null]);
   // The first sample has no rate yet: a gap, not a zero.
   const rates = (list: [string, string][]) => list.map(([key]) => (f.rates ? (f.rates[key] ?? 0) : null));
@@ -85,7 +101,8 @@ openStream('./api/events', {
     const el = byId('stream');
     el.className = `stream ${state}`;
     el.dataset.state = state;
-    byId('stream-text').textContent = state === 'lost' ? `stream lost at ${fmtTime(Date.now() / 1000)} · reconnecting…` : STATE_TEXT[state];
+    byId('stream-text').textContent =
+      state === 'lost' ? `stream lost at ${fmtTime(Date.now() / 1000)} · reconnecting…` : STATE_TEXT[state];
     // What is on the page stops being news: say so by greying it.
     document.body.classList.toggle('stale', state === 'lost');
   },

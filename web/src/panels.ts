@@ -1,7 +1,13 @@
 // The page's tables and lists: stat cards, listening sockets with accept-queue bars, top ports and
 // peers, doctor's findings. Built from text nodes only: nothing from the host is parsed as HTML.
 
-import type { DashboardFindings, DashboardFrame, ListenerView, PortCountView, TopView } from '../../src/observe/dashboard-protocol.ts';
+import type {
+  DashboardFindings,
+  DashboardFrame,
+  ListenerView,
+  PortCountView,
+  TopView,
+} from '../../src/observe/dashboard-protocol.ts';
 import { byId, empty, fmtCount, fmtPercent, fmtRate, fmtTime, h } from './format.ts';
 
 const MAX_ROWS = 10;
@@ -21,7 +27,13 @@ function setLabel(name: string, text: string): void {
 
 export function renderStats(f: DashboardFrame): void {
   const s = f.sockets.byState;
-  setStat('total', fmtCount(f.sockets.total), Object.entries(f.sockets.byFamily).map(([k, v]) => `${k} ${fmtCount(v)}`).join(', '));
+  setStat(
+    'total',
+    fmtCount(f.sockets.total),
+    Object.entries(f.sockets.byFamily)
+      .map(([k, v]) => `${k} ${fmtCount(v)}`)
+      .join(', '),
+  );
   setStat('established', fmtCount(s.ESTABLISHED ?? 0));
   setStat('time-wait', fmtCount(s.TIME_WAIT ?? 0));
   setStat('close-wait', fmtCount(s.CLOSE_WAIT ?? 0));
@@ -40,7 +52,8 @@ function more(n: number): HTMLElement | null {
   return n > 0 ? h('p', { class: 'more' }, `and ${fmtCount(n)} more`) : null;
 }
 
-const endpoint = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const endpoint = (address: string, port: number) =>
+  address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
 function fillClass(fill: number | null): string {
   if (fill === null) return 'unknown';
@@ -50,7 +63,10 @@ function fillClass(fill: number | null): string {
 function listenerRow(l: ListenerView): HTMLElement {
   const fill = l.fill;
   const pct = fill === null ? 0 : Math.min(1, fill);
-  const bar = h('div', { class: `bar ${fillClass(fill)}`, title: fill === null ? 'maximum unknown (ss missing)' : fmtPercent(fill) });
+  const bar = h('div', {
+    class: `bar ${fillClass(fill)}`,
+    title: fill === null ? 'maximum unknown (ss missing)' : fmtPercent(fill),
+  });
   const level = h('span');
   level.style.width = `${(pct * 100).toFixed(1)}%`;
   bar.append(level);
@@ -77,7 +93,18 @@ export function renderListeners(list: ListenerView[]): void {
     h(
       'table',
       { class: 'listeners' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'listener'), h('th', {}, 'process'), h('th', { class: 'num' }, 'queue'), h('th', {}, 'fill'))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'listener'),
+          h('th', {}, 'process'),
+          h('th', { class: 'num' }, 'queue'),
+          h('th', {}, 'fill'),
+        ),
+      ),
       h('tbody', {}, ...shown.map(listenerRow)),
     ),
     more(sorted.length - shown.length) ?? '',
@@ -110,10 +137,17 @@ function countTable(id: string, heads: string[], rows: CountRow[], other: number
         'tbody',
         {},
         ...rows.slice(0, MAX_ROWS).map((r) => {
-          const cells = r.counts.map((c) => h('td', { class: 'num mono' }, c === null ? '–' : typeof c === 'number' ? fmtCount(c) : c));
+          const cells = r.counts.map((c) =>
+            h('td', { class: 'num mono' }, c === null ? '–' : typeof c === 'number' ? fmtCount(c) : c),
+          );
           cells[0]?.classList.add('share');
           cells[0]?.style.setProperty('--share', `${((first(r) / max) * 100).toFixed(1)}%`);
-          return h('tr', { 'data-key': r.key }, h('td', { class: 'mono' }, r.label, r.note ? h('small', {}, ` ${r.note}`) : null), ...cells);
+          return h(
+            'tr',
+            { 'data-key': r.key },
+            h('td', { class: 'mono' }, r.label, r.note ? h('small', {}, ` ${r.note}`) : null),
+            ...cells,
+          );
         }),
       ),
     ),
@@ -122,7 +156,12 @@ function countTable(id: string, heads: string[], rows: CountRow[], other: number
 }
 
 function portTable(id: string, head: string, list: TopView<PortCountView>, emptyText: string): void {
-  const rows = list.top.map((p) => ({ key: String(p.port), label: String(p.port), note: p.process ? `${p.process}/${p.pid}` : undefined, counts: [p.count] }));
+  const rows = list.top.map((p) => ({
+    key: String(p.port),
+    label: String(p.port),
+    note: p.process ? `${p.process}/${p.pid}` : undefined,
+    counts: [p.count],
+  }));
   countTable(id, [head, 'sockets'], rows, list.other, emptyText);
 }
 
@@ -143,7 +182,11 @@ export function renderPorts(f: DashboardFrame): void {
   countTable(
     'destinations',
     ['destination', 'ports', 'TIME_WAIT', 'of range'],
-    d.map((x) => ({ key: endpoint(x.address, x.port), label: endpoint(x.address, x.port), counts: [x.ports, x.timeWait, fmtPercent(x.share)] })),
+    d.map((x) => ({
+      key: endpoint(x.address, x.port),
+      label: endpoint(x.address, x.port),
+      counts: [x.ports, x.timeWait, fmtPercent(x.share)],
+    })),
     0,
     e ? 'No outgoing connections from the ephemeral range.' : 'ip_local_port_range could not be read.',
   );
@@ -160,13 +203,21 @@ export function renderFindings(f: DashboardFindings | null, findingsIntervalMs: 
       { class: `finding ${x.severity}`, 'data-id': x.id },
       h('header', {}, h('span', { class: `sev ${x.severity}` }, x.severity), h('b', {}, x.title), h('code', {}, x.id)),
       h('ul', { class: 'evidence' }, ...x.evidence.map((e) => h('li', {}, e))),
-      h('details', {}, h('summary', {}, 'why, and the fix'), h('p', {}, x.mechanism), h('ul', { class: 'fix' }, ...x.fix.map((c) => h('li', {}, h('code', {}, c))))),
+      h(
+        'details',
+        {},
+        h('summary', {}, 'why, and the fix'),
+        h('p', {}, x.mechanism),
+        h('ul', { class: 'fix' }, ...x.fix.map((c) => h('li', {}, h('code', {}, c)))),
+      ),
     ),
   );
   const ok = f.findings.filter((x) => x.severity === 'ok');
   list.replaceChildren(
     ...(items.length ? items : [empty('Nothing doctor checks for is wrong on this host right now.')]),
     ...(ok.length ? [h('p', { class: 'ok-line' }, `fine: ${ok.map((x) => x.title).join('; ')}`)] : []),
-    ...(f.rootWouldAdd.length ? [h('p', { class: 'root' }, `as root this would also see: ${f.rootWouldAdd.join('; ')}`)] : []),
+    ...(f.rootWouldAdd.length
+      ? [h('p', { class: 'root' }, `as root this would also see: ${f.rootWouldAdd.join('; ')}`)]
+      : []),
   );
 }

@@ -20,8 +20,9 @@ export function renderEbpfState(ebpf: DashboardHello['ebpf']): void {
   }
   why.hidden = false;
   why.textContent =
-    ebpf.why ?? 'Not traced: start the dashboard with --ebpf, as root with bpftrace installed, to see why the kernel drops packets and resets connections.';
-  byId('reasons-totals').replaceChildren(empty('Nothing traced (see the chart\'s note).'));
+    ebpf.why ??
+    'Not traced: start the dashboard with --ebpf, as root with bpftrace installed, to see why the kernel drops packets and resets connections.';
+  byId('reasons-totals').replaceChildren(empty("Nothing traced (see the chart's note)."));
 }
 
 export function addReasonPoint(f: DashboardFrame): void {
@@ -33,7 +34,10 @@ export function addReasonPoint(f: DashboardFrame): void {
     chart.addSeries({ label: k, color: PALETTE[(keys.length - 1) % PALETTE.length]!, dash: k.startsWith('reset') });
   }
   // The first frame has no rate yet: a gap, not a zero.
-  chart.push(f.t, keys.map((k) => (r.rates ? (r.rates[k] ?? 0) : null)));
+  chart.push(
+    f.t,
+    keys.map((k) => (r.rates ? (r.rates[k] ?? 0) : null)),
+  );
 }
 
 export function drawReasons(): void {
@@ -49,7 +53,13 @@ export function renderReasonTotals(f: DashboardFrame): void {
     .sort((a, b) => b[1] - a[1]);
   const notes = [
     r.running ? null : h('p', { class: 'root' }, 'The trace has ended: these totals no longer grow.'),
-    r.lostEvents > 0 ? h('p', { class: 'more' }, `${fmtCount(r.lostEvents)} events lost by the kernel or bpftrace: the counts are short by at most that`) : null,
+    r.lostEvents > 0
+      ? h(
+          'p',
+          { class: 'more' },
+          `${fmtCount(r.lostEvents)} events lost by the kernel or bpftrace: the counts are short by at most that`,
+        )
+      : null,
   ];
   if (rows.length === 0) {
     el.replaceChildren(empty('No drops or resets since the trace began.'), ...notes.filter((n) => n !== null));
@@ -60,7 +70,13 @@ export function renderReasonTotals(f: DashboardFrame): void {
       'table',
       { class: 'counts' },
       h('thead', {}, h('tr', {}, h('th', {}, 'reason'), h('th', { class: 'num' }, 'since the trace began'))),
-      h('tbody', {}, ...rows.map(([k, n]) => h('tr', { 'data-key': k }, h('td', { class: 'mono' }, k), h('td', { class: 'num mono' }, fmtCount(n))))),
+      h(
+        'tbody',
+        {},
+        ...rows.map(([k, n]) =>
+          h('tr', { 'data-key': k }, h('td', { class: 'mono' }, k), h('td', { class: 'num mono' }, fmtCount(n))),
+        ),
+      ),
     ),
     ...notes.filter((n) => n !== null),
   );

@@ -51,7 +51,8 @@ export function renderRtt(f: DashboardFrame): void {
     el.replaceChildren(empty('tcp_info is read through netlink, which cannot be used here.'));
     return;
   }
-  byId('rtt-summary').textContent = `${fmtCount(r.connections)} connections · p50 ${fmtMs(r.p50Ms)} · p99 ${fmtMs(r.p99Ms)} ms`;
+  byId('rtt-summary').textContent =
+    `${fmtCount(r.connections)} connections · p50 ${fmtMs(r.p50Ms)} · p99 ${fmtMs(r.p99Ms)} ms`;
   if (r.peers.length === 0) {
     el.replaceChildren(empty('No ESTABLISHED connections.'));
     return;
@@ -63,7 +64,15 @@ export function renderRtt(f: DashboardFrame): void {
       h(
         'thead',
         {},
-        h('tr', {}, h('th', {}, 'peer'), h('th', { class: 'num' }, 'connections'), h('th', { class: 'num' }, 'RTT p50 ms'), h('th', { class: 'num' }, 'RTT p99 ms'), h('th', { class: 'num' }, 'retransmits')),
+        h(
+          'tr',
+          {},
+          h('th', {}, 'peer'),
+          h('th', { class: 'num' }, 'connections'),
+          h('th', { class: 'num' }, 'RTT p50 ms'),
+          h('th', { class: 'num' }, 'RTT p99 ms'),
+          h('th', { class: 'num' }, 'retransmits'),
+        ),
       ),
       h('tbody', {}, ...r.peers.map(peerRow)),
     ),

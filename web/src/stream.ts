@@ -1,7 +1,12 @@
 // The live stream from the dashboard's server: EventSource, which reconnects by itself, and the
 // state the page shows (live, or lost and reconnecting).
 
-import type { DashboardFindings, DashboardFrame, DashboardHello, DashboardProblem } from '../../src/observe/dashboard-protocol.ts';
+import type {
+  DashboardFindings,
+  DashboardFrame,
+  DashboardHello,
+  DashboardProblem,
+} from '../../src/observe/dashboard-protocol.ts';
 
 export type StreamState = 'connecting' | 'live' | 'lost';
 

@@ -16,7 +16,12 @@ export function closeWait(s: DoctorSnapshot): Finding[] {
       id: 'close-wait-accumulation',
       severity: 'warning',
       title: `${formatCount(total)} sockets in CLOSE_WAIT: an application is not closing connections`,
-      evidence: leaks.slice(0, 5).map((p) => `local port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${formatCount(p.count)} in CLOSE_WAIT`),
+      evidence: leaks
+        .slice(0, 5)
+        .map(
+          (p) =>
+            `local port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${formatCount(p.count)} in CLOSE_WAIT`,
+        ),
       mechanism:
         'CLOSE_WAIT means the peer has closed and the kernel is waiting for this application to close its side; the kernel never times it out. Each one holds a file descriptor and memory until the process calls close() or exits.',
       fix: [

@@ -16,8 +16,27 @@ import { sendLimits } from './send-limits.ts';
 import { sendQueues } from './send-queue.ts';
 import { traceReasons, withTraceEvidence } from './trace-reasons.ts';
 
-export const RULES: Rule[] = [acceptQueue, synQueue, timeWait, finTimeout, ephemeralPorts, closeWait, resets, retransmits, peerRetransmits, sendLimits, sendQueues, orphans, keepalive, nofile, traceReasons];
+export const RULES: Rule[] = [
+  acceptQueue,
+  synQueue,
+  timeWait,
+  finTimeout,
+  ephemeralPorts,
+  closeWait,
+  resets,
+  retransmits,
+  peerRetransmits,
+  sendLimits,
+  sendQueues,
+  orphans,
+  keepalive,
+  nofile,
+  traceReasons,
+];
 
 export function diagnose(s: DoctorSnapshot): Finding[] {
-  return withTraceEvidence(RULES.flatMap((rule) => rule(s)), s).sort((a, b) => SEVERITY_ORDER[b.severity] - SEVERITY_ORDER[a.severity]);
+  return withTraceEvidence(
+    RULES.flatMap((rule) => rule(s)),
+    s,
+  ).sort((a, b) => SEVERITY_ORDER[b.severity] - SEVERITY_ORDER[a.severity]);
 }

@@ -19,10 +19,18 @@ export function nofile(s: DoctorSnapshot): Finding[] {
       id: 'nofile-limit',
       severity: share >= NOFILE_CRITICAL ? 'critical' : 'warning',
       title: `${worst.command}/${worst.pid} uses ${formatCount(worst.fds)} of its ${formatCount(worst.softLimit!)} file descriptors`,
-      evidence: near.slice(0, 5).map((p) => `${p.command}/${p.pid}: ${formatCount(p.fds)} open (${formatCount(p.sockets)} sockets) of soft limit ${formatCount(p.softLimit!)} (/proc/${p.pid}/limits)`),
+      evidence: near
+        .slice(0, 5)
+        .map(
+          (p) =>
+            `${p.command}/${p.pid}: ${formatCount(p.fds)} open (${formatCount(p.sockets)} sockets) of soft limit ${formatCount(p.softLimit!)} (/proc/${p.pid}/limits)`,
+        ),
       mechanism:
         'Every accepted or opened connection takes a file descriptor; at the soft RLIMIT_NOFILE, accept() and connect() fail with EMFILE. A server that stops accepting leaves connections in its accept queue until it overflows.',
-      fix: ['raise the limit where the service starts: LimitNOFILE=1048576 in its systemd unit, or ulimit -n before exec', 'or find a descriptor leak: tcplens sockets -p --by process'],
+      fix: [
+        'raise the limit where the service starts: LimitNOFILE=1048576 in its systemd unit, or ulimit -n before exec',
+        'or find a descriptor leak: tcplens sockets -p --by process',
+      ],
     },
   ];
 }

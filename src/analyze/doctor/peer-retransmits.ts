@@ -27,7 +27,8 @@ export function peerRetransmits(s: DoctorSnapshot): Finding[] {
     // Without enough traffic to other peers there is no rest to compare with: the host-wide rule speaks.
     if (restSegs < RETRANS_MIN_SEGMENTS) continue;
     const restRatio = restRetrans / restSegs;
-    if (ratio >= RETRANS_WARNING && ratio >= PEER_RETRANS_FACTOR * restRatio) outliers.push({ p, ratio, restRatio, restSegs, restRetrans });
+    if (ratio >= RETRANS_WARNING && ratio >= PEER_RETRANS_FACTOR * restRatio)
+      outliers.push({ p, ratio, restRatio, restSegs, restRetrans });
   }
   if (outliers.length === 0) return [];
   outliers.sort((a, b) => b.ratio - a.ratio);
@@ -39,8 +40,13 @@ export function peerRetransmits(s: DoctorSnapshot): Finding[] {
       title: `${outliers.length === 1 ? `connections to ${worst.p.peer} retransmit` : `connections to ${outliers.length} peers retransmit`} ${pct(worst.ratio)} of their segments, against ${pct(worst.restRatio)} for the other peers`,
       evidence: [
         ...outliers.slice(0, 5).flatMap(({ p, ratio }) => {
-          const lines = [`${p.peer}: ${formatCount(p.retransSegs)} of ${formatCount(p.segsOut)} segments retransmitted (${pct(ratio)}) over ${p.connections} connection${p.connections === 1 ? '' : 's'} in ${c.windowS} s (tcp_info total_retrans, segs_out)`];
-          if (p.worst) lines.push(`  worst: ${p.worst.connection}, ${formatCount(p.worst.retransSegs)} of ${formatCount(p.worst.segsOut)}`);
+          const lines = [
+            `${p.peer}: ${formatCount(p.retransSegs)} of ${formatCount(p.segsOut)} segments retransmitted (${pct(ratio)}) over ${p.connections} connection${p.connections === 1 ? '' : 's'} in ${c.windowS} s (tcp_info total_retrans, segs_out)`,
+          ];
+          if (p.worst)
+            lines.push(
+              `  worst: ${p.worst.connection}, ${formatCount(p.worst.retransSegs)} of ${formatCount(p.worst.segsOut)}`,
+            );
           return lines;
         }),
         `every other peer: ${formatCount(worst.restRetrans)} of ${formatCount(worst.restSegs)} segments (${pct(worst.restRatio)})`,

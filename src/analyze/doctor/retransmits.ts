@@ -20,10 +20,15 @@ export function retransmits(s: DoctorSnapshot): Finding[] {
       id: 'retransmission-ratio',
       severity: ratio >= RETRANS_CRITICAL ? 'critical' : 'warning',
       title: `${(ratio * 100).toFixed(1)}% of segments were retransmitted`,
-      evidence: [`Tcp.RetransSegs +${formatCount(retrans)} of OutSegs +${formatCount(outSegs)} in ${s.durationS} s (/proc/net/snmp)`],
+      evidence: [
+        `Tcp.RetransSegs +${formatCount(retrans)} of OutSegs +${formatCount(outSegs)} in ${s.durationS} s (/proc/net/snmp)`,
+      ],
       mechanism:
         'TCP resends a segment when it is not acknowledged in time; every resend costs at least a round trip and shrinks the congestion window. Above about 1% the path drops packets (a congested link, a NIC ring overflow, a middlebox) or the peer is overloaded.',
-      fix: ['find the peers: tcplens trace --events retrans', 'check drops on this host: ip -s link, /proc/net/softnet_stat (netdev_max_backlog)'],
+      fix: [
+        'find the peers: tcplens trace --events retrans',
+        'check drops on this host: ip -s link, /proc/net/softnet_stat (netdev_max_backlog)',
+      ],
     });
   }
   if (syn > 0) {
@@ -34,7 +39,9 @@ export function retransmits(s: DoctorSnapshot): Finding[] {
       evidence: [`TcpExt.TCPSynRetrans +${formatCount(syn)} in ${s.durationS} s`],
       mechanism:
         'A connection attempt that is not answered is retried after 1 s, then 3 s, 7 s: each retry is a latency cliff for the client. Full accept or SYN queues at a server, and lossy paths, cause them.',
-      fix: ['on the server side see accept-queue findings; on the client side see which destination: tcplens trace --events synack,retrans'],
+      fix: [
+        'on the server side see accept-queue findings; on the client side see which destination: tcplens trace --events synack,retrans',
+      ],
     });
   }
   return out;

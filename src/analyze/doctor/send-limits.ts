@@ -24,17 +24,21 @@ export function sendLimits(s: DoctorSnapshot): Finding[] {
   if (!c) return [];
   const busyEnough = c.limited.filter((l) => l.busyMs >= c.windowS * 1000 * LIMITED_MIN_BUSY_SHARE);
   const out: Finding[] = [];
-  const rwnd = busyEnough.filter((l) => share(l.rwndLimitedMs, l) >= LIMITED_SHARE_WARNING).sort((a, b) => share(b.rwndLimitedMs, b) - share(a.rwndLimitedMs, a));
+  const rwnd = busyEnough
+    .filter((l) => share(l.rwndLimitedMs, l) >= LIMITED_SHARE_WARNING)
+    .sort((a, b) => share(b.rwndLimitedMs, b) - share(a.rwndLimitedMs, a));
   if (rwnd.length > 0) {
     const peers = [...new Set(rwnd.map((l) => l.peer))];
     out.push({
       id: 'receive-window-limited',
       severity: 'warning',
       title: `${rwnd.length} connection${rwnd.length === 1 ? ' was' : 's were'} held back by the receiver's window for most of their busy time (${peers.slice(0, 3).join(', ')}${peers.length > 3 ? ', …' : ''})`,
-      evidence: rwnd.slice(0, 5).map(
-        (l) =>
-          `${l.connection}: limited by the receiver's window ${l.rwndLimitedMs} of ${l.busyMs} ms busy (${pct(share(l.rwndLimitedMs, l))}) in ${c.windowS} s${l.peerWindowBytes !== undefined ? `, its window now ${kib(l.peerWindowBytes)}` : ''} (tcp_info rwnd_limited, busy_time)`,
-      ),
+      evidence: rwnd
+        .slice(0, 5)
+        .map(
+          (l) =>
+            `${l.connection}: limited by the receiver's window ${l.rwndLimitedMs} of ${l.busyMs} ms busy (${pct(share(l.rwndLimitedMs, l))}) in ${c.windowS} s${l.peerWindowBytes !== undefined ? `, its window now ${kib(l.peerWindowBytes)}` : ''} (tcp_info rwnd_limited, busy_time)`,
+        ),
       mechanism:
         'The receiver advertises how much more it can take; when that window is full, the sender waits whatever the network could carry. The receiving application reads more slowly than data arrives, or its receive buffer is small (a fixed SO_RCVBUF turns off autotuning; tcp_rmem caps it).',
       fix: [
@@ -43,19 +47,26 @@ export function sendLimits(s: DoctorSnapshot): Finding[] {
       ],
     });
   }
-  const sndbuf = busyEnough.filter((l) => share(l.sndbufLimitedMs, l) >= LIMITED_SHARE_WARNING).sort((a, b) => share(b.sndbufLimitedMs, b) - share(a.sndbufLimitedMs, a));
+  const sndbuf = busyEnough
+    .filter((l) => share(l.sndbufLimitedMs, l) >= LIMITED_SHARE_WARNING)
+    .sort((a, b) => share(b.sndbufLimitedMs, b) - share(a.sndbufLimitedMs, a));
   if (sndbuf.length > 0) {
     out.push({
       id: 'send-buffer-limited',
       severity: 'warning',
       title: `${sndbuf.length} connection${sndbuf.length === 1 ? ' was' : 's were'} held back by their own send buffer for most of their busy time`,
-      evidence: sndbuf.slice(0, 5).map(
-        (l) =>
-          `${l.connection}: limited by the send buffer ${l.sndbufLimitedMs} of ${l.busyMs} ms busy (${pct(share(l.sndbufLimitedMs, l))}) in ${c.windowS} s${l.sndBufBytes !== undefined ? `, send buffer ${kib(l.sndBufBytes)}` : ''} (tcp_info sndbuf_limited, busy_time; skmem tb)`,
-      ),
+      evidence: sndbuf
+        .slice(0, 5)
+        .map(
+          (l) =>
+            `${l.connection}: limited by the send buffer ${l.sndbufLimitedMs} of ${l.busyMs} ms busy (${pct(share(l.sndbufLimitedMs, l))}) in ${c.windowS} s${l.sndBufBytes !== undefined ? `, send buffer ${kib(l.sndBufBytes)}` : ''} (tcp_info sndbuf_limited, busy_time; skmem tb)`,
+        ),
       mechanism:
         'Everything the application had written was sent and the buffer was full of data waiting for acknowledgement, so the application could not hand over more: the buffer is smaller than what the path holds in flight (bandwidth times round trip). A fixed SO_SNDBUF turns off autotuning; tcp_wmem caps it.',
-      fix: ['do not set SO_SNDBUF (in Node: no writableHighWaterMark tricks on the socket; check native addons and proxies)', 'raise the cap for long fast paths: sysctl -w net.ipv4.tcp_wmem="4096 16384 16777216"'],
+      fix: [
+        'do not set SO_SNDBUF (in Node: no writableHighWaterMark tricks on the socket; check native addons and proxies)',
+        'raise the cap for long fast paths: sysctl -w net.ipv4.tcp_wmem="4096 16384 16777216"',
+      ],
     });
   }
   return out;

@@ -136,4 +136,3 @@ export function sysctlNumber(s: DoctorSnapshot, name: string): number | undefine
   const n = Number(v.split(' ')[0]);
   return Number.isFinite(n) ? n : undefined;
 }
-

@@ -27,11 +27,16 @@ export function timeWait(s: DoctorSnapshot): Finding[] {
       evidence: [
         `TIME_WAIT ${formatCount(tw)}${buckets ? ` of tcp_max_tw_buckets ${formatCount(buckets)} (${(share * 100).toFixed(0)}%)` : ''} (/proc/net/tcp{,6})`,
         `on listening ports (server closed first): ${formatCount(server)}; towards remote ports (this host closed first): ${formatCount(client)}`,
-        ...top.map((p) => `${serverFirst ? 'local' : 'remote'} port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${formatCount(p.count)}`),
-        ...(overflow ? [`TcpExt.TCPTimeWaitOverflow +${formatCount(overflow)}: connections closed without TIME_WAIT`] : []),
+        ...top.map(
+          (p) =>
+            `${serverFirst ? 'local' : 'remote'} port ${p.port}${p.process ? ` (${p.process}/${p.pid})` : ''}: ${formatCount(p.count)}`,
+        ),
+        ...(overflow
+          ? [`TcpExt.TCPTimeWaitOverflow +${formatCount(overflow)}: connections closed without TIME_WAIT`]
+          : []),
       ],
       mechanism:
-        'The side that closes a connection first holds it in TIME_WAIT for a fixed 60 s on Linux (tcp_fin_timeout does not change that). At N new connections a second, that is 60·N sockets: harmless on a server\'s listening port, but on the connecting side each one holds an ephemeral port towards its destination.',
+        "The side that closes a connection first holds it in TIME_WAIT for a fixed 60 s on Linux (tcp_fin_timeout does not change that). At N new connections a second, that is 60·N sockets: harmless on a server's listening port, but on the connecting side each one holds an ephemeral port towards its destination.",
       fix: serverFirst
         ? [
             'use keep-alive between clients and this server (HTTP/1.1 keeps connections open unless told Connection: close)',
@@ -55,10 +60,14 @@ export function finTimeout(s: DoctorSnapshot): Finding[] {
       id: 'fin-timeout-misread',
       severity: 'info',
       title: `tcp_fin_timeout is ${fin} s, but TIME_WAIT still lasts 60 s`,
-      evidence: [`net.ipv4.tcp_fin_timeout = ${fin}; TIME_WAIT sockets now: ${formatCount(s.sockets.byState.TIME_WAIT ?? 0)}`],
+      evidence: [
+        `net.ipv4.tcp_fin_timeout = ${fin}; TIME_WAIT sockets now: ${formatCount(s.sockets.byState.TIME_WAIT ?? 0)}`,
+      ],
       mechanism:
-        'tcp_fin_timeout is how long an orphaned socket may wait in FIN_WAIT2 for the peer\'s FIN. TIME_WAIT is fixed at 60 s (TCP_TIMEWAIT_LEN) and no sysctl shortens it.',
-      fix: ['to cut TIME_WAIT, reuse connections (keep-alive) or let the other side close first; tcp_tw_reuse=1 helps only outgoing connections'],
+        "tcp_fin_timeout is how long an orphaned socket may wait in FIN_WAIT2 for the peer's FIN. TIME_WAIT is fixed at 60 s (TCP_TIMEWAIT_LEN) and no sysctl shortens it.",
+      fix: [
+        'to cut TIME_WAIT, reuse connections (keep-alive) or let the other side close first; tcp_tw_reuse=1 helps only outgoing connections',
+      ],
     });
   }
   if (fw2 >= 1000) {
@@ -69,7 +78,10 @@ export function finTimeout(s: DoctorSnapshot): Finding[] {
       evidence: [`FIN_WAIT2 ${formatCount(fw2)} (/proc/net/tcp{,6}); tcp_fin_timeout ${fin ?? '?'} s`],
       mechanism:
         'After this host closed, the peer acknowledged but never sent its own FIN: the application on the other side keeps the connection half-open. Orphaned sockets give up after tcp_fin_timeout; sockets this host still holds open wait for ever.',
-      fix: ['find the peers: tcplens sockets --state fin-wait-2 --by peer', 'sysctl -w net.ipv4.tcp_fin_timeout=30 to free orphaned ones sooner'],
+      fix: [
+        'find the peers: tcplens sockets --state fin-wait-2 --by peer',
+        'sysctl -w net.ipv4.tcp_fin_timeout=30 to free orphaned ones sooner',
+      ],
     });
   }
   return out;

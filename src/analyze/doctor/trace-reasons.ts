@@ -44,11 +44,16 @@ export function partitionListenOverflows(s: DoctorSnapshot): ListenOverflowParti
 
 function partitionLine(p: ListenOverflowPartition): string {
   const seen = p.listenOverflow + p.cookie;
-  const parts = [p.listenOverflow && `${formatCount(p.listenOverflow)} TCP_LISTEN_OVERFLOW`, p.cookie && `${formatCount(p.cookie)} NO_SOCKET at cookie_v*_check (SYN-cookie connections)`].filter(Boolean);
+  const parts = [
+    p.listenOverflow && `${formatCount(p.listenOverflow)} TCP_LISTEN_OVERFLOW`,
+    p.cookie && `${formatCount(p.cookie)} NO_SOCKET at cookie_v*_check (SYN-cookie connections)`,
+  ].filter(Boolean);
   return (
     `${formatCount(p.overflows)} ListenOverflows: ${formatCount(seen)} drops seen with reasons${parts.length ? ` (${parts.join(', ')})` : ''}, ` +
     `${formatCount(p.refused)} SYNs refused at the full queue (no tracepoint)` +
-    (seen > p.overflows ? ' — the trace saw more than the counter: their windows differ by the time bpftrace takes to stop' : '')
+    (seen > p.overflows
+      ? ' — the trace saw more than the counter: their windows differ by the time bpftrace takes to stop'
+      : '')
   );
 }
 
@@ -59,12 +64,23 @@ export function withTraceEvidence(findings: Finding[], s: DoctorSnapshot): Findi
   return findings.map((f) => {
     if (f.id === 'accept-queue-overflow') {
       const p = partitionListenOverflows(s)!;
-      const lines = t.drops.filter((c) => c.reason === 'TCP_LISTEN_OVERFLOW' || isCookieOverflow(c)).slice(0, MAX_LINES).map((c) => reasonLine(c));
+      const lines = t.drops
+        .filter((c) => c.reason === 'TCP_LISTEN_OVERFLOW' || isCookieOverflow(c))
+        .slice(0, MAX_LINES)
+        .map((c) => reasonLine(c));
       return { ...f, evidence: [...f.evidence, partitionLine(p), ...lines] };
     }
     if (f.id === 'connection-resets') {
       const lines = t.resetsSent.slice(0, MAX_LINES).map((c) => resetLine(c));
-      return { ...f, evidence: [...f.evidence, ...(lines.length ? lines : [`no reset sent from this host was traced in ${t.durationS} s: they came from the peers`])] };
+      return {
+        ...f,
+        evidence: [
+          ...f.evidence,
+          ...(lines.length
+            ? lines
+            : [`no reset sent from this host was traced in ${t.durationS} s: they came from the peers`]),
+        ],
+      };
     }
     return f;
   });

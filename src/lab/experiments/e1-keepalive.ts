@@ -12,7 +12,13 @@ const NARROW_RANGE = '20000 20999'; // outside the default range: earlier runs' 
 type Mode = 'keepalive' | 'close';
 
 /** requested: the -n count; a run that gave up (no port left for --connect-timeout) made fewer. */
-export function row(mode: Mode, b: BenchResult, portRange: string, timeWait: number, requested: number): Record<string, Cell> {
+export function row(
+  mode: Mode,
+  b: BenchResult,
+  portRange: string,
+  timeWait: number,
+  requested: number,
+): Record<string, Cell> {
   return {
     mode,
     portRange,
@@ -40,7 +46,8 @@ function times(r: number): string {
 }
 
 export function conclude(rows: Record<string, Cell>[], connections: number): string {
-  const pick = (mode: Mode, narrow: boolean) => rows.find((r) => r.mode === mode && (r.portRange === NARROW_RANGE.replace(' ', '-')) === narrow);
+  const pick = (mode: Mode, narrow: boolean) =>
+    rows.find((r) => r.mode === mode && (r.portRange === NARROW_RANGE.replace(' ', '-')) === narrow);
   const ka = pick('keepalive', false);
   const cl = pick('close', false);
   const parts: string[] = [];
@@ -74,7 +81,9 @@ export function conclude(rows: Record<string, Cell>[], connections: number): str
           `: every port it had used sat in TIME_WAIT for 60 s. Keep-alive completed ${fmt(Number(kaN.ok))} on ${fmt(Number(kaN.connections))} connections without one.`,
       );
     } else {
-      parts.push(`With 1,000 ports, EADDRNOTAVAIL: close mode ${fmt(eCl)}, keep-alive ${fmt(eKa)}${eCl === 0 ? ' — the range did not run out in this run' : ''}.`);
+      parts.push(
+        `With 1,000 ports, EADDRNOTAVAIL: close mode ${fmt(eCl)}, keep-alive ${fmt(eKa)}${eCl === 0 ? ' — the range did not run out in this run' : ''}.`,
+      );
     }
   }
   return parts.join(' ');
@@ -85,7 +94,13 @@ function charts(rows: Record<string, Cell>[]): LabChart[] {
   const narrow = rows.filter((r) => r.portRange === NARROW_RANGE.replace(' ', '-'));
   const label = (r: Record<string, Cell>) => (r.mode === 'keepalive' ? 'keep-alive' : 'close');
   const out: LabChart[] = [
-    { title: 'Requests per second', kind: 'bar', xLabel: 'mode', yLabel: 'requests/s', series: [{ label: 'requests/s', points: full.map((r) => [label(r), Number(r.rps)]) }] },
+    {
+      title: 'Requests per second',
+      kind: 'bar',
+      xLabel: 'mode',
+      yLabel: 'requests/s',
+      series: [{ label: 'requests/s', points: full.map((r) => [label(r), Number(r.rps)]) }],
+    },
     {
       title: 'Client TIME_WAIT sockets (peak) and new ports per second',
       kind: 'bar',
@@ -124,7 +139,14 @@ async function clientTimeWait(ctx: LabContext, t: Target, lo: number, hi: number
   return tw.filter((s) => s.remote.port === t.port && s.local.port >= lo && s.local.port <= hi).length;
 }
 
-async function runBoth(ctx: LabContext, t: Target, args: string[], portRange: string, lo: number, hi: number): Promise<Record<string, Cell>[]> {
+async function runBoth(
+  ctx: LabContext,
+  t: Target,
+  args: string[],
+  portRange: string,
+  lo: number,
+  hi: number,
+): Promise<Record<string, Cell>[]> {
   const requested = Number(args[args.indexOf('-n') + 1]);
   const rows: Record<string, Cell>[] = [];
   for (const mode of ['keepalive', 'close'] as const) {
@@ -132,10 +154,15 @@ async function runBoth(ctx: LabContext, t: Target, args: string[], portRange: st
     // TIME_WAIT lasts 60 s, longer than these runs: what a run adds to the count is what it left.
     const before = await clientTimeWait(ctx, t, lo, hi);
     // Out of ports, every connect fails: bench gives up on a -n run after --connect-timeout of that.
-    const b = await bench(ctx, t.url, [...args, ...(mode === 'close' ? ['--no-keepalive'] : [])], { ns: t.ns, timeoutMs: 120_000, acceptGaveUp: true });
+    const b = await bench(ctx, t.url, [...args, ...(mode === 'close' ? ['--no-keepalive'] : [])], {
+      ns: t.ns,
+      timeoutMs: 120_000,
+      acceptGaveUp: true,
+    });
     const after = await clientTimeWait(ctx, t, lo, hi);
     // A run longer than TIME_WAIT itself would see its first sockets expire before the count.
-    if (b.durationS > 55) ctx.progress(`${mode}: the run took ${Math.round(b.durationS)} s, TIME_WAIT counts its last 60 s only`);
+    if (b.durationS > 55)
+      ctx.progress(`${mode}: the run took ${Math.round(b.durationS)} s, TIME_WAIT counts its last 60 s only`);
     rows.push(row(mode, b, portRange, Math.max(0, after - before), requested));
   }
   return rows;
@@ -177,12 +204,21 @@ export const experiment: Experiment = {
       rows = await runBoth(ctx, target, load, `${lo}-${hi}`, lo, hi);
       t.client.sysctl({ 'net.ipv4.ip_local_port_range': NARROW_RANGE });
       const [nlo, nhi] = NARROW_RANGE.split(' ').map(Number) as [number, number];
-      const narrowLoad = ['-c', String(Math.min(connections, 8)), '-n', String(narrowRequests), '--connect-timeout', '0.5'];
+      const narrowLoad = [
+        '-c',
+        String(Math.min(connections, 8)),
+        '-n',
+        String(narrowRequests),
+        '--connect-timeout',
+        '0.5',
+      ];
       rows.push(...(await runBoth(ctx, target, narrowLoad, NARROW_RANGE.replace(' ', '-'), nlo, nhi)));
     } else {
       const target = await startResponder(ctx, undefined, '127.0.0.1', 0);
       rows = await runBoth(ctx, target, load, 'host', 1, 65535);
-      skipped.push('EADDRNOTAVAIL with 1,000 ports: narrowing ip_local_port_range needs a network namespace of its own (root); the host\'s is never changed');
+      skipped.push(
+        "EADDRNOTAVAIL with 1,000 ports: narrowing ip_local_port_range needs a network namespace of its own (root); the host's is never changed",
+      );
     }
     return { rows, charts: charts(rows), conclusion: conclude(rows, connections), skipped };
   },

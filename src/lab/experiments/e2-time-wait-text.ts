@@ -136,7 +136,12 @@ export function conclude(runs: TimeWaitRuns, reuseDelayMs: string | undefined, w
   const cf = runs.who.find((r) => r.closer === 'client');
   const sf = runs.who.find((r) => r.closer === 'server');
   if (cf && sf) {
-    const holds = (r: WhoRun) => (r.clientTimeWait > r.serverTimeWait ? 'the client' : r.serverTimeWait > r.clientTimeWait ? 'the server' : 'neither side more');
+    const holds = (r: WhoRun) =>
+      r.clientTimeWait > r.serverTimeWait
+        ? 'the client'
+        : r.serverTimeWait > r.clientTimeWait
+          ? 'the server'
+          : 'neither side more';
     parts.push(
       `When the client closed first ${holds(cf)} held TIME_WAIT (${cf.clientTimeWait} client, ${cf.serverTimeWait} server sockets); ` +
         `when the server closed first ${holds(sf)} did (${sf.clientTimeWait} client, ${sf.serverTimeWait} server).`,
@@ -153,7 +158,12 @@ export const reuseSetting = (r: ReuseRun) => `tcp_tw_reuse=${r.reuse}`;
 export const finSetting = (r: FinRun) => `tcp_fin_timeout=${r.finTimeoutS}`;
 export const whoSetting = (r: WhoRun) => `${r.closer} closes first`;
 
-export function charts(runs: TimeWaitRuns, timeline: [number, number][], durationS: number, finShortS: number): LabChart[] {
+export function charts(
+  runs: TimeWaitRuns,
+  timeline: [number, number][],
+  durationS: number,
+  finShortS: number,
+): LabChart[] {
   const out: LabChart[] = [];
   if (runs.reuse.length) {
     out.push({
@@ -174,7 +184,13 @@ export function charts(runs: TimeWaitRuns, timeline: [number, number][], duratio
     });
   }
   if (timeline.length > 1) {
-    out.push({ title: `TIME_WAIT sockets over time with tcp_fin_timeout=${finShortS}`, kind: 'line', xLabel: 'seconds after the close', yLabel: 'sockets', series: [{ label: 'TIME_WAIT', points: timeline }] });
+    out.push({
+      title: `TIME_WAIT sockets over time with tcp_fin_timeout=${finShortS}`,
+      kind: 'line',
+      xLabel: 'seconds after the close',
+      yLabel: 'sockets',
+      series: [{ label: 'TIME_WAIT', points: timeline }],
+    });
   }
   if (runs.who.length) {
     out.push({

@@ -7,7 +7,18 @@ import type { Socket } from '../../model/socket.ts';
 import type { Cell, Experiment, ExperimentOutcome, LabContext } from '../experiment.ts';
 import { bench, counterDelta, countersIn, labScript, round, socketsIn, sysctlIn } from '../steps.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RANGE_PORTS, type FinRun, type ReuseRun, type TimeWaitRuns, type WhoRun, charts, conclude, finSetting, reuseSetting, whoSetting } from './e2-time-wait-text.ts';
+import {
+  RANGE_PORTS,
+  type FinRun,
+  type ReuseRun,
+  type TimeWaitRuns,
+  type WhoRun,
+  charts,
+  conclude,
+  finSetting,
+  reuseSetting,
+  whoSetting,
+} from './e2-time-wait-text.ts';
 
 const RANGE_LO = 21000;
 
@@ -24,8 +35,18 @@ async function startServers(ctx: LabContext, ns: Netns | undefined, host: string
   return (JSON.parse(await p.waitFor(/^\{/, 10_000)) as { ports: number[] }).ports;
 }
 
-async function client(ctx: LabContext, ns: Netns | undefined, host: string, port: number, count: number, mode: 'first' | 'wait'): Promise<{ closed: number; errors: Record<string, number> }> {
-  const r = await ctx.run([process.execPath, labScript('close-order'), 'client', host, String(port), String(count), mode], { ns, timeoutMs: 30_000 });
+async function client(
+  ctx: LabContext,
+  ns: Netns | undefined,
+  host: string,
+  port: number,
+  count: number,
+  mode: 'first' | 'wait',
+): Promise<{ closed: number; errors: Record<string, number> }> {
+  const r = await ctx.run(
+    [process.execPath, labScript('close-order'), 'client', host, String(port), String(count), mode],
+    { ns, timeoutMs: 30_000 },
+  );
   if (r.code !== 0) throw new Error(`close-order client exited ${r.code}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as { closed: number; errors: Record<string, number> };
 }
@@ -40,7 +61,9 @@ async function settle(ctx: LabContext, ns: Netns | undefined, port: number, keep
   const deadline = Date.now() + 5_000;
   for (;;) {
     const socks = await socketsIn(ctx, ns);
-    const busy = socks.some((s) => (s.remote.port === port || s.local.port === port) && CLOSING.has(s.state) && !keep.includes(s.state));
+    const busy = socks.some(
+      (s) => (s.remote.port === port || s.local.port === port) && CLOSING.has(s.state) && !keep.includes(s.state),
+    );
     if (!busy || Date.now() > deadline) return socks;
     await sleep(50);
   }
@@ -63,9 +86,16 @@ async function withPeerRsts<T>(ctx: LabContext, peer: Netns | undefined, step: (
 }
 
 /** Who closes first holds TIME_WAIT: counted at both ends. Runs on loopback too (one table then). */
-async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netns; host: string }, count: number): Promise<WhoRun[]> {
+async function whoCloses(
+  ctx: LabContext,
+  where: { client?: Netns; server?: Netns; host: string },
+  count: number,
+): Promise<WhoRun[]> {
   ctx.progress('who closes first');
-  const [answerPort, firstPort] = (await startServers(ctx, where.server, where.host, ['0:answer', '0:first'])) as [number, number];
+  const [answerPort, firstPort] = (await startServers(ctx, where.server, where.host, ['0:answer', '0:first'])) as [
+    number,
+    number,
+  ];
   const runs: WhoRun[] = [];
   for (const [closer, port, mode] of [
     ['client', answerPort, 'first'],
@@ -95,33 +125,39 @@ async function whoCloses(ctx: LabContext, where: { client?: Netns; server?: Netn
 /** The runs as the experiment's rows, in the order and with the keys its JSON and tables have always had. */
 function rowsOf(runs: TimeWaitRuns): Row[] {
   return [
-    ...runs.reuse.map((r): Row => ({
-      part: 'tcp_tw_reuse',
-      setting: reuseSetting(r),
-      runS: r.runS,
-      ok: r.ok,
-      lastOkS: r.lastOkS,
-      eaddrnotavail: r.eaddrnotavail,
-      timestamps: r.timestamps,
-    })),
-    ...runs.fin.map((r): Row => ({
-      part: 'tcp_fin_timeout',
-      setting: finSetting(r),
-      state: r.state,
-      connections: r.connections,
-      sockets: r.sockets,
-      timerS: r.timerS,
-      peerRsts: r.peerRsts,
-      ...(r.watch ?? {}),
-    })),
-    ...runs.who.map((r): Row => ({
-      part: 'who closes first',
-      setting: whoSetting(r),
-      connections: r.connections,
-      clientTimeWait: r.clientTimeWait,
-      serverTimeWait: r.serverTimeWait,
-      peerRsts: r.peerRsts,
-    })),
+    ...runs.reuse.map(
+      (r): Row => ({
+        part: 'tcp_tw_reuse',
+        setting: reuseSetting(r),
+        runS: r.runS,
+        ok: r.ok,
+        lastOkS: r.lastOkS,
+        eaddrnotavail: r.eaddrnotavail,
+        timestamps: r.timestamps,
+      }),
+    ),
+    ...runs.fin.map(
+      (r): Row => ({
+        part: 'tcp_fin_timeout',
+        setting: finSetting(r),
+        state: r.state,
+        connections: r.connections,
+        sockets: r.sockets,
+        timerS: r.timerS,
+        peerRsts: r.peerRsts,
+        ...(r.watch ?? {}),
+      }),
+    ),
+    ...runs.who.map(
+      (r): Row => ({
+        part: 'who closes first',
+        setting: whoSetting(r),
+        connections: r.connections,
+        clientTimeWait: r.clientTimeWait,
+        serverTimeWait: r.serverTimeWait,
+        peerRsts: r.peerRsts,
+      }),
+    ),
   ];
 }
 
@@ -141,13 +177,25 @@ export const experiment: Experiment = {
     // --quick looks past a shorter fin_timeout, sooner: the point (TIME_WAIT outlives it) is the same.
     const finShortS = ctx.quick ? 3 : 5;
     if (!ctx.root) {
-      skipped.push('tcp_tw_reuse 0 vs 1 and tcp_fin_timeout: they need sysctls inside a network namespace of its own (root); the host\'s are never changed');
-      const runs: TimeWaitRuns = { reuse: [], fin: [], who: await whoCloses(ctx, { host: '127.0.0.1' }, ctx.quick ? 100 : 500) };
+      skipped.push(
+        "tcp_tw_reuse 0 vs 1 and tcp_fin_timeout: they need sysctls inside a network namespace of its own (root); the host's are never changed",
+      );
+      const runs: TimeWaitRuns = {
+        reuse: [],
+        fin: [],
+        who: await whoCloses(ctx, { host: '127.0.0.1' }, ctx.quick ? 100 : 500),
+      };
       const shows =
         'Without root only the last part runs, on loopback: whichever side sends the first FIN is the one left holding TIME_WAIT. ' +
         'tcp_tw_reuse (with the client limited to a few ports) and tcp_fin_timeout (often advised to "shorten TIME_WAIT", which it does not) ' +
         'need sysctls in a network namespace of their own.';
-      return { rows: rowsOf(runs), charts: charts(runs, timeline, 0, finShortS), conclusion: conclude(runs, undefined), skipped, shows };
+      return {
+        rows: rowsOf(runs),
+        charts: charts(runs, timeline, 0, finShortS),
+        conclusion: conclude(runs, undefined),
+        skipped,
+        shows,
+      };
     }
     // Three namespace pairs, so that the parts run side by side: tcp_tw_reuse 0 and 1 each in one of
     // its own (its sysctls and its narrowed port range are per namespace), fin_timeout and then who
@@ -160,11 +208,21 @@ export const experiment: Experiment = {
 
     // tcp_tw_reuse 0 vs 1, with the client limited to RANGE_PORTS ports.
     const reusePart = async (topo: typeof t, reuse: 0 | 1): Promise<ReuseRun> => {
-      const responder = ctx.start([process.execPath, labScript('http-responder'), topo.serverAddress, '8081'], { ns: topo.server });
+      const responder = ctx.start([process.execPath, labScript('http-responder'), topo.serverAddress, '8081'], {
+        ns: topo.server,
+      });
       await responder.waitFor(/^\{/, 10_000);
-      topo.client.sysctl({ 'net.ipv4.ip_local_port_range': `${RANGE_LO} ${RANGE_LO + RANGE_PORTS - 1}`, 'net.ipv4.tcp_tw_reuse': reuse });
+      topo.client.sysctl({
+        'net.ipv4.ip_local_port_range': `${RANGE_LO} ${RANGE_LO + RANGE_PORTS - 1}`,
+        'net.ipv4.tcp_tw_reuse': reuse,
+      });
       ctx.progress(`tcp_tw_reuse=${reuse}`);
-      const b = await bench(ctx, `http://${topo.serverAddress}:8081/`, ['--no-keepalive', '-c', '4', '-d', String(durationS)], { ns: topo.client });
+      const b = await bench(
+        ctx,
+        `http://${topo.serverAddress}:8081/`,
+        ['--no-keepalive', '-c', '4', '-d', String(durationS)],
+        { ns: topo.client },
+      );
       return {
         reuse,
         runS: durationS,
@@ -181,7 +239,11 @@ export const experiment: Experiment = {
     let pShort = 0;
     const finPart = async (): Promise<FinRun[]> => {
       let p60: number, pNever: number;
-      [p60, pShort, pNever] = (await startServers(ctx, t.server, t.serverAddress, ['8083:answer', '8084:answer', '8085:never'])) as [number, number, number];
+      [p60, pShort, pNever] = (await startServers(ctx, t.server, t.serverAddress, [
+        '8083:answer',
+        '8084:answer',
+        '8085:never',
+      ])) as [number, number, number];
       const out: FinRun[] = [];
       for (const [fin, port, state] of [
         [60, p60, 'TIME_WAIT'],
@@ -215,14 +277,18 @@ export const experiment: Experiment = {
       Promise.all([reusePart(reuse0, 0), reusePart(reuse1, 1)]),
       (async () => {
         const fin = await finPart();
-        return [fin, await whoCloses(ctx, { client: t.client, server: t.server, host: t.serverAddress }, ctx.quick ? 100 : 500)] as const;
+        return [
+          fin,
+          await whoCloses(ctx, { client: t.client, server: t.server, host: t.serverAddress }, ctx.quick ? 100 : 500),
+        ] as const;
       })(),
     ]);
     const runs: TimeWaitRuns = { reuse: reuseRuns, fin: finRuns, who: whoRuns };
 
     // The short fin_timeout's TIME_WAIT sockets again: just past fin_timeout in --quick, to their end otherwise.
     const twShort = finRuns[1]!;
-    const countTw = async () => (await socketsIn(ctx, t.client)).filter((s) => s.state === 'TIME_WAIT' && s.remote.port === pShort).length;
+    const countTw = async () =>
+      (await socketsIn(ctx, t.client)).filter((s) => s.state === 'TIME_WAIT' && s.remote.port === pShort).length;
     const firstLookS = finShortS + 0.5;
     const watchS = ctx.quick ? firstLookS : 66;
     timeline = [[0, twShort.sockets]];

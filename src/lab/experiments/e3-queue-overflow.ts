@@ -30,7 +30,13 @@ interface Where {
   port: number;
 }
 
-async function burst(ctx: LabContext, w: Where, syncookies: string, connections: number, withinS: number): Promise<Row> {
+async function burst(
+  ctx: LabContext,
+  w: Where,
+  syncookies: string,
+  connections: number,
+  withinS: number,
+): Promise<Row> {
   ctx.progress(`burst of ${connections} connections, tcp_syncookies=${syncookies}`);
   const before = await countersIn(ctx, w.server);
   const clientBefore = w.client ? await countersIn(ctx, w.client) : before;
@@ -51,10 +57,14 @@ async function burst(ctx: LabContext, w: Where, syncookies: string, connections:
     notConnected: b.notConnected,
     // What the server really did: requests answered within the timeout.
     served: b.served,
-    requestErrors: Object.entries(b.errors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none',
+    requestErrors:
+      Object.entries(b.errors)
+        .map(([code, n]) => `${code} ${n}`)
+        .join(', ') || 'none',
   };
   // Only the bands that start before the deadline: later ones are empty by construction.
-  for (const band of BANDS) if (band.from < withinS * 1000) row[band.key] = b.connectMs.filter((ms) => ms >= band.from && ms < band.to).length;
+  for (const band of BANDS)
+    if (band.from < withinS * 1000) row[band.key] = b.connectMs.filter((ms) => ms >= band.from && ms < band.to).length;
   Object.assign(row, {
     connectP50Ms: round(percentile(b.connectMs, 50), 1),
     connectMaxMs: round(Math.max(0, ...b.connectMs), 0),
@@ -89,7 +99,9 @@ export function conclude(rows: Row[], withinS: number, linearTimeouts: string | 
     const n = Number(linearTimeouts);
     // The first n resends 1 s apart: at 1, 2, …, n s after the first SYN.
     const at = n <= 6 ? Array.from({ length: n }, (_, i) => i + 1).join(', ') : `1, 2, 3, …, ${n}`;
-    parts.push(`A step at ~2 s is this kernel's: tcp_syn_linear_timeouts=${linearTimeouts} resends the first ${linearTimeouts} SYN${n === 1 ? '' : 's'} 1 s apart (${at} s), where older kernels back off to 1, 3, 7 s.`);
+    parts.push(
+      `A step at ~2 s is this kernel's: tcp_syn_linear_timeouts=${linearTimeouts} resends the first ${linearTimeouts} SYN${n === 1 ? '' : 's'} 1 s apart (${at} s), where older kernels back off to 1, 3, 7 s.`,
+    );
   }
   const on = rows.find((r) => r.syncookies === 1);
   const off = rows.find((r) => r.syncookies === 0);
@@ -141,13 +153,16 @@ function charts(rows: Row[]): LabChart[] {
       })),
     },
     {
-      title: "Connect time as the client saw it (connect() returned; with cookies that is before the server accepts)",
+      title: 'Connect time as the client saw it (connect() returned; with cookies that is before the server accepts)',
       kind: 'bar',
       xLabel: 'connect time',
       yLabel: 'connections',
       series: rows.map((r) => ({
         label: name(r),
-        points: [...BANDS.filter((b) => b.key in r).map((b) => [b.label, Number(r[b.key])] as [string, number]), ['not connected', Number(r.notConnected)] as [string, number]],
+        points: [
+          ...BANDS.filter((b) => b.key in r).map((b) => [b.label, Number(r[b.key])] as [string, number]),
+          ['not connected', Number(r.notConnected)] as [string, number],
+        ],
       })),
     },
     {
@@ -168,8 +183,10 @@ function charts(rows: Row[]): LabChart[] {
   ];
 }
 
-const NS_SENTENCE = "Counters are read inside the server's namespace; the two settings run side by side, each in a namespace pair of its own.";
-const LOOPBACK_SENTENCE = "Without root it runs once, on loopback, with the host's tcp_syncookies; the counters are then the whole host's.";
+const NS_SENTENCE =
+  "Counters are read inside the server's namespace; the two settings run side by side, each in a namespace pair of its own.";
+const LOOPBACK_SENTENCE =
+  "Without root it runs once, on loopback, with the host's tcp_syncookies; the counters are then the whole host's.";
 
 export const experiment: Experiment = {
   id: 'E3',
@@ -196,14 +213,30 @@ export const experiment: Experiment = {
       const runOne = async (cookies: string): Promise<Row> => {
         const t = await ctx.topology();
         t.server.sysctl({ 'net.ipv4.tcp_syncookies': cookies });
-        const server = ctx.start([process.execPath, labScript('slow-accept'), t.serverAddress, '8080', String(BACKLOG), String(BLOCK_MS)], { ns: t.server });
+        const server = ctx.start(
+          [process.execPath, labScript('slow-accept'), t.serverAddress, '8080', String(BACKLOG), String(BLOCK_MS)],
+          { ns: t.server },
+        );
         await server.waitFor(/^\{/, 10_000);
         linear ??= await sysctlIn(ctx, t.client, 'net.ipv4.tcp_syn_linear_timeouts');
-        return burst(ctx, { client: t.client, server: t.server, host: t.serverAddress, port: 8080 }, cookies, connections, withinS);
+        return burst(
+          ctx,
+          { client: t.client, server: t.server, host: t.serverAddress, port: 8080 },
+          cookies,
+          connections,
+          withinS,
+        );
       };
       rows.push(...(await Promise.all(['1', '0'].map(runOne))));
     } else {
-      const server = ctx.start([process.execPath, labScript('slow-accept'), '127.0.0.1', '0', String(BACKLOG), String(BLOCK_MS)]);
+      const server = ctx.start([
+        process.execPath,
+        labScript('slow-accept'),
+        '127.0.0.1',
+        '0',
+        String(BACKLOG),
+        String(BLOCK_MS),
+      ]);
       const port = (JSON.parse(await server.waitFor(/^\{/, 10_000)) as { port: number }).port;
       const cookies = (await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syncookies')) ?? '1';
       linear = await sysctlIn(ctx, undefined, 'net.ipv4.tcp_syn_linear_timeouts');

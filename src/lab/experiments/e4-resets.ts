@@ -19,14 +19,30 @@ interface ClientEvent {
   atMs: number;
 }
 
-async function startServer(ctx: LabContext, ns: Netns | undefined, host: string): Promise<{ proc: LabProcess; resetPort: number; holdPort: number }> {
-  const proc = ctx.start([process.execPath, labScript('peer'), 'server', host, ns ? '8080' : '0', ns ? '8081' : '0'], { ns });
-  const [resetPort, holdPort] = (JSON.parse(await proc.waitFor(/^\{"ports"/, 10_000)) as { ports: [number, number] }).ports;
+async function startServer(
+  ctx: LabContext,
+  ns: Netns | undefined,
+  host: string,
+): Promise<{ proc: LabProcess; resetPort: number; holdPort: number }> {
+  const proc = ctx.start([process.execPath, labScript('peer'), 'server', host, ns ? '8080' : '0', ns ? '8081' : '0'], {
+    ns,
+  });
+  const [resetPort, holdPort] = (JSON.parse(await proc.waitFor(/^\{"ports"/, 10_000)) as { ports: [number, number] })
+    .ports;
   return { proc, resetPort, holdPort };
 }
 
-async function startClient(ctx: LabContext, ns: Netns | undefined, host: string, port: number, keepalive: string): Promise<Peer> {
-  const proc = ctx.start([process.execPath, labScript('peer'), 'client', host, String(port), keepalive], { ns, timeoutMs: 120_000 });
+async function startClient(
+  ctx: LabContext,
+  ns: Netns | undefined,
+  host: string,
+  port: number,
+  keepalive: string,
+): Promise<Peer> {
+  const proc = ctx.start([process.execPath, labScript('peer'), 'client', host, String(port), keepalive], {
+    ns,
+    timeoutMs: 120_000,
+  });
   const first = JSON.parse(await proc.waitFor(/^\{"connected"/, 10_000)) as { localPort: number };
   return { proc, localPort: first.localPort };
 }
@@ -90,15 +106,22 @@ export function conclude(rows: Row[], waitedS: number): string {
   const unseen = vanished.filter((r) => r.detectedAfterMs === null && r.detected !== NOT_WAITED);
   const libuv = (r: Row) => /^setKeepAlive\(true, \d+\)$/.test(String(r.keepalive));
   const idleS = (r: Row) => Number(/(\d+)\)$/.exec(String(r.keepalive))?.[1] ?? 0) / 1000;
-  const arithmetic = (r: Row) => `${idleS(r)} s idle, then sends ${LIBUV_PROBES} probes ${LIBUV_INTERVAL_S} s apart: about ${idleS(r) + LIBUV_PROBES * LIBUV_INTERVAL_S} s`;
+  const arithmetic = (r: Row) =>
+    `${idleS(r)} s idle, then sends ${LIBUV_PROBES} probes ${LIBUV_INTERVAL_S} s apart: about ${idleS(r) + LIBUV_PROBES * LIBUV_INTERVAL_S} s`;
   if (vanished.length) {
     if (unseen.length) {
-      parts.push(`After the peer's link went down, ${unseen.map((r) => `${r.keepalive}`).join(' and ')} noticed nothing within ${waitedS} s.`);
+      parts.push(
+        `After the peer's link went down, ${unseen.map((r) => `${r.keepalive}`).join(' and ')} noticed nothing within ${waitedS} s.`,
+      );
       for (const r of unseen) {
-        if (typeof r.keepaliveTimerS === 'number' && r.keepaliveTimerS > waitedS) parts.push(`${r.keepalive} would send its first probe only ${r.keepaliveTimerS} s after the last packet.`);
+        if (typeof r.keepaliveTimerS === 'number' && r.keepaliveTimerS > waitedS)
+          parts.push(`${r.keepalive} would send its first probe only ${r.keepaliveTimerS} s after the last packet.`);
       }
     }
-    for (const r of seen) parts.push(`${r.keepalive}: ${r.detected} after ${round(Number(r.detectedAfterMs) / 1000, 1)} s${libuv(r) ? ` (${arithmetic(r)})` : ''}.`);
+    for (const r of seen)
+      parts.push(
+        `${r.keepalive}: ${r.detected} after ${round(Number(r.detectedAfterMs) / 1000, 1)} s${libuv(r) ? ` (${arithmetic(r)})` : ''}.`,
+      );
     if (seen.length === 0) parts.push('No keepalive setting detected the silent peer within the wait.');
     for (const r of notWaited) {
       parts.push(
@@ -118,8 +141,18 @@ function charts(rows: Row[], waitedS: number): LabChart[] {
       xLabel: 'case',
       yLabel: 'seconds',
       series: [
-        { label: 'detected after', points: rows.filter((r) => r.detectedAfterMs !== null).map((r): [string, number] => [...label(r), Number(r.detectedAfterMs) / 1000]) },
-        { label: 'not detected within the wait', points: rows.filter((r) => r.detectedAfterMs === null && r.detected !== NOT_WAITED).map((r): [string, number] => [...label(r), waitedS]) },
+        {
+          label: 'detected after',
+          points: rows
+            .filter((r) => r.detectedAfterMs !== null)
+            .map((r): [string, number] => [...label(r), Number(r.detectedAfterMs) / 1000]),
+        },
+        {
+          label: 'not detected within the wait',
+          points: rows
+            .filter((r) => r.detectedAfterMs === null && r.detected !== NOT_WAITED)
+            .map((r): [string, number] => [...label(r), waitedS]),
+        },
       ].filter((s) => s.points.length > 0),
     },
   ];
@@ -130,8 +163,8 @@ export const experiment: Experiment = {
   title: 'Resets: an abort vs a peer that vanishes',
   shows:
     'An idle client connection loses its peer in two ways. An abort (socket.resetAndDestroy(), an RST) is seen at once as ' +
-    "ECONNRESET: no keepalive is needed for that. A peer that vanishes silently (here its network link is taken down) sends " +
-    "nothing: an idle connection then looks healthy for as long as nobody sends, and only TCP keepalive probes find out — after " +
+    'ECONNRESET: no keepalive is needed for that. A peer that vanishes silently (here its network link is taken down) sends ' +
+    'nothing: an idle connection then looks healthy for as long as nobody sends, and only TCP keepalive probes find out — after ' +
     "the kernel's 7200 s by default. Node's socket.setKeepAlive(true, ms) sets the idle time; libuv then sends 10 probes 1 s " +
     'apart. SO_KEEPALIVE alone uses the tcp_keepalive_* sysctls, set here inside the client namespace only.',
   rootFor: 'the vanished peer',
@@ -146,24 +179,66 @@ export const experiment: Experiment = {
       const shows =
         'An idle client connection loses its peer in two ways; without root only the first runs, on loopback. An abort ' +
         '(socket.resetAndDestroy(), an RST) is seen at once as ECONNRESET: no keepalive is needed for that. A peer that vanishes ' +
-        'silently sends nothing, and only TCP keepalive probes find out — after the kernel\'s 7200 s by default; showing it takes ' +
+        "silently sends nothing, and only TCP keepalive probes find out — after the kernel's 7200 s by default; showing it takes " +
         'a network link to take down, in namespaces of its own (root).';
-      return { rows, charts: charts(rows, waitS), conclusion: conclude(rows, waitS), skipped, hidden: ['keepalive'], shows };
+      return {
+        rows,
+        charts: charts(rows, waitS),
+        conclusion: conclude(rows, waitS),
+        skipped,
+        hidden: ['keepalive'],
+        shows,
+      };
     }
     // Two pairs of namespaces: keepalive sysctls are per namespace, and one client keeps the kernel's defaults.
     const [a, b] = await Promise.all([ctx.topology(), ctx.topology()]);
     const kaTime = (await sysctlIn(ctx, a.client, 'net.ipv4.tcp_keepalive_time')) ?? '?';
     const kaIntvl = (await sysctlIn(ctx, a.client, 'net.ipv4.tcp_keepalive_intvl')) ?? '?';
     const kaProbes = (await sysctlIn(ctx, a.client, 'net.ipv4.tcp_keepalive_probes')) ?? '?';
-    b.client.sysctl({ 'net.ipv4.tcp_keepalive_time': 1, 'net.ipv4.tcp_keepalive_intvl': 1, 'net.ipv4.tcp_keepalive_probes': 3 });
-    const [sa, sb] = await Promise.all([startServer(ctx, a.server, a.serverAddress), startServer(ctx, b.server, b.serverAddress)]);
+    b.client.sysctl({
+      'net.ipv4.tcp_keepalive_time': 1,
+      'net.ipv4.tcp_keepalive_intvl': 1,
+      'net.ipv4.tcp_keepalive_probes': 3,
+    });
+    const [sa, sb] = await Promise.all([
+      startServer(ctx, a.server, a.serverAddress),
+      startServer(ctx, b.server, b.serverAddress),
+    ]);
     rows.push(await abortCase(ctx, sa, { client: a.client, host: a.serverAddress }));
     ctx.progress('connecting idle clients');
     const cases: { label: string; short: string; ns: Netns; host: string; port: number; keepalive: string }[] = [
-      { label: 'keepalive off', short: 'keepalive off', ns: a.client, host: a.serverAddress, port: sa.holdPort, keepalive: 'off' },
-      { label: `SO_KEEPALIVE, kernel defaults (${kaTime} s, ${kaIntvl} s x ${kaProbes})`, short: 'kernel defaults', ns: a.client, host: a.serverAddress, port: sa.holdPort, keepalive: 'on' },
-      { label: 'setKeepAlive(true, 1000)', short: 'setKeepAlive 1 s', ns: b.client, host: b.serverAddress, port: sb.holdPort, keepalive: '1000' },
-      { label: 'SO_KEEPALIVE, sysctls 1 s, 1 s x 3', short: 'sysctls 1 s/1 s/3', ns: b.client, host: b.serverAddress, port: sb.holdPort, keepalive: 'on' },
+      {
+        label: 'keepalive off',
+        short: 'keepalive off',
+        ns: a.client,
+        host: a.serverAddress,
+        port: sa.holdPort,
+        keepalive: 'off',
+      },
+      {
+        label: `SO_KEEPALIVE, kernel defaults (${kaTime} s, ${kaIntvl} s x ${kaProbes})`,
+        short: 'kernel defaults',
+        ns: a.client,
+        host: a.serverAddress,
+        port: sa.holdPort,
+        keepalive: 'on',
+      },
+      {
+        label: 'setKeepAlive(true, 1000)',
+        short: 'setKeepAlive 1 s',
+        ns: b.client,
+        host: b.serverAddress,
+        port: sb.holdPort,
+        keepalive: '1000',
+      },
+      {
+        label: 'SO_KEEPALIVE, sysctls 1 s, 1 s x 3',
+        short: 'sysctls 1 s/1 s/3',
+        ns: b.client,
+        host: b.serverAddress,
+        port: sb.holdPort,
+        keepalive: 'on',
+      },
     ];
     // Still connected in --quick, so that its keepalive timer is read from the kernel all the same.
     const waited = cases.map((c) => !(ctx.quick && c.keepalive !== 'off' && c.keepalive !== 'on'));
@@ -179,8 +254,13 @@ export const experiment: Experiment = {
     // Waiting ends once every client whose keepalive can fire within the wait has heard; the others
     // are reported as not detected within the time actually waited.
     const canFire = (i: number) => waited[i]! && timers[i] !== null && timers[i]! < waitS;
-    while (Date.now() < deadline && peers.some((p, i) => !firstEvent(p) && (canFire(i) || peers.every((_, j) => !canFire(j))))) {
-      ctx.progress(`peers gone: waiting for the clients to notice, ${Math.round(waitS - (deadline - Date.now()) / 1000)} of ${waitS} s`);
+    while (
+      Date.now() < deadline &&
+      peers.some((p, i) => !firstEvent(p) && (canFire(i) || peers.every((_, j) => !canFire(j))))
+    ) {
+      ctx.progress(
+        `peers gone: waiting for the clients to notice, ${Math.round(waitS - (deadline - Date.now()) / 1000)} of ${waitS} s`,
+      );
       await sleep(250);
     }
     const waitedS = round((performance.timeOrigin + performance.now() - downAt) / 1000, 1);

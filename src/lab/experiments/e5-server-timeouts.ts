@@ -37,7 +37,9 @@ export function normalLatency(b: Latency, w: Latency, crowd: number): string {
     const was = `${ms(before)} → ${ms(after)} ms`;
     if (Math.abs(d) <= 1) return `kept their ${name} within a millisecond (${was})`;
     const x = after / Math.max(before, 0.001);
-    return d > 0 ? `saw their ${name} rise ${ms(d)} ms${x >= 1.5 ? `, ${x.toFixed(1)}x` : ''} (${was})` : `saw their ${name} fall ${ms(-d)} ms (${was})`;
+    return d > 0
+      ? `saw their ${name} rise ${ms(d)} ms${x >= 1.5 ? `, ${x.toFixed(1)}x` : ''} (${was})`
+      : `saw their ${name} fall ${ms(-d)} ms (${was})`;
   };
   return `Beside the ${crowd} slow connections, normal requests ${change('median', b.p50Ms, w.p50Ms)} and ${change('p99', b.p99Ms, w.p99Ms)}.${errors}`;
 }
@@ -64,26 +66,56 @@ export const experiment: Experiment = {
       crowd: quick ? 200 : 500,
       byteIntervalMs: 200,
     };
-    const race = { lanes: quick ? 48 : 96, rounds: quick ? 2 : 6, spreadMs: 4, stepMs: 8, fixedIdleMs: Math.round(keepAliveTimeoutMs / 2) };
+    const race = {
+      lanes: quick ? 48 : 96,
+      rounds: quick ? 2 : 6,
+      spreadMs: 4,
+      stepMs: 8,
+      fixedIdleMs: Math.round(keepAliveTimeoutMs / 2),
+    };
 
     const p = await labPlace(ctx);
     ctx.progress(`starting two servers (${p.where})`);
     const [slowServer, raceServer] = await Promise.all([
-      startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug', '--headers-timeout', String(headersTimeoutMs / 1000)] }),
-      startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug', '--keepalive-timeout', String(keepAliveTimeoutMs / 1000)] }),
+      startServe(ctx, {
+        ns: p.serverNs,
+        host: p.host,
+        args: ['--no-debug', '--headers-timeout', String(headersTimeoutMs / 1000)],
+      }),
+      startServe(ctx, {
+        ns: p.serverNs,
+        host: p.host,
+        args: ['--no-debug', '--keepalive-timeout', String(keepAliveTimeoutMs / 1000)],
+      }),
     ]);
     // What serve set for this headersTimeout: Node checks the timeout only this often.
-    const checkingMs = hardenedSettings({ headersTimeoutMs }).settings.find((s) => s.name === 'connectionsCheckingInterval')!.value;
+    const checkingMs = hardenedSettings({ headersTimeoutMs }).settings.find(
+      (s) => s.name === 'connectionsCheckingInterval',
+    )!.value;
 
     // The race's clients reach their server over a path with some latency (tcplens proxy on the
     // client's side): a request sent less than that before the server closes the connection arrives
     // after it. Without it the window would be the few microseconds of a veth or loopback, and the
     // race a matter of luck.
     const path = ctx.start(
-      [...ctx.tcplens, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `${p.host}:${raceServer.port}`, '--latency', String(PATH_LATENCY_MS), '--stream', 'upstream', '--no-api', '--json'],
+      [
+        ...ctx.tcplens,
+        'proxy',
+        '--listen',
+        '127.0.0.1:0',
+        '--upstream',
+        `${p.host}:${raceServer.port}`,
+        '--latency',
+        String(PATH_LATENCY_MS),
+        '--stream',
+        'upstream',
+        '--no-api',
+        '--json',
+      ],
       { ns: p.clientNs, timeoutMs: 300_000 },
     );
-    const pathListen = (JSON.parse(await path.waitFor(/^\{"api"/, 15_000)) as { proxies: { listen: string }[] }).proxies[0]!.listen;
+    const pathListen = (JSON.parse(await path.waitFor(/^\{"api"/, 15_000)) as { proxies: { listen: string }[] })
+      .proxies[0]!.listen;
 
     ctx.progress(`slowloris crowd of ${slow.crowd} and the idle race, side by side`);
     // Both clients at once, to keep the experiment short: each phase of the slowloris part sees the
@@ -96,8 +128,22 @@ export const experiment: Experiment = {
     const [blind, fixed, pooled] = r.clients;
     const rows: Record<string, Cell>[] = [
       // Two tables for slowloris: the normal requests and the slow crowd share no column.
-      { part: 'slowloris: normal requests', case: 'alone', requests: s.baseline.requests, errors: s.baseline.errors, p50Ms: s.baseline.p50Ms, p99Ms: s.baseline.p99Ms },
-      { part: 'slowloris: normal requests', case: `beside ${s.crowd.size} slow connections`, requests: s.withCrowd.requests, errors: s.withCrowd.errors, p50Ms: s.withCrowd.p50Ms, p99Ms: s.withCrowd.p99Ms },
+      {
+        part: 'slowloris: normal requests',
+        case: 'alone',
+        requests: s.baseline.requests,
+        errors: s.baseline.errors,
+        p50Ms: s.baseline.p50Ms,
+        p99Ms: s.baseline.p99Ms,
+      },
+      {
+        part: 'slowloris: normal requests',
+        case: `beside ${s.crowd.size} slow connections`,
+        requests: s.withCrowd.requests,
+        errors: s.withCrowd.errors,
+        p50Ms: s.withCrowd.p50Ms,
+        p99Ms: s.withCrowd.p99Ms,
+      },
       {
         part: 'slowloris: slow connections',
         case: `headersTimeout ${headersTimeoutMs} ms`,
@@ -107,7 +153,13 @@ export const experiment: Experiment = {
         closedAfterMsP50: s.crowd.lifetimeMs.p50,
         closedAfterMsMax: s.crowd.lifetimeMs.max,
       },
-      ...r.clients.map((c) => ({ part: 'idle race', case: c.client, requests: c.afterIdle, errors: c.errors, reused: c.reused })),
+      ...r.clients.map((c) => ({
+        part: 'idle race',
+        case: c.client,
+        requests: c.afterIdle,
+        errors: c.errors,
+        reused: c.reused,
+      })),
     ];
 
     const charts: LabChart[] = [
@@ -116,7 +168,9 @@ export const experiment: Experiment = {
         kind: 'line',
         xLabel: 'ms since the crowd began to connect',
         yLabel: 'connections',
-        series: [{ label: 'open slow connections', points: s.crowd.timeline.length ? s.crowd.timeline : [[0, s.crowd.size]] }],
+        series: [
+          { label: 'open slow connections', points: s.crowd.timeline.length ? s.crowd.timeline : [[0, s.crowd.size]] },
+        ],
       },
       {
         title: 'Slowest normal request per 100 ms (the crowd arrives at 0)',
@@ -131,8 +185,20 @@ export const experiment: Experiment = {
         xLabel: 'case',
         yLabel: 'ms',
         series: [
-          { label: 'p50', points: [['alone', s.baseline.p50Ms], ['beside the crowd', s.withCrowd.p50Ms]] },
-          { label: 'p99', points: [['alone', s.baseline.p99Ms], ['beside the crowd', s.withCrowd.p99Ms]] },
+          {
+            label: 'p50',
+            points: [
+              ['alone', s.baseline.p50Ms],
+              ['beside the crowd', s.withCrowd.p50Ms],
+            ],
+          },
+          {
+            label: 'p99',
+            points: [
+              ['alone', s.baseline.p99Ms],
+              ['beside the crowd', s.withCrowd.p99Ms],
+            ],
+          },
         ],
       },
       {
@@ -154,15 +220,21 @@ export const experiment: Experiment = {
           `(headersTimeout ${headersTimeoutMs} ms, checked every ${checkingMs} ms), ${c.got408} of them with a 408, each having sent ~${Math.round(c.bytesSentMean)} bytes.`,
       );
     } else if (c.stillOpenAtEnd > 0) {
-      parts.push(`${c.stillOpenAtEnd} of ${c.size} slow connections were still open after ${slow.crowdMs} ms, although headersTimeout is ${headersTimeoutMs} ms: the crowd held its sockets.`);
+      parts.push(
+        `${c.stillOpenAtEnd} of ${c.size} slow connections were still open after ${slow.crowdMs} ms, although headersTimeout is ${headersTimeoutMs} ms: the crowd held its sockets.`,
+      );
     } else {
-      parts.push(`The server closed the ${c.size} slow connections, but only after up to ${Math.round(c.lifetimeMs.max)} ms — later than headersTimeout ${headersTimeoutMs} ms plus the ${checkingMs} ms checking interval.`);
+      parts.push(
+        `The server closed the ${c.size} slow connections, but only after up to ${Math.round(c.lifetimeMs.max)} ms — later than headersTimeout ${headersTimeoutMs} ms plus the ${checkingMs} ms checking interval.`,
+      );
     }
     parts.push(normalLatency(s.baseline, s.withCrowd, c.size));
     const extraMs = r.serverIdleCloseMs - keepAliveTimeoutMs;
     parts.push(
       `The race server (reached over a path that delays requests by ${PATH_LATENCY_MS} ms; keepAliveTimeout ${keepAliveTimeoutMs} ms, advertising "Keep-Alive: ${r.keepAliveHeader ?? 'none'}") closed idle connections ${r.serverIdleCloseMs} ms after its last response` +
-        (extraMs > 500 ? ` — ${extraMs} ms later than configured: Node adds server.keepAliveTimeoutBuffer for clients that read the hint.` : '.'),
+        (extraMs > 500
+          ? ` — ${extraMs} ms later than configured: Node adds server.keepAliveTimeoutBuffer for clients that read the hint.`
+          : '.'),
     );
     const fixErrors = fixed.errors + pooled.errors;
     if (blind.errors > 0 && fixErrors === 0) {
@@ -175,9 +247,13 @@ export const experiment: Experiment = {
             : `The fixes reused ${fixed.reused} and ${pooled.reused} idle connections without an error.`),
       );
     } else if (blind.errors === 0) {
-      parts.push(`This time the race did not strike: the client with the longer idle timeout failed 0 of ${blind.afterIdle} requests (it reused ${blind.reused} idle connections), so the fix could not be shown.`);
+      parts.push(
+        `This time the race did not strike: the client with the longer idle timeout failed 0 of ${blind.afterIdle} requests (it reused ${blind.reused} idle connections), so the fix could not be shown.`,
+      );
     } else {
-      parts.push(`The long-idle client failed ${blind.errors} of ${blind.afterIdle} requests, but the fixes failed too (${fixed.errors} with the short idle timeout, ${pooled.errors} with createPool).`);
+      parts.push(
+        `The long-idle client failed ${blind.errors} of ${blind.afterIdle} requests, but the fixes failed too (${fixed.errors} with the short idle timeout, ${pooled.errors} with createPool).`,
+      );
     }
     return { rows, charts, conclusion: parts.join(' ') };
   },

@@ -30,7 +30,8 @@ function imbalancePct(c: Record<string, number>, workers: number): number {
   return Math.round(((v[0]! - v.at(-1)!) / (total / workers)) * 100);
 }
 /** How much the larger of a and b is above the smaller, in % of the smaller: 988 vs 466 → 112. */
-export const abovePct = (a: number, b: number) => Math.round((Math.max(a, b) / Math.max(1e-9, Math.min(a, b)) - 1) * 100);
+export const abovePct = (a: number, b: number) =>
+  Math.round((Math.max(a, b) / Math.max(1e-9, Math.min(a, b)) - 1) * 100);
 
 export interface Throughput {
   /** "New connections", "Keep-alive requests". */
@@ -51,7 +52,8 @@ export interface Throughput {
 export function throughputVerdict(runs: Throughput[], cores: number): string {
   const n = (x: number) => formatCell(Math.round(x));
   const named = (t: Throughput) => `${t.values.map((v) => `${v.key} ${n(v.perSecond)}`).join(', ')} ${t.unit}`;
-  const repeat = (t: Throughput) => `${n(t.values[0]!.perSecond)} then ${n(t.again)} (${abovePct(t.values[0]!.perSecond, t.again)}% apart)`;
+  const repeat = (t: Throughput) =>
+    `${n(t.values[0]!.perSecond)} then ${n(t.again)} (${abovePct(t.values[0]!.perSecond, t.again)}% apart)`;
   if (cores <= 2) {
     return (
       `Throughput is noise on this machine, not a ranking: its ${cores} cores carry the load generator and the servers, so more workers have no idle core to win on, ` +
@@ -74,7 +76,8 @@ export function throughputVerdict(runs: Throughput[], cores: number): string {
 
 const MEASURES = {
   full: 'It measures throughput with keep-alive and with a new connection per request',
-  quick: 'It measures throughput with a new connection per request (keep-alive throughput only in a full run, not in --quick)',
+  quick:
+    'It measures throughput with a new connection per request (keep-alive throughput only in a full run, not in --quick)',
 };
 
 export const experiment: Experiment = {
@@ -95,27 +98,40 @@ export const experiment: Experiment = {
     const modes: Mode[] = [
       { key: 'single', label: 'one listener', args: [] },
       { key: 'cluster', label: `node:cluster, ${workers} workers`, args: ['--workers', String(workers)] },
-      { key: 'reuseport', label: `SO_REUSEPORT, ${workers} workers`, args: ['--workers', String(workers), '--reuse-port'] },
+      {
+        key: 'reuseport',
+        label: `SO_REUSEPORT, ${workers} workers`,
+        args: ['--workers', String(workers), '--reuse-port'],
+      },
     ];
 
     const p = await labPlace(ctx);
     ctx.progress(`starting three servers (${p.where})`);
     // All three up front, on their own ports: idle ones cost nothing, and the one listener can be
     // measured again at the end without a restart, which tells the noise of this machine.
-    const servers = await Promise.all(modes.map((m) => startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug', ...m.args] })));
+    const servers = await Promise.all(
+      modes.map((m) => startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug', ...m.args] })),
+    );
 
     const listening = await Promise.all(servers.map((s) => listeners(ctx, p, s.port)));
     const skipped = listening.includes(undefined) ? ['listening sockets per port: ss (iproute2) did not run'] : [];
 
     // Quick: new connections only, where the three differ most (who accepts); full: keep-alive too.
     ctx.progress('load on each server, the one listener again for the noise, then who served whom');
-    const out = await runScriptJson<LoadResult>(ctx, p, 'worker-spread', { urls: servers.map((s) => s.url), benchS, quick, ...spread }, 120_000);
+    const out = await runScriptJson<LoadResult>(
+      ctx,
+      p,
+      'worker-spread',
+      { urls: servers.map((s) => s.url), benchS, quick, ...spread },
+      120_000,
+    );
     const results = out.runs.map((r, i) => ({ ...r, spread: out.servers[i]! }));
     // serve names its workers in a header: threads with SO_REUSEPORT, processes with node:cluster.
     const kinds = ['single', 'pid ', 'thread '];
     for (const [i, r] of results.entries()) {
       const names = Object.keys(r.spread.short);
-      if (!names.every((n) => n.startsWith(kinds[i]!))) throw new Error(`${modes[i]!.label}: answered by ${names.join(', ')}, not the expected kind of worker`);
+      if (!names.every((n) => n.startsWith(kinds[i]!)))
+        throw new Error(`${modes[i]!.label}: answered by ${names.join(', ')}, not the expected kind of worker`);
     }
     const again = out.again;
 
@@ -155,28 +171,62 @@ export const experiment: Experiment = {
         yLabel: 'per second',
         series: [
           { label: 'new connections/s', points: rows.map((r) => [r.mode as string, r.newConnPerSec as number]) },
-          ...(quick ? [] : [{ label: 'requests/s, keep-alive', points: rows.map((r) => [r.mode as string, r.rpsKeepalive as number] as [string, number]) }]),
+          ...(quick
+            ? []
+            : [
+                {
+                  label: 'requests/s, keep-alive',
+                  points: rows.map((r) => [r.mode as string, r.rpsKeepalive as number] as [string, number]),
+                },
+              ]),
         ],
       },
-      { title: `Short connections per worker (${spread.short}, busiest first)`, kind: 'bar', xLabel: 'worker', yLabel: 'connections', series: workerPoints('short') },
-      { title: `Long-lived connections per worker (${spread.held} opened together)`, kind: 'bar', xLabel: 'worker', yLabel: 'connections', series: workerPoints('held') },
+      {
+        title: `Short connections per worker (${spread.short}, busiest first)`,
+        kind: 'bar',
+        xLabel: 'worker',
+        yLabel: 'connections',
+        series: workerPoints('short'),
+      },
+      {
+        title: `Long-lived connections per worker (${spread.held} opened together)`,
+        kind: 'bar',
+        xLabel: 'worker',
+        yLabel: 'connections',
+        series: workerPoints('held'),
+      },
     ];
 
     // --- conclusion, from the numbers ---
     const [, cluster, reuse] = results;
-    const runsOf = (pick: (r: { close: Load; ka?: Load }) => Load | undefined, what: string, unit: string): Throughput | undefined => {
+    const runsOf = (
+      pick: (r: { close: Load; ka?: Load }) => Load | undefined,
+      what: string,
+      unit: string,
+    ): Throughput | undefined => {
       const vs = results.map((r) => pick(r));
       const a = pick(again);
       if (vs.some((v) => !v) || !a) return undefined;
-      return { what, unit, values: vs.map((v, i) => ({ key: modes[i]!.key, label: modes[i]!.label, perSecond: v!.perSecond })), again: a.perSecond };
+      return {
+        what,
+        unit,
+        values: vs.map((v, i) => ({ key: modes[i]!.key, label: modes[i]!.label, perSecond: v!.perSecond })),
+        again: a.perSecond,
+      };
     };
-    const throughput = [runsOf((r) => r.close, 'New connections', 'conn/s'), runsOf((r) => r.ka, 'Keep-alive requests', 'req/s')].filter((t): t is Throughput => t !== undefined);
+    const throughput = [
+      runsOf((r) => r.close, 'New connections', 'conn/s'),
+      runsOf((r) => r.ka, 'Keep-alive requests', 'req/s'),
+    ].filter((t): t is Throughput => t !== undefined);
     const parts: string[] = [throughputVerdict(throughput, cores)];
     const w = workers;
     if (listening[1] !== undefined && listening[2] !== undefined) {
-      parts.push(`ss counted ${listening[1]} listening socket${listening[1] === 1 ? '' : 's'} on the cluster’s port and ${listening[2]} on the SO_REUSEPORT port.`);
+      parts.push(
+        `ss counted ${listening[1]} listening socket${listening[1] === 1 ? '' : 's'} on the cluster’s port and ${listening[2]} on the SO_REUSEPORT port.`,
+      );
     }
-    const describe = (r: Spread, key: 'short' | 'held') => `${counts(r[key]).join(' / ')} (imbalance ${imbalancePct(r[key], w)}%)`;
+    const describe = (r: Spread, key: 'short' | 'held') =>
+      `${counts(r[key]).join(' / ')} (imbalance ${imbalancePct(r[key], w)}%)`;
     parts.push(
       `The spread is the robust signal: node:cluster’s primary gave ${spread.short} short connections as ${describe(cluster!.spread, 'short')} and ${spread.held} long-lived ones as ${describe(cluster!.spread, 'held')}; ` +
         `SO_REUSEPORT’s hash gave ${describe(reuse!.spread, 'short')} and ${describe(reuse!.spread, 'held')}; the one listener served all of them itself.`,

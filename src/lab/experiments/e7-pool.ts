@@ -38,7 +38,9 @@ export function conclude(r: PoolResult, rate: number, durationMs: number): strin
     little.queueWaitMs.p99 < small.queueWaitMs.p99
       ? `Sized by Little’s law (${little.connections} connections) the queue wait p99 fell ${drop(small.queueWaitMs.p99, little.queueWaitMs.p99)} to ${fmt(little.queueWaitMs.p99)} ms, ` +
           `and with ${double.connections} to ${fmt(double.queueWaitMs.p99)} ms` +
-          (double.queueWaitMs.p99 < little.queueWaitMs.p99 ? ': Little’s law gives the average, headroom absorbs the bursts of random arrivals.' : '.')
+          (double.queueWaitMs.p99 < little.queueWaitMs.p99
+            ? ': Little’s law gives the average, headroom absorbs the bursts of random arrivals.'
+            : '.')
       : `Sizing by Little’s law (${little.connections} connections) did not lower the queue wait here (p99 ${fmt(small.queueWaitMs.p99)} → ${fmt(little.queueWaitMs.p99)} ms).`,
   );
   const errors = r.runs.reduce((a, run) => a + Object.values(run.errors).reduce((x, y) => x + y, 0), 0);
@@ -65,9 +67,20 @@ export const experiment: Experiment = {
     ctx.progress(`starting the server (${p.where})`);
     const server = await startServe(ctx, { ns: p.serverNs, host: p.host, args: ['--no-debug'] });
     ctx.progress(`${rate} requests/s through pools of three sizes`);
-    const r = await runScriptJson<PoolResult>(ctx, p, 'pool-load', { url: `${server.url}delay/${delayMs}`, rate, durationMs, sizes: null, calibrate: 10 }, 120_000);
+    const r = await runScriptJson<PoolResult>(
+      ctx,
+      p,
+      'pool-load',
+      { url: `${server.url}delay/${delayMs}`, rate, durationMs, sizes: null, calibrate: 10 },
+      120_000,
+    );
     // Three sizes, as the script chose them: too small, Little's law, twice that.
-    const label = (i: number) => ['too small', `Little’s law: ${rate}/s × ${r.serviceMs} ms = ${r.little.toFixed(2)}, rounded up`, 'twice Little’s law'][i]!;
+    const label = (i: number) =>
+      [
+        'too small',
+        `Little’s law: ${rate}/s × ${r.serviceMs} ms = ${r.little.toFixed(2)}, rounded up`,
+        'twice Little’s law',
+      ][i]!;
 
     const rows: Record<string, Cell>[] = r.runs.map((run, i) => ({
       connections: run.connections,
@@ -109,7 +122,10 @@ export const experiment: Experiment = {
         yLabel: 'ms',
         series: [
           { label: 'caller latency', points: r.runs.map((run) => [name(run), run.latencyMs.p99] as [string, number]) },
-          { label: 'event-loop delay', points: r.runs.map((run) => [name(run), run.loopDelayMs.p99] as [string, number]) },
+          {
+            label: 'event-loop delay',
+            points: r.runs.map((run) => [name(run), run.loopDelayMs.p99] as [string, number]),
+          },
         ],
       },
     ];

@@ -22,7 +22,9 @@ export function conclude(modes: TlsResult['modes']): string {
   const parts: string[] = [];
   const x = (a: number, b: number) => (b > 0 ? (a / b).toFixed(1) : '∞');
   if (resumed.resumed === 0) {
-    parts.push(`The server resumed none of ${resumed.handshakes} sessions offered (${resumed.protocol}): every connection paid a full handshake, so resumption could not be measured.`);
+    parts.push(
+      `The server resumed none of ${resumed.handshakes} sessions offered (${resumed.protocol}): every connection paid a full handshake, so resumption could not be measured.`,
+    );
   } else {
     const share = Math.round((resumed.resumed / Math.max(1, resumed.handshakes)) * 100);
     // Faster handshakes and a higher rate are two claims, each from its own number: on a busy machine one can hold without the other.
@@ -68,7 +70,13 @@ export const experiment: Experiment = {
     ctx.progress('full handshakes, resumed sessions, keep-alive');
     // Quick runs measure one client at a time: with fewer handshakes, queueing on 2 cores would hide the difference.
     const lanes = quick ? 1 : 8;
-    const r = await runScriptJson<TlsResult>(ctx, p, 'https-client', { url: server.url, lanes, durationMs: quick ? 600 : 3000 }, 120_000);
+    const r = await runScriptJson<TlsResult>(
+      ctx,
+      p,
+      'https-client',
+      { url: server.url, lanes, durationMs: quick ? 600 : 3000 },
+      120_000,
+    );
     const [full, resumed] = r.modes;
 
     const rows: Record<string, Cell>[] = r.modes.map((m) => ({
@@ -84,7 +92,13 @@ export const experiment: Experiment = {
       errors: m.errors,
     }));
     const charts: LabChart[] = [
-      { title: `Requests per second (${lanes} concurrent clients)`, kind: 'bar', xLabel: 'mode', yLabel: 'requests/s', series: [{ label: 'rps', points: r.modes.map((m) => [LABELS[m.mode], m.perSecond] as [string, number]) }] },
+      {
+        title: `Requests per second (${lanes} concurrent clients)`,
+        kind: 'bar',
+        xLabel: 'mode',
+        yLabel: 'requests/s',
+        series: [{ label: 'rps', points: r.modes.map((m) => [LABELS[m.mode], m.perSecond] as [string, number]) }],
+      },
       {
         title: 'TLS handshake time',
         kind: 'bar',

@@ -97,7 +97,9 @@ export function conclude(on: ChaosRun, off: ChaosRun): string {
         : a.shortCircuited === 0
           ? `It opened ${a.breakerOpens === 1 ? 'once' : `${a.breakerOpens} times`} but short-circuited no call: in this run the breaker acted only as a timeout.`
           : `It opened ${a.breakerOpens === 1 ? 'once' : `${a.breakerOpens} times`} and answered ${a.shortCircuited} calls from the fallback without trying them.` +
-            (a.shortCircuited > a.timeouts * 5 ? ' Most fallbacks were calls the breaker never tried: an open breaker also refuses the 95% of calls that would have been fast.' : '')),
+            (a.shortCircuited > a.timeouts * 5
+              ? ' Most fallbacks were calls the breaker never tried: an open breaker also refuses the 95% of calls that would have been fast.'
+              : '')),
   );
   const errors = [a, b].reduce((n, c) => n + c.errors + (c.requests - c.ok), 0);
   if (errors > 0) parts.push(`${errors} requests failed outright.`);
@@ -121,7 +123,8 @@ export const experiment: Experiment = {
       return {
         rows: [],
         charts: [],
-        conclusion: 'Not run: examples/circuit-breaker is not here (it comes with the source tree, not with the npm package).',
+        conclusion:
+          'Not run: examples/circuit-breaker is not here (it comes with the source tree, not with the npm package).',
         skipped: [`the whole experiment: ${EXAMPLE} is missing`],
       };
     }
@@ -138,7 +141,21 @@ export const experiment: Experiment = {
     // One proxy per run, so that each run's injected faults are counted on their own.
     const startProxy = async () => {
       const proc = ctx.start(
-        [...ctx.tcplens, 'proxy', '--listen', `${p.host}:0`, '--upstream', new URL(backendUrl).host, '--http', '--latency', LATENCY, '--toxicity', String(TOXICITY), '--no-api', '--json'],
+        [
+          ...ctx.tcplens,
+          'proxy',
+          '--listen',
+          `${p.host}:0`,
+          '--upstream',
+          new URL(backendUrl).host,
+          '--http',
+          '--latency',
+          LATENCY,
+          '--toxicity',
+          String(TOXICITY),
+          '--no-api',
+          '--json',
+        ],
         { ns: p.serverNs, timeoutMs: LIFETIME_MS },
       );
       const start = JSON.parse(await proc.waitFor(/^\{"api"/, 15_000)) as { proxies: { listen: string }[] };
@@ -149,10 +166,25 @@ export const experiment: Experiment = {
     const runs: ChaosRun[] = [];
     for (const [i, breaker] of [true, false].entries()) {
       ctx.progress(`${requests} calls ${breaker ? 'with' : 'without'} the circuit breaker`);
-      const argv = [process.execPath, runScript, '--via', `http://${proxies[i]!.listen}`, '--requests', String(requests), '--concurrency', String(concurrency), '--timeout-ms', String(BREAKER_TIMEOUT_MS), '--json'];
+      const argv = [
+        process.execPath,
+        runScript,
+        '--via',
+        `http://${proxies[i]!.listen}`,
+        '--requests',
+        String(requests),
+        '--concurrency',
+        String(concurrency),
+        '--timeout-ms',
+        String(BREAKER_TIMEOUT_MS),
+        '--json',
+      ];
       const r = await ctx.run(breaker ? argv : [...argv, '--no-breaker'], { ns: p.clientNs, timeoutMs: 120_000 });
       const last = r.stdout.trim().split('\n').at(-1) ?? '';
-      if (r.code !== 0 || !last.startsWith('{')) throw new Error(`circuit-breaker run failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+      if (r.code !== 0 || !last.startsWith('{'))
+        throw new Error(
+          `circuit-breaker run failed (exit ${r.code}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+        );
       const caller = { ...(JSON.parse(last) as CallerRun), concurrency };
       // Its shutdown line counts what it did to this run's calls (the context kills it if it lingers).
       const proxy = proxies[i]!.proc;
@@ -186,7 +218,10 @@ export const experiment: Experiment = {
         kind: 'bar',
         xLabel: 'caller',
         yLabel: 'ms',
-        series: (['p50', 'p99'] as const).map((q) => ({ label: q, points: runs.map(({ caller: c }) => [label(c), c.latencyMs[q]] as [string, number]) })),
+        series: (['p50', 'p99'] as const).map((q) => ({
+          label: q,
+          points: runs.map(({ caller: c }) => [label(c), c.latencyMs[q]] as [string, number]),
+        })),
       },
       {
         title: 'Where the answers came from',
@@ -194,7 +229,10 @@ export const experiment: Experiment = {
         xLabel: 'caller',
         yLabel: 'answers',
         series: [
-          { label: 'inventory service', points: runs.map(({ caller: c }) => [label(c), c.fromBackend] as [string, number]) },
+          {
+            label: 'inventory service',
+            points: runs.map(({ caller: c }) => [label(c), c.fromBackend] as [string, number]),
+          },
           { label: 'fallback', points: runs.map(({ caller: c }) => [label(c), c.fallbacks] as [string, number]) },
         ],
       },

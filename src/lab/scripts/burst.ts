@@ -61,7 +61,9 @@ function one(): Promise<void> {
         } else fail(answer ? `status ${answer.slice(9, 12)}` : 'closed without an answer');
       }),
     );
-    s.on('error', (err: NodeJS.ErrnoException) => finish(() => (sentAt ? fail(err.code ?? 'error') : result.notConnected++)));
+    s.on('error', (err: NodeJS.ErrnoException) =>
+      finish(() => (sentAt ? fail(err.code ?? 'error') : result.notConnected++)),
+    );
   });
 }
 

@@ -21,7 +21,9 @@ function serve(spec: string): Promise<number> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port: Number(portText), backlog: 4096 }, () => resolve((server.address() as { port: number }).port));
+    server.listen({ host, port: Number(portText), backlog: 4096 }, () =>
+      resolve((server.address() as { port: number }).port),
+    );
   });
 }
 

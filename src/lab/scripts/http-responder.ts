@@ -30,7 +30,9 @@ const ports = await Promise.all(
       new Promise<number>((resolve, reject) => {
         const server = createServer(onConnection);
         server.once('error', reject);
-        server.listen({ host, port: Number(p), backlog: 511 }, () => resolve((server.address() as { port: number }).port));
+        server.listen({ host, port: Number(p), backlog: 511 }, () =>
+          resolve((server.address() as { port: number }).port),
+        );
       }),
   ),
 );

@@ -39,14 +39,27 @@ function open(session: Buffer | undefined, onSession: (s: Buffer) => void): Prom
     const t0 = performance.now();
     let tcpAt = 0;
     // A self-signed test server: the certificate is not checked, the handshake's cost is the same.
-    const o: ConnectionOptions = { host, port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], ...(session ? { session } : {}) };
+    const o: ConnectionOptions = {
+      host,
+      port,
+      servername: 'localhost',
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+      ...(session ? { session } : {}),
+    };
     const socket = connect(o);
     socket.once('connect', () => (tcpAt = performance.now()));
     // TLS 1.3 sends its tickets after the handshake: the newest is the one to resume with.
     socket.on('session', onSession);
     socket.once('secureConnect', () => {
       const now = performance.now();
-      resolve({ socket, tcpMs: tcpAt - t0, handshakeMs: now - tcpAt, resumed: socket.isSessionReused(), protocol: socket.getProtocol() ?? '?' });
+      resolve({
+        socket,
+        tcpMs: tcpAt - t0,
+        handshakeMs: now - tcpAt,
+        resumed: socket.isSessionReused(),
+        protocol: socket.getProtocol() ?? '?',
+      });
     });
     socket.once('error', reject);
     socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')));
@@ -156,7 +169,11 @@ async function run(mode: Mode): Promise<TlsMode> {
     handshakes: handshakes.length,
     resumed,
     errors,
-    handshakeMs: { p10: round(percentileOfSorted(handshakes, 10)), p50: round(percentileOfSorted(handshakes, 50)), p99: round(percentileOfSorted(handshakes, 99)) },
+    handshakeMs: {
+      p10: round(percentileOfSorted(handshakes, 10)),
+      p50: round(percentileOfSorted(handshakes, 50)),
+      p99: round(percentileOfSorted(handshakes, 99)),
+    },
     tcpConnectMs: { p50: round(percentileOfSorted(tcp, 50)) },
   };
 }

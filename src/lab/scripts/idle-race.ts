@@ -56,7 +56,6 @@ class HintBlindAgent extends Agent {
   }
 }
 
-
 /** How long the server keeps an idle connection, measured, and the Keep-Alive header it sends. */
 async function measureIdleClose(): Promise<{ closeMs: number; keepAliveHeader: string | null }> {
   return new Promise((resolve, reject) => {
@@ -88,7 +87,9 @@ function agentGet(agent: Agent): Promise<Outcome> {
       res.resume();
       res.on('end', () => resolve({ reused: Boolean(req?.reusedSocket), doneAt: performance.now() }));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message, reused: Boolean(req?.reusedSocket) }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ error: err.code ?? err.message, reused: Boolean(req?.reusedSocket) }),
+    );
     req.end();
   });
 }
@@ -200,5 +201,10 @@ async function lane(i: number): Promise<number> {
 const retries = await Promise.all(Array.from({ length: config.lanes }, (_, i) => lane(i)));
 pooled.retries = retries.reduce((a, b) => a + b, 0);
 
-const result: RaceResult = { serverIdleCloseMs: Math.round(idle.closeMs), edgeMs: Math.round(edge.ms), keepAliveHeader: idle.keepAliveHeader, clients: [blind, fixed, pooled] };
+const result: RaceResult = {
+  serverIdleCloseMs: Math.round(idle.closeMs),
+  edgeMs: Math.round(edge.ms),
+  keepAliveHeader: idle.keepAliveHeader,
+  clients: [blind, fixed, pooled],
+};
 process.stdout.write(JSON.stringify(result) + '\n');

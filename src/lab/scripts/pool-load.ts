@@ -91,7 +91,10 @@ async function serviceTimeMs(): Promise<number> {
   } finally {
     await pool.close();
   }
-  return percentileOfSorted(times.sort((a, b) => a - b), 50);
+  return percentileOfSorted(
+    times.sort((a, b) => a - b),
+    50,
+  );
 }
 
 async function drive(connections: number, schedule: number[]): Promise<PoolRun> {
@@ -140,8 +143,16 @@ async function drive(connections: number, schedule: number[]): Promise<PoolRun> 
     elapsedMs: Math.round(elapsedMs),
     errors,
     queueWaitMs: stats.queueWaitMs,
-    latencyMs: { p50: round(percentileOfSorted(latencies, 50)), p99: round(percentileOfSorted(latencies, 99)), max: round(latencies.at(-1) ?? 0) },
-    loopDelayMs: { p50: round(loop.percentile(50) / 1e6), p99: round(loop.percentile(99) / 1e6), max: round(loop.max / 1e6) },
+    latencyMs: {
+      p50: round(percentileOfSorted(latencies, 50)),
+      p99: round(percentileOfSorted(latencies, 99)),
+      max: round(latencies.at(-1) ?? 0),
+    },
+    loopDelayMs: {
+      p50: round(loop.percentile(50) / 1e6),
+      p99: round(loop.percentile(99) / 1e6),
+      max: round(loop.max / 1e6),
+    },
     peakQueued,
     queued,
     connected: stats.connected,

@@ -66,10 +66,17 @@ function get(path: string): Promise<{ latencyMs: number; error?: string }> {
   return new Promise((resolve) => {
     const req = request({ host, port, path, agent }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ latencyMs: performance.now() - t0, ...(res.statusCode === 200 ? {} : { error: `HTTP ${res.statusCode}` }) }));
+      res.on('end', () =>
+        resolve({
+          latencyMs: performance.now() - t0,
+          ...(res.statusCode === 200 ? {} : { error: `HTTP ${res.statusCode}` }),
+        }),
+      );
     });
     req.setTimeout(10_000, () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ latencyMs: performance.now() - t0, error: err.code ?? err.message }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      resolve({ latencyMs: performance.now() - t0, error: err.code ?? err.message }),
+    );
     req.end();
   });
 }
@@ -109,7 +116,13 @@ function startCrowd(t0: number): { conns: SlowConnection[]; stop(): void } {
     // The crowd trickles in over one byte interval, as an attack's connections do, not as one burst.
     const socket = new Socket();
     setTimeout(() => socket.connect({ host, port }), (config.byteIntervalMs * i) / config.crowd);
-    const c: SlowConnection = { socket, openedMs: performance.now() - t0, connected: false, got408: false, bytesSent: 0 };
+    const c: SlowConnection = {
+      socket,
+      openedMs: performance.now() - t0,
+      connected: false,
+      got408: false,
+      bytesSent: 0,
+    };
     socket.on('connect', () => {
       c.connected = true;
       c.openedMs = performance.now() - t0;
@@ -141,14 +154,23 @@ function startCrowd(t0: number): { conns: SlowConnection[]; stop(): void } {
   };
 }
 
-
 const round = (x: number) => Math.round(x * 100) / 100;
 
 function summary(samples: Sample[]): Latency {
-  const ok = samples.filter((s) => !s.error).map((s) => s.latencyMs).sort((a, b) => a - b);
+  const ok = samples
+    .filter((s) => !s.error)
+    .map((s) => s.latencyMs)
+    .sort((a, b) => a - b);
   const errors: Record<string, number> = {};
   for (const s of samples) if (s.error) errors[s.error] = (errors[s.error] ?? 0) + 1;
-  return { requests: samples.length, errors: samples.length - ok.length, errorCodes: errors, p50Ms: round(percentileOfSorted(ok, 50)), p99Ms: round(percentileOfSorted(ok, 99)), maxMs: round(ok.at(-1) ?? 0) };
+  return {
+    requests: samples.length,
+    errors: samples.length - ok.length,
+    errorCodes: errors,
+    p50Ms: round(percentileOfSorted(ok, 50)),
+    p99Ms: round(percentileOfSorted(ok, 99)),
+    maxMs: round(ok.at(-1) ?? 0),
+  };
 }
 
 const t0 = performance.now();
@@ -160,7 +182,10 @@ const crowdStartMs = performance.now() - t0;
 const crowd = startCrowd(t0);
 const timeline: [number, number][] = [];
 const sampler = setInterval(() => {
-  timeline.push([Math.round(performance.now() - t0 - crowdStartMs), crowd.conns.filter((c) => c.closedMs === undefined).length]);
+  timeline.push([
+    Math.round(performance.now() - t0 - crowdStartMs),
+    crowd.conns.filter((c) => c.closedMs === undefined).length,
+  ]);
 }, 50);
 const during = await steady(config.crowdMs, t0);
 clearInterval(sampler);
@@ -188,7 +213,11 @@ const result: SlowlorisResult = {
     closedByServer: closedByServer.length,
     got408: crowd.conns.filter((c) => c.got408).length,
     stillOpenAtEnd: stillOpen,
-    lifetimeMs: { min: round(lifetimes[0] ?? 0), p50: round(percentileOfSorted(lifetimes, 50)), max: round(lifetimes.at(-1) ?? 0) },
+    lifetimeMs: {
+      min: round(lifetimes[0] ?? 0),
+      p50: round(percentileOfSorted(lifetimes, 50)),
+      max: round(lifetimes.at(-1) ?? 0),
+    },
     bytesSentMean: round(crowd.conns.reduce((a, c) => a + c.bytesSent, 0) / Math.max(1, crowd.conns.length)),
     timeline,
   },

@@ -54,7 +54,9 @@ function ask(host: string, port: number, keepAlive: boolean): Promise<{ worker: 
     let head = '';
     let answered = false;
     s.setEncoding('latin1');
-    s.on('connect', () => s.write(`GET / HTTP/1.1\r\nHost: lab\r\nConnection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`));
+    s.on('connect', () =>
+      s.write(`GET / HTTP/1.1\r\nHost: lab\r\nConnection: ${keepAlive ? 'keep-alive' : 'close'}\r\n\r\n`),
+    );
     s.on('data', (d: string) => {
       if (answered) return;
       head += d;
@@ -95,7 +97,9 @@ async function spread(url: string): Promise<Spread> {
       }
     }),
   );
-  const held = await Promise.all(Array.from({ length: config.held }, () => ask(host, port, true).catch(() => undefined)));
+  const held = await Promise.all(
+    Array.from({ length: config.held }, () => ask(host, port, true).catch(() => undefined)),
+  );
   const heldWorkers = held.filter((h) => h !== undefined).map((h) => h.worker);
   for (const h of held) h?.close();
   errors += held.filter((h) => h === undefined).length;

@@ -32,7 +32,8 @@ class BandwidthStage extends QueuedStage {
     const now = performance.now();
     let t = Math.max(now, this.freeAt);
     for (let off = 0; off < chunk.length; off += slice) {
-      const piece = off === 0 && chunk.length <= slice ? chunk : chunk.subarray(off, Math.min(chunk.length, off + slice));
+      const piece =
+        off === 0 && chunk.length <= slice ? chunk : chunk.subarray(off, Math.min(chunk.length, off + slice));
       t += piece.length / this.bytesPerMs;
       this.queue.add(t - now <= SLACK_MS ? now : t, piece);
     }

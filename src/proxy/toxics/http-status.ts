@@ -18,6 +18,10 @@ export const httpStatus: HttpToxic = {
     const headers: Record<string, string> = { 'content-type': 'text/plain' };
     if (a.retry_after! > 0) headers['retry-after'] = String(a.retry_after);
     headers['x-tcplens-fault'] = 'status';
-    plan.answer = { status: code, headers, body: `${code} ${STATUS_CODES[code] ?? 'Unknown'} (injected by tcplens proxy)\n` };
+    plan.answer = {
+      status: code,
+      headers,
+      body: `${code} ${STATUS_CODES[code] ?? 'Unknown'} (injected by tcplens proxy)\n`,
+    };
   },
 };

@@ -17,7 +17,8 @@ export function slicePoints(start: number, end: number, average: number, variati
     return;
   }
   let mid = start + Math.floor((end - start) / 2);
-  if (variation > 0) mid = Math.min(end - 1, Math.max(start + 1, mid + Math.floor(Math.random() * 2 * variation) - variation));
+  if (variation > 0)
+    mid = Math.min(end - 1, Math.max(start + 1, mid + Math.floor(Math.random() * 2 * variation) - variation));
   slicePoints(start, mid, average, variation, out);
   slicePoints(mid, end, average, variation, out);
 }
