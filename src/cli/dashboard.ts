@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { Option, type Command } from 'commander';
 import { collect, commaList, parseInteger, parseListen, parseSeconds } from './options.ts';
 import { out } from './output.ts';
+import { untilStopSignal } from './stop-signal.ts';
 
 interface DashboardCliOptions {
   listen: { host: string; port: number };
@@ -112,6 +113,8 @@ Examples:
         throw err;
       }
       const { isLoopback } = await import('../observe/dashboard-guard.ts');
+      // Before the address is printed: see untilStopSignal.
+      const stopSignal = untilStopSignal();
       if (o.json) {
         out(
           JSON.stringify({
@@ -135,14 +138,7 @@ Examples:
         const problem = await openBrowser(dashboard.url);
         if (problem) process.stderr.write(`tcplens: ${problem}\n`);
       }
-      await new Promise<void>((resolve) => {
-        const onSignal = () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          void Promise.all([dashboard.close(), ebpf?.tally?.close()]).then(() => resolve());
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+      await stopSignal;
+      await Promise.all([dashboard.close(), ebpf?.tally?.close()]);
     });
 }

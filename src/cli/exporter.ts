@@ -7,6 +7,7 @@ import { Option, type Command } from 'commander';
 import { commaList, parseInteger, parseListen, parseSeconds } from './options.ts';
 import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
+import { untilStopSignal } from './stop-signal.ts';
 
 interface ExporterCliOptions {
   listen: { host: string; port: number };
@@ -99,6 +100,8 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
         throw err;
       }
       const ebpfState = ebpf ? (ebpf.tally ? { tracing: true } : { tracing: false, why: ebpf.why }) : null;
+      // Before the address is printed: see untilStopSignal.
+      const stopSignal = untilStopSignal();
       if (o.json) {
         out(
           `${JSON.stringify({ url: exporter.url, host: exporter.host, port: exporter.port, topN: o.top, findingsIntervalS: o.findingsInterval, ebpf: ebpfState })}\n`,
@@ -109,17 +112,8 @@ Prometheus configuration and a Grafana dashboard: deploy/prometheus/, deploy/gra
           : ` (bound to ${o.listen.host}: every client that reaches this port can read it)`;
         out(`tcplens exporter serving ${exporter.url}${exposed}\nCtrl-C to stop\n`);
       }
-      await new Promise<void>((resolve) => {
-        const onSignal = () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          void Promise.all([exporter.close(), ebpf?.tally?.close()]).then(() => {
-            out(o.json ? `${JSON.stringify({ stopped: true })}\n` : 'stopped\n');
-            resolve();
-          });
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+      await stopSignal;
+      await Promise.all([exporter.close(), ebpf?.tally?.close()]);
+      out(o.json ? `${JSON.stringify({ stopped: true })}\n` : 'stopped\n');
     });
 }

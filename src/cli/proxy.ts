@@ -12,6 +12,7 @@ import { parseChoice, parseInteger, parseMilliseconds } from './options.ts';
 import { out } from './output.ts';
 // Small and free of heavy imports: the flags' value parsers live there, with the shortcuts they feed.
 import { parseFraction, parseLatency, parseSlicer, readConfigFile, shortcutProxy } from '../proxy/config.ts';
+import { untilStopSignal } from './stop-signal.ts';
 
 interface ProxyCliOptions {
   api: string | false;
@@ -234,6 +235,8 @@ Examples:
         }
         throw err;
       });
+      // Before the address is printed: see untilStopSignal.
+      const stopSignal = untilStopSignal();
       if (o.json)
         out(JSON.stringify({ api: server.apiUrl ?? null, proxies: server.list().map((p) => p.toJSON()) }) + '\n');
       else
@@ -252,15 +255,7 @@ Examples:
             last = text;
           }, 1000)
         : undefined;
-      await new Promise<void>((resolve) => {
-        const onSignal = () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+      await stopSignal;
       if (ticker) clearInterval(ticker);
       const stats = server.stats();
       await server.close();

@@ -11,6 +11,7 @@ import { parseInteger, parsePort, parseSeconds } from './options.ts';
 import { isLoopbackHost as isLoopback } from '../text/loopback.ts';
 import { out } from './output.ts';
 import { formatHostPort } from '../text/host-port.ts';
+import { untilStopSignal } from './stop-signal.ts';
 
 interface ServeCliOptions {
   host: string;
@@ -150,6 +151,8 @@ Examples:
         stop = () => gracefulShutdown(server, { deadlineMs: o.shutdownDeadline * 1000 });
       }
       const url = `${settings.tls ? 'https' : 'http'}://${formatHostPort(o.host, port)}/`;
+      // Before the address is printed: see untilStopSignal.
+      const stopSignal = untilStopSignal();
       if (o.json) {
         out(
           JSON.stringify({
@@ -178,23 +181,14 @@ Examples:
           );
         out('Ctrl-C to stop (gracefully)\n');
       }
-      await new Promise<void>((resolve) => {
-        const onSignal = () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          void stop().then((result) => {
-            if (o.json) out(JSON.stringify({ shutdown: result ?? null }) + '\n');
-            else if (result && typeof result === 'object' && 'drained' in result) {
-              const r = result as { closedIdle: number; drained: number; destroyed: number; durationMs: number };
-              out(
-                `\nstopped in ${r.durationMs} ms: ${r.closedIdle} idle closed, ${r.drained} drained, ${r.destroyed} destroyed at the deadline\n`,
-              );
-            } else out('\nstopped\n');
-            resolve();
-          });
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      });
+      await stopSignal;
+      const result = await stop();
+      if (o.json) out(JSON.stringify({ shutdown: result ?? null }) + '\n');
+      else if (result && typeof result === 'object' && 'drained' in result) {
+        const r = result as { closedIdle: number; drained: number; destroyed: number; durationMs: number };
+        out(
+          `\nstopped in ${r.durationMs} ms: ${r.closedIdle} idle closed, ${r.drained} drained, ${r.destroyed} destroyed at the deadline\n`,
+        );
+      } else out('\nstopped\n');
     });
 }
