@@ -14,6 +14,14 @@ export interface Netns {
   close(): void;
 }
 
+/** Namespaces made by this process and not yet closed: deleted when it exits, however it exits. */
+const open = new Set<string>();
+let exitHookSet = false;
+
+function deleteOpenOnExit(): void {
+  for (const name of open) deleteNetns(name);
+}
+
 export function createNetns(prefix: string): Netns {
   if (process.getuid?.() !== 0) throw new PermissionError('network namespaces need root');
   const name = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -32,9 +40,17 @@ export function createNetns(prefix: string): Netns {
       execFileSync('ip', ['netns', 'exec', name, 'sysctl', '-qw', ...args]);
     },
     close() {
+      open.delete(name);
       deleteNetns(name);
     },
   };
+  // A process that ends before close() (a test runner forcing its exit after a timed-out test, an
+  // uncaught error) still leaves no namespace behind; 'exit' handlers may only run synchronous code.
+  open.add(name);
+  if (!exitHookSet) {
+    exitHookSet = true;
+    process.on('exit', deleteOpenOnExit);
+  }
   try {
     execFileSync('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
   } catch (err) {
