@@ -96,7 +96,7 @@ try {
       { name: 'ss -ant state time-wait', cmd: 'ss -ant state time-wait' },
       {
         name: 'ss | awk pipeline',
-        cmd: "ss -ant state time-wait | awk '{print $5}' | cut -d: -f2 | sort | uniq -c | sort -nr | head -5",
+        cmd: "ss -ant state time-wait | awk '{print $5}' | cut -d: -f2 | sort | uniq -c | sort -nr | sed -n 1,5p",
       },
     ],
   };

@@ -9,7 +9,7 @@
 // --profile DIR writes a V8 CPU profile of each tcplens round's Node process there.
 // Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
 //
-//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--port 7078] [--events state] [--profile DIR]
+//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--rate CONN/S] [--port 7078] [--events state] [--profile DIR]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,6 +25,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '3' },
     loops: { type: 'string', default: '64' },
+    // Connections per second for the whole churn (10 transitions each); 0: as fast as they go. A fixed
+    // rate gives both tools the same workload; unbounded, each churns as fast as its own cost allows.
+    rate: { type: 'string', default: '0' },
     port: { type: 'string', default: '7078' },
     events: { type: 'string', default: 'state' },
     // A directory for V8 CPU profiles of the tcplens process (node --cpu-prof), one per round.
@@ -34,6 +37,7 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const rounds = Number(values.rounds);
 const loops = Number(values.loops);
+const rate = Number(values.rate);
 const port = Number(values.port);
 const TRANSITIONS_PER_CONNECTION = 10;
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
@@ -114,7 +118,7 @@ try {
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
     const before = cpu();
     const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
-    const run = JSON.parse(await ask(`go ${seconds} ${loops}`)) as {
+    const run = JSON.parse(await ask(`go ${seconds} ${loops} ${rate}`)) as {
       connections: number;
       stuck: number;
       seconds: number;
