@@ -1,6 +1,7 @@
 // Runs the tcplens CLI from source in a child process, as a user would run it.
 
 import { spawn } from 'node:child_process';
+import { killOnExit } from './children.ts';
 
 export interface CliResult {
   code: number | null;
@@ -16,10 +17,12 @@ export function runCli(
 ): Promise<CliResult> {
   const argv = [...(opts.prefix ?? []), process.execPath, MAIN, ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = killOnExit(
+      spawn(argv[0]!, argv.slice(1), {
+        env: { ...process.env, NO_COLOR: '1', ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -47,10 +50,12 @@ export async function interruptCli(
   args: string[],
   server: { count(): number },
 ): Promise<{ code: number | null; stdout: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  const child = killOnExit(
+    spawn(process.execPath, [MAIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    }),
+  );
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { ssSockets } from './ss.ts';
+import { killOnExit } from './children.ts';
 
 export interface Scenario {
   host: string;
@@ -37,7 +38,7 @@ s.bind((${JSON.stringify(host)},0))
 s.listen(${backlog})
 print(s.getsockname()[1],flush=True)
 time.sleep(120)`;
-  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = killOnExit(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { port: Number(line), child };
 }

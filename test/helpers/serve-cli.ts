@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
+import { killOnExit } from './children.ts';
 
 export interface ServeProcess {
   url: string;
@@ -16,9 +17,11 @@ export interface ServeProcess {
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 export async function startServe(args: string[] = []): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--json', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = killOnExit(
+    spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--json', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const lines = createInterface({ input: child.stdout! });

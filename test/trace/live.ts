@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { killOnExit } from '../helpers/children.ts';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
@@ -30,10 +31,12 @@ export interface Streaming {
 /** Run `tcplens <args>` (with --json) and read its NDJSON as it comes. */
 export function streamCli(args: string[], opts: { prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): Streaming {
   const argv = [...(opts.prefix ?? []), process.execPath, MAIN, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), {
-    env: { ...process.env, NO_COLOR: '1', ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = killOnExit(
+    spawn(argv[0]!, argv.slice(1), {
+      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -85,7 +88,7 @@ export function streamCli(args: string[], opts: { prefix?: string[]; env?: NodeJ
 export async function tcpdump(filter: string, prefix: string[] = []): Promise<{ stop(): Promise<number> }> {
   // Stopped by stop(), or killed with the test process at the latest. prefix: ip netns exec NAME, say.
   const argv = [...prefix, 'tcpdump', '-i', 'lo', '-n', '-l', filter];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = killOnExit(spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }));
   let packets = 0;
   let lastLineAt = Date.now();
   createInterface({ input: child.stdout! }).on('line', (l) => {
@@ -181,7 +184,7 @@ while True:
     c.shutdown(socket.SHUT_WR)
     time.sleep(0.1)
   c.close()`;
-  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = killOnExit(spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] }));
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { port: Number(line), pid: child.pid!, close: () => child.kill('SIGKILL') };
 }

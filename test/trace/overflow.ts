@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Netns } from '../../src/kernel/netns.ts';
+import { killOnExit } from '../helpers/children.ts';
 
 // Inside the namespace, with somaxconn 8 (so the accept queue holds 9): 3 connections complete and
 // wait in the queue; then 30 more while nft drops the handshakes' final ACKs, so that 8 become
@@ -95,7 +96,7 @@ tracepoint:skb:kfree_skb /args->reason == ${code}/ {
   $th = (struct tcphdr *)($skb->head + $skb->transport_header);
   if ((($th->dest & 0xff) << 8 | ($th->dest >> 8)) == ${port}) { @drops = count(); }
 }`;
-  const child = spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = killOnExit(spawn('bpftrace', ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] }));
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   for (const deadline = Date.now() + 60_000; !out.includes('ready'); await new Promise((r) => setTimeout(r, 100))) {
