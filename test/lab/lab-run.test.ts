@@ -11,6 +11,7 @@ import { runCli, type CliResult } from '../helpers/cli.ts';
 import { type HostSnapshot, labNamespacesOf, snapshotHost, sysctlChanges } from './host-snapshot.ts';
 import type { LabReport } from '../../src/lab/runner.ts';
 import { assertFitsTerminal } from './fits.ts';
+import { launchBrowser } from '../helpers/browser.ts';
 
 const root = process.getuid?.() === 0;
 const skip = !root && 'needs root: the lab runs in network namespaces';
@@ -286,24 +287,9 @@ test('a run removes the namespaces a killed earlier run left behind', { skip }, 
 });
 
 test('the HTML report opens in headless Chromium and every chart draws', { skip }, async () => {
-  const { chromium } = await import('playwright-core');
-  const profile = mkdtempSync(join(tmpdir(), 'tcplens-lab-chromium-'));
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchBrowser();
   try {
-    const page = await browser.newPage();
+    const page = await browser.context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(String(err)));
     // Nothing may be fetched: the report is self-contained.
@@ -344,6 +330,5 @@ test('the HTML report opens in headless Chromium and every chart draws', { skip 
     await page.screenshot({ path: '/tmp/tcplens-lab-report.png', fullPage: true });
   } finally {
     await browser.close();
-    rmSync(profile, { recursive: true, force: true });
   }
 });

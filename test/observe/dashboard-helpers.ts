@@ -3,12 +3,10 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium, type BrowserContext } from 'playwright-core';
 import { request } from 'node:http';
 import assert from 'node:assert/strict';
 import type { BenchResult } from '../../src/model/bench-result.ts';
@@ -46,36 +44,7 @@ export function ensureWebBuilt(): void {
   );
 }
 
-export interface Browser {
-  context: BrowserContext;
-  close(): Promise<void>;
-}
-
-export async function launchBrowser(): Promise<Browser> {
-  const dir = mkdtempSync(join(tmpdir(), 'tcplens-chromium-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1400, height: 900 },
-  });
-  return {
-    context,
-    async close() {
-      await context.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { launchBrowser, type Browser } from '../helpers/browser.ts';
 
 /** A loopback server and `n` connections to it that the client closes first: n TIME_WAIT on the client side. */
 export async function clientTimeWait(n: number): Promise<{ port: number; close(): Promise<void> }> {

@@ -11,6 +11,7 @@ import { createNetns, type Netns } from '../../src/kernel/netns.ts';
 import { hasPromtool, parseExposition, promtoolCheckMetrics, type Exposition } from '../helpers/prom-text.ts';
 import { parseSsInfo, type SsInfo } from '../helpers/ss.ts';
 import { has, streamCli } from '../trace/live.ts';
+import { killOnExit } from '../helpers/children.ts';
 
 const isRoot = process.getuid?.() === 0;
 const skip = !isRoot
@@ -109,20 +110,18 @@ async function scrapeReadingSince(ns: Netns, url: string, sinceMs: number): Prom
   }
 }
 
-const metric = (e: Exposition, name: string, peer: string) =>
-  e.samples.find((s) => s.name === name && s.labels.peer === peer)?.value;
-
-test('exporter: connections, RTT median and p99, and retransmits per peer as ss -tin shows them; the RTT distribution adds up', {
-  skip,
-}, async () => {
-  const ns = createNetns('tcplens-test-exppeer');
+/**
+ * A namespace with LOAD's connections open and an exporter in it reading per-peer RTT every 0.1 s
+ * with this --top: its URL, and when the connections were ready. close() stops both and deletes it.
+ */
+async function startScene(prefix: string, top: number) {
+  const ns = createNetns(prefix);
   const port = 20_000 + Math.floor(Math.random() * 10_000);
-  const load = spawn(
-    ns.exec[0]!,
-    [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)],
-    {
+  const sources = Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`);
+  const load = killOnExit(
+    spawn(ns.exec[0]!, [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...sources], {
       stdio: ['pipe', 'pipe', 'inherit'],
-    },
+    }),
   );
   const exporter = streamCli(
     [
@@ -135,16 +134,35 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
       '--rtt-interval',
       '0.1',
       '--top',
-      '1000',
+      String(top),
     ],
     { prefix: ns.exec },
   );
+  const close = async () => {
+    await exporter.stop('SIGKILL');
+    load.kill('SIGKILL');
+    ns.close();
+  };
   try {
     await once(createInterface({ input: load.stdout! }), 'line');
     const readyAt = Date.now();
     await exporter.waitFor((l) => 'url' in l, 30_000);
     const url = (exporter.lines[0] as { url: string }).url;
+    return { ns, exporter, url, readyAt, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
 
+const metric = (e: Exposition, name: string, peer: string) =>
+  e.samples.find((s) => s.name === name && s.labels.peer === peer)?.value;
+
+test('exporter: connections, RTT median and p99, and retransmits per peer as ss -tin shows them; the RTT distribution adds up', {
+  skip,
+}, async () => {
+  const { ns, exporter, url, readyAt, close } = await startScene('tcplens-test-exppeer', 1000);
+  try {
     // A scrape shows the reading taken after the one before it (or at start-up, maybe before the
     // test's connections): scrape until one of them shows.
     await scrapeReadingSince(ns, url, readyAt);
@@ -196,44 +214,15 @@ test('exporter: connections, RTT median and p99, and retransmits per peer as ss 
     assert.equal(check.status, 0, check.output);
     assert.equal(await exporter.stop('SIGTERM'), 0, exporter.stderr());
   } finally {
-    await exporter.stop('SIGKILL');
-    load.kill('SIGKILL');
-    ns.close();
+    await close();
   }
 });
 
 test('exporter: past --top, the other peers are summed as peer="other", so that connections still add up', {
   skip,
 }, async () => {
-  const ns = createNetns('tcplens-test-expother');
-  const port = 20_000 + Math.floor(Math.random() * 10_000);
-  const load = spawn(
-    ns.exec[0]!,
-    [...ns.exec.slice(1), 'python3', '-c', LOAD, String(port), ...Object.entries(SOURCES).map(([a, n]) => `${a}=${n}`)],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  const exporter = streamCli(
-    [
-      'exporter',
-      '--listen',
-      `${EXPORTER_AT}:0`,
-      '--json',
-      '--findings-interval',
-      '0',
-      '--rtt-interval',
-      '0.1',
-      '--top',
-      '2',
-    ],
-    { prefix: ns.exec },
-  );
+  const { ns, url, readyAt, close } = await startScene('tcplens-test-expother', 2);
   try {
-    await once(createInterface({ input: load.stdout! }), 'line');
-    const readyAt = Date.now();
-    await exporter.waitFor((l) => 'url' in l, 30_000);
-    const url = (exporter.lines[0] as { url: string }).url;
     const { e } = await scrapeReadingSince(ns, url, readyAt);
     const peers = e.samples.filter((s) => s.name === 'tcplens_peer_connections');
     assert.deepEqual(
@@ -245,8 +234,6 @@ test('exporter: past --top, the other peers are summed as peer="other", so that 
     assert.ok(total >= 12 && total <= 14, `${total}`);
     assert.equal(metric(e, 'tcplens_peer_connections', 'other'), total - 6 - 3);
   } finally {
-    await exporter.stop('SIGKILL');
-    load.kill('SIGKILL');
-    ns.close();
+    await close();
   }
 });
