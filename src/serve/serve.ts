@@ -7,6 +7,7 @@ import { serveApp } from './app.ts';
 import { hardenServer, type HardenResult } from './harden.ts';
 import { observeConnections } from './conn-state.ts';
 import type { TlsServer } from './tls.ts';
+import { requestHeadFault } from '../http/head-faults.ts';
 
 export interface ServeSettings {
   headersTimeoutMs?: number;
@@ -57,6 +58,12 @@ export async function createServeServer(s: ServeSettings = {}): Promise<ServeSer
   const worker = !isMainThread ? `thread ${threadId}` : cluster.isWorker ? `pid ${process.pid}` : undefined;
   server.on('request', (req, res) => {
     if (worker) res.setHeader('x-tcplens-worker', worker);
+    const fault = requestHeadFault(req.rawHeaders);
+    if (fault) {
+      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`bad request: ${fault}\n`);
+      return;
+    }
     if (debug?.(req, res)) return;
     if (serveApp(req, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -115,6 +115,9 @@ describe('serve in this process', () => {
       ['a negative Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: -1\r\n\r\n${hidden}`, 400],
       ['a signed Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: +1\r\n\r\nx${hidden}`, 400],
       ['HTTP/1.1 without Host', `GET / HTTP/1.1\r\n\r\n${hidden}`, 400],
+      ['two Host headers', `GET / HTTP/1.1\r\n${H}Host: y\r\n\r\n${hidden}`, 400],
+      ['two Host headers, one empty', `GET / HTTP/1.1\r\nhost:\r\n${H}\r\n${hidden}`, 400],
+      ['Transfer-Encoding identity', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: identity\r\n\r\n${hidden}`, 400],
       ['a header of 20 KB', `GET / HTTP/1.1\r\n${H}X: ${'a'.repeat(20_000)}\r\n\r\n${hidden}`, 431],
     ];
     for (const [name, request, status] of shapes) {
