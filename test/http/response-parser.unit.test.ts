@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ResponseParser, MAX_HEAD_BYTES } from '../../src/http/response-parser.ts';
-import { nodeHttpParser } from '../../src/node-internals.ts';
-
-// Node's own response parser (llhttp), the reference our hand-written one must agree with.
-const HTTPParser = nodeHttpParser()!;
+import { llhttpParse } from '../helpers/llhttp.ts';
 
 interface Seen {
   status: number;
@@ -12,35 +9,24 @@ interface Seen {
   keepAlive: boolean;
 }
 
+/** What Node's own parser (llhttp), the reference ours must agree with, makes of the bytes. */
 function llhttp(bytes: Buffer, head: boolean): { responses: Seen[]; error: boolean } {
-  const parser = new HTTPParser();
-  parser.initialize(HTTPParser.RESPONSE, {});
   const responses: Seen[] = [];
   let current: Seen | undefined;
-  parser[HTTPParser.kOnHeadersComplete] = (
-    _maj: number,
-    _min: number,
-    _h: unknown,
-    _m: unknown,
-    _u: unknown,
-    status: number,
-    _sm: unknown,
-    _up: unknown,
-    keepAlive: boolean,
-  ) => {
-    current = { status, bodyBytes: 0, keepAlive };
-    return head ? 1 : 0; // 1: this response has no body (HEAD)
-  };
-  parser[HTTPParser.kOnBody] = (b: Buffer) => {
-    current!.bodyBytes += b.length;
-  };
-  parser[HTTPParser.kOnMessageComplete] = () => {
-    // llhttp reports interim 1xx responses as messages; a client skips them.
-    if (current && !(current.status >= 100 && current.status < 200 && current.status !== 101)) responses.push(current);
-  };
-  const r = parser.execute(bytes);
-  let error = r instanceof Error;
-  if (!error) error = parser.finish() instanceof Error;
+  const error = llhttpParse(bytes, {
+    head(status, keepAlive) {
+      current = { status, bodyBytes: 0, keepAlive };
+      return head;
+    },
+    body(b) {
+      current!.bodyBytes += b.length;
+    },
+    complete() {
+      // llhttp reports interim 1xx responses as messages; a client skips them.
+      if (current && !(current.status >= 100 && current.status < 200 && current.status !== 101))
+        responses.push(current);
+    },
+  });
   return { responses, error };
 }
 
