@@ -4,6 +4,7 @@
 
 import { listenOrExplain } from '../http/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { SMALL_SERVER_TIMEOUTS } from '../http/small-server-timeouts.ts';
 import { hostname, release } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { TooLargeError, UsageError } from '../errors.ts';
@@ -279,7 +280,7 @@ export async function startDashboard(o: DashboardOptions = {}): Promise<Dashboar
     send(res, 200, asset.type, asset.body, headers);
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer(SMALL_SERVER_TIMEOUTS, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
       else res.destroy();

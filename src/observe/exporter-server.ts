@@ -2,6 +2,7 @@
 
 import { listenOrExplain } from '../http/listen.ts';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { SMALL_SERVER_TIMEOUTS } from '../http/small-server-timeouts.ts';
 import { createHostMetrics, type HostMetrics, type HostMetricsOptions } from './exporter.ts';
 import { bracketHost } from '../text/host-port.ts';
 
@@ -72,7 +73,7 @@ export async function startExporter(options: ExporterOptions = {}): Promise<Expo
     return send(res, 404, 'text/plain; charset=utf-8', 'not found: try /metrics\n');
   };
 
-  const server = createServer((req, res) => {
+  const server = createServer(SMALL_SERVER_TIMEOUTS, (req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
   const port = options.port ?? DEFAULT_EXPORTER_PORT;

@@ -258,7 +258,9 @@ describe('tcplens dashboard', () => {
     await page.waitForSelector('#stream[data-state="lost"]', { timeout: 8000 });
     assert.match((await page.textContent('#stream')) ?? '', /stream lost at .* reconnecting/);
     assert.equal(await page.locator('body.stale').count(), 1);
-    dashboard = await startDashboard({ port, intervalMs: 500, findingsIntervalMs: 2000 });
+    const again = await startDashboard({ port, intervalMs: 500, findingsIntervalMs: 2000 });
+    cleanups.push(() => again.close());
+    dashboard = again;
     await page.waitForSelector('#stream[data-state="live"]', { timeout: 8000 });
     assert.match((await page.textContent('#stream')) ?? '', /live/);
     assert.equal(await page.locator('body.stale').count(), 0);
