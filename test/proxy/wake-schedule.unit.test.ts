@@ -114,13 +114,17 @@ test('waits of a fractional millisecond end about on time, where Node timers end
   assert.ok(q < t / 2, why);
 });
 
-test('a disposed queue leaves the schedule at once', () => {
+test('a disposed queue leaves the schedule at once, and no timer of its keeps the process alive', () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   const { queue, add } = recordingQueue([], () => {});
   const before = waiting();
-  add(performance.now() + 50);
+  const timersBefore = timers();
+  add(performance.now() + 60_000);
   assert.equal(waiting(), before + 1);
+  assert.equal(timers(), timersBefore + 1, 'a timer waits for it');
   queue.dispose();
   assert.equal(waiting(), before);
+  assert.equal(timers(), timersBefore, 'its timer is gone');
 });
 
 test('sub-millisecond waits are slept out: less than half the CPU of turning the loop for as long', async () => {

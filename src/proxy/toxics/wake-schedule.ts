@@ -71,11 +71,18 @@ export function cancelWake(w: Waker): void {
   if (i < 0) return;
   w.slot = -1;
   const last = heap.pop()!;
-  if (last === w) return;
-  heap[i] = last;
-  last.slot = i;
-  if (!up(i)) down(i);
-  // The timer armed for `w` may now come early: it then finds nothing due and re-plans.
+  if (last !== w) {
+    heap[i] = last;
+    last.slot = i;
+    if (!up(i)) down(i);
+  }
+  // Nothing waits: no timer may keep the process alive. Otherwise the timer armed for `w` may come
+  // early: it then finds nothing due and re-plans.
+  if (heap.length === 0 && timer !== undefined) {
+    clearTimeout(timer);
+    timer = undefined;
+    timerAt = Number.POSITIVE_INFINITY;
+  }
 }
 
 /** Queues waiting, for tests. */
