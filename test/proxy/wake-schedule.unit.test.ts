@@ -127,8 +127,9 @@ test('a disposed queue leaves the schedule at once, and no timer of its keeps th
   assert.equal(timers(), timersBefore, 'its timer is gone');
 });
 
-test('sub-millisecond waits are slept out: less than half the CPU of turning the loop for as long', async () => {
-  // Items 0.7 ms apart: every wait is under a millisecond, which turning the loop would spend a core on.
+test('sub-millisecond waits are slept out: the CPU spent is a fraction of the time waited', async () => {
+  // Items 0.7 ms apart: every wait is under a millisecond, which turning the loop would spend a core
+  // on for all of it (on a busy machine, on what the scheduler gives it: an idle one spends less).
   const items = 400;
   const arrivals: Arrival[] = [];
   let ended!: () => void;
@@ -141,15 +142,7 @@ test('sub-millisecond waits are slept out: less than half the CPU of turning the
   await done;
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(cpu0);
-  const waitedCpuMs = (c.user + c.system) / 1000;
+  const cpuMs = (c.user + c.system) / 1000;
   assert.equal(arrivals.length, items);
-
-  // The same span spent turning the loop, as waiting by setImmediate would.
-  const spin0 = process.cpuUsage();
-  const s0 = performance.now();
-  while (performance.now() - s0 < wallMs) await new Promise((r) => setImmediate(r));
-  const s = process.cpuUsage(spin0);
-  const spunCpuMs = (s.user + s.system) / 1000;
-  const why = `waiting ${wallMs.toFixed(0)} ms took ${waitedCpuMs.toFixed(0)} ms of CPU; turning the loop as long took ${spunCpuMs.toFixed(0)} ms`;
-  assert.ok(waitedCpuMs < spunCpuMs / 2, why);
+  assert.ok(cpuMs < wallMs / 2, `waiting ${wallMs.toFixed(0)} ms took ${cpuMs.toFixed(0)} ms of CPU`);
 });

@@ -9,10 +9,10 @@
 // is slept out (Atomics.wait: no CPU spent) in short sleeps with a turn of the event loop after
 // each, so that I/O is served meanwhile. A
 // sleep overruns what it asks for (the kernel's timer slack and waking up): it asks for that much
-// less, so the last sleep ends about on time. Only a wait shorter than a turn of the loop (a
-// slicer's microseconds) is waited by turning it (setImmediate): turning the loop for longer waits
-// would take a core from the processes the proxy serves. Nothing is released before its time: each
-// wake compares with performance.now().
+// less, so the last sleep ends about on time, and only what is left then, shorter than an overrun,
+// is waited by turning the loop (setImmediate), as are a slicer's microseconds. Turning the loop for
+// the whole wait would take a core from the processes the proxy serves. Nothing is released before
+// its time: each wake compares with performance.now().
 
 import { performance } from 'node:perf_hooks';
 import { MAX_TIMER_MS } from './toxic.ts';
@@ -32,16 +32,14 @@ export interface Waker {
  * that sleeps keeps I/O waiting for this plus what a sleep overruns.
  */
 export const SLEEP_SLICE_MS = 0.05;
-/** A wait this short or shorter turns the loop (a turn takes about as long) rather than sleeping. */
+/** A sleep shorter than this is not asked for: a turn of the loop takes about as long. */
 export const TURN_MS = 0.02;
 /**
  * What a sleep overruns what it asked for is learnt as sleeps are taken (the kernel's timer slack,
  * 50 µs for a thread by default, and waking up), counted at most this much: more is the machine
- * being busy, not the sleep.
+ * being busy, not the sleep, and the loop turns for at most this long before an item's time.
  */
 const MAX_OVERRUN_MS = 0.1;
-/** The least a sleep asks for: it still takes about an overrun. */
-const MIN_SLEEP_MS = 0.001;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** What sleeps overran lately: a moving average, within [0, MAX_OVERRUN_MS]. */
@@ -158,8 +156,8 @@ function run(): void {
   if (heap.length === 0) return;
   const left = heap[0]!.wakeAt - now;
   // A millisecond or more away, a timer waits instead.
-  if (left > TURN_MS && left < 1) {
-    const ask = Math.max(MIN_SLEEP_MS, Math.min(left - overrunMs, SLEEP_SLICE_MS));
+  if (left - overrunMs > TURN_MS && left < 1) {
+    const ask = Math.min(left - overrunMs, SLEEP_SLICE_MS);
     Atomics.wait(sleeper, 0, 0, ask);
     const slept = performance.now() - now;
     overrunMs += (Math.min(MAX_OVERRUN_MS, Math.max(0, slept - ask)) - overrunMs) / 8;
