@@ -7,12 +7,11 @@
 // as that clock turns, up to a millisecond sooner. The timer waits the whole milliseconds of the
 // wait, so it fires before the due time either way; what is left (under two milliseconds when busy)
 // is slept out (Atomics.wait: no CPU spent) in short sleeps with a turn of the event loop after
-// each, so that I/O is served meanwhile. A
-// sleep overruns what it asks for (the kernel's timer slack and waking up): it asks for that much
-// less, so the last sleep ends about on time, and only what is left then, shorter than an overrun,
-// is waited by turning the loop (setImmediate), as are a slicer's microseconds. Turning the loop for
-// the whole wait would take a core from the processes the proxy serves. Nothing is released before
-// its time: each wake compares with performance.now().
+// each, so that I/O is served meanwhile. A sleep overruns what it asks for (the kernel's timer slack
+// and waking up): it asks for that much less, so the last sleep ends about on time, and only what is
+// left then, shorter than an overrun, is waited by turning the loop (setImmediate), as are a
+// slicer's microseconds. Turning the loop for the whole wait would take a core from the processes
+// the proxy serves. Nothing is released before its time: each wake compares with performance.now().
 
 import { performance } from 'node:perf_hooks';
 import { MAX_TIMER_MS } from './toxic.ts';
@@ -121,7 +120,7 @@ function down(i: number): void {
   w.slot = i;
 }
 
-/** How the earliest wake is waited for, from `now`: a timer, a turn of the loop, or a sleep. */
+/** How the earliest wake is waited for, from `now`: a timer, or a turn of the loop (which may sleep first). */
 function plan(now: number): void {
   if (heap.length === 0 || turnPending) return;
   const at = heap[0]!.wakeAt;
