@@ -8,6 +8,11 @@
 // Every ratio printed is the median of the per-round ratios tcplens / Toxiproxy.
 //
 //   node bench/proxy-toxiproxy.ts [--rounds 5] [--seconds 3] [--threads 2] [--bulk-gib 1] [--only rps|bulk|slicer]
+//                                 [--cases 'latency 1,none'] [--compare DIR[,DIR...]]
+//
+// --cases runs only the named cases of the chosen parts; --compare runs more servers, tcplens from
+// other checkouts (e.g. `git worktree add /tmp/base main`), interleaved with the other two, so that
+// a change is measured against what it changes in the same run (their ratios are printed too).
 //
 // Needs the toxiproxy-server binary ($TOXIPROXY_SERVER, default ../shared/anchors/toxiproxy/bin) and
 // wrk (Debian: wrk); nginx (Debian: nginx-light) is used as the target when installed.
@@ -15,7 +20,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuTicks } from './lib/cpu-ticks.ts';
 import { freePort, median, receive, sleep, start, startSender, startTarget, waitForPort } from './lib/proxy-ends.ts';
@@ -27,6 +32,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'bulk-gib': { type: 'string', default: '1' },
     only: { type: 'string' },
+    cases: { type: 'string' },
+    compare: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -64,11 +71,18 @@ async function startToxiproxy(): Promise<Server> {
   return { name: 'toxiproxy', api: `http://127.0.0.1:${port}`, pid: c.pid! };
 }
 
-async function startTcplens(): Promise<Server> {
+async function startTcplens(name = 'tcplens', main = cli): Promise<Server> {
   const port = await freePort();
-  const c = start(process.execPath, [cli, 'proxy', '--api', `127.0.0.1:${port}`], 'inherit', 'ignore');
+  const c = start(process.execPath, [main, 'proxy', '--api', `127.0.0.1:${port}`], 'inherit', 'ignore');
   await waitForPort(port);
-  return { name: 'tcplens', api: `http://127.0.0.1:${port}`, pid: c.pid! };
+  return { name, api: `http://127.0.0.1:${port}`, pid: c.pid! };
+}
+
+/** The cases of a part to run: all, or those named by --cases. */
+function chosen(all: string[]): string[] {
+  if (values.cases === undefined) return all;
+  const names = values.cases.split(',').map((c) => c.trim());
+  return all.filter((c) => names.includes(c));
 }
 
 async function call(server: Server, method: string, path: string, body?: unknown): Promise<void> {
@@ -168,6 +182,8 @@ const ratio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!
 /** One figure of each round, NaN where the run failed (medians leave NaN out). */
 const fig = <T>(runs: (T | undefined)[], f: (v: T) => number) => runs.map((v) => (v === undefined ? Number.NaN : f(v)));
 const med = (xs: number[]) => median(xs.filter((x) => !Number.isNaN(x)));
+/** The tcplens servers: this checkout's, and the compared one's when there is one. */
+const ours = () => servers.filter((s) => s.name !== 'toxiproxy').map((s) => s.name);
 
 console.log(
   `machine: ${cpus().length} cores, load average ${loadavg()
@@ -175,6 +191,14 @@ console.log(
     .join(' ')} at start`,
 );
 const servers = [await startTcplens(), await startToxiproxy()];
+for (const dir of values.compare?.split(',') ?? []) {
+  const other = join(dir, 'src/cli/main.ts');
+  if (!existsSync(other)) {
+    console.error(`tcplens: --compare ${dir}: no src/cli/main.ts there`);
+    process.exit(2);
+  }
+  servers.push(await startTcplens(`tcplens@${basename(dir)}`, other));
+}
 
 const TOXICS: Record<string, Toxic | undefined> = {
   none: undefined,
@@ -185,9 +209,10 @@ const TOXICS: Record<string, Toxic | undefined> = {
   slicer: { type: 'slicer', attributes: { average_size: 1000, size_variation: 100, delay: 10 } },
 };
 
-if (values.only === undefined || values.only === 'rps') {
+const rpsCases = chosen(['none', 'latency 0', 'latency 1']);
+if ((values.only === undefined || values.only === 'rps') && rpsCases.length > 0) {
   const target = await startTarget(work);
-  const cases = ['none', 'latency 0', 'latency 1'];
+  const cases = rpsCases;
   const ports = await createProxies(servers, 'http', cases, target.port);
   console.log(`\nrequests: ${target.name}; wrk -t${threads} -c64 -d${seconds}s; ${rounds} rounds, interleaved`);
   const res = await interleaved(
@@ -203,24 +228,27 @@ if (values.only === undefined || values.only === 'rps') {
   );
   console.log('medians (ratio: median of per-round tcplens/toxiproxy):');
   for (const c of cases) {
-    const t = res.get(c)!.get('tcplens')!;
-    const x = res.get(c)!.get('toxiproxy')!;
-    const [tr, tc, xr, xc] = [
-      fig(t, (v) => v.rps),
-      fig(t, (v) => v.cpuUs),
-      fig(x, (v) => v.rps),
-      fig(x, (v) => v.cpuUs),
-    ];
-    console.log(
-      `  ${c.padEnd(14)} tcplens ${Math.round(med(tr))} req/s ${med(tc).toFixed(1)} µs/req; toxiproxy ${Math.round(med(xr))} req/s ${med(xc).toFixed(1)} µs/req; ` +
-        `req/s ${ratio(tr, xr).toFixed(2)}x, CPU/req ${ratio(tc, xc).toFixed(2)}x`,
-    );
+    for (const name of ours()) {
+      const t = res.get(c)!.get(name)!;
+      const x = res.get(c)!.get('toxiproxy')!;
+      const [tr, tc, xr, xc] = [
+        fig(t, (v) => v.rps),
+        fig(t, (v) => v.cpuUs),
+        fig(x, (v) => v.rps),
+        fig(x, (v) => v.cpuUs),
+      ];
+      console.log(
+        `  ${c.padEnd(14)} ${name} ${Math.round(med(tr))} req/s ${med(tc).toFixed(1)} µs/req; toxiproxy ${Math.round(med(xr))} req/s ${med(xc).toFixed(1)} µs/req; ` +
+          `req/s ${ratio(tr, xr).toFixed(2)}x, CPU/req ${ratio(tc, xc).toFixed(2)}x`,
+      );
+    }
   }
 }
 
-if (values.only === undefined || values.only === 'bulk') {
+const bulkCases = chosen(['none', 'latency 0', 'bandwidth max']);
+if ((values.only === undefined || values.only === 'bulk') && bulkCases.length > 0) {
   const senderPort = await startSender(bulkBytes);
-  const cases = ['none', 'latency 0', 'bandwidth max'];
+  const cases = bulkCases;
   const ports = await createProxies(servers, 'bulk', cases, senderPort);
   console.log(`\nbulk: ${values['bulk-gib']} GiB over one connection; ${rounds} rounds, interleaved`);
   const res = await interleaved(
@@ -236,19 +264,18 @@ if (values.only === undefined || values.only === 'bulk') {
   );
   console.log('medians:');
   for (const c of cases) {
-    const t = fig(res.get(c)!.get('tcplens')!, (v) => v.mbps);
-    const x = fig(res.get(c)!.get('toxiproxy')!, (v) => v.mbps);
-    const [tc, xc] = [
-      fig(res.get(c)!.get('tcplens')!, (v) => v.cpuS),
-      fig(res.get(c)!.get('toxiproxy')!, (v) => v.cpuS),
-    ];
-    console.log(
-      `  ${c.padEnd(14)} tcplens ${Math.round(med(t))} MB/s ${med(tc).toFixed(2)} CPU s; toxiproxy ${Math.round(med(x))} MB/s ${med(xc).toFixed(2)} CPU s; ${ratio(t, x).toFixed(2)}x`,
-    );
+    for (const name of ours()) {
+      const t = fig(res.get(c)!.get(name)!, (v) => v.mbps);
+      const x = fig(res.get(c)!.get('toxiproxy')!, (v) => v.mbps);
+      const [tc, xc] = [fig(res.get(c)!.get(name)!, (v) => v.cpuS), fig(res.get(c)!.get('toxiproxy')!, (v) => v.cpuS)];
+      console.log(
+        `  ${c.padEnd(14)} ${name} ${Math.round(med(t))} MB/s ${med(tc).toFixed(2)} CPU s; toxiproxy ${Math.round(med(x))} MB/s ${med(xc).toFixed(2)} CPU s; ${ratio(t, x).toFixed(2)}x`,
+      );
+    }
   }
 }
 
-if (values.only === undefined || values.only === 'slicer') {
+if ((values.only === undefined || values.only === 'slicer') && chosen(['slicer']).length > 0) {
   const bytes = 2_000_000;
   const senderPort = await startSender(bytes);
   const ports = await createProxies(servers, 'slicer', ['slicer'], senderPort);
@@ -265,11 +292,13 @@ if (values.only === undefined || values.only === 'slicer') {
     },
     (_c, _r, got) => [...got].map(([n, v]) => `${n} ${v.ms.toFixed(0)} ms in ${v.reads} reads`).join('; '),
   );
-  const t = fig(res.get('slicer')!.get('tcplens')!, (v) => v.ms);
-  const x = fig(res.get('slicer')!.get('toxiproxy')!, (v) => v.ms);
-  console.log(
-    `medians: tcplens ${med(t).toFixed(0)} ms; toxiproxy ${med(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`,
-  );
+  for (const name of ours()) {
+    const t = fig(res.get('slicer')!.get(name)!, (v) => v.ms);
+    const x = fig(res.get('slicer')!.get('toxiproxy')!, (v) => v.ms);
+    console.log(
+      `medians: ${name} ${med(t).toFixed(0)} ms; toxiproxy ${med(x).toFixed(0)} ms; elapsed ${ratio(t, x).toFixed(2)}x`,
+    );
+  }
 }
 
 await sleep(0);

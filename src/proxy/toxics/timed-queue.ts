@@ -1,48 +1,25 @@
 // Chunks and end signals released in order, each no earlier than its time: what latency, bandwidth
 // and slicer hold. Times are performance.now() milliseconds.
 //
-// Node's timers count whole milliseconds (a wait of 10 µs or of 0 takes a millisecond or more), so
-// a queue waits with a timer only when its head is a millisecond or more away, and otherwise with
-// the event loop's check phase: every queue whose head is due within a millisecond is looked at once
-// per turn of the loop, by one setImmediate shared by all of them, and releases everything due by
-// then. Turning the loop costs CPU while it waits, so only sub-millisecond waits do it. Each item
-// keeps its own due time, so a run of sub-millisecond waits (a slicer's pieces) adds up to their
+// A queue waits for its first item's time in the thread's wake schedule (wake-schedule.ts), which
+// wakes every queue due by then at once, whether the wait is of milliseconds or microseconds. Each
+// item keeps its own due time, so a run of sub-millisecond waits (a slicer's pieces) adds up to their
 // sum, not to a millisecond each. A chunk already due when it arrives at an empty queue goes on at
 // once, with no wait at all.
 
 import { performance } from 'node:perf_hooks';
-import { MAX_TIMER_MS, PassStage, type Sink } from './toxic.ts';
+import { PassStage, type Sink } from './toxic.ts';
+import { cancelWake, wakeAt, type Waker } from './wake-schedule.ts';
 
 const END = 1;
 const CLOSE = 2;
 
-/** Queues whose head is due within a millisecond, released at the next check phase. */
-let soon: TimedQueue[] = [];
-let polling = false;
-
-function pollSoon(): void {
-  polling = false;
-  const due = soon;
-  soon = [];
-  const now = performance.now();
-  for (const q of due) q.wake(now);
-}
-
-function wakeSoon(q: TimedQueue): void {
-  soon.push(q);
-  if (!polling) {
-    polling = true;
-    setImmediate(pollSoon);
-  }
-}
-
-export class TimedQueue {
+export class TimedQueue implements Waker {
   private times: number[] = [];
   private items: (Buffer | number)[] = [];
   private head = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** In `soon`, or waiting on `timer`. */
-  private armed = false;
+  wakeAt = 0;
+  slot = -1;
   private releasing = false;
   private disposed = false;
   private readonly sink: () => Sink;
@@ -67,8 +44,8 @@ export class TimedQueue {
 
   /**
    * `now`: the clock `at` was computed from, when the caller read it. Read again here it would be a
-   * little later, and a wait of exactly a millisecond would come out just under one: the check
-   * phase would turn the loop for all of it instead of a timer waiting.
+   * little later, and a wait of exactly a millisecond would come out just under one: it would be
+   * slept out in slices instead of a timer waiting for most of it.
    */
   add(at: number, chunk: Buffer, now?: number): void {
     this.enqueue(at, chunk, now);
@@ -95,22 +72,15 @@ export class TimedQueue {
     this.head = 0;
   }
 
-  /** From the shared check phase: release what is due, wait for the rest. */
+  /** From the wake schedule: release what is due, wait for the rest. */
   wake(now: number): void {
-    this.armed = false;
     if (this.disposed) return;
     this.release(now, this.onePerTurn ? 1 : Infinity);
     this.arm(now);
   }
 
   private cancel(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.armed = false;
-    }
-    // A pending check-phase wake still comes, finds nothing due (or a disposed queue) and re-arms
-    // only for what was queued since.
+    cancelWake(this);
   }
 
   private enqueue(at: number, item: Buffer | number, known?: number): void {
@@ -126,7 +96,7 @@ export class TimedQueue {
       }
       this.times.push(at);
       this.items.push(item);
-      if (!this.armed) this.arm(now);
+      this.arm(now);
       return;
     }
     this.times.push(at);
@@ -134,20 +104,9 @@ export class TimedQueue {
   }
 
   private arm(now: number): void {
-    if (this.armed || this.disposed || this.head >= this.items.length) return;
-    this.armed = true;
-    const wait = this.times[this.head]! - now;
-    // A wait past MAX_TIMER_MS is taken in steps: onTimer releases only what is due, then re-arms.
-    // A timer's whole milliseconds are rounded up: it seldom fires before the time, and then only by
-    // what its start lagged the loop's cached clock, which the check phase makes up.
-    if (wait >= 1) this.timer = setTimeout(this.onTimer, Math.min(MAX_TIMER_MS, Math.ceil(wait)));
-    else wakeSoon(this);
+    if (this.slot >= 0 || this.disposed || this.head >= this.items.length) return;
+    wakeAt(this, this.times[this.head]!, now);
   }
-
-  private onTimer = (): void => {
-    this.timer = undefined;
-    this.wake(performance.now());
-  };
 
   private emit(item: Buffer | number): void {
     const sink = this.sink();
