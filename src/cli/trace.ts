@@ -163,7 +163,7 @@ Examples:
           else if (!lostWarned) {
             lostWarned = true;
             process.stderr.write(
-              `tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`,
+              `tcplens: events are being lost (the kernel's buffer overflowed); the summary counts them\n`,
             );
           }
         },
@@ -187,7 +187,7 @@ Examples:
         process.off('SIGTERM', stop);
       };
       // bpftrace compiles and attaches for a few seconds: say so on a terminal.
-      progress('tcplens trace: starting (bpftrace compiles its probes)…');
+      progress('tcplens trace: starting…');
       const handle = await startTrace(
         {
           ports: o.port,
@@ -207,9 +207,9 @@ Examples:
         })
         .finally(clearProgress);
       const started = Date.now();
-      if (handle.backend === 'bpftrace' && cmd.getOptionValueSource('interval') === 'cli') {
+      if (handle.backend !== 'poll' && cmd.getOptionValueSource('interval') === 'cli') {
         sink.notice(
-          '--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens',
+          '--interval applies only to sampling /proc/net/tcp (the fallback): tracing reports every event as it happens',
         );
       }
       out(

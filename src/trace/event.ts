@@ -98,8 +98,14 @@ export interface TraceSink {
   listening?(ports: readonly number[]): void;
 }
 
+/**
+ * How events are read: bpftrace (state changes, when asked for with others, from tracefs and merged),
+ * tracefs (state changes alone, from a private instance of the kernel's tracing buffer), or poll.
+ */
+export type TraceBackend = 'bpftrace' | 'tracefs' | 'poll';
+
 export interface TraceHandle {
-  backend: 'bpftrace' | 'poll';
+  backend: TraceBackend;
   /** Events bpftrace reported lost so far (its perf buffer overflowed). */
   lostEvents(): number;
   /** Events the kernel skipped because a BPF program was already running on that CPU (see recursionMisses). */

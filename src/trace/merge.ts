@@ -1,0 +1,64 @@
+// Two sources of events (state changes from tracefs, the rest from bpftrace) into one sink, in the
+// order the kernel made them: each source delivers its own events in order but late, by a different
+// lag, so they wait in a reorder buffer whose hold follows the larger of those lags.
+
+import type { TraceEvent, TraceSink } from './event.ts';
+import { ReorderBuffer } from './reorder.ts';
+
+/** The shortest time between two releases (each is a sort and one write). */
+const RELEASE_EVERY_MS = 20;
+
+export interface MergedSink {
+  /** What each source writes to. */
+  readonly sink: TraceSink;
+  /** Delivers everything still held (after both sources have stopped). */
+  drain(): void;
+}
+
+export function mergeSources(out: TraceSink, o: { minHoldMs?: number } = {}): MergedSink {
+  const monoToEpochMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+  const now = () => monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
+  const order = new ReorderBuffer({ minHoldMs: o.minHoldMs });
+  let timer: NodeJS.Timeout | undefined;
+  let arrivalMs = 0;
+  const emit = (events: readonly TraceEvent[]) => {
+    for (const e of events) out.event(e);
+    if (events.length) out.flush?.();
+  };
+  const schedule = () => {
+    const due = order.nextDueMs();
+    if (due === undefined || timer) return;
+    const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
+    timer = setTimeout(() => {
+      timer = undefined;
+      emit(order.release(now()));
+      schedule();
+    }, wait);
+  };
+  return {
+    sink: {
+      event(e) {
+        // Events of one batch share their arrival (one clock read per batch, at its first event).
+        if (arrivalMs === 0) arrivalMs = now();
+        order.push(e, arrivalMs);
+      },
+      flush() {
+        arrivalMs = 0;
+        schedule();
+      },
+      lost: (n) => out.lost?.(n),
+      notice: (text) => out.notice?.(text),
+      listening: (ports) => out.listening?.(ports),
+    },
+    drain() {
+      clearTimeout(timer);
+      timer = undefined;
+      emit(order.drain());
+      if (order.late > 0) {
+        out.notice?.(
+          `${order.late} events came later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,
+        );
+      }
+    },
+  };
+}
