@@ -66,9 +66,45 @@ function bufferCpus(path: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Removes instances this process left behind (an earlier start that failed half-way is cleaned up by close). */
+const PREFIX = 'tcplens-';
+
 function instanceName(): string {
-  return `tcplens-${process.pid}-${++serial}`;
+  return `${PREFIX}${process.pid}-${++serial}`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the instances of tcplens processes that are gone (killed before they could remove their
+ * own). The kernel refuses to remove an instance while a reader holds its buffers open (EBUSY), so
+ * one in use by a tcplens in another pid namespace, whose pid means nothing here, is left alone.
+ */
+export function removeStaleInstances(root: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(`${root}/instances`);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^tcplens-(\d+)-\d+$/.exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    try {
+      rmdirSync(`${root}/instances/${name}`);
+      removed.push(name);
+    } catch {
+      // in use, or not ours to remove
+    }
+  }
+  return removed;
 }
 
 export interface OpenInstanceOptions {
@@ -85,6 +121,7 @@ export interface OpenInstanceOptions {
  * counts them), and opens each CPU's raw pipe. Throws (after removing what it made) when any step fails.
  */
 export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
+  removeStaleInstances(o.root);
   const name = instanceName();
   const path = `${o.root}/instances/${name}`;
   mkdirSync(path);
