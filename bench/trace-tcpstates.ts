@@ -1,15 +1,19 @@
-// Benchmark: the CPU of `tcplens trace --json --events state` (tcplens and its bpftrace) against
-// libbpf-tools' tcpstates, the tool it replaces, on the same churn of short connections in a network
-// namespace of its own (10 state changes each, 20,000+ per second). Rounds alternate between the two
-// (A B A B …); each tool's output is read and counted here, as a consumer would. Neither filters
-// (tcpstates cannot filter on either end's port at once), so both see the whole host; the churn is
-// most of it. Prints per round and the medians, and the ratio of the medians: CPU per transition the
-// churn made, and per event each tool put out (the fairer one when other processes add connections);
-// then tcplens's CPU split between its bpftrace and its Node process, and where missing events went.
+// Benchmark: the CPU of `tcplens trace --json --events state` against libbpf-tools' tcpstates, the
+// tool it replaces, on the same churn of short connections in a network namespace of its own (10 state
+// changes each, 20,000+ per second). tcplens reads state changes from a tracefs instance (no bpftrace);
+// --with-bpftrace adds rounds of the same trace through bpftrace (TCPLENS_TRACEFS=0), as before tracefs.
+// Rounds of each tool, and rounds with no tracer at all, are interleaved, in a different order each
+// round; each tool's output is read and counted here, as a consumer would. Neither filters (tcpstates
+// cannot filter on either end's port at once), so both see the whole host; the churn is most of it.
+// Both tools' kernel work (a BPF program and its perf buffer, or the tracing ring buffer) runs in the
+// context of the churn, which is charged for it: the churn's CPU beyond its untraced rounds is that
+// share. Prints per round and the medians: CPU per transition the churn made, the tool's own processes
+// and with the kernel's share, their ratios to tcpstates; per event put out, split between bpftrace and
+// Node; and where missing events went.
 // --profile DIR writes a V8 CPU profile of each tcplens round's Node process there.
-// Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
+// Needs root and libbpf-tools (apt-get install -y libbpf-tools); bpftrace for --with-bpftrace.
 //
-//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--rate CONN/S] [--port 7078] [--events state] [--profile DIR]
+//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--rate CONN/S] [--port 7078] [--events state] [--with-bpftrace] [--profile DIR]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -46,7 +50,7 @@ const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const TCPSTATES = '/usr/sbin/tcpstates';
 
 if (process.getuid?.() !== 0) {
-  console.error('bench/trace-tcpstates.ts needs root (bpftrace, a network namespace)');
+  console.error('bench/trace-tcpstates.ts needs root (tracing, a network namespace)');
   process.exit(2);
 }
 if (!existsSync(TCPSTATES)) {

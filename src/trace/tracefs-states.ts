@@ -4,6 +4,7 @@
 // TIME_WAIT hand-offs) here, with the rules of script.ts.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { UnsupportedPlatformError } from '../errors.ts';
 import { formatAddress } from '../kernel/socket-row.ts';
 import { isThreadName, programName } from '../kernel/processes.ts';
@@ -25,7 +26,7 @@ export interface TracefsStatesOptions extends TraceFilter {
   listeners?: readonly KnownListener[];
   /** How often the buffers are read, ms (default 25). */
   intervalMs?: number;
-  /** Per-CPU buffer, KiB (default 8192). */
+  /** Per-CPU buffer, KiB (default: defaultBufferKb()). */
   bufferKb?: number;
 }
 
@@ -79,6 +80,14 @@ function hexAddress(b: Buffer, at: number): string {
   return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, '0');
 }
 
+/**
+ * Per-CPU buffer: 8 MiB (about 100,000 state changes, seconds of a busy host, to ride out a stalled
+ * reader), within 64 MiB in all, at least 1 MiB.
+ */
+export function defaultBufferKb(cpus = availableParallelism()): number {
+  return Math.max(1024, Math.min(8192, Math.floor(65_536 / Math.max(1, cpus))));
+}
+
 /** The tracefs filter of a trace's ports (protocol TCP always): the kernel keeps nothing else. */
 export function stateFilter(f: TraceFilter): string {
   const ports = portCondition('sport', 'dport', f);
@@ -108,24 +117,25 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
   const formats = new Map<string, Map<string, FormatField>>();
   const ids = new Map<number, 0 | 1 | 2>();
   const events: { name: string; filter: string }[] = [];
-  const wanted: [string, 0 | 1 | 2, string][] = [
-    [STATE_EVENT, 0, stateFilter(o)],
-    // A reset through a socket means its FIN_WAIT2/CLOSING → CLOSE is no TIME_WAIT hand-off.
-    [SEND_RESET, 1, `state == ${FIN_WAIT2} || state == ${CLOSING}`],
-    [RECEIVE_RESET, 2, portCondition('sport', 'dport', o)],
+  const wanted: [string, 0 | 1 | 2, (fields: Map<string, FormatField>) => string][] = [
+    [STATE_EVENT, 0, () => stateFilter(o)],
+    // A reset through a socket means its FIN_WAIT2/CLOSING → CLOSE is no TIME_WAIT hand-off (kernels
+    // whose tracepoints lack the fields filtered on keep every reset: only a little more to read).
+    [SEND_RESET, 1, (f) => (f.has('state') ? `state == ${FIN_WAIT2} || state == ${CLOSING}` : '')],
+    [RECEIVE_RESET, 2, (f) => (f.has('sport') && f.has('dport') ? portCondition('sport', 'dport', o) : '')],
   ];
   for (const [name, kind, filter] of wanted) {
     let text: string;
     try {
       text = readFileSync(`${o.root}/events/${name}/format`, 'utf8');
     } catch {
-      if (kind === 0) throw new Error(`this kernel has no tracepoint ${name.replace('/', ':')}`);
+      if (kind === 0) throw new UnsupportedPlatformError(`this kernel has no tracepoint ${name.replace('/', ':')}`);
       continue;
     }
     const { id, fields } = parseEventFormat(text);
     formats.set(name, fields);
     ids.set(id, kind);
-    events.push({ name, filter });
+    events.push({ name, filter: filter(fields) });
   }
   const sf = formats.get(STATE_EVENT)!;
   const F = {
@@ -146,7 +156,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
 
   let instance: TracefsInstance;
   try {
-    instance = openTracefsInstance({ root: o.root, events, bufferKb: o.bufferKb ?? 8192 });
+    instance = openTracefsInstance({ root: o.root, events, bufferKb: o.bufferKb ?? defaultBufferKb() });
   } catch (err) {
     throw new UnsupportedPlatformError(
       `cannot open a tracefs instance in ${o.root}/instances: ${(err as Error).message}`,

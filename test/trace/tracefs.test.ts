@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { connection, listen, streamCli, type Streaming } from './live.ts';
+import { closedPort, connection, has, listen, pythonServer, refused, streamCli, type Streaming } from './live.ts';
 
 const TRACEFS = '/sys/kernel/tracing';
 const isRoot = process.getuid?.() === 0;
@@ -121,5 +121,78 @@ test('two traces at once through tracefs: each sees every change of its own port
   } finally {
     for (const t of traces) await t.stop('SIGKILL');
     for (const s of servers) s.close();
+  }
+});
+
+test('state changes from tracefs are those bpftrace reports for the same connections: owners, ends, states, TIME_WAIT hand-offs, sockets, times in state', {
+  skip: skip || (!has('bpftrace') && 'needs bpftrace') || (!has('python3') && 'needs python3'),
+}, async () => {
+  const py = await pythonServer();
+  const closed = await closedPort();
+  // Aborts go to a server of our own (the Python one ends on a reset).
+  const node = createServer((s) => s.resume().on('error', () => {}));
+  const nodePort = await listen(node);
+  const ports = `${py.port},${closed},${nodePort}`;
+  const traces = [
+    streamCli(['trace', '--json', '--events', 'state', '--port', ports]),
+    streamCli(['trace', '--json', '--events', 'state', '--port', ports], { env: { TCPLENS_TRACEFS: '0' } }),
+  ];
+  try {
+    await Promise.all(traces.map((t) => t.waitFor((l) => l.type === 'start', 90_000)));
+    assert.deepEqual(
+      traces.map((t) => t.lines[0]!.backend),
+      ['tracefs', 'bpftrace'],
+    );
+    const clients: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // The client closes first (its TIME_WAIT), the server first, and an abort (a reset: no TIME_WAIT).
+      clients.push(await connection('127.0.0.1', py.port, (s) => s.resume().end()));
+      clients.push(await connection('127.0.0.1', py.port, (s) => s.resume().write('c')));
+      await connection('127.0.0.1', nodePort, (s) => setTimeout(() => s.resetAndDestroy(), 20));
+      await refused('127.0.0.1', closed);
+    }
+    // The last connection was closed by the server first: its client's LAST_ACK → CLOSE ends it.
+    const last = clients.at(-1)!;
+    for (const t of traces) await t.waitFor((l) => l.sport === last && l.newState === 'CLOSE', 20_000);
+    // The refused connections' last change, too.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const t of traces) assert.equal(await t.stop('SIGINT'), 0, t.stderr());
+    const shape = (t: Streaming) =>
+      t.lines
+        .filter((l) => l.type === 'state')
+        .map((l) =>
+          [
+            l.pid,
+            l.comm,
+            l.family,
+            `${l.saddr}:${l.sport}`,
+            `${l.daddr}:${l.dport}`,
+            `${l.oldState}>${l.newState}`,
+            l.derived ?? false,
+            l.sk,
+          ].join(' '),
+        );
+    const [ours, theirs] = traces.map(shape);
+    assert.ok(theirs!.length >= 5 * 3 * 8, `bpftrace saw ${theirs!.length}`);
+    assert.deepEqual([...ours!].sort(), [...theirs!].sort());
+    assert.ok(ours!.some((l) => l.includes('>TIME_WAIT true')));
+    assert.ok(ours!.some((l) => l.startsWith(`${py.pid} python3`)));
+    // Times in the old state: the same within a millisecond (each from its own clock reads).
+    const ms = (t: Streaming) =>
+      new Map(
+        t.lines
+          .filter((l) => l.type === 'state')
+          .map((l) => [`${l.sk} ${l.oldState}>${l.newState} ${l.sport} ${l.dport}`, l.ms as number | null]),
+      );
+    const [a, b] = traces.map(ms);
+    for (const [key, v] of a!) {
+      const w = b!.get(key);
+      if (v === null || w === null || w === undefined) assert.equal(v, w ?? null, key);
+      else assert.ok(Math.abs(v - w) < 1, `${key}: ${v} vs ${w} ms`);
+    }
+  } finally {
+    for (const t of traces) await t.stop('SIGKILL');
+    py.close();
+    node.close();
   }
 });
