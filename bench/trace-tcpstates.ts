@@ -19,7 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startChurnNamespace } from './lib/churn-namespace.ts';
-import { cpuSeconds } from './lib/cpu-ticks.ts';
+import { cpuSeconds, cpuSplitSeconds } from './lib/cpu-ticks.ts';
 import { machineLine } from './lib/machine-line.ts';
 import { childrenOf } from './lib/only-child.ts';
 import { countLines, untilQuiet } from './lib/output-lines.ts';
@@ -76,6 +76,8 @@ interface Round {
   missed?: number;
   /** The tool's own processes. */
   cpu: number;
+  /** Of `cpu`, the part spent in the kernel on the tool's behalf (its system calls: reading buffers, writing output). */
+  systemCpu: number;
   /** tcplens: the CPU of its bpftrace, of the total (0 when it ran none). */
   bpftraceCpu?: number;
   /** The churn's processes: with a tracer, this includes the kernel's work of recording each event, done in the churn's context. */
@@ -110,6 +112,7 @@ try {
         events: 0,
         lost: 0,
         cpu: 0,
+        systemCpu: 0,
         churnCpu: churnCpu() - before,
       };
     }
@@ -154,6 +157,8 @@ try {
     const pids = [child.pid!, ...helper];
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
     const before = cpu();
+    const system = () => pids.reduce((s, p) => s + cpuSplitSeconds(p).system, 0);
+    const systemBefore = system();
     const btBefore = helper.length ? cpuSeconds(helper[0]!) : 0;
     const churnBefore = churnCpu();
     const run = JSON.parse(await ask(`go ${seconds} ${loops} ${rate}`)) as {
@@ -165,6 +170,7 @@ try {
     // Until the output has been quiet for a second: the last events read.
     await untilQuiet(out, deadline + 60_000);
     const used = cpu() - before;
+    const systemUsed = system() - systemBefore;
     const bpftraceCpu = helper.length ? cpuSeconds(helper[0]!) - btBefore : lens ? 0 : undefined;
     child.kill('SIGINT');
     await exited;
@@ -196,6 +202,7 @@ try {
       lost,
       ...(missed === undefined ? {} : { missed }),
       cpu: used,
+      systemCpu: systemUsed,
       ...(bpftraceCpu === undefined ? {} : { bpftraceCpu }),
       churnCpu: churnUsed,
       ...(backend ? { backend } : {}),
@@ -216,7 +223,7 @@ try {
           .padStart(7)} transitions/s made, churn CPU ${r.churnCpu.toFixed(2)} s` +
           (tool === 'none'
             ? ''
-            : `, ${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s` +
+            : `, ${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s (system ${r.systemCpu.toFixed(2)})` +
               (r.bpftraceCpu === undefined ? '' : ` (its bpftrace ${r.bpftraceCpu.toFixed(2)} s)`) +
               (r.backend ? ` [${r.backend}]` : '')),
       );
@@ -233,12 +240,13 @@ try {
   const total = new Map<Tool, number>();
   for (const tool of traced) {
     const own = med(tool, (r) => per(r.cpu, r));
+    const system = med(tool, (r) => per(r.systemCpu, r));
     // The kernel's work for the tracer runs in the churn's context (recording each event): what the
     // churn spent beyond its untraced rounds.
     const kernel = med(tool, (r) => per(r.churnCpu, r)) - quiet;
     total.set(tool, own + kernel);
     console.log(
-      `  ${tool.padEnd(16)} its processes ${own.toFixed(3)} s, in the churn's context ${kernel >= 0 ? '+' : ''}${kernel.toFixed(3)} s, together ${(own + kernel).toFixed(3)} s`,
+      `  ${tool.padEnd(16)} its processes ${own.toFixed(3)} s (system ${system.toFixed(3)} s), in the churn's context ${kernel >= 0 ? '+' : ''}${kernel.toFixed(3)} s, together ${(own + kernel).toFixed(3)} s`,
     );
   }
   const a = med('tcpstates', (r) => per(r.cpu, r));

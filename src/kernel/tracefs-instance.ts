@@ -47,7 +47,7 @@ export interface TracefsInstance {
   readonly cpus: number[];
   readonly layout: PageLayout;
   readonly pageSize: number;
-  /** Reads what each CPU's buffer holds now, page by page, without waiting. */
+  /** Reads what each CPU's buffer holds now, page by page, without waiting; each page is a buffer of its own, the caller's to keep. */
   drain(onPage: (cpu: number, page: Buffer, length: number) => void): void;
   /** Events the buffers lost so far (overrun + dropped events of every CPU's stats). */
   lostEvents(): number;
@@ -177,7 +177,8 @@ export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
     for (const cpu of cpus)
       fds.push(openSync(`${path}/per_cpu/cpu${cpu}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK));
     for (const e of o.events) writeFileSync(`${path}/events/${e.name}/enable`, '1');
-    const page = Buffer.alloc(pageSize);
+    // A page read into a buffer of its own: its records are kept until the other CPUs' catch up.
+    let page = Buffer.allocUnsafe(pageSize);
     return {
       name,
       path,
@@ -196,7 +197,9 @@ export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
               throw err;
             }
             if (got <= 0) break;
-            onPage(cpus[i]!, page, got);
+            const full = page;
+            page = Buffer.allocUnsafe(pageSize);
+            onPage(cpus[i]!, full, got);
           }
         }
       },

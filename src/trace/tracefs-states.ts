@@ -60,12 +60,17 @@ interface Owner {
   comm: string | null;
 }
 
-/** A record copied out of its page, waiting to be put in time order with the other CPUs'. */
+/** A record in its page, waiting to be put in time order with the other CPUs'. */
 interface RawRecord {
   ns: number;
   kind: 0 | 1 | 2; // state change, reset sent, reset received
-  bytes: Buffer;
+  page: Buffer;
+  /** Where the record starts in its page. */
+  at: number;
 }
+
+/** How often the buffers' loss counters are read (each is a file per CPU). */
+const LOST_EVERY_MS = 1_000;
 
 function field(fields: Map<string, FormatField>, name: string, event: string): FormatField {
   const f = fields.get(name);
@@ -74,11 +79,19 @@ function field(fields: Map<string, FormatField>, name: string, event: string): F
 }
 
 /** A kernel address as bpftrace's %llx prints it. */
-function hexAddress(b: Buffer, at: number): string {
+export function hexAddress(b: Buffer, at: number): string {
   const hi = b.readUInt32LE(at + 4);
-  const lo = b.readUInt32LE(at).toString(16);
-  return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, '0');
+  const lo = b.readUInt32LE(at);
+  // A socket's address comes with each of its events: its text is made once, keyed by the low half.
+  const known = hexCache.get(lo);
+  if (known !== undefined && known.hi === hi) return known.text;
+  const low = lo.toString(16);
+  const text = hi === 0 ? low : hi.toString(16) + low.padStart(8, '0');
+  if (hexCache.size >= 65_536) hexCache.clear();
+  hexCache.set(lo, { hi, text });
+  return text;
 }
+const hexCache = new Map<number, { hi: number; text: string }>();
 
 /**
  * Per-CPU buffer: 8 MiB (about 100,000 state changes, seconds of a busy host, to ride out a stalled
@@ -208,13 +221,13 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     return text;
   };
 
-  const handleState = (ns: number, b: Buffer): TraceEvent | undefined => {
-    const sk = hexAddress(b, F.sk);
-    const old = b.readInt32LE(F.old);
-    const nw = b.readInt32LE(F.new);
-    const sport = b.readUInt16LE(F.sport);
+  const handleState = (ns: number, b: Buffer, r: number): TraceEvent | undefined => {
+    const sk = hexAddress(b, r + F.sk);
+    const old = b.readInt32LE(r + F.old);
+    const nw = b.readInt32LE(r + F.new);
+    const sport = b.readUInt16LE(r + F.sport);
     if (nw === SYN_SENT || nw === LISTEN || nw === FIN_WAIT1 || nw === LAST_ACK)
-      who.set(sk, ownerOf(b.readInt32LE(F.pid)));
+      who.set(sk, ownerOf(b.readInt32LE(r + F.pid)));
     if (nw === LISTEN) listeners.set(sport, who.get(sk)!);
     if (old === LISTEN && nw === SYN_RECV) {
       const l = listeners.get(sport);
@@ -231,17 +244,17 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
       (stateCodes.length === 0 || stateCodes.includes(old) || stateCodes.includes(shown)) &&
       (pids.length === 0 || (w !== undefined && pids.includes(w.pid)))
     ) {
-      const v6 = b.readUInt16LE(F.family) !== AF_INET;
+      const v6 = b.readUInt16LE(r + F.family) !== AF_INET;
       e = {
         timeMs: ns / 1e6 + monoToEpochMs,
         type: 'state',
         pid: w ? w.pid : null,
         comm: w ? w.comm : null,
         family: v6 ? 'ipv6' : 'ipv4',
-        saddr: v6 ? formatAddress(b.subarray(F.saddr6, F.saddr6 + 16)) : ipv4(b, F.saddr),
+        saddr: v6 ? formatAddress(b.subarray(r + F.saddr6, r + F.saddr6 + 16)) : ipv4(b, r + F.saddr),
         sport,
-        daddr: v6 ? formatAddress(b.subarray(F.daddr6, F.daddr6 + 16)) : ipv4(b, F.daddr),
-        dport: b.readUInt16LE(F.dport),
+        daddr: v6 ? formatAddress(b.subarray(r + F.daddr6, r + F.daddr6 + 16)) : ipv4(b, r + F.daddr),
+        dport: b.readUInt16LE(r + F.dport),
         oldState: stateOfCode(old) as TcpState | null,
         newState: stateOfCode(shown) as TcpState | null,
         ms: us >= 0 ? us / 1000 : null,
@@ -258,56 +271,61 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
   };
 
   // -- reading: each CPU's records are in order; across CPUs they are merged by time --
-  const queues = new Map<number, RawRecord[]>(instance.cpus.map((c) => [c, []]));
+  const queues: RawRecord[][] = instance.cpus.map(() => []);
+  const cpuIndex = new Map(instance.cpus.map((c, i) => [c, i]));
   let lost = 0;
+  let lostReadMs = 0;
   const readAll = (final: boolean) => {
-    if (Date.now() - ownersSince > OWNER_CACHE_MS) {
+    const nowMs = Date.now();
+    if (nowMs - ownersSince > OWNER_CACHE_MS) {
       owners = new Map();
-      ownersSince = Date.now();
+      ownersSince = nowMs;
     }
     savedCmdlines = undefined;
     const readAtNs = Number(process.hrtime.bigint());
     instance.drain((cpu, page, length) => {
-      const q = queues.get(cpu)!;
-      readPage(page, 0, length, instance.layout, (ns, at, len) => {
+      const q = queues[cpuIndex.get(cpu)!]!;
+      readPage(page, 0, length, instance.layout, (ns, at) => {
         const kind = ids.get(page.readUInt16LE(at));
-        if (kind === undefined) return;
-        q.push({ ns, kind, bytes: Buffer.from(page.subarray(at, at + len)) });
+        if (kind !== undefined) q.push({ ns, kind, page, at });
       });
     });
     const upTo = final ? Infinity : readAtNs - COMMIT_MARGIN_NS;
-    const heads = new Map<number, number>(instance.cpus.map((c) => [c, 0]));
+    const heads = queues.map(() => 0);
     let any = false;
     for (;;) {
       let best: RawRecord | undefined;
       let bestCpu = -1;
-      for (const [cpu, q] of queues) {
-        const r = q[heads.get(cpu)!];
-        if (r && r.ns <= upTo && (!best || r.ns < best.ns)) {
+      for (let c = 0; c < queues.length; c++) {
+        const r = queues[c]![heads[c]!];
+        if (r !== undefined && r.ns <= upTo && (best === undefined || r.ns < best.ns)) {
           best = r;
-          bestCpu = cpu;
+          bestCpu = c;
         }
       }
-      if (!best) break;
-      heads.set(bestCpu, heads.get(bestCpu)! + 1);
+      if (best === undefined) break;
+      heads[bestCpu]!++;
       if (best.kind === 0) {
-        const e = handleState(best.ns, best.bytes);
+        const e = handleState(best.ns, best.page, best.at);
         if (e) {
           sink.event(e);
           any = true;
         }
       } else {
-        const sk = hexAddress(best.bytes, best.kind === 1 ? sendSk : recvSk);
+        const sk = hexAddress(best.page, best.at + (best.kind === 1 ? sendSk : recvSk));
         if (reset.size >= 65_536) reset.clear();
         reset.add(sk);
       }
     }
-    for (const [cpu, q] of queues) q.splice(0, heads.get(cpu)!);
+    for (let c = 0; c < queues.length; c++) if (heads[c]) queues[c]!.splice(0, heads[c]!);
     if (any) sink.flush?.();
-    const nowLost = instance.lostEvents();
-    if (nowLost > lost) {
-      sink.lost?.(nowLost - lost);
-      lost = nowLost;
+    if (final || nowMs - lostReadMs >= LOST_EVERY_MS) {
+      lostReadMs = nowMs;
+      const nowLost = instance.lostEvents();
+      if (nowLost > lost) {
+        sink.lost?.(nowLost - lost);
+        lost = nowLost;
+      }
     }
   };
 
