@@ -46,7 +46,7 @@ function poll(o: StartTraceOptions, sink: TraceSink, fallback: boolean): TraceHa
  * State changes from a private tracefs instance, read by us: the kernel records them for a fraction
  * of what a BPF program that hands each one to bpftrace, formatted as text, costs. The other events
  * come from bpftrace, merged in time order. Falls back to bpftrace alone, saying why in one line,
- * where tracefs cannot serve (no instances, listeners it cannot tell apart).
+ * where tracefs cannot serve (no instances, a port asked for that listens in several namespaces).
  */
 async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<TraceHandle> {
   const events = o.events?.length ? o.events : DEFAULT_TRACE_EVENTS;
@@ -59,7 +59,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
   const listeners = knownListeners(
     o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined,
   );
-  const why = tracefsUnusable(root, listeners.owned);
+  const why = tracefsUnusable(root, listeners.owned, o);
   if (why) {
     sink.notice?.(`state changes go through bpftrace: ${why}`);
     return startBpftrace(o, sink);

@@ -3,7 +3,7 @@
 // as binary pages and turned into the same events as bpftrace's (owners, time in the old state,
 // TIME_WAIT hand-offs) here, with the rules of script.ts.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { UnsupportedPlatformError } from '../errors.ts';
 import { formatAddress } from '../kernel/socket-row.ts';
@@ -58,6 +58,8 @@ const OWNER_CACHE_MS = 1_000;
 interface Owner {
   pid: number;
   comm: string | null;
+  /** The network namespace the task ran in (the inode number of /proc/PID/ns/net), 0 when unknown. */
+  netns: number;
 }
 
 /** A record in its page, waiting to be put in time order with the other CPUs'. */
@@ -107,21 +109,25 @@ export function stateFilter(f: TraceFilter): string {
   return ports ? `protocol == ${IPPROTO_TCP} && ${ports}` : `protocol == ${IPPROTO_TCP}`;
 }
 
+/** Ports of `listeners` that listen in more than one network namespace. */
+export function portsInSeveralNamespaces(listeners: readonly KnownListener[]): number[] {
+  const seen = new Map<number, Set<number>>();
+  for (const l of listeners) seen.set(l.port, (seen.get(l.port) ?? new Set()).add(l.netns));
+  return [...seen].filter(([, spaces]) => spaces.size > 1).map(([port]) => port);
+}
+
 /**
  * Why tracefs cannot give the same state events as bpftrace here, or undefined when it can: it has
- * no instances, or the state tracepoint is missing, or listeners on one port in several network
- * namespaces (a record carries no namespace, so their accepted sockets' owners could not be told apart).
+ * no instances, or the state tracepoint is missing, or the trace is about a port that listens in
+ * several network namespaces (`listeners` are those of the ports asked for, when some are): a record
+ * carries no namespace, so the owners of the sockets they accept could not be told apart.
  */
-export function tracefsUnusable(root: string, listeners: readonly KnownListener[]): string | undefined {
+export function tracefsUnusable(root: string, listeners: readonly KnownListener[], f: TraceFilter): string | undefined {
   if (!existsSync(`${root}/instances`)) return `this kernel's tracefs has no instances (${root}/instances)`;
   if (!existsSync(`${root}/events/${STATE_EVENT}/format`)) return `${root}/events/${STATE_EVENT} is missing`;
-  const seen = new Map<number, number>();
-  for (const l of listeners) {
-    const netns = seen.get(l.port);
-    if (netns !== undefined && netns !== l.netns)
-      return `port ${l.port} listens in more than one network namespace, whose owners only bpftrace tells apart`;
-    seen.set(l.port, l.netns);
-  }
+  const shared = portsInSeveralNamespaces(listeners);
+  if (shared.length && (f.ports?.length || f.sports?.length))
+    return `port ${shared.join(', ')} listens in more than one network namespace, whose owners only bpftrace tells apart`;
   return undefined;
 }
 
@@ -181,8 +187,20 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
   const who = new Map<string, Owner>();
   const since = new Map<string, number>();
   const reset = new Set<string>();
-  const listeners = new Map<number, Owner>();
-  for (const l of o.listeners ?? []) listeners.set(l.port, { pid: l.pid, comm: l.comm });
+  // Listeners by port, then by network namespace (its inode number): an accepted socket takes the
+  // owner of its port's listener when only one namespace listens there (a record carries no namespace).
+  const listeners = new Map<number, Map<number, Owner>>();
+  const listening = (port: number) => {
+    let spaces = listeners.get(port);
+    if (!spaces) listeners.set(port, (spaces = new Map()));
+    return spaces;
+  };
+  for (const l of o.listeners ?? []) listening(l.port).set(l.netns, { pid: l.pid, comm: l.comm, netns: l.netns });
+  const shared = portsInSeveralNamespaces(o.listeners ?? []);
+  if (shared.length)
+    sink.notice?.(
+      `port ${shared.join(', ')} listens in more than one network namespace: the sockets accepted there show their owner once it closes them (trace --port ${shared[0]} tells the owners apart)`,
+    );
 
   // -- owners: the task that ran the kernel code (common_pid, a thread id) as its process and name --
   let owners = new Map<number, Owner>();
@@ -197,11 +215,17 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
       const pid = Number(/^Tgid:\t(\d+)$/m.exec(status)?.[1] ?? tid);
       // The name as the kernel keeps it: /proc escapes a newline in it as \n.
       const comm = name.replace(/\\n/g, '\n').replace(/\\\\/g, '\\');
-      w = { pid, comm: isThreadName(comm) ? programName(pid, comm) : comm || null };
+      let netns = 0;
+      try {
+        netns = Number(/^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${tid}/ns/net`))?.[1] ?? 0);
+      } catch {
+        // gone meanwhile
+      }
+      w = { pid, comm: isThreadName(comm) ? programName(pid, comm) : comm || null, netns };
     } catch {
       // Gone already: the name the tracer saw it run under, if any.
       savedCmdlines ??= readSavedCmdlines(o.root);
-      w = { pid: tid, comm: savedCmdlines.get(tid) ?? null };
+      w = { pid: tid, comm: savedCmdlines.get(tid) ?? null, netns: 0 };
     }
     owners.set(tid, w);
     return w;
@@ -228,10 +252,16 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     const sport = b.readUInt16LE(r + F.sport);
     if (nw === SYN_SENT || nw === LISTEN || nw === FIN_WAIT1 || nw === LAST_ACK)
       who.set(sk, ownerOf(b.readInt32LE(r + F.pid)));
-    if (nw === LISTEN) listeners.set(sport, who.get(sk)!);
+    if (nw === LISTEN) {
+      const owner = who.get(sk)!;
+      listening(sport).set(owner.netns, owner);
+    } else if (old === LISTEN && nw === CLOSE) {
+      // close() of a listener runs in its owner's namespace.
+      listeners.get(sport)?.delete(ownerOf(b.readInt32LE(r + F.pid)).netns);
+    }
     if (old === LISTEN && nw === SYN_RECV) {
-      const l = listeners.get(sport);
-      if (l) who.set(sk, l);
+      const spaces = listeners.get(sport);
+      if (spaces?.size === 1) who.set(sk, spaces.values().next().value!);
     }
     const w = who.get(sk);
     const t = since.get(sk);
