@@ -17,6 +17,7 @@ import {
   parseSymbolicNames,
   type ParseContext,
 } from './parse.ts';
+import { releaseOnTimer } from './release-timer.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
 
@@ -144,9 +145,6 @@ function eventOf(tp: string): string {
   if (tp.includes('kfree_skb')) return 'drop';
   return 'retrans';
 }
-
-/** The shortest time between two releases of events held for reordering (see scheduleRelease). */
-const RELEASE_EVERY_MS = 20;
 
 /** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
 const MAX_LISTENERS = 256;
@@ -329,7 +327,6 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     let lost = 0;
     let missed = 0;
     const order = new ReorderBuffer({ minHoldMs: o.reorderHoldMs });
-    let releaseTimer: NodeJS.Timeout | undefined;
     let resolveDone!: () => void;
     let rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => {
@@ -401,22 +398,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       e.comm = name;
       return e;
     };
-    const emit = (events: readonly TraceEvent[]) => {
-      for (const e of events) sink.event(e);
-      if (events.length) sink.flush?.();
-    };
-    const scheduleRelease = () => {
-      const due = order.nextDueMs();
-      if (due === undefined || releaseTimer) return;
-      // Events leave in batches at most every RELEASE_EVERY_MS (a quarter of a long hold): each release
-      // is a sort and one write of its output, and millisecond timing would add nothing a reader sees.
-      const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
-      releaseTimer = setTimeout(() => {
-        releaseTimer = undefined;
-        emit(order.release(now()));
-        scheduleRelease();
-      }, wait);
-    };
+    const releases = releaseOnTimer(order, now, sink);
     const attached = () => {
       if (ready) return;
       ready = true;
@@ -434,7 +416,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         start = nl + 1;
       }
       pending = text.slice(start);
-      scheduleRelease();
+      releases.schedule();
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
@@ -456,9 +438,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       process.off('exit', killNow);
       if (pending) handleLine(pending, 0, pending.length, now());
       pending = '';
-      clearTimeout(releaseTimer);
-      releaseTimer = undefined;
-      emit(order.drain());
+      releases.drain();
       if (order.late > 0) {
         sink.notice?.(
           `${order.late} events came from bpftrace later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,

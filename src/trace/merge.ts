@@ -2,11 +2,9 @@
 // order the kernel made them: each source delivers its own events in order but late, by a different
 // lag, so they wait in a reorder buffer whose hold follows the larger of those lags.
 
-import type { TraceEvent, TraceSink } from './event.ts';
+import type { TraceSink } from './event.ts';
+import { releaseOnTimer } from './release-timer.ts';
 import { ReorderBuffer } from './reorder.ts';
-
-/** The shortest time between two releases (each is a sort and one write). */
-const RELEASE_EVERY_MS = 20;
 
 export interface MergedSink {
   /** What each source writes to. */
@@ -19,22 +17,8 @@ export function mergeSources(out: TraceSink, o: { minHoldMs?: number } = {}): Me
   const monoToEpochMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
   const now = () => monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
   const order = new ReorderBuffer({ minHoldMs: o.minHoldMs });
-  let timer: NodeJS.Timeout | undefined;
+  const releases = releaseOnTimer(order, now, out);
   let arrivalMs = 0;
-  const emit = (events: readonly TraceEvent[]) => {
-    for (const e of events) out.event(e);
-    if (events.length) out.flush?.();
-  };
-  const schedule = () => {
-    const due = order.nextDueMs();
-    if (due === undefined || timer) return;
-    const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
-    timer = setTimeout(() => {
-      timer = undefined;
-      emit(order.release(now()));
-      schedule();
-    }, wait);
-  };
   return {
     sink: {
       event(e) {
@@ -44,16 +28,14 @@ export function mergeSources(out: TraceSink, o: { minHoldMs?: number } = {}): Me
       },
       flush() {
         arrivalMs = 0;
-        schedule();
+        releases.schedule();
       },
       lost: (n) => out.lost?.(n),
       notice: (text) => out.notice?.(text),
       listening: (ports) => out.listening?.(ports),
     },
     drain() {
-      clearTimeout(timer);
-      timer = undefined;
-      emit(order.drain());
+      releases.drain();
       if (order.late > 0) {
         out.notice?.(
           `${order.late} events came later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,

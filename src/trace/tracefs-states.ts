@@ -17,7 +17,21 @@ import {
 import { readPage } from '../kernel/tracefs-ring.ts';
 import { stateCode, type TcpState } from '../model/tcp-state.ts';
 import type { TraceEvent, TraceFilter, TraceHandle, TraceSink } from './event.ts';
-import { portCondition, stateOfCode, type KnownListener } from './script.ts';
+import {
+  AF_INET,
+  CLOSE,
+  CLOSING,
+  FIN_WAIT1,
+  FIN_WAIT2,
+  LAST_ACK,
+  LISTEN,
+  portCondition,
+  SYN_RECV,
+  SYN_SENT,
+  stateOfCode,
+  TIME_WAIT,
+  type KnownListener,
+} from './script.ts';
 
 export interface TracefsStatesOptions extends TraceFilter {
   /** The tracefs mount. */
@@ -30,16 +44,6 @@ export interface TracefsStatesOptions extends TraceFilter {
   bufferKb?: number;
 }
 
-const SYN_SENT = stateCode('SYN_SENT');
-const SYN_RECV = stateCode('SYN_RECV');
-const FIN_WAIT1 = stateCode('FIN_WAIT1');
-const FIN_WAIT2 = stateCode('FIN_WAIT2');
-const TIME_WAIT = stateCode('TIME_WAIT');
-const CLOSE = stateCode('CLOSE');
-const LAST_ACK = stateCode('LAST_ACK');
-const LISTEN = stateCode('LISTEN');
-const CLOSING = stateCode('CLOSING');
-const AF_INET = 2;
 const IPPROTO_TCP = 6;
 
 const STATE_EVENT = 'sock/inet_sock_set_state';

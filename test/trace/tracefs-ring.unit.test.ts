@@ -4,26 +4,11 @@ import { readFileSync } from 'node:fs';
 import { parseEventFormat } from '../../src/kernel/tracefs-instance.ts';
 import { DEFAULT_PAGE_LAYOUT, parseHeaderPage, readPage } from '../../src/kernel/tracefs-ring.ts';
 import { formatAddress } from '../../src/kernel/socket-row.ts';
+import { stateName } from '../../src/model/tcp-state.ts';
 
 const dir = new URL('./fixtures/tracefs/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, dir));
 const PAGE = 4096;
-
-const STATES = [
-  '',
-  'ESTABLISHED',
-  'SYN_SENT',
-  'SYN_RECV',
-  'FIN_WAIT1',
-  'FIN_WAIT2',
-  'TIME_WAIT',
-  'CLOSE',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'LISTEN',
-  'CLOSING',
-  'NEW_SYN_RECV',
-];
 
 test('the page header layout comes from events/header_page', () => {
   assert.deepEqual(parseHeaderPage(fixture('header_page').toString()), DEFAULT_PAGE_LAYOUT);
@@ -58,8 +43,8 @@ test("captured ring-buffer pages read as the same records, times and fields as t
           raw.readUInt16LE(at + off('dport')),
           v6 ? addr('saddr_v6', 16) : addr('saddr', 4),
           v6 ? addr('daddr_v6', 16) : addr('daddr', 4),
-          STATES[raw.readInt32LE(at + off('oldstate'))],
-          STATES[raw.readInt32LE(at + off('newstate'))],
+          stateName(raw.readInt32LE(at + off('oldstate'))),
+          stateName(raw.readInt32LE(at + off('newstate'))),
         ].join(' '),
       );
     });
