@@ -38,6 +38,16 @@ export interface BpftraceOptions extends TraceOptions {
    * DEFAULT_HOLD_MS. The wait grows with bpftrace's delivery lag, up to MAX_HOLD_MS (reorder.ts).
    */
   reorderHoldMs?: number;
+  /**
+   * Epoch ms at CLOCK_MONOTONIC 0, which turns the kernel's times into wall-clock ones; given when
+   * events of several sources are merged, so that they all convert alike (Date.now() has only ms).
+   */
+  monoToEpochMs?: number;
+}
+
+/** Epoch ms at CLOCK_MONOTONIC 0, as well as Date.now() tells. */
+export function monoToEpochMs(): number {
+  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
 }
 
 const APT_FIX = 'apt-get install -y bpftrace';
@@ -313,7 +323,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
   return new Promise<TraceHandle>((resolveStart, rejectStart) => {
     const ctx: ParseContext = {
-      monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
+      monoToEpochMs: o.monoToEpochMs ?? monoToEpochMs(),
       resetReasons,
       dropReasons: plan.dropReasons,
     };

@@ -13,8 +13,8 @@ export interface MergedSink {
   drain(): void;
 }
 
-export function mergeSources(out: TraceSink, o: { minHoldMs?: number } = {}): MergedSink {
-  const monoToEpochMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+export function mergeSources(out: TraceSink, o: { minHoldMs?: number; monoToEpochMs: number }): MergedSink {
+  const monoToEpochMs = o.monoToEpochMs;
   const now = () => monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
   const order = new ReorderBuffer({ minHoldMs: o.minHoldMs });
   const releases = releaseOnTimer(order, now, out);

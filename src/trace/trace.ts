@@ -7,6 +7,7 @@ import {
   ensureTracefs,
   hasKernelBtf,
   knownListeners,
+  monoToEpochMs,
   readFormat,
   requireRoot,
   startBpftrace,
@@ -80,11 +81,13 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
     return states;
   }
   // Both: bpftrace first (it takes seconds to attach), so that no state change comes before the trace starts.
-  const merged = mergeSources(sink, { minHoldMs: o.reorderHoldMs });
-  const others = await startBpftrace({ ...o, events: rest }, merged.sink);
+  // One conversion of kernel times to wall-clock ones for both, or their events would not sort together.
+  const clock = monoToEpochMs();
+  const merged = mergeSources(sink, { minHoldMs: o.reorderHoldMs, monoToEpochMs: clock });
+  const others = await startBpftrace({ ...o, events: rest, monoToEpochMs: clock }, merged.sink);
   let states: TraceHandle;
   try {
-    states = startTracefsStates({ ...o, root, listeners: listeners.owned }, merged.sink);
+    states = startTracefsStates({ ...o, root, listeners: listeners.owned, monoToEpochMs: clock }, merged.sink);
   } catch (err) {
     await others.close();
     throw err;

@@ -15,6 +15,7 @@ import {
   type TracefsInstance,
 } from '../kernel/tracefs-instance.ts';
 import { readPage } from '../kernel/tracefs-ring.ts';
+import { monoToEpochMs } from './bpftrace.ts';
 import { stateCode, type TcpState } from '../model/tcp-state.ts';
 import type { TraceEvent, TraceFilter, TraceHandle, TraceSink } from './event.ts';
 import {
@@ -40,6 +41,8 @@ export interface TracefsStatesOptions extends TraceFilter {
   listeners?: readonly KnownListener[];
   /** How often the buffers are read, ms (default 25). */
   intervalMs?: number;
+  /** Epoch ms at CLOCK_MONOTONIC 0 (see BpftraceOptions), shared with bpftrace when both run. */
+  monoToEpochMs?: number;
   /** Per-CPU buffer, KiB (default: defaultBufferKb()). */
   bufferKb?: number;
 }
@@ -185,7 +188,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
       `cannot open a tracefs instance in ${o.root}/instances: ${(err as Error).message}`,
     );
   }
-  const monoToEpochMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+  const toEpochMs = o.monoToEpochMs ?? monoToEpochMs();
 
   // -- the socket maps of script.ts, kept here --
   const who = new Map<string, Owner>();
@@ -280,7 +283,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     ) {
       const v6 = b.readUInt16LE(r + F.family) !== AF_INET;
       e = {
-        timeMs: ns / 1e6 + monoToEpochMs,
+        timeMs: ns / 1e6 + toEpochMs,
         type: 'state',
         pid: w ? w.pid : null,
         comm: w ? w.comm : null,
@@ -380,7 +383,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     try {
       if (!err) readAll(true);
     } catch (e) {
-      err = e as Error;
+      err = new UnsupportedPlatformError(`reading the tracefs buffers failed: ${(e as Error).message}`);
     }
     instance.close();
     process.off('exit', removeOnExit);
@@ -391,7 +394,11 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     try {
       readAll(false);
     } catch (err) {
-      stop(err as Error);
+      stop(
+        new UnsupportedPlatformError(
+          `reading the tracefs buffers failed, so the trace ended early: ${(err as Error).message}`,
+        ),
+      );
     }
   }, o.intervalMs ?? 25);
 
