@@ -461,6 +461,15 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
     const handle: TraceHandle = {
       backend: 'bpftrace',
+      // What the reorder buffer assumes (nothing yet to come is older than a hold ago), with a second
+      // hold of margin: the hold grows only once a longer lag is seen, and a merge has let out the
+      // other source's events by then. Nothing held is given out yet.
+      watermarkMs: () => {
+        if (exited) return Infinity;
+        const oldest = order.oldestMs();
+        const assumed = now() - 2 * order.holdMs;
+        return oldest === undefined ? assumed : Math.min(assumed, oldest - 0.001);
+      },
       lostEvents: () => lost,
       missedEvents: () => (exited ? missed : (missed = recursionMisses(child.pid!))),
       done,

@@ -1,46 +1,68 @@
 // Two sources of events (state changes from tracefs, the rest from bpftrace) into one sink, in the
-// order the kernel made them: each source delivers its own events in order but late, by a different
-// lag, so they wait in a reorder buffer whose hold follows the larger of those lags.
+// order the kernel made them. Each source delivers its own events in order but late, by a lag of its
+// own, and says up to when it has delivered everything (its watermark): merged events wait until
+// every source has passed them.
 
-import type { TraceSink } from './event.ts';
-import { releaseOnTimer } from './release-timer.ts';
-import { ReorderBuffer } from './reorder.ts';
+import type { TraceEvent, TraceHandle, TraceSink } from './event.ts';
+
+/** How often the sources' watermarks are read and what they passed is let out. */
+const RELEASE_EVERY_MS = 20;
 
 export interface MergedSink {
   /** What each source writes to. */
   readonly sink: TraceSink;
-  /** Delivers everything still held (after both sources have stopped). */
+  /** Starts letting events out as far as every one of `sources` has delivered. */
+  follow(sources: readonly Pick<TraceHandle, 'watermarkMs'>[]): void;
+  /** Delivers everything still held (after the sources have stopped). */
   drain(): void;
 }
 
-export function mergeSources(out: TraceSink, o: { minHoldMs?: number; monoToEpochMs: number }): MergedSink {
-  const monoToEpochMs = o.monoToEpochMs;
-  const now = () => monoToEpochMs + Number(process.hrtime.bigint()) / 1e6;
-  const order = new ReorderBuffer({ minHoldMs: o.minHoldMs });
-  const releases = releaseOnTimer(order, now, out);
-  let arrivalMs = 0;
+export function mergeSources(out: TraceSink): MergedSink {
+  let held: TraceEvent[] = [];
+  let sorted = true;
+  let lastOutMs = -Infinity;
+  let late = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const release = (upToMs: number) => {
+    if (held.length === 0) return;
+    // Stable: events of one time keep the order they came in.
+    if (!sorted) held.sort((a, b) => a.timeMs - b.timeMs);
+    sorted = true;
+    let n = 0;
+    while (n < held.length && held[n]!.timeMs <= upToMs) n++;
+    if (n === 0) return;
+    const outNow = n === held.length ? held : held.slice(0, n);
+    held = n === held.length ? [] : held.slice(n);
+    for (const e of outNow) out.event(e);
+    lastOutMs = Math.max(lastOutMs, outNow.at(-1)!.timeMs);
+    out.flush?.();
+  };
   return {
     sink: {
       event(e) {
-        // Events of one batch share their arrival (one clock read per batch, at its first event).
-        if (arrivalMs === 0) arrivalMs = now();
-        order.push(e, arrivalMs);
-      },
-      flush() {
-        arrivalMs = 0;
-        releases.schedule();
+        if (e.timeMs < lastOutMs) late++;
+        if (held.length > 0 && e.timeMs < held[held.length - 1]!.timeMs) sorted = false;
+        held.push(e);
       },
       lost: (n) => out.lost?.(n),
       notice: (text) => out.notice?.(text),
       listening: (ports) => out.listening?.(ports),
     },
+    follow(sources) {
+      timer = setInterval(() => {
+        let upTo = Infinity;
+        for (const s of sources) upTo = Math.min(upTo, s.watermarkMs?.() ?? -Infinity);
+        release(upTo);
+      }, RELEASE_EVERY_MS);
+    },
     drain() {
-      releases.drain();
-      if (order.late > 0) {
+      clearInterval(timer);
+      timer = undefined;
+      release(Infinity);
+      if (late > 0)
         out.notice?.(
-          `${order.late} events came later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,
+          `${late} events came from their source later than others already printed, and are printed out of order`,
         );
-      }
     },
   };
 }

@@ -83,7 +83,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
   // Both: bpftrace first (it takes seconds to attach), so that no state change comes before the trace starts.
   // One conversion of kernel times to wall-clock ones for both, or their events would not sort together.
   const clock = monoToEpochMs();
-  const merged = mergeSources(sink, { minHoldMs: o.reorderHoldMs, monoToEpochMs: clock });
+  const merged = mergeSources(sink);
   const others = await startBpftrace({ ...o, events: rest, monoToEpochMs: clock }, merged.sink);
   let states: TraceHandle;
   try {
@@ -92,6 +92,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
     await others.close();
     throw err;
   }
+  merged.follow([others, states]);
   const done = Promise.all([others.done, states.done]).then(() => {});
   done.catch(() => {});
   // Either ending on its own ends the trace: stop the other so that the caller's close() returns.

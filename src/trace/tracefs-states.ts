@@ -312,6 +312,8 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
   const cpuIndex = new Map(instance.cpus.map((c, i) => [c, i]));
   let lost = 0;
   let lostReadMs = 0;
+  /** Every record up to this time (the events' clock) has been handled. */
+  let deliveredUpToMs = -Infinity;
   const readAll = (final: boolean) => {
     const nowMs = Date.now();
     if (nowMs - ownersSince > OWNER_CACHE_MS) {
@@ -328,6 +330,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
       });
     });
     const upTo = final ? Infinity : readAtNs - COMMIT_MARGIN_NS;
+    deliveredUpToMs = upTo / 1e6 + toEpochMs;
     const heads = queues.map(() => 0);
     let any = false;
     for (;;) {
@@ -404,6 +407,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
 
   return {
     backend: 'tracefs',
+    watermarkMs: () => (stopped ? Infinity : deliveredUpToMs),
     lostEvents: () => lost,
     missedEvents: () => 0,
     done,
