@@ -1,23 +1,27 @@
-// Benchmark: the CPU of `tcplens trace --json --events state` (tcplens and its bpftrace) against
-// libbpf-tools' tcpstates, the tool it replaces, on the same churn of short connections in a network
-// namespace of its own (10 state changes each, 20,000+ per second). Rounds alternate between the two
-// (A B A B …); each tool's output is read and counted here, as a consumer would. Neither filters
-// (tcpstates cannot filter on either end's port at once), so both see the whole host; the churn is
-// most of it. Prints per round and the medians, and the ratio of the medians: CPU per transition the
-// churn made, and per event each tool put out (the fairer one when other processes add connections);
-// then tcplens's CPU split between its bpftrace and its Node process, and where missing events went.
+// Benchmark: the CPU of `tcplens trace --json --events state` against libbpf-tools' tcpstates, the
+// tool it replaces, on the same churn of short connections in a network namespace of its own (10 state
+// changes each, 20,000+ per second). tcplens reads state changes from a tracefs instance (no bpftrace);
+// --with-bpftrace adds rounds of the same trace through bpftrace (TCPLENS_TRACEFS=0), as before tracefs.
+// Rounds of each tool, and rounds with no tracer at all, are interleaved, in a different order each
+// round; each tool's output is read and counted here, as a consumer would. Neither filters (tcpstates
+// cannot filter on either end's port at once), so both see the whole host; the churn is most of it.
+// Both tools' kernel work (a BPF program and its perf buffer, or the tracing ring buffer) runs in the
+// context of the churn, which is charged for it: the churn's CPU beyond its untraced rounds is that
+// share. Prints per round and the medians: CPU per transition the churn made, the tool's own processes
+// and with the kernel's share, their ratios to tcpstates; per event put out, split between bpftrace and
+// Node; and where missing events went.
 // --profile DIR writes a V8 CPU profile of each tcplens round's Node process there.
-// Needs root, bpftrace and libbpf-tools (apt-get install -y libbpf-tools).
+// Needs root and libbpf-tools (apt-get install -y libbpf-tools); bpftrace for --with-bpftrace.
 //
-//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--rate CONN/S] [--port 7078] [--events state] [--profile DIR]
+//   node bench/trace-tcpstates.ts [--seconds 10] [--rounds 3] [--loops 64] [--rate CONN/S] [--port 7078] [--events state] [--with-bpftrace] [--profile DIR]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startChurnNamespace } from './lib/churn-namespace.ts';
-import { cpuSeconds } from './lib/cpu-ticks.ts';
+import { cpuSeconds, cpuSplitSeconds } from './lib/cpu-ticks.ts';
 import { machineLine } from './lib/machine-line.ts';
-import { onlyChild } from './lib/only-child.ts';
+import { childrenOf } from './lib/only-child.ts';
 import { countLines, untilQuiet } from './lib/output-lines.ts';
 
 const { values } = parseArgs({
@@ -32,6 +36,8 @@ const { values } = parseArgs({
     events: { type: 'string', default: 'state' },
     // A directory for V8 CPU profiles of the tcplens process (node --cpu-prof), one per round.
     profile: { type: 'string' },
+    // Also rounds of tcplens with its state changes through bpftrace (TCPLENS_TRACEFS=0), for comparison.
+    'with-bpftrace': { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -44,7 +50,7 @@ const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const TCPSTATES = '/usr/sbin/tcpstates';
 
 if (process.getuid?.() !== 0) {
-  console.error('bench/trace-tcpstates.ts needs root (bpftrace, a network namespace)');
+  console.error('bench/trace-tcpstates.ts needs root (tracing, a network namespace)');
   process.exit(2);
 }
 if (!existsSync(TCPSTATES)) {
@@ -57,8 +63,10 @@ const churn = await startChurnNamespace('tcplens-bench-tcpstates', port);
 const ask = churn.ask;
 const note = (text: string) => process.stderr.write(`… ${text}\n`);
 
+type Tool = 'none' | 'tcpstates' | 'tcplens' | 'tcplens-bpftrace';
+
 interface Round {
-  tool: 'tcpstates' | 'tcplens';
+  tool: Tool;
   made: number;
   seconds: number;
   /** Lines of output that are events. */
@@ -66,33 +74,63 @@ interface Round {
   lost: number;
   /** tcplens: of `lost`, the events the kernel skipped (a BPF program already running on that CPU) rather than a full buffer's. */
   missed?: number;
+  /** The tool's own processes. */
   cpu: number;
-  /** tcplens: the CPU of its bpftrace, of the total. */
+  /** Of `cpu`, the part spent in the kernel on the tool's behalf (its system calls: reading buffers, writing output). */
+  systemCpu: number;
+  /** tcplens: the CPU of its bpftrace, of the total (0 when it ran none). */
   bpftraceCpu?: number;
+  /** The churn's processes: with a tracer, this includes the kernel's work of recording each event, done in the churn's context. */
+  churnCpu: number;
+  /** The backend tcplens reported in its summary. */
+  backend?: string;
 }
+
+const tools: Tool[] = [
+  'none',
+  'tcpstates',
+  'tcplens',
+  ...(values['with-bpftrace'] ? (['tcplens-bpftrace'] as const) : []),
+];
 
 try {
   console.log(
-    `trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per round, ${rounds} rounds each, alternating`,
+    `trace vs tcpstates: ${loops} client loops of connect/close on 127.0.0.1:${port} in namespace ${churn.ns.name}, ${seconds} s per round, ${rounds} rounds each of ${tools.join(', ')}, interleaved`,
   );
   console.log(`${machineLine()}\n`);
 
-  /** Run one tool over one round of churn: its CPU (all its processes) and its event lines. */
-  const round = async (tool: Round['tool']): Promise<Round> => {
-    const argv =
-      tool === 'tcpstates'
-        ? [TCPSTATES]
-        : [
-            process.execPath,
-            ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
-            MAIN,
-            'trace',
-            '--json',
-            '--events',
-            values.events!,
-          ];
+  /** Run one tool over one round of churn: its CPU (all its processes), the churn's CPU and the tool's event lines. */
+  const round = async (tool: Tool): Promise<Round> => {
+    const churnCpu = () => churn.pids.reduce((s, p) => s + cpuSeconds(p), 0);
+    if (tool === 'none') {
+      const before = churnCpu();
+      const run = JSON.parse(await ask(`go ${seconds} ${loops} ${rate}`)) as { connections: number; seconds: number };
+      return {
+        tool,
+        made: run.connections * TRANSITIONS_PER_CONNECTION,
+        seconds: run.seconds,
+        events: 0,
+        lost: 0,
+        cpu: 0,
+        systemCpu: 0,
+        churnCpu: churnCpu() - before,
+      };
+    }
+    const lens = tool !== 'tcpstates';
+    const argv = !lens
+      ? [TCPSTATES]
+      : [
+          process.execPath,
+          ...(values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : []),
+          MAIN,
+          'trace',
+          '--json',
+          '--events',
+          values.events!,
+        ];
     const child = spawn(argv[0]!, argv.slice(1), {
-      env: { ...process.env, NO_COLOR: '1' },
+      // tcplens-bpftrace: the same trace with its state changes through bpftrace, as before tracefs.
+      env: { ...process.env, NO_COLOR: '1', ...(tool === 'tcplens-bpftrace' ? { TCPLENS_TRACEFS: '0' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     churn.track(child);
@@ -104,7 +142,7 @@ try {
     // wait for the BPF programs to appear), tcplens once it prints its start line.
     const deadline = Date.now() + 120_000;
     const ready = () =>
-      tool === 'tcplens'
+      lens
         ? out.lines >= 1
         : spawnSync('sh', ['-c', `ls -l /proc/${child.pid}/fd 2>/dev/null | grep -c bpf-prog`], {
             encoding: 'utf8',
@@ -114,26 +152,35 @@ try {
       await new Promise((r) => setTimeout(r, 200));
     }
     await new Promise((r) => setTimeout(r, 1000));
-    const pids = tool === 'tcplens' ? [child.pid!, onlyChild(child.pid!)] : [child.pid!];
+    // tcplens's bpftrace, when it runs one (not for state changes alone when tracefs serves them).
+    const helper = lens ? childrenOf(child.pid!) : [];
+    const pids = [child.pid!, ...helper];
     const cpu = () => pids.reduce((s, p) => s + cpuSeconds(p), 0);
     const before = cpu();
-    const btBefore = tool === 'tcplens' ? cpuSeconds(pids[1]!) : 0;
+    const system = () => pids.reduce((s, p) => s + cpuSplitSeconds(p).system, 0);
+    const systemBefore = system();
+    const btBefore = helper.length ? cpuSeconds(helper[0]!) : 0;
+    const churnBefore = churnCpu();
     const run = JSON.parse(await ask(`go ${seconds} ${loops} ${rate}`)) as {
       connections: number;
       stuck: number;
       seconds: number;
     };
+    const churnUsed = churnCpu() - churnBefore;
     // Until the output has been quiet for a second: the last events read.
     await untilQuiet(out, deadline + 60_000);
     const used = cpu() - before;
-    const bpftraceCpu = tool === 'tcplens' ? cpuSeconds(pids[1]!) - btBefore : undefined;
+    const systemUsed = system() - systemBefore;
+    const bpftraceCpu = helper.length ? cpuSeconds(helper[0]!) - btBefore : lens ? 0 : undefined;
     child.kill('SIGINT');
     await exited;
     let events: number;
     let lost: number;
     let missed: number | undefined;
-    if (tool === 'tcplens') {
+    let backend: string | undefined;
+    if (lens) {
       const summary = JSON.parse(out.tail.trimEnd().split('\n').at(-1)!) as {
+        backend: string;
         events: Record<string, number>;
         lostEvents: number;
         missedEvents: number;
@@ -141,6 +188,7 @@ try {
       events = Object.values(summary.events).reduce((a, b) => a + b, 0);
       lost = summary.lostEvents + summary.missedEvents;
       missed = summary.missedEvents;
+      backend = summary.backend;
     } else {
       // Header line once; every other line an event. tcpstates reports losses on stderr.
       events = out.lines - 1;
@@ -154,52 +202,74 @@ try {
       lost,
       ...(missed === undefined ? {} : { missed }),
       cpu: used,
+      systemCpu: systemUsed,
       ...(bpftraceCpu === undefined ? {} : { bpftraceCpu }),
+      churnCpu: churnUsed,
+      ...(backend ? { backend } : {}),
     };
   };
 
   const results: Round[] = [];
   for (let i = 0; i < rounds; i++) {
-    for (const tool of ['tcpstates', 'tcplens'] as const) {
+    // Each round in another order, so that no tool always follows the same one.
+    const order = tools.map((_, k) => tools[(k + i) % tools.length]!);
+    for (const tool of order) {
       note(`round ${i + 1}: ${tool}`);
       const r = await round(tool);
       results.push(r);
       console.log(
-        `${tool.padEnd(9)} round ${i + 1}: ${Math.round(r.made / r.seconds)
+        `${tool.padEnd(16)} round ${i + 1}: ${Math.round(r.made / r.seconds)
           .toLocaleString('en-US')
-          .padStart(7)} transitions/s made by the churn, ` +
-          `${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s` +
-          (r.bpftraceCpu === undefined ? '' : ` (its bpftrace ${r.bpftraceCpu.toFixed(2)} s)`),
+          .padStart(7)} transitions/s made, churn CPU ${r.churnCpu.toFixed(2)} s` +
+          (tool === 'none'
+            ? ''
+            : `, ${r.events.toLocaleString('en-US')} events out (${r.made.toLocaleString('en-US')} made), ${r.lost} lost${r.missed ? ` (${r.missed} skipped by the kernel)` : ''}, CPU ${r.cpu.toFixed(2)} s (system ${r.systemCpu.toFixed(2)})` +
+              (r.bpftraceCpu === undefined ? '' : ` (its bpftrace ${r.bpftraceCpu.toFixed(2)} s)`) +
+              (r.backend ? ` [${r.backend}]` : '')),
       );
     }
   }
   await ask('quit').catch(() => {});
-  const of = (tool: Round['tool']) => results.filter((r) => r.tool === tool);
-  // CPU per 100,000 transitions made: rounds of one tool may churn at different rates.
-  const per = (r: Round) => (r.cpu / r.made) * 100_000;
-  const a = median(of('tcpstates').map(per));
-  const b = median(of('tcplens').map(per));
-  console.log(
-    `\nmedian CPU per 100,000 transitions: tcpstates ${a.toFixed(3)} s, tcplens trace --json --events ${values.events} (with its bpftrace) ${b.toFixed(3)} s`,
-  );
-  console.log(`ratio tcplens / tcpstates: ${(b / a).toFixed(2)}x`);
+  const of = (tool: Tool) => results.filter((r) => r.tool === tool);
+  const traced = tools.filter((t) => t !== 'none');
+  // CPU per 100,000 transitions made: rounds may churn at different rates.
+  const per = (x: number, r: Round) => (x / r.made) * 100_000;
+  const med = (tool: Tool, f: (r: Round) => number) => median(of(tool).map(f));
+  const quiet = med('none', (r) => per(r.churnCpu, r));
+  console.log(`\nmedian CPU per 100,000 transitions made (churn without a tracer: ${quiet.toFixed(3)} s):`);
+  const total = new Map<Tool, number>();
+  for (const tool of traced) {
+    const own = med(tool, (r) => per(r.cpu, r));
+    const system = med(tool, (r) => per(r.systemCpu, r));
+    // The kernel's work for the tracer runs in the churn's context (recording each event): what the
+    // churn spent beyond its untraced rounds.
+    const kernel = med(tool, (r) => per(r.churnCpu, r)) - quiet;
+    total.set(tool, own + kernel);
+    console.log(
+      `  ${tool.padEnd(16)} its processes ${own.toFixed(3)} s (system ${system.toFixed(3)} s), in the churn's context ${kernel >= 0 ? '+' : ''}${kernel.toFixed(3)} s, together ${(own + kernel).toFixed(3)} s`,
+    );
+  }
+  const a = med('tcpstates', (r) => per(r.cpu, r));
+  for (const tool of traced.filter((t) => t !== 'tcpstates')) {
+    const b = med(tool, (r) => per(r.cpu, r));
+    console.log(
+      `ratio ${tool} / tcpstates: ${(b / a).toFixed(2)}x its processes; ${(total.get(tool)! / total.get('tcpstates')!).toFixed(2)}x with the kernel's share`,
+    );
+  }
   // Both see the whole host: other processes' connections add events the churn did not make, more in
   // rounds where the churn runs slower. Per event each tool put out, that share does not matter.
   const perOut = (r: Round) => (r.cpu / Math.max(1, r.events)) * 100_000;
   const ao = median(of('tcpstates').map(perOut));
-  const bo = median(of('tcplens').map(perOut));
-  console.log(
-    `median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, tcplens ${bo.toFixed(3)} s; ratio ${(bo / ao).toFixed(2)}x`,
-  );
-  // The split of tcplens's CPU between its bpftrace (reading the kernel's buffers, printing each
-  // event as text) and its Node process (parsing, ordering, summing up, writing NDJSON), each per event.
-  const bt = median(of('tcplens').map((r) => ((r.bpftraceCpu ?? 0) / Math.max(1, r.events)) * 100_000));
-  const node = median(of('tcplens').map((r) => ((r.cpu - (r.bpftraceCpu ?? 0)) / Math.max(1, r.events)) * 100_000));
-  console.log(
-    `tcplens split, median CPU per 100,000 events: bpftrace ${bt.toFixed(3)} s (${(bt / ao).toFixed(2)}x tcpstates), ` +
-      `Node ${node.toFixed(3)} s (${(node / ao).toFixed(2)}x tcpstates)`,
-  );
-  const lost = results.filter((r) => r.lost > 0 || r.events < r.made);
+  for (const tool of traced.filter((t) => t !== 'tcpstates')) {
+    const bo = median(of(tool).map(perOut));
+    // The split of tcplens's CPU between its bpftrace (if it runs one) and its Node process, per event.
+    const bt = median(of(tool).map((r) => ((r.bpftraceCpu ?? 0) / Math.max(1, r.events)) * 100_000));
+    console.log(
+      `median CPU per 100,000 events put out: tcpstates ${ao.toFixed(3)} s, ${tool} ${bo.toFixed(3)} s (${(bo / ao).toFixed(2)}x): ` +
+        `bpftrace ${bt.toFixed(3)} s (${(bt / ao).toFixed(2)}x tcpstates), Node ${(bo - bt).toFixed(3)} s (${((bo - bt) / ao).toFixed(2)}x tcpstates)`,
+    );
+  }
+  const lost = results.filter((r) => r.tool !== 'none' && (r.lost > 0 || r.events < r.made));
   console.log(
     lost.length
       ? `rounds with events lost or missing: ${lost.map((r) => `${r.tool} (${r.lost} lost, ${r.events}/${r.made})`).join(', ')}`
@@ -207,8 +277,8 @@ try {
   );
   // Where the missing ones went, all rounds together: the kernel skips a probe while another BPF
   // program runs on that CPU (tcplens counts these; tcpstates does not look), and a reader that falls
-  // behind loses what no longer fits its perf buffer (both report these).
-  for (const tool of ['tcplens', 'tcpstates'] as const) {
+  // behind loses what no longer fits its buffer (all report these).
+  for (const tool of traced) {
     const rs = of(tool);
     const sum = (f: (r: Round) => number) => rs.reduce((n, r) => n + f(r), 0);
     const made = sum((r) => r.made);
@@ -218,7 +288,7 @@ try {
     console.log(
       `${tool}: ${out.toLocaleString('en-US')} events out of ${made.toLocaleString('en-US')} transitions made; ` +
         `lost from a full buffer ${overflowed.toLocaleString('en-US')}, ` +
-        (tool === 'tcplens' ? `skipped by the kernel ${skipped.toLocaleString('en-US')}, ` : '') +
+        (tool !== 'tcpstates' ? `skipped by the kernel ${skipped.toLocaleString('en-US')}, ` : '') +
         `unaccounted ${Math.max(0, made - out - overflowed - skipped).toLocaleString('en-US')}`,
     );
   }

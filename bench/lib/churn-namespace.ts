@@ -10,6 +10,8 @@ export interface ChurnNamespace {
   readonly ns: Netns;
   /** Sends `cmd` to the churn client: its reply line. */
   ask(cmd: string): Promise<string>;
+  /** The churn's own processes (its server and client): their CPU includes the kernel's work for tracers that record in the churn's context. */
+  readonly pids: readonly number[];
   /** Kills `child` too on close (and on SIGINT or SIGTERM). */
   track<T extends ChildProcess>(child: T): T;
   /** Kills the churn and every tracked child, deletes the namespace. */
@@ -50,6 +52,7 @@ export async function startChurnNamespace(prefix: string, port: number): Promise
     if ((await reply()) !== 'ready') throw new Error('churn did not start');
     return {
       ns,
+      pids: [churnServer.pid!, churn.pid!],
       ask: async (cmd) => {
         churn.stdin!.write(cmd + '\n');
         return reply();

@@ -14,3 +14,10 @@ export function cpuTicks(pid: number): number {
 export function cpuSeconds(pid: number): number {
   return cpuTicks(pid) / 100;
 }
+
+/** utime and stime of `pid` apart, in seconds: user space, and the kernel working for it (system calls). */
+export function cpuSplitSeconds(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}

@@ -11,3 +11,12 @@ export function onlyChild(pid: number): number {
   if (out.length !== 1) throw new Error(`expected one child of ${pid}, found ${out.length}`);
   return Number(out[0]);
 }
+
+/** The pids of `pid`'s children (none when it has none). */
+export function childrenOf(pid: number): number[] {
+  return spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+}

@@ -1,6 +1,8 @@
 // `tcplens trace`: live TCP state changes, resets, retransmits, drops and ended connections through eBPF tracepoints, then a summary.
 //
 // --json: NDJSON on stdout, one object per line, flushed as events arrive:
+//   First line: {"time","type":"start","backend":"bpftrace"|"tracefs"|"poll"} (tracefs: state changes
+//   alone, read from a tracefs instance without bpftrace).
 //   {"time","type":"state"|"reset-sent"|"reset-received"|"retransmit"|"synack-retransmit"|"drop"|"life","pid","comm",
 //    "family","saddr","sport","daddr","dport","oldState","newState","ms","sk"}
 //   sk: the kernel socket's address in hex (null when there was none), the same on every event of one
@@ -11,7 +13,7 @@
 //   plus "derived":true on a TIME_WAIT inferred from FIN_WAIT2/CLOSING → CLOSE, "sampled":true on
 //   every event of the /proc/net/tcp fallback, "reason" on resets sent (Linux 6.10+). pid/comm: the
 //   socket's owner when known, else null; ms: time spent in oldState when its start was seen, else null.
-//   {"time","type":"lost","events":N} when bpftrace reports events the kernel dropped.
+//   {"time","type":"lost","events":N} when the kernel dropped events (a full perf or tracefs buffer).
 //   Last line: {"type":"summary","backend","durationS","events":{…},"lostEvents","missedEvents","transitions":[{"from","to","count","derived"}],
 //               "lifetimes":{"count","p50Ms","p90Ms","p99Ms","maxMs"}|null,"resets":[{"direction","port","reason","count"}],
 //               "drops":[{"reason","port","count","noise"}],
@@ -163,7 +165,7 @@ Examples:
           else if (!lostWarned) {
             lostWarned = true;
             process.stderr.write(
-              `tcplens: bpftrace is losing events (the kernel's buffer overflowed); the summary counts them\n`,
+              `tcplens: events are being lost (the kernel's buffer overflowed); the summary counts them\n`,
             );
           }
         },
@@ -187,7 +189,7 @@ Examples:
         process.off('SIGTERM', stop);
       };
       // bpftrace compiles and attaches for a few seconds: say so on a terminal.
-      progress('tcplens trace: starting (bpftrace compiles its probes)…');
+      progress('tcplens trace: starting…');
       const handle = await startTrace(
         {
           ports: o.port,
@@ -207,9 +209,9 @@ Examples:
         })
         .finally(clearProgress);
       const started = Date.now();
-      if (handle.backend === 'bpftrace' && cmd.getOptionValueSource('interval') === 'cli') {
+      if (handle.backend !== 'poll' && cmd.getOptionValueSource('interval') === 'cli') {
         sink.notice(
-          '--interval applies only to sampling /proc/net/tcp (the fallback): bpftrace reports every event as it happens',
+          '--interval applies only to sampling /proc/net/tcp (the fallback): tracing reports every event as it happens',
         );
       }
       out(

@@ -1,6 +1,6 @@
 // Text for `tcplens trace`: live event lines under a header, NDJSON lines, and the end-of-trace summary.
 
-import type { TraceEvent } from '../trace/event.ts';
+import type { TraceBackend, TraceEvent } from '../trace/event.ts';
 import type { TraceSummary } from '../trace/summary.ts';
 import { TCP_STATES } from '../model/tcp-state.ts';
 import { dropReasonMeaning } from '../analyze/drop-reasons.ts';
@@ -54,7 +54,7 @@ export function traceEventLine(e: TraceEvent): string {
 }
 
 /** The first NDJSON line, once events are being captured (bpftrace compiles for seconds first): a script starts its traffic after it. */
-export function startLine(backend: 'bpftrace' | 'poll', timeMs = Date.now()): string {
+export function startLine(backend: TraceBackend, timeMs = Date.now()): string {
   return JSON.stringify({ time: new Date(timeMs).toISOString(), type: 'start', backend }) + '\n';
 }
 
@@ -201,7 +201,12 @@ function matrix(s: TraceSummary, color: boolean): string {
 
 export function renderTraceSummary(s: TraceSummary, color: boolean): string {
   const parts: string[] = [];
-  const how = s.backend === 'poll' ? `sampled every ${s.intervalMs} ms from /proc/net/tcp` : 'traced through bpftrace';
+  const how =
+    s.backend === 'poll'
+      ? `sampled every ${s.intervalMs} ms from /proc/net/tcp`
+      : s.backend === 'tracefs'
+        ? "traced through the kernel's trace buffer (tracefs)"
+        : 'traced through bpftrace';
   const e = s.events;
   parts.push(
     paint(`Summary: ${s.durationS.toFixed(1)} s ${how}`, 'bold', color) +

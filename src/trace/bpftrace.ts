@@ -17,6 +17,7 @@ import {
   parseSymbolicNames,
   type ParseContext,
 } from './parse.ts';
+import { releaseOnTimer } from './release-timer.ts';
 import { ReorderBuffer } from './reorder.ts';
 import { buildScript, tracepointsFor, type KnownListener } from './script.ts';
 
@@ -37,6 +38,16 @@ export interface BpftraceOptions extends TraceOptions {
    * DEFAULT_HOLD_MS. The wait grows with bpftrace's delivery lag, up to MAX_HOLD_MS (reorder.ts).
    */
   reorderHoldMs?: number;
+  /**
+   * Epoch ms at CLOCK_MONOTONIC 0, which turns the kernel's times into wall-clock ones; given when
+   * events of several sources are merged, so that they all convert alike (Date.now() has only ms).
+   */
+  monoToEpochMs?: number;
+}
+
+/** Epoch ms at CLOCK_MONOTONIC 0, as well as Date.now() tells. */
+export function monoToEpochMs(): number {
+  return Date.now() - Number(process.hrtime.bigint()) / 1e6;
 }
 
 const APT_FIX = 'apt-get install -y bpftrace';
@@ -144,9 +155,6 @@ function eventOf(tp: string): string {
   if (tp.includes('kfree_skb')) return 'drop';
   return 'retrans';
 }
-
-/** The shortest time between two releases of events held for reordering (see scheduleRelease). */
-const RELEASE_EVERY_MS = 20;
 
 /** At most this many listeners go into the script: each is a line of its BEGIN block to compile. */
 const MAX_LISTENERS = 256;
@@ -315,7 +323,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
   return new Promise<TraceHandle>((resolveStart, rejectStart) => {
     const ctx: ParseContext = {
-      monoToEpochMs: Date.now() - Number(process.hrtime.bigint()) / 1e6,
+      monoToEpochMs: o.monoToEpochMs ?? monoToEpochMs(),
       resetReasons,
       dropReasons: plan.dropReasons,
     };
@@ -329,7 +337,6 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     let lost = 0;
     let missed = 0;
     const order = new ReorderBuffer({ minHoldMs: o.reorderHoldMs });
-    let releaseTimer: NodeJS.Timeout | undefined;
     let resolveDone!: () => void;
     let rejectDone!: (e: Error) => void;
     const done = new Promise<void>((res, rej) => {
@@ -401,22 +408,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       e.comm = name;
       return e;
     };
-    const emit = (events: readonly TraceEvent[]) => {
-      for (const e of events) sink.event(e);
-      if (events.length) sink.flush?.();
-    };
-    const scheduleRelease = () => {
-      const due = order.nextDueMs();
-      if (due === undefined || releaseTimer) return;
-      // Events leave in batches at most every RELEASE_EVERY_MS (a quarter of a long hold): each release
-      // is a sort and one write of its output, and millisecond timing would add nothing a reader sees.
-      const wait = Math.max(RELEASE_EVERY_MS, Math.ceil(due - now()), Math.floor(order.holdMs / 4));
-      releaseTimer = setTimeout(() => {
-        releaseTimer = undefined;
-        emit(order.release(now()));
-        scheduleRelease();
-      }, wait);
-    };
+    const releases = releaseOnTimer(order, now, sink);
     const attached = () => {
       if (ready) return;
       ready = true;
@@ -434,7 +426,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
         start = nl + 1;
       }
       pending = text.slice(start);
-      scheduleRelease();
+      releases.schedule();
     });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
@@ -456,9 +448,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
       process.off('exit', killNow);
       if (pending) handleLine(pending, 0, pending.length, now());
       pending = '';
-      clearTimeout(releaseTimer);
-      releaseTimer = undefined;
-      emit(order.drain());
+      releases.drain();
       if (order.late > 0) {
         sink.notice?.(
           `${order.late} events came from bpftrace later than the wait for reordering (at most ${Math.round(order.longestHoldMs)} ms) and are printed out of order`,
@@ -471,6 +461,15 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
 
     const handle: TraceHandle = {
       backend: 'bpftrace',
+      // What the reorder buffer assumes (nothing yet to come is older than a hold ago), with a second
+      // hold of margin: the hold grows only once a longer lag is seen, and a merge has let out the
+      // other source's events by then. Nothing held is given out yet.
+      watermarkMs: () => {
+        if (exited) return Infinity;
+        const oldest = order.oldestMs();
+        const assumed = now() - 2 * order.holdMs;
+        return oldest === undefined ? assumed : Math.min(assumed, oldest - 0.001);
+      },
       lostEvents: () => lost,
       missedEvents: () => (exited ? missed : (missed = recursionMisses(child.pid!))),
       done,

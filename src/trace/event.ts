@@ -98,12 +98,23 @@ export interface TraceSink {
   listening?(ports: readonly number[]): void;
 }
 
+/**
+ * How events are read: bpftrace (state changes, when asked for with others, from tracefs and merged),
+ * tracefs (state changes alone, from a private instance of the kernel's tracing buffer), or poll.
+ */
+export type TraceBackend = 'bpftrace' | 'tracefs' | 'poll';
+
 export interface TraceHandle {
-  backend: 'bpftrace' | 'poll';
+  backend: TraceBackend;
   /** Events bpftrace reported lost so far (its perf buffer overflowed). */
   lostEvents(): number;
   /** Events the kernel skipped because a BPF program was already running on that CPU (see recursionMisses). */
   missedEvents(): number;
+  /**
+   * A time (epoch ms, the events' clock) up to which every event has been given to the sink: what a
+   * merge of several sources may let out. Absent for sources that are never merged.
+   */
+  watermarkMs?(): number;
   /** Settles when the trace ends: resolves after close(), rejects if the backend died on its own. */
   done: Promise<void>;
   /** Stop, deliver what is still buffered, and wait until the backend is gone. */

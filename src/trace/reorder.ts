@@ -59,6 +59,15 @@ export class ReorderBuffer {
     return this.held.length;
   }
 
+  /** The kernel time of the oldest event held, or undefined when none is. */
+  oldestMs(): number | undefined {
+    if (this.held.length === 0) return undefined;
+    if (this.sorted) return this.held[0]!.timeMs;
+    let oldest = Infinity;
+    for (const e of this.held) if (e.timeMs < oldest) oldest = e.timeMs;
+    return oldest;
+  }
+
   /** How long events wait now: the minimum, plus the largest delivery lag seen lately, within the cap. */
   get holdMs(): number {
     return Math.min(this.maxHoldMs, this.minHoldMs + Math.max(this.lagNow, this.lagBefore));

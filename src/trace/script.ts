@@ -78,16 +78,17 @@ export interface ScriptOptions {
   dropRxSk?: boolean;
 }
 
-const SYN_SENT = stateCode('SYN_SENT');
-const SYN_RECV = stateCode('SYN_RECV');
-const FIN_WAIT1 = stateCode('FIN_WAIT1');
-const FIN_WAIT2 = stateCode('FIN_WAIT2');
-const TIME_WAIT = stateCode('TIME_WAIT');
-const CLOSE = stateCode('CLOSE');
-const LAST_ACK = stateCode('LAST_ACK');
-const LISTEN = stateCode('LISTEN');
-const CLOSING = stateCode('CLOSING');
-const AF_INET = 2;
+// The kernel's codes of the states the rules below turn on (tracefs-states.ts keeps the same rules).
+export const SYN_SENT = stateCode('SYN_SENT');
+export const SYN_RECV = stateCode('SYN_RECV');
+export const FIN_WAIT1 = stateCode('FIN_WAIT1');
+export const FIN_WAIT2 = stateCode('FIN_WAIT2');
+export const TIME_WAIT = stateCode('TIME_WAIT');
+export const CLOSE = stateCode('CLOSE');
+export const LAST_ACK = stateCode('LAST_ACK');
+export const LISTEN = stateCode('LISTEN');
+export const CLOSING = stateCode('CLOSING');
+export const AF_INET = 2;
 /**
  * How often bpftrace flushes its buffered output (see the interval probe in buildScript). Short: an
  * event's process is looked up when the event arrives (a Node thread's name → its program), and a

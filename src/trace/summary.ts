@@ -2,7 +2,7 @@
 
 import * as hdr from 'hdr-histogram-js';
 import type { TcpState } from '../model/tcp-state.ts';
-import type { TraceEvent, TraceEventType } from './event.ts';
+import type { TraceBackend, TraceEvent, TraceEventType } from './event.ts';
 import { formatHostPort } from '../text/host-port.ts';
 
 export interface TransitionCount {
@@ -50,7 +50,7 @@ export interface PeerRetransmits {
 }
 
 export interface TraceSummary {
-  backend: 'bpftrace' | 'poll';
+  backend: TraceBackend;
   /** Poll backend: the interval between snapshots. */
   intervalMs?: number;
   durationS: number;
@@ -68,7 +68,7 @@ export interface TraceSummary {
 }
 
 export interface SummaryMeta {
-  backend: 'bpftrace' | 'poll';
+  backend: TraceBackend;
   intervalMs?: number;
   durationS: number;
   lostEvents: number;

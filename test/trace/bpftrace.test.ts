@@ -1,6 +1,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import {
@@ -387,7 +387,15 @@ describe('trace through bpftrace, against tcpdump and ss', { skip }, () => {
     const resets = summary.resets as Array<{ direction: string; port: number; count: number }>;
     assert.ok(resets.some((r) => r.direction === 'sent' && r.port === ports.closed && r.count >= N));
     assert.ok((summary.lifetimes as { count: number }).count >= N);
-    assert.equal(bpftracePids.length, 3, 'one bpftrace per trace while running');
+    // State changes alone (the filtered trace) come from a tracefs instance, without bpftrace.
+    assert.equal(bpftracePids.length, 2, 'one bpftrace per trace that asks for more than state changes');
     for (const pid of bpftracePids) assert.ok(!existsSync(`/proc/${pid}`), `bpftrace ${pid} is gone`);
+    const instances = readdirSync('/sys/kernel/tracing/instances');
+    for (const s of [all, filtered, established])
+      assert.deepEqual(
+        instances.filter((n) => n.startsWith(`tcplens-${s.child.pid}-`)),
+        [],
+        'its tracefs instance is removed',
+      );
   });
 });
