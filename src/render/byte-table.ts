@@ -1,12 +1,15 @@
-// Tables of many rows written straight into bytes: each cell measures itself, then writes its
-// digits into one growing buffer — no string per cell, which for 100,000 rows is what costs.
+// Tables of many rows written straight into bytes: each row's cells are formatted once, as they
+// are read, into one store of bytes (no string or object per cell, which for 100,000 rows is what
+// costs); the columns are laid out at the end from the cells' lengths.
 
 export interface ByteColumn {
   header: string;
   right?: boolean;
-  /** Width of row i's cell, in characters (ASCII only). */
-  width(i: number): number;
-  write(out: ByteWriter, i: number): void;
+  /**
+   * Cells that may hold more than one byte per character (UTF-8) or ANSI colour codes: their width
+   * is counted from their bytes. Every other cell is ASCII, one byte per character.
+   */
+  measured?: boolean;
 }
 
 export class ByteWriter {
@@ -68,6 +71,20 @@ export class ByteWriter {
     this.pos += n;
   }
 
+  bytes(src: Uint8Array): void {
+    this.copy(src, 0, src.length);
+  }
+
+  /** len bytes of src from `from`. */
+  copy(src: Uint8Array, from: number, len: number): void {
+    this.reserve(len);
+    const b = this.buf;
+    let p = this.pos;
+    // A loop: a cell is a few bytes, fewer than a call to copy() is worth.
+    for (let k = from, end = from + len; k < end; k++) b[p++] = src[k]!;
+    this.pos = p;
+  }
+
   /** An integer count of tenths, as "12.3". */
   tenths(t: number): void {
     this.int(Math.floor(t / 10));
@@ -122,50 +139,159 @@ export function intWidth(v: number): number {
   return n;
 }
 
+// The store grows by blocks, none copied once written; a row never spans two blocks.
+const BLOCK_BYTES = 1 << 20;
+const ROW_ROOM = 4096;
+
 /**
- * Lay out `order`'s rows under the headers, each column as wide as its widest cell, two spaces
- * apart, trailing spaces trimmed like renderTable. With `write`, the table goes to it in chunks as
- * it is laid out and what is returned is the rest.
+ * Rows whose cells were written as bytes, one after the other: begin a row, write a cell into `out`
+ * and end it with endCell, for each column, then endRow. render lays them out.
  */
-export function renderByteTable(columns: ByteColumn[], order: ArrayLike<number>, write?: ChunkWriter): Uint8Array {
-  const widths = columns.map((c) => c.header.length);
-  // Each cell is measured once: its width is kept (one byte per cell; wider cells, which no
-  // number or address makes, are measured again when written).
-  const rows = order.length;
-  const cellWidths = new Uint8Array(rows * columns.length);
-  for (let c = 0; c < columns.length; c++) {
-    const col = columns[c]!;
-    let w = widths[c]!;
-    for (let k = 0, at = c; k < rows; k++, at += columns.length) {
-      const x = col.width(order[k]!);
-      cellWidths[at] = x > 255 ? 0 : x;
-      if (x > w) w = x;
-    }
-    widths[c] = w;
+export class ByteTable {
+  readonly out: ByteWriter;
+  rows = 0;
+  private readonly columns: ByteColumn[];
+  private readonly blocks: Buffer[] = [];
+  private rowBlock = new Uint16Array(1024);
+  private rowStart = new Uint32Array(1024);
+  /** Byte length of each cell, row after row. */
+  private lengths: Uint16Array;
+  private cellStart = 0;
+  private cell = 0;
+  /** Cells replaced after their row was written (row * columns + column). */
+  private readonly replaced = new Map<number, Uint8Array>();
+
+  constructor(columns: ByteColumn[]) {
+    this.columns = columns;
+    this.lengths = new Uint16Array(1024 * columns.length);
+    this.out = new ByteWriter(BLOCK_BYTES);
+    this.blocks.push(this.out.buf);
   }
-  const out = new ByteWriter(write ? CHUNK_BYTES + 4096 : undefined);
-  const last = columns.length - 1;
-  const header = columns.map((c, i) =>
-    c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!),
-  );
-  out.text(header.join('  ').trimEnd());
-  out.byte(10);
-  for (let k = 0, at = 0; k < rows; k++) {
-    const i = order[k]!;
-    let pendingSpaces = 0;
-    for (let c = 0; c <= last; c++, at++) {
-      const col = columns[c]!;
-      if (c > 0) pendingSpaces += 2;
-      const pad = widths[c]! - (cellWidths[at] || col.width(i));
-      if (col.right) pendingSpaces += pad;
-      // Spaces are written only before something that is not trailing.
-      out.spaces(pendingSpaces);
-      pendingSpaces = 0;
-      col.write(out, i);
-      if (!col.right) pendingSpaces = pad;
+
+  beginRow(): void {
+    const out = this.out;
+    if (out.pos + ROW_ROOM > out.buf.length) {
+      out.buf = Buffer.allocUnsafe(BLOCK_BYTES);
+      out.pos = 0;
+      this.blocks.push(out.buf);
     }
+    const r = this.rows;
+    if (r === this.rowStart.length) {
+      this.rowStart = grow(this.rowStart, r * 2);
+      this.rowBlock = grow(this.rowBlock, r * 2);
+      this.lengths = grow(this.lengths, r * 2 * this.columns.length);
+    }
+    this.rowBlock[r] = this.blocks.length - 1;
+    this.rowStart[r] = out.pos;
+    this.cellStart = out.pos;
+    this.cell = r * this.columns.length;
+  }
+
+  endCell(): void {
+    const pos = this.out.pos;
+    this.lengths[this.cell++] = pos - this.cellStart;
+    this.cellStart = pos;
+  }
+
+  endRow(): void {
+    // A row longer than the room left grew the writer's buffer, a copy holding the block's rows too.
+    this.blocks[this.blocks.length - 1] = this.out.buf;
+    this.rows++;
+  }
+
+  /** Replace a cell of a row already written. */
+  replaceCell(row: number, column: number, bytes: Uint8Array): void {
+    this.replaced.set(row * this.columns.length + column, bytes);
+  }
+
+  private width(c: number, bytes: Uint8Array, at: number, len: number): number {
+    return this.columns[c]!.measured ? visibleWidth(bytes, at, len) : len;
+  }
+
+  /**
+   * The rows of `order` (every row when undefined) under the headers, each column as wide as its
+   * widest cell among them, two spaces apart, trailing spaces trimmed like renderTable. With
+   * `write`, the table goes to it in chunks as it is laid out and what is returned is the rest.
+   */
+  render(order?: ArrayLike<number>, write?: ChunkWriter): Uint8Array {
+    const cols = this.columns.length;
+    const last = cols - 1;
+    const rows = order ? order.length : this.rows;
+    const widths = this.columns.map((c) => c.header.length);
+    const lengths = this.lengths;
+    const replaced = this.replaced.size > 0 ? this.replaced : undefined;
+    const anyMeasured = this.columns.some((c) => c.measured);
+    for (let k = 0; k < rows; k++) {
+      const r = order ? order[k]! : k;
+      let at = this.rowStart[r]!;
+      const block = this.blocks[this.rowBlock[r]!]!;
+      for (let c = 0, cell = r * cols; c < cols; c++, cell++) {
+        const len = lengths[cell]!;
+        let w = len;
+        if (replaced?.has(cell)) w = replaced.get(cell)!.length;
+        else if (anyMeasured) w = this.width(c, block, at, len);
+        if (w > widths[c]!) widths[c] = w;
+        at += len;
+      }
+    }
+    const out = new ByteWriter(write ? CHUNK_BYTES + 4096 : undefined);
+    const header = this.columns.map((c, i) =>
+      c.right ? c.header.padStart(widths[i]!) : i === last ? c.header : c.header.padEnd(widths[i]!),
+    );
+    out.text(header.join('  ').trimEnd());
     out.byte(10);
-    if (write && out.pos >= CHUNK_BYTES) out.flush(write);
+    const right = this.columns.map((c) => Boolean(c.right));
+    for (let k = 0; k < rows; k++) {
+      const r = order ? order[k]! : k;
+      let at = this.rowStart[r]!;
+      const block: Uint8Array = this.blocks[this.rowBlock[r]!]!;
+      let pendingSpaces = 0;
+      for (let c = 0, cell = r * cols; c <= last; c++, cell++) {
+        const len = lengths[cell]!;
+        let from = at;
+        let src = block;
+        let n = len;
+        const other = replaced?.get(cell);
+        if (other) {
+          src = other;
+          from = 0;
+          n = other.length;
+        }
+        const pad = widths[c]! - (anyMeasured ? this.width(c, src, from, n) : n);
+        if (c > 0) pendingSpaces += 2;
+        if (right[c]) pendingSpaces += pad;
+        // Spaces are written only before something that is not trailing.
+        if (n > 0) {
+          out.spaces(pendingSpaces);
+          pendingSpaces = 0;
+          out.copy(src, from, n);
+        }
+        if (!right[c]) pendingSpaces += pad;
+        at += len;
+      }
+      out.byte(10);
+      if (write && out.pos >= CHUNK_BYTES) out.flush(write);
+    }
+    return out.result();
   }
-  return out.result();
+}
+
+function grow<T extends Uint16Array | Uint32Array>(a: T, length: number): T {
+  const bigger = new (a.constructor as new (n: number) => T)(length);
+  bigger.set(a);
+  return bigger;
+}
+
+/** Characters shown for len bytes of UTF-8 at `at`: ANSI colour codes and continuation bytes count nothing. */
+function visibleWidth(b: Uint8Array, at: number, len: number): number {
+  let n = 0;
+  for (let p = at, end = at + len; p < end; p++) {
+    const c = b[p]!;
+    if (c === 27) {
+      while (p < end && b[p] !== 109) p++; // to the 'm' that ends ESC [ ... m
+      continue;
+    }
+    if ((c & 0xc0) !== 0x80) n++;
+  }
+  return n;
 }
