@@ -60,15 +60,31 @@ export class ByteWriter {
 
   /** A non-negative integer in decimal. */
   int(v: number): void {
+    // Past 2^53 a double's remainders are not its digits: the exact decimal of the double instead.
+    if (v >= 9007199254740992) {
+      this.text(BigInt(v).toString());
+      return;
+    }
     const n = intWidth(v);
     this.reserve(n);
+    const b = this.buf;
     let p = this.pos + n;
+    this.pos = p;
+    if (v < 2147483648) {
+      // Integer arithmetic where the value fits in 31 bits: most of what a table holds.
+      let x = v | 0;
+      do {
+        const q = (x / 10) | 0;
+        b[--p] = 48 + x - q * 10;
+        x = q;
+      } while (x > 0);
+      return;
+    }
     let x = v;
     do {
-      this.buf[--p] = 48 + (x % 10);
+      b[--p] = 48 + (x % 10);
       x = Math.floor(x / 10);
     } while (x > 0);
-    this.pos += n;
   }
 
   bytes(src: Uint8Array): void {
@@ -134,8 +150,10 @@ const CHUNK_BYTES = 1 << 20;
 
 /** Digits of a non-negative integer. */
 export function intWidth(v: number): number {
-  let n = 1;
-  for (let x = v; x >= 10; x = Math.floor(x / 10)) n++;
+  if (v < 100_000) return v < 100 ? (v < 10 ? 1 : 2) : v < 1000 ? 3 : v < 10_000 ? 4 : 5;
+  if (v >= 9007199254740992) return BigInt(v).toString().length;
+  let n = 6;
+  for (let x = v; x >= 1_000_000; x = Math.floor(x / 10)) n++;
   return n;
 }
 
