@@ -259,10 +259,22 @@ export class ByteTable {
     out.text(header.join('  ').trimEnd());
     out.byte(10);
     const right = this.columns.map((c) => Boolean(c.right));
+    // Room for any row: every column at its width and the spaces between; a measured cell may hold
+    // more bytes than it shows, so a row with one also reserves its own length.
+    let rowRoom = 1;
+    for (const w of widths) rowRoom += w + 2;
     for (let k = 0; k < rows; k++) {
       const r = order ? order[k]! : k;
       let at = this.rowStart[r]!;
       const block: Uint8Array = this.blocks[this.rowBlock[r]!]!;
+      if (anyMeasured) {
+        let bytes = 0;
+        for (let c = 0, cell = r * cols; c < cols; c++, cell++) bytes += lengths[cell]!;
+        out.reserve(rowRoom + bytes);
+      } else out.reserve(rowRoom);
+      // The cells go straight into the buffer: one reserve for the row, no call per cell.
+      const b = out.buf;
+      let p = out.pos;
       let pendingSpaces = 0;
       for (let c = 0, cell = r * cols; c <= last; c++, cell++) {
         const len = lengths[cell]!;
@@ -280,15 +292,15 @@ export class ByteTable {
         if (right[c]) pendingSpaces += pad;
         // Spaces are written only before something that is not trailing.
         if (n > 0) {
-          out.spaces(pendingSpaces);
-          pendingSpaces = 0;
-          out.copy(src, from, n);
+          for (; pendingSpaces > 0; pendingSpaces--) b[p++] = 32;
+          for (let q = from, end = from + n; q < end; q++) b[p++] = src[q]!;
         }
         if (!right[c]) pendingSpaces += pad;
         at += len;
       }
-      out.byte(10);
-      if (write && out.pos >= CHUNK_BYTES) out.flush(write);
+      b[p++] = 10;
+      out.pos = p;
+      if (write && p >= CHUNK_BYTES) out.flush(write);
     }
     return out.result();
   }

@@ -46,6 +46,10 @@ export class SocketTable implements ListingSink {
   private readonly hosts = new Map<string | number, HostText>();
   /** Listeners whose accept-queue maximum the table lacked: their row, then their inode. */
   private readonly unknownMax: number[] = [];
+  private lastLocalKey: string | number = -1;
+  private lastLocal: HostText | undefined;
+  private lastRemoteKey: string | number = -1;
+  private lastRemote: HostText | undefined;
   private congestion = '';
   private congestionBytes = new Uint8Array([DASH]);
 
@@ -251,11 +255,26 @@ export class SocketTable implements ListingSink {
   // "127.0.0.1:80", "[::1]:80", "*:*" for the unspecified remote of a listener.
   private endpoint(row: TcpRow, at: number, port: number, local: boolean): void {
     const key = addressKey(row, at);
-    let host = this.hosts.get(key);
+    // Rows in a row mostly share their local address, and often their peer's: no lookup then.
+    let host = local
+      ? key === this.lastLocalKey
+        ? this.lastLocal
+        : undefined
+      : key === this.lastRemoteKey
+        ? this.lastRemote
+        : undefined;
+    host ??= this.hosts.get(key);
     if (host === undefined) {
       const a = local ? localAddress(row) : remoteAddress(row);
       host = { bytes: encoder.encode(bracketHost(a)), unspecified: a === '0.0.0.0' || a === '::' };
       this.hosts.set(key, host);
+    }
+    if (local) {
+      this.lastLocalKey = key;
+      this.lastLocal = host;
+    } else {
+      this.lastRemoteKey = key;
+      this.lastRemote = host;
     }
     const out = this.table.out;
     if (port === 0 && host.unspecified) out.byte(STAR);
