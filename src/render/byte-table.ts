@@ -160,6 +160,9 @@ export function intWidth(v: number): number {
 // The store grows by blocks, none copied once written; a row never spans two blocks.
 const BLOCK_BYTES = 1 << 20;
 const ROW_ROOM = 4096;
+const GROUP_BITS = 12;
+const GROUP = 1 << GROUP_BITS;
+const GROUP_MASK = GROUP - 1;
 
 /**
  * Rows whose cells were written as bytes, one after the other: begin a row, write a cell into `out`
@@ -170,10 +173,12 @@ export class ByteTable {
   rows = 0;
   private readonly columns: ByteColumn[];
   private readonly blocks: Buffer[] = [];
-  private rowBlock = new Uint16Array(1024);
-  private rowStart = new Uint32Array(1024);
-  /** Byte length of each cell, row after row. */
-  private lengths: Uint16Array;
+  // By groups of rows, none copied as the table grows: where each row starts (which block, where in
+  // it), and the byte length of each of its cells.
+  private readonly rowBlocks: Uint16Array[] = [];
+  private readonly rowStarts: Uint32Array[] = [];
+  private readonly lengthGroups: Uint16Array[] = [];
+  private lengths: Uint16Array = new Uint16Array(0);
   private cellStart = 0;
   private cell = 0;
   /** Cells replaced after their row was written (row * columns + column). */
@@ -181,7 +186,6 @@ export class ByteTable {
 
   constructor(columns: ByteColumn[]) {
     this.columns = columns;
-    this.lengths = new Uint16Array(1024 * columns.length);
     this.out = new ByteWriter(BLOCK_BYTES);
     this.blocks.push(this.out.buf);
   }
@@ -194,15 +198,18 @@ export class ByteTable {
       this.blocks.push(out.buf);
     }
     const r = this.rows;
-    if (r === this.rowStart.length) {
-      this.rowStart = grow(this.rowStart, r * 2);
-      this.rowBlock = grow(this.rowBlock, r * 2);
-      this.lengths = grow(this.lengths, r * 2 * this.columns.length);
+    const g = r >>> GROUP_BITS;
+    const k = r & GROUP_MASK;
+    if (k === 0) {
+      this.rowBlocks.push(new Uint16Array(GROUP));
+      this.rowStarts.push(new Uint32Array(GROUP));
+      this.lengthGroups.push(new Uint16Array(GROUP * this.columns.length));
     }
-    this.rowBlock[r] = this.blocks.length - 1;
-    this.rowStart[r] = out.pos;
+    this.rowBlocks[g]![k] = this.blocks.length - 1;
+    this.rowStarts[g]![k] = out.pos;
+    this.lengths = this.lengthGroups[g]!;
     this.cellStart = out.pos;
-    this.cell = r * this.columns.length;
+    this.cell = k * this.columns.length;
   }
 
   endCell(): void {
@@ -236,17 +243,19 @@ export class ByteTable {
     const last = cols - 1;
     const rows = order ? order.length : this.rows;
     const widths = this.columns.map((c) => c.header.length);
-    const lengths = this.lengths;
     const replaced = this.replaced.size > 0 ? this.replaced : undefined;
     const anyMeasured = this.columns.some((c) => c.measured);
     for (let k = 0; k < rows; k++) {
       const r = order ? order[k]! : k;
-      let at = this.rowStart[r]!;
-      const block = this.blocks[this.rowBlock[r]!]!;
-      for (let c = 0, cell = r * cols; c < cols; c++, cell++) {
+      const g = r >>> GROUP_BITS;
+      const i = r & GROUP_MASK;
+      let at = this.rowStarts[g]![i]!;
+      const block = this.blocks[this.rowBlocks[g]![i]!]!;
+      const lengths = this.lengthGroups[g]!;
+      for (let c = 0, cell = i * cols; c < cols; c++, cell++) {
         const len = lengths[cell]!;
         let w = len;
-        if (replaced?.has(cell)) w = replaced.get(cell)!.length;
+        if (replaced?.has(r * cols + c)) w = replaced.get(r * cols + c)!.length;
         else if (anyMeasured) w = this.width(c, block, at, len);
         if (w > widths[c]!) widths[c] = w;
         at += len;
@@ -265,23 +274,26 @@ export class ByteTable {
     for (const w of widths) rowRoom += w + 2;
     for (let k = 0; k < rows; k++) {
       const r = order ? order[k]! : k;
-      let at = this.rowStart[r]!;
-      const block: Uint8Array = this.blocks[this.rowBlock[r]!]!;
+      const g = r >>> GROUP_BITS;
+      const i = r & GROUP_MASK;
+      let at = this.rowStarts[g]![i]!;
+      const block: Uint8Array = this.blocks[this.rowBlocks[g]![i]!]!;
+      const lengths = this.lengthGroups[g]!;
       if (anyMeasured) {
         let bytes = 0;
-        for (let c = 0, cell = r * cols; c < cols; c++, cell++) bytes += lengths[cell]!;
+        for (let c = 0, cell = i * cols; c < cols; c++, cell++) bytes += lengths[cell]!;
         out.reserve(rowRoom + bytes);
       } else out.reserve(rowRoom);
       // The cells go straight into the buffer: one reserve for the row, no call per cell.
       const b = out.buf;
       let p = out.pos;
       let pendingSpaces = 0;
-      for (let c = 0, cell = r * cols; c <= last; c++, cell++) {
+      for (let c = 0, cell = i * cols; c <= last; c++, cell++) {
         const len = lengths[cell]!;
         let from = at;
         let src = block;
         let n = len;
-        const other = replaced?.get(cell);
+        const other = replaced?.get(r * cols + c);
         if (other) {
           src = other;
           from = 0;
@@ -304,12 +316,6 @@ export class ByteTable {
     }
     return out.result();
   }
-}
-
-function grow<T extends Uint16Array | Uint32Array>(a: T, length: number): T {
-  const bigger = new (a.constructor as new (n: number) => T)(length);
-  bigger.set(a);
-  return bigger;
 }
 
 /** Characters shown for len bytes of UTF-8 at `at`: ANSI colour codes and continuation bytes count nothing. */
