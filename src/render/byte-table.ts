@@ -181,11 +181,15 @@ export class ByteTable {
   private lengths: Uint16Array = new Uint16Array(0);
   private cellStart = 0;
   private cell = 0;
+  private column = 0;
+  /** The longest cell of each column, in bytes, over every row written. */
+  private readonly longest: Uint16Array;
   /** Cells replaced after their row was written (row * columns + column). */
   private readonly replaced = new Map<number, Uint8Array>();
 
   constructor(columns: ByteColumn[]) {
     this.columns = columns;
+    this.longest = new Uint16Array(columns.length);
     this.out = new ByteWriter(BLOCK_BYTES);
     this.blocks.push(this.out.buf);
   }
@@ -210,11 +214,15 @@ export class ByteTable {
     this.lengths = this.lengthGroups[g]!;
     this.cellStart = out.pos;
     this.cell = k * this.columns.length;
+    this.column = 0;
   }
 
   endCell(): void {
     const pos = this.out.pos;
-    this.lengths[this.cell++] = pos - this.cellStart;
+    const len = pos - this.cellStart;
+    this.lengths[this.cell++] = len;
+    if (len > this.longest[this.column]!) this.longest[this.column] = len;
+    this.column++;
     this.cellStart = pos;
   }
 
@@ -245,7 +253,11 @@ export class ByteTable {
     const widths = this.columns.map((c) => c.header.length);
     const replaced = this.replaced.size > 0 ? this.replaced : undefined;
     const anyMeasured = this.columns.some((c) => c.measured);
-    for (let k = 0; k < rows; k++) {
+    // Every row shown, each cell one byte a character, none replaced: the widths are the longest
+    // cells, known as they were written. Otherwise they are measured among the rows shown.
+    const measure = order !== undefined || replaced !== undefined || anyMeasured;
+    if (!measure) for (let c = 0; c < cols; c++) widths[c] = Math.max(widths[c]!, this.longest[c]!);
+    for (let k = 0; measure && k < rows; k++) {
       const r = order ? order[k]! : k;
       const g = r >>> GROUP_BITS;
       const i = r & GROUP_MASK;

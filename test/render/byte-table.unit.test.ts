@@ -92,3 +92,25 @@ test('a row longer than the room left in a block keeps every row before it', () 
   }
   assert.equal(text(t.render()), renderTable([{ header: 'A' }, { header: 'B', align: 'right' }], expected));
 });
+
+test('ASCII columns shown whole take their widths from the longest cells written, as renderTable does', () => {
+  const t = new ByteTable([{ header: 'Peer' }, { header: 'Queue', right: true }, { header: 'Cong' }]);
+  const expected: string[][] = [];
+  for (let i = 0; i < 50_000; i++) {
+    const cells = [
+      `10.0.${(i * 37) % 256}.${i % 256}:${(i * 7919) % 65_536}`,
+      String((i * 104_729) % 1_000_003),
+      i % 4 === 0 ? 'bbr' : 'cubic',
+    ];
+    expected.push(cells);
+    t.beginRow();
+    for (const c of cells) {
+      t.out.text(c);
+      t.endCell();
+    }
+    t.endRow();
+  }
+  const columns: Column[] = [{ header: 'Peer' }, { header: 'Queue', align: 'right' }, { header: 'Cong' }];
+  assert.equal(text(t.render()), renderTable(columns, expected));
+  assert.equal(text(t.render(Uint32Array.from([5, 4]))), renderTable(columns, [expected[5]!, expected[4]!]));
+});
