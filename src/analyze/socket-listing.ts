@@ -3,7 +3,7 @@
 // costs no object per socket until one is asked for.
 
 import type { TcpRow } from '../kernel/socket-row.ts';
-import { localAddress, remoteAddress, toSocket } from '../kernel/socket-row.ts';
+import { addressKey, localAddress, remoteAddress, toSocket } from '../kernel/socket-row.ts';
 import { SKMEM_FIELDS, TCP_INFO_FIELDS, TI, newTcpInfoRecord, toTcpInfo } from '../kernel/tcp-info.ts';
 import type { Family, Socket } from '../model/socket.ts';
 import { stateCode, stateName } from '../model/tcp-state.ts';
@@ -138,14 +138,7 @@ export class SocketListing {
   }
 
   private address(r: TcpRow, at: number, format: (r: TcpRow) => string): string {
-    const buf = r.buf;
-    // A cache key without formatting: the 4 bytes of an IPv4 address, or the hex text of /proc.
-    const key =
-      r.family === 'ipv4' && !r.addressHex
-        ? ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0
-        : r.addressHex
-          ? latin1(buf, at, r.family === 'ipv4' ? 8 : 32)
-          : latin1(buf, at, 16);
+    const key = addressKey(r, at);
     let text = this.addressText.get(key);
     if (text === undefined) {
       text = format(r);
@@ -242,7 +235,3 @@ export class SocketListing {
 const EMPTY = new Uint8Array(32);
 const HAS_INFO = 1;
 const HAS_SKMEM = 2;
-
-function latin1(buf: Uint8Array, at: number, len: number): string {
-  return String.fromCharCode.apply(null, buf.subarray(at, at + len) as unknown as number[]);
-}

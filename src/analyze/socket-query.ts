@@ -2,7 +2,7 @@
 // `tcplens sockets`. Pure: the rows, owners and backlogs are read by kernel/ (host/socket-query.ts runs it).
 
 import type { EphemeralRange } from '../kernel/ephemeral-range.ts';
-import type { SocketOwners } from '../kernel/processes.ts';
+import type { SocketOwner, SocketOwners } from '../kernel/processes.ts';
 import { type TcpRow, remoteAddress } from '../kernel/socket-row.ts';
 import type { SocketSource, TableScan } from '../kernel/socket-table.ts';
 import type { Family } from '../model/socket.ts';
@@ -96,6 +96,16 @@ export interface SocketReport {
   hiddenProcesses?: number;
 }
 
+/**
+ * Takes each socket a listing query selects, as it is read, in place of the listing the report would
+ * hold: a text table formats its rows from the reader's reused row and keeps only their bytes.
+ */
+export interface ListingSink {
+  add(row: TcpRow, owner: SocketOwner | undefined): void;
+  /** The accept-queue maxima, by inode, of listeners the table read had none for (/proc). */
+  backlogs(maxByInode: Map<number, number>): void;
+}
+
 const LISTEN = stateCode('LISTEN');
 
 interface GroupAcc {
@@ -129,9 +139,17 @@ export class SocketQueryPass {
   private readonly listAll: boolean;
   private summary: SocketSummary | undefined;
 
-  constructor(query: SocketQuery, inputs: { owners?: SocketOwners; ephemeralRange?: EphemeralRange } = {}) {
+  private readonly sink: ListingSink | undefined;
+
+  /** With a sink, the sockets listed go to it as they are read, and the report holds no listing. */
+  constructor(
+    query: SocketQuery,
+    inputs: { owners?: SocketOwners; ephemeralRange?: EphemeralRange; sink?: ListingSink } = {},
+  ) {
     this.query = query;
     this.owners = inputs.owners;
+    const sink = (this.sink = inputs.sink);
+    const byInode = inputs.owners?.byInode;
     const pass = compileFilter(query.filter ?? {});
     this.summaryOnly = Boolean(query.summaryOnly) && !query.by;
     const builder = (this.builder = new SummaryBuilder(this.summaryOnly ? inputs.ephemeralRange : undefined));
@@ -154,7 +172,8 @@ export class SocketQueryPass {
           g.totalRetrans += v[TI.totalRetrans] || 0;
         }
       } else if (listAll) {
-        listing.add(row);
+        if (sink) sink.add(row, byInode && row.inode !== 0 ? byInode.get(row.inode) : undefined);
+        else listing.add(row);
       }
     };
   }
@@ -192,7 +211,9 @@ export class SocketQueryPass {
         report.rtt = rttSpread(all.map(([, g]) => g.rttsMs));
       }
     }
-    if (this.listAll) {
+    if (this.listAll && this.sink) {
+      if (backlogs) this.sink.backlogs(backlogs);
+    } else if (this.listAll) {
       const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
       for (const i of order) {
         const inode = listing.get(i, R.inode);

@@ -4,6 +4,7 @@
 import { accessSync, constants, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
+import { waitWritable } from '../kernel/libc.ts';
 
 let installed = false;
 
@@ -44,8 +45,10 @@ export function outSync(text: string | Uint8Array): void {
       waitMs = 1;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      // stdout is non-blocking (Node made it so, or the shell's pipe is): wait for the reader.
+      // stdout is non-blocking (Node made it so, or the shell's pipe is): wait for the reader,
+      // woken by the kernel as soon as it makes room (poll), else by a timer.
       if (code === 'EAGAIN') {
+        if (waitWritable(1, 1000)) continue;
         Atomics.wait(pause, 0, 0, waitMs);
         waitMs = Math.min(waitMs * 2, 50);
         continue;

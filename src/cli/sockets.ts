@@ -25,7 +25,8 @@ import { parsePeer } from '../analyze/socket-filter.ts';
 import type { TcpState } from '../model/tcp-state.ts';
 import { parseStateName } from '../model/tcp-state.ts';
 import { renderJson, writeJsonWithList } from '../text/json.ts';
-import { renderGroups, renderSocketList, renderSummary, reportNotes } from '../render/sockets.ts';
+import { renderGroups, renderSummary, reportNotes } from '../render/sockets.ts';
+import { SocketTable } from '../render/socket-table.ts';
 import { useColor } from '../render/table.ts';
 import { parseChoice, parseInteger, parsePort, parseSeconds } from './options.ts';
 import { outSync as out } from './output.ts';
@@ -193,10 +194,22 @@ async function runSockets(opts: SocketsOptions): Promise<void> {
     memory: opts.memory,
     sort: opts.sort,
   };
+  const render = {
+    color: useColor(),
+    extended: opts.extended,
+    processes: opts.process,
+    info: query.info,
+    memory: opts.memory,
+  };
   const once = async () => {
-    // Text is rendered from columns (no object per socket), and so is a single JSON document,
-    // written socket by socket; only a --watch line of JSON needs the objects all at once.
-    const report = await querySockets({ ...query, columns: !(opts.json && opts.watch) });
+    // A text listing is formatted as the sockets are read, into bytes, and laid out at the end.
+    const table =
+      !opts.json && !opts.summary && !opts.by
+        ? new SocketTable({ ...render, sort: opts.sort, top: opts.top })
+        : undefined;
+    // JSON is rendered from columns (no object per socket) as a single document, written socket by
+    // socket; only a --watch line of JSON needs the objects all at once.
+    const report = await querySockets({ ...query, columns: !(opts.json && opts.watch) }, table);
     if (report.fallback) {
       // Said once: later refreshes read /proc directly.
       process.stderr.write(`tcplens: note: reading /proc/net/tcp instead of netlink: ${report.fallback}\n`);
@@ -209,22 +222,9 @@ async function runSockets(opts: SocketsOptions): Promise<void> {
       return '';
     }
     if (opts.json) return opts.watch ? JSON.stringify(report) + '\n' : renderJson(report);
-    const render = {
-      color: useColor(),
-      extended: opts.extended,
-      processes: opts.process,
-      info: query.info,
-      memory: opts.memory,
-    };
     if (report.groups) return renderGroups(opts.by ?? '', report.groups, report.summary.total);
     // Once, a long listing goes out in chunks as it is laid out (a --watch refresh is written whole).
-    if (report.listing)
-      return renderSocketList(
-        report.listing.columns,
-        report.listing.order,
-        render,
-        opts.watch ? undefined : writeChunk,
-      );
+    if (table) return table.render(opts.watch ? undefined : writeChunk);
     return renderSummary(report.summary, render);
   };
   if (!opts.watch) {

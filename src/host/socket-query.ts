@@ -6,14 +6,22 @@ import { readEphemeralRange } from '../kernel/ephemeral-range.ts';
 import { readListenBacklogs } from '../kernel/listen-backlog.ts';
 import { readSocketOwners } from '../kernel/processes.ts';
 import { scanSocketTable } from '../kernel/socket-table.ts';
-import { type SocketQuery, type SocketReport, SocketQueryPass, socketQueryNeeds } from '../analyze/socket-query.ts';
+import {
+  type ListingSink,
+  type SocketQuery,
+  type SocketReport,
+  SocketQueryPass,
+  socketQueryNeeds,
+} from '../analyze/socket-query.ts';
 
-export async function querySockets(query: SocketQuery = {}): Promise<SocketReport> {
+/** With a sink, a listing's sockets go to it as they are read (see ListingSink). */
+export async function querySockets(query: SocketQuery = {}, sink?: ListingSink): Promise<SocketReport> {
   const needs = socketQueryNeeds(query);
   const owners = needs.owners ? readSocketOwners() : undefined;
   const pass = new SocketQueryPass(query, {
     owners,
     ephemeralRange: needs.ephemeralRange ? readEphemeralRange() : undefined,
+    sink,
   });
   const scan = scanSocketTable(
     {

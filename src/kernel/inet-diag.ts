@@ -6,7 +6,7 @@ import { KernelReadError, NetlinkUnavailableError } from '../errors.ts';
 import type { Family } from '../model/socket.ts';
 import { loadLibc, type Libc } from './libc.ts';
 import { type TcpRow, newRow } from './socket-row.ts';
-import { TI, newTcpInfoRecord, parseCongestion, parseSkmem, parseTcpInfo } from './tcp-info.ts';
+import { TI, hostWords, newTcpInfoRecord, parseCongestion, parseSkmem, parseTcpInfo } from './tcp-info.ts';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -122,9 +122,11 @@ export function parseInetDiagMessages(
 ): void {
   row.buf = buf;
   row.addressHex = false;
+  // Messages start 4-aligned: their 32-bit fields are words of an aligned buffer.
+  const w = hostWords(buf);
   let at = 0;
   while (at + NLMSG_HDRLEN <= len) {
-    const msgLen = u32(buf, at);
+    const msgLen = w ? w[at >>> 2]! : u32(buf, at);
     const type = u16(buf, at + 4);
     const flags = u16(buf, at + 6);
     if (msgLen < NLMSG_HDRLEN || at + msgLen > len) {
@@ -142,7 +144,7 @@ export function parseInetDiagMessages(
     if (type === SOCK_DIAG_BY_FAMILY) {
       if (msgLen < NLMSG_HDRLEN + DIAG_MSG_LEN) out.malformed++;
       else {
-        decodeDiagMessage(buf, at + NLMSG_HDRLEN, at + msgLen, row);
+        decodeDiagMessage(buf, w, at + NLMSG_HDRLEN, at + msgLen, row);
         out.rows++;
         visit(row);
       }
@@ -152,7 +154,7 @@ export function parseInetDiagMessages(
 }
 
 // struct inet_diag_msg at m, then its attributes up to end.
-function decodeDiagMessage(b: Uint8Array, m: number, end: number, row: TcpRow): void {
+function decodeDiagMessage(b: Uint8Array, w: Uint32Array | undefined, m: number, end: number, row: TcpRow): void {
   const state = b[m + 1]!;
   const timer = b[m + 2]!;
   const retrans = b[m + 3]!;
@@ -168,11 +170,12 @@ function decodeDiagMessage(b: Uint8Array, m: number, end: number, row: TcpRow): 
   row.localAt = m + 8;
   row.remoteAt = m + 24;
   // Milliseconds; /proc counts the same timer in ticks of 10 ms, rounded down.
-  row.timerTicks = timer === 0 ? 0 : Math.floor(u32(b, m + 52) / 10);
-  const rqueue = u32(b, m + 56);
-  const wqueue = u32(b, m + 60);
-  row.uid = u32(b, m + 64);
-  row.inode = u32(b, m + 68);
+  const q = m >>> 2;
+  row.timerTicks = timer === 0 ? 0 : Math.floor((w ? w[q + 13]! : u32(b, m + 52)) / 10);
+  const rqueue = w ? w[q + 14]! : u32(b, m + 56);
+  const wqueue = w ? w[q + 15]! : u32(b, m + 60);
+  row.uid = w ? w[q + 16]! : u32(b, m + 64);
+  row.inode = w ? w[q + 17]! : u32(b, m + 68);
   row.rxQueue = rqueue;
   if (state === 10 /* LISTEN */) {
     // For a listener the kernel puts the accept queue in rqueue and its maximum in wqueue.

@@ -10,6 +10,8 @@ export interface Libc {
   send(fd: number, buf: Uint8Array, len: number, flags: number): number;
   recv(fd: number, buf: Uint8Array, len: number, flags: number): number;
   close(fd: number): number;
+  /** poll(2) over `count` struct pollfd (8 bytes each: int fd, short events, short revents). */
+  poll(fds: Uint8Array, count: number, timeoutMs: number): number;
   /** errno after the last call that failed. */
   errno(): number;
 }
@@ -49,8 +51,32 @@ function bind(): Libc {
   const send = lib.func('intptr_t send(int fd, void *buf, size_t len, int flags)') as Libc['send'];
   const recv = lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as Libc['recv'];
   const close = lib.func('int close(int fd)') as Libc['close'];
-  return { socket, send, recv, close, errno: () => koffi.errno() };
+  const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)') as Libc['poll'];
+  return { socket, send, recv, close, poll, errno: () => koffi.errno() };
 }
+
+const POLLOUT = 4;
+
+/**
+ * Waits until `fd` can take a write (a pipe's reader made room), at most timeoutMs; false when the
+ * C library cannot be called here (the caller then waits its own way).
+ */
+export function waitWritable(fd: number, timeoutMs: number): boolean {
+  let libc: Libc;
+  try {
+    libc = loadLibc();
+  } catch {
+    return false;
+  }
+  const pollfd = new Uint8Array(8);
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(0, fd, isLittleEndian);
+  view.setInt16(4, POLLOUT, isLittleEndian);
+  libc.poll(pollfd, 1, timeoutMs);
+  return true;
+}
+
+const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * koffi's prebuilt binary for glibc Linux on x64 or arm64, loaded straight from the package koffi

@@ -145,6 +145,19 @@ export function remoteAddress(row: TcpRow): string {
   return formatAddress(rowAddressBytes(row, row.remoteAt));
 }
 
+/**
+ * A key that tells the address at `at` in a row from every other address of the same reader, without
+ * formatting it: the 4 bytes of an IPv4 address as a number, else the bytes (or the kernel's hex
+ * text, from /proc) as a string.
+ */
+export function addressKey(row: TcpRow, at: number): number | string {
+  const buf = row.buf;
+  if (row.family === 'ipv4' && !row.addressHex)
+    return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+  const len = row.addressHex ? (row.family === 'ipv4' ? 8 : 32) : 16;
+  return String.fromCharCode.apply(null, buf.subarray(at, at + len) as unknown as number[]);
+}
+
 /** A number that identifies the remote address+port among the rows of one scan (IPv4 only), else -1. */
 export function remoteKeyV4(row: TcpRow): number {
   if (row.family !== 'ipv4') return -1;

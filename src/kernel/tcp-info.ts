@@ -110,6 +110,89 @@ function f64(b: Uint8Array, at: number, len: number, off: number): number {
  * send a shorter struct: fields past its end become NaN.
  */
 export function parseTcpInfo(b: Uint8Array, at: number, len: number, rec: TcpInfoRecord): void {
+  const w = len >= FULL_TCP_INFO && (at & 3) === 0 ? hostWords(b) : undefined;
+  if (w) parseFullTcpInfo(b, w, at, rec);
+  else parseShortTcpInfo(b, at, len, rec);
+}
+
+let viewed: Uint8Array | undefined;
+let view: Uint32Array | undefined;
+
+/**
+ * The bytes as 32-bit words in host order (netlink's order) when they start 4-aligned, as a recv
+ * buffer does; undefined otherwise. One word is one load, where four bytes and their shifts are nine
+ * operations. The last view is kept: a dump reads every message from one buffer.
+ */
+export function hostWords(b: Uint8Array): Uint32Array | undefined {
+  if (b !== viewed) {
+    viewed = b;
+    view = (b.byteOffset & 3) === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2) : undefined;
+  }
+  return view;
+}
+
+/** Bytes of every field this parser knows, up to tcpi_rcv_wnd: a struct this long needs no check per field. */
+const FULL_TCP_INFO = 236;
+
+const HI = 4294967296;
+
+function parseFullTcpInfo(b: Uint8Array, w: Uint32Array, at: number, rec: TcpInfoRecord): void {
+  const v = rec.values;
+  const i = at >>> 2;
+  // A u64 is two words, the low one first on a little-endian host.
+  const lo = LE ? 0 : 1;
+  const hi = 1 - lo;
+  v[TI.caState] = b[at + 1]!;
+  v[TI.retransmits] = b[at + 2]!;
+  v[TI.probes] = b[at + 3]!;
+  v[TI.backoff] = b[at + 4]!;
+  const wscale = b[at + 6]!;
+  v[TI.sndWscale] = wscale & 15;
+  v[TI.rcvWscale] = wscale >> 4;
+  v[TI.rtoUs] = w[i + 2]!;
+  v[TI.atoUs] = w[i + 3]!;
+  v[TI.sndMss] = w[i + 4]!;
+  v[TI.rcvMss] = w[i + 5]!;
+  v[TI.unacked] = w[i + 6]!;
+  v[TI.sacked] = w[i + 7]!;
+  v[TI.lost] = w[i + 8]!;
+  v[TI.retransOut] = w[i + 9]!;
+  v[TI.lastDataSentMs] = w[i + 11]!;
+  v[TI.lastDataRecvMs] = w[i + 13]!;
+  v[TI.lastAckRecvMs] = w[i + 14]!;
+  v[TI.pmtu] = w[i + 15]!;
+  v[TI.rcvSsthresh] = w[i + 16]!;
+  v[TI.rttUs] = w[i + 17]!;
+  v[TI.rttVarUs] = w[i + 18]!;
+  v[TI.sndSsthresh] = w[i + 19]!;
+  v[TI.sndCwnd] = w[i + 20]!;
+  v[TI.advMss] = w[i + 21]!;
+  v[TI.reordering] = w[i + 22]!;
+  v[TI.rcvRttUs] = w[i + 23]!;
+  v[TI.rcvSpace] = w[i + 24]!;
+  v[TI.totalRetrans] = w[i + 25]!;
+  v[TI.pacingRate] = w[i + 26 + lo]! + w[i + 26 + hi]! * HI;
+  v[TI.bytesAcked] = w[i + 30 + lo]! + w[i + 30 + hi]! * HI;
+  v[TI.bytesReceived] = w[i + 32 + lo]! + w[i + 32 + hi]! * HI;
+  v[TI.segsOut] = w[i + 34]!;
+  v[TI.segsIn] = w[i + 35]!;
+  v[TI.notsentBytes] = w[i + 36]!;
+  v[TI.minRttUs] = w[i + 37]!;
+  v[TI.dataSegsIn] = w[i + 38]!;
+  v[TI.dataSegsOut] = w[i + 39]!;
+  v[TI.deliveryRate] = w[i + 40 + lo]! + w[i + 40 + hi]! * HI;
+  v[TI.busyUs] = w[i + 42 + lo]! + w[i + 42 + hi]! * HI;
+  v[TI.rwndLimitedUs] = w[i + 44 + lo]! + w[i + 44 + hi]! * HI;
+  v[TI.sndbufLimitedUs] = w[i + 46 + lo]! + w[i + 46 + hi]! * HI;
+  v[TI.delivered] = w[i + 48]!;
+  v[TI.bytesSent] = w[i + 50 + lo]! + w[i + 50 + hi]! * HI;
+  v[TI.bytesRetrans] = w[i + 52 + lo]! + w[i + 52 + hi]! * HI;
+  v[TI.sndWnd] = w[i + 57]!;
+  v[TI.rcvWnd] = w[i + 58]!;
+}
+
+// An older kernel's shorter struct (or bytes not 4-aligned): each field checked against the length.
+function parseShortTcpInfo(b: Uint8Array, at: number, len: number, rec: TcpInfoRecord): void {
   const v = rec.values;
   v[TI.caState] = f8(b, at, len, 1);
   v[TI.retransmits] = f8(b, at, len, 2);
