@@ -12,6 +12,8 @@ export interface Libc {
   close(fd: number): number;
   /** poll(2) over `count` struct pollfd (8 bytes each: int fd, short events, short revents). */
   poll(fds: Uint8Array, count: number, timeoutMs: number): number;
+  /** prctl(2) with one unsigned long argument. */
+  prctl(option: number, argType: 'unsigned long', arg: number): number;
   /** errno after the last call that failed. */
   errno(): number;
 }
@@ -52,7 +54,8 @@ function bind(): Libc {
   const recv = lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as Libc['recv'];
   const close = lib.func('int close(int fd)') as Libc['close'];
   const poll = lib.func('int poll(void *fds, unsigned long nfds, int timeout)') as Libc['poll'];
-  return { socket, send, recv, close, poll, errno: () => koffi.errno() };
+  const prctl = lib.func('int prctl(int option, ...)') as Libc['prctl'];
+  return { socket, send, recv, close, poll, prctl, errno: () => koffi.errno() };
 }
 
 const POLLOUT = 4;
@@ -74,6 +77,20 @@ export function waitWritable(fd: number, timeoutMs: number): boolean {
   view.setInt16(4, POLLOUT, isLittleEndian);
   libc.poll(pollfd, 1, timeoutMs);
   return true;
+}
+
+const PR_SET_TIMERSLACK = 29;
+
+/**
+ * Sets the calling thread's timer slack: how much later than asked the kernel may end its sleeps
+ * (50 µs by default), so that it can batch wake-ups. False when the C library cannot be called here.
+ */
+export function setTimerSlackNs(ns: number): boolean {
+  try {
+    return loadLibc().prctl(PR_SET_TIMERSLACK, 'unsigned long', ns) === 0;
+  } catch {
+    return false;
+  }
 }
 
 const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
