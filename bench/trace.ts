@@ -6,6 +6,9 @@
 // For 2 and 3: transitions the kernel made (10 per connection), delivered by bpftrace (made − lost),
 // processed by tcplens (its summary), lost as bpftrace reports, and the CPU of tcplens and of its bpftrace
 // as a share of one core (from /proc/<pid>/stat), against bpftrace alone. Needs root and bpftrace.
+// tcplens's default events (state, reset, retrans, synack) take their state changes from tracefs and
+// the rest from bpftrace, merged in time order: 2 and 3 measure that merged path, 1 bpftrace printing
+// state changes too. bench/trace-tcpstates.ts measures the state changes alone against tcpstates.
 //
 //   node bench/trace.ts [--seconds 10] [--loops 64] [--port 7077]
 
