@@ -337,12 +337,7 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
     let lost = 0;
     let missed = 0;
     const order = new ReorderBuffer({ minHoldMs: o.reorderHoldMs });
-    let resolveDone!: () => void;
-    let rejectDone!: (e: Error) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolveDone = res;
-      rejectDone = rej;
-    });
+    const { promise: done, resolve: resolveDone, reject: rejectDone } = Promise.withResolvers<void>();
     done.catch(() => {}); // the owner awaits it; an unawaited rejection must not end the process
 
     const killNow = () => {

@@ -173,12 +173,7 @@ export function startPoll(o: PollOptions, sink: TraceSink): TraceHandle {
   poller.snapshot();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  let resolveDone!: () => void;
-  let rejectDone!: (e: Error) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
+  const { promise: done, resolve: resolveDone, reject: rejectDone } = Promise.withResolvers<void>();
   done.catch(() => {});
   // Each snapshot is scheduled from the start of the previous one, so the interval holds however long a read takes.
   let next = Date.now() + o.intervalMs;

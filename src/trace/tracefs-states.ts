@@ -369,12 +369,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
     }
   };
 
-  let resolveDone!: () => void;
-  let rejectDone!: (e: Error) => void;
-  const done = new Promise<void>((res, rej) => {
-    resolveDone = res;
-    rejectDone = rej;
-  });
+  const { promise: done, resolve: resolveDone, reject: rejectDone } = Promise.withResolvers<void>();
   done.catch(() => {});
   let stopped = false;
   const removeOnExit = () => instance.close();
