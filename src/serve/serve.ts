@@ -60,8 +60,9 @@ export async function createServeServer(s: ServeSettings = {}): Promise<ServeSer
     if (worker) res.setHeader('x-tcplens-worker', worker);
     const fault = requestHeadFault(req.rawHeaders);
     if (fault) {
-      res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' });
-      res.end(`bad request: ${fault}\n`);
+      const body = `bad request: ${fault}\n`;
+      res.writeHead(400, { 'content-type': 'text/plain', 'content-length': body.length, connection: 'close' });
+      res.end(body);
       return;
     }
     if (debug?.(req, res)) return;
