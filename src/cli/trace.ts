@@ -182,11 +182,12 @@ Examples:
       // finds Node's default handler and leaves bpftrace running.
       let stop!: () => void;
       const stopped = new Promise<void>((resolve) => (stop = resolve));
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      // SIGHUP too (the terminal closed, the ssh session dropped): Node's default would exit without
+      // its exit handlers, leaving a tracefs instance and its buffers in the kernel.
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      for (const s of signals) process.on(s, stop);
       const unhook = () => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
+        for (const s of signals) process.off(s, stop);
       };
       // bpftrace compiles and attaches for a few seconds: say so on a terminal.
       progress('tcplens trace: starting…');

@@ -2,6 +2,7 @@
 // filters, clock and per-CPU buffers, read as binary pages, removed on close. Other tracers and
 // other instances are not disturbed.
 
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -68,8 +69,15 @@ function bufferCpus(path: string): number[] {
 
 const PREFIX = 'tcplens-';
 
+/** Ours, made by this process: any other instance named with our pid is a stale one (pids repeat across namespaces and reboots). */
+const made = new Set<string>();
+
+/**
+ * `tcplens-<pid>-<serial>-<random>`: instances/ is the host's, pids are a namespace's, so two
+ * containers' traces may have the same pid; the random part keeps their names apart.
+ */
 function instanceName(): string {
-  return `${PREFIX}${process.pid}-${++serial}`;
+  return `${PREFIX}${process.pid}-${++serial}-${randomBytes(4).toString('hex')}`;
 }
 
 function isAlive(pid: number): boolean {
@@ -95,8 +103,10 @@ export function removeStaleInstances(root: string): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = /^tcplens-(\d+)-\d+$/.exec(name);
-    if (!m || isAlive(Number(m[1]))) continue;
+    const m = /^tcplens-(\d+)-\d+(?:-[0-9a-f]+)?$/.exec(name);
+    if (!m || made.has(name)) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && isAlive(pid)) continue;
     try {
       rmdirSync(`${root}/instances/${name}`);
       removed.push(name);
@@ -111,8 +121,8 @@ export interface OpenInstanceOptions {
   /** The tracefs mount (where events/ is). */
   root: string;
   events: readonly InstanceEvent[];
-  /** Per-CPU buffer size, KiB. */
-  bufferKb: number;
+  /** Per-CPU buffer size, KiB, or how to size it from the number of CPUs the instance has a buffer for. */
+  bufferKb: number | ((cpus: number) => number);
 }
 
 /**
@@ -125,6 +135,7 @@ export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
   const name = instanceName();
   const path = `${o.root}/instances/${name}`;
   mkdirSync(path);
+  made.add(name);
   const fds: number[] = [];
   let closed = false;
   const close = () => {
@@ -148,16 +159,26 @@ export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
     for (let i = 0; i < 3; i++) {
       try {
         rmdirSync(path);
+        made.delete(name);
         return;
       } catch {
-        if (!existsSync(path)) return;
+        if (!existsSync(path)) {
+          made.delete(name);
+          return;
+        }
       }
     }
   };
   try {
+    // TCPLENS_TRACEFS=fault makes an instance that cannot be set up, so that the fallback runs in tests.
+    if (process.env.TCPLENS_TRACEFS === 'fault')
+      throw new Error('the instance cannot be set up (TCPLENS_TRACEFS=fault)');
     writeFileSync(`${path}/trace_clock`, 'mono');
     writeFileSync(`${path}/options/overwrite`, '0');
-    writeFileSync(`${path}/buffer_size_kb`, String(o.bufferKb));
+    // Every CPU of the instance gets a buffer of this size, whatever this process's affinity.
+    const cpus = bufferCpus(path);
+    const kb = typeof o.bufferKb === 'function' ? o.bufferKb(cpus.length) : o.bufferKb;
+    writeFileSync(`${path}/buffer_size_kb`, String(kb));
     for (const e of o.events) {
       if (e.filter) writeFileSync(`${path}/events/${e.name}/filter`, e.filter);
     }
@@ -173,7 +194,6 @@ export function openTracefsInstance(o: OpenInstanceOptions): TracefsInstance {
     } catch {
       // before Linux 6.8 a sub-buffer is a page
     }
-    const cpus = bufferCpus(path);
     for (const cpu of cpus)
       fds.push(openSync(`${path}/per_cpu/cpu${cpu}/trace_pipe_raw`, constants.O_RDONLY | constants.O_NONBLOCK));
     for (const e of o.events) writeFileSync(`${path}/events/${e.name}/enable`, '1');

@@ -89,8 +89,10 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
   try {
     states = startTracefsStates({ ...o, root, listeners: listeners.owned, monoToEpochMs: clock }, merged.sink);
   } catch (err) {
+    // bpftrace alone serves, as where tracefs is unusable: the probes it had are made again with state changes.
     await others.close();
-    throw err;
+    sink.notice?.(`state changes go through bpftrace: ${(err as Error).message}`);
+    return startBpftrace({ ...o, events: plan.events }, sink);
   }
   merged.follow([others, states]);
   const done = Promise.all([others.done, states.done]).then(() => {});

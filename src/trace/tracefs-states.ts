@@ -4,7 +4,6 @@
 // TIME_WAIT hand-offs) here, with the rules of script.ts.
 
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { UnsupportedPlatformError } from '../errors.ts';
 import { formatAddress } from '../kernel/socket-row.ts';
 import { isThreadName, programName } from '../kernel/processes.ts';
@@ -104,10 +103,10 @@ const hexCache = new Map<number, { hi: number; text: string }>();
 
 /**
  * Per-CPU buffer: 8 MiB (about 100,000 state changes, seconds of a busy host, to ride out a stalled
- * reader), within 64 MiB in all, at least 1 MiB.
+ * reader), within 64 MiB in all over the CPUs the kernel keeps a buffer for, at least 4 pages.
  */
-export function defaultBufferKb(cpus = availableParallelism()): number {
-  return Math.max(1024, Math.min(8192, Math.floor(65_536 / Math.max(1, cpus))));
+export function defaultBufferKb(cpus: number): number {
+  return Math.max(16, Math.min(8192, Math.floor(65_536 / Math.max(1, cpus))));
 }
 
 /** The tracefs filter of a trace's ports (protocol TCP always): the kernel keeps nothing else. */
@@ -182,7 +181,7 @@ export function startTracefsStates(o: TracefsStatesOptions, sink: TraceSink): Tr
 
   let instance: TracefsInstance;
   try {
-    instance = openTracefsInstance({ root: o.root, events, bufferKb: o.bufferKb ?? defaultBufferKb() });
+    instance = openTracefsInstance({ root: o.root, events, bufferKb: o.bufferKb ?? defaultBufferKb });
   } catch (err) {
     throw new UnsupportedPlatformError(
       `cannot open a tracefs instance in ${o.root}/instances: ${(err as Error).message}`,

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { removeStaleInstances } from '../../src/kernel/tracefs-instance.ts';
 import { closedPort, connection, has, listen, pythonServer, refused, streamCli, type Streaming } from './live.ts';
 
 const TRACEFS = '/sys/kernel/tracing';
@@ -194,5 +195,53 @@ test('state changes from tracefs are those bpftrace reports for the same connect
     for (const t of traces) await t.stop('SIGKILL');
     py.close();
     node.close();
+  }
+});
+
+test('SIGHUP (a closed terminal) ends a tracefs trace as Ctrl-C does, its instance removed; an instance named with our pid that this process did not make is stale', {
+  skip,
+}, async () => {
+  // Pids repeat across pid namespaces: another container's tcplens, or one before a reboot, may have had ours.
+  const stale = `${TRACEFS}/instances/tcplens-${process.pid}-77-0badcafe`;
+  if (!existsSync(stale)) mkdirSync(stale);
+  assert.ok(removeStaleInstances(TRACEFS).includes(`tcplens-${process.pid}-77-0badcafe`));
+  assert.ok(!existsSync(stale));
+  const server = createServer((s) => s.resume().on('end', () => s.end()));
+  const port = await listen(server);
+  const t = streamCli(['trace', '--json', '--events', 'state', '--port', String(port)]);
+  try {
+    await t.waitFor((l) => l.type === 'start', 60_000);
+    assert.equal(instancesOf(t.child.pid).length, 1);
+    const client = await connection('127.0.0.1', port, (s) => s.resume().end());
+    await t.waitFor((l) => l.sport === port && l.dport === client && l.newState === 'CLOSE', 20_000);
+    assert.equal(await t.stop('SIGHUP'), 0, t.stderr());
+    assert.deepEqual(instancesOf(t.child.pid), []);
+    assert.equal(t.lines.at(-1)!.type, 'summary', 'stopped through the same path as Ctrl-C');
+  } finally {
+    await t.stop('SIGKILL');
+    server.close();
+  }
+});
+
+test('when the tracefs instance fails with other events asked for, bpftrace takes the state changes too, says so in one line, and nothing is left behind', {
+  skip: skip || (!has('bpftrace') && 'needs bpftrace'),
+}, async () => {
+  const server = createServer((s) => s.resume().on('end', () => s.end()));
+  const port = await listen(server);
+  const t = streamCli(['trace', '--json', '--events', 'state,reset', '--port', String(port)], {
+    env: { TCPLENS_TRACEFS: 'fault' },
+  });
+  try {
+    await t.waitFor((l) => l.type === 'start', 90_000);
+    assert.equal(t.lines[0]!.backend, 'bpftrace');
+    assert.match(t.stderr(), /state changes go through bpftrace: cannot open a tracefs instance .*: the instance cannot be set up/);
+    assert.equal(t.stderr().trim().split('\n').length, 1, t.stderr());
+    assert.deepEqual(instancesOf(t.child.pid), []);
+    const client = await connection('127.0.0.1', port, (s) => s.resume().end());
+    await t.waitFor((l) => l.sport === port && l.dport === client && l.newState === 'CLOSE', 20_000);
+    assert.equal(await t.stop('SIGINT'), 0, t.stderr());
+  } finally {
+    await t.stop('SIGKILL');
+    server.close();
   }
 });
