@@ -6,7 +6,7 @@ import type { TcpRow } from '../kernel/socket-row.ts';
 import { addressKey, localAddress, remoteAddress, toSocket } from '../kernel/socket-row.ts';
 import { SKMEM_FIELDS, TCP_INFO_FIELDS, TI, newTcpInfoRecord, toTcpInfo } from '../kernel/tcp-info.ts';
 import type { Family, Socket } from '../model/socket.ts';
-import { stateCode, stateName } from '../model/tcp-state.ts';
+import { stateCode } from '../model/tcp-state.ts';
 
 /** A listed socket; LISTEN sockets carry their accept queue's maximum where it is known. */
 export type ListedSocket = Socket & { acceptQueueMax?: number | null };
@@ -70,8 +70,6 @@ export class SocketListing {
   readonly local: string[] = [];
   readonly remote: string[] = [];
   readonly congestion: string[] = [];
-  /** "command/pid" by position, when owners were resolved. */
-  readonly owner: (string | undefined)[] = [];
   readonly withInfo: boolean;
   // Most sockets share a few addresses (this host's, a few peers'): format each once.
   private readonly addressText = new Map<string | number, string>();
@@ -225,10 +223,6 @@ export class SocketListing {
       s.info = toTcpInfo(rec);
     }
     return s;
-  }
-
-  stateName(i: number): string {
-    return stateName(this.get(i, R.state));
   }
 }
 

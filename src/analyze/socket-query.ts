@@ -215,12 +215,10 @@ export class SocketQueryPass {
       if (backlogs) this.sink.backlogs(backlogs);
     } else if (this.listAll) {
       const order = listing.order(query.sort ? sortBy(query.sort, listing) : undefined, query.top);
-      for (const i of order) {
-        const inode = listing.get(i, R.inode);
-        const owner = inode === 0 ? undefined : owners?.byInode.get(inode);
-        if (owner) listing.owner[i] = `${owner.command}/${owner.pid}`;
-        if (backlogs && listing.get(i, R.state) === LISTEN) listing.set(i, R.acceptQueueMax, backlogs.get(inode) ?? -1);
-      }
+      if (backlogs)
+        for (const i of order)
+          if (listing.get(i, R.state) === LISTEN)
+            listing.set(i, R.acceptQueueMax, backlogs.get(listing.get(i, R.inode)) ?? -1);
       const socketAt = (i: number): ListedSocket => {
         const s = listing.socket(i);
         const inode = listing.get(i, R.inode);

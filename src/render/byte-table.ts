@@ -49,15 +49,6 @@ export class ByteWriter {
     this.buf[this.pos++] = c;
   }
 
-  spaces(n: number): void {
-    if (n <= 0) return;
-    this.reserve(n);
-    const b = this.buf;
-    // A loop: Buffer.fill costs more than the few spaces of a cell.
-    for (let p = this.pos, end = p + n; p < end; p++) b[p] = 32;
-    this.pos += n;
-  }
-
   /** A non-negative integer in decimal. */
   int(v: number): void {
     // Past 2^53 a double's remainders are not its digits: the exact decimal of the double instead.
