@@ -234,7 +234,10 @@ test('when the tracefs instance fails with other events asked for, bpftrace take
   try {
     await t.waitFor((l) => l.type === 'start', 90_000);
     assert.equal(t.lines[0]!.backend, 'bpftrace');
-    assert.match(t.stderr(), /state changes go through bpftrace: cannot open a tracefs instance .*: the instance cannot be set up/);
+    assert.match(
+      t.stderr(),
+      /state changes go through bpftrace: cannot open a tracefs instance .*: the instance cannot be set up/,
+    );
     assert.equal(t.stderr().trim().split('\n').length, 1, t.stderr());
     assert.deepEqual(instancesOf(t.child.pid), []);
     const client = await connection('127.0.0.1', port, (s) => s.resume().end());
