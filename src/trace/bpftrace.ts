@@ -43,6 +43,8 @@ export interface BpftraceOptions extends TraceOptions {
    * events of several sources are merged, so that they all convert alike (Date.now() has only ms).
    */
   monoToEpochMs?: number;
+  /** The listeners known before the trace, when the caller has already read them (knownListeners: a walk of every process's descriptors). */
+  listeners?: { owned: KnownListener[]; ports: number[] };
 }
 
 /** Epoch ms at CLOCK_MONOTONIC 0, as well as Date.now() tells. */
@@ -291,9 +293,9 @@ export async function startBpftrace(o: BpftraceOptions, sink: TraceSink): Promis
   if (plan.notices.length) sink.notice?.(plan.notices.join('; '));
   const events = plan.events;
   const resetReasons = checkTracepoints(root, tracepointsFor(events));
-  const listeners = knownListeners(
-    o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined,
-  );
+  const listeners =
+    o.listeners ??
+    knownListeners(o.ports?.length || o.sports?.length ? [...(o.ports ?? []), ...(o.sports ?? [])] : undefined);
   sink.listening?.(listeners.ports);
   const script = buildScript({
     events,

@@ -63,7 +63,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
   const why = tracefsUnusable(root, listeners.owned, o);
   if (why) {
     sink.notice?.(`state changes go through bpftrace: ${why}`);
-    return startBpftrace(o, sink);
+    return startBpftrace({ ...o, listeners }, sink);
   }
   // What this kernel can give (drop and life events need BTF): said once here; bpftrace gets the rest.
   const plan = planEvents(events, { kfreeSkbFormat: readFormat(root, 'skb:kfree_skb'), btf: hasKernelBtf() });
@@ -75,7 +75,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
       states = startTracefsStates({ ...o, root, listeners: listeners.owned }, sink);
     } catch (err) {
       sink.notice?.(`state changes go through bpftrace: ${(err as Error).message}`);
-      return startBpftrace({ ...o, events: plan.events }, sink);
+      return startBpftrace({ ...o, events: plan.events, listeners }, sink);
     }
     sink.listening?.(listeners.ports);
     return states;
@@ -84,7 +84,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
   // One conversion of kernel times to wall-clock ones for both, or their events would not sort together.
   const clock = monoToEpochMs();
   const merged = mergeSources(sink);
-  const others = await startBpftrace({ ...o, events: rest, monoToEpochMs: clock }, merged.sink);
+  const others = await startBpftrace({ ...o, events: rest, monoToEpochMs: clock, listeners }, merged.sink);
   let states: TraceHandle;
   try {
     states = startTracefsStates({ ...o, root, listeners: listeners.owned, monoToEpochMs: clock }, merged.sink);
@@ -92,7 +92,7 @@ async function startKernelTrace(o: StartTraceOptions, sink: TraceSink): Promise<
     // bpftrace alone serves, as where tracefs is unusable: the probes it had are made again with state changes.
     await others.close();
     sink.notice?.(`state changes go through bpftrace: ${(err as Error).message}`);
-    return startBpftrace({ ...o, events: plan.events }, sink);
+    return startBpftrace({ ...o, events: plan.events, listeners }, sink);
   }
   merged.follow([others, states]);
   const done = Promise.all([others.done, states.done]).then(() => {});
