@@ -164,3 +164,13 @@ export function readProcessesWithLimits(
   });
   return { processes, owners: scan.byInode, hidden: scan.hiddenProcesses };
 }
+
+/** Whether a process with this pid exists (one we may not signal counts: EPERM says it is there). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

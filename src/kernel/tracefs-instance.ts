@@ -16,6 +16,7 @@ import {
   mkdirSync,
 } from 'node:fs';
 import { parseHeaderPage, DEFAULT_PAGE_LAYOUT, type PageLayout } from './tracefs-ring.ts';
+import { isProcessAlive } from './processes.ts';
 
 /** One field of an event's record, from its format file. */
 export interface FormatField {
@@ -80,15 +81,6 @@ function instanceName(): string {
   return `${PREFIX}${process.pid}-${++serial}-${randomBytes(4).toString('hex')}`;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Removes the instances of tcplens processes that are gone (killed before they could remove their
  * own). The kernel refuses to remove an instance while a reader holds its buffers open (EBUSY), so
@@ -106,7 +98,7 @@ export function removeStaleInstances(root: string): string[] {
     const m = /^tcplens-(\d+)-\d+(?:-[0-9a-f]+)?$/.exec(name);
     if (!m || made.has(name)) continue;
     const pid = Number(m[1]);
-    if (pid !== process.pid && isAlive(pid)) continue;
+    if (pid !== process.pid && isProcessAlive(pid)) continue;
     try {
       rmdirSync(`${root}/instances/${name}`);
       removed.push(name);

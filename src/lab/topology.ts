@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { PermissionError, UnsupportedPlatformError } from '../errors.ts';
 import { deleteNetns, type Netns } from '../kernel/netns.ts';
 import type { LabTopology } from './experiment.ts';
+import { isProcessAlive } from '../kernel/processes.ts';
 
 export const LAB_NS_PREFIX = 'tcplens-lab-';
 // Both namespaces are private, so one fixed pair of addresses serves every run.
@@ -53,20 +54,11 @@ function labNetns(name: string): Netns {
   };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Lab namespaces whose creating process is gone: what a killed run left behind. */
 export function staleNamespaces(names: string[]): string[] {
   return names.filter((n) => {
     const m = /^tcplens-lab-(\d+)-/.exec(n);
-    return m !== null && !pidAlive(Number(m[1]));
+    return m !== null && !isProcessAlive(Number(m[1]));
   });
 }
 
